@@ -1,0 +1,80 @@
+# nemoclave — see README.md. Every tool the targets need is installed by the
+# targets themselves (into .bin/ or from apt), so a fresh clone works.
+SHELL      := /bin/bash
+GO         ?= go
+BIN        := $(CURDIR)/bin
+TOOLS      := $(CURDIR)/.bin
+export PATH := $(TOOLS):$(PATH)
+export NEMOCLAVE_BIN_DIR := $(BIN)
+
+PROTOC_GEN_GO_VERSION      := v1.36.12
+PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
+STATICCHECK_VERSION        := 2026.2.2
+
+PLUGINS := $(notdir $(wildcard plugins/*))
+GOTEST_FLAGS ?= -race -count=1 -timeout 20m
+
+.PHONY: all build plugins run test test-unit test-security lint proto bench fuzz e2e tools clean
+
+all: build
+
+## build: the nemoclave binary and every first-party plugin into bin/
+build: plugins
+	$(GO) build -o $(BIN)/nemoclave ./host/cmd/nemoclave
+	ln -sf nemoclave $(BIN)/openshell
+
+## plugins: each plugins/<kind>-<name> as bin/nemoclave-plugin-<kind>-<name>
+plugins:
+	@mkdir -p $(BIN)
+	@for p in $(PLUGINS); do \
+		echo "go build plugins/$$p"; \
+		$(GO) build -o $(BIN)/nemoclave-plugin-$$p ./plugins/$$p || exit 1; \
+	done
+
+## run: build everything and run the quickstart blueprint on embedded defaults
+run: build
+	$(BIN)/nemoclave run examples/quickstart/blueprint.hcl
+
+## test: every test, with the race detector, including the example plugin in its own module
+test: build
+	$(GO) test $(GOTEST_FLAGS) ./... ./sdk/...
+	cd examples/tools-wordcount && GOWORK=off $(GO) test $(GOTEST_FLAGS) ./...
+
+## test-security: the sandbox escape catalogue only
+test-security: build
+	$(GO) test -race -count=1 -v -run Escape ./sandbox/... ./gateway/...
+
+tools:
+	@mkdir -p $(TOOLS)
+	@test -x $(TOOLS)/protoc-gen-go || GOBIN=$(TOOLS) $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
+	@test -x $(TOOLS)/protoc-gen-go-grpc || GOBIN=$(TOOLS) $(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)
+	@test -x $(TOOLS)/staticcheck || GOBIN=$(TOOLS) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+
+## lint: gofmt, go vet and staticcheck over every module
+lint: tools
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./... ./sdk/...
+	staticcheck ./... ./sdk/...
+	cd examples/tools-wordcount && GOWORK=off $(GO) vet ./... && GOWORK=off staticcheck ./...
+
+## proto: regenerate sdk/internal/pb from sdk/proto (protoc from apt)
+proto: tools
+	@command -v protoc >/dev/null || (apt-get update && apt-get install -y protobuf-compiler)
+	cd sdk/proto && protoc --go_out=../internal/pb --go_opt=paths=source_relative \
+		--go-grpc_out=../internal/pb --go-grpc_opt=paths=source_relative \
+		$$(find . -name '*.proto' | sort)
+
+## bench: performance benchmarks recorded in BENCHMARKS.md
+bench: build
+	./bench/run.sh
+
+## fuzz: each fuzz target for FUZZTIME (default 30s)
+fuzz:
+	./bench/fuzz.sh
+
+## e2e: end-to-end tests only
+e2e: build
+	$(GO) test $(GOTEST_FLAGS) -v ./e2e/...
+
+clean:
+	rm -rf $(BIN)

@@ -1,0 +1,91 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sync"
+	"syscall"
+
+	"github.com/spf13/cobra"
+)
+
+// Globals are the flags every command sees.
+type Globals struct {
+	// Output is table, json or yaml for read commands.
+	Output string
+	// Home is $NEMOCLAVE_HOME (default ~/.nemoclave).
+	Home string
+}
+
+var (
+	regMu      sync.Mutex
+	registered []func(g *Globals) *cobra.Command
+)
+
+// Register adds a command constructor; files in this package call it from init.
+func Register(f func(g *Globals) *cobra.Command) {
+	regMu.Lock()
+	defer regMu.Unlock()
+	registered = append(registered, f)
+}
+
+// ExitError carries a specific exit code (validate exits 1 on diagnostics)
+// without printing an extra message: the command already printed it.
+type ExitError struct{ Code int }
+
+func (e *ExitError) Error() string { return fmt.Sprintf("exit status %d", e.Code) }
+
+// NewRoot builds the command tree. name is "nemoclave" or "openshell".
+func NewRoot(name string) *cobra.Command {
+	g := &Globals{}
+	root := &cobra.Command{
+		Use:           name,
+		Short:         "Run AI agents in sandboxes behind an authenticated gateway",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.PersistentFlags().StringVarP(&g.Output, "output", "o", "table", "output format for read commands: table, json or yaml")
+	root.PersistentFlags().StringVar(&g.Home, "home", DefaultHome(), "state directory ($NEMOCLAVE_HOME)")
+	regMu.Lock()
+	defer regMu.Unlock()
+	for _, f := range registered {
+		root.AddCommand(f(g))
+	}
+	return root
+}
+
+// DefaultHome is $NEMOCLAVE_HOME, else ~/.nemoclave.
+func DefaultHome() string {
+	if h := os.Getenv("NEMOCLAVE_HOME"); h != "" {
+		return h
+	}
+	if h, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(h, ".nemoclave")
+	}
+	return ".nemoclave"
+}
+
+// Main runs the CLI and returns the process exit code.
+func Main(args []string) int {
+	name := filepath.Base(args[0])
+	if name != "openshell" {
+		name = "nemoclave"
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	root := NewRoot(name)
+	root.SetArgs(args[1:])
+	if err := root.ExecuteContext(ctx); err != nil {
+		var ee *ExitError
+		if errors.As(err, &ee) {
+			return ee.Code
+		}
+		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
+		return 1
+	}
+	return 0
+}
