@@ -60,8 +60,9 @@ lint: tools
 ## proto: regenerate sdk/internal/pb from sdk/proto (protoc from apt)
 proto: tools
 	@command -v protoc >/dev/null || (apt-get update && apt-get install -y protobuf-compiler)
-	cd sdk/proto && protoc --go_out=../internal/pb --go_opt=paths=source_relative \
-		--go-grpc_out=../internal/pb --go-grpc_opt=paths=source_relative \
+	rm -rf sdk/internal/pb
+	cd sdk/proto && protoc --go_out=.. --go_opt=module=github.com/nemoclave/nemoclave/sdk \
+		--go-grpc_out=.. --go-grpc_opt=module=github.com/nemoclave/nemoclave/sdk \
 		$$(find . -name '*.proto' | sort)
 
 ## bench: performance benchmarks recorded in BENCHMARKS.md

@@ -1,0 +1,129 @@
+package plugin
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+
+	"github.com/hashicorp/go-hclog"
+	goplugin "github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc"
+
+	"github.com/nemoclave/nemoclave/sdk/embeddings"
+	"github.com/nemoclave/nemoclave/sdk/internal/pb/pluginv1"
+	"github.com/nemoclave/nemoclave/sdk/schema"
+	"github.com/nemoclave/nemoclave/sdk/status"
+)
+
+// Client is the host's handle on one plugin connection.
+type Client struct {
+	conn   *grpc.ClientConn
+	broker *goplugin.GRPCBroker
+	pc     pluginv1.PluginClient
+
+	hostOnce sync.Once
+	hostID   uint32
+	host     *hostServer
+}
+
+func newClient(conn *grpc.ClientConn, broker *goplugin.GRPCBroker) *Client {
+	return &Client{conn: conn, broker: broker, pc: pluginv1.NewPluginClient(conn)}
+}
+
+// RemoteInfo is Info as reported over the wire, with protocol versions.
+type RemoteInfo struct {
+	Info
+	ProtocolVersions []int
+}
+
+// Info asks the plugin who it is.
+func (c *Client) Info(ctx context.Context) (*RemoteInfo, error) {
+	in, err := c.pc.GetInfo(ctx, &pluginv1.GetInfoRequest{})
+	if err != nil {
+		return nil, status.FromGRPC(err)
+	}
+	out := &RemoteInfo{Info: Info{Name: in.Name, Version: in.Version, Description: in.Description, Capabilities: in.Capabilities}}
+	for _, k := range in.Kinds {
+		out.Kinds = append(out.Kinds, Kind(k))
+	}
+	for _, v := range in.ProtocolVersions {
+		out.ProtocolVersions = append(out.ProtocolVersions, int(v))
+	}
+	return out, nil
+}
+
+// Schema asks the plugin for its config schema.
+func (c *Client) Schema(ctx context.Context) (*schema.Schema, error) {
+	resp, err := c.pc.GetSchema(ctx, &pluginv1.GetSchemaRequest{})
+	if err != nil {
+		return nil, status.FromGRPC(err)
+	}
+	return &schema.Schema{Block: schemaFromPB(resp.Block)}, nil
+}
+
+// ValidateConfig asks the plugin to check a decoded config.
+func (c *Client) ValidateConfig(ctx context.Context, config json.RawMessage) ([]Diagnostic, error) {
+	resp, err := c.pc.ValidateConfig(ctx, &pluginv1.ValidateConfigRequest{ConfigJson: config})
+	if err != nil {
+		return nil, status.FromGRPC(err)
+	}
+	return diagsFromPB(resp.Diagnostics), nil
+}
+
+// ConfigureOptions is what the host passes to Configure.
+type ConfigureOptions struct {
+	Config   json.RawMessage
+	StateDir string
+	Wirings  []HostWiring
+	// Logger receives the plugin's Host.Log lines.
+	Logger hclog.Logger
+}
+
+// Configure configures the plugin. The host services are served on the
+// broker the first time and reused afterwards; wirings are replaced.
+func (c *Client) Configure(ctx context.Context, opts ConfigureOptions) ([]Diagnostic, error) {
+	c.hostOnce.Do(func() {
+		logger := opts.Logger
+		if logger == nil {
+			logger = hclog.NewNullLogger()
+		}
+		c.host = &hostServer{logger: logger}
+		if c.broker != nil {
+			c.hostID = c.broker.NextId()
+			go c.broker.AcceptAndServe(c.hostID, func(o []grpc.ServerOption) *grpc.Server {
+				s := grpc.NewServer(o...)
+				c.host.register(s)
+				return s
+			})
+		}
+	})
+	c.host.setWirings(opts.Wirings)
+	req := &pluginv1.ConfigureRequest{ConfigJson: opts.Config, StateDir: opts.StateDir, HostBrokerId: c.hostID}
+	for _, w := range opts.Wirings {
+		req.Wirings = append(req.Wirings, &pluginv1.Wiring{Attribute: w.Attribute, Kind: string(w.Kind), Target: w.Target})
+	}
+	resp, err := c.pc.Configure(ctx, req)
+	if err != nil {
+		return nil, status.FromGRPC(err)
+	}
+	return diagsFromPB(resp.Diagnostics), nil
+}
+
+// Kind returns the plugin's implementation of kind over this connection.
+// It does not check that the plugin declared the kind; Info does.
+func (c *Client) Kind(kind Kind) (any, error) {
+	b, ok := kindBindings[kind]
+	if !ok {
+		return nil, fmt.Errorf("unknown plugin kind %q", kind)
+	}
+	return b.client(c.conn), nil
+}
+
+// Embeddings returns the plugin's Embedder.
+func (c *Client) Embeddings() embeddings.Embedder {
+	return kindBindings[KindEmbeddings].client(c.conn).(embeddings.Embedder)
+}
+
+// Conn exposes the underlying connection for health checks.
+func (c *Client) Conn() *grpc.ClientConn { return c.conn }

@@ -1,0 +1,152 @@
+package plugin
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"syscall"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	goplugin "github.com/hashicorp/go-plugin"
+)
+
+// LaunchOptions configures Launch.
+type LaunchOptions struct {
+	// Path of the plugin binary.
+	Path string
+	Args []string
+	// Env is the complete environment of the plugin: the host's own
+	// environment is never inherited, so secrets in it cannot leak.
+	Env []string
+	// SHA256 is the expected checksum of the binary. go-plugin hashes the
+	// file again on every launch; a mismatch refuses to start. Empty
+	// skips the check (only for tests and `plugin inspect <path>`).
+	SHA256 []byte
+	// Logger receives the plugin's stderr log lines (hclog JSON).
+	Logger hclog.Logger
+	// StartTimeout bounds launch + handshake. Zero means 10s.
+	StartTimeout time.Duration
+	// Reattach attaches to a plugin already running (WithDebug) instead
+	// of starting Path.
+	Reattach *ReattachInfo
+	// SysProcAttr overrides the process attributes (sandboxing). Pdeathsig
+	// is always set so the plugin dies with the host.
+	SysProcAttr *syscall.SysProcAttr
+}
+
+// Launched is a running plugin process and its connection.
+type Launched struct {
+	*Client
+	proc *goplugin.Client
+}
+
+// Exited reports whether the plugin process has exited.
+func (l *Launched) Exited() bool { return l.proc.Exited() }
+
+// Kill stops the plugin: a graceful shutdown request, then SIGKILL after
+// go-plugin's grace period (2s).
+func (l *Launched) Kill() { l.proc.Kill() }
+
+// Pid is the plugin's process id, or 0 when reattached.
+func (l *Launched) Pid() int {
+	if rc := l.proc.ReattachConfig(); rc != nil {
+		return rc.Pid
+	}
+	return 0
+}
+
+// Launch starts a plugin binary (or reattaches to a debug one), completes
+// the handshake and returns its client. The process is killed if anything
+// fails.
+func Launch(ctx context.Context, o LaunchOptions) (*Launched, error) {
+	if o.StartTimeout == 0 {
+		o.StartTimeout = 10 * time.Second
+	}
+	if o.Logger == nil {
+		o.Logger = hclog.NewNullLogger()
+	}
+	cfg := &goplugin.ClientConfig{
+		HandshakeConfig:  Handshake,
+		VersionedPlugins: versionedPlugins(nil),
+		AllowedProtocols: []goplugin.Protocol{goplugin.ProtocolGRPC},
+		AutoMTLS:         true,
+		Logger:           o.Logger,
+		StartTimeout:     o.StartTimeout,
+		SkipHostEnv:      true,
+		Managed:          false,
+	}
+	if o.Reattach != nil {
+		addr, err := reattachAddr(o.Reattach)
+		if err != nil {
+			return nil, err
+		}
+		cfg.Reattach = &goplugin.ReattachConfig{Protocol: goplugin.Protocol(o.Reattach.Protocol), ProtocolVersion: o.Reattach.ProtocolVersion, Addr: addr, Pid: o.Reattach.Pid, Test: true}
+		cfg.AutoMTLS = false
+	} else {
+		if _, err := os.Stat(o.Path); err != nil {
+			return nil, fmt.Errorf("plugin binary %s: %w (build it with `make plugins` or install it with `nemoclave plugin install`)", o.Path, err)
+		}
+		cmd := exec.Command(o.Path, o.Args...)
+		cmd.Env = o.Env
+		attr := o.SysProcAttr
+		if attr == nil {
+			attr = &syscall.SysProcAttr{}
+		}
+		attr.Pdeathsig = syscall.SIGKILL
+		cmd.SysProcAttr = attr
+		cfg.Cmd = cmd
+		if len(o.SHA256) > 0 {
+			cfg.SecureConfig = &goplugin.SecureConfig{Checksum: o.SHA256, Hash: sha256.New()}
+		}
+	}
+	proc := goplugin.NewClient(cfg)
+	rpc, err := proc.Client()
+	if err != nil {
+		proc.Kill()
+		return nil, fmt.Errorf("launch plugin %s: %w", o.Path, explainLaunchError(err))
+	}
+	raw, err := rpc.Dispense(pluginName)
+	if err != nil {
+		proc.Kill()
+		return nil, fmt.Errorf("plugin %s: %w", o.Path, err)
+	}
+	return &Launched{Client: raw.(*Client), proc: proc}, nil
+}
+
+func explainLaunchError(err error) error {
+	switch {
+	case errors.Is(err, goplugin.ErrChecksumsDoNotMatch):
+		return fmt.Errorf("%w: the binary changed since it was installed; reinstall it with `nemoclave plugin install --path <binary>` if the change is yours", err)
+	case errors.Is(err, goplugin.ErrSecureConfigNoChecksum), errors.Is(err, goplugin.ErrSecureConfigNoHash):
+		return err
+	}
+	return fmt.Errorf("%w (a plugin must call plugin.Serve from main and print nothing to stdout before it; usually it only needs to be rebuilt against the current SDK)", err)
+}
+
+func reattachAddr(r *ReattachInfo) (net.Addr, error) {
+	switch r.Network {
+	case "unix":
+		return net.ResolveUnixAddr("unix", r.Address)
+	case "tcp":
+		return net.ResolveTCPAddr("tcp", r.Address)
+	}
+	return nil, fmt.Errorf("reattach: unknown network %q", r.Network)
+}
+
+// ParseReattach reads NEMOCLAVE_REATTACH_PLUGINS (name → ReattachInfo).
+func ParseReattach(v string) (map[string]ReattachInfo, error) {
+	if v == "" {
+		return nil, nil
+	}
+	out := map[string]ReattachInfo{}
+	if err := json.Unmarshal([]byte(v), &out); err != nil {
+		return nil, fmt.Errorf("%s: %w", ReattachEnv, err)
+	}
+	return out, nil
+}

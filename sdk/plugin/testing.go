@@ -1,0 +1,27 @@
+package plugin
+
+import (
+	"testing"
+
+	goplugin "github.com/hashicorp/go-plugin"
+)
+
+// InProcess serves p over a real gRPC connection inside the test process
+// and returns the host-side Client, broker included, so wiring and host
+// services work as they do across processes. Used by sdktest.
+func InProcess(t testing.TB, p Plugin) *Client {
+	t.Helper()
+	if err := checkKinds(p); err != nil {
+		t.Fatal(err)
+	}
+	// The server is not stopped: go-plugin's GRPCServer.Stop races with its
+	// own Serve in this harness. Closing the client ends the connection and
+	// the server's goroutines idle until the test binary exits.
+	client, _ := goplugin.TestPluginGRPCConn(t, false, map[string]goplugin.Plugin{pluginName: &grpcPlugin{impl: p}})
+	t.Cleanup(func() { client.Close() })
+	raw, err := client.Dispense(pluginName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw.(*Client)
+}
