@@ -12,6 +12,7 @@ import (
 
 	"github.com/nemoclave/nemoclave/sdk/embeddings"
 	"github.com/nemoclave/nemoclave/sdk/internal/pb/pluginv1"
+	"github.com/nemoclave/nemoclave/sdk/llm"
 	"github.com/nemoclave/nemoclave/sdk/schema"
 	"github.com/nemoclave/nemoclave/sdk/status"
 )
@@ -123,6 +124,11 @@ func (c *Client) Kind(kind Kind) (any, error) {
 // Embeddings returns the plugin's Embedder.
 func (c *Client) Embeddings() embeddings.Embedder {
 	return kindBindings[KindEmbeddings].client(c.conn).(embeddings.Embedder)
+}
+
+// LLM returns the plugin's LLM provider.
+func (c *Client) LLM() llm.Provider {
+	return kindBindings[KindLLM].client(c.conn).(llm.Provider)
 }
 
 // Conn exposes the underlying connection for health checks.

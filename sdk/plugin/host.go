@@ -11,6 +11,7 @@ import (
 
 	"github.com/nemoclave/nemoclave/sdk/embeddings"
 	"github.com/nemoclave/nemoclave/sdk/internal/pb/pluginv1"
+	"github.com/nemoclave/nemoclave/sdk/llm"
 	"github.com/nemoclave/nemoclave/sdk/status"
 )
 
@@ -26,6 +27,8 @@ type Host interface {
 	Log(ctx context.Context, level, msg string, fields map[string]string) error
 	// Embeddings returns the embeddings plugin wired to attribute attr.
 	Embeddings(attr string) (embeddings.Embedder, error)
+	// LLM returns the LLM provider wired to attribute attr.
+	LLM(attr string) (llm.Provider, error)
 }
 
 // hostClient is the plugin-side Host over the broker connection.
@@ -80,6 +83,14 @@ func (h *hostClient) Embeddings(attr string) (embeddings.Embedder, error) {
 		return nil, err
 	}
 	return v.(embeddings.Embedder), nil
+}
+
+func (h *hostClient) LLM(attr string) (llm.Provider, error) {
+	v, err := h.wired(attr, KindLLM)
+	if err != nil {
+		return nil, err
+	}
+	return v.(llm.Provider), nil
 }
 
 // wiredConn tags every call with the wiring attribute.

@@ -7,6 +7,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/nemoclave/nemoclave/sdk/embeddings"
+	"github.com/nemoclave/nemoclave/sdk/llm"
 )
 
 // kindBinding ties a Kind to its Go interface and gRPC adapters.
@@ -44,6 +45,7 @@ func bind[T any](register func(grpc.ServiceRegistrar, func(context.Context) (T, 
 }
 
 var kindBindings = map[Kind]kindBinding{
+	KindLLM:        bind(llm.RegisterServer, llm.NewClient),
 	KindEmbeddings: bind(embeddings.RegisterServer, embeddings.NewClient),
 }
 
