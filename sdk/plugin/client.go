@@ -15,6 +15,7 @@ import (
 	"github.com/nemoclave/nemoclave/sdk/llm"
 	"github.com/nemoclave/nemoclave/sdk/schema"
 	"github.com/nemoclave/nemoclave/sdk/status"
+	"github.com/nemoclave/nemoclave/sdk/tools"
 )
 
 // Client is the host's handle on one plugin connection.
@@ -129,6 +130,11 @@ func (c *Client) Embeddings() embeddings.Embedder {
 // LLM returns the plugin's LLM provider.
 func (c *Client) LLM() llm.Provider {
 	return kindBindings[KindLLM].client(c.conn).(llm.Provider)
+}
+
+// Tools returns the plugin's tools provider.
+func (c *Client) Tools() tools.Provider {
+	return kindBindings[KindTools].client(c.conn).(tools.Provider)
 }
 
 // Conn exposes the underlying connection for health checks.

@@ -13,6 +13,7 @@ import (
 	"github.com/nemoclave/nemoclave/sdk/internal/pb/pluginv1"
 	"github.com/nemoclave/nemoclave/sdk/llm"
 	"github.com/nemoclave/nemoclave/sdk/status"
+	"github.com/nemoclave/nemoclave/sdk/tools"
 )
 
 // wiringKey is the gRPC metadata key naming the wired attribute a call to
@@ -29,6 +30,8 @@ type Host interface {
 	Embeddings(attr string) (embeddings.Embedder, error)
 	// LLM returns the LLM provider wired to attribute attr.
 	LLM(attr string) (llm.Provider, error)
+	// Tools returns the tools provider wired to attribute attr.
+	Tools(attr string) (tools.Provider, error)
 }
 
 // hostClient is the plugin-side Host over the broker connection.
@@ -91,6 +94,14 @@ func (h *hostClient) LLM(attr string) (llm.Provider, error) {
 		return nil, err
 	}
 	return v.(llm.Provider), nil
+}
+
+func (h *hostClient) Tools(attr string) (tools.Provider, error) {
+	v, err := h.wired(attr, KindTools)
+	if err != nil {
+		return nil, err
+	}
+	return v.(tools.Provider), nil
 }
 
 // wiredConn tags every call with the wiring attribute.

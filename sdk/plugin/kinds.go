@@ -8,6 +8,7 @@ import (
 
 	"github.com/nemoclave/nemoclave/sdk/embeddings"
 	"github.com/nemoclave/nemoclave/sdk/llm"
+	"github.com/nemoclave/nemoclave/sdk/tools"
 )
 
 // kindBinding ties a Kind to its Go interface and gRPC adapters.
@@ -47,6 +48,7 @@ func bind[T any](register func(grpc.ServiceRegistrar, func(context.Context) (T, 
 var kindBindings = map[Kind]kindBinding{
 	KindLLM:        bind(llm.RegisterServer, llm.NewClient),
 	KindEmbeddings: bind(embeddings.RegisterServer, embeddings.NewClient),
+	KindTools:      bind(tools.RegisterServer, tools.NewClient),
 }
 
 // Kinds lists every kind this SDK version knows, in a stable order.
