@@ -1,0 +1,261 @@
+package egress
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/nemoclave/nemoclave/blueprints/policy"
+)
+
+// Config configures a Proxy. The zero value of every optional field is the
+// production default; AuditDir is required.
+type Config struct {
+	// AuditDir receives egress.jsonl (normally $NEMOCLAVE_HOME/audit).
+	// Required: a gateway that cannot record its decisions does not start.
+	AuditDir string
+	// AuditMaxBytes rotates the audit file past this size (default 64 MiB);
+	// AuditKeep rotated files are kept (default 10).
+	AuditMaxBytes int64
+	AuditKeep     int
+	// Registry receives the Prometheus collectors. Nil disables export
+	// (the counters still run).
+	Registry prometheus.Registerer
+	// Logger receives operational errors (audit write failures, upstream
+	// errors). Decisions go to the audit log, not here. Default: discard.
+	Logger *slog.Logger
+
+	// Resolver resolves allowed names. Default net.DefaultResolver. Tests
+	// inject a map so no real DNS is ever asked.
+	Resolver Resolver
+	// HostAddrs returns the gateway host's own addresses, which sandboxes
+	// may never reach. Default: the host's interface addresses, refreshed
+	// every 30 s.
+	HostAddrs func() []netip.Addr
+	// UpstreamProxy chains every upstream connection through a corporate
+	// proxy with CONNECT (http://host:port; userinfo becomes
+	// Proxy-Authorization Basic). The target is still resolved and vetted
+	// locally first, so SSRF defence does not depend on the corporate proxy.
+	UpstreamProxy *url.URL
+	// UpstreamRootCAs verifies upstream servers of inspected endpoints.
+	// Nil means the system roots.
+	UpstreamRootCAs *x509.CertPool
+
+	// DialTimeout bounds DNS plus TCP connect (default 10 s).
+	DialTimeout time.Duration
+	// HeaderTimeout bounds reading a request's headers and, in a CONNECT
+	// tunnel, the ClientHello (default 30 s).
+	HeaderTimeout time.Duration
+	// IdleTimeout closes a keep-alive client connection with no request
+	// (default 90 s).
+	IdleTimeout time.Duration
+	// MaxTunnelBytes caps each direction of one tunnel or request
+	// (default 16 GiB); MaxTunnelLifetime caps its duration (default 24 h).
+	MaxTunnelBytes    int64
+	MaxTunnelLifetime time.Duration
+
+	// ApprovalTimeout is how long a request to an unknown host is held for
+	// an operator when unknown_hosts = "ask" (default 2 min); then 403.
+	ApprovalTimeout time.Duration
+	// MaxPendingPerSandbox bounds distinct held requests per sandbox
+	// (default 8); ApprovalBurst and ApprovalRefill bound how fast new ones
+	// may be raised (default 10, one more every 6 s). Past either: 403.
+	MaxPendingPerSandbox int
+	ApprovalBurst        int
+	ApprovalRefill       time.Duration
+	// OnPersist is called when an operator answers "persist": it receives
+	// the new policy revision (already in force for this gateway) so the
+	// control plane can store it. An error is returned to the operator.
+	OnPersist func(ctx context.Context, sandboxID string, p *policy.Policy) error
+
+	// UnsafeAllowLoopback lets allowed names resolve to loopback addresses.
+	// Only tests and benchmarks set it, to reach upstreams on 127.0.0.0/8;
+	// in production it would open every host service to the sandbox (row N18).
+	UnsafeAllowLoopback bool
+}
+
+func (c *Config) defaults() error {
+	if c.AuditDir == "" {
+		return errors.New("egress: Config.AuditDir is empty; pass $NEMOCLAVE_HOME/audit so every decision is recorded")
+	}
+	if c.AuditMaxBytes <= 0 {
+		c.AuditMaxBytes = 64 << 20
+	}
+	if c.AuditKeep <= 0 {
+		c.AuditKeep = 10
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Resolver == nil {
+		c.Resolver = net.DefaultResolver
+	}
+	if c.HostAddrs == nil {
+		h := &hostAddrs{}
+		c.HostAddrs = h.get
+	}
+	if c.UpstreamProxy != nil && (c.UpstreamProxy.Scheme != "http" || c.UpstreamProxy.Host == "") {
+		return fmt.Errorf("egress: upstream proxy %q: only http://host:port proxies are supported", c.UpstreamProxy.Redacted())
+	}
+	setDur := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	setDur(&c.DialTimeout, 10*time.Second)
+	setDur(&c.HeaderTimeout, 30*time.Second)
+	setDur(&c.IdleTimeout, 90*time.Second)
+	setDur(&c.MaxTunnelLifetime, 24*time.Hour)
+	setDur(&c.ApprovalTimeout, 2*time.Minute)
+	setDur(&c.ApprovalRefill, 6*time.Second)
+	if c.MaxTunnelBytes <= 0 {
+		c.MaxTunnelBytes = 16 << 30
+	}
+	if c.MaxPendingPerSandbox <= 0 {
+		c.MaxPendingPerSandbox = 8
+	}
+	if c.ApprovalBurst <= 0 {
+		c.ApprovalBurst = 10
+	}
+	return nil
+}
+
+// Proxy is the egress gateway for every sandbox of one host. Each sandbox
+// gets its own listeners (Serve), policy (SetPolicy) and inspection CA.
+type Proxy struct {
+	cfg       Config
+	audit     *auditLog
+	metrics   *metrics
+	approvals *Approvals
+
+	mu        sync.Mutex
+	sandboxes map[string]*sandbox
+}
+
+// New builds a Proxy. Close it to flush the audit log.
+func New(cfg Config) (*Proxy, error) {
+	if err := cfg.defaults(); err != nil {
+		return nil, err
+	}
+	m, err := newMetrics(cfg.Registry)
+	if err != nil {
+		return nil, fmt.Errorf("egress: registering metrics: %w; pass a fresh prometheus.Registry per gateway", err)
+	}
+	a, err := openAudit(cfg.AuditDir, cfg.AuditMaxBytes, cfg.AuditKeep)
+	if err != nil {
+		return nil, err
+	}
+	p := &Proxy{cfg: cfg, audit: a, metrics: m, sandboxes: map[string]*sandbox{}}
+	p.approvals = newApprovals(p)
+	return p, nil
+}
+
+// Approvals is the operator-facing queue of held requests (CLI and TUI).
+func (p *Proxy) Approvals() *Approvals { return p.approvals }
+
+// Close closes every sandbox's tunnels and the audit log.
+func (p *Proxy) Close() error {
+	p.mu.Lock()
+	ids := make([]string, 0, len(p.sandboxes))
+	for id := range p.sandboxes {
+		ids = append(ids, id)
+	}
+	p.mu.Unlock()
+	for _, id := range ids {
+		p.RemoveSandbox(id)
+	}
+	return p.audit.Close()
+}
+
+// Serve accepts the sandbox's connections on ln until ctx ends or ln fails.
+// Every connection on ln belongs to sandboxID and is judged by its policy:
+// identity is the listener, never a header. Serve closes ln and the
+// connections it accepted before returning.
+func (p *Proxy) Serve(ctx context.Context, ln net.Listener, sandboxID string) error {
+	if sandboxID == "" {
+		ln.Close()
+		return errors.New("egress: Serve needs the sandbox id the listener belongs to")
+	}
+	sb := p.sandbox(sandboxID)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	go func() {
+		<-ctx.Done()
+		ln.Close()
+	}()
+	defer wg.Wait()
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				time.Sleep(10 * time.Millisecond)
+				continue
+			}
+			return fmt.Errorf("egress: accept for sandbox %s: %w", sandboxID, err)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			stop := context.AfterFunc(ctx, func() { c.Close() })
+			defer stop()
+			p.serveConn(ctx, sb, c)
+		}()
+	}
+}
+
+// sandbox returns the state for id, creating it (with no policy: every
+// request denied) on first use.
+func (p *Proxy) sandbox(id string) *sandbox {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	sb := p.sandboxes[id]
+	if sb == nil {
+		sb = newSandbox(id)
+		p.sandboxes[id] = sb
+	}
+	return sb
+}
+
+func (p *Proxy) lookupSandbox(id string) (*sandbox, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	sb, ok := p.sandboxes[id]
+	return sb, ok
+}
+
+// RemoveSandbox forgets a sandbox: its tunnels are closed, its held
+// requests denied and its lifetime approvals dropped.
+func (p *Proxy) RemoveSandbox(id string) {
+	p.mu.Lock()
+	sb := p.sandboxes[id]
+	delete(p.sandboxes, id)
+	p.mu.Unlock()
+	if sb == nil {
+		return
+	}
+	p.approvals.dropSandbox(id)
+	for _, t := range sb.tunnelList() {
+		t.close("sandbox removed")
+	}
+}
+
+func (p *Proxy) record(e Event) {
+	if e.Time.IsZero() {
+		e.Time = time.Now().UTC()
+	}
+	p.audit.Write(e)
+}

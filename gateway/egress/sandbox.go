@@ -1,0 +1,165 @@
+package egress
+
+import (
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/nemoclave/nemoclave/blueprints/policy"
+)
+
+// Revision records one network policy revision applied to a sandbox.
+type Revision struct {
+	Revision int       `json:"revision"`
+	Applied  time.Time `json:"applied"`
+	Hosts    []string  `json:"hosts"`
+	Source   string    `json:"source"` // "reload" or "approval"
+}
+
+// sandbox is the gateway's state for one sandbox.
+type sandbox struct {
+	id string
+
+	mu        sync.Mutex
+	pol       *policy.Policy
+	revisions []Revision
+	grants    map[string]bool // host:port approved for the sandbox's lifetime
+	tunnels   map[*tunnel]struct{}
+
+	caOnce sync.Once
+	ca     *CA
+	caErr  error
+}
+
+func newSandbox(id string) *sandbox {
+	return &sandbox{id: id, grants: map[string]bool{}, tunnels: map[*tunnel]struct{}{}}
+}
+
+func (sb *sandbox) policy() *policy.Policy {
+	sb.mu.Lock()
+	defer sb.mu.Unlock()
+	return sb.pol
+}
+
+func (sb *sandbox) tunnelList() []*tunnel {
+	sb.mu.Lock()
+	defer sb.mu.Unlock()
+	out := make([]*tunnel, 0, len(sb.tunnels))
+	for t := range sb.tunnels {
+		out = append(out, t)
+	}
+	return out
+}
+
+func (sb *sandbox) addTunnel(t *tunnel) {
+	sb.mu.Lock()
+	sb.tunnels[t] = struct{}{}
+	sb.mu.Unlock()
+}
+
+func (sb *sandbox) removeTunnel(t *tunnel) {
+	sb.mu.Lock()
+	delete(sb.tunnels, t)
+	sb.mu.Unlock()
+}
+
+// decision is the policy's answer for one target.
+type decision struct {
+	allow    bool
+	ask      bool // unknown host under unknown_hosts = "ask"
+	rule     string
+	endpoint policy.Endpoint
+	revision int
+	reason   string
+}
+
+// decide judges t against the current revision and lifetime approvals. It
+// never resolves anything.
+func (sb *sandbox) decide(t Target) decision {
+	sb.mu.Lock()
+	pol, granted := sb.pol, sb.grants[t.String()]
+	sb.mu.Unlock()
+	if pol == nil {
+		return decision{reason: "no network policy is loaded for this sandbox; the gateway denies everything until the control plane sets one"}
+	}
+	d := decision{revision: pol.Revision}
+	m := pol.Lookup(t.Host, t.Port)
+	switch {
+	case m.Endpoint != nil:
+		d.allow, d.rule, d.endpoint = true, m.Rule.Name, *m.Endpoint
+		d.reason = "allowed by network rule " + m.Rule.Name
+	case granted:
+		d.allow, d.rule = true, "approval:sandbox"
+		d.endpoint = policy.Endpoint{Host: t.Host, Ports: []int{t.Port}}
+		d.reason = "approved by the operator for this sandbox's lifetime"
+	case m.HostKnown:
+		d.reason = fmt.Sprintf("port %d is not allowed for %s by the network policy", t.Port, t.Host)
+	case pol.UnknownHosts == policy.UnknownAsk:
+		d.ask = true
+		d.reason = "host is not in the network policy; held for operator approval"
+	default:
+		d.reason = "host is not in the network policy"
+	}
+	return d
+}
+
+// SetPolicy installs a new revision of a sandbox's policy. The revision must
+// validate and be newer than the one in force. New connections use it at
+// once; open tunnels it no longer allows are closed (and audited).
+func (p *Proxy) SetPolicy(sandboxID string, pol *policy.Policy) error {
+	return p.setPolicy(sandboxID, pol, "reload")
+}
+
+func (p *Proxy) setPolicy(sandboxID string, pol *policy.Policy, source string) error {
+	if err := pol.Validate(); err != nil {
+		return fmt.Errorf("egress: policy for sandbox %s rejected, the previous revision stays in force: %w", sandboxID, err)
+	}
+	pol = pol.Clone()
+	sb := p.sandbox(sandboxID)
+	sb.mu.Lock()
+	if sb.pol != nil && pol.Revision <= sb.pol.Revision {
+		cur := sb.pol.Revision
+		sb.mu.Unlock()
+		return fmt.Errorf("egress: policy revision %d for sandbox %s is not newer than revision %d in force; increment Revision", pol.Revision, sandboxID, cur)
+	}
+	sb.pol = pol
+	sb.revisions = append(sb.revisions, Revision{Revision: pol.Revision, Applied: time.Now().UTC(), Hosts: pol.Hosts(), Source: source})
+	sb.mu.Unlock()
+	p.record(Event{Sandbox: sandboxID, Kind: "policy", Revision: pol.Revision, Decision: source,
+		Reason: fmt.Sprintf("network policy revision %d in force (%d hosts)", pol.Revision, len(pol.Hosts()))})
+	for _, t := range sb.tunnelList() {
+		if reason := t.stillAllowed(sb); reason != "" {
+			t.close(reason)
+		}
+	}
+	return nil
+}
+
+// Revisions lists the network policy revisions applied to a sandbox, oldest
+// first.
+func (p *Proxy) Revisions(sandboxID string) []Revision {
+	sb, ok := p.lookupSandbox(sandboxID)
+	if !ok {
+		return nil
+	}
+	sb.mu.Lock()
+	defer sb.mu.Unlock()
+	return append([]Revision(nil), sb.revisions...)
+}
+
+// Policy returns the revision in force for a sandbox (a copy), or nil.
+func (p *Proxy) Policy(sandboxID string) *policy.Policy {
+	sb, ok := p.lookupSandbox(sandboxID)
+	if !ok {
+		return nil
+	}
+	return sb.policy().Clone()
+}
+
+// CA returns the sandbox's inspection CA, creating it on first use. The
+// caller writes TrustBundle into the sandbox and sets TrustEnv.
+func (p *Proxy) CA(sandboxID string) (*CA, error) {
+	sb := p.sandbox(sandboxID)
+	sb.caOnce.Do(func() { sb.ca, sb.caErr = NewCA(sandboxID) })
+	return sb.ca, sb.caErr
+}
