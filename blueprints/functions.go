@@ -1,0 +1,198 @@
+package blueprints
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/zclconf/go-cty/cty"
+	"github.com/zclconf/go-cty/cty/function"
+	"github.com/zclconf/go-cty/cty/function/stdlib"
+)
+
+// credentialNameRE is what credential() accepts: the names the credential
+// store uses (NVIDIA_API_KEY, OPENAI_API_KEY, ...).
+var credentialNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// functionScope says where an expression sits, because env() is only
+// allowed in variable defaults.
+type functionScope int
+
+const (
+	scopeGeneral functionScope = iota
+	scopeVariableDefault
+)
+
+// functions returns the curated function set. dir is the blueprint's
+// directory: file() and templatefile() resolve relative paths against it.
+// lookupEnv backs env() when scope allows it.
+func functions(dir string, scope functionScope, lookupEnv func(string) (string, bool)) map[string]function.Function {
+	fns := map[string]function.Function{
+		// strings
+		"chomp": stdlib.ChompFunc, "format": stdlib.FormatFunc, "formatlist": stdlib.FormatListFunc,
+		"indent": stdlib.IndentFunc, "join": stdlib.JoinFunc, "lower": stdlib.LowerFunc,
+		"regex": stdlib.RegexFunc, "regexall": stdlib.RegexAllFunc, "regex_replace": stdlib.RegexReplaceFunc,
+		"replace": stdlib.ReplaceFunc, "split": stdlib.SplitFunc, "strrev": stdlib.ReverseFunc,
+		"substr": stdlib.SubstrFunc, "title": stdlib.TitleFunc, "trim": stdlib.TrimFunc,
+		"trimprefix": stdlib.TrimPrefixFunc, "trimsuffix": stdlib.TrimSuffixFunc,
+		"trimspace": stdlib.TrimSpaceFunc, "upper": stdlib.UpperFunc, "strlen": stdlib.StrlenFunc,
+		// collections
+		"chunklist": stdlib.ChunklistFunc, "coalesce": stdlib.CoalesceFunc,
+		"coalescelist": stdlib.CoalesceListFunc, "compact": stdlib.CompactFunc,
+		"concat": stdlib.ConcatFunc, "contains": stdlib.ContainsFunc, "distinct": stdlib.DistinctFunc,
+		"element": stdlib.ElementFunc, "flatten": stdlib.FlattenFunc, "index": stdlib.IndexFunc,
+		"keys": stdlib.KeysFunc, "length": stdlib.LengthFunc, "lookup": stdlib.LookupFunc,
+		"merge": stdlib.MergeFunc, "range": stdlib.RangeFunc, "reverse": stdlib.ReverseListFunc,
+		"setintersection": stdlib.SetIntersectionFunc, "setproduct": stdlib.SetProductFunc,
+		"setsubtract": stdlib.SetSubtractFunc, "setunion": stdlib.SetUnionFunc,
+		"slice": stdlib.SliceFunc, "sort": stdlib.SortFunc, "values": stdlib.ValuesFunc,
+		"zipmap": stdlib.ZipmapFunc,
+		// encoding and conversion
+		"csvdecode": stdlib.CSVDecodeFunc, "jsondecode": stdlib.JSONDecodeFunc,
+		"jsonencode": stdlib.JSONEncodeFunc, "tonumber": stdlib.MakeToFunc(cty.Number),
+		"tostring": stdlib.MakeToFunc(cty.String), "tobool": stdlib.MakeToFunc(cty.Bool),
+		"tolist": stdlib.MakeToFunc(cty.List(cty.DynamicPseudoType)),
+		"toset": stdlib.MakeToFunc(cty.Set(cty.DynamicPseudoType)),
+		"tomap": stdlib.MakeToFunc(cty.Map(cty.DynamicPseudoType)),
+		// formatting and time
+		"formatdate": stdlib.FormatDateFunc, "timeadd": stdlib.TimeAddFunc,
+		// math
+		"abs": stdlib.AbsoluteFunc, "ceil": stdlib.CeilFunc, "floor": stdlib.FloorFunc,
+		"log": stdlib.LogFunc, "max": stdlib.MaxFunc, "min": stdlib.MinFunc,
+		"parseint": stdlib.ParseIntFunc, "pow": stdlib.PowFunc, "signum": stdlib.SignumFunc,
+		// nemoclave
+		"credential": credentialFunc,
+		"file":       fileFunc(dir),
+	}
+	fns["templatefile"] = templateFileFunc(dir, fns)
+	if scope == scopeVariableDefault {
+		fns["env"] = envFunc(lookupEnv)
+	} else {
+		fns["env"] = envForbiddenFunc
+	}
+	return fns
+}
+
+// credentialFunc returns a credential reference: an object
+// {credential = "NAME"} carrying the credential mark. The value of the
+// credential never enters the blueprint; the host resolves the reference
+// only when it configures a plugin (see Plugin.Credentials).
+var credentialFunc = function.New(&function.Spec{
+	Description: "A reference to a credential the host holds; the value never enters the blueprint.",
+	Params:      []function.Parameter{{Name: "name", Type: cty.String}},
+	Type:        function.StaticReturnType(credentialType),
+	Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
+		name := args[0].AsString()
+		if !credentialNameRE.MatchString(name) {
+			return cty.NilVal, function.NewArgErrorf(0, "credential name %q is not valid: use letters, digits and underscores, as in credential(\"NVIDIA_API_KEY\")", name)
+		}
+		return credentialValue(name), nil
+	},
+})
+
+func fileFunc(dir string) function.Function {
+	return function.New(&function.Spec{
+		Description: "Reads a file relative to the blueprint's directory.",
+		Params:      []function.Parameter{{Name: "path", Type: cty.String}},
+		Type:        function.StaticReturnType(cty.String),
+		Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
+			b, err := readRelative(dir, args[0].AsString())
+			if err != nil {
+				return cty.NilVal, err
+			}
+			return cty.StringVal(string(b)), nil
+		},
+	})
+}
+
+func readRelative(dir, p string) ([]byte, error) {
+	if !filepath.IsAbs(p) {
+		p = filepath.Join(dir, p)
+	}
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read %s (paths are relative to the blueprint's directory): %w", p, err)
+	}
+	return b, nil
+}
+
+// templateFileFunc renders an HCL template file with the given variables
+// and the same function set (minus templatefile itself, so a template
+// cannot recurse).
+func templateFileFunc(dir string, fns map[string]function.Function) function.Function {
+	return function.New(&function.Spec{
+		Description: "Renders a template file relative to the blueprint's directory.",
+		Params: []function.Parameter{
+			{Name: "path", Type: cty.String},
+			{Name: "vars", Type: cty.DynamicPseudoType},
+		},
+		Type: function.StaticReturnType(cty.String),
+		Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
+			p := args[0].AsString()
+			src, err := readRelative(dir, p)
+			if err != nil {
+				return cty.NilVal, err
+			}
+			vars := args[1]
+			if !vars.Type().IsObjectType() && !vars.Type().IsMapType() {
+				return cty.NilVal, function.NewArgErrorf(1, "vars must be an object, as in templatefile(\"x.tmpl\", { name = \"a\" })")
+			}
+			tmpl, diags := hclsyntax.ParseTemplate(src, p, hcl.InitialPos)
+			if diags.HasErrors() {
+				return cty.NilVal, fmt.Errorf("template %s: %s", p, diags.Error())
+			}
+			inner := map[string]function.Function{}
+			for k, f := range fns {
+				if k != "templatefile" {
+					inner[k] = f
+				}
+			}
+			varMap := map[string]cty.Value{}
+			if !vars.IsNull() {
+				for it := vars.ElementIterator(); it.Next(); {
+					k, v := it.Element()
+					varMap[k.AsString()] = v
+				}
+			}
+			out, diags := tmpl.Value(&hcl.EvalContext{Variables: varMap, Functions: inner})
+			if diags.HasErrors() {
+				return cty.NilVal, fmt.Errorf("template %s: %s", p, diags.Error())
+			}
+			out, err = convertString(out)
+			if err != nil {
+				return cty.NilVal, fmt.Errorf("template %s: %w", p, err)
+			}
+			return out, nil
+		},
+	})
+}
+
+func envFunc(lookup func(string) (string, bool)) function.Function {
+	return function.New(&function.Spec{
+		Description: "Reads an environment variable of the process evaluating the blueprint. Only allowed in variable defaults.",
+		Params:      []function.Parameter{{Name: "name", Type: cty.String}},
+		VarParam:    &function.Parameter{Name: "default", Type: cty.String},
+		Type:        function.StaticReturnType(cty.String),
+		Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
+			if v, ok := lookup(args[0].AsString()); ok {
+				return cty.StringVal(v), nil
+			}
+			if len(args) > 1 {
+				return args[1], nil
+			}
+			return cty.StringVal(""), nil
+		},
+	})
+}
+
+var envForbiddenFunc = function.New(&function.Spec{
+	Params:   []function.Parameter{{Name: "name", Type: cty.String}},
+	VarParam: &function.Parameter{Name: "default", Type: cty.String},
+	Type:     function.StaticReturnType(cty.String),
+	Impl: func([]cty.Value, cty.Type) (cty.Value, error) {
+		return cty.NilVal, fmt.Errorf("env() is only allowed in a variable's default; declare a variable with default = env(\"NAME\") and use var.<name> here")
+	},
+})

@@ -1,0 +1,204 @@
+package blueprints
+
+import (
+	"encoding/json"
+	"path/filepath"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/nemoclave/nemoclave/sdk/schema"
+)
+
+// Plugin source types.
+const (
+	SourceBuiltin   = "builtin"   // builtin/<kind>-<name>, shipped with nemoclave
+	SourceMCP       = "mcp"       // an MCP server imported as a tools plugin
+	SourcePath      = "path"      // a plugin binary on disk (./bin/x, /opt/x)
+	SourceInstalled = "installed" // an installed plugin address (example.com/org/name)
+)
+
+// Plugin is one plugin block, ready to launch and configure.
+type Plugin struct {
+	// Kind is llm, embeddings, retrieval, memory, tools or dataproc.
+	Kind string `json:"kind"`
+	Name string `json:"name"`
+	// Address is how the blueprint refers to it: plugin.<kind>.<name>.
+	Address string `json:"address"`
+	// Source is as written; SourceType classifies it.
+	Source     string `json:"source"`
+	SourceType string `json:"source_type"`
+	// Path is the absolute binary path for path sources.
+	Path string `json:"path,omitempty"`
+	// Version is the plugin block's version constraint, if any.
+	Version string `json:"version,omitempty"`
+	// MCP is set for source = "mcp".
+	MCP *MCPServer `json:"mcp,omitempty"`
+	// Config is the decoded config exactly as Configure receives it,
+	// except that credentials are still {"credential": "NAME"}
+	// placeholders: resolve them with ResolveCredentials in the host.
+	// Not in plan output (use DisplayConfig), since sensitive values are in
+	// it.
+	Config json.RawMessage `json:"-"`
+	// DisplayConfig is Config with sensitive values replaced by
+	// "(sensitive)", for plans and logs.
+	DisplayConfig json.RawMessage `json:"config,omitempty"`
+	// Credentials lists the placeholders in Config.
+	Credentials []CredentialRef `json:"credentials,omitempty"`
+	// Wiring lists references to other plugins in Config, so the host can
+	// give this plugin access to them (through the GRPCBroker) and start
+	// them first.
+	Wiring []PluginWire `json:"wiring,omitempty"`
+	// Schema is the schema Config was decoded with.
+	Schema *schema.Schema `json:"-"`
+	// DeclRange is the plugin block's header, for runtime errors.
+	DeclRange hcl.Range `json:"-"`
+}
+
+// PluginWire is one reference from a plugin's config to another plugin.
+type PluginWire struct {
+	// Path is the attribute path in the config (see CredentialRef.Path).
+	Path []string `json:"path"`
+	Kind string   `json:"kind"`
+	Name string   `json:"name"`
+}
+
+// MCPServer is how to reach an imported MCP server: a command to run
+// (stdio transport) or a URL (streamable HTTP). Exactly one is set.
+type MCPServer struct {
+	Command []string `json:"command,omitempty"`
+	URL     string   `json:"url,omitempty"`
+}
+
+var pluginSchema = &hcl.BodySchema{
+	Attributes: []hcl.AttributeSchema{
+		{Name: "source", Required: true}, {Name: "version"}, {Name: "command"}, {Name: "url"},
+	},
+	Blocks: []hcl.BlockHeaderSchema{{Type: "config"}},
+}
+
+// mcpSchema is the config of source = "mcp" plugins. The evaluator owns
+// it: the MCP import is part of nemoclave, not a plugin to ask.
+var mcpSchema = &schema.Schema{Block: schema.Block{
+	Description: "An MCP server imported as a tools plugin.",
+	Attributes: []schema.Attribute{
+		{Name: "env", Type: "map(string)", Description: "Environment of the server process (never credentials; use bearer_token)."},
+		{Name: "headers", Type: "map(string)", Description: "Extra HTTP headers for url servers."},
+		{Name: "bearer_token", Type: "string", Credential: true, Sensitive: true, Description: "credential(\"NAME\") sent as Authorization: Bearer to url servers."},
+		{Name: "timeout", Type: "string", Description: "Per-call timeout, e.g. \"60s\"."},
+	},
+}}
+
+// decodePlugins decodes every plugin block, in kind then name order.
+func (e *evaluator) decodePlugins() []*Plugin {
+	out := []*Plugin{}
+	for _, kind := range PluginKinds {
+		blocks := e.decl.plugins[kind]
+		for _, name := range sortedKeys(blocks) {
+			if p := e.decodePlugin(kind, name, blocks[name]); p != nil {
+				out = append(out, p)
+			}
+		}
+	}
+	return out
+}
+
+func (e *evaluator) decodePlugin(kind, name string, b *hcl.Block) *Plugin {
+	content, diags := b.Body.Content(pluginSchema)
+	e.diags = append(e.diags, diags...)
+	if diags.HasErrors() {
+		return nil
+	}
+	p := &Plugin{Kind: kind, Name: name, Address: "plugin." + kind + "." + name, DeclRange: b.DefRange}
+	srcAttr := content.Attributes["source"]
+	p.Source = e.str(srcAttr)
+	if p.Source == "" {
+		if srcAttr != nil {
+			e.errorf(srcAttr.Expr.Range().Ptr(), "Empty plugin source", "source must name a builtin plugin (builtin/llm-openai), \"mcp\", an installed plugin address or a path.")
+		}
+		return nil
+	}
+	if a := content.Attributes["version"]; a != nil {
+		p.Version = e.str(a)
+		if p.Version != "" {
+			e.checkPluginVersion(p.Version, a.Expr.Range())
+		}
+	}
+	cmdAttr, urlAttr := content.Attributes["command"], content.Attributes["url"]
+	srcRange := srcAttr.Expr.Range()
+	p.SourceType = e.classifySource(kind, p.Source, srcRange)
+	switch p.SourceType {
+	case SourceMCP:
+		p.MCP = e.decodeMCP(kind, b, cmdAttr, urlAttr)
+	case SourcePath:
+		p.Path = p.Source
+		if !filepath.IsAbs(p.Path) {
+			p.Path = filepath.Join(e.dir, p.Path)
+		}
+	}
+	if p.SourceType != SourceMCP {
+		for _, a := range []*hcl.Attribute{cmdAttr, urlAttr} {
+			if a != nil {
+				e.errorf(a.NameRange.Ptr(), "Unexpected attribute", "%s is only for source = \"mcp\" plugins; other plugins take their settings in config {}.", a.Name)
+			}
+		}
+	}
+	var cfg *hcl.Block
+	for i, c := range content.Blocks {
+		if i == 0 {
+			cfg = c
+			continue
+		}
+		e.errorf(c.DefRange.Ptr(), "Duplicate config block", "A plugin has one config block; the first is at %s.", cfg.DefRange)
+	}
+	e.decodePluginConfig(p, srcRange, cfg)
+	return p
+}
+
+// classifySource decides the source type and checks its form.
+func (e *evaluator) classifySource(kind, src string, rng hcl.Range) string {
+	switch {
+	case src == "mcp":
+		return SourceMCP
+	case strings.HasPrefix(src, "builtin/"):
+		rest := strings.TrimPrefix(src, "builtin/")
+		if want := kind + "-"; !strings.HasPrefix(rest, want) {
+			e.errorf(rng.Ptr(), "Plugin kind mismatch", "%s is not a %s plugin: builtin plugin names start with their kind (builtin/%s<name>). Check the block's first label or the source.", src, kind, want)
+		}
+		return SourceBuiltin
+	case strings.HasPrefix(src, "./") || strings.HasPrefix(src, "../") || filepath.IsAbs(src):
+		return SourcePath
+	}
+	parts := strings.Split(src, "/")
+	ok := len(parts) >= 2 && len(parts) <= 3
+	for _, part := range parts {
+		ok = ok && part != "" && !strings.ContainsAny(part, " \t:@")
+	}
+	if !ok {
+		e.errorf(rng.Ptr(), "Invalid plugin source", "%q is not a plugin source. Use builtin/<kind>-<name>, \"mcp\", a path starting with ./ or /, or an installed address like example.com/org/name.", src)
+	}
+	return SourceInstalled
+}
+
+func (e *evaluator) decodeMCP(kind string, b *hcl.Block, cmdAttr, urlAttr *hcl.Attribute) *MCPServer {
+	if kind != "tools" {
+		e.errorf(b.LabelRanges[0].Ptr(), "MCP servers are tools plugins", "source = \"mcp\" imports an MCP server's tools, so the block must be plugin \"tools\" %q.", b.Labels[1])
+	}
+	m := &MCPServer{}
+	switch {
+	case cmdAttr != nil && urlAttr != nil:
+		e.errorf(urlAttr.NameRange.Ptr(), "Conflicting MCP transport", "Give either command (run the server over stdio) or url (streamable HTTP), not both.")
+	case cmdAttr == nil && urlAttr == nil:
+		e.errorf(b.DefRange.Ptr(), "Missing MCP transport", "An mcp plugin needs command = [\"server\", \"args\"...] or url = \"https://...\".")
+	case cmdAttr != nil:
+		m.Command = e.strList(cmdAttr)
+		if len(m.Command) == 0 && !e.diags.HasErrors() {
+			e.errorf(cmdAttr.Expr.Range().Ptr(), "Empty command", "command needs at least the program to run.")
+		}
+	default:
+		m.URL = e.str(urlAttr)
+		if !strings.HasPrefix(m.URL, "https://") && !strings.HasPrefix(m.URL, "http://") {
+			e.errorf(urlAttr.Expr.Range().Ptr(), "Invalid MCP url", "url = %q must be an http:// or https:// URL.", m.URL)
+		}
+	}
+	return m
+}

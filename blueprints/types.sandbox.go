@@ -1,0 +1,218 @@
+package blueprints
+
+import (
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/nemoclave/nemoclave/blueprints/policy"
+	"github.com/zclconf/go-cty/cty"
+)
+
+// Sandbox drivers.
+const (
+	DriverLocal      = "local"
+	DriverKubernetes = "kubernetes"
+)
+
+// Sandbox is one sandbox block with its effective policy.
+type Sandbox struct {
+	Name   string `json:"name"`
+	Driver string `json:"driver"`
+	// PolicyName is the policy block it uses.
+	PolicyName string `json:"policy_name"`
+	// Policy is the effective policy: the policy block with its presets
+	// merged, a copy owned by this sandbox (operator approvals add to it at
+	// run time without touching other sandboxes).
+	Policy *policy.Policy `json:"policy"`
+	// Workspace is the absolute host directory mounted at /workspace;
+	// empty means a fresh temporary directory.
+	Workspace string    `json:"workspace,omitempty"`
+	Resources Resources `json:"resources"`
+	// Environment is set in the agent's process. It never holds
+	// credentials: credential() and sensitive variables are refused here.
+	Environment map[string]string `json:"environment,omitempty"`
+	// Kubernetes holds kubernetes driver settings; nil for local.
+	Kubernetes *KubernetesSettings `json:"kubernetes,omitempty"`
+	DeclRange  hcl.Range           `json:"-"`
+}
+
+// Resources are cgroup limits. Zero means the driver's default.
+type Resources struct {
+	CPUs        float64 `json:"cpus,omitempty"`
+	MemoryBytes int64   `json:"memory_bytes,omitempty"`
+	PIDs        int     `json:"pids,omitempty"`
+}
+
+// KubernetesSettings are kubernetes driver settings.
+type KubernetesSettings struct {
+	Namespace    string            `json:"namespace,omitempty"`
+	RuntimeClass string            `json:"runtime_class,omitempty"`
+	StorageClass string            `json:"storage_class,omitempty"`
+	StorageBytes int64             `json:"storage_bytes,omitempty"`
+	Image        string            `json:"image,omitempty"`
+	NodeSelector map[string]string `json:"node_selector,omitempty"`
+}
+
+var sandboxSchema = &hcl.BodySchema{
+	Attributes: []hcl.AttributeSchema{
+		{Name: "driver"}, {Name: "policy", Required: true}, {Name: "workspace"}, {Name: "environment"},
+	},
+	Blocks: []hcl.BlockHeaderSchema{{Type: "resources"}, {Type: "kubernetes"}},
+}
+var resourcesSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{{Name: "cpus"}, {Name: "memory"}, {Name: "pids"}}}
+var kubernetesSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
+	{Name: "namespace"}, {Name: "runtime_class"}, {Name: "storage_class"}, {Name: "storage"},
+	{Name: "image"}, {Name: "node_selector"},
+}}
+
+// reservedEnv are set by the sandbox and gateway; a blueprint may not
+// override them (that would route the agent around the gateway).
+var reservedEnv = []string{"HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy",
+	"OPENAI_BASE_URL", "ANTHROPIC_BASE_URL", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "NODE_EXTRA_CA_CERTS"}
+
+var envNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// secretLooking catches environment names that usually hold secrets.
+var secretLooking = regexp.MustCompile(`(?i)(KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL)`)
+
+func (e *evaluator) decodeSandboxes(bp *Blueprint) []*Sandbox {
+	out := []*Sandbox{}
+	for _, name := range sortedKeys(e.decl.sandboxes) {
+		if s := e.decodeSandbox(e.decl.sandboxes[name], bp); s != nil {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func (e *evaluator) decodeSandbox(b *hcl.Block, bp *Blueprint) *Sandbox {
+	content, diags := b.Body.Content(sandboxSchema)
+	e.diags = append(e.diags, diags...)
+	if diags.HasErrors() {
+		return nil
+	}
+	s := &Sandbox{Name: b.Labels[0], DeclRange: b.DefRange}
+	s.Driver = e.oneOf(content.Attributes["driver"], DriverLocal, DriverLocal, DriverKubernetes)
+	s.PolicyName = e.ref(content.Attributes["policy"], rootPolicy, "")
+	if p := bp.Policy(s.PolicyName); p != nil {
+		s.Policy = p.Clone()
+	}
+	if ws := e.str(content.Attributes["workspace"]); ws != "" {
+		if !filepath.IsAbs(ws) {
+			ws = filepath.Join(e.dir, ws)
+		}
+		s.Workspace = filepath.Clean(ws)
+	}
+	s.Environment = e.environment(content.Attributes["environment"])
+	for _, nb := range content.Blocks {
+		switch nb.Type {
+		case "resources":
+			c, diags := nb.Body.Content(resourcesSchema)
+			e.diags = append(e.diags, diags...)
+			s.Resources.CPUs = e.float(c.Attributes["cpus"])
+			s.Resources.PIDs = e.whole(c.Attributes["pids"])
+			s.Resources.MemoryBytes = e.byteSize(c.Attributes["memory"])
+		case "kubernetes":
+			if s.Driver != DriverKubernetes {
+				e.errorf(nb.DefRange.Ptr(), "Settings for another driver", "A kubernetes block only applies to driver = \"kubernetes\"; this sandbox uses %q. Remove the block or change the driver.", s.Driver)
+				continue
+			}
+			if s.Kubernetes != nil {
+				e.errorf(nb.DefRange.Ptr(), "Duplicate kubernetes block", "A sandbox has one kubernetes block.")
+				continue
+			}
+			c, diags := nb.Body.Content(kubernetesSchema)
+			e.diags = append(e.diags, diags...)
+			s.Kubernetes = &KubernetesSettings{
+				Namespace: e.str(c.Attributes["namespace"]), RuntimeClass: e.str(c.Attributes["runtime_class"]),
+				StorageClass: e.str(c.Attributes["storage_class"]), StorageBytes: e.byteSize(c.Attributes["storage"]),
+				Image: e.str(c.Attributes["image"]), NodeSelector: e.strMap(c.Attributes["node_selector"]),
+			}
+		}
+	}
+	if s.Driver == DriverKubernetes && s.Kubernetes == nil {
+		s.Kubernetes = &KubernetesSettings{}
+	}
+	return s
+}
+
+// environment decodes the sandbox environment, refusing anything that
+// could carry a credential into the sandbox.
+func (e *evaluator) environment(a *hcl.Attribute) map[string]string {
+	if a == nil {
+		return nil
+	}
+	v, ok := e.evalExpr(a.Expr, e.general(), allRoots)
+	if !ok || !e.noCredential(v, a.Expr.Range()) {
+		return nil
+	}
+	if v.HasMarkDeep(markSensitive) {
+		e.errorf(a.Expr.Range().Ptr(), "Sensitive value in sandbox environment", "The environment is readable by everything in the sandbox and shown in plans, so sensitive variables may not flow into it. Secrets belong to plugins: give them with credential(\"NAME\") in a plugin config, where the gateway injects them.")
+		return nil
+	}
+	out := e.strMap(a)
+	for _, k := range sortedKeys(out) {
+		switch {
+		case !envNameRE.MatchString(k):
+			e.errorf(a.Expr.Range().Ptr(), "Invalid environment variable name", "%q is not a valid environment variable name (letters, digits, underscore).", k)
+		case isReservedEnv(k):
+			e.errorf(a.Expr.Range().Ptr(), "Reserved environment variable", "%s is set by nemoclave to route the agent through the gateway and cannot be overridden.", k)
+		case strings.HasPrefix(k, "NEMOCLAVE_"):
+			e.errorf(a.Expr.Range().Ptr(), "Reserved environment variable", "NEMOCLAVE_* variables are set by nemoclave; choose another name than %s.", k)
+		case secretLooking.MatchString(k) && out[k] != "":
+			e.warnf(a.Expr.Range().Ptr(), "Possible credential in sandbox environment", "%s looks like it holds a secret. The sandbox environment must never hold credentials: configure the plugin that needs it with credential(\"NAME\") instead.", k)
+		}
+	}
+	return out
+}
+
+func isReservedEnv(k string) bool {
+	for _, r := range reservedEnv {
+		if r == k {
+			return true
+		}
+	}
+	return false
+}
+
+var sizeRE = regexp.MustCompile(`^([0-9]+(?:\.[0-9]+)?)\s*([KMGT]i?B?|B)?$`)
+
+// byteSize reads "2GiB", "512MiB", "1G", "10Gi" or a number of bytes.
+func (e *evaluator) byteSize(a *hcl.Attribute) int64 {
+	if a == nil {
+		return 0
+	}
+	v, ok := e.attrValue(a, cty.String)
+	if !ok {
+		return 0
+	}
+	n, err := parseByteSize(v.AsString())
+	if err != nil {
+		e.errorf(a.Expr.Range().Ptr(), "Invalid size", "%s = %q: write a size like \"512MiB\", \"2GiB\" or \"10Gi\".", a.Name, v.AsString())
+		return 0
+	}
+	return n
+}
+
+func parseByteSize(s string) (int64, error) {
+	m := sizeRE.FindStringSubmatch(strings.TrimSpace(s))
+	if m == nil {
+		return 0, strconv.ErrSyntax
+	}
+	f, err := strconv.ParseFloat(m[1], 64)
+	if err != nil {
+		return 0, err
+	}
+	unit := strings.TrimSuffix(m[2], "B")
+	mult := map[string]float64{
+		"": 1, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12,
+		"Ki": 1 << 10, "Mi": 1 << 20, "Gi": 1 << 30, "Ti": 1 << 40,
+	}[unit]
+	if mult == 0 || f*mult > 1<<60 {
+		return 0, strconv.ErrRange
+	}
+	return int64(f * mult), nil
+}
