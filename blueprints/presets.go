@@ -25,8 +25,8 @@ const builtinPresetPrefix = "<builtin>/"
 // Preset is a named, reusable set of network rules a policy pulls in with
 // presets = ["name"].
 type Preset struct {
-	Name        string               `json:"name"`
-	Description string               `json:"description"`
+	Name        string `json:"name"`
+	Description string `json:"description"`
 	// File is where it was defined (<builtin>/presets/pypi.hcl or a path).
 	File    string               `json:"file"`
 	Builtin bool                 `json:"builtin"`

@@ -275,4 +275,3 @@ func isAttrStep(s hcl.Traverser, name string) bool {
 	a, ok := s.(hcl.TraverseAttr)
 	return ok && a.Name == name
 }
-
