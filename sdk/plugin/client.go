@@ -13,6 +13,7 @@ import (
 	"github.com/nemoclave/nemoclave/sdk/embeddings"
 	"github.com/nemoclave/nemoclave/sdk/internal/pb/pluginv1"
 	"github.com/nemoclave/nemoclave/sdk/llm"
+	"github.com/nemoclave/nemoclave/sdk/memory"
 	"github.com/nemoclave/nemoclave/sdk/schema"
 	"github.com/nemoclave/nemoclave/sdk/status"
 	"github.com/nemoclave/nemoclave/sdk/tools"
@@ -135,6 +136,11 @@ func (c *Client) LLM() llm.Provider {
 // Tools returns the plugin's tools provider.
 func (c *Client) Tools() tools.Provider {
 	return kindBindings[KindTools].client(c.conn).(tools.Provider)
+}
+
+// Memory returns the plugin's memory store.
+func (c *Client) Memory() memory.Store {
+	return kindBindings[KindMemory].client(c.conn).(memory.Store)
 }
 
 // Conn exposes the underlying connection for health checks.

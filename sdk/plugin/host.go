@@ -12,6 +12,7 @@ import (
 	"github.com/nemoclave/nemoclave/sdk/embeddings"
 	"github.com/nemoclave/nemoclave/sdk/internal/pb/pluginv1"
 	"github.com/nemoclave/nemoclave/sdk/llm"
+	"github.com/nemoclave/nemoclave/sdk/memory"
 	"github.com/nemoclave/nemoclave/sdk/status"
 	"github.com/nemoclave/nemoclave/sdk/tools"
 )
@@ -30,6 +31,8 @@ type Host interface {
 	Embeddings(attr string) (embeddings.Embedder, error)
 	// LLM returns the LLM provider wired to attribute attr.
 	LLM(attr string) (llm.Provider, error)
+	// Memory returns the memory store wired to attribute attr.
+	Memory(attr string) (memory.Store, error)
 	// Tools returns the tools provider wired to attribute attr.
 	Tools(attr string) (tools.Provider, error)
 }
@@ -102,6 +105,14 @@ func (h *hostClient) Tools(attr string) (tools.Provider, error) {
 		return nil, err
 	}
 	return v.(tools.Provider), nil
+}
+
+func (h *hostClient) Memory(attr string) (memory.Store, error) {
+	v, err := h.wired(attr, KindMemory)
+	if err != nil {
+		return nil, err
+	}
+	return v.(memory.Store), nil
 }
 
 // wiredConn tags every call with the wiring attribute.

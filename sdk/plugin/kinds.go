@@ -8,6 +8,7 @@ import (
 
 	"github.com/nemoclave/nemoclave/sdk/embeddings"
 	"github.com/nemoclave/nemoclave/sdk/llm"
+	"github.com/nemoclave/nemoclave/sdk/memory"
 	"github.com/nemoclave/nemoclave/sdk/tools"
 )
 
@@ -49,6 +50,7 @@ var kindBindings = map[Kind]kindBinding{
 	KindLLM:        bind(llm.RegisterServer, llm.NewClient),
 	KindEmbeddings: bind(embeddings.RegisterServer, embeddings.NewClient),
 	KindTools:      bind(tools.RegisterServer, tools.NewClient),
+	KindMemory:     bind(memory.RegisterServer, memory.NewClient),
 }
 
 // Kinds lists every kind this SDK version knows, in a stable order.
