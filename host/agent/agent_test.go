@@ -1,0 +1,147 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// scriptedModel is an OpenAI-compatible upstream stand-in: the first call
+// asks for the list_files tool, the second answers with what the tool said.
+type scriptedModel struct {
+	mu       sync.Mutex
+	requests []map[string]any
+}
+
+func (s *scriptedModel) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	var req map[string]any
+	_ = json.NewDecoder(r.Body).Decode(&req)
+	s.mu.Lock()
+	s.requests = append(s.requests, req)
+	n := len(s.requests)
+	s.mu.Unlock()
+	msgs := req["messages"].([]any)
+	last := msgs[len(msgs)-1].(map[string]any)
+	stream, _ := req["stream"].(bool)
+	w.Header().Set("Content-Type", "application/json")
+	if n == 1 {
+		if stream {
+			w.Header().Set("Content-Type", "text/event-stream")
+			fmt.Fprint(w, `data: {"id":"c1","object":"chat.completion.chunk","model":"m","choices":[{"index":0,"delta":{"role":"assistant","tool_calls":[{"index":0,"id":"call_1","type":"function","function":{"name":"list_files","arguments":""}}]}}]}`+"\n\n")
+			fmt.Fprint(w, `data: {"id":"c1","object":"chat.completion.chunk","model":"m","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{\"path\":\".\"}"}}]},"finish_reason":"tool_calls"}]}`+"\n\n")
+			fmt.Fprint(w, "data: [DONE]\n\n")
+			return
+		}
+		fmt.Fprint(w, `{"id":"c1","object":"chat.completion","model":"m","choices":[{"index":0,"message":{"role":"assistant","content":null,"tool_calls":[{"id":"call_1","type":"function","function":{"name":"list_files","arguments":"{\"path\":\".\"}"}}]},"finish_reason":"tool_calls"}]}`)
+		return
+	}
+	answer := "Your workspace has: " + fmt.Sprint(last["content"])
+	if stream {
+		w.Header().Set("Content-Type", "text/event-stream")
+		for _, part := range []string{"Your workspace has: ", fmt.Sprint(last["content"])} {
+			b, _ := json.Marshal(map[string]any{"id": "c2", "object": "chat.completion.chunk", "model": "m",
+				"choices": []any{map[string]any{"index": 0, "delta": map[string]any{"content": part}}}})
+			fmt.Fprintf(w, "data: %s\n\n", b)
+		}
+		fmt.Fprint(w, "data: [DONE]\n\n")
+		return
+	}
+	b, _ := json.Marshal(map[string]any{"id": "c2", "object": "chat.completion", "model": "m",
+		"choices": []any{map[string]any{"index": 0, "finish_reason": "stop", "message": map[string]any{"role": "assistant", "content": answer}}}})
+	w.Write(b)
+}
+
+func mcpServer(t *testing.T) *httptest.Server {
+	t.Helper()
+	s := mcp.NewServer(&mcp.Implementation{Name: "test-tools", Version: "1"}, nil)
+	type args struct {
+		Path string `json:"path"`
+	}
+	mcp.AddTool(s, &mcp.Tool{Name: "list_files", Description: "List files"}, func(_ context.Context, _ *mcp.CallToolRequest, a args) (*mcp.CallToolResult, any, error) {
+		return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "notes.md, data.csv in " + a.Path}}}, nil, nil
+	})
+	srv := httptest.NewServer(mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s }, nil))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func TestOneShotToolLoop(t *testing.T) {
+	t.Parallel()
+	for _, noStream := range []bool{false, true} {
+		t.Run(fmt.Sprintf("nostream=%v", noStream), func(t *testing.T) {
+			t.Parallel()
+			model := &scriptedModel{}
+			llm := httptest.NewServer(model)
+			defer llm.Close()
+			tools := mcpServer(t)
+			var out, progress bytes.Buffer
+			err := Run(context.Background(), Options{
+				BaseURL: llm.URL + "/v1", MCPURL: tools.URL, Model: "smart", Prompt: "What files are in my workspace?",
+				Out: &out, Progress: &progress, NoStream: noStream,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(out.String(), "notes.md, data.csv in .") {
+				t.Fatalf("answer = %q", out.String())
+			}
+			if !strings.Contains(progress.String(), "→ list_files") {
+				t.Fatalf("progress = %q", progress.String())
+			}
+			if len(model.requests) != 2 || model.requests[0]["model"] != "smart" {
+				t.Fatalf("requests = %v", model.requests)
+			}
+			tl := model.requests[0]["tools"].([]any)
+			if fn := tl[0].(map[string]any)["function"].(map[string]any); fn["name"] != "list_files" {
+				t.Fatalf("tools sent = %v", tl)
+			}
+		})
+	}
+}
+
+func TestInteractiveKeepsHistoryAndSurvivesErrors(t *testing.T) {
+	t.Parallel()
+	calls := 0
+	llm := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls++
+		w.Header().Set("Content-Type", "application/json")
+		var req map[string]any
+		_ = json.NewDecoder(r.Body).Decode(&req)
+		if calls == 1 {
+			w.WriteHeader(http.StatusTooManyRequests)
+			fmt.Fprint(w, `{"error":{"message":"budget exceeded","type":"rate_limit"}}`)
+			return
+		}
+		n := len(req["messages"].([]any))
+		fmt.Fprintf(w, `{"id":"x","object":"chat.completion","model":"m","choices":[{"index":0,"finish_reason":"stop","message":{"role":"assistant","content":"history has %d messages"}}]}`, n)
+	}))
+	defer llm.Close()
+	var out, progress bytes.Buffer
+	err := Run(context.Background(), Options{BaseURL: llm.URL, In: strings.NewReader("hello\nagain\n/exit\n"), Out: &out, Progress: &progress, NoStream: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(progress.String(), "429") {
+		t.Fatalf("the failed turn was not reported: %q", progress.String())
+	}
+	// system + hello + again (the failed turn's user message stays).
+	if !strings.Contains(out.String(), "history has 3 messages") {
+		t.Fatalf("out = %q", out.String())
+	}
+}
+
+func TestNoEndpointIsAClearError(t *testing.T) {
+	t.Parallel()
+	err := Run(context.Background(), Options{Prompt: "hi"})
+	if err == nil || !strings.Contains(err.Error(), "OPENAI_BASE_URL") {
+		t.Fatalf("err = %v", err)
+	}
+}
