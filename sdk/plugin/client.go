@@ -14,6 +14,7 @@ import (
 	"github.com/nemoclave/nemoclave/sdk/internal/pb/pluginv1"
 	"github.com/nemoclave/nemoclave/sdk/llm"
 	"github.com/nemoclave/nemoclave/sdk/memory"
+	"github.com/nemoclave/nemoclave/sdk/retrieval"
 	"github.com/nemoclave/nemoclave/sdk/schema"
 	"github.com/nemoclave/nemoclave/sdk/status"
 	"github.com/nemoclave/nemoclave/sdk/tools"
@@ -141,6 +142,11 @@ func (c *Client) Tools() tools.Provider {
 // Memory returns the plugin's memory store.
 func (c *Client) Memory() memory.Store {
 	return kindBindings[KindMemory].client(c.conn).(memory.Store)
+}
+
+// Retrieval returns the plugin's retrieval store.
+func (c *Client) Retrieval() retrieval.Store {
+	return kindBindings[KindRetrieval].client(c.conn).(retrieval.Store)
 }
 
 // Conn exposes the underlying connection for health checks.

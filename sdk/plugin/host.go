@@ -13,6 +13,7 @@ import (
 	"github.com/nemoclave/nemoclave/sdk/internal/pb/pluginv1"
 	"github.com/nemoclave/nemoclave/sdk/llm"
 	"github.com/nemoclave/nemoclave/sdk/memory"
+	"github.com/nemoclave/nemoclave/sdk/retrieval"
 	"github.com/nemoclave/nemoclave/sdk/status"
 	"github.com/nemoclave/nemoclave/sdk/tools"
 )
@@ -31,6 +32,8 @@ type Host interface {
 	Embeddings(attr string) (embeddings.Embedder, error)
 	// LLM returns the LLM provider wired to attribute attr.
 	LLM(attr string) (llm.Provider, error)
+	// Retrieval returns the retrieval store wired to attribute attr.
+	Retrieval(attr string) (retrieval.Store, error)
 	// Memory returns the memory store wired to attribute attr.
 	Memory(attr string) (memory.Store, error)
 	// Tools returns the tools provider wired to attribute attr.
@@ -113,6 +116,14 @@ func (h *hostClient) Memory(attr string) (memory.Store, error) {
 		return nil, err
 	}
 	return v.(memory.Store), nil
+}
+
+func (h *hostClient) Retrieval(attr string) (retrieval.Store, error) {
+	v, err := h.wired(attr, KindRetrieval)
+	if err != nil {
+		return nil, err
+	}
+	return v.(retrieval.Store), nil
 }
 
 // wiredConn tags every call with the wiring attribute.

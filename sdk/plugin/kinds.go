@@ -9,6 +9,7 @@ import (
 	"github.com/nemoclave/nemoclave/sdk/embeddings"
 	"github.com/nemoclave/nemoclave/sdk/llm"
 	"github.com/nemoclave/nemoclave/sdk/memory"
+	"github.com/nemoclave/nemoclave/sdk/retrieval"
 	"github.com/nemoclave/nemoclave/sdk/tools"
 )
 
@@ -51,6 +52,7 @@ var kindBindings = map[Kind]kindBinding{
 	KindEmbeddings: bind(embeddings.RegisterServer, embeddings.NewClient),
 	KindTools:      bind(tools.RegisterServer, tools.NewClient),
 	KindMemory:     bind(memory.RegisterServer, memory.NewClient),
+	KindRetrieval:  bind(retrieval.RegisterServer, retrieval.NewClient),
 }
 
 // Kinds lists every kind this SDK version knows, in a stable order.
