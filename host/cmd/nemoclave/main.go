@@ -8,8 +8,12 @@ import (
 	"os"
 
 	"github.com/nemoclave/nemoclave/host/cli"
+	"github.com/nemoclave/nemoclave/sandbox/local"
 )
 
 func main() {
+	// The sandbox driver re-executes this binary as a sandbox's init stage;
+	// in that case this never returns.
+	local.MaybeInit()
 	os.Exit(cli.Main(os.Args))
 }

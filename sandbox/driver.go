@@ -1,0 +1,186 @@
+package sandbox
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"time"
+
+	"github.com/nemoclave/nemoclave/blueprints/policy"
+)
+
+// Driver creates and runs sandboxes. The runtime in host/ talks only to this
+// interface, so the local driver and the Kubernetes driver are
+// interchangeable. Every method is safe for concurrent use.
+type Driver interface {
+	// Create validates the spec and records the sandbox. It starts nothing:
+	// a sandbox that fails validation never leaves a process behind.
+	Create(ctx context.Context, spec Spec) (Info, error)
+	// Start launches the agent and returns the gateway listeners created
+	// inside the sandbox's network, keyed by ListenerSpec.Name. The caller
+	// serves them; a connection's sandbox is known by the listener it
+	// arrived on.
+	Start(ctx context.Context, name string) (*Started, error)
+	// Exec runs an extra command inside a running sandbox, under the same
+	// restrictions as the agent.
+	Exec(ctx context.Context, name string, req ExecRequest) (Process, error)
+	// Attach runs a command inside a running sandbox on a new pseudo
+	// terminal and returns the terminal's controlling side.
+	Attach(ctx context.Context, name string, req AttachRequest) (Terminal, error)
+	// Logs returns the agent's combined stdout and stderr so far.
+	Logs(ctx context.Context, name string) (io.ReadCloser, error)
+	// Stop asks the agent to exit (SIGTERM) and kills the whole sandbox
+	// process tree once grace has passed.
+	Stop(ctx context.Context, name string, grace time.Duration) error
+	// Delete kills everything the sandbox runs and removes its state.
+	Delete(ctx context.Context, name string) error
+	// List reports every sandbox the driver knows about, including ones
+	// created by an earlier run of the supervisor.
+	List(ctx context.Context) ([]Info, error)
+	// Status reports one sandbox.
+	Status(ctx context.Context, name string) (Info, error)
+	// Wait blocks until the sandbox's agent has exited and returns its
+	// final Info.
+	Wait(ctx context.Context, name string) (Info, error)
+}
+
+// Spec describes one sandbox. Everything the agent can touch is derived from
+// it; nothing is inherited from the supervisor's environment.
+type Spec struct {
+	// Name identifies the sandbox: lower-case letters, digits and '-', at
+	// most 48 characters. It names the state directory and the cgroup.
+	Name string `json:"name"`
+	// Command is the agent's argv; Command[0] is resolved on the sandbox's
+	// PATH, inside the sandbox's view of the filesystem.
+	Command []string `json:"command"`
+	// Env is added to the sandbox's minimal environment. Credentials never
+	// belong here: the driver refuses names that look like secrets
+	// (*_API_KEY, *_TOKEN, *SECRET*, *PASSWORD*), because the gateway injects
+	// credentials and the agent must never see one.
+	Env map[string]string `json:"env,omitempty"`
+	// Workspace is the host directory mounted at /workspace. It is writable
+	// only when the policy lists /workspace in filesystem.read_write.
+	Workspace string `json:"workspace"`
+	// Policy is the effective policy. A nil or invalid policy refuses to
+	// start; there is no implicit default.
+	Policy *policy.Policy `json:"policy"`
+	// Resources bounds memory, processes and CPU.
+	Resources Resources `json:"resources"`
+	// Listeners are the gateway listeners to create inside the sandbox's
+	// network namespace.
+	Listeners []ListenerSpec `json:"listeners,omitempty"`
+	// Timeout kills the whole sandbox when it has run this long. Zero means
+	// no timeout.
+	Timeout time.Duration `json:"timeout,omitempty"`
+}
+
+// Resources are enforced with cgroups. Zero fields mean the driver's default.
+type Resources struct {
+	CPUs        float64 `json:"cpus,omitempty"`
+	MemoryBytes int64   `json:"memory_bytes,omitempty"`
+	Pids        int64   `json:"pids,omitempty"`
+	// AllowUnlimited lets the sandbox start when the host cannot apply
+	// cgroup limits (no delegated cgroup for an unprivileged supervisor).
+	// Off by default: without it such a sandbox refuses to start.
+	AllowUnlimited bool `json:"allow_unlimited,omitempty"`
+}
+
+// Listener names the driver knows how to advertise to the agent.
+const (
+	// ListenerEgress becomes HTTP_PROXY, HTTPS_PROXY and ALL_PROXY (and the
+	// lower-case forms).
+	ListenerEgress = "egress"
+	// ListenerInference becomes OPENAI_BASE_URL (…/v1) and ANTHROPIC_BASE_URL.
+	ListenerInference = "inference"
+	// ListenerAgentAPI becomes NEMOCLAVE_API_URL (…/v1) and
+	// NEMOCLAVE_MCP_URL (…/mcp).
+	ListenerAgentAPI = "agentapi"
+)
+
+// ListenerSpec asks for one TCP listener on 127.0.0.1 inside the sandbox.
+type ListenerSpec struct {
+	// Name is one of the Listener* constants, which decides the environment
+	// variables pointing at it.
+	Name string `json:"name"`
+}
+
+// Started is what Start hands back to the caller.
+type Started struct {
+	Info Info
+	// Listeners by ListenerSpec.Name. The caller owns them and closes them.
+	Listeners map[string]net.Listener
+}
+
+// State is a sandbox's lifecycle state.
+type State string
+
+// Sandbox states.
+const (
+	StateCreated State = "created"
+	StateRunning State = "running"
+	StateExited  State = "exited"
+	// StateLost means the sandbox was running under a supervisor that is
+	// gone; its processes were killed with it (parent-death signal) and its
+	// agent's exit status was never recorded.
+	StateLost State = "lost"
+)
+
+// Info reports a sandbox.
+type Info struct {
+	Name      string    `json:"name"`
+	Driver    string    `json:"driver"`
+	State     State     `json:"state"`
+	CreatedAt time.Time `json:"created_at"`
+	StartedAt time.Time `json:"started_at,omitzero"`
+	ExitedAt  time.Time `json:"exited_at,omitzero"`
+	// ExitCode is the agent's exit status; -1 when it was killed by a
+	// signal (see Signal) or is unknown.
+	ExitCode int `json:"exit_code"`
+	// Signal names the signal that killed the agent, if any.
+	Signal string `json:"signal,omitempty"`
+	// Reason says why the sandbox stopped when the agent did not simply
+	// exit: "timeout", "deleted", "stopped", "start failed: …".
+	Reason string `json:"reason,omitempty"`
+	// Ports of the gateway listeners inside the sandbox, by name.
+	Ports map[string]int `json:"ports,omitempty"`
+}
+
+// ExecRequest runs one extra process in a running sandbox.
+type ExecRequest struct {
+	Command []string
+	Env     map[string]string
+	Stdin   io.Reader
+	Stdout  io.Writer
+	Stderr  io.Writer
+}
+
+// Process is a command running inside a sandbox.
+type Process interface {
+	// Wait returns the exit code (-1 if killed by a signal). It returns an
+	// error when the sandbox went away before the process reported.
+	Wait(ctx context.Context) (int, error)
+}
+
+// AttachRequest runs a command on a new pseudo terminal.
+type AttachRequest struct {
+	Command []string
+	Env     map[string]string
+	Rows    uint16
+	Cols    uint16
+}
+
+// Terminal is the controlling side of an attached pseudo terminal. Reading
+// returns the command's output; writing is its keyboard input.
+type Terminal interface {
+	io.ReadWriteCloser
+	Resize(rows, cols uint16) error
+	Process
+}
+
+// Errors a caller can test for with errors.Is.
+var (
+	ErrNotFound   = errors.New("sandbox not found")
+	ErrExists     = errors.New("sandbox already exists")
+	ErrNotRunning = errors.New("sandbox is not running")
+)

@@ -1,0 +1,410 @@
+package local
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/nemoclave/nemoclave/blueprints/policy"
+	"github.com/nemoclave/nemoclave/sandbox"
+)
+
+// The escape tests run real sandboxes, twice: with the test binary as the
+// supervisor running as root, and with a copy of the test binary re-executed
+// as an unprivileged uid (go-plugin helper-process style), which makes the
+// driver use a user namespace and a delegated cgroup. The copy also serves
+// as the in-sandbox probe (probe_test.go), mounted read-only from testBase.
+
+const (
+	helperEnv   = "NEMOCLAVE_TEST_HELPER" // path of a job.json: run it, print result.json
+	unprivUID   = 65534
+	rootlessCg  = "nemoclave-rootless-test"
+	testCanary  = "sk-canary-do-not-leak-7f3a9c"
+	rootMode    = "root"
+	rootlessMod = "rootless"
+)
+
+var (
+	// testBase is a world-traversable directory outside /tmp (the sandbox
+	// mounts its own /tmp) that holds the probe binary and job directories.
+	testBase  string
+	probePath string
+	setupOnce sync.Once
+	setupErr  error
+)
+
+type job struct {
+	Name      string            `json:"name"`
+	Argv      []string          `json:"argv"`
+	Policy    *policy.Policy    `json:"policy"`
+	Resources sandbox.Resources `json:"resources"`
+	Listeners []string          `json:"listeners,omitempty"`
+	Env       map[string]string `json:"env,omitempty"`
+	Timeout   time.Duration     `json:"timeout,omitempty"`
+	Workspace string            `json:"workspace"`
+	StateRoot string            `json:"state_root"`
+	Cgroup    string            `json:"cgroup,omitempty"`
+}
+
+type result struct {
+	CreateErr string         `json:"create_err,omitempty"`
+	StartErr  string         `json:"start_err,omitempty"`
+	Info      sandbox.Info   `json:"info"`
+	Output    string         `json:"output"`
+	Ports     map[string]int `json:"ports,omitempty"`
+	Leftover  []string       `json:"leftover,omitempty"`
+}
+
+// helperMain runs a job when this binary was started as the unprivileged
+// helper, or a probe when started inside a sandbox. It reports whether it
+// handled the process (the caller then exits).
+func helperMain() bool {
+	if probeMain() {
+		return true
+	}
+	jf := os.Getenv(helperEnv)
+	if jf == "" {
+		return false
+	}
+	b, err := os.ReadFile(jf)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	var j job
+	if err := json.Unmarshal(b, &j); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	res := runInProcess(context.Background(), j)
+	out, _ := json.Marshal(res)
+	os.Stdout.Write(out)
+	os.Exit(0)
+	return true
+}
+
+func testSetup(t *testing.T) {
+	t.Helper()
+	setupOnce.Do(func() {
+		testBase, setupErr = os.MkdirTemp("/var/tmp", "nemoclave-sandbox-test-")
+		if setupErr != nil {
+			return
+		}
+		if setupErr = os.Chmod(testBase, 0o755); setupErr != nil {
+			return
+		}
+		self, err := os.Executable()
+		if err != nil {
+			setupErr = err
+			return
+		}
+		probePath = filepath.Join(testBase, "probe")
+		setupErr = copyFile(self, probePath, 0o755)
+		if setupErr == nil && os.Geteuid() == 0 {
+			setupErr = delegateCgroup()
+		}
+	})
+	if setupErr != nil {
+		t.Fatalf("test setup: %v", setupErr)
+	}
+}
+
+func testCleanup() {
+	if testBase != "" {
+		_ = os.RemoveAll(testBase)
+	}
+	if os.Geteuid() == 0 {
+		if l, err := detectCgroups(); err == nil {
+			for c, m := range l.v1 {
+				_ = syscall.Rmdir(filepath.Join(m, l.self[c], rootlessCg))
+			}
+			if l.v2Mount != "" {
+				_ = syscall.Rmdir(filepath.Join(l.v2Mount, l.self[""], rootlessCg))
+			}
+		}
+	}
+}
+
+// delegateCgroup gives the unprivileged uid a cgroup of its own, as systemd
+// does with Delegate=yes, so rootless sandboxes get real limits.
+func delegateCgroup() error {
+	l, err := detectCgroups()
+	if err != nil {
+		return err
+	}
+	var dirs []string
+	if l.v2Mount != "" {
+		dirs = append(dirs, filepath.Join(l.v2Mount, l.self[""], rootlessCg))
+	}
+	for c, m := range l.v1 {
+		dirs = append(dirs, filepath.Join(m, l.self[c], rootlessCg))
+	}
+	for _, d := range dirs {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return err
+		}
+		for _, f := range []string{"", "cgroup.procs", "tasks", "cgroup.subtree_control"} {
+			p := filepath.Join(d, f)
+			if _, err := os.Stat(p); err == nil {
+				if err := os.Chown(p, unprivUID, unprivUID); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func copyFile(src, dst string, mode os.FileMode) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, mode)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}
+
+// testPolicy grants the system read-only, the probe directory read-only,
+// and the workspace and /tmp read-write.
+func testPolicy() *policy.Policy {
+	return &policy.Policy{
+		Name:         "test",
+		Revision:     1,
+		UnknownHosts: policy.UnknownDeny,
+		Filesystem: policy.Filesystem{
+			ReadOnly:  []string{"/usr", "/bin", "/sbin", "/lib", "/lib64", "/etc", testBase},
+			ReadWrite: []string{"/workspace", "/tmp"},
+		},
+	}
+}
+
+// modes runs fn as root and as the unprivileged uid. Each mode is a
+// parallel subtest.
+func modes(t *testing.T, fn func(t *testing.T, mode string)) {
+	testSetup(t)
+	t.Parallel()
+	for _, m := range []string{rootMode, rootlessMod} {
+		t.Run(m, func(t *testing.T) {
+			t.Parallel()
+			if m == rootMode && os.Geteuid() != 0 {
+				t.Skip("root mode needs the tests to run as root (CI does)")
+			}
+			fn(t, m)
+		})
+	}
+}
+
+// jobDir makes a private job directory with a workspace and a state root,
+// owned by the uid that will run the supervisor.
+func jobDir(t *testing.T, mode string) (dir, ws string) {
+	t.Helper()
+	dir, err := os.MkdirTemp(testBase, "job-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	ws = filepath.Join(dir, "ws")
+	if err := os.Mkdir(ws, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if mode == rootlessMod {
+		if err := os.Chown(dir, unprivUID, unprivUID); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chown(ws, unprivUID, unprivUID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir, ws
+}
+
+// chownTree hands a prepared workspace to the unprivileged uid.
+func chownTree(t *testing.T, mode, root string) {
+	t.Helper()
+	if mode != rootlessMod {
+		return
+	}
+	err := filepath.Walk(root, func(p string, _ os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		return os.Lchown(p, unprivUID, unprivUID)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func sandboxName(t *testing.T, mode string) string {
+	n := strings.ToLower(strings.TrimPrefix(t.Name(), "TestEscape_"))
+	n = strings.NewReplacer("/", "-", "_", "-").Replace(n)
+	if len(n) > 36 {
+		n = n[:36]
+	}
+	return strings.Trim(fmt.Sprintf("%s-%s-%04x", n, mode[:2], rand.IntN(0xffff)), "-")
+}
+
+// run executes j (sh -c script when Argv is empty) in a sandbox in the
+// given mode and returns what happened. ws is prepared by the caller.
+func run(t *testing.T, mode, dir, ws string, j job) result {
+	t.Helper()
+	if j.Name == "" {
+		j.Name = sandboxName(t, mode)
+	}
+	if j.Policy == nil {
+		j.Policy = testPolicy()
+	}
+	j.Workspace, j.StateRoot = ws, filepath.Join(dir, "state")
+	if j.Env == nil {
+		j.Env = map[string]string{}
+	}
+	if _, ok := j.Env["PROBE"]; !ok {
+		j.Env["PROBE"] = probePath
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if mode == rootMode {
+		return runInProcess(ctx, j)
+	}
+	j.Cgroup = rootlessCg
+	b, _ := json.Marshal(j)
+	jf := filepath.Join(dir, "job.json")
+	if err := os.WriteFile(jf, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.CommandContext(ctx, probePath, "-test.run=^$")
+	cmd.Env = []string{helperEnv + "=" + jf, "OPENAI_API_KEY=" + testCanary, "PATH=/usr/bin:/bin"}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: unprivUID, Gid: unprivUID}}
+	cmd.Dir = dir
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("rootless helper: %v\n%s", err, stderr.String())
+	}
+	var res result
+	if err := json.Unmarshal(out, &res); err != nil {
+		t.Fatalf("rootless helper output: %v\n%s\n%s", err, out, stderr.String())
+	}
+	return res
+}
+
+// runInProcess is the supervisor side of a job: create, start, serve the
+// listeners with a test handler, wait, collect the log, delete.
+func runInProcess(ctx context.Context, j job) result {
+	var res result
+	d, err := New(Config{StateRoot: j.StateRoot, CgroupParent: j.Cgroup})
+	if err != nil {
+		res.CreateErr = err.Error()
+		return res
+	}
+	argv := j.Argv
+	spec := sandbox.Spec{
+		Name: j.Name, Command: argv, Env: j.Env, Workspace: j.Workspace, Policy: j.Policy,
+		Resources: j.Resources, Timeout: j.Timeout,
+	}
+	for _, l := range j.Listeners {
+		spec.Listeners = append(spec.Listeners, sandbox.ListenerSpec{Name: l})
+	}
+	if _, err := d.Create(ctx, spec); err != nil {
+		res.CreateErr = err.Error()
+		return res
+	}
+	defer func() {
+		if err := d.Delete(context.Background(), j.Name); err != nil {
+			res.Leftover = append(res.Leftover, "delete: "+err.Error())
+		}
+		if _, err := os.Stat(filepath.Join(j.StateRoot, j.Name)); err == nil {
+			res.Leftover = append(res.Leftover, "state dir left behind")
+		}
+	}()
+	st, err := d.Start(ctx, j.Name)
+	if err != nil {
+		res.StartErr = err.Error()
+		info, _ := d.Status(ctx, j.Name)
+		res.Info = info
+		return res
+	}
+	for name, l := range st.Listeners {
+		go serveGateway(name, l)
+		defer l.Close()
+	}
+	info, err := d.Wait(ctx, j.Name)
+	if err != nil {
+		res.StartErr = "wait: " + err.Error()
+		_ = d.Stop(context.Background(), j.Name, 0)
+		info, _ = d.Status(ctx, j.Name)
+	}
+	res.Info = info
+	res.Ports = info.Ports
+	if rc, err := d.Logs(ctx, j.Name); err == nil {
+		b, _ := io.ReadAll(rc)
+		rc.Close()
+		res.Output = string(b)
+	}
+	return res
+}
+
+func serveGateway(name string, l net.Listener) {
+	_ = http.Serve(l, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "gateway:%s %s %s", name, r.Method, r.URL.Path)
+	}))
+}
+
+// sh runs script with /bin/sh -c and fails the test if the sandbox did not
+// start or exit cleanly. It returns the agent's output.
+func sh(t *testing.T, mode, script string, mut ...func(*job)) (string, string) {
+	t.Helper()
+	dir, ws := jobDir(t, mode)
+	j := job{Argv: []string{"/bin/sh", "-c", script}}
+	for _, m := range mut {
+		m(&j)
+	}
+	res := run(t, mode, dir, ws, j)
+	if res.CreateErr != "" || res.StartErr != "" {
+		t.Fatalf("sandbox did not run: create=%q start=%q", res.CreateErr, res.StartErr)
+	}
+	if len(res.Leftover) > 0 {
+		t.Errorf("cleanup: %v", res.Leftover)
+	}
+	return res.Output, ws
+}
+
+// expectLines checks that every want line appears in the output.
+func expectLines(t *testing.T, out string, want ...string) {
+	t.Helper()
+	for _, w := range want {
+		if !strings.Contains(out, w) {
+			t.Errorf("output lacks %q\n--- output ---\n%s", w, out)
+		}
+	}
+}
+
+func TestSmoke(t *testing.T) {
+	modes(t, func(t *testing.T, mode string) {
+		out, _ := sh(t, mode, `echo hello; id -u; echo "$HTTP_PROXY"; cat /proc/self/status | grep -E 'NoNewPrivs|CapEff|CapBnd|Seccomp:'; ls /; exit 3`,
+			func(j *job) { j.Listeners = []string{sandbox.ListenerEgress} })
+		expectLines(t, out, "hello", "NoNewPrivs:\t1", "CapEff:\t0000000000000000")
+		t.Log(out)
+	})
+}

@@ -1,0 +1,328 @@
+package local
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// The sandbox's filesystem is built from nothing: a tmpfs root (read-only
+// once built) holding read-only bind mounts of the system, the workspace,
+// a fresh /proc, a minimal /dev and a tmpfs /tmp. Files that hold host
+// secrets are masked even when their directory is visible. Protected
+// workspace paths are read-only bind mounts, and each of their ancestors
+// inside the workspace is pinned by a bind mount onto itself so it cannot be
+// renamed away (F6). Landlock then narrows what is visible to the policy.
+
+// systemDirs are always mounted read-only (when present on the host) so
+// the dynamic loader and libraries resolve; Landlock decides which of them
+// the agent may actually read.
+var systemDirs = []string{"/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc"}
+
+// maskedFiles hide host secrets that live in otherwise readable places.
+var maskedFiles = []string{
+	"/etc/shadow", "/etc/shadow-", "/etc/gshadow", "/etc/gshadow-",
+	"/etc/sudoers", "/etc/ssh/ssh_host_rsa_key", "/etc/ssh/ssh_host_ecdsa_key", "/etc/ssh/ssh_host_ed25519_key",
+	"/etc/nemoclave/credentials.json",
+}
+var maskedDirs = []string{"/etc/sudoers.d", "/etc/ssl/private"}
+
+// procMasks are /proc files that leak host data or accept dangerous writes.
+var procMasks = []string{"/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/sysrq-trigger", "/proc/kallsyms"}
+
+var devNodes = []string{"/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty"}
+
+// bindMount clones src (recursively) and attaches it at dst with the given
+// attributes, using the new mount API so every submount gets them too.
+func bindMount(src, dst string, attrs uint64) error {
+	fd, err := unix.OpenTree(unix.AT_FDCWD, src, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_RECURSIVE)
+	if err != nil {
+		return fmt.Errorf("clone mount %s: %w", src, err)
+	}
+	defer unix.Close(fd)
+	if attrs != 0 {
+		if err := unix.MountSetattr(fd, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, &unix.MountAttr{Attr_set: attrs}); err != nil {
+			return fmt.Errorf("set attributes on %s: %w", src, err)
+		}
+	}
+	if err := unix.MoveMount(fd, "", unix.AT_FDCWD, dst, unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
+		return fmt.Errorf("attach %s at %s: %w", src, dst, err)
+	}
+	return nil
+}
+
+// mountPointFor creates an empty directory or file at dst to mount src on.
+func mountPointFor(src, dst string) error {
+	st, err := os.Stat(src)
+	if err != nil {
+		return err
+	}
+	if st.IsDir() {
+		return os.MkdirAll(dst, 0o755)
+	}
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(dst, os.O_CREATE|os.O_RDONLY, 0o444)
+	if err != nil {
+		return err
+	}
+	return f.Close()
+}
+
+const (
+	roAttrs = unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV
+	rwAttrs = unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV
+)
+
+// buildRoot assembles the sandbox filesystem under cfg.Rootfs and pivots
+// into it. It runs in the init stage, in the new mount namespace.
+func buildRoot(cfg *initConfig) error {
+	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+		return fmt.Errorf("make mounts private: %w", err)
+	}
+	root := cfg.Rootfs
+	if err := unix.Mount("tmpfs", root, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=0755,size=4m"); err != nil {
+		return fmt.Errorf("mount root tmpfs: %w", err)
+	}
+	in := func(p string) string { return filepath.Join(root, p) }
+
+	ro := map[string]bool{}
+	for _, p := range systemDirs {
+		ro[p] = true
+	}
+	for _, p := range cfg.Policy.Filesystem.ReadOnly {
+		ro[filepath.Clean(p)] = true
+	}
+	rw := map[string]bool{}
+	for _, p := range cfg.Policy.Filesystem.ReadWrite {
+		rw[filepath.Clean(p)] = true
+		delete(ro, filepath.Clean(p))
+	}
+	special := map[string]bool{"/workspace": true, "/tmp": true, "/proc": true, "/dev": true, "/dev/shm": true}
+
+	var paths []string
+	for p := range ro {
+		paths = append(paths, p)
+	}
+	for p := range rw {
+		paths = append(paths, p)
+	}
+	sort.Slice(paths, func(i, j int) bool { return strings.Count(paths[i], "/") < strings.Count(paths[j], "/") || (strings.Count(paths[i], "/") == strings.Count(paths[j], "/") && paths[i] < paths[j]) })
+	for _, p := range paths {
+		if p == "/" || special[p] || underSpecial(p, special) {
+			continue // built below from scratch, not from the host
+		}
+		fi, err := os.Lstat(p)
+		if errors.Is(err, os.ErrNotExist) {
+			if rw[p] {
+				return fmt.Errorf("read_write path %s does not exist on the host; create it or drop it from the policy", p)
+			}
+			continue // a read-only path that is absent is simply absent
+		}
+		if err != nil {
+			return fmt.Errorf("inspect %s: %w", p, err)
+		}
+		if fi.Mode()&os.ModeSymlink != 0 && filepath.Dir(p) == "/" {
+			// /bin -> usr/bin on merged-/usr hosts: recreate the link.
+			target, err := os.Readlink(p)
+			if err != nil {
+				return err
+			}
+			if err := os.Symlink(target, in(p)); err != nil {
+				return fmt.Errorf("link %s: %w", p, err)
+			}
+			continue
+		}
+		if err := mountPointFor(p, in(p)); err != nil {
+			return fmt.Errorf("mount point %s: %w", p, err)
+		}
+		attrs := uint64(roAttrs)
+		if rw[p] {
+			attrs = rwAttrs
+		}
+		if err := bindMount(p, in(p), attrs); err != nil {
+			return err
+		}
+	}
+	for _, f := range maskedFiles {
+		if st, err := os.Stat(in(f)); err == nil && !st.IsDir() {
+			if err := bindMount("/dev/null", in(f), roAttrs); err != nil {
+				return fmt.Errorf("mask %s: %w", f, err)
+			}
+		}
+	}
+	for _, d := range maskedDirs {
+		if st, err := os.Stat(in(d)); err == nil && st.IsDir() {
+			if err := unix.Mount("tmpfs", in(d), "tmpfs", unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "size=4k,mode=0555"); err != nil {
+				return fmt.Errorf("mask %s: %w", d, err)
+			}
+		}
+	}
+
+	if err := mountWorkspace(cfg, in("/workspace"), rw["/workspace"]); err != nil {
+		return err
+	}
+	if err := mountScratch(cfg, in); err != nil {
+		return err
+	}
+	if err := mountProc(in); err != nil {
+		return err
+	}
+	if err := mountDev(cfg, in); err != nil {
+		return err
+	}
+
+	if err := os.Chdir(root); err != nil {
+		return err
+	}
+	if err := unix.PivotRoot(".", "."); err != nil {
+		return fmt.Errorf("pivot_root: %w", err)
+	}
+	if err := unix.Unmount(".", unix.MNT_DETACH); err != nil {
+		return fmt.Errorf("detach the host root: %w", err)
+	}
+	if err := os.Chdir("/"); err != nil {
+		return err
+	}
+	if err := unix.MountSetattr(unix.AT_FDCWD, "/", 0, &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY}); err != nil {
+		return fmt.Errorf("make the sandbox root read-only: %w", err)
+	}
+	return nil
+}
+
+func underSpecial(p string, special map[string]bool) bool {
+	for s := range special {
+		if strings.HasPrefix(p, s+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+func mountWorkspace(cfg *initConfig, dst string, writable bool) error {
+	if err := os.MkdirAll(dst, 0o755); err != nil {
+		return err
+	}
+	attrs := uint64(roAttrs)
+	if writable {
+		attrs = rwAttrs
+	}
+	if err := bindMount(cfg.Workspace, dst, attrs); err != nil {
+		return fmt.Errorf("workspace: %w", err)
+	}
+	// Pin every ancestor of a protected path (a mount point cannot be
+	// renamed or removed), then make the protected path itself read-only.
+	pinned := map[string]bool{}
+	for _, rel := range cfg.Protected {
+		parts := strings.Split(rel, "/")
+		for i := 1; i < len(parts); i++ {
+			anc := filepath.Join(parts[:i]...)
+			if pinned[anc] {
+				continue
+			}
+			pinned[anc] = true
+			p := filepath.Join(dst, anc)
+			if err := bindMount(p, p, 0); err != nil {
+				return fmt.Errorf("pin %s: %w", anc, err)
+			}
+		}
+	}
+	for _, rel := range cfg.Protected {
+		p := filepath.Join(dst, rel)
+		if err := bindMount(p, p, roAttrs); err != nil {
+			return fmt.Errorf("protect %s: %w", rel, err)
+		}
+	}
+	return nil
+}
+
+func mountScratch(cfg *initConfig, in func(string) string) error {
+	size := "size=" + strconv.FormatInt(cfg.TmpBytes, 10)
+	if err := os.MkdirAll(in("/tmp"), 0o755); err != nil {
+		return err
+	}
+	flags := uintptr(unix.MS_NOSUID | unix.MS_NODEV)
+	if !policyWritable(cfg, "/tmp") {
+		flags |= unix.MS_RDONLY
+	}
+	if err := unix.Mount("tmpfs", in("/tmp"), "tmpfs", flags, "mode=1777,"+size); err != nil {
+		return fmt.Errorf("mount /tmp: %w", err)
+	}
+	return nil
+}
+
+func policyWritable(cfg *initConfig, p string) bool {
+	for _, w := range cfg.Policy.Filesystem.ReadWrite {
+		if filepath.Clean(w) == p {
+			return true
+		}
+	}
+	return false
+}
+
+func mountProc(in func(string) string) error {
+	if err := os.MkdirAll(in("/proc"), 0o555); err != nil {
+		return err
+	}
+	if err := unix.Mount("proc", in("/proc"), "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+		return fmt.Errorf("mount /proc for the sandbox's pid namespace: %w", err)
+	}
+	if err := bindMount(in("/proc/sys"), in("/proc/sys"), roAttrs|unix.MOUNT_ATTR_NOEXEC); err != nil {
+		return fmt.Errorf("read-only /proc/sys: %w", err)
+	}
+	for _, p := range procMasks {
+		if _, err := os.Stat(in(p)); err != nil {
+			continue
+		}
+		if err := bindMount("/dev/null", in(p), roAttrs); err != nil {
+			return fmt.Errorf("mask %s: %w", p, err)
+		}
+	}
+	return nil
+}
+
+func mountDev(cfg *initConfig, in func(string) string) error {
+	dev := in("/dev")
+	if err := os.MkdirAll(dev, 0o755); err != nil {
+		return err
+	}
+	if err := unix.Mount("tmpfs", dev, "tmpfs", unix.MS_NOSUID|unix.MS_NOEXEC, "mode=0755,size=64k"); err != nil {
+		return fmt.Errorf("mount /dev: %w", err)
+	}
+	for _, n := range devNodes {
+		if err := mountPointFor(n, in(n)); err != nil {
+			return fmt.Errorf("/dev node %s: %w", n, err)
+		}
+		if err := bindMount(n, in(n), unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NOEXEC); err != nil {
+			return err
+		}
+	}
+	if err := os.MkdirAll(in("/dev/pts"), 0o755); err != nil {
+		return err
+	}
+	if err := unix.Mount("devpts", in("/dev/pts"), "devpts", unix.MS_NOSUID|unix.MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620"); err != nil {
+		return fmt.Errorf("mount /dev/pts: %w", err)
+	}
+	if err := os.MkdirAll(in("/dev/shm"), 0o755); err != nil {
+		return err
+	}
+	if err := unix.Mount("tmpfs", in("/dev/shm"), "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "mode=1777,size="+strconv.FormatInt(cfg.TmpBytes, 10)); err != nil {
+		return fmt.Errorf("mount /dev/shm: %w", err)
+	}
+	for link, target := range map[string]string{
+		"/dev/ptmx": "pts/ptmx", "/dev/fd": "/proc/self/fd", "/dev/stdin": "/proc/self/fd/0",
+		"/dev/stdout": "/proc/self/fd/1", "/dev/stderr": "/proc/self/fd/2",
+	} {
+		if err := os.Symlink(target, in(link)); err != nil {
+			return fmt.Errorf("link %s: %w", link, err)
+		}
+	}
+	return unix.Mount("", dev, "", unix.MS_REMOUNT|unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NOEXEC, "mode=0755,size=64k")
+}

@@ -1,0 +1,159 @@
+package local
+
+import (
+	"errors"
+	"os"
+	"os/exec"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/nemoclave/nemoclave/sandbox"
+)
+
+// running is the supervisor's handle on a started sandbox: the init
+// process, its control socket and the exec requests waiting for replies.
+type running struct {
+	cmd   *exec.Cmd
+	ctl   int
+	env   []string
+	timer *time.Timer
+	done  chan struct{}
+
+	mu      sync.Mutex
+	rec     *record
+	reason  string
+	nextID  int
+	waiters map[int]chan message
+	pid     int
+}
+
+func (r *running) info() sandbox.Info {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.rec.Info
+}
+
+func (r *running) setReason(reason string) {
+	r.mu.Lock()
+	if r.reason == "" {
+		r.reason = reason
+	}
+	r.mu.Unlock()
+}
+
+// kill takes the whole sandbox down: SIGKILL to init ends its pid
+// namespace, and the cgroup sweep catches anything else.
+func (r *running) kill(reason string) {
+	r.setReason(reason)
+	r.mu.Lock()
+	pid := r.rec.InitPid
+	cg := r.rec.Cgroup
+	r.mu.Unlock()
+	select {
+	case <-r.done:
+		return
+	default:
+	}
+	_ = unix.Kill(pid, unix.SIGKILL)
+	cg.kill()
+}
+
+// supervise reads init's messages until the socket closes, then records
+// the outcome. It is the only writer of the record while running.
+func (r *running) supervise(d *Driver) {
+	var agentExit *message
+	for {
+		m, files, err := recv(r.ctl)
+		closeAll(files)
+		if err != nil {
+			break
+		}
+		switch {
+		case m.Op == opExited && m.ID == 0:
+			mm := m
+			agentExit = &mm
+		case m.ID != 0:
+			r.mu.Lock()
+			ch := r.waiters[m.ID]
+			if m.Op == opExited || m.Op == opError {
+				delete(r.waiters, m.ID)
+			}
+			r.mu.Unlock()
+			if ch != nil {
+				ch <- m
+			}
+		}
+	}
+	_ = r.cmd.Wait()
+	if r.timer != nil {
+		r.timer.Stop()
+	}
+	r.mu.Lock()
+	rec := r.rec
+	rec.Cgroup.kill()
+	now := time.Now().UTC()
+	rec.Info.State, rec.Info.ExitedAt = sandbox.StateExited, now
+	switch {
+	case agentExit != nil:
+		rec.Info.ExitCode, rec.Info.Signal = agentExit.Code, agentExit.Signal
+	default:
+		if e, ok := d.readExit(rec.Spec.Name); ok {
+			rec.Info.ExitCode, rec.Info.Signal = e.Code, e.Signal
+		} else {
+			rec.Info.ExitCode, rec.Info.Signal = -1, "SIGKILL"
+		}
+	}
+	rec.Info.Reason = r.reason
+	// Fail every exec still waiting: the sandbox is gone.
+	for id, ch := range r.waiters {
+		ch <- message{Op: opError, ID: id, Error: "sandbox exited"}
+		delete(r.waiters, id)
+	}
+	r.mu.Unlock()
+	_ = d.save(rec)
+	unix.Close(r.ctl)
+	if rec.Cgroup != nil {
+		_ = rec.Cgroup.remove()
+	}
+	close(r.done)
+}
+
+// errSandboxGone is returned by Wait on a process whose sandbox died first.
+var errSandboxGone = errors.New("the sandbox exited before the process reported its status")
+
+// startProcess sends an exec request with the three stdio descriptors and
+// waits for init to confirm the spawn.
+func (r *running) startProcess(argv, env []string, tty bool, stdio [3]*os.File) (int, chan message, error) {
+	r.mu.Lock()
+	select {
+	case <-r.done:
+		r.mu.Unlock()
+		return 0, nil, sandbox.ErrNotRunning
+	default:
+	}
+	r.nextID++
+	id := r.nextID
+	ch := make(chan message, 2)
+	r.waiters[id] = ch
+	r.mu.Unlock()
+	err := send(r.ctl, message{Op: opExec, ID: id, Argv: argv, Env: env, TTY: tty},
+		int(stdio[0].Fd()), int(stdio[1].Fd()), int(stdio[2].Fd()))
+	if err != nil {
+		r.mu.Lock()
+		delete(r.waiters, id)
+		r.mu.Unlock()
+		return 0, nil, err
+	}
+	m := <-ch
+	switch m.Op {
+	case opStarted:
+		return id, ch, nil
+	case opError:
+		return 0, nil, errors.New(m.Error)
+	default: // exited before we saw started: hand it back
+		ch <- m
+		return id, ch, nil
+	}
+}

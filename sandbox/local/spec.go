@@ -1,0 +1,187 @@
+package local
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/nemoclave/nemoclave/sandbox"
+)
+
+// Defaults applied when a Resources field is zero.
+const (
+	DefaultMemoryBytes = 2 << 30
+	DefaultPids        = 1024
+	DefaultCPUs        = 1.0
+	// DefaultMinLandlockABI is the oldest Landlock the driver accepts when a
+	// policy does not say: ABI 6 is the first that scopes abstract unix
+	// sockets and signals, without which P2 and P3 rest on namespaces alone.
+	DefaultMinLandlockABI = 6
+	// sandboxWorkspace is where Spec.Workspace appears inside the sandbox.
+	sandboxWorkspace = "/workspace"
+	sandboxPath      = "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin"
+)
+
+var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,47}$`)
+
+// validateSpec refuses anything the driver could not enforce. It runs in
+// Create, so an invalid sandbox never leaves a process or a cgroup behind.
+func validateSpec(spec *sandbox.Spec) error {
+	var errs []error
+	if !nameRE.MatchString(spec.Name) {
+		errs = append(errs, fmt.Errorf("sandbox name %q: use 1-48 lower-case letters, digits and '-', starting with a letter or digit", spec.Name))
+	}
+	if len(spec.Command) == 0 || spec.Command[0] == "" {
+		errs = append(errs, errors.New("no agent command: set the agent's command"))
+	}
+	if spec.Policy == nil {
+		errs = append(errs, errors.New("no policy: a sandbox never starts without an explicit policy block"))
+	} else if err := spec.Policy.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("invalid policy, the sandbox refuses to start: %w", err))
+	}
+	if spec.Workspace == "" || !filepath.IsAbs(spec.Workspace) {
+		errs = append(errs, fmt.Errorf("workspace %q must be an absolute host path", spec.Workspace))
+	} else if st, err := os.Stat(spec.Workspace); err != nil || !st.IsDir() {
+		errs = append(errs, fmt.Errorf("workspace %q is not a directory on the host: create it first", spec.Workspace))
+	}
+	r := spec.Resources
+	if r.CPUs < 0 || r.MemoryBytes < 0 || r.Pids < 0 {
+		errs = append(errs, errors.New("resources must not be negative"))
+	}
+	if r.MemoryBytes > 0 && r.MemoryBytes < 16<<20 {
+		errs = append(errs, fmt.Errorf("memory %d bytes is below the 16 MiB the sandbox itself needs", r.MemoryBytes))
+	}
+	seen := map[string]bool{}
+	for _, l := range spec.Listeners {
+		switch l.Name {
+		case sandbox.ListenerEgress, sandbox.ListenerInference, sandbox.ListenerAgentAPI:
+		default:
+			errs = append(errs, fmt.Errorf("listener %q: the local driver knows %q, %q and %q", l.Name,
+				sandbox.ListenerEgress, sandbox.ListenerInference, sandbox.ListenerAgentAPI))
+		}
+		if seen[l.Name] {
+			errs = append(errs, fmt.Errorf("listener %q requested twice", l.Name))
+		}
+		seen[l.Name] = true
+	}
+	for k := range spec.Env {
+		if err := checkEnvName(k); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if spec.Policy != nil {
+		if _, err := protectedPaths(spec.Policy.Filesystem.Protected); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// driverEnv are the variables the driver owns; a Spec may not override them.
+var driverEnv = map[string]bool{
+	"PATH": true, "HOME": true, "TMPDIR": true, "NEMOCLAVE_SANDBOX": true,
+	"HTTP_PROXY": true, "HTTPS_PROXY": true, "ALL_PROXY": true, "NO_PROXY": true,
+	"http_proxy": true, "https_proxy": true, "all_proxy": true, "no_proxy": true,
+	"OPENAI_BASE_URL": true, "ANTHROPIC_BASE_URL": true, "NEMOCLAVE_MCP_URL": true, "NEMOCLAVE_API_URL": true,
+}
+
+var secretWords = []string{"TOKEN", "SECRET", "PASSWORD", "PASSWD", "CREDENTIAL", "CREDENTIALS", "APIKEY"}
+
+// checkEnvName refuses variables the driver owns and names that look like
+// credentials: the gateway injects credentials, the agent never holds one.
+func checkEnvName(k string) error {
+	if k == "" || strings.ContainsAny(k, "=\x00") {
+		return fmt.Errorf("environment variable name %q is invalid", k)
+	}
+	if driverEnv[k] {
+		return fmt.Errorf("environment variable %s is set by the driver to point at the gateway; remove it from the agent's env", k)
+	}
+	up := strings.ToUpper(k)
+	secret := strings.HasSuffix(up, "API_KEY") || strings.HasSuffix(up, "ACCESS_KEY") ||
+		strings.HasSuffix(up, "ACCESS_KEY_ID") || strings.HasSuffix(up, "PRIVATE_KEY")
+	for _, part := range strings.Split(up, "_") {
+		for _, w := range secretWords {
+			if part == w {
+				secret = true
+			}
+		}
+	}
+	if secret {
+		return fmt.Errorf("environment variable %s looks like a credential; credentials stay in the gateway, which injects them — declare it with credential() on the plugin instead", k)
+	}
+	return nil
+}
+
+// protectedPaths turns the policy's protected list into clean
+// workspace-relative paths. Absolute paths must lie under /workspace: the
+// rest of the sandbox is read-only or tmpfs, so nothing else needs it.
+func protectedPaths(list []string) ([]string, error) {
+	var out []string
+	for _, p := range list {
+		rel := p
+		if path.IsAbs(p) {
+			r, ok := strings.CutPrefix(path.Clean(p), sandboxWorkspace+"/")
+			if !ok {
+				return nil, fmt.Errorf("protected path %q is outside %s; only workspace paths can be protected (everything else is already read-only or scratch)", p, sandboxWorkspace)
+			}
+			rel = r
+		}
+		rel = path.Clean(rel)
+		if rel == "." || rel == ".." || strings.HasPrefix(rel, "../") {
+			return nil, fmt.Errorf("protected path %q must name something inside the workspace", p)
+		}
+		out = append(out, rel)
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// listenerURLs maps each listener to the variables the agent sees.
+func listenerEnv(ports map[string]int) []string {
+	var env []string
+	if p, ok := ports[sandbox.ListenerEgress]; ok {
+		u := "http://127.0.0.1:" + strconv.Itoa(p)
+		for _, k := range []string{"HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"} {
+			env = append(env, k+"="+u, strings.ToLower(k)+"="+u)
+		}
+		env = append(env, "NO_PROXY=127.0.0.1,localhost,::1", "no_proxy=127.0.0.1,localhost,::1")
+	}
+	if p, ok := ports[sandbox.ListenerInference]; ok {
+		u := "http://127.0.0.1:" + strconv.Itoa(p)
+		env = append(env, "OPENAI_BASE_URL="+u+"/v1", "ANTHROPIC_BASE_URL="+u)
+	}
+	if p, ok := ports[sandbox.ListenerAgentAPI]; ok {
+		u := "http://127.0.0.1:" + strconv.Itoa(p)
+		env = append(env, "NEMOCLAVE_API_URL="+u+"/v1", "NEMOCLAVE_MCP_URL="+u+"/mcp")
+	}
+	return env
+}
+
+// sandboxEnv builds the agent's environment from scratch: nothing of the
+// supervisor's environment is inherited.
+func sandboxEnv(name string, extra map[string]string, ports map[string]int) []string {
+	env := []string{
+		"PATH=" + sandboxPath,
+		"HOME=/tmp",
+		"TMPDIR=/tmp",
+		"LANG=C.UTF-8",
+		"TERM=xterm-256color",
+		"NEMOCLAVE_SANDBOX=" + name,
+	}
+	env = append(env, listenerEnv(ports)...)
+	keys := make([]string, 0, len(extra))
+	for k := range extra {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		env = append(env, k+"="+extra[k])
+	}
+	return env
+}
