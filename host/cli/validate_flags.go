@@ -107,4 +107,3 @@ func normalizeSingleDash(args, long []string) []string {
 	}
 	return out
 }
-
