@@ -25,13 +25,17 @@ func readRequest(br *bufio.Reader) (*http.Request, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := checkHead(head); err != nil {
+	hosts, err := checkHead(head)
+	if err != nil {
 		return nil, err
 	}
 	req, err := http.ReadRequest(br)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", errBadRequest, err)
 	}
+	// net/http moves Host out of the header map; keep every raw value so
+	// the target checks see duplicates too.
+	req.Header["Host"] = hosts
 	if req.Method != strings.ToUpper(req.Method) {
 		return nil, fmt.Errorf("%w: method %q is not upper case; HTTP methods are case-sensitive, send %q", errBadRequest, req.Method, strings.ToUpper(req.Method))
 	}
@@ -56,7 +60,12 @@ func peekHead(br *bufio.Reader) ([]byte, error) {
 		if i := bytes.Index(b[from:], []byte("\r\n\r\n")); i >= 0 {
 			return b[:from+i+4], nil
 		}
-		if bytes.Contains(b[from:], []byte("\n\n")) {
+		for i := max(from, 1); i < len(b); i++ {
+			if b[i] == '\n' && b[i-1] != '\r' {
+				return nil, fmt.Errorf("%w: header lines must end in CRLF", errBadRequest)
+			}
+		}
+		if len(b) > 0 && b[0] == '\n' {
 			return nil, fmt.Errorf("%w: header lines must end in CRLF", errBadRequest)
 		}
 		from = max(0, len(b)-3)
@@ -77,42 +86,44 @@ func peekHead(br *bufio.Reader) ([]byte, error) {
 	}
 }
 
-func checkHead(head []byte) error {
+func checkHead(head []byte) (hosts []string, err error) {
 	lines := bytes.Split(head[:len(head)-4], []byte("\r\n"))
 	var cl, te int
 	for i, l := range lines {
 		if bytes.IndexByte(l, '\n') >= 0 || bytes.IndexByte(l, '\r') >= 0 {
-			return fmt.Errorf("%w: bare CR or LF in the header", errBadRequest)
+			return nil, fmt.Errorf("%w: bare CR or LF in the header", errBadRequest)
 		}
 		if i == 0 {
 			continue
 		}
 		if len(l) > 0 && (l[0] == ' ' || l[0] == '\t') {
-			return fmt.Errorf("%w: obsolete header line folding", errBadRequest)
+			return nil, fmt.Errorf("%w: obsolete header line folding", errBadRequest)
 		}
-		name, _, ok := bytes.Cut(l, []byte(":"))
+		name, value, ok := bytes.Cut(l, []byte(":"))
 		if !ok {
-			return fmt.Errorf("%w: malformed header line", errBadRequest)
+			return nil, fmt.Errorf("%w: malformed header line", errBadRequest)
 		}
 		if bytes.ContainsAny(name, " \t") {
-			return fmt.Errorf("%w: whitespace in a header name", errBadRequest)
+			return nil, fmt.Errorf("%w: whitespace in a header name", errBadRequest)
 		}
 		switch strings.ToLower(string(name)) {
 		case "content-length":
 			cl++
 		case "transfer-encoding":
 			te++
+		case "host":
+			hosts = append(hosts, string(bytes.TrimSpace(value)))
 		}
 	}
 	switch {
 	case cl > 1:
-		return fmt.Errorf("%w: repeated Content-Length", errBadRequest)
+		return nil, fmt.Errorf("%w: repeated Content-Length", errBadRequest)
 	case te > 1:
-		return fmt.Errorf("%w: repeated Transfer-Encoding", errBadRequest)
+		return nil, fmt.Errorf("%w: repeated Transfer-Encoding", errBadRequest)
 	case cl > 0 && te > 0:
-		return fmt.Errorf("%w: both Content-Length and Transfer-Encoding", errBadRequest)
+		return nil, fmt.Errorf("%w: both Content-Length and Transfer-Encoding", errBadRequest)
 	}
-	return nil
+	return hosts, nil
 }
 
 // hopHeaders are connection-scoped and never forwarded.

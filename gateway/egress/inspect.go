@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 )
 
@@ -76,7 +77,7 @@ func (p *Proxy) serveInspected(ctx context.Context, sb *sandbox, tun *tunnel, c 
 		c.SetReadDeadline(time.Time{})
 		reqStart := time.Now()
 		ev := connEv
-		ev.BytesUp, ev.BytesDn, ev.Status = 0, 0, 0
+		ev.BytesUp, ev.BytesDn, ev.Status, ev.Method = 0, 0, 0, ""
 		if err != nil {
 			if errors.Is(err, errBadRequest) {
 				ev.Reason = err.Error()
@@ -86,6 +87,11 @@ func (p *Proxy) serveInspected(ctx context.Context, sb *sandbox, tun *tunnel, c 
 		}
 		ev.Method = req.Method
 		what := req.Method + " https://" + t.String()
+		if !strings.HasPrefix(req.RequestURI, "/") {
+			ev.Reason = "request target " + quote(req.RequestURI) + " is not origin form (/path); inside a tunnel only the Host header names the host"
+			p.refuse(tc, sb, ev, http.StatusBadRequest, what, true)
+			return
+		}
 		if ht, ok := hostHeaderTarget(req, 443); !ok || ht != t {
 			ev.Reason = "the Host header does not name the tunnel's target " + t.String()
 			p.refuse(tc, sb, ev, http.StatusMisdirectedRequest, what, true)

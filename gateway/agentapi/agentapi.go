@@ -1,0 +1,93 @@
+package agentapi
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/nemoclave/nemoclave/sdk/memory"
+	"github.com/nemoclave/nemoclave/sdk/retrieval"
+	"github.com/nemoclave/nemoclave/sdk/tools"
+)
+
+// Identity is who is calling: fixed per listener by the runtime.
+type Identity struct {
+	Sandbox string
+	Agent   string
+	// User the agent acts for; memories are scoped by it.
+	User string
+}
+
+// ToolSource is one tools plugin as the blueprint names it.
+type ToolSource struct {
+	// Name is the plugin's blueprint name ("files" for plugin.tools.files);
+	// it prefixes a tool whose name another source already uses.
+	Name     string
+	Provider tools.Provider
+}
+
+// Event is an audit record of one agent API call.
+type Event struct {
+	Time       time.Time `json:"time"`
+	Sandbox    string    `json:"sandbox"`
+	Agent      string    `json:"agent"`
+	Kind       string    `json:"kind"` // "tool_call", "memory", "retrieval"
+	Name       string    `json:"name"` // tool or operation
+	Source     string    `json:"source,omitempty"`
+	Decision   string    `json:"decision"` // "ok" or "error"
+	Error      string    `json:"error,omitempty"`
+	DurationMS float64   `json:"duration_ms"`
+}
+
+// Config is the agent API of one sandbox.
+type Config struct {
+	Identity  Identity
+	Tools     []ToolSource
+	Memory    memory.Store    // nil: no memory API, no memory tools
+	Retrieval retrieval.Store // nil: no retrieval API, no retrieval tools
+	// Audit receives one event per call; nil drops them.
+	Audit func(Event)
+}
+
+// Handler serves /mcp (MCP streamable HTTP) and /v1/memory…, /v1/retrieval…
+type Handler struct {
+	cfg   Config
+	mux   *http.ServeMux
+	tools *toolServer
+}
+
+// New builds the handler and loads the tool lists. Stop it with Close.
+func New(ctx context.Context, cfg Config) (*Handler, error) {
+	if cfg.Audit == nil {
+		cfg.Audit = func(Event) {}
+	}
+	h := &Handler{cfg: cfg, mux: http.NewServeMux()}
+	ts, err := newToolServer(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	h.tools = ts
+	ts.bind(h)
+	h.mux.Handle("/mcp", ts.handler())
+	h.mux.Handle("/mcp/", ts.handler())
+	h.routeREST()
+	return h, nil
+}
+
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
+
+// Close stops watching tool lists.
+func (h *Handler) Close() { h.tools.close() }
+
+func (h *Handler) audit(kind, name, source string, start time.Time, err error) {
+	e := Event{Time: start.UTC(), Sandbox: h.cfg.Identity.Sandbox, Agent: h.cfg.Identity.Agent, Kind: kind, Name: name,
+		Source: source, Decision: "ok", DurationMS: float64(time.Since(start).Microseconds()) / 1000}
+	if err != nil {
+		e.Decision, e.Error = "error", err.Error()
+	}
+	h.cfg.Audit(e)
+}
+
+func (h *Handler) scope(session string) memory.Scope {
+	return memory.Scope{Agent: h.cfg.Identity.Agent, User: h.cfg.Identity.User, Session: session}
+}
