@@ -1,0 +1,260 @@
+package testupstream
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+
+	"github.com/nemoclave/nemoclave/internal/wire/anthropic"
+	"github.com/nemoclave/nemoclave/internal/wire/openai"
+	"github.com/nemoclave/nemoclave/internal/wire/sse"
+	"github.com/nemoclave/nemoclave/sdk/llm"
+)
+
+// Options configures the stand-in.
+type Options struct {
+	// Key is the only API key accepted (Bearer for OpenAI, x-api-key for
+	// Anthropic). Empty accepts any.
+	Key string
+	// ReplyBytes pads plain answers to about this many bytes (0: none).
+	ReplyBytes int
+}
+
+// Models the stand-in serves. The model name picks the behaviour:
+//
+//	fail-429   answer 429 (rate limited)
+//	fail-500   answer 500
+//	fail-400   answer 400
+//	leak-key   answer 500 with the received API key in the message, as
+//	           a careless provider might, to test redaction
+//	anything   answer: a tool call to the first tool when tools are
+//	           offered and no tool result follows the last user message;
+//	           otherwise "echo: <last user text>" (or "tool said: <result>")
+var Models = []string{"gpt-test", "claude-test", "fail-429", "fail-500", "fail-400", "leak-key"}
+
+// Handler serves both wire formats.
+func Handler(o Options) http.Handler {
+	s := &server{o: o}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /v1/chat/completions", s.openaiChat)
+	mux.HandleFunc("POST /v1/messages", s.anthropicMessages)
+	mux.HandleFunc("GET /v1/models", s.models)
+	mux.HandleFunc("GET /_last_headers", s.lastHeaders)
+	return mux
+}
+
+type server struct {
+	o    Options
+	mu   sync.Mutex
+	last http.Header
+}
+
+func (s *server) remember(r *http.Request) {
+	s.mu.Lock()
+	s.last = r.Header.Clone()
+	s.mu.Unlock()
+}
+
+// lastHeaders reports the headers of the last model request, so tests can
+// check what the plugin sent (and that an agent's headers did not arrive).
+func (s *server) lastHeaders(w http.ResponseWriter, _ *http.Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_ = json.NewEncoder(w).Encode(s.last)
+}
+
+func (s *server) models(w http.ResponseWriter, r *http.Request) {
+	if r.Header.Get("x-api-key") != "" || r.Header.Get("anthropic-version") != "" {
+		if !s.authorised(w, r, true) {
+			return
+		}
+		var out anthropic.ModelList
+		for _, m := range Models {
+			out.Data = append(out.Data, anthropic.ModelInfo{ID: m, Type: "model", DisplayName: m, CreatedAt: "2026-01-01T00:00:00Z"})
+		}
+		writeJSON(w, 200, out)
+		return
+	}
+	if !s.authorised(w, r, false) {
+		return
+	}
+	out := openai.ModelList{Object: "list"}
+	for _, m := range Models {
+		out.Data = append(out.Data, openai.Model{ID: m, Object: "model", Created: 1767225600, OwnedBy: "testupstream"})
+	}
+	writeJSON(w, 200, out)
+}
+
+func (s *server) authorised(w http.ResponseWriter, r *http.Request, anth bool) bool {
+	got := r.Header.Get("x-api-key")
+	if !anth {
+		got = strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
+	}
+	if s.o.Key == "" || got == s.o.Key {
+		return true
+	}
+	s.fail(w, anth, 401, "invalid api key")
+	return false
+}
+
+func (s *server) fail(w http.ResponseWriter, anth bool, code int, msg string) {
+	if anth {
+		writeJSON(w, code, anthropic.ErrorFor(code, msg))
+		return
+	}
+	_, body := openai.ErrorFor(code, msg, "")
+	writeJSON(w, code, body)
+}
+
+// failure answers the fail-* and leak-key models; it reports whether it did.
+func (s *server) failure(w http.ResponseWriter, r *http.Request, anth bool, model string) bool {
+	switch model {
+	case "fail-429":
+		s.fail(w, anth, 429, "rate limit reached for requests")
+	case "fail-500":
+		s.fail(w, anth, 500, "the server had an error while processing your request")
+	case "fail-400":
+		s.fail(w, anth, 400, "invalid request: bad parameter")
+	case "leak-key":
+		key := r.Header.Get("x-api-key") + strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
+		s.fail(w, anth, 500, "internal error while serving key "+key)
+	default:
+		return false
+	}
+	return true
+}
+
+func (s *server) openaiChat(w http.ResponseWriter, r *http.Request) {
+	s.remember(r)
+	if !s.authorised(w, r, false) {
+		return
+	}
+	body, _ := io.ReadAll(r.Body)
+	req, stream, _, err := openai.DecodeChatRequest(body)
+	if err != nil {
+		s.fail(w, false, 400, err.Error())
+		return
+	}
+	if s.failure(w, r, false, req.Model) {
+		return
+	}
+	resp := s.answer(req)
+	if !stream {
+		writeJSON(w, 200, openai.EncodeResponse(resp, req.Model, 1767225600))
+		return
+	}
+	w.Header().Set("Content-Type", "text/event-stream")
+	sw := sse.NewWriter(w)
+	enc := openai.ChunkEncoder{ID: resp.ID, Model: req.Model, Created: 1767225600, IncludeUsage: true}
+	for _, c := range chunksOf(resp) {
+		for _, wc := range enc.Encode(c) {
+			b, _ := json.Marshal(wc)
+			_ = sw.Write("", b)
+		}
+	}
+	_ = sw.Write("", []byte("[DONE]"))
+}
+
+func (s *server) anthropicMessages(w http.ResponseWriter, r *http.Request) {
+	s.remember(r)
+	if !s.authorised(w, r, true) {
+		return
+	}
+	if r.Header.Get("anthropic-version") == "" {
+		s.fail(w, true, 400, "anthropic-version header is required")
+		return
+	}
+	body, _ := io.ReadAll(r.Body)
+	req, stream, err := anthropic.DecodeRequest(body)
+	if err != nil {
+		s.fail(w, true, 400, err.Error())
+		return
+	}
+	if s.failure(w, r, true, req.Model) {
+		return
+	}
+	resp := s.answer(req)
+	if !stream {
+		writeJSON(w, 200, anthropic.EncodeResponse(resp, req.Model))
+		return
+	}
+	w.Header().Set("Content-Type", "text/event-stream")
+	sw := sse.NewWriter(w)
+	enc := anthropic.StreamEncoder{ID: resp.ID, Model: req.Model}
+	for _, c := range chunksOf(resp) {
+		for _, ev := range enc.Encode(c) {
+			_ = sw.Write(ev.Name, ev.Data)
+		}
+	}
+	for _, ev := range enc.Finish() {
+		_ = sw.Write(ev.Name, ev.Data)
+	}
+}
+
+// answer is the deterministic reply to req.
+func (s *server) answer(req *llm.ChatRequest) *llm.ChatResponse {
+	var lastUser, lastTool string
+	toolAfterUser := false
+	words := int64(len(strings.Fields(req.System)))
+	for _, m := range req.Messages {
+		words += int64(len(strings.Fields(m.Text())))
+		switch m.Role {
+		case llm.RoleUser:
+			lastUser, toolAfterUser = m.Text(), false
+		case llm.RoleTool:
+			lastTool, toolAfterUser = m.Text(), true
+		}
+	}
+	resp := &llm.ChatResponse{ID: "resp-test-1", Model: req.Model, Message: llm.Message{Role: llm.RoleAssistant}, FinishReason: llm.FinishStop}
+	switch {
+	case len(req.Tools) > 0 && !toolAfterUser && req.ToolChoice != "none":
+		args, _ := json.Marshal(map[string]string{"q": lastUser})
+		resp.Message.ToolCalls = []llm.ToolCall{{ID: "call_1", Name: req.Tools[0].Name, Arguments: string(args)}}
+		resp.FinishReason = llm.FinishToolCalls
+	case toolAfterUser:
+		resp.Message.Content = []llm.ContentPart{llm.Text("tool said: " + lastTool)}
+	default:
+		text := "echo: " + lastUser
+		if pad := s.o.ReplyBytes - len(text); pad > 0 {
+			text += strings.Repeat(" lorem", pad/6+1)[:pad]
+		}
+		resp.Message.Content = []llm.ContentPart{llm.Text(text)}
+	}
+	if words == 0 {
+		words = 1
+	}
+	resp.Usage = llm.Usage{InputTokens: words, OutputTokens: int64(len(strings.Fields(resp.Message.Text())) + 2*len(resp.Message.ToolCalls))}
+	return resp
+}
+
+// chunksOf splits an answer into stream chunks: text a few words at a
+// time, each tool call's arguments in two pieces, then finish and usage.
+func chunksOf(r *llm.ChatResponse) []*llm.ChatChunk {
+	var out []*llm.ChatChunk
+	words := strings.SplitAfter(r.Message.Text(), " ")
+	for i := 0; i < len(words); i += 4 {
+		end := min(i+4, len(words))
+		if t := strings.Join(words[i:end], ""); t != "" {
+			out = append(out, &llm.ChatChunk{ID: r.ID, Model: r.Model, DeltaText: t})
+		}
+	}
+	for i, tc := range r.Message.ToolCalls {
+		half := len(tc.Arguments) / 2
+		out = append(out,
+			&llm.ChatChunk{ID: r.ID, Model: r.Model, ToolCalls: []llm.ToolCallDelta{{Index: i, ID: tc.ID, Name: tc.Name, ArgumentsDelta: tc.Arguments[:half]}}},
+			&llm.ChatChunk{ID: r.ID, Model: r.Model, ToolCalls: []llm.ToolCallDelta{{Index: i, ArgumentsDelta: tc.Arguments[half:]}}})
+	}
+	u := r.Usage
+	return append(out, &llm.ChatChunk{ID: r.ID, Model: r.Model, FinishReason: r.FinishReason, Usage: &u})
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	if err := json.NewEncoder(w).Encode(v); err != nil {
+		fmt.Println("testupstream: write:", err)
+	}
+}

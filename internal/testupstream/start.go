@@ -1,0 +1,67 @@
+package testupstream
+
+import (
+	"bufio"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+)
+
+var (
+	buildOnce sync.Once
+	buildPath string
+	buildErr  error
+)
+
+// Binary builds cmd/testupstream once per test process and returns its path.
+func Binary(t testing.TB) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "testupstream-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		buildPath = filepath.Join(dir, "testupstream")
+		out, err := exec.Command("go", "build", "-o", buildPath, "github.com/nemoclave/nemoclave/internal/testupstream/cmd/testupstream").CombinedOutput()
+		if err != nil {
+			buildErr = &buildError{out: string(out), err: err}
+		}
+	})
+	if buildErr != nil {
+		t.Fatalf("build testupstream: %v", buildErr)
+	}
+	return buildPath
+}
+
+type buildError struct {
+	out string
+	err error
+}
+
+func (e *buildError) Error() string { return e.err.Error() + ": " + e.out }
+
+// Start runs the stand-in as a separate process accepting only key and
+// returns its base URL (http://127.0.0.1:port, no /v1). The process is
+// killed when the test ends.
+func Start(t testing.TB, key string) string {
+	t.Helper()
+	cmd := exec.Command(Binary(t), "-addr", "127.0.0.1:0", "-key", key)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start testupstream: %v", err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		t.Fatalf("testupstream did not report its address: %v", err)
+	}
+	return strings.TrimSpace(strings.TrimPrefix(line, "listening on "))
+}

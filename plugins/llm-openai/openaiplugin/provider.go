@@ -1,0 +1,260 @@
+package openaiplugin
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nemoclave/nemoclave/internal/wire/openai"
+	"github.com/nemoclave/nemoclave/internal/wire/sse"
+	"github.com/nemoclave/nemoclave/sdk/llm"
+	"github.com/nemoclave/nemoclave/sdk/plugin"
+	"github.com/nemoclave/nemoclave/sdk/schema"
+	"github.com/nemoclave/nemoclave/sdk/status"
+)
+
+// Version of the plugin.
+const Version = "0.1.0"
+
+// Plugin is the llm-openai plugin.
+type Plugin struct {
+	plugin.Base
+	mu      sync.RWMutex
+	cfg     Config
+	timeout time.Duration
+	hc      *http.Client
+}
+
+// New returns an unconfigured plugin (Configure before use).
+func New() *Plugin {
+	return &Plugin{cfg: Config{BaseURL: defaultBaseURL}, timeout: 120 * time.Second}
+}
+
+// Info describes the plugin.
+func (*Plugin) Info() plugin.Info {
+	return plugin.Info{
+		Name:         "llm-openai",
+		Version:      Version,
+		Description:  "OpenAI-compatible Chat Completions providers (OpenAI, NVIDIA NIM and hosted endpoints, vLLM, Ollama).",
+		Kinds:        []plugin.Kind{plugin.KindLLM},
+		Capabilities: []string{"streaming", "tools", "vision"},
+	}
+}
+
+// ConfigSchema declares base_url, api_key, headers, timeout and models.
+func (*Plugin) ConfigSchema() *schema.Schema { return configSchema() }
+
+// ValidateConfig checks the URL, timeout and headers without network.
+func (*Plugin) ValidateConfig(_ context.Context, raw json.RawMessage) []plugin.Diagnostic {
+	_, _, diags := parseConfig(raw)
+	return diags
+}
+
+// Configure applies a config; it may be called again on a blueprint change.
+func (p *Plugin) Configure(_ context.Context, cfg plugin.Config, _ plugin.Host) error {
+	c, timeout, diags := parseConfig(cfg.JSON)
+	if err := errorsOf(diags); err != nil {
+		return err
+	}
+	tr := &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns:          512,
+		MaxIdleConnsPerHost:   256,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ResponseHeaderTimeout: timeout,
+		ForceAttemptHTTP2:     true,
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.cfg, p.timeout = c, timeout
+	p.hc = &http.Client{Transport: tr}
+	return nil
+}
+
+func (p *Plugin) snapshot() (Config, time.Duration, *http.Client) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	hc := p.hc
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	return p.cfg, p.timeout, hc
+}
+
+// ListModels reports the configured models, or asks GET /models.
+func (p *Plugin) ListModels(ctx context.Context) ([]llm.Model, error) {
+	cfg, timeout, hc := p.snapshot()
+	if len(cfg.Models) > 0 {
+		out := make([]llm.Model, len(cfg.Models))
+		for i, m := range cfg.Models {
+			out[i] = llm.Model{ID: m, Capabilities: []string{"streaming", "tools"}}
+		}
+		return out, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	resp, err := p.do(ctx, hc, cfg, http.MethodGet, "/models", nil)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var list openai.ModelList
+	if err := json.NewDecoder(resp.Body).Decode(&list); err != nil {
+		return nil, status.Errorf(status.Unavailable, "provider at %s sent an unreadable model list: %v", cfg.BaseURL, err)
+	}
+	out := make([]llm.Model, len(list.Data))
+	for i, m := range list.Data {
+		out[i] = llm.Model{ID: m.ID, OwnedBy: m.OwnedBy}
+	}
+	return out, nil
+}
+
+// Chat runs one completion.
+func (p *Plugin) Chat(ctx context.Context, req *llm.ChatRequest) (*llm.ChatResponse, error) {
+	cfg, timeout, hc := p.snapshot()
+	body, err := openai.EncodeChatRequest(req, false)
+	if err != nil {
+		return nil, status.Errorf(status.InvalidArgument, "%v", err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	resp, err := p.do(ctx, hc, cfg, http.MethodPost, "/chat/completions", body)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var w openai.ChatResponse
+	if err := json.NewDecoder(resp.Body).Decode(&w); err != nil {
+		return nil, status.Errorf(status.Unavailable, "provider at %s sent an unreadable response: %v", cfg.BaseURL, err)
+	}
+	return openai.DecodeResponse(&w), nil
+}
+
+// ChatStream runs one completion with stream=true and usage reporting.
+func (p *Plugin) ChatStream(ctx context.Context, req *llm.ChatRequest, send func(*llm.ChatChunk) error) error {
+	cfg, _, hc := p.snapshot()
+	body, err := openai.EncodeChatRequest(req, true)
+	if err != nil {
+		return status.Errorf(status.InvalidArgument, "%v", err)
+	}
+	resp, err := p.do(ctx, hc, cfg, http.MethodPost, "/chat/completions", body)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	r := sse.NewReader(resp.Body)
+	for {
+		ev, err := r.Next()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return status.Errorf(status.Unavailable, "stream from %s broke: %s", cfg.BaseURL, redact(err.Error(), cfg.APIKey))
+		}
+		if bytes.Equal(ev.Data, []byte("[DONE]")) {
+			return nil
+		}
+		var c openai.ChatChunk
+		if err := json.Unmarshal(ev.Data, &c); err != nil {
+			return status.Errorf(status.Unavailable, "provider at %s sent a malformed stream chunk: %v", cfg.BaseURL, err)
+		}
+		if len(c.Choices) == 0 && c.Usage == nil {
+			var e openai.ErrorBody
+			if json.Unmarshal(ev.Data, &e) == nil && e.Error.Message != "" {
+				return status.Errorf(status.Unavailable, "provider stream error: %s", redact(e.Error.Message, cfg.APIKey))
+			}
+			continue
+		}
+		if err := send(openai.DecodeChunk(&c)); err != nil {
+			return err
+		}
+	}
+}
+
+// do sends one request with the credential and extra headers, and turns a
+// non-2xx answer into a classified error with the key redacted.
+func (p *Plugin) do(ctx context.Context, hc *http.Client, cfg Config, method, path string, body []byte) (*http.Response, error) {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	hreq, err := http.NewRequestWithContext(ctx, method, cfg.BaseURL+path, rd)
+	if err != nil {
+		return nil, status.Errorf(status.InvalidArgument, "build request: %v", err)
+	}
+	for k, v := range cfg.Headers {
+		hreq.Header.Set(k, v)
+	}
+	if body != nil {
+		hreq.Header.Set("Content-Type", "application/json")
+	}
+	hreq.Header.Set("Accept", "application/json, text/event-stream")
+	if cfg.APIKey != "" {
+		hreq.Header.Set("Authorization", "Bearer "+cfg.APIKey)
+	}
+	resp, err := hc.Do(hreq)
+	if err != nil {
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			if errors.Is(ctxErr, context.DeadlineExceeded) {
+				return nil, status.Errorf(status.DeadlineExceeded, "provider at %s did not answer in time; raise timeout in the plugin config if it is slow", cfg.BaseURL)
+			}
+			return nil, ctxErr
+		}
+		return nil, status.Errorf(status.Unavailable, "provider at %s unreachable: %s", cfg.BaseURL, redact(err.Error(), cfg.APIKey))
+	}
+	if resp.StatusCode/100 == 2 {
+		return resp, nil
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	msg := strings.TrimSpace(string(raw))
+	var e openai.ErrorBody
+	if json.Unmarshal(raw, &e) == nil && e.Error.Message != "" {
+		msg = e.Error.Message
+	}
+	code := openai.StatusCode(resp.StatusCode)
+	hint := ""
+	switch code {
+	case status.Unauthenticated:
+		hint = " (check the credential the api_key attribute names: nemoclave provider add NAME)"
+	case status.NotFound:
+		hint = " (check the model name and base_url)"
+	}
+	return nil, status.Errorf(code, "provider at %s answered %d: %s%s", cfg.BaseURL, resp.StatusCode, redact(msg, cfg.APIKey), hint)
+}
+
+// redact removes the key, and any long-enough piece of it a provider might
+// echo ("Incorrect API key provided: sk-abc***xyz"), from text.
+func redact(text, key string) string {
+	if key == "" {
+		return text
+	}
+	text = strings.ReplaceAll(text, key, "[REDACTED]")
+	const piece = 8
+	if len(key) > 2*piece {
+		text = strings.ReplaceAll(text, key[:piece], "[REDACTED]")
+		text = strings.ReplaceAll(text, key[len(key)-piece:], "[REDACTED]")
+	}
+	return text
+}
+
+var _ llm.Provider = (*Plugin)(nil)
+
+// String never prints the key.
+func (p *Plugin) String() string {
+	cfg, _, _ := p.snapshot()
+	return fmt.Sprintf("llm-openai(%s)", cfg.BaseURL)
+}
