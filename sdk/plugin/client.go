@@ -10,6 +10,7 @@ import (
 	goplugin "github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
 
+	"github.com/nemoclave/nemoclave/sdk/dataproc"
 	"github.com/nemoclave/nemoclave/sdk/embeddings"
 	"github.com/nemoclave/nemoclave/sdk/internal/pb/pluginv1"
 	"github.com/nemoclave/nemoclave/sdk/llm"
@@ -147,6 +148,11 @@ func (c *Client) Memory() memory.Store {
 // Retrieval returns the plugin's retrieval store.
 func (c *Client) Retrieval() retrieval.Store {
 	return kindBindings[KindRetrieval].client(c.conn).(retrieval.Store)
+}
+
+// DataProc returns the plugin's data processor.
+func (c *Client) DataProc() dataproc.Processor {
+	return kindBindings[KindDataProc].client(c.conn).(dataproc.Processor)
 }
 
 // Conn exposes the underlying connection for health checks.

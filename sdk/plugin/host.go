@@ -9,6 +9,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
 
+	"github.com/nemoclave/nemoclave/sdk/dataproc"
 	"github.com/nemoclave/nemoclave/sdk/embeddings"
 	"github.com/nemoclave/nemoclave/sdk/internal/pb/pluginv1"
 	"github.com/nemoclave/nemoclave/sdk/llm"
@@ -32,6 +33,8 @@ type Host interface {
 	Embeddings(attr string) (embeddings.Embedder, error)
 	// LLM returns the LLM provider wired to attribute attr.
 	LLM(attr string) (llm.Provider, error)
+	// DataProc returns the data processor wired to attribute attr.
+	DataProc(attr string) (dataproc.Processor, error)
 	// Retrieval returns the retrieval store wired to attribute attr.
 	Retrieval(attr string) (retrieval.Store, error)
 	// Memory returns the memory store wired to attribute attr.
@@ -124,6 +127,14 @@ func (h *hostClient) Retrieval(attr string) (retrieval.Store, error) {
 		return nil, err
 	}
 	return v.(retrieval.Store), nil
+}
+
+func (h *hostClient) DataProc(attr string) (dataproc.Processor, error) {
+	v, err := h.wired(attr, KindDataProc)
+	if err != nil {
+		return nil, err
+	}
+	return v.(dataproc.Processor), nil
 }
 
 // wiredConn tags every call with the wiring attribute.

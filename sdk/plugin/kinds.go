@@ -6,6 +6,7 @@ import (
 
 	"google.golang.org/grpc"
 
+	"github.com/nemoclave/nemoclave/sdk/dataproc"
 	"github.com/nemoclave/nemoclave/sdk/embeddings"
 	"github.com/nemoclave/nemoclave/sdk/llm"
 	"github.com/nemoclave/nemoclave/sdk/memory"
@@ -53,6 +54,7 @@ var kindBindings = map[Kind]kindBinding{
 	KindTools:      bind(tools.RegisterServer, tools.NewClient),
 	KindMemory:     bind(memory.RegisterServer, memory.NewClient),
 	KindRetrieval:  bind(retrieval.RegisterServer, retrieval.NewClient),
+	KindDataProc:   bind(dataproc.RegisterServer, dataproc.NewClient),
 }
 
 // Kinds lists every kind this SDK version knows, in a stable order.
