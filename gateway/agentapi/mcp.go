@@ -34,7 +34,7 @@ type toolServer struct {
 
 func newToolServer(ctx context.Context, cfg Config) (*toolServer, error) {
 	ts := &toolServer{
-		server:   mcp.NewServer(&mcp.Implementation{Name: "nemoclave-gateway", Version: version.Version}, &mcp.ServerOptions{HasTools: true}),
+		server:   mcp.NewServer(&mcp.Implementation{Name: "nemoclave-gateway", Version: version.Version}, &mcp.ServerOptions{Capabilities: &mcp.ServerCapabilities{Tools: &mcp.ToolCapabilities{ListChanged: true}}}),
 		bySource: map[string][]string{},
 		owner:    map[string]string{},
 	}
