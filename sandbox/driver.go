@@ -38,6 +38,12 @@ type Driver interface {
 	// List reports every sandbox the driver knows about, including ones
 	// created by an earlier run of the supervisor.
 	List(ctx context.Context) ([]Info, error)
+	// UpdatePolicy records a new policy revision for a sandbox (hot
+	// reload). The network part is the gateway's to enforce on new
+	// connections; the filesystem, process and Landlock parts of a running
+	// sandbox never change (Landlock cannot be widened), so they take
+	// effect only when the sandbox is created again.
+	UpdatePolicy(ctx context.Context, name string, p *policy.Policy) error
 	// Status reports one sandbox.
 	Status(ctx context.Context, name string) (Info, error)
 	// Wait blocks until the sandbox's agent has exited and returns its

@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/nemoclave/nemoclave/blueprints/policy"
 	"github.com/nemoclave/nemoclave/sandbox"
 )
 
@@ -502,4 +503,32 @@ func makePlaceholders(ws string, protected []string) ([]string, error) {
 		made = append(made, p)
 	}
 	return made, nil
+}
+
+// UpdatePolicy records a new policy revision. The running sandbox keeps the
+// filesystem, process and Landlock rules it started with: a kernel-enforced
+// sandbox cannot be widened from outside without a restart, and that is the
+// guarantee (L3). The recorded revision is what Status and a later
+// re-creation see.
+func (d *Driver) UpdatePolicy(ctx context.Context, name string, p *policy.Policy) error {
+	if err := p.Validate(); err != nil {
+		return fmt.Errorf("sandbox %s: new policy is invalid, keeping the old one: %w", name, err)
+	}
+	defer d.lock(name)()
+	d.mu.Lock()
+	run := d.running[name]
+	d.mu.Unlock()
+	if run != nil {
+		run.mu.Lock()
+		run.rec.Spec.Policy = p.Clone()
+		err := d.save(run.rec)
+		run.mu.Unlock()
+		return err
+	}
+	r, err := d.load(name)
+	if err != nil {
+		return err
+	}
+	r.Spec.Policy = p.Clone()
+	return d.save(r)
 }

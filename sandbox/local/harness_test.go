@@ -56,6 +56,10 @@ type job struct {
 	Workspace string            `json:"workspace"`
 	StateRoot string            `json:"state_root"`
 	Cgroup    string            `json:"cgroup,omitempty"`
+	// Reload, when set, is applied with UpdatePolicy right after Start;
+	// then the file "reloaded" is created in the workspace for the agent
+	// to wait on.
+	Reload *policy.Policy `json:"reload,omitempty"`
 }
 
 type result struct {
@@ -110,7 +114,10 @@ func testSetup(t *testing.T) {
 			setupErr = err
 			return
 		}
-		probePath = filepath.Join(testBase, "probe")
+		if setupErr = os.Mkdir(filepath.Join(testBase, "bin"), 0o755); setupErr != nil {
+			return
+		}
+		probePath = filepath.Join(testBase, "bin", "probe")
 		setupErr = copyFile(self, probePath, 0o755)
 		if setupErr == nil && os.Geteuid() == 0 {
 			setupErr = delegateCgroup()
@@ -192,7 +199,7 @@ func testPolicy() *policy.Policy {
 		Revision:     1,
 		UnknownHosts: policy.UnknownDeny,
 		Filesystem: policy.Filesystem{
-			ReadOnly:  []string{"/usr", "/bin", "/sbin", "/lib", "/lib64", "/etc", testBase},
+			ReadOnly:  []string{"/usr", "/bin", "/sbin", "/lib", "/lib64", "/etc", filepath.Join(testBase, "bin")},
 			ReadWrite: []string{"/workspace", "/tmp"},
 		},
 	}
@@ -280,11 +287,14 @@ func run(t *testing.T, mode, dir, ws string, j job) result {
 	}
 	if _, ok := j.Env["PROBE"]; !ok {
 		j.Env["PROBE"] = probePath
+		j.Env[probeEnv] = "1"
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	if mode == rootMode {
-		return runInProcess(ctx, j)
+		res := runInProcess(ctx, j)
+		logResult(t, res)
+		return res
 	}
 	j.Cgroup = rootlessCg
 	b, _ := json.Marshal(j)
@@ -306,6 +316,7 @@ func run(t *testing.T, mode, dir, ws string, j job) result {
 	if err := json.Unmarshal(out, &res); err != nil {
 		t.Fatalf("rootless helper output: %v\n%s\n%s", err, out, stderr.String())
 	}
+	logResult(t, res)
 	return res
 }
 
@@ -349,6 +360,12 @@ func runInProcess(ctx context.Context, j job) result {
 		go serveGateway(name, l)
 		defer l.Close()
 	}
+	if j.Reload != nil {
+		if err := d.UpdatePolicy(ctx, j.Name, j.Reload); err != nil {
+			res.StartErr = "reload: " + err.Error()
+		}
+		_ = os.WriteFile(filepath.Join(j.Workspace, "reloaded"), nil, 0o644)
+	}
 	info, err := d.Wait(ctx, j.Name)
 	if err != nil {
 		res.StartErr = "wait: " + err.Error()
@@ -363,6 +380,14 @@ func runInProcess(ctx context.Context, j job) result {
 		res.Output = string(b)
 	}
 	return res
+}
+
+// logResult shows the sandbox's output in -v runs, so a reviewer sees what
+// each attempt actually got back.
+func logResult(t *testing.T, res result) {
+	t.Helper()
+	t.Logf("create=%q start=%q state=%s exit=%d signal=%s reason=%q\n%s",
+		res.CreateErr, res.StartErr, res.Info.State, res.Info.ExitCode, res.Info.Signal, res.Info.Reason, res.Output)
 }
 
 func serveGateway(name string, l net.Listener) {

@@ -36,6 +36,9 @@ var maskedDirs = []string{"/etc/sudoers.d", "/etc/ssl/private"}
 // procMasks are /proc files that leak host data or accept dangerous writes.
 var procMasks = []string{"/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/sysrq-trigger", "/proc/kallsyms"}
 
+// maskFile is the unopenable inode bind-mounted over masked files.
+const maskFile = "/.masked"
+
 var devNodes = []string{"/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty"}
 
 // bindMount clones src (recursively) and attaches it at dst with the given
@@ -114,7 +117,9 @@ func buildRoot(cfg *initConfig) error {
 	for p := range rw {
 		paths = append(paths, p)
 	}
-	sort.Slice(paths, func(i, j int) bool { return strings.Count(paths[i], "/") < strings.Count(paths[j], "/") || (strings.Count(paths[i], "/") == strings.Count(paths[j], "/") && paths[i] < paths[j]) })
+	sort.Slice(paths, func(i, j int) bool {
+		return strings.Count(paths[i], "/") < strings.Count(paths[j], "/") || (strings.Count(paths[i], "/") == strings.Count(paths[j], "/") && paths[i] < paths[j])
+	})
 	for _, p := range paths {
 		if p == "/" || special[p] || underSpecial(p, special) {
 			continue // built below from scratch, not from the host
@@ -151,16 +156,26 @@ func buildRoot(cfg *initConfig) error {
 			return err
 		}
 	}
+	// Masks are an inode nobody may open (mode 0000, on the root tmpfs
+	// that becomes read-only, so not even its owner can chmod it): reading
+	// a masked file fails with EACCES instead of returning empty content.
+	mask := in(maskFile)
+	if err := os.WriteFile(mask, nil, 0); err != nil {
+		return fmt.Errorf("create mask: %w", err)
+	}
+	if err := os.Chmod(mask, 0); err != nil {
+		return fmt.Errorf("create mask: %w", err)
+	}
 	for _, f := range maskedFiles {
 		if st, err := os.Stat(in(f)); err == nil && !st.IsDir() {
-			if err := bindMount("/dev/null", in(f), roAttrs); err != nil {
+			if err := bindMount(mask, in(f), roAttrs); err != nil {
 				return fmt.Errorf("mask %s: %w", f, err)
 			}
 		}
 	}
 	for _, d := range maskedDirs {
 		if st, err := os.Stat(in(d)); err == nil && st.IsDir() {
-			if err := unix.Mount("tmpfs", in(d), "tmpfs", unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "size=4k,mode=0555"); err != nil {
+			if err := unix.Mount("tmpfs", in(d), "tmpfs", unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "size=4k,mode=0000"); err != nil {
 				return fmt.Errorf("mask %s: %w", d, err)
 			}
 		}
@@ -281,7 +296,7 @@ func mountProc(in func(string) string) error {
 		if _, err := os.Stat(in(p)); err != nil {
 			continue
 		}
-		if err := bindMount("/dev/null", in(p), roAttrs); err != nil {
+		if err := bindMount(in(maskFile), in(p), roAttrs); err != nil {
 			return fmt.Errorf("mask %s: %w", p, err)
 		}
 	}

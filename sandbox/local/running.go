@@ -111,8 +111,8 @@ func (r *running) supervise(d *Driver) {
 		ch <- message{Op: opError, ID: id, Error: "sandbox exited"}
 		delete(r.waiters, id)
 	}
-	r.mu.Unlock()
 	_ = d.save(rec)
+	r.mu.Unlock()
 	unix.Close(r.ctl)
 	if rec.Cgroup != nil {
 		_ = rec.Cgroup.remove()

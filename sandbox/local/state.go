@@ -28,8 +28,8 @@ type record struct {
 	// InitPid and InitStart (clock ticks since boot, /proc/<pid>/stat field
 	// 22) identify the init process across supervisor restarts without
 	// trusting a recycled pid.
-	InitPid   int    `json:"init_pid,omitempty"`
-	InitStart uint64 `json:"init_start,omitempty"`
+	InitPid   int           `json:"init_pid,omitempty"`
+	InitStart uint64        `json:"init_start,omitempty"`
 	Cgroup    *cgroupRecord `json:"cgroup,omitempty"`
 	// Placeholders are host paths the driver created in the workspace so a
 	// missing protected path could be mounted read-only; Delete removes
