@@ -33,9 +33,10 @@ func WriteDiagnostics(w io.Writer, files map[string]*hcl.File, diags hcl.Diagnos
 	return nil
 }
 
-// FormatDiagnostics is WriteDiagnostics into a string.
-func FormatDiagnostics(files map[string]*hcl.File, diags hcl.Diagnostics) string {
+// FormatDiagnostics is WriteDiagnostics into a string; width 0 means no
+// wrapping.
+func FormatDiagnostics(files map[string]*hcl.File, diags hcl.Diagnostics, width uint) string {
 	var b bytes.Buffer
-	_ = WriteDiagnostics(&b, files, diags, 100)
+	_ = WriteDiagnostics(&b, files, diags, width)
 	return b.String()
 }

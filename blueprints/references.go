@@ -128,9 +128,9 @@ func (e *evaluator) checkTraversal(t hcl.Traversal, roots []string) *hcl.Diagnos
 			known = known || r == root
 		}
 		if known {
-			return diag("Reference not allowed here", "%s.* cannot be used here; this expression may only use %s.", root, describeRoots(roots))
+			return diag("Reference not allowed here", "%s.<name> cannot be used here; this expression may use %s.", root, describeRoots(roots))
 		}
-		return diag("Unknown reference", "There is nothing called %q in a blueprint%s. References start with %s.", root, suggest(root, allRoots), describeRoots(roots))
+		return diag("Unknown reference", "There is nothing called %q in a blueprint%s. References here look like %s.", root, suggest(root, allRoots), describeRoots(roots))
 	}
 	step := func(i int) (string, bool) {
 		if len(t) <= i {
@@ -186,11 +186,11 @@ func (e *evaluator) checkTraversal(t hcl.Traversal, roots []string) *hcl.Diagnos
 
 func describeRoots(roots []string) string {
 	if len(roots) == 0 {
-		return "no references (only literals and functions)"
+		return "no references at all (only literals and functions)"
 	}
 	parts := make([]string, len(roots))
 	for i, r := range roots {
-		parts[i] = r + "."
+		parts[i] = r + ".<name>"
 	}
 	return strings.Join(parts, ", ")
 }

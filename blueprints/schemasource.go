@@ -3,8 +3,10 @@ package blueprints
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
+	"strings"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/nemoclave/nemoclave/sdk/schema"
@@ -56,18 +58,32 @@ type StaticSchemaSource struct {
 	Validate func(kind, source string, config json.RawMessage) []ConfigDiagnostic
 }
 
-// ConfigSchema implements SchemaSource.
+// ErrSchemaUnavailable is returned (wrapped) by a SchemaSource that cannot
+// ask a plugin at all, as opposed to a plugin that does not exist. The
+// evaluator then warns that the config block was not checked instead of
+// failing, so `validate` works on blueprints with third-party plugins
+// before the plugin host is available.
+var ErrSchemaUnavailable = errors.New("plugin config schema unavailable")
+
+// ConfigSchema implements SchemaSource. Unknown builtin/ sources are
+// errors (a typo: every builtin is known); other unknown sources wrap
+// ErrSchemaUnavailable.
 func (s *StaticSchemaSource) ConfigSchema(_ context.Context, kind, source string) (*schema.Schema, error) {
 	sch, ok := s.Schemas[source]
-	if !ok {
-		known := make([]string, 0, len(s.Schemas))
-		for k := range s.Schemas {
+	if ok {
+		return sch, nil
+	}
+	known := make([]string, 0, len(s.Schemas))
+	for k := range s.Schemas {
+		if strings.HasPrefix(k, "builtin/") {
 			known = append(known, k)
 		}
-		sort.Strings(known)
-		return nil, fmt.Errorf("plugin source %q is not known to this nemoclave (without a running plugin host only builtin plugins can be checked: %v); check the spelling, or install the plugin with `nemoclave plugin install`", source, known)
 	}
-	return sch, nil
+	sort.Strings(known)
+	if strings.HasPrefix(source, "builtin/") {
+		return nil, fmt.Errorf("there is no builtin plugin %q%s; the builtin plugins are %s", source, suggest(source, known), strings.Join(known, ", "))
+	}
+	return nil, fmt.Errorf("%w: %q is not a builtin plugin and no plugin host is available to ask it (this check uses the static fallback)", ErrSchemaUnavailable, source)
 }
 
 // ValidateConfig implements SchemaSource.
@@ -86,7 +102,7 @@ func BuiltinSchemaSource() *StaticSchemaSource {
 		return schema.Attribute{Name: name, Type: "string", Description: desc}
 	}
 	embRef := schema.Attribute{Name: "embeddings", PluginKind: "embeddings", Description: "The embeddings plugin that turns text into vectors."}
-	return &StaticSchemaSource{Schemas: map[string]*schema.Schema{
+	return &StaticSchemaSource{Validate: validateBuiltin, Schemas: map[string]*schema.Schema{
 		"builtin/embeddings-hash": {Block: schema.Block{
 			Description: "Deterministic, offline feature-hashing embeddings.",
 			Attributes: []schema.Attribute{
@@ -141,4 +157,35 @@ func BuiltinSchemaSource() *StaticSchemaSource {
 			Description: "Document extraction, chunking and conversion.",
 		}},
 	}}
+}
+
+// validateBuiltin plays the builtin plugins' own ValidateConfig for the
+// rules a schema cannot express.
+func validateBuiltin(kind, source string, config json.RawMessage) []ConfigDiagnostic {
+	var c map[string]any
+	if err := json.Unmarshal(config, &c); err != nil {
+		return nil
+	}
+	var out []ConfigDiagnostic
+	switch source {
+	case "builtin/llm-replay":
+		mode, _ := c["mode"].(string)
+		if mode != "replay" && mode != "record" {
+			out = append(out, ConfigDiagnostic{Severity: hcl.DiagError, Summary: "Invalid replay mode", Detail: fmt.Sprintf("mode = %q: use \"replay\" (answer from the cassette) or \"record\" (call upstream and write the cassette).", mode), Path: []string{"mode"}})
+		}
+		if mode == "record" && c["upstream"] == nil {
+			out = append(out, ConfigDiagnostic{Severity: hcl.DiagError, Summary: "Record mode needs an upstream", Detail: "Set upstream = plugin.llm.<name>: the model whose answers are recorded.", Path: []string{"mode"}})
+		}
+	case "builtin/embeddings-hash":
+		dims, _ := c["dimensions"].(float64)
+		if dims < 8 || dims > 8192 || dims != float64(int(dims)) {
+			out = append(out, ConfigDiagnostic{Severity: hcl.DiagError, Summary: "Invalid dimensions", Detail: "dimensions must be a whole number between 8 and 8192.", Path: []string{"dimensions"}})
+		}
+		lo, _ := c["ngram_min"].(float64)
+		hi, _ := c["ngram_max"].(float64)
+		if lo < 1 || hi < lo {
+			out = append(out, ConfigDiagnostic{Severity: hcl.DiagError, Summary: "Invalid n-gram range", Detail: "Need 1 <= ngram_min <= ngram_max.", Path: []string{"ngram_min"}})
+		}
+	}
+	return out
 }

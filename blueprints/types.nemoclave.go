@@ -53,7 +53,7 @@ func (e *evaluator) decodeSettings(blocks []*hcl.Block) Settings {
 		}
 	}
 	if a := content.Attributes["required_plugins"]; a != nil {
-		ty := cty.Map(cty.ObjectWithOptionalAttrs(map[string]cty.Type{"source": cty.String, "version": cty.String}, []string{"version"}))
+		ty := cty.Map(cty.ObjectWithOptionalAttrs(map[string]cty.Type{"source": cty.String, "version": cty.String}, []string{"source", "version"}))
 		if v, ok := e.exprValue(a.Name, a.Expr, ctx, nil, ty); ok {
 			for _, name := range sortedKeys(v.AsValueMap()) {
 				obj := v.AsValueMap()[name]

@@ -66,9 +66,11 @@ func (e *evaluator) decodeEndpoint(b *hcl.Block, rule string) (policy.Endpoint, 
 	}
 	before := len(e.diags)
 	hostAttr := content.Attributes["host"]
-	ep.Host = e.str(hostAttr)
-	if err := policy.ValidateHostPattern(ep.Host); err != nil && hostAttr != nil {
-		e.errorf(hostAttr.Expr.Range().Ptr(), "Invalid host pattern", "%v. See docs/policies.md for host pattern rules.", err)
+	if v, ok := e.attrValue(hostAttr, cty.String); ok {
+		ep.Host = v.AsString()
+		if err := policy.ValidateHostPattern(ep.Host); err != nil {
+			e.errorf(hostAttr.Expr.Range().Ptr(), "Invalid host pattern", "%v. See docs/policies.md for host pattern rules.", err)
+		}
 	}
 	portAttr, portsAttr := content.Attributes["port"], content.Attributes["ports"]
 	switch {

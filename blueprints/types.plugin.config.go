@@ -2,6 +2,7 @@ package blueprints
 
 import (
 	"encoding/json"
+	"errors"
 	"strconv"
 	"strings"
 
@@ -19,6 +20,10 @@ func (e *evaluator) decodePluginConfig(p *Plugin, srcRange hcl.Range, cfg *hcl.B
 	if p.SourceType != SourceMCP {
 		var err error
 		sch, err = e.loader.opts.Schemas.ConfigSchema(e.ctx, p.Kind, p.Source)
+		if errors.Is(err, ErrSchemaUnavailable) {
+			e.warnf(srcRange.Ptr(), "Plugin config not checked", "%s: %v. The config block is checked when the plugin host can launch the plugin (nemoclave run, or validate with a plugin host).", p.Address, err)
+			return
+		}
 		if err != nil {
 			e.errorf(srcRange.Ptr(), "Cannot get plugin config schema", "%s: %v", p.Address, err)
 			return
@@ -50,6 +55,9 @@ func (e *evaluator) decodePluginConfig(p *Plugin, srcRange hcl.Range, cfg *hcl.B
 		}
 	}
 	if !e.checkTraversals(hcldec.Variables(body, spec), allRoots) {
+		return
+	}
+	if e.credentialMisuse(p, body, &sch.Block) {
 		return
 	}
 	val, diags := hcldec.Decode(body, spec, e.general())
@@ -203,7 +211,7 @@ func (w *configWalk) attribute(a schema.Attribute, v cty.Value, path []string, r
 			if ok {
 				got = addr
 			}
-			e.errorf(rng.Ptr(), "Expected a plugin reference", "%s must refer to a %s plugin, as in %s = plugin.%s.<name>; got %s.", a.Name, a.PluginKind, a.Name, a.PluginKind, got)
+			e.errorf(rng.Ptr(), "Expected a plugin reference", "%s must refer to a plugin of kind %s, as in %s = plugin.%s.<name>; got %s.", a.Name, a.PluginKind, a.Name, a.PluginKind, got)
 			return
 		}
 		if addr == w.p.Address {
@@ -313,4 +321,43 @@ func redact(raw json.RawMessage, paths [][]string) json.RawMessage {
 		return raw
 	}
 	return out
+}
+
+// credentialMisuse reports credential() in attributes the plugin does not
+// declare as credentials. It runs before decoding because type conversion
+// would otherwise report a confusing "string required, but have object".
+func (e *evaluator) credentialMisuse(p *Plugin, body hcl.Body, b *schema.Block) bool {
+	bs := &hcl.BodySchema{}
+	for _, a := range b.Attributes {
+		bs.Attributes = append(bs.Attributes, hcl.AttributeSchema{Name: a.Name})
+	}
+	for _, nb := range b.Blocks {
+		hs := hcl.BlockHeaderSchema{Type: nb.Name}
+		if nb.Nesting == schema.NestingMap {
+			hs.LabelNames = []string{"name"}
+		}
+		bs.Blocks = append(bs.Blocks, hs)
+	}
+	content, _, _ := body.PartialContent(bs)
+	if content == nil {
+		return false
+	}
+	found := false
+	for _, a := range b.Attributes {
+		attr := content.Attributes[a.Name]
+		if attr == nil || a.Credential {
+			continue
+		}
+		v, _ := attr.Expr.Value(e.general())
+		if v.HasMarkDeep(markCredential) {
+			e.errorf(attr.Expr.Range().Ptr(), "credential() not allowed here", "%s (%s) does not declare %s as a credential, so it cannot hold credential(). Only attributes a plugin declares as credentials are resolved by the host; a credential anywhere else would reach the plugin as a placeholder, or leak.", p.Address, p.Source, a.Name)
+			found = true
+		}
+	}
+	for _, nb := range b.Blocks {
+		for _, blk := range content.Blocks.OfType(nb.Name) {
+			found = e.credentialMisuse(p, blk.Body, &nb.Block) || found
+		}
+	}
+	return found
 }

@@ -150,7 +150,9 @@ func (e *evaluator) decodePlugin(kind, name string, b *hcl.Block) *Plugin {
 		}
 		e.errorf(c.DefRange.Ptr(), "Duplicate config block", "A plugin has one config block; the first is at %s.", cfg.DefRange)
 	}
-	e.decodePluginConfig(p, srcRange, cfg)
+	if p.SourceType != "" {
+		e.decodePluginConfig(p, srcRange, cfg)
+	}
 	return p
 }
 
@@ -162,7 +164,7 @@ func (e *evaluator) classifySource(kind, src string, rng hcl.Range) string {
 	case strings.HasPrefix(src, "builtin/"):
 		rest := strings.TrimPrefix(src, "builtin/")
 		if want := kind + "-"; !strings.HasPrefix(rest, want) {
-			e.errorf(rng.Ptr(), "Plugin kind mismatch", "%s is not a %s plugin: builtin plugin names start with their kind (builtin/%s<name>). Check the block's first label or the source.", src, kind, want)
+			e.errorf(rng.Ptr(), "Plugin kind mismatch", "%s is not of kind %s: builtin plugin names start with their kind (builtin/%s<name>). Check the block's first label or the source.", src, kind, want)
 		}
 		return SourceBuiltin
 	case strings.HasPrefix(src, "./") || strings.HasPrefix(src, "../") || filepath.IsAbs(src):
@@ -175,6 +177,7 @@ func (e *evaluator) classifySource(kind, src string, rng hcl.Range) string {
 	}
 	if !ok {
 		e.errorf(rng.Ptr(), "Invalid plugin source", "%q is not a plugin source. Use builtin/<kind>-<name>, \"mcp\", a path starting with ./ or /, or an installed address like example.com/org/name.", src)
+		return ""
 	}
 	return SourceInstalled
 }

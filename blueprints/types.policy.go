@@ -176,19 +176,25 @@ type merger struct {
 	e         *evaluator
 	rules     []policy.NetworkRule
 	ruleFrom  map[string]string
+	ruleAt    map[string]hcl.Range
 	endpoints map[string]endpointRange
 }
 
 func newMerger(e *evaluator) *merger {
-	return &merger{e: e, rules: []policy.NetworkRule{}, ruleFrom: map[string]string{}, endpoints: map[string]endpointRange{}}
+	return &merger{e: e, rules: []policy.NetworkRule{}, ruleFrom: map[string]string{}, ruleAt: map[string]hcl.Range{}, endpoints: map[string]endpointRange{}}
 }
 
 func (m *merger) add(r policy.NetworkRule, ranges []endpointRange, at hcl.Range) {
 	if prev, ok := m.ruleFrom[r.Name]; ok {
+		if prev == describeSource(r.Source) && r.Source == "blueprint" {
+			m.e.errorf(at.Ptr(), "Duplicate network block", "network %q is already declared at %s; merge the endpoints into one block or rename this one.", r.Name, m.ruleAt[r.Name])
+			return
+		}
 		m.e.errorf(at.Ptr(), "Conflicting network rules", "network %q comes from both %s and %s. Rule names are keys: rename the network block, or drop one of the presets.", r.Name, prev, describeSource(r.Source))
 		return
 	}
 	m.ruleFrom[r.Name] = describeSource(r.Source)
+	m.ruleAt[r.Name] = at
 	for _, er := range ranges {
 		for _, key := range endpointKeys(er.endpoint) {
 			prev, ok := m.endpoints[key]

@@ -155,18 +155,39 @@ func (e *evaluator) environment(a *hcl.Attribute) map[string]string {
 	}
 	out := e.strMap(a)
 	for _, k := range sortedKeys(out) {
+		rng := mapItemRange(a.Expr, k)
 		switch {
 		case !envNameRE.MatchString(k):
-			e.errorf(a.Expr.Range().Ptr(), "Invalid environment variable name", "%q is not a valid environment variable name (letters, digits, underscore).", k)
+			e.errorf(rng.Ptr(), "Invalid environment variable name", "%q is not a valid environment variable name (letters, digits, underscore).", k)
 		case isReservedEnv(k):
-			e.errorf(a.Expr.Range().Ptr(), "Reserved environment variable", "%s is set by nemoclave to route the agent through the gateway and cannot be overridden.", k)
+			e.errorf(rng.Ptr(), "Reserved environment variable", "%s is set by nemoclave to route the agent through the gateway and cannot be overridden.", k)
 		case strings.HasPrefix(k, "NEMOCLAVE_"):
-			e.errorf(a.Expr.Range().Ptr(), "Reserved environment variable", "NEMOCLAVE_* variables are set by nemoclave; choose another name than %s.", k)
+			e.errorf(rng.Ptr(), "Reserved environment variable", "NEMOCLAVE_* variables are set by nemoclave; choose another name than %s.", k)
 		case secretLooking.MatchString(k) && out[k] != "":
-			e.warnf(a.Expr.Range().Ptr(), "Possible credential in sandbox environment", "%s looks like it holds a secret. The sandbox environment must never hold credentials: configure the plugin that needs it with credential(\"NAME\") instead.", k)
+			e.warnf(rng.Ptr(), "Possible credential in sandbox environment", "%s looks like it holds a secret. The sandbox environment must never hold credentials: configure the plugin that needs it with credential(\"NAME\") instead.", k)
 		}
 	}
 	return out
+}
+
+// mapItemRange returns the range of key = value inside an object
+// expression, or the whole expression when it cannot be found (a map from
+// a variable, say).
+func mapItemRange(expr hcl.Expression, key string) hcl.Range {
+	pairs, diags := hcl.ExprMap(expr)
+	if diags.HasErrors() {
+		return expr.Range()
+	}
+	for _, kv := range pairs {
+		k, diags := kv.Key.Value(nil)
+		if diags.HasErrors() || k.Type() != cty.String || k.IsNull() || !k.IsKnown() {
+			continue
+		}
+		if k.AsString() == key {
+			return hcl.RangeBetween(kv.Key.Range(), kv.Value.Range())
+		}
+	}
+	return expr.Range()
 }
 
 func isReservedEnv(k string) bool {

@@ -49,6 +49,9 @@ type variableDecl struct {
 	description string
 	sensitive   bool
 	validations []*hcl.Block
+	// broken is set when the block itself has errors; its value is then
+	// left unknown rather than reported missing as well.
+	broken bool
 }
 
 // assignment is a value given from outside the blueprint.
@@ -93,9 +96,11 @@ func (e *evaluator) decodeVariable(b *hcl.Block) *variableDecl {
 	d := &variableDecl{block: b, ty: cty.DynamicPseudoType}
 	content, diags := b.Body.Content(variableSchema)
 	e.diags = append(e.diags, diags...)
+	d.broken = diags.HasErrors()
 	if a := content.Attributes["type"]; a != nil {
 		ty, defaults, diags := typeexpr.TypeConstraintWithDefaults(a.Expr)
 		e.diags = append(e.diags, diags...)
+		d.broken = d.broken || diags.HasErrors()
 		if !diags.HasErrors() {
 			d.ty, d.defaults = ty, defaults
 		}
@@ -199,6 +204,9 @@ func (e *evaluator) readVarFile(path string, decls map[string]*variableDecl, giv
 
 // variableValue picks, converts and validates one variable's value.
 func (e *evaluator) variableValue(name string, d *variableDecl, given assignment) (cty.Value, string) {
+	if d.broken {
+		return cty.DynamicVal, "default"
+	}
 	content, _ := d.block.Body.Content(variableSchema)
 	v, src, rng := cty.NilVal, "default", d.block.DefRange.Ptr()
 	if given.value != cty.NilVal {

@@ -232,9 +232,9 @@ func (e *evaluator) ref(attr *hcl.Attribute, root, kind string) string {
 }
 
 func (e *evaluator) refOf(attr *hcl.Attribute, v cty.Value, root, kind string) string {
-	prefix, example := root+".", root+".<name>"
+	prefix, example, what := root+".", root+".<name>", "a "+root
 	if kind != "" {
-		prefix, example = root+"."+kind+".", root+"."+kind+".<name>"
+		prefix, example, what = root+"."+kind+".", root+"."+kind+".<name>", "a plugin of kind "+kind
 	}
 	addr, ok := refAddress(v)
 	if !ok || !strings.HasPrefix(addr, prefix) {
@@ -242,7 +242,7 @@ func (e *evaluator) refOf(attr *hcl.Attribute, v cty.Value, root, kind string) s
 		if ok {
 			got = addr
 		}
-		e.errorf(attr.Expr.Range().Ptr(), "Expected a reference", "%s must refer to a %s, as in %s = %s; got %s.", attr.Name, strings.TrimSuffix(strings.ReplaceAll(prefix, ".", " "), " "), attr.Name, example, got)
+		e.errorf(attr.Expr.Range().Ptr(), "Expected a reference", "%s must refer to %s, as in %s = %s; got %s.", attr.Name, what, attr.Name, example, got)
 		return ""
 	}
 	return strings.TrimPrefix(addr, prefix)

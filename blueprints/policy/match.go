@@ -3,6 +3,7 @@ package policy
 import (
 	"net/netip"
 	"strings"
+	"unicode/utf8"
 
 	"golang.org/x/net/idna"
 )
@@ -27,11 +28,16 @@ var hostProfile = idna.New(
 // address). It does not accept IP literals; use netip for those.
 func CanonicalHostName(name string) (string, bool) {
 	name = strings.TrimSuffix(name, ".")
-	if name == "" || strings.HasSuffix(name, ".") {
+	if name == "" || strings.HasSuffix(name, ".") || !utf8.ValidString(name) {
 		return "", false
 	}
 	ascii, err := hostProfile.ToASCII(name)
 	if err != nil || ascii == "" {
+		return "", false
+	}
+	// The result must itself be canonical: a label that maps to U+FFFD
+	// or otherwise fails to round-trip is refused.
+	if again, err := hostProfile.ToASCII(ascii); err != nil || again != ascii {
 		return "", false
 	}
 	ascii = strings.ToLower(ascii)

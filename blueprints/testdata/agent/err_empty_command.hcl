@@ -1,0 +1,17 @@
+agent "b" {
+  sandbox = sandbox.s
+  command = []
+}
+
+policy "p" {
+  unknown_hosts = "deny"
+}
+
+sandbox "s" {
+  policy = policy.p
+}
+
+agent "a" {
+  sandbox = sandbox.s
+  command = ["nemoclave", "agent"]
+}

@@ -1,0 +1,18 @@
+agent "b" {
+  sandbox = sandbox.s
+  command = ["x"]
+  model   = "smart"
+}
+
+policy "p" {
+  unknown_hosts = "deny"
+}
+
+sandbox "s" {
+  policy = policy.p
+}
+
+agent "a" {
+  sandbox = sandbox.s
+  command = ["nemoclave", "agent"]
+}

@@ -1,0 +1,16 @@
+variable "key" {
+  default = credential("OPENAI_API_KEY")
+}
+
+policy "p" {
+  unknown_hosts = "deny"
+}
+
+sandbox "s" {
+  policy = policy.p
+}
+
+agent "a" {
+  sandbox = sandbox.s
+  command = ["nemoclave", "agent"]
+}

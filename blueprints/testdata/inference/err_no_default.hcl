@@ -1,0 +1,31 @@
+plugin "llm" "nim" {
+  source = "builtin/llm-openai"
+}
+
+plugin "tools" "t" {
+  source = "builtin/tools-files"
+}
+
+inference {
+  model "a" {
+    provider = plugin.llm.nim
+    model    = "m"
+  }
+  model "b" {
+    provider = plugin.llm.nim
+    model    = "m"
+  }
+}
+
+policy "p" {
+  unknown_hosts = "deny"
+}
+
+sandbox "s" {
+  policy = policy.p
+}
+
+agent "a" {
+  sandbox = sandbox.s
+  command = ["nemoclave", "agent"]
+}

@@ -1,0 +1,16 @@
+nemoclave {
+  version = "0.1"
+}
+
+policy "p" {
+  unknown_hosts = "deny"
+}
+
+sandbox "s" {
+  policy = policy.p
+}
+
+agent "a" {
+  sandbox = sandbox.s
+  command = ["nemoclave", "agent"]
+}

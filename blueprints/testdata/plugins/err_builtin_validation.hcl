@@ -1,0 +1,27 @@
+plugin "llm" "replay" {
+  source = "builtin/llm-replay"
+  config {
+    cassette = "c.json"
+    mode     = "rewind"
+  }
+}
+
+plugin "embeddings" "e" {
+  source = "builtin/embeddings-hash"
+  config {
+    dimensions = 3
+  }
+}
+
+policy "p" {
+  unknown_hosts = "deny"
+}
+
+sandbox "s" {
+  policy = policy.p
+}
+
+agent "a" {
+  sandbox = sandbox.s
+  command = ["nemoclave", "agent"]
+}

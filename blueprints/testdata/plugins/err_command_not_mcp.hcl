@@ -1,0 +1,17 @@
+plugin "tools" "f" {
+  source  = "builtin/tools-files"
+  command = ["x"]
+}
+
+policy "p" {
+  unknown_hosts = "deny"
+}
+
+sandbox "s" {
+  policy = policy.p
+}
+
+agent "a" {
+  sandbox = sandbox.s
+  command = ["nemoclave", "agent"]
+}

@@ -1,0 +1,19 @@
+plugin "llm" "nim" {
+  source = "builtin/llm-openai"
+  config {
+    api_key = "nvapi-123"
+  }
+}
+
+policy "p" {
+  unknown_hosts = "deny"
+}
+
+sandbox "s" {
+  policy = policy.p
+}
+
+agent "a" {
+  sandbox = sandbox.s
+  command = ["nemoclave", "agent"]
+}

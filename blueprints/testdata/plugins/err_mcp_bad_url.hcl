@@ -1,0 +1,17 @@
+plugin "tools" "m" {
+  source = "mcp"
+  url    = "ftp://example.com"
+}
+
+policy "p" {
+  unknown_hosts = "deny"
+}
+
+sandbox "s" {
+  policy = policy.p
+}
+
+agent "a" {
+  sandbox = sandbox.s
+  command = ["nemoclave", "agent"]
+}

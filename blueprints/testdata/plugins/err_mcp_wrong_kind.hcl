@@ -1,0 +1,17 @@
+plugin "memory" "m" {
+  source  = "mcp"
+  command = ["server"]
+}
+
+policy "p" {
+  unknown_hosts = "deny"
+}
+
+sandbox "s" {
+  policy = policy.p
+}
+
+agent "a" {
+  sandbox = sandbox.s
+  command = ["nemoclave", "agent"]
+}

@@ -1,0 +1,16 @@
+plugin "llm" "replay" {
+  source = "builtin/llm-replay"
+}
+
+policy "p" {
+  unknown_hosts = "deny"
+}
+
+sandbox "s" {
+  policy = policy.p
+}
+
+agent "a" {
+  sandbox = sandbox.s
+  command = ["nemoclave", "agent"]
+}

@@ -1,0 +1,16 @@
+plugin "llms" "nim" {
+  source = "builtin/llm-openai"
+}
+
+policy "p" {
+  unknown_hosts = "deny"
+}
+
+sandbox "s" {
+  policy = policy.p
+}
+
+agent "a" {
+  sandbox = sandbox.s
+  command = ["nemoclave", "agent"]
+}

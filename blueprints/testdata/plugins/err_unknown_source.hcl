@@ -1,0 +1,16 @@
+plugin "llm" "nim" {
+  source = "builtin/llm-opneai"
+}
+
+policy "p" {
+  unknown_hosts = "deny"
+}
+
+sandbox "s" {
+  policy = policy.p
+}
+
+agent "a" {
+  sandbox = sandbox.s
+  command = ["nemoclave", "agent"]
+}

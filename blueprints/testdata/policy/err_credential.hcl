@@ -1,0 +1,11 @@
+policy "x" {
+  network "n" {
+    endpoint {
+      host = credential("HOST")
+    }
+  }
+}
+
+sandbox "s" {
+  policy = policy.x
+}

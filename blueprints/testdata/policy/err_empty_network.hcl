@@ -1,0 +1,8 @@
+policy "x" {
+  network "n" {
+  }
+}
+
+sandbox "s" {
+  policy = policy.x
+}

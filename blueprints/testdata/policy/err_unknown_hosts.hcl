@@ -1,0 +1,7 @@
+policy "x" {
+  unknown_hosts = "allow"
+}
+
+sandbox "s" {
+  policy = policy.x
+}

@@ -1,0 +1,7 @@
+policy "x" {
+  presets = ["pypi", "pipy", "nmp"]
+}
+
+sandbox "s" {
+  policy = policy.x
+}

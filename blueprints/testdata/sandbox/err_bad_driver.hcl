@@ -1,0 +1,17 @@
+sandbox "t" {
+  driver = "docker"
+  policy = policy.p
+}
+
+policy "p" {
+  unknown_hosts = "deny"
+}
+
+sandbox "s" {
+  policy = policy.p
+}
+
+agent "a" {
+  sandbox = sandbox.s
+  command = ["nemoclave", "agent"]
+}

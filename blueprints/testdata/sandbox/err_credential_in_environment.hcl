@@ -1,0 +1,19 @@
+sandbox "t" {
+  policy = policy.p
+  environment = {
+    OPENAI_API_KEY = credential("OPENAI_API_KEY")
+  }
+}
+
+policy "p" {
+  unknown_hosts = "deny"
+}
+
+sandbox "s" {
+  policy = policy.p
+}
+
+agent "a" {
+  sandbox = sandbox.s
+  command = ["nemoclave", "agent"]
+}

@@ -1,0 +1,19 @@
+sandbox "t" {
+  policy = policy.p
+  kubernetes {
+    namespace = "x"
+  }
+}
+
+policy "p" {
+  unknown_hosts = "deny"
+}
+
+sandbox "s" {
+  policy = policy.p
+}
+
+agent "a" {
+  sandbox = sandbox.s
+  command = ["nemoclave", "agent"]
+}

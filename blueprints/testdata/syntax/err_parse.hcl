@@ -1,0 +1,2 @@
+policy "p" {
+  unknown_hosts = "deny"

@@ -1,0 +1,2 @@
+size = 64
+name = "from-var-file"
