@@ -22,6 +22,11 @@ func buildHello(names []string, ech bool) []byte {
 	if ech {
 		exts = appendExt(exts, extECH, []byte{0, 0, 1, 0, 1, 0x42, 0, 0})
 	}
+	return helloWithExts(exts)
+}
+
+// helloWithExts frames a ClientHello record around a raw extensions block.
+func helloWithExts(exts []byte) []byte {
 	var hs []byte
 	hs = append(hs, 3, 3)                // legacy version
 	hs = append(hs, make([]byte, 32)...) // random
