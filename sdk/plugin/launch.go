@@ -1,6 +1,7 @@
 package plugin
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/json"
@@ -9,6 +10,9 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"sort"
+	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -80,6 +84,12 @@ func Launch(ctx context.Context, o LaunchOptions) (*Launched, error) {
 		StartTimeout:     o.StartTimeout,
 		SkipHostEnv:      true,
 		Managed:          false,
+		// go-plugin redirects the plugin's os.Stdout and os.Stderr once
+		// Serve runs and forwards them over gRPC; without these writers the
+		// host discards them, losing every log line written to stderr by a
+		// logger created after Serve started (in Configure, say).
+		SyncStdout: &stdioLogger{logger: o.Logger, level: hclog.Debug},
+		SyncStderr: &stdioLogger{logger: o.Logger, level: hclog.Info},
 	}
 	if o.Reattach != nil {
 		addr, err := reattachAddr(o.Reattach)
@@ -88,6 +98,13 @@ func Launch(ctx context.Context, o LaunchOptions) (*Launched, error) {
 		}
 		cfg.Reattach = &goplugin.ReattachConfig{Protocol: goplugin.Protocol(o.Reattach.Protocol), ProtocolVersion: o.Reattach.ProtocolVersion, Addr: addr, Pid: o.Reattach.Pid, Test: true}
 		cfg.AutoMTLS = false
+		// go-plugin only picks a plugin set from VersionedPlugins during a
+		// handshake; a reattached client skips it and needs Plugins set,
+		// or every Dispense fails with "unknown plugin type".
+		cfg.Plugins = cfg.VersionedPlugins[o.Reattach.ProtocolVersion]
+		if cfg.Plugins == nil {
+			return nil, fmt.Errorf("reattach: the debug plugin speaks protocol version %d, this nemoclave speaks %d; rebuild one of them", o.Reattach.ProtocolVersion, ProtocolVersion)
+		}
 	} else {
 		if _, err := os.Stat(o.Path); err != nil {
 			return nil, fmt.Errorf("plugin binary %s: %w (build it with `make plugins` or install it with `nemoclave plugin install`)", o.Path, err)
@@ -117,6 +134,61 @@ func Launch(ctx context.Context, o LaunchOptions) (*Launched, error) {
 		return nil, fmt.Errorf("plugin %s: %w", o.Path, err)
 	}
 	return &Launched{Client: raw.(*Client), proc: proc}, nil
+}
+
+// stdioLogger logs each line written to it: hclog JSON lines at their own
+// level with their fields, anything else at level.
+type stdioLogger struct {
+	logger hclog.Logger
+	level  hclog.Level
+	mu     sync.Mutex
+	buf    []byte
+}
+
+func (w *stdioLogger) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf = append(w.buf, p...)
+	for {
+		i := bytes.IndexByte(w.buf, '\n')
+		if i < 0 {
+			break
+		}
+		w.logLine(w.buf[:i])
+		w.buf = w.buf[i+1:]
+	}
+	return len(p), nil
+}
+
+func (w *stdioLogger) logLine(line []byte) {
+	var entry map[string]any
+	if json.Unmarshal(line, &entry) == nil {
+		if msg, ok := entry["@message"].(string); ok {
+			level := hclog.LevelFromString(fmt.Sprint(entry["@level"]))
+			if level == hclog.NoLevel {
+				level = w.level
+			}
+			keys := make([]string, 0, len(entry))
+			for k := range entry {
+				if !strings.HasPrefix(k, "@") && k != "timestamp" {
+					keys = append(keys, k)
+				}
+			}
+			sort.Strings(keys)
+			args := make([]any, 0, 2*len(keys)+2)
+			if mod, ok := entry["@module"].(string); ok {
+				args = append(args, "@module", mod)
+			}
+			for _, k := range keys {
+				args = append(args, k, entry[k])
+			}
+			w.logger.Log(level, msg, args...)
+			return
+		}
+	}
+	if len(bytes.TrimSpace(line)) > 0 {
+		w.logger.Log(w.level, string(line))
+	}
 }
 
 func explainLaunchError(err error) error {
