@@ -1,0 +1,91 @@
+package plugins
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	grpcstatus "google.golang.org/grpc/status"
+
+	"github.com/nemoclave/nemoclave/sdk/plugin"
+)
+
+// aliveProbe bounds the Info call that tells a live plugin's own
+// Unavailable (its provider is down) from a broken connection.
+const aliveProbe = time.Second
+
+// supervisedConn is a grpc.ClientConnInterface over whichever process of a
+// Supervised is current, so kind clients built once survive restarts.
+type supervisedConn struct{ s *Supervised }
+
+func (c *supervisedConn) Invoke(ctx context.Context, method string, args, reply any, opts ...grpc.CallOption) error {
+	l, err := c.s.current()
+	if err != nil {
+		return err
+	}
+	if err := l.Conn().Invoke(ctx, method, args, reply, opts...); err != nil {
+		return c.s.classify(l, err)
+	}
+	return nil
+}
+
+func (c *supervisedConn) NewStream(ctx context.Context, desc *grpc.StreamDesc, method string, opts ...grpc.CallOption) (grpc.ClientStream, error) {
+	l, err := c.s.current()
+	if err != nil {
+		return nil, err
+	}
+	cs, err := l.Conn().NewStream(ctx, desc, method, opts...)
+	if err != nil {
+		return nil, c.s.classify(l, err)
+	}
+	return &supervisedStream{ClientStream: cs, s: c.s, l: l}, nil
+}
+
+// supervisedStream classifies errors of a stream in flight when its plugin
+// dies (an llm plugin crashing mid-completion).
+type supervisedStream struct {
+	grpc.ClientStream
+	s *Supervised
+	l *plugin.Launched
+}
+
+func (st *supervisedStream) SendMsg(m any) error {
+	if err := st.ClientStream.SendMsg(m); err != nil && !errors.Is(err, io.EOF) {
+		return st.s.classify(st.l, err)
+	} else {
+		return err
+	}
+}
+
+func (st *supervisedStream) RecvMsg(m any) error {
+	if err := st.ClientStream.RecvMsg(m); err != nil && !errors.Is(err, io.EOF) {
+		return st.s.classify(st.l, err)
+	} else {
+		return err
+	}
+}
+
+// classify turns a call's failure on a dead or unreachable process into
+// Unavailable "plugin X crashed; restarting" and retires the process, so the
+// failed client is never used again. An Unavailable returned by a live
+// plugin (its provider is down) passes through untouched: when the process
+// has not exited, a cheap Info call on the same connection decides.
+func (s *Supervised) classify(l *plugin.Launched, err error) error {
+	if grpcstatus.Code(err) != codes.Unavailable {
+		return err
+	}
+	if !l.Exited() {
+		ctx, cancel := context.WithTimeout(context.Background(), aliveProbe)
+		_, ierr := l.Info(ctx)
+		cancel()
+		if ierr == nil {
+			return err
+		}
+	}
+	s.crashed(l, err)
+	return grpcstatus.Error(codes.Unavailable, fmt.Sprintf("plugin %s crashed; restarting (%s)", s.Name(), grpcstatus.Convert(err).Message()))
+}

@@ -1,0 +1,362 @@
+package plugins
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/nemoclave/nemoclave/sdk/embeddings"
+	"github.com/nemoclave/nemoclave/sdk/plugin"
+	"github.com/nemoclave/nemoclave/sdk/schema"
+	"github.com/nemoclave/nemoclave/sdk/status"
+)
+
+// The test binary doubles as the plugins and hosts under test, in the style
+// of go-plugin's helper processes: when helperEnv is set, TestMain runs the
+// helper instead of the tests.
+const (
+	helperEnv  = "NEMOCLAVE_TEST_HELPER"
+	pidFileEnv = "NEMOCLAVE_TEST_PIDFILE"
+	binDirEnv  = "NEMOCLAVE_TEST_BINDIR"
+)
+
+// helperName is the builtin name the test binary is exposed under.
+const helperName = "embeddings-helper"
+
+func TestMain(m *testing.M) {
+	mode := os.Getenv(helperEnv)
+	if mode == "" && os.Getenv(plugin.Handshake.MagicCookieKey) == plugin.Handshake.MagicCookieValue {
+		mode = "serve" // launched as a plugin without a mode: by Install's probe, inspect or list
+	}
+	if mode == "" {
+		os.Exit(m.Run())
+	}
+	if f := os.Getenv(pidFileEnv); f != "" {
+		_ = os.WriteFile(f, []byte(strconv.Itoa(os.Getpid())), 0o600)
+	}
+	switch mode {
+	case "serve":
+		plugin.Serve(&helperPlugin{})
+	case "noise":
+		fmt.Println("hello from a chatty plugin")
+		plugin.Serve(&helperPlugin{})
+	case "bad-handshake":
+		fmt.Println("9|1|unix|/nonexistent.sock|grpc|")
+		time.Sleep(time.Minute)
+	case "debug":
+		plugin.Serve(&helperPlugin{}, plugin.WithDebug())
+	case "slow":
+		time.Sleep(time.Minute)
+		plugin.Serve(&helperPlugin{})
+	case "ignore-shutdown":
+		plugin.Serve(&helperPlugin{})
+		time.Sleep(time.Hour) // Serve returned on the host's shutdown request; refuse to exit
+	case "host":
+		helperHost()
+	case "raw-host":
+		helperRawHost()
+	default:
+		fmt.Fprintf(os.Stderr, "unknown %s=%q\n", helperEnv, mode)
+		os.Exit(2)
+	}
+	os.Exit(0)
+}
+
+// helperPlugin is an embeddings plugin whose Embed crashes on "crash",
+// returns a plugin-level Unavailable on "unavailable", and forwards to its
+// wired embeddings plugin for model "via-wire". Info's description carries
+// its environment so tests can see exactly what reached it.
+type helperPlugin struct {
+	mu    sync.Mutex
+	scale float32
+	host  plugin.Host
+}
+
+type helperConfig struct {
+	Scale float32 `json:"scale"`
+}
+
+func (*helperPlugin) Info() plugin.Info {
+	return plugin.Info{
+		Name: helperName, Version: "1.2.3",
+		Description: environJSON(),
+		Kinds:       []plugin.Kind{plugin.KindEmbeddings},
+	}
+}
+
+func (*helperPlugin) ConfigSchema() *schema.Schema {
+	return &schema.Schema{Block: schema.Block{Attributes: []schema.Attribute{
+		{Name: "scale", Type: "number", Default: json.RawMessage("1"), Description: "Multiplies every vector."},
+		{Name: "embeddings", PluginKind: "embeddings", Description: "Used for model via-wire."},
+	}}}
+}
+
+func (*helperPlugin) ValidateConfig(_ context.Context, raw json.RawMessage) []plugin.Diagnostic {
+	c := helperConfig{Scale: 1}
+	if len(raw) > 0 {
+		if err := json.Unmarshal(raw, &c); err != nil {
+			return []plugin.Diagnostic{plugin.Errorf(nil, "%v", err)}
+		}
+	}
+	if c.Scale <= 0 {
+		return []plugin.Diagnostic{plugin.Errorf([]string{"scale"}, "scale must be positive, got %v", c.Scale)}
+	}
+	return nil
+}
+
+func (p *helperPlugin) Configure(_ context.Context, cfg plugin.Config, host plugin.Host) error {
+	c := helperConfig{Scale: 1}
+	if err := cfg.Decode(&c); err != nil {
+		return err
+	}
+	p.mu.Lock()
+	p.scale, p.host = c.Scale, host
+	p.mu.Unlock()
+	hclog.New(&hclog.LoggerOptions{Name: helperName, JSONFormat: true, Output: os.Stderr}).Info("configured", "scale", c.Scale)
+	return nil
+}
+
+func (p *helperPlugin) Embed(ctx context.Context, req *embeddings.EmbedRequest) (*embeddings.EmbedResponse, error) {
+	p.mu.Lock()
+	scale, host := p.scale, p.host
+	p.mu.Unlock()
+	if req.Model == "via-wire" {
+		e, err := host.Embeddings("embeddings")
+		if err != nil {
+			return nil, err
+		}
+		return e.Embed(ctx, &embeddings.EmbedRequest{Inputs: req.Inputs})
+	}
+	out := &embeddings.EmbedResponse{Model: "helper", Vectors: make([][]float32, len(req.Inputs))}
+	for i, in := range req.Inputs {
+		switch in {
+		case "crash":
+			os.Exit(3)
+		case "unavailable":
+			return nil, status.Errorf(status.Unavailable, "upstream down")
+		}
+		out.Vectors[i] = helperVector(in, scale)
+	}
+	return out, nil
+}
+
+func (*helperPlugin) Dimensions(context.Context, string) (int, error) { return helperDims, nil }
+
+const helperDims = 64
+
+// environJSON is the process environment as a JSON list (values may hold
+// newlines: the AutoMTLS certificate does).
+func environJSON() string {
+	b, _ := json.Marshal(os.Environ())
+	return string(b)
+}
+
+// helperVector hashes byte trigrams into helperDims buckets: a little real
+// work, the same in and out of process.
+func helperVector(s string, scale float32) []float32 {
+	v := make([]float32, helperDims)
+	for i := 0; i+3 <= len(s); i++ {
+		h := fnv.New32a()
+		h.Write([]byte(s[i : i+3]))
+		v[h.Sum32()%helperDims] += scale
+	}
+	return v
+}
+
+// helperHost is a host process: it starts a supervised helper plugin,
+// prints its pid and waits to be killed.
+func helperHost() {
+	m, err := New(Options{BinDir: os.Getenv(binDirEnv), Home: os.Getenv("NEMOCLAVE_TEST_HOME")})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	s, err := m.Start(context.Background(), Spec{Source: "builtin/" + helperName, Env: map[string]string{helperEnv: "serve"}})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	fmt.Printf("pid=%d\n", s.Pid())
+	time.Sleep(time.Minute)
+}
+
+// helperRawHost starts the helper plugin by hand, without Pdeathsig, so
+// only the plugin's own parent watch can end it when this host dies.
+func helperRawHost() {
+	exe, _ := os.Executable()
+	cmd := exec.Command(exe)
+	cmd.Env = []string{helperEnv + "=serve", plugin.Handshake.MagicCookieKey + "=" + plugin.Handshake.MagicCookieValue,
+		"PLUGIN_PROTOCOL_VERSIONS=" + strconv.Itoa(plugin.ProtocolVersion), "PLUGIN_MIN_PORT=0", "PLUGIN_MAX_PORT=0"}
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err == nil {
+		err = cmd.Start()
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	if _, err := bufio.NewReader(out).ReadString('\n'); err != nil { // the handshake: Serve is running
+		fmt.Fprintln(os.Stderr, "no handshake:", err)
+		os.Exit(1)
+	}
+	fmt.Printf("pid=%d\n", cmd.Process.Pid)
+	time.Sleep(time.Minute)
+}
+
+// helperBinDir is a bin directory holding the test binary as the builtin
+// nemoclave-plugin-embeddings-helper (a symlink: hashing follows it).
+func helperBinDir(t testing.TB) string {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := os.Symlink(exe, filepath.Join(dir, BinaryPrefix+helperName)); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// copyTestBinary copies the test binary to dir/name, for tests that modify
+// the plugin file.
+func copyTestBinary(t testing.TB, dir, name string) string {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := os.Open(exe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	path := filepath.Join(dir, name)
+	dst, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o755)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(dst, src); err != nil {
+		t.Fatal(err)
+	}
+	if err := dst.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// syncBuffer is an io.Writer safe for the host logger's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// testManager is a Manager over a fresh home and the helper bin dir, with
+// its log captured.
+func testManager(t testing.TB, opts Options) (*Manager, *syncBuffer) {
+	t.Helper()
+	logs := &syncBuffer{}
+	if opts.Home == "" {
+		opts.Home = t.TempDir()
+	}
+	if opts.BinDir == "" {
+		opts.BinDir = helperBinDir(t)
+	}
+	if opts.Logger == nil {
+		opts.Logger = hclog.New(&hclog.LoggerOptions{Output: logs, Level: hclog.Debug})
+	}
+	if opts.Reattach == nil && opts.LookupEnv == nil {
+		opts.Reattach = map[string]plugin.ReattachInfo{}
+	}
+	m, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(m.Close)
+	return m, logs
+}
+
+func helperSpec(mode string, extra ...string) Spec {
+	env := map[string]string{helperEnv: mode}
+	for i := 0; i+1 < len(extra); i += 2 {
+		env[extra[i]] = extra[i+1]
+	}
+	return Spec{Source: "builtin/" + helperName, Kind: plugin.KindEmbeddings, Name: "test", Env: env}
+}
+
+// processGone reports whether pid no longer runs (absent, or a zombie
+// waiting for a reaper that is not its old parent).
+func processGone(pid int) bool {
+	if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
+		return true
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return true
+	}
+	// state is the field after the parenthesised command name
+	if i := strings.LastIndexByte(string(b), ')'); i >= 0 && i+2 < len(b) {
+		return b[i+2] == 'Z' || b[i+2] == 'X'
+	}
+	return false
+}
+
+// waitGone polls until pid is gone or within fails.
+func waitGone(t testing.TB, pid int, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !processGone(pid) {
+		if time.Now().After(deadline) {
+			t.Fatalf("process %d still running %v later", pid, within)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// readPid reads a pid file written by a helper, waiting for it to appear.
+func readPid(t testing.TB, path string) int {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		b, err := os.ReadFile(path)
+		if err == nil && len(b) > 0 {
+			pid, err := strconv.Atoi(string(b))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return pid
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("helper never wrote its pid to %s", path)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

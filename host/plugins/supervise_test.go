@@ -1,0 +1,247 @@
+package plugins
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/nemoclave/nemoclave/sdk/embeddings"
+	"github.com/nemoclave/nemoclave/sdk/plugin"
+	"github.com/nemoclave/nemoclave/sdk/status"
+)
+
+func embedOne(ctx context.Context, e embeddings.Embedder, model, in string) ([]float32, error) {
+	resp, err := e.Embed(ctx, &embeddings.EmbedRequest{Model: model, Inputs: []string{in}})
+	if err != nil {
+		return nil, err
+	}
+	return resp.Vectors[0], nil
+}
+
+// TestCrashMidCall kills the plugin inside a call: that call fails with
+// Unavailable "plugin X crashed; restarting", a new process is launched and
+// reconfigured with the last config, and the next call works.
+func TestCrashMidCall(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	m, _ := testManager(t, Options{HealthInterval: time.Hour, RestartBackoff: 50 * time.Millisecond})
+	spec := helperSpec("serve")
+	spec.Config = []byte(`{"scale":3}`)
+	s, err := m.Start(ctx, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := s.Embeddings() // built once, must survive the restart
+	before, err := embedOne(ctx, e, "", "hello")
+	if err != nil {
+		t.Fatal(err)
+	}
+	firstPid := s.Pid()
+
+	_, err = embedOne(ctx, e, "", "crash")
+	if status.CodeOf(err) != status.Unavailable || !strings.Contains(err.Error(), "plugin embeddings.test crashed; restarting") {
+		t.Fatalf("crashing call: %v (code %v), want Unavailable \"plugin embeddings.test crashed; restarting\"", err, status.CodeOf(err))
+	}
+	if err := s.Ready(ctx); err != nil {
+		t.Fatal(err)
+	}
+	after, err := embedOne(ctx, e, "", "hello")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(before, after) || !slices.Equal(after, helperVector("hello", 3)) {
+		t.Fatalf("after the restart the config was not reapplied: %v, want %v", after, before)
+	}
+	if s.Restarts() != 1 || s.Pid() == firstPid || s.Pid() == 0 {
+		t.Fatalf("restarts = %d, pid %d → %d", s.Restarts(), firstPid, s.Pid())
+	}
+	waitGone(t, firstPid, 5*time.Second)
+}
+
+// TestPluginUnavailableIsNotACrash: a live plugin returning Unavailable
+// (its provider is down) must reach the caller as is, without a restart.
+func TestPluginUnavailableIsNotACrash(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	m, _ := testManager(t, Options{HealthInterval: time.Hour})
+	s, err := m.Start(ctx, helperSpec("serve"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid := s.Pid()
+	_, err = embedOne(ctx, s.Embeddings(), "", "unavailable")
+	if status.CodeOf(err) != status.Unavailable || !strings.Contains(err.Error(), "upstream down") || strings.Contains(err.Error(), "crashed; restarting") {
+		t.Fatalf("err = %v", err)
+	}
+	if _, err := embedOne(ctx, s.Embeddings(), "", "fine"); err != nil {
+		t.Fatal(err)
+	}
+	if s.Restarts() != 0 || s.Pid() != pid {
+		t.Fatalf("plugin was restarted: restarts %d, pid %d → %d", s.Restarts(), pid, s.Pid())
+	}
+}
+
+// TestHealthCheckRestartsHungPlugin stops the plugin process (SIGSTOP): it
+// neither exits nor answers, so only the health check can notice. It must be
+// killed and replaced.
+func TestHealthCheckRestartsHungPlugin(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	m, _ := testManager(t, Options{HealthInterval: 100 * time.Millisecond, HealthTimeout: 500 * time.Millisecond, RestartBackoff: 50 * time.Millisecond})
+	s, err := m.Start(ctx, helperSpec("serve"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hung := s.Pid()
+	if err := syscall.Kill(hung, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	for s.Restarts() == 0 {
+		if ctx.Err() != nil {
+			t.Fatal("the hung plugin was never restarted")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := s.Ready(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := embedOne(ctx, s.Embeddings(), "", "after"); err != nil {
+		t.Fatal(err)
+	}
+	waitGone(t, hung, 5*time.Second)
+}
+
+// TestCloseKillsPluginIgnoringShutdown: the helper returns from Serve on the
+// host's shutdown request and then refuses to exit; Close must still end
+// it, by SIGKILL after the grace period.
+func TestCloseKillsPluginIgnoringShutdown(t *testing.T) {
+	t.Parallel()
+	m, logs := testManager(t, Options{HealthInterval: time.Hour})
+	s, err := m.Start(context.Background(), helperSpec("ignore-shutdown"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid := s.Pid()
+	s.Close()
+	waitGone(t, pid, 5*time.Second)
+	if !strings.Contains(logs.String(), "plugin failed to exit gracefully") {
+		t.Errorf("the plugin was not force-killed; log:\n%s", logs.String())
+	}
+	_, err = embedOne(context.Background(), s.Embeddings(), "", "x")
+	if status.CodeOf(err) != status.Unavailable || !strings.Contains(err.Error(), "shut down") {
+		t.Fatalf("call after Close: %v", err)
+	}
+}
+
+// TestManagerCloseKillsAll: Close ends every supervised plugin.
+func TestManagerCloseKillsAll(t *testing.T) {
+	t.Parallel()
+	m, _ := testManager(t, Options{HealthInterval: time.Hour})
+	var pids []int
+	for _, name := range []string{"a", "b"} {
+		spec := helperSpec("serve")
+		spec.Name = name
+		s, err := m.Start(context.Background(), spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pids = append(pids, s.Pid())
+	}
+	m.Close()
+	for _, pid := range pids {
+		waitGone(t, pid, 5*time.Second)
+	}
+	if _, err := m.Start(context.Background(), helperSpec("serve")); err == nil {
+		t.Fatal("Start after Close succeeded")
+	}
+}
+
+// TestWiringSurvivesTargetRestart wires a consumer to a target embeddings
+// plugin through the host, crashes the target, and checks the consumer is
+// rewired to the new process.
+func TestWiringSurvivesTargetRestart(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	m, _ := testManager(t, Options{HealthInterval: time.Hour, RestartBackoff: 50 * time.Millisecond})
+	tspec := helperSpec("serve")
+	tspec.Name, tspec.Config = "target", []byte(`{"scale":5}`)
+	target, err := m.Start(ctx, tspec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cspec := helperSpec("serve")
+	cspec.Name, cspec.Wires = "consumer", []Wire{{Attribute: "embeddings", Target: target}}
+	consumer, err := m.Start(ctx, cspec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := helperVector("wired", 5)
+	got, err := embedOne(ctx, consumer.Embeddings(), "via-wire", "wired")
+	if err != nil || !slices.Equal(got, want) {
+		t.Fatalf("via wire: %v %v, want %v", got, err, want)
+	}
+	if _, err := embedOne(ctx, target.Embeddings(), "", "crash"); status.CodeOf(err) != status.Unavailable {
+		t.Fatalf("crash: %v", err)
+	}
+	if err := target.Ready(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// Rewiring happens right after the target is back; poll briefly.
+	for {
+		got, err = embedOne(ctx, consumer.Embeddings(), "via-wire", "wired")
+		if err == nil || ctx.Err() != nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err != nil || !slices.Equal(got, want) {
+		t.Fatalf("via wire after the target restarted: %v %v", got, err)
+	}
+	if consumer.Restarts() != 0 {
+		t.Fatalf("the consumer was restarted; only the target crashed")
+	}
+}
+
+// TestConfigErrors: a refused config fails Start with the plugin's
+// diagnostics; Reconfigure with a refused config keeps the old one.
+func TestConfigErrors(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	m, _ := testManager(t, Options{HealthInterval: time.Hour})
+	spec := helperSpec("serve")
+	spec.Config = []byte(`{"scale":-1}`)
+	_, err := m.Start(ctx, spec)
+	var ce *ConfigError
+	if !errors.As(err, &ce) || !strings.Contains(err.Error(), "scale: scale must be positive") {
+		t.Fatalf("Start with a bad config: %v", err)
+	}
+	spec.Config = []byte(`{"scale":2}`)
+	s, err := m.Start(ctx, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Reconfigure(ctx, []byte(`{"scale":0}`), nil); !errors.As(err, &ce) {
+		t.Fatalf("Reconfigure with a bad config: %v", err)
+	}
+	got, err := embedOne(ctx, s.Embeddings(), "", "abcd")
+	if err != nil || !slices.Equal(got, helperVector("abcd", 2)) {
+		t.Fatalf("config after a refused Reconfigure: %v %v", got, err)
+	}
+	if err := s.Reconfigure(ctx, []byte(`{"scale":4}`), nil); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := embedOne(ctx, s.Embeddings(), "", "abcd"); !slices.Equal(got, helperVector("abcd", 4)) {
+		t.Fatalf("Reconfigure not applied: %v", got)
+	}
+	spec.Kind = plugin.KindLLM
+	if _, err := m.Start(ctx, spec); err == nil || !strings.Contains(err.Error(), `does not serve kind "llm"`) {
+		t.Fatalf("kind mismatch: %v", err)
+	}
+}
