@@ -1,0 +1,188 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"github.com/nemoclave/nemoclave/sdk/plugin"
+	"github.com/nemoclave/nemoclave/sdk/schema"
+	"github.com/nemoclave/nemoclave/sdk/status"
+	"github.com/nemoclave/nemoclave/sdk/tools"
+)
+
+const version = "0.1.0"
+
+type config struct {
+	// Root is the directory the tools may touch.
+	Root string `json:"root"`
+	// WorkspacePath is where the agent sees Root inside its sandbox, so
+	// absolute paths the agent writes ("/workspace/src/main.go") resolve
+	// even when the plugin runs outside the agent's mount namespace.
+	WorkspacePath string `json:"workspace_path"`
+	// MaxBytes bounds one read result, one write and each file searched.
+	MaxBytes int64 `json:"max_bytes"`
+	// ReadOnly hides write_file.
+	ReadOnly bool `json:"read_only"`
+}
+
+func defaultConfig() config {
+	return config{Root: "/workspace", WorkspacePath: "/workspace", MaxBytes: 1 << 20}
+}
+
+func parseConfig(raw json.RawMessage) (config, error) {
+	c := defaultConfig()
+	if len(raw) == 0 {
+		return c, nil
+	}
+	var in struct {
+		Root          *string  `json:"root"`
+		WorkspacePath *string  `json:"workspace_path"`
+		MaxBytes      *float64 `json:"max_bytes"`
+		ReadOnly      *bool    `json:"read_only"`
+	}
+	if err := json.Unmarshal(raw, &in); err != nil {
+		return c, fmt.Errorf("config: %w", err)
+	}
+	if in.Root != nil {
+		c.Root = *in.Root
+	}
+	if in.WorkspacePath != nil {
+		c.WorkspacePath = *in.WorkspacePath
+	}
+	if in.MaxBytes != nil {
+		c.MaxBytes = int64(*in.MaxBytes)
+	}
+	if in.ReadOnly != nil {
+		c.ReadOnly = *in.ReadOnly
+	}
+	return c, nil
+}
+
+func (c config) validate() []plugin.Diagnostic {
+	var ds []plugin.Diagnostic
+	if c.Root == "" || !filepath.IsAbs(c.Root) {
+		ds = append(ds, plugin.Errorf([]string{"root"}, "root must be an absolute directory path, got %q", c.Root))
+	}
+	if c.WorkspacePath != "" && !filepath.IsAbs(c.WorkspacePath) {
+		ds = append(ds, plugin.Errorf([]string{"workspace_path"}, "workspace_path must be absolute (or empty), got %q", c.WorkspacePath))
+	}
+	if c.MaxBytes < 1 || c.MaxBytes > 1<<30 {
+		ds = append(ds, plugin.Errorf([]string{"max_bytes"}, "max_bytes must be between 1 and 1073741824, got %d", c.MaxBytes))
+	}
+	return ds
+}
+
+type filesPlugin struct {
+	plugin.Base
+
+	mu   sync.RWMutex
+	cfg  config
+	root *os.Root
+}
+
+func (*filesPlugin) Info() plugin.Info {
+	return plugin.Info{
+		Name:        "tools-files",
+		Version:     version,
+		Description: "List, read, write and search files inside the workspace, and nowhere else.",
+		Kinds:       []plugin.Kind{plugin.KindTools},
+	}
+}
+
+func (*filesPlugin) ConfigSchema() *schema.Schema {
+	return &schema.Schema{Block: schema.Block{
+		Description: "File tools confined to one directory tree. Paths that resolve outside root (\"..\", other absolute paths, symlinks pointing out) are refused.",
+		Attributes: []schema.Attribute{
+			{Name: "root", Type: "string", Default: json.RawMessage(`"/workspace"`), Description: "Directory the tools may touch (absolute)."},
+			{Name: "workspace_path", Type: "string", Default: json.RawMessage(`"/workspace"`), Description: "Where the agent sees root; absolute paths below it are mapped onto root."},
+			{Name: "max_bytes", Type: "number", Default: json.RawMessage("1048576"), Description: "Largest read result, write, or file searched, in bytes."},
+			{Name: "read_only", Type: "bool", Default: json.RawMessage("false"), Description: "Offer only list_files, read_file and search_files."},
+		},
+	}}
+}
+
+func (*filesPlugin) ValidateConfig(_ context.Context, raw json.RawMessage) []plugin.Diagnostic {
+	c, err := parseConfig(raw)
+	if err != nil {
+		return []plugin.Diagnostic{plugin.Errorf(nil, "%v", err)}
+	}
+	return c.validate()
+}
+
+func (p *filesPlugin) Configure(_ context.Context, cfg plugin.Config, _ plugin.Host) error {
+	c, err := parseConfig(cfg.JSON)
+	if err != nil {
+		return err
+	}
+	if ds := c.validate(); len(ds) > 0 {
+		return status.Errorf(status.InvalidArgument, "%s", ds[0].Summary)
+	}
+	root, err := os.OpenRoot(c.Root)
+	if err != nil {
+		return status.Errorf(status.InvalidArgument, "open root %s: %v (create the directory or set root to an existing one)", c.Root, err)
+	}
+	p.mu.Lock()
+	old := p.root
+	p.cfg, p.root = c, root
+	p.mu.Unlock()
+	if old != nil {
+		old.Close()
+	}
+	return nil
+}
+
+// state returns the current config and root; Configure may swap them.
+func (p *filesPlugin) state() (config, *os.Root, error) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if p.root == nil {
+		return p.cfg, nil, status.Errorf(status.Unavailable, "tools-files is not configured yet")
+	}
+	return p.cfg, p.root, nil
+}
+
+func (p *filesPlugin) ListTools(context.Context) ([]tools.Tool, error) {
+	c, _, err := p.state()
+	if err != nil {
+		return nil, err
+	}
+	ts := []tools.Tool{listFilesTool, readFileTool, searchFilesTool}
+	if !c.ReadOnly {
+		ts = append(ts, writeFileTool)
+	}
+	return ts, nil
+}
+
+func (p *filesPlugin) CallTool(ctx context.Context, req *tools.CallRequest) (*tools.CallResult, error) {
+	c, root, err := p.state()
+	if err != nil {
+		return nil, err
+	}
+	ws := &workspace{root: root, cfg: c}
+	args := req.Arguments
+	if len(args) == 0 {
+		args = json.RawMessage("{}")
+	}
+	switch req.Name {
+	case listFilesTool.Name:
+		return ws.listFiles(ctx, args), nil
+	case readFileTool.Name:
+		return ws.readFile(args), nil
+	case searchFilesTool.Name:
+		return ws.searchFiles(ctx, args), nil
+	case writeFileTool.Name:
+		if c.ReadOnly {
+			return tools.ErrorResult("write_file is disabled: this workspace is read-only"), nil
+		}
+		return ws.writeFile(args), nil
+	}
+	return nil, status.Errorf(status.NotFound, "tool %q: this plugin serves list_files, read_file, write_file and search_files", req.Name)
+}
+
+func main() {
+	plugin.Serve(&filesPlugin{cfg: defaultConfig()})
+}
