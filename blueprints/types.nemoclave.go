@@ -64,11 +64,11 @@ func (e *evaluator) decodeSettings(blocks []*hcl.Block) Settings {
 				if ver := obj.GetAttr("version"); !ver.IsNull() {
 					rp.Version = ver.AsString()
 					if _, err := version.NewConstraint(rp.Version); err != nil {
-						e.errorf(a.Expr.Range().Ptr(), "Invalid version constraint", "required_plugins.%s.version = %q: %v. Write constraints like \">= 1.2, < 2.0\".", name, rp.Version, err)
+						e.errorf(mapItemRange(a.Expr, name).Ptr(), "Invalid version constraint", "required_plugins.%s.version = %q: %v. Write constraints like \">= 1.2, < 2.0\".", name, rp.Version, err)
 					}
 				}
 				if rp.Source == "" {
-					e.errorf(a.Expr.Range().Ptr(), "Missing plugin source", "required_plugins.%s needs a source (an installed plugin address or a path).", name)
+					e.errorf(mapItemRange(a.Expr, name).Ptr(), "Missing plugin source", "required_plugins.%s needs a source (an installed plugin address or a path).", name)
 				}
 				s.RequiredPlugins = append(s.RequiredPlugins, rp)
 			}

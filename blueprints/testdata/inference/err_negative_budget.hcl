@@ -12,7 +12,7 @@ inference {
     model    = "m"
   }
   budget {
-    tokens_per_day = -5
+    tokens_per_day   = -5
     cost_per_day_usd = -1
   }
 }

@@ -1,6 +1,6 @@
 nemoclave {
   required_plugins = {
-    wc = { source = "example.com/acme/wc", version = "~~> 1" }
+    wc    = { source = "example.com/acme/wc", version = "~~> 1" }
     nosrc = { version = "1.0" }
   }
 }
