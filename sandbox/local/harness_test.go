@@ -60,6 +60,12 @@ type job struct {
 	// then the file "reloaded" is created in the workspace for the agent
 	// to wait on.
 	Reload *policy.Policy `json:"reload,omitempty"`
+	// Attach runs this command on a pseudo terminal once the agent runs;
+	// its output is appended to result.Output after "--- attach ---".
+	Attach []string `json:"attach,omitempty"`
+	// DeleteWhenFile deletes the running sandbox as soon as the agent has
+	// created this workspace file.
+	DeleteWhenFile string `json:"delete_when_file,omitempty"`
 }
 
 type result struct {
@@ -366,6 +372,24 @@ func runInProcess(ctx context.Context, j job) result {
 		}
 		_ = os.WriteFile(filepath.Join(j.Workspace, "reloaded"), nil, 0o644)
 	}
+	var attachOut string
+	if len(j.Attach) > 0 {
+		attachOut = attachAndRead(ctx, d, j)
+	}
+	if j.DeleteWhenFile != "" {
+		for ctx.Err() == nil {
+			if _, err := os.Stat(filepath.Join(j.Workspace, j.DeleteWhenFile)); err == nil {
+				break
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		info, _ := d.Status(ctx, j.Name)
+		if err := d.Delete(ctx, j.Name); err != nil {
+			res.Leftover = append(res.Leftover, "delete while running: "+err.Error())
+		}
+		res.Info = info
+		return res
+	}
 	info, err := d.Wait(ctx, j.Name)
 	if err != nil {
 		res.StartErr = "wait: " + err.Error()
@@ -379,7 +403,28 @@ func runInProcess(ctx context.Context, j job) result {
 		rc.Close()
 		res.Output = string(b)
 	}
+	if len(j.Attach) > 0 {
+		res.Output += "--- attach ---\n" + attachOut
+	}
 	return res
+}
+
+// attachAndRead runs j.Attach on a terminal, collects its output, then
+// stops the agent.
+func attachAndRead(ctx context.Context, d *Driver, j job) string {
+	term, err := d.Attach(ctx, j.Name, sandbox.AttachRequest{Command: j.Attach, Env: j.Env, Rows: 24, Cols: 80})
+	if err != nil {
+		return "attach error: " + err.Error()
+	}
+	var out strings.Builder
+	done := make(chan struct{})
+	go func() { _, _ = io.Copy(&out, term); close(done) }()
+	code, err := term.Wait(ctx)
+	// The terminal reads EIO once the last slave holder exits.
+	<-done
+	term.Close()
+	_ = d.Stop(ctx, j.Name, 0)
+	return fmt.Sprintf("%sattach exit=%d err=%v\n", out.String(), code, err)
 }
 
 // logResult shows the sandbox's output in -v runs, so a reviewer sees what

@@ -2,7 +2,9 @@ package local
 
 import (
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"strconv"
 	"strings"
@@ -169,6 +171,15 @@ func probe(op string, args []string) error {
 		defer c.Close()
 		_, err = c.Write([]byte("x"))
 		return unwrapErrno(err)
+	case "http-get":
+		resp, err := http.Get(args[0])
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		fmt.Printf("http-get: status=%d body=%q\n", resp.StatusCode, b)
+		return nil
 	case "x32-getpid":
 		fmt.Println("x32-getpid: trying")
 		_, _, e := unix.RawSyscall(0x40000000|unix.SYS_GETPID, 0, 0, 0)
