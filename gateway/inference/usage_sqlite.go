@@ -1,0 +1,171 @@
+package inference
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+)
+
+// SQLiteUsage is a UsageStore in a SQLite file, one row per call in table
+// inference_usage. It may share a file (state.db) with other tables.
+type SQLiteUsage struct {
+	db *sql.DB
+}
+
+const usageSchema = `
+CREATE TABLE IF NOT EXISTS inference_usage (
+	ts_unix_ms INTEGER NOT NULL,
+	sandbox TEXT NOT NULL,
+	alias TEXT NOT NULL,
+	provider TEXT NOT NULL,
+	model TEXT NOT NULL,
+	operation TEXT NOT NULL,
+	input_tokens INTEGER NOT NULL,
+	output_tokens INTEGER NOT NULL,
+	cached_input_tokens INTEGER NOT NULL,
+	cost_usd REAL NOT NULL,
+	estimated INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS inference_usage_sandbox_ts ON inference_usage (sandbox, ts_unix_ms);`
+
+// OpenSQLiteUsage opens (creating if needed) the usage table in the SQLite
+// file at path, e.g. $NEMOCLAVE_HOME/state.db.
+func OpenSQLiteUsage(path string) (*SQLiteUsage, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("create directory for usage database %s: %w", path, err)
+	}
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)")
+	if err != nil {
+		return nil, fmt.Errorf("open usage database %s: %w", path, err)
+	}
+	if _, err := db.Exec(usageSchema); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("prepare usage table in %s (is it a nemoclave state file, and writable?): %w", path, err)
+	}
+	return &SQLiteUsage{db: db}, nil
+}
+
+// Add inserts records in one transaction.
+func (s *SQLiteUsage) Add(ctx context.Context, records []UsageRecord) error {
+	if len(records) == 0 {
+		return nil
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("record usage: %w", err)
+	}
+	defer tx.Rollback() //nolint:errcheck // no-op after Commit
+	stmt, err := tx.PrepareContext(ctx, `INSERT INTO inference_usage VALUES (?,?,?,?,?,?,?,?,?,?,?)`)
+	if err != nil {
+		return fmt.Errorf("record usage: %w", err)
+	}
+	defer stmt.Close()
+	for _, r := range records {
+		est := 0
+		if r.Estimated {
+			est = 1
+		}
+		if _, err := stmt.ExecContext(ctx, r.Time.UnixMilli(), r.Sandbox, r.Alias, r.Provider, r.Model, r.Operation,
+			r.InputTokens, r.OutputTokens, r.CachedInputTokens, r.CostUSD, est); err != nil {
+			return fmt.Errorf("record usage: %w", err)
+		}
+	}
+	return tx.Commit()
+}
+
+// Totals sums usage per sandbox, alias, provider and model since q.Since.
+func (s *SQLiteUsage) Totals(ctx context.Context, q UsageQuery) ([]UsageTotal, error) {
+	query := `SELECT sandbox, alias, provider, model, COUNT(*), SUM(input_tokens), SUM(output_tokens), SUM(cached_input_tokens), SUM(cost_usd)
+		FROM inference_usage WHERE ts_unix_ms >= ?`
+	args := []any{q.Since.UnixMilli()}
+	if q.Sandbox != "" {
+		query += ` AND sandbox = ?`
+		args = append(args, q.Sandbox)
+	}
+	query += ` GROUP BY sandbox, alias, provider, model ORDER BY sandbox, alias, provider, model`
+	rows, err := s.db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("read usage: %w", err)
+	}
+	defer rows.Close()
+	var out []UsageTotal
+	for rows.Next() {
+		var t UsageTotal
+		if err := rows.Scan(&t.Sandbox, &t.Alias, &t.Provider, &t.Model, &t.Requests, &t.InputTokens, &t.OutputTokens, &t.CachedInputTokens, &t.CostUSD); err != nil {
+			return nil, fmt.Errorf("read usage: %w", err)
+		}
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
+
+// Close closes the database.
+func (s *SQLiteUsage) Close() error { return s.db.Close() }
+
+// usageWriter batches records into the store from one goroutine, so a
+// request never waits for SQLite.
+type usageWriter struct {
+	store UsageStore
+	in    chan UsageRecord
+	done  chan struct{}
+	onErr func(error)
+}
+
+func newUsageWriter(store UsageStore, onErr func(error)) *usageWriter {
+	w := &usageWriter{store: store, in: make(chan UsageRecord, 4096), done: make(chan struct{}), onErr: onErr}
+	go w.run()
+	return w
+}
+
+func (w *usageWriter) add(r UsageRecord) {
+	select {
+	case w.in <- r:
+	default:
+		// The store is far behind; write synchronously rather than drop.
+		if err := w.store.Add(context.Background(), []UsageRecord{r}); err != nil {
+			w.onErr(err)
+		}
+	}
+}
+
+func (w *usageWriter) run() {
+	defer close(w.done)
+	tick := time.NewTicker(500 * time.Millisecond)
+	defer tick.Stop()
+	var batch []UsageRecord
+	flush := func() {
+		if len(batch) == 0 {
+			return
+		}
+		if err := w.store.Add(context.Background(), batch); err != nil {
+			w.onErr(err)
+		}
+		batch = batch[:0]
+	}
+	for {
+		select {
+		case r, ok := <-w.in:
+			if !ok {
+				flush()
+				return
+			}
+			batch = append(batch, r)
+			if len(batch) >= 256 {
+				flush()
+			}
+		case <-tick.C:
+			flush()
+		}
+	}
+}
+
+// close flushes what is pending and stops the writer.
+func (w *usageWriter) close() {
+	close(w.in)
+	<-w.done
+}
