@@ -1,0 +1,20 @@
+// Command nemoclave-plugin-memory-sqlite is the embedded memory store: an
+// agent's memories persist across chats in one SQLite file, scoped by agent,
+// user and session (memory.Scope.Sees and Owns are the rules).
+//
+// Recall is hybrid: FTS5 full-text search ranked by BM25, plus cosine
+// similarity of vectors from the embeddings plugin wired to the
+// `embeddings` attribute, combined with configurable weights into one score
+// in [0, 1]. Without a wired embedder recall is BM25 alone. Vectors are
+// held in memory per (agent, user) and kept in sync with the database so a
+// recall never reads every row.
+//
+// Durability: the database runs in WAL mode with synchronous=FULL, so every
+// acknowledged Remember and Forget is fsynced before it returns and
+// survives the process being killed with SIGKILL (tested for real).
+//
+// `nemoclave-plugin-memory-sqlite export -db PATH` writes memories as JSON
+// lines for backups and migrations (see export.go). The package owns its
+// database file and nothing else; it talks to the embeddings plugin only
+// through plugin.Host.
+package main

@@ -1,0 +1,387 @@
+package main
+
+import (
+	"container/heap"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+	"sync"
+	"unicode"
+
+	"github.com/nemoclave/nemoclave/sdk/memory"
+	"github.com/nemoclave/nemoclave/sdk/status"
+)
+
+const (
+	defaultRecallLimit = 10
+	maxRecallLimit     = 1000
+	backfillBatch      = 64
+)
+
+// scopeKey groups vectors the way Scope.Sees partitions memories: a reader
+// only ever sees its own agent and user.
+type scopeKey struct{ agent, user string }
+
+type vecEntry struct {
+	rowid   int64
+	session string
+	vec     []float32 // unit length
+}
+
+// vectorIndex holds the unit vectors of every embedded memory, grouped by
+// (agent, user), so a recall scans only the caller's memories and never
+// reads vectors from disk. It mirrors the database: entries are added after
+// their insert commits and removed after their delete commits.
+type vectorIndex struct {
+	mu      sync.RWMutex
+	byScope map[scopeKey][]vecEntry
+	pos     map[int64]int // rowid → index in its scope's slice
+}
+
+func newVectorIndex() *vectorIndex {
+	return &vectorIndex{byScope: map[scopeKey][]vecEntry{}, pos: map[int64]int{}}
+}
+
+func (x *vectorIndex) add(scope memory.Scope, rowid int64, vec []float32) {
+	k := scopeKey{scope.Agent, scope.User}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.pos[rowid] = len(x.byScope[k])
+	x.byScope[k] = append(x.byScope[k], vecEntry{rowid: rowid, session: scope.Session, vec: vec})
+}
+
+func (x *vectorIndex) remove(scope memory.Scope, rowids []int64) {
+	k := scopeKey{scope.Agent, scope.User}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	es := x.byScope[k]
+	for _, r := range rowids {
+		i, ok := x.pos[r]
+		if !ok {
+			continue
+		}
+		last := len(es) - 1
+		es[i] = es[last]
+		x.pos[es[i].rowid] = i
+		es = es[:last]
+		delete(x.pos, r)
+	}
+	x.byScope[k] = es
+}
+
+// scored is a candidate rowid with a similarity.
+type scored struct {
+	rowid int64
+	score float64
+}
+
+// minHeap keeps the best k candidates with the worst on top.
+type minHeap []scored
+
+func (h minHeap) Len() int           { return len(h) }
+func (h minHeap) Less(i, j int) bool { return h[i].score < h[j].score }
+func (h minHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *minHeap) Push(v any)        { *h = append(*h, v.(scored)) }
+func (h *minHeap) Pop() any {
+	old := *h
+	v := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return v
+}
+
+// search returns the k memories visible in scope most similar to q.
+func (x *vectorIndex) search(scope memory.Scope, q []float32, k int) []scored {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	es := x.byScope[scopeKey{scope.Agent, scope.User}]
+	h := make(minHeap, 0, k+1)
+	for _, e := range es {
+		if e.session != "" && e.session != scope.Session {
+			continue
+		}
+		sim := float64(dot(q, e.vec))
+		if len(h) < k {
+			heap.Push(&h, scored{e.rowid, sim})
+		} else if sim > h[0].score {
+			h[0] = scored{e.rowid, sim}
+			heap.Fix(&h, 0)
+		}
+	}
+	return h
+}
+
+// similarity returns q's similarity to each of rowids that has a vector in
+// scope's group (keyword hits outside the vector top-k).
+func (x *vectorIndex) similarity(scope memory.Scope, q []float32, rowids []int64, into map[int64]float64) {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	es := x.byScope[scopeKey{scope.Agent, scope.User}]
+	for _, r := range rowids {
+		if _, done := into[r]; done {
+			continue
+		}
+		if i, ok := x.pos[r]; ok && i < len(es) && es[i].rowid == r {
+			into[r] = float64(dot(q, es[i].vec))
+		}
+	}
+}
+
+func dot(a, b []float32) float32 {
+	if len(a) != len(b) {
+		return 0 // a vector from another model size never matches
+	}
+	var s0, s1, s2, s3 float32
+	i := 0
+	for ; i+4 <= len(a); i += 4 {
+		s0 += a[i] * b[i]
+		s1 += a[i+1] * b[i+1]
+		s2 += a[i+2] * b[i+2]
+		s3 += a[i+3] * b[i+3]
+	}
+	for ; i < len(a); i++ {
+		s0 += a[i] * b[i]
+	}
+	return s0 + s1 + s2 + s3
+}
+
+func normalize(v []float32) {
+	var n float64
+	for _, x := range v {
+		n += float64(x) * float64(x)
+	}
+	if n == 0 {
+		return
+	}
+	inv := float32(1 / math.Sqrt(n))
+	for i := range v {
+		v[i] *= inv
+	}
+}
+
+func encodeVector(v []float32) []byte {
+	b := make([]byte, 4*len(v))
+	for i, x := range v {
+		binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(x))
+	}
+	return b
+}
+
+func decodeVector(b []byte) []float32 {
+	v := make([]float32, len(b)/4)
+	for i := range v {
+		v[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
+	}
+	return v
+}
+
+// ftsQuery turns free text into an FTS5 query that ORs its words, each
+// quoted so operators and punctuation in user text are never syntax.
+func ftsQuery(text string) string {
+	words := strings.FieldsFunc(strings.ToLower(text), func(r rune) bool {
+		return !unicode.IsLetter(r) && !unicode.IsNumber(r)
+	})
+	seen := map[string]bool{}
+	var terms []string
+	for _, w := range words {
+		if !seen[w] {
+			seen[w] = true
+			terms = append(terms, `"`+w+`"`)
+		}
+	}
+	return strings.Join(terms, " OR ")
+}
+
+// keywordSearch returns up to k visible memories matching q by BM25, as
+// positive scores (FTS5's bm25() is lower-is-better).
+func (s *store) keywordSearch(ctx context.Context, scope memory.Scope, q string, k int) ([]scored, error) {
+	fq := ftsQuery(q)
+	if fq == "" {
+		return nil, nil
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT m.rowid, bm25(memories_fts) FROM memories_fts
+		JOIN memories m ON m.rowid = memories_fts.rowid
+		WHERE memories_fts MATCH ? AND m.agent = ? AND m.user = ? AND (m.session = '' OR m.session = ?)
+		ORDER BY bm25(memories_fts) LIMIT ?`, fq, scope.Agent, scope.User, scope.Session, k)
+	if err != nil {
+		return nil, fmt.Errorf("full-text recall: %w", err)
+	}
+	defer rows.Close()
+	var out []scored
+	for rows.Next() {
+		var c scored
+		if err := rows.Scan(&c.rowid, &c.score); err != nil {
+			return nil, fmt.Errorf("full-text recall: %w", err)
+		}
+		c.score = -c.score
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+// Recall ranks visible memories by a weighted sum of cosine similarity
+// (clamped to [0, 1]) and BM25 divided by the best BM25 among the keyword
+// hits, so the score lies in [0, 1] and a memory that is both the best
+// keyword match and an exact semantic match scores 1. Candidates are the
+// union of the top vector and top keyword hits. Without an embedder the
+// score is the normalised BM25 alone.
+func (s *store) Recall(ctx context.Context, scope memory.Scope, query string, limit int, minScore float64) ([]memory.Scored, error) {
+	if strings.TrimSpace(query) == "" {
+		return nil, status.Errorf(status.InvalidArgument, "recall query is empty; say what to recall")
+	}
+	if limit <= 0 {
+		limit = defaultRecallLimit
+	}
+	limit = min(limit, maxRecallLimit)
+	pool := max(4*limit, 40)
+
+	kw, err := s.keywordSearch(ctx, scope, query, pool)
+	if err != nil {
+		return nil, err
+	}
+	var maxKW float64
+	kwScore := map[int64]float64{}
+	for _, c := range kw {
+		maxKW = max(maxKW, c.score)
+	}
+	for _, c := range kw {
+		if maxKW > 0 {
+			kwScore[c.rowid] = c.score / maxKW
+		}
+	}
+
+	cands := map[int64]float64{}
+	if s.emb == nil {
+		for r, k := range kwScore {
+			cands[r] = k
+		}
+	} else {
+		qv, _, err := s.embed(ctx, []string{query})
+		if err != nil {
+			return nil, err
+		}
+		top := s.vecs.search(scope, qv[0], pool)
+		sims := make(map[int64]float64, len(top)+len(kw))
+		for _, c := range top {
+			sims[c.rowid] = c.score
+		}
+		kwIDs := make([]int64, len(kw))
+		for i, c := range kw {
+			kwIDs[i] = c.rowid
+		}
+		s.vecs.similarity(scope, qv[0], kwIDs, sims)
+		wv, wk := s.cfg.VectorWeight, s.cfg.KeywordWeight
+		combine := func(r int64) float64 {
+			return (wv*min(max(sims[r], 0), 1) + wk*kwScore[r]) / (wv + wk)
+		}
+		for _, c := range top {
+			cands[c.rowid] = combine(c.rowid)
+		}
+		for r := range kwScore {
+			cands[r] = combine(r)
+		}
+	}
+
+	ranked := make([]scored, 0, len(cands))
+	for r, sc := range cands {
+		if sc >= minScore {
+			ranked = append(ranked, scored{r, sc})
+		}
+	}
+	sort.Slice(ranked, func(i, j int) bool {
+		if ranked[i].score != ranked[j].score {
+			return ranked[i].score > ranked[j].score
+		}
+		return ranked[i].rowid > ranked[j].rowid // newer first on ties
+	})
+	if len(ranked) > limit {
+		ranked = ranked[:limit]
+	}
+	ids := make([]int64, len(ranked))
+	for i, c := range ranked {
+		ids[i] = c.rowid
+	}
+	ms, err := s.getByRowid(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]memory.Scored, 0, len(ranked))
+	for _, c := range ranked {
+		if m, ok := ms[c.rowid]; ok { // forgotten since the search: skip
+			out = append(out, memory.Scored{Memory: m, Score: c.score})
+		}
+	}
+	return out, nil
+}
+
+// backfill embeds memories stored without a vector or under another model
+// than the wired embedder's, so switching embedders or wiring one later
+// keeps old memories recallable by meaning.
+func (s *store) backfill(ctx context.Context) error {
+	_, model, err := s.embed(ctx, []string{"model probe"})
+	if err != nil {
+		return err
+	}
+	s.model = model
+	for {
+		rows, err := s.db.QueryContext(ctx, `SELECT rowid, text FROM memories WHERE vector IS NULL OR model != ? LIMIT ?`, model, backfillBatch)
+		if err != nil {
+			return fmt.Errorf("find memories to embed: %w", err)
+		}
+		var ids []int64
+		var texts []string
+		for rows.Next() {
+			var id int64
+			var t string
+			if err := rows.Scan(&id, &t); err != nil {
+				rows.Close()
+				return fmt.Errorf("find memories to embed: %w", err)
+			}
+			ids, texts = append(ids, id), append(texts, t)
+		}
+		rows.Close()
+		if len(ids) == 0 {
+			return nil
+		}
+		vecs, got, err := s.embed(ctx, texts)
+		if err != nil {
+			return err
+		}
+		if got != model {
+			return status.Errorf(status.Internal, "embeddings plugin changed model from %q to %q while embedding stored memories; reconfigure to retry", model, got)
+		}
+		tx, err := s.db.BeginTx(ctx, nil)
+		if err != nil {
+			return fmt.Errorf("store embedded memories: %w", err)
+		}
+		for i, id := range ids {
+			if _, err := tx.ExecContext(ctx, `UPDATE memories SET vector = ?, model = ? WHERE rowid = ?`, encodeVector(vecs[i]), model, id); err != nil {
+				tx.Rollback()
+				return fmt.Errorf("store embedded memories: %w", err)
+			}
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("store embedded memories: %w", err)
+		}
+	}
+}
+
+func (s *store) loadVectors(ctx context.Context) error {
+	rows, err := s.db.QueryContext(ctx, `SELECT rowid, agent, user, session, vector FROM memories WHERE model = ? AND vector IS NOT NULL`, s.model)
+	if err != nil {
+		return fmt.Errorf("load memory vectors: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var rowid int64
+		var sc memory.Scope
+		var blob []byte
+		if err := rows.Scan(&rowid, &sc.Agent, &sc.User, &sc.Session, &blob); err != nil {
+			return fmt.Errorf("load memory vectors: %w", err)
+		}
+		s.vecs.add(sc, rowid, decodeVector(blob))
+	}
+	return rows.Err()
+}
