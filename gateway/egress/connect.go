@@ -74,7 +74,7 @@ func (p *Proxy) authorize(ctx context.Context, sb *sandbox, t Target, method, pa
 
 func (p *Proxy) handleConnect(ctx context.Context, sb *sandbox, c net.Conn, br *bufio.Reader, req *http.Request) {
 	start := time.Now()
-	ev := Event{Kind: "connect", Method: http.MethodConnect}
+	ev := Event{Sandbox: sb.id, Kind: "connect", Method: http.MethodConnect}
 	t, err := ParseAuthority(req.RequestURI)
 	if err != nil {
 		ev.Host, ev.Reason = req.RequestURI, err.Error()

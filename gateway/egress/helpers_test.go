@@ -412,3 +412,7 @@ func certPool(pemBytes []byte) *x509.CertPool {
 	p.AppendCertsFromPEM(pemBytes)
 	return p
 }
+
+func x509VerifyOpts(roots *x509.CertPool, name string) x509.VerifyOptions {
+	return x509.VerifyOptions{Roots: roots, DNSName: name}
+}
