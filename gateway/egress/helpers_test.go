@@ -416,3 +416,7 @@ func certPool(pemBytes []byte) *x509.CertPool {
 func x509VerifyOpts(roots *x509.CertPool, name string) x509.VerifyOptions {
 	return x509.VerifyOptions{Roots: roots, DNSName: name}
 }
+
+func tlsConfigWithRoots(roots *x509.CertPool) *tls.Config {
+	return &tls.Config{RootCAs: roots}
+}
