@@ -33,7 +33,7 @@ func functions(dir string, scope functionScope, lookupEnv func(string) (string, 
 	fns := map[string]function.Function{
 		// strings
 		"chomp": stdlib.ChompFunc, "format": stdlib.FormatFunc, "formatlist": stdlib.FormatListFunc,
-		"indent": stdlib.IndentFunc, "join": stdlib.JoinFunc, "lower": stdlib.LowerFunc,
+		"indent": limitIndent, "join": stdlib.JoinFunc, "lower": stdlib.LowerFunc,
 		"regex": stdlib.RegexFunc, "regexall": stdlib.RegexAllFunc, "regex_replace": stdlib.RegexReplaceFunc,
 		"replace": stdlib.ReplaceFunc, "split": stdlib.SplitFunc, "strrev": stdlib.ReverseFunc,
 		"substr": stdlib.SubstrFunc, "title": stdlib.TitleFunc, "trim": stdlib.TrimFunc,
@@ -46,7 +46,7 @@ func functions(dir string, scope functionScope, lookupEnv func(string) (string, 
 		"element": stdlib.ElementFunc, "flatten": stdlib.FlattenFunc, "index": stdlib.IndexFunc,
 		"keys": stdlib.KeysFunc, "length": lengthFunc, "lookup": stdlib.LookupFunc,
 		"merge": stdlib.MergeFunc, "range": stdlib.RangeFunc, "reverse": stdlib.ReverseListFunc,
-		"setintersection": stdlib.SetIntersectionFunc, "setproduct": stdlib.SetProductFunc,
+		"setintersection": stdlib.SetIntersectionFunc, "setproduct": limitSetProduct,
 		"setsubtract": stdlib.SetSubtractFunc, "setunion": stdlib.SetUnionFunc,
 		"slice": stdlib.SliceFunc, "sort": stdlib.SortFunc, "values": stdlib.ValuesFunc,
 		"zipmap": stdlib.ZipmapFunc,
@@ -210,3 +210,50 @@ var lengthFunc = function.New(&function.Spec{
 		return stdlib.Length(args[0])
 	},
 })
+
+// Some stdlib functions can make a blueprint take unbounded time or memory
+// (found by FuzzParseEvaluate). A blueprint never needs these sizes, so
+// they are capped with an error that says so.
+const (
+	maxIndent         = 256
+	maxProductResults = 10000
+)
+
+var limitIndent = guarded(stdlib.IndentFunc, func(args []cty.Value) error {
+	if n := args[0]; n.IsKnown() && !n.IsNull() {
+		if f, _ := n.AsBigFloat().Float64(); f > maxIndent || f < 0 {
+			return function.NewArgErrorf(0, "indent takes 0 to %d spaces", maxIndent)
+		}
+	}
+	return nil
+})
+
+var limitSetProduct = guarded(stdlib.SetProductFunc, func(args []cty.Value) error {
+	total := 1
+	for _, a := range args {
+		if !a.IsKnown() || a.IsNull() || !a.CanIterateElements() {
+			return nil
+		}
+		total *= a.LengthInt()
+		if total > maxProductResults {
+			return fmt.Errorf("setproduct would produce more than %d elements; blueprints do not need products this large", maxProductResults)
+		}
+	}
+	return nil
+})
+
+// guarded wraps f so check runs on the arguments before f does.
+func guarded(f function.Function, check func(args []cty.Value) error) function.Function {
+	return function.New(&function.Spec{
+		Description: f.Description(),
+		Params:      f.Params(),
+		VarParam:    f.VarParam(),
+		Type:        f.ReturnTypeForValues,
+		Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
+			if err := check(args); err != nil {
+				return cty.NilVal, err
+			}
+			return f.Call(args)
+		},
+	})
+}
