@@ -46,9 +46,12 @@ var (
 )
 
 type job struct {
-	Name      string            `json:"name"`
-	Argv      []string          `json:"argv"`
-	Policy    *policy.Policy    `json:"policy"`
+	Name   string         `json:"name"`
+	Argv   []string       `json:"argv"`
+	Policy *policy.Policy `json:"policy"`
+	// NoPolicy sends a nil policy to the driver (run otherwise fills in
+	// testPolicy).
+	NoPolicy  bool              `json:"no_policy,omitempty"`
 	Resources sandbox.Resources `json:"resources"`
 	Listeners []string          `json:"listeners,omitempty"`
 	Env       map[string]string `json:"env,omitempty"`
@@ -284,7 +287,7 @@ func run(t *testing.T, mode, dir, ws string, j job) result {
 	if j.Name == "" {
 		j.Name = sandboxName(t, mode)
 	}
-	if j.Policy == nil {
+	if j.Policy == nil && !j.NoPolicy {
 		j.Policy = testPolicy()
 	}
 	j.Workspace, j.StateRoot = ws, filepath.Join(dir, "state")
@@ -302,7 +305,17 @@ func run(t *testing.T, mode, dir, ws string, j job) result {
 		logResult(t, res)
 		return res
 	}
-	j.Cgroup = rootlessCg
+	if j.Cgroup == "" {
+		j.Cgroup = rootlessCg
+	}
+	return helperRun(t, dir, j)
+}
+
+// helperRun runs j in the unprivileged helper process.
+func helperRun(t *testing.T, dir string, j job) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
 	b, _ := json.Marshal(j)
 	jf := filepath.Join(dir, "job.json")
 	if err := os.WriteFile(jf, b, 0o644); err != nil {
