@@ -68,7 +68,7 @@ func Embeddings(t *testing.T, p plugin.Plugin, opts ...Option) {
 		}
 		for i, in := range inputs {
 			if alone := embed(t, []string{in}); !sameVector(ref[i], alone[0]) {
-				t.Errorf("%q embeds differently alone than in a batch", in)
+				t.Errorf("%q embeds differently alone than in a batch: vectors are out of order or not deterministic", in)
 			}
 		}
 	})

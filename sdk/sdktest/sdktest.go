@@ -110,7 +110,9 @@ func WithTextQueries() Option { return func(o *options) { o.textQueries = true }
 // must succeed. Tools without a sample are listed and schema-checked but
 // not called.
 func WithToolSample(name, args string) Option {
-	return func(o *options) { o.toolSamples = append(o.toolSamples, toolSample{name: name, args: json.RawMessage(args)}) }
+	return func(o *options) {
+		o.toolSamples = append(o.toolSamples, toolSample{name: name, args: json.RawMessage(args)})
+	}
 }
 
 // WithDocument gives a document operation must transform successfully,
