@@ -1,0 +1,463 @@
+// Command egress measures the egress gateway beside a direct connection and
+// beside squid (PERFORMANCE.md, "egress proxy"): CONNECT setup latency with
+// a TLS handshake through the tunnel, and bulk throughput through a CONNECT
+// tunnel. The upstream and the gateway each run in their own process (this
+// binary re-executed), so every path is a real network hop; squid runs from
+// the config this command writes into a temp dir. A, B and C alternate in
+// one loop so machine drift hits all of them.
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"flag"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nemoclave/nemoclave/blueprints/policy"
+	"github.com/nemoclave/nemoclave/gateway/egress"
+)
+
+func main() {
+	mode := flag.String("mode", "bench", "bench | upstream | gateway (internal)")
+	squid := flag.String("squid", "", "path to squid; empty skips the squid column")
+	handshakes := flag.Int("handshakes", 1500, "CONNECT+TLS setups per target")
+	rounds := flag.Int("rounds", 12, "bulk transfer rounds per target")
+	bulkMiB := flag.Int("bulk-mib", 256, "MiB per bulk transfer")
+	flag.Parse()
+	var err error
+	switch *mode {
+	case "upstream":
+		err = runUpstream(*bulkMiB)
+	case "gateway":
+		err = runGateway(flag.Args())
+	default:
+		err = runBench(*squid, *handshakes, *rounds, *bulkMiB)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "egress bench:", err)
+		os.Exit(1)
+	}
+}
+
+// runUpstream serves a TLS endpoint (handshake, then one byte echoed) and a
+// raw endpoint that streams bulkMiB after reading one byte. It prints
+// "tlsport rawport cert-path" and serves until stdin closes.
+func runUpstream(bulkMiB int) error {
+	cert, certPEM, err := selfSigned("bench.example")
+	if err != nil {
+		return err
+	}
+	dir, err := os.MkdirTemp("", "egress-upstream")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	caPath := filepath.Join(dir, "cert.pem")
+	if err := os.WriteFile(caPath, certPEM, 0o644); err != nil {
+		return err
+	}
+	tln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}})
+	if err != nil {
+		return err
+	}
+	rln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	go serve(tln, func(c net.Conn) {
+		b := make([]byte, 1)
+		if _, err := c.Read(b); err == nil {
+			c.Write(b)
+		}
+	})
+	chunk := make([]byte, 256<<10)
+	go serve(rln, func(c net.Conn) {
+		b := make([]byte, 1)
+		if _, err := c.Read(b); err != nil {
+			return
+		}
+		for left := int64(bulkMiB) << 20; left > 0; left -= int64(len(chunk)) {
+			if _, err := c.Write(chunk[:min(int64(len(chunk)), left)]); err != nil {
+				return
+			}
+		}
+	})
+	fmt.Printf("%d %d %s\n", tln.Addr().(*net.TCPAddr).Port, rln.Addr().(*net.TCPAddr).Port, caPath)
+	io.Copy(io.Discard, os.Stdin)
+	return nil
+}
+
+func serve(ln net.Listener, h func(net.Conn)) {
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		go func() {
+			defer c.Close()
+			h(c)
+		}()
+	}
+}
+
+// selfSigned makes an ECDSA P-256 certificate for host.
+func selfSigned(host string) (tls.Certificate, []byte, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return tls.Certificate{}, nil, err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: host}, DNSNames: []string{host},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, IsCA: true, BasicConstraintsValid: true,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return tls.Certificate{}, nil, err
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key},
+		pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), nil
+}
+
+// runGateway runs the egress gateway: args are tlsport rawport.
+func runGateway(args []string) error {
+	if len(args) != 2 {
+		return fmt.Errorf("gateway mode needs tlsport rawport")
+	}
+	tlsPort, _ := strconv.Atoi(args[0])
+	rawPort, _ := strconv.Atoi(args[1])
+	dir, err := os.MkdirTemp("", "egress-gateway")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	p, err := egress.New(egress.Config{
+		AuditDir:            filepath.Join(dir, "audit"),
+		Resolver:            staticResolver{"bench.example": netip.MustParseAddr("127.0.0.1"), "bulk.example": netip.MustParseAddr("127.0.0.1")},
+		HostAddrs:           func() []netip.Addr { return nil },
+		UnsafeAllowLoopback: true, // the upstream is on loopback
+	})
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	bulk := policy.Endpoint{Host: "bulk.example", Ports: []int{rawPort}, AllowOpaque: true}
+	err = p.SetPolicy("bench", &policy.Policy{
+		Name: "bench", Revision: 1, UnknownHosts: policy.UnknownDeny,
+		Filesystem: policy.Filesystem{ReadOnly: []string{"/usr"}},
+		Network: []policy.NetworkRule{{Name: "bench", Endpoints: []policy.Endpoint{
+			{Host: "bench.example", Ports: []int{tlsPort}}, bulk,
+		}}},
+	})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	fmt.Println(ln.Addr().(*net.TCPAddr).Port)
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { io.Copy(io.Discard, os.Stdin); cancel() }()
+	return p.Serve(ctx, ln, "bench")
+}
+
+type staticResolver map[string]netip.Addr
+
+func (r staticResolver) LookupNetIP(_ context.Context, _, host string) ([]netip.Addr, error) {
+	if a, ok := r[host]; ok {
+		return []netip.Addr{a}, nil
+	}
+	return nil, fmt.Errorf("no such host %s", host)
+}
+
+// child starts this binary in another mode and reads its first line.
+func child(args ...string) (*exec.Cmd, io.WriteCloser, string, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, nil, "", err
+	}
+	cmd := exec.Command(self, args...)
+	cmd.Stderr = os.Stderr
+	stdin, _ := cmd.StdinPipe()
+	stdout, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		return nil, nil, "", err
+	}
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	return cmd, stdin, strings.TrimSpace(line), err
+}
+
+type target struct {
+	name  string
+	proxy string // "" for direct
+}
+
+func runBench(squidPath string, handshakes, rounds, bulkMiB int) error {
+	up, upIn, line, err := child("-mode", "upstream", "-bulk-mib", strconv.Itoa(bulkMiB))
+	if err != nil {
+		return fmt.Errorf("upstream: %w", err)
+	}
+	defer func() { upIn.Close(); up.Wait() }()
+	f := strings.Fields(line)
+	tlsPort, rawPort, caPath := f[0], f[1], f[2]
+	gw, gwIn, gwPort, err := child("-mode", "gateway", tlsPort, rawPort)
+	if err != nil {
+		return fmt.Errorf("gateway: %w", err)
+	}
+	defer func() { gwIn.Close(); gw.Wait() }()
+
+	targets := []target{{"direct", ""}, {"nemoclave", "127.0.0.1:" + gwPort}}
+	if squidPath != "" {
+		addr, stop, ver, err := startSquid(squidPath, tlsPort, rawPort)
+		if err != nil {
+			return fmt.Errorf("squid: %w", err)
+		}
+		defer stop()
+		fmt.Printf("squid: %s\n", ver)
+		targets = append(targets, target{"squid", addr})
+	}
+	pemBytes, err := os.ReadFile(caPath)
+	if err != nil {
+		return err
+	}
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(pemBytes)
+
+	// Setup latency: dial (proxy or upstream), CONNECT, TLS handshake, one
+	// byte each way.
+	lat := map[string][]time.Duration{}
+	for i := 0; i < handshakes+100; i++ {
+		for _, tg := range targets {
+			d, err := setup(tg, "bench.example:"+tlsPort, roots)
+			if err != nil {
+				return fmt.Errorf("%s setup: %w", tg.name, err)
+			}
+			if i >= 100 { // warm-up
+				lat[tg.name] = append(lat[tg.name], d)
+			}
+		}
+	}
+	// Bulk: one byte up, bulkMiB down through the tunnel.
+	tput := map[string][]float64{}
+	for i := 0; i < rounds+1; i++ {
+		for _, tg := range targets {
+			mbps, err := bulk(tg, "bulk.example:"+rawPort, int64(bulkMiB)<<20)
+			if err != nil {
+				return fmt.Errorf("%s bulk: %w", tg.name, err)
+			}
+			if i > 0 {
+				tput[tg.name] = append(tput[tg.name], mbps)
+			}
+		}
+	}
+	report(targets, lat, tput, handshakes, rounds, bulkMiB)
+	return nil
+}
+
+func dialVia(tg target, authority string) (net.Conn, error) {
+	if tg.proxy == "" {
+		_, port, _ := net.SplitHostPort(authority)
+		return net.Dial("tcp", "127.0.0.1:"+port)
+	}
+	c, err := net.Dial("tcp", tg.proxy)
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(c, "CONNECT %s HTTP/1.1\r\nHost: %s\r\n\r\n", authority, authority)
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, &http.Request{Method: http.MethodConnect})
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	if resp.StatusCode != 200 {
+		c.Close()
+		return nil, fmt.Errorf("CONNECT %s via %s: %s", authority, tg.name, resp.Status)
+	}
+	if br.Buffered() > 0 {
+		c.Close()
+		return nil, fmt.Errorf("%s sent bytes after the CONNECT response", tg.name)
+	}
+	return c, nil
+}
+
+func setup(tg target, authority string, roots *x509.CertPool) (time.Duration, error) {
+	start := time.Now()
+	c, err := dialVia(tg, authority)
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	tc := tls.Client(c, &tls.Config{ServerName: "bench.example", RootCAs: roots, ClientSessionCache: nil})
+	if err := tc.Handshake(); err != nil {
+		return 0, err
+	}
+	if _, err := tc.Write([]byte{1}); err != nil {
+		return 0, err
+	}
+	b := make([]byte, 1)
+	if _, err := io.ReadFull(tc, b); err != nil {
+		return 0, err
+	}
+	return time.Since(start), nil
+}
+
+func bulk(tg target, authority string, n int64) (float64, error) {
+	c, err := dialVia(tg, authority)
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	start := time.Now()
+	if _, err := c.Write([]byte{1}); err != nil {
+		return 0, err
+	}
+	// A large read buffer, so the client is not the bottleneck (io.Discard
+	// would read 8 KiB at a time).
+	buf := make([]byte, 1<<20)
+	var got int64
+	for {
+		k, err := c.Read(buf)
+		got += int64(k)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return 0, err
+		}
+	}
+	if got != n {
+		return 0, fmt.Errorf("received %d of %d bytes", got, n)
+	}
+	return float64(n) / (1 << 20) / time.Since(start).Seconds(), nil
+}
+
+func startSquid(path, tlsPort, rawPort string) (addr string, stop func(), version string, err error) {
+	dir, err := os.MkdirTemp("", "egress-squid")
+	if err != nil {
+		return "", nil, "", err
+	}
+	os.Chmod(dir, 0o777)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, "", err
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	os.WriteFile(filepath.Join(dir, "hosts"), []byte("127.0.0.1 bench.example bulk.example\n"), 0o644)
+	conf := fmt.Sprintf(`http_port 127.0.0.1:%d
+acl allowed_hosts dstdomain bench.example bulk.example
+acl allowed_ports port %s %s
+acl CONNECT method CONNECT
+http_access deny !allowed_ports
+http_access allow CONNECT allowed_hosts
+http_access deny all
+hosts_file %[4]s/hosts
+dns_nameservers 127.0.0.1
+cache deny all
+cache_mem 8 MB
+access_log none
+cache_log %[4]s/cache.log
+pid_filename %[4]s/squid.pid
+coredump_dir %[4]s
+shutdown_lifetime 0 seconds
+`, port, tlsPort, rawPort, dir)
+	confPath := filepath.Join(dir, "squid.conf")
+	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
+		return "", nil, "", err
+	}
+	out, _ := exec.Command(path, "-v").Output()
+	version = strings.SplitN(string(out), "\n", 2)[0]
+	cmd := exec.Command(path, "-N", "-f", confPath)
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Start(); err != nil {
+		return "", nil, "", err
+	}
+	stop = func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		os.RemoveAll(dir)
+	}
+	addr = "127.0.0.1:" + strconv.Itoa(port)
+	for i := 0; i < 200; i++ {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			return addr, stop, version, nil
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	stop()
+	log, _ := os.ReadFile(filepath.Join(dir, "cache.log"))
+	return "", nil, "", fmt.Errorf("squid did not listen on %s:\n%s", addr, log)
+}
+
+func pct(d []time.Duration, p float64) time.Duration {
+	s := append([]time.Duration(nil), d...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	return s[min(len(s)-1, int(p*float64(len(s))))]
+}
+
+func pctf(d []float64, p float64) float64 {
+	s := append([]float64(nil), d...)
+	sort.Float64s(s)
+	return s[min(len(s)-1, int(p*float64(len(s))))]
+}
+
+func us(d time.Duration) string { return fmt.Sprintf("%.0f µs", float64(d.Nanoseconds())/1000) }
+
+func report(targets []target, lat map[string][]time.Duration, tput map[string][]float64, n, rounds, mib int) {
+	fmt.Printf("\nCONNECT + TLS 1.3 handshake + 1-byte echo, %d samples each (alternating):\n", n)
+	fmt.Printf("| path | min | median | p99 | added median vs direct |\n|---|---|---|---|---|\n")
+	base := pct(lat["direct"], 0.5)
+	for _, tg := range targets {
+		l := lat[tg.name]
+		fmt.Printf("| %s | %s | %s | %s | %s |\n", tg.name, us(pct(l, 0)), us(pct(l, 0.5)), us(pct(l, 0.99)), us(pct(l, 0.5)-base))
+	}
+	fmt.Printf("\nBulk download through the tunnel, %d MiB x %d rounds each (alternating):\n", mib, rounds)
+	fmt.Printf("| path | min MiB/s | median MiB/s | max MiB/s | median vs direct |\n|---|---|---|---|---|\n")
+	bt := pctf(tput["direct"], 0.5)
+	for _, tg := range targets {
+		t := tput[tg.name]
+		fmt.Printf("| %s | %.0f | %.0f | %.0f | %.0f %% |\n", tg.name, pctf(t, 0), pctf(t, 0.5), pctf(t, 1), 100*pctf(t, 0.5)/bt)
+	}
+	j, _ := json.Marshal(map[string]any{"latency_median_us": medians(lat), "throughput_median_mibs": mediansf(tput)})
+	fmt.Printf("\njson: %s\n", j)
+}
+
+func medians(m map[string][]time.Duration) map[string]float64 {
+	out := map[string]float64{}
+	for k, v := range m {
+		out[k] = float64(pct(v, 0.5).Nanoseconds()) / 1000
+	}
+	return out
+}
+
+func mediansf(m map[string][]float64) map[string]float64 {
+	out := map[string]float64{}
+	for k, v := range m {
+		out[k] = pctf(v, 0.5)
+	}
+	return out
+}
