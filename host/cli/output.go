@@ -9,6 +9,9 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
+// tabWriter is what table renderers write to.
+type tabWriter = *tabwriter.Writer
+
 // Render writes v as JSON or YAML, or calls table for the table format.
 func Render(w io.Writer, format string, v any, table func(tw *tabwriter.Writer)) error {
 	switch format {

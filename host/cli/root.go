@@ -78,7 +78,7 @@ func Main(args []string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	root := NewRoot(name)
-	root.SetArgs(args[1:])
+	root.SetArgs(rewriteSandboxFirst(root, args[1:]))
 	if err := root.ExecuteContext(ctx); err != nil {
 		var ee *ExitError
 		if errors.As(err, &ee) {
@@ -88,4 +88,17 @@ func Main(args []string) int {
 		return 1
 	}
 	return 0
+}
+
+// rewriteSandboxFirst turns `nemoclave <sandbox> connect [cmd...]` into
+// `nemoclave sandbox connect <sandbox> [cmd...]`, the form users of other
+// sandbox CLIs type.
+func rewriteSandboxFirst(root *cobra.Command, args []string) []string {
+	if len(args) < 2 || args[1] != "connect" {
+		return args
+	}
+	if c, _, err := root.Find(args[:1]); err == nil && c != root {
+		return args // a real command
+	}
+	return append([]string{"sandbox", "connect", args[0]}, args[2:]...)
 }

@@ -1,0 +1,111 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/nemoclave/nemoclave/host/daemon"
+	"github.com/nemoclave/nemoclave/host/runtime"
+)
+
+// daemonCredentials supplies the daemon's credential lookup and redactor.
+// The credential store (host/credentials) replaces the environment-only
+// default.
+var daemonCredentials = func(home string) (lookup func(string) (string, error), redact func(string) string, err error) {
+	return nil, nil, nil
+}
+
+func init() {
+	Register(func(g *Globals) *cobra.Command {
+		cmd := &cobra.Command{
+			Use:   "daemon",
+			Short: "Run the daemon that holds plugins, the gateway and sandboxes",
+			Long: `The daemon owns every running sandbox, its plugins and its gateway. The CLI
+starts it on demand and talks to it on $NEMOCLAVE_HOME/run/nemoclave.sock.
+Run it in the foreground yourself only to watch its log.`,
+			Args: cobra.NoArgs,
+			RunE: func(cmd *cobra.Command, _ []string) error {
+				return serveDaemon(cmd.Context(), g.Home)
+			},
+		}
+		cmd.AddCommand(&cobra.Command{
+			Use:   "stop",
+			Short: "Stop the daemon, every sandbox and every plugin",
+			Args:  cobra.NoArgs,
+			RunE: func(cmd *cobra.Command, _ []string) error {
+				c, err := daemon.Connect(cmd.Context(), g.Home, false)
+				if errors.Is(err, daemon.ErrNotRunning) {
+					fmt.Fprintln(cmd.OutOrStdout(), "the daemon is not running")
+					return nil
+				}
+				if err != nil {
+					return err
+				}
+				defer c.Close()
+				if err := c.Shutdown(cmd.Context()); err != nil {
+					return err
+				}
+				fmt.Fprintln(cmd.OutOrStdout(), "daemon stopped")
+				return nil
+			},
+		})
+		cmd.AddCommand(&cobra.Command{
+			Use:   "status",
+			Short: "Say whether the daemon runs, with its pid and version",
+			Args:  cobra.NoArgs,
+			RunE: func(cmd *cobra.Command, _ []string) error {
+				c, err := daemon.Connect(cmd.Context(), g.Home, false)
+				if err != nil {
+					return err
+				}
+				defer c.Close()
+				p, err := c.Ping(cmd.Context())
+				if err != nil {
+					return err
+				}
+				return Render(cmd.OutOrStdout(), g.Output, map[string]any{"pid": p.Pid, "version": p.Version, "home": p.Home}, func(tw tabWriter) {
+					fmt.Fprintf(tw, "running\tpid %d\tversion %s\thome %s\n", p.Pid, p.Version, p.Home)
+				})
+			},
+		})
+		return cmd
+	})
+}
+
+func serveDaemon(ctx context.Context, home string) error {
+	if err := os.MkdirAll(home, 0o700); err != nil {
+		return err
+	}
+	lookup, redact, err := daemonCredentials(home)
+	if err != nil {
+		return err
+	}
+	logger := slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	rt, err := runtime.New(ctx, runtime.Options{Home: home, Credential: lookup, Redact: redact, Logger: logger})
+	if err != nil {
+		return err
+	}
+	srv, err := daemon.Listen(home, rt)
+	if err != nil {
+		rt.Close(context.Background())
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(home, "run", "daemon.pid"), []byte(fmt.Sprintln(os.Getpid())), 0o600); err != nil {
+		logger.Warn("cannot write pid file", "err", err)
+	}
+	logger.Info("daemon serving", "socket", daemon.SocketPath(home), "pid", os.Getpid())
+	err = srv.Serve(ctx)
+	_ = os.Remove(filepath.Join(home, "run", "daemon.pid"))
+	return err
+}
+
+// connect returns a daemon client, starting the daemon if needed.
+func connect(ctx context.Context, g *Globals) (*daemon.Client, error) {
+	return daemon.Connect(ctx, g.Home, true)
+}

@@ -1,0 +1,46 @@
+package cli
+
+import (
+	"io"
+
+	"github.com/spf13/cobra"
+
+	"github.com/nemoclave/nemoclave/host/daemon"
+)
+
+func init() {
+	Register(func(g *Globals) *cobra.Command {
+		var req daemon.LogsRequest
+		var tail bool
+		var lines int
+		cmd := &cobra.Command{
+			Use:   "logs <sandbox>",
+			Short: "Show a sandbox's logs: the agent, the gateway, plugins or the audit trail",
+			Example: `  nemoclave logs quickstart --tail
+  nemoclave logs quickstart --source audit -n 20
+  nemoclave logs quickstart --source gateway --follow`,
+			Args: cobra.ExactArgs(1),
+			RunE: func(cmd *cobra.Command, args []string) error {
+				req.Sandbox = args[0]
+				if tail && lines == 0 {
+					lines = 50
+				}
+				req.Tail = lines
+				c, err := connect(cmd.Context(), g)
+				if err != nil {
+					return err
+				}
+				defer c.Close()
+				return c.Logs(cmd.Context(), req, cmd.OutOrStdout())
+			},
+		}
+		f := cmd.Flags()
+		f.StringVar(&req.Source, "source", "sandbox", "sandbox (the agent's output), gateway, plugin or audit")
+		f.BoolVarP(&req.Follow, "follow", "f", false, "keep printing new lines")
+		f.BoolVar(&tail, "tail", false, "only the last lines (50 unless -n says otherwise)")
+		f.IntVarP(&lines, "lines", "n", 0, "number of last lines to show")
+		return cmd
+	})
+}
+
+func readAll(r io.Reader) ([]byte, error) { return io.ReadAll(r) }

@@ -1,0 +1,136 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"github.com/spf13/cobra"
+
+	"github.com/nemoclave/nemoclave/host/daemon"
+)
+
+func init() {
+	Register(func(g *Globals) *cobra.Command {
+		var f blueprintFlags
+		var detach bool
+		cmd := &cobra.Command{
+			Use:   "run <blueprint file or directory>",
+			Short: "Run a blueprint: plugins, gateway, sandbox and agent",
+			Long: `Evaluate the blueprint, launch its plugins, configure the gateway, create
+each agent's sandbox and start the agent. Attached (the default) the agent's
+output is your terminal until it exits; Ctrl-C stops it and removes what the
+run created. With -d the run continues in the daemon: watch it with
+'nemoclave sandbox list' and 'nemoclave logs <sandbox> --tail'.`,
+			Example: `  nemoclave run examples/quickstart/blueprint.hcl
+  nemoclave run ./blueprints/assistant -d --var model=llama3.1`,
+			Args: cobra.ExactArgs(1),
+			RunE: func(cmd *cobra.Command, args []string) error {
+				path, err := filepath.Abs(args[0])
+				if err != nil {
+					return err
+				}
+				if _, err := os.Stat(path); err != nil {
+					return fmt.Errorf("blueprint %s: %w", args[0], err)
+				}
+				req := daemon.RunRequest{Path: path, Vars: map[string]string{}, Detach: detach, VarEnv: map[string]string{}}
+				for _, kv := range f.vars {
+					k, v, ok := strings.Cut(kv, "=")
+					if !ok || k == "" {
+						return fmt.Errorf("--var %q: write --var name=value", kv)
+					}
+					req.Vars[k] = v
+				}
+				for _, vf := range f.varFiles {
+					abs, err := filepath.Abs(vf)
+					if err != nil {
+						return err
+					}
+					req.VarFiles = append(req.VarFiles, abs)
+				}
+				for _, kv := range os.Environ() {
+					if k, v, ok := strings.Cut(kv, "="); ok && strings.HasPrefix(k, "NEMOCLAVE_VAR_") {
+						req.VarEnv[k] = v
+					}
+				}
+				c, err := connect(cmd.Context(), g)
+				if err != nil {
+					return err
+				}
+				defer c.Close()
+				ev := &runPrinter{out: cmd.OutOrStdout(), progress: cmd.ErrOrStderr()}
+				if err := c.Run(cmd.Context(), req, ev); err != nil {
+					if cmd.Context().Err() != nil {
+						fmt.Fprintln(cmd.ErrOrStderr(), "interrupted: the run was stopped and cleaned up")
+						return &ExitError{Code: 130}
+					}
+					return err
+				}
+				if detach {
+					fmt.Fprintf(cmd.ErrOrStderr(), "running in the background; see `nemoclave sandbox list` and `nemoclave logs <sandbox> --tail`\n")
+					return nil
+				}
+				if ev.failed != 0 {
+					return &ExitError{Code: ev.failed}
+				}
+				return nil
+			},
+		}
+		f.register(cmd)
+		cmd.Flags().BoolVarP(&detach, "detach", "d", false, "start and return; the run continues in the daemon")
+		return cmd
+	})
+}
+
+// runPrinter shows a run's steps on stderr and the agent's output on
+// stdout, so `nemoclave run ... > answer.txt` captures only the answer.
+type runPrinter struct {
+	mu       sync.Mutex
+	out      io.Writer
+	progress io.Writer
+	failed   int
+}
+
+func (p *runPrinter) Step(s daemon.Step) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	switch s.Phase {
+	case "done":
+		detail := ""
+		if s.Detail != "" {
+			detail = " — " + s.Detail
+		}
+		fmt.Fprintf(p.progress, "✓ %s (%d ms)%s\n", s.Name, s.DurationMS, detail)
+	case "failed":
+		fmt.Fprintf(p.progress, "✗ %s failed after %d ms:\n%s\n", s.Name, s.DurationMS, indent(s.Detail))
+	}
+}
+
+func (p *runPrinter) Output(b []byte) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.out.Write(b)
+}
+
+func (p *runPrinter) Exit(sandbox string, code int, reason string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	msg := fmt.Sprintf("agent in sandbox %s exited with code %d", sandbox, code)
+	if reason != "" {
+		msg += " (" + reason + ")"
+	}
+	fmt.Fprintln(p.progress, msg)
+	if code != 0 && p.failed == 0 {
+		p.failed = code
+		if code < 0 {
+			p.failed = 1
+		}
+	}
+}
+
+func indent(s string) string {
+	return "    " + strings.ReplaceAll(strings.TrimRight(s, "\n"), "\n", "\n    ")
+}

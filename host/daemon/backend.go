@@ -1,0 +1,76 @@
+package daemon
+
+import (
+	"context"
+	"io"
+)
+
+// RunRequest asks the daemon to run a blueprint.
+type RunRequest struct {
+	Path     string
+	Vars     map[string]string
+	VarFiles []string
+	VarEnv   map[string]string
+	Detach   bool
+}
+
+// Step is a progress report of a run.
+type Step struct {
+	Name       string
+	Phase      string // "start", "done", "failed"
+	DurationMS int64
+	Detail     string
+}
+
+// RunEvents receives a run's progress, agent output and exit.
+type RunEvents interface {
+	Step(Step)
+	Output([]byte)
+	Exit(sandbox string, code int, reason string)
+}
+
+// ExecRequest runs a command in a sandbox.
+type ExecRequest struct {
+	Sandbox string
+	Command []string
+	TTY     bool
+	Rows    uint16
+	Cols    uint16
+	Env     map[string]string
+}
+
+// ExecIO carries an exec's streams. Resize delivers terminal size changes.
+type ExecIO struct {
+	Stdin  io.Reader
+	Stdout io.Writer
+	Stderr io.Writer
+	Resize <-chan [2]uint16
+}
+
+// LogsRequest selects a log.
+type LogsRequest struct {
+	Sandbox string
+	Source  string
+	Follow  bool
+	Tail    int
+}
+
+// Backend is what the daemon serves; host/runtime implements it. Read
+// methods return Go values that are sent as JSON.
+type Backend interface {
+	Run(ctx context.Context, req RunRequest, ev RunEvents) error
+	ListSandboxes(ctx context.Context) (any, error)
+	GetSandbox(ctx context.Context, name string) (any, error)
+	DeleteSandbox(ctx context.Context, name string) (any, error)
+	Exec(ctx context.Context, req ExecRequest, io ExecIO) (int, error)
+	Logs(ctx context.Context, req LogsRequest, w io.Writer) error
+	GetPolicy(ctx context.Context, sandbox, view string) (any, error)
+	SetPolicy(ctx context.Context, sandbox string, policyJSON []byte, addPresets []string) (any, error)
+	ListApprovals(ctx context.Context, sandbox string) (any, error)
+	WatchApprovals(ctx context.Context, sandbox string, send func(any) error) error
+	AnswerApproval(ctx context.Context, id string, allow bool, scope string) (any, error)
+	InferenceStatus(ctx context.Context, sandbox string) (any, error)
+	InferenceSet(ctx context.Context, sandbox, provider, model string) (any, error)
+	// Close stops every sandbox and plugin; the daemon is exiting.
+	Close(ctx context.Context) error
+}

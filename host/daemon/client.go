@@ -1,0 +1,329 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+
+	pb "github.com/nemoclave/nemoclave/host/internal/daemonpb"
+)
+
+// Client talks to the daemon.
+type Client struct {
+	conn *grpc.ClientConn
+	rpc  pb.DaemonClient
+	Home string
+}
+
+// ErrNotRunning is returned by Connect without autostart when no daemon
+// answers.
+var ErrNotRunning = errors.New("the nemoclave daemon is not running")
+
+// Connect returns a client of the daemon serving home. With autostart, a
+// missing daemon is started (as `nemoclave daemon`, detached, logging to
+// $NEMOCLAVE_HOME/logs/daemon.log) and waited for.
+func Connect(ctx context.Context, home string, autostart bool) (*Client, error) {
+	c, err := dial(ctx, home)
+	if err == nil {
+		return c, nil
+	}
+	if !autostart {
+		return nil, ErrNotRunning
+	}
+	if err := startDaemon(home); err != nil {
+		return nil, err
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		c, err := dial(ctx, home)
+		if err == nil {
+			return c, nil
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("the daemon did not come up within 15s: %w (see %s)", err, filepath.Join(home, "logs", "daemon.log"))
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(25 * time.Millisecond):
+		}
+	}
+}
+
+func dial(ctx context.Context, home string) (*Client, error) {
+	sock := SocketPath(home)
+	if _, err := os.Stat(sock); err != nil {
+		return nil, err
+	}
+	conn, err := grpc.NewClient("unix://"+sock, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return nil, err
+	}
+	c := &Client{conn: conn, rpc: pb.NewDaemonClient(conn), Home: home}
+	pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if _, err := c.rpc.Ping(pctx, &pb.PingRequest{}, grpc.WaitForReady(false)); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+func startDaemon(home string) error {
+	self, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("start daemon: %w", err)
+	}
+	logDir := filepath.Join(home, "logs")
+	if err := os.MkdirAll(logDir, 0o700); err != nil {
+		return fmt.Errorf("start daemon: %w", err)
+	}
+	logf, err := os.OpenFile(filepath.Join(logDir, "daemon.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return fmt.Errorf("start daemon: %w", err)
+	}
+	defer logf.Close()
+	cmd := exec.Command(self, "daemon", "--home", home)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start daemon: %w", err)
+	}
+	return cmd.Process.Release()
+}
+
+// Close closes the connection.
+func (c *Client) Close() error { return c.conn.Close() }
+
+// Err turns an RPC error into the daemon's own message.
+func Err(err error) error {
+	if err == nil {
+		return nil
+	}
+	if s, ok := status.FromError(err); ok {
+		if s.Code() == codes.Unavailable {
+			return fmt.Errorf("lost the connection to the daemon: %s (is it still running? see $NEMOCLAVE_HOME/logs/daemon.log)", s.Message())
+		}
+		return errors.New(s.Message())
+	}
+	return err
+}
+
+// Ping returns the daemon's pid and version.
+func (c *Client) Ping(ctx context.Context) (*pb.PingResponse, error) {
+	r, err := c.rpc.Ping(ctx, &pb.PingRequest{})
+	return r, Err(err)
+}
+
+// Shutdown asks the daemon to stop every sandbox and exit.
+func (c *Client) Shutdown(ctx context.Context) error {
+	_, err := c.rpc.Shutdown(ctx, &pb.ShutdownRequest{})
+	return Err(err)
+}
+
+// Call runs one of the JSON-returning RPCs by name.
+func (c *Client) Call(ctx context.Context, method string, arg string, extra ...string) ([]byte, error) {
+	var r *pb.JSONResponse
+	var err error
+	switch method {
+	case "ListSandboxes":
+		r, err = c.rpc.ListSandboxes(ctx, &pb.ListSandboxesRequest{})
+	case "GetSandbox":
+		r, err = c.rpc.GetSandbox(ctx, &pb.SandboxRequest{Name: arg})
+	case "DeleteSandbox":
+		r, err = c.rpc.DeleteSandbox(ctx, &pb.SandboxRequest{Name: arg})
+	case "GetPolicy":
+		r, err = c.rpc.GetPolicy(ctx, &pb.GetPolicyRequest{Sandbox: arg, View: first(extra)})
+	case "ListApprovals":
+		r, err = c.rpc.ListApprovals(ctx, &pb.ListApprovalsRequest{Sandbox: arg})
+	case "InferenceStatus":
+		r, err = c.rpc.InferenceStatus(ctx, &pb.InferenceStatusRequest{Sandbox: arg})
+	default:
+		return nil, fmt.Errorf("daemon client: unknown call %q", method)
+	}
+	if err != nil {
+		return nil, Err(err)
+	}
+	return r.Json, nil
+}
+
+func first(s []string) string {
+	if len(s) == 0 {
+		return ""
+	}
+	return s[0]
+}
+
+// SetPolicy replaces a sandbox's network policy and/or adds presets.
+func (c *Client) SetPolicy(ctx context.Context, sandbox string, policyJSON []byte, presets []string) ([]byte, error) {
+	r, err := c.rpc.SetPolicy(ctx, &pb.SetPolicyRequest{Sandbox: sandbox, PolicyJson: policyJSON, AddPresets: presets})
+	if err != nil {
+		return nil, Err(err)
+	}
+	return r.Json, nil
+}
+
+// AnswerApproval answers a pending egress approval.
+func (c *Client) AnswerApproval(ctx context.Context, id string, allow bool, scope string) ([]byte, error) {
+	r, err := c.rpc.AnswerApproval(ctx, &pb.AnswerApprovalRequest{Id: id, Allow: allow, Scope: scope})
+	if err != nil {
+		return nil, Err(err)
+	}
+	return r.Json, nil
+}
+
+// InferenceSet changes a route without a restart.
+func (c *Client) InferenceSet(ctx context.Context, sandbox, provider, model string) ([]byte, error) {
+	r, err := c.rpc.InferenceSet(ctx, &pb.InferenceSetRequest{Sandbox: sandbox, Provider: provider, Model: model})
+	if err != nil {
+		return nil, Err(err)
+	}
+	return r.Json, nil
+}
+
+// WatchApprovals calls fn with each pending-approval snapshot.
+func (c *Client) WatchApprovals(ctx context.Context, sandbox string, fn func([]byte)) error {
+	st, err := c.rpc.WatchApprovals(ctx, &pb.ListApprovalsRequest{Sandbox: sandbox})
+	if err != nil {
+		return Err(err)
+	}
+	for {
+		r, err := st.Recv()
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return Err(err)
+		}
+		fn(r.Json)
+	}
+}
+
+// Run runs a blueprint, reporting events until the run ends (attached) or
+// the sandboxes are started (detached). Cancelling ctx (Ctrl-C) makes the
+// daemon stop and clean up an attached run.
+func (c *Client) Run(ctx context.Context, req RunRequest, ev RunEvents) error {
+	st, err := c.rpc.Run(ctx, &pb.RunRequest{Path: req.Path, Vars: req.Vars, VarFiles: req.VarFiles, VarEnv: req.VarEnv, Detach: req.Detach})
+	if err != nil {
+		return Err(err)
+	}
+	for {
+		e, err := st.Recv()
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return Err(err)
+		}
+		switch v := e.Event.(type) {
+		case *pb.RunEvent_Step:
+			ev.Step(Step{Name: v.Step.Name, Phase: v.Step.Phase, DurationMS: v.Step.DurationMs, Detail: v.Step.Detail})
+		case *pb.RunEvent_Output:
+			ev.Output(v.Output)
+		case *pb.RunEvent_Exit:
+			ev.Exit(v.Exit.Sandbox, int(v.Exit.Code), v.Exit.Reason)
+		}
+	}
+}
+
+// Logs copies a log to w.
+func (c *Client) Logs(ctx context.Context, req LogsRequest, w io.Writer) error {
+	st, err := c.rpc.Logs(ctx, &pb.LogsRequest{Sandbox: req.Sandbox, Source: req.Source, Follow: req.Follow, Tail: int32(req.Tail)})
+	if err != nil {
+		return Err(err)
+	}
+	for {
+		chunk, err := st.Recv()
+		if err != nil {
+			if errors.Is(err, io.EOF) || status.Code(err) == codes.Canceled {
+				return nil
+			}
+			return Err(err)
+		}
+		if _, err := w.Write(chunk.Data); err != nil {
+			return err
+		}
+	}
+}
+
+// Exec runs a command in a sandbox, streaming stdin/stdout/stderr, and
+// returns its exit code.
+func (c *Client) Exec(ctx context.Context, req ExecRequest, eio ExecIO) (int, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	st, err := c.rpc.Exec(ctx)
+	if err != nil {
+		return -1, Err(err)
+	}
+	if err := st.Send(&pb.ExecInput{Input: &pb.ExecInput_Start{Start: &pb.ExecStart{
+		Sandbox: req.Sandbox, Command: req.Command, Tty: req.TTY, Rows: uint32(req.Rows), Cols: uint32(req.Cols), Env: req.Env,
+	}}}); err != nil {
+		return -1, Err(err)
+	}
+	// A gRPC stream allows one sender at a time.
+	var sendMu sync.Mutex
+	send := func(in *pb.ExecInput) error {
+		sendMu.Lock()
+		defer sendMu.Unlock()
+		return st.Send(in)
+	}
+	go func() {
+		if eio.Stdin != nil {
+			buf := make([]byte, 32*1024)
+			for {
+				n, err := eio.Stdin.Read(buf)
+				if n > 0 {
+					if send(&pb.ExecInput{Input: &pb.ExecInput_Stdin{Stdin: append([]byte(nil), buf[:n]...)}}) != nil {
+						return
+					}
+				}
+				if err != nil {
+					break
+				}
+			}
+		}
+		_ = send(&pb.ExecInput{Input: &pb.ExecInput_CloseStdin{CloseStdin: true}})
+	}()
+	if eio.Resize != nil {
+		go func() {
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case sz := <-eio.Resize:
+					_ = send(&pb.ExecInput{Input: &pb.ExecInput_Resize{Resize: &pb.Resize{Rows: uint32(sz[0]), Cols: uint32(sz[1])}}})
+				}
+			}
+		}()
+	}
+	for {
+		out, err := st.Recv()
+		if err != nil {
+			return -1, Err(err)
+		}
+		switch v := out.Output.(type) {
+		case *pb.ExecOutput_Stdout:
+			if eio.Stdout != nil {
+				eio.Stdout.Write(v.Stdout)
+			}
+		case *pb.ExecOutput_Stderr:
+			if eio.Stderr != nil {
+				eio.Stderr.Write(v.Stderr)
+			}
+		case *pb.ExecOutput_ExitCode:
+			return int(v.ExitCode), nil
+		}
+	}
+}

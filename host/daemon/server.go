@@ -1,0 +1,270 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"syscall"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	pb "github.com/nemoclave/nemoclave/host/internal/daemonpb"
+	"github.com/nemoclave/nemoclave/version"
+)
+
+// SocketPath is the control socket under home.
+func SocketPath(home string) string { return filepath.Join(home, "run", "nemoclave.sock") }
+
+// Server is a running daemon endpoint.
+type Server struct {
+	pb.UnimplementedDaemonServer
+	home    string
+	backend Backend
+	grpc    *grpc.Server
+	ln      net.Listener
+
+	stopOnce sync.Once
+	stopped  chan struct{}
+}
+
+// Listen creates the control socket. It refuses to take over a socket that
+// another live daemon answers on.
+func Listen(home string, backend Backend) (*Server, error) {
+	sock := SocketPath(home)
+	if err := os.MkdirAll(filepath.Dir(sock), 0o700); err != nil {
+		return nil, fmt.Errorf("daemon: %w", err)
+	}
+	if err := os.Chmod(filepath.Dir(sock), 0o700); err != nil {
+		return nil, err
+	}
+	if c, err := net.Dial("unix", sock); err == nil {
+		c.Close()
+		return nil, fmt.Errorf("a nemoclave daemon is already serving %s; stop it with `nemoclave daemon stop`", sock)
+	}
+	_ = os.Remove(sock) // stale socket of a daemon that died
+	old := syscall.Umask(0o177)
+	ln, err := net.Listen("unix", sock)
+	syscall.Umask(old)
+	if err != nil {
+		return nil, fmt.Errorf("daemon: listen on %s: %w", sock, err)
+	}
+	if err := os.Chmod(sock, 0o600); err != nil {
+		ln.Close()
+		return nil, err
+	}
+	s := &Server{home: home, backend: backend, grpc: grpc.NewServer(), ln: ln, stopped: make(chan struct{})}
+	pb.RegisterDaemonServer(s.grpc, s)
+	return s, nil
+}
+
+// Serve serves until ctx ends or a client asks for Shutdown, then closes the
+// backend (stopping every sandbox and plugin).
+func (s *Server) Serve(ctx context.Context) error {
+	errc := make(chan error, 1)
+	go func() { errc <- s.grpc.Serve(s.ln) }()
+	select {
+	case <-ctx.Done():
+	case <-s.stopped:
+	case err := <-errc:
+		return err
+	}
+	s.grpc.GracefulStop()
+	_ = os.Remove(SocketPath(s.home))
+	return s.backend.Close(context.Background())
+}
+
+func (s *Server) Ping(context.Context, *pb.PingRequest) (*pb.PingResponse, error) {
+	return &pb.PingResponse{Version: version.Version, Pid: int32(os.Getpid()), Home: s.home}, nil
+}
+
+func (s *Server) Shutdown(context.Context, *pb.ShutdownRequest) (*pb.ShutdownResponse, error) {
+	s.stopOnce.Do(func() { close(s.stopped) })
+	return &pb.ShutdownResponse{}, nil
+}
+
+// rpcError keeps the backend's message (it says what to do) and maps
+// context errors to their codes.
+func rpcError(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, context.Canceled):
+		return status.Error(codes.Canceled, err.Error())
+	case errors.Is(err, context.DeadlineExceeded):
+		return status.Error(codes.DeadlineExceeded, err.Error())
+	}
+	return status.Error(codes.Unknown, err.Error())
+}
+
+func jsonResp(v any, err error) (*pb.JSONResponse, error) {
+	if err != nil {
+		return nil, rpcError(err)
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, rpcError(err)
+	}
+	return &pb.JSONResponse{Json: b}, nil
+}
+
+func (s *Server) ListSandboxes(ctx context.Context, _ *pb.ListSandboxesRequest) (*pb.JSONResponse, error) {
+	return jsonResp(s.backend.ListSandboxes(ctx))
+}
+
+func (s *Server) GetSandbox(ctx context.Context, r *pb.SandboxRequest) (*pb.JSONResponse, error) {
+	return jsonResp(s.backend.GetSandbox(ctx, r.Name))
+}
+
+func (s *Server) DeleteSandbox(ctx context.Context, r *pb.SandboxRequest) (*pb.JSONResponse, error) {
+	return jsonResp(s.backend.DeleteSandbox(ctx, r.Name))
+}
+
+func (s *Server) GetPolicy(ctx context.Context, r *pb.GetPolicyRequest) (*pb.JSONResponse, error) {
+	return jsonResp(s.backend.GetPolicy(ctx, r.Sandbox, r.View))
+}
+
+func (s *Server) SetPolicy(ctx context.Context, r *pb.SetPolicyRequest) (*pb.JSONResponse, error) {
+	return jsonResp(s.backend.SetPolicy(ctx, r.Sandbox, r.PolicyJson, r.AddPresets))
+}
+
+func (s *Server) ListApprovals(ctx context.Context, r *pb.ListApprovalsRequest) (*pb.JSONResponse, error) {
+	return jsonResp(s.backend.ListApprovals(ctx, r.Sandbox))
+}
+
+func (s *Server) WatchApprovals(r *pb.ListApprovalsRequest, stream pb.Daemon_WatchApprovalsServer) error {
+	return rpcError(s.backend.WatchApprovals(stream.Context(), r.Sandbox, func(v any) error {
+		b, err := json.Marshal(v)
+		if err != nil {
+			return err
+		}
+		return stream.Send(&pb.JSONResponse{Json: b})
+	}))
+}
+
+func (s *Server) AnswerApproval(ctx context.Context, r *pb.AnswerApprovalRequest) (*pb.JSONResponse, error) {
+	return jsonResp(s.backend.AnswerApproval(ctx, r.Id, r.Allow, r.Scope))
+}
+
+func (s *Server) InferenceStatus(ctx context.Context, r *pb.InferenceStatusRequest) (*pb.JSONResponse, error) {
+	return jsonResp(s.backend.InferenceStatus(ctx, r.Sandbox))
+}
+
+func (s *Server) InferenceSet(ctx context.Context, r *pb.InferenceSetRequest) (*pb.JSONResponse, error) {
+	return jsonResp(s.backend.InferenceSet(ctx, r.Sandbox, r.Provider, r.Model))
+}
+
+// runEvents streams a run's events; sends are serialised.
+type runEvents struct {
+	mu     sync.Mutex
+	stream pb.Daemon_RunServer
+}
+
+func (e *runEvents) send(ev *pb.RunEvent) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	_ = e.stream.Send(ev) // a gone client cancels the context; Run notices
+}
+
+func (e *runEvents) Step(st Step) {
+	e.send(&pb.RunEvent{Event: &pb.RunEvent_Step{Step: &pb.Step{Name: st.Name, Phase: st.Phase, DurationMs: st.DurationMS, Detail: st.Detail}}})
+}
+
+func (e *runEvents) Output(b []byte) {
+	e.send(&pb.RunEvent{Event: &pb.RunEvent_Output{Output: append([]byte(nil), b...)}})
+}
+
+func (e *runEvents) Exit(sb string, code int, reason string) {
+	e.send(&pb.RunEvent{Event: &pb.RunEvent_Exit{Exit: &pb.Exit{Sandbox: sb, Code: int32(code), Reason: reason}}})
+}
+
+func (s *Server) Run(r *pb.RunRequest, stream pb.Daemon_RunServer) error {
+	req := RunRequest{Path: r.Path, Vars: r.Vars, VarFiles: r.VarFiles, VarEnv: r.VarEnv, Detach: r.Detach}
+	return rpcError(s.backend.Run(stream.Context(), req, &runEvents{stream: stream}))
+}
+
+// streamWriter turns writes into ExecOutput messages.
+type streamWriter struct {
+	mu     *sync.Mutex
+	stream pb.Daemon_ExecServer
+	stderr bool
+}
+
+func (w streamWriter) Write(b []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := &pb.ExecOutput{Output: &pb.ExecOutput_Stdout{Stdout: append([]byte(nil), b...)}}
+	if w.stderr {
+		out.Output = &pb.ExecOutput_Stderr{Stderr: append([]byte(nil), b...)}
+	}
+	if err := w.stream.Send(out); err != nil {
+		return 0, err
+	}
+	return len(b), nil
+}
+
+func (s *Server) Exec(stream pb.Daemon_ExecServer) error {
+	first, err := stream.Recv()
+	if err != nil {
+		return err
+	}
+	start := first.GetStart()
+	if start == nil {
+		return status.Error(codes.InvalidArgument, "exec: the first message must be a start request")
+	}
+	stdinR, stdinW := io.Pipe()
+	resize := make(chan [2]uint16, 4)
+	go func() {
+		defer stdinW.Close()
+		for {
+			in, err := stream.Recv()
+			if err != nil {
+				return
+			}
+			switch v := in.Input.(type) {
+			case *pb.ExecInput_Stdin:
+				if _, err := stdinW.Write(v.Stdin); err != nil {
+					return
+				}
+			case *pb.ExecInput_Resize:
+				select {
+				case resize <- [2]uint16{uint16(v.Resize.Rows), uint16(v.Resize.Cols)}:
+				default:
+				}
+			case *pb.ExecInput_CloseStdin:
+				return
+			}
+		}
+	}()
+	var mu sync.Mutex
+	code, err := s.backend.Exec(stream.Context(), ExecRequest{
+		Sandbox: start.Sandbox, Command: start.Command, TTY: start.Tty,
+		Rows: uint16(start.Rows), Cols: uint16(start.Cols), Env: start.Env,
+	}, ExecIO{Stdin: stdinR, Stdout: streamWriter{&mu, stream, false}, Stderr: streamWriter{&mu, stream, true}, Resize: resize})
+	if err != nil {
+		return rpcError(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	return stream.Send(&pb.ExecOutput{Output: &pb.ExecOutput_ExitCode{ExitCode: int32(code)}})
+}
+
+type chunkWriter struct{ stream pb.Daemon_LogsServer }
+
+func (w chunkWriter) Write(b []byte) (int, error) {
+	if err := w.stream.Send(&pb.LogChunk{Data: append([]byte(nil), b...)}); err != nil {
+		return 0, err
+	}
+	return len(b), nil
+}
+
+func (s *Server) Logs(r *pb.LogsRequest, stream pb.Daemon_LogsServer) error {
+	return rpcError(s.backend.Logs(stream.Context(), LogsRequest{Sandbox: r.Sandbox, Source: r.Source, Follow: r.Follow, Tail: int(r.Tail)}, chunkWriter{stream}))
+}

@@ -1,0 +1,263 @@
+package runtime
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/nemoclave/nemoclave/blueprints"
+	"github.com/nemoclave/nemoclave/gateway/inference"
+	"github.com/nemoclave/nemoclave/host/plugins"
+	"github.com/nemoclave/nemoclave/sdk/embeddings"
+	"github.com/nemoclave/nemoclave/sdk/llm"
+	"github.com/nemoclave/nemoclave/sdk/memory"
+	"github.com/nemoclave/nemoclave/sdk/plugin"
+	"github.com/nemoclave/nemoclave/sdk/retrieval"
+	"github.com/nemoclave/nemoclave/sdk/tools"
+)
+
+// launched is a run's plugins by blueprint address (plugin.<kind>.<name>).
+type launched map[string]*plugins.Supervised
+
+// pluginSource maps a blueprint plugin to what the manager resolves.
+func pluginSource(p *blueprints.Plugin) (source string, config json.RawMessage, err error) {
+	switch p.SourceType {
+	case blueprints.SourceMCP:
+		// An imported MCP server is served by the builtin tools-mcp plugin.
+		cfg := map[string]any{}
+		if len(p.Config) > 0 {
+			if err := json.Unmarshal(p.Config, &cfg); err != nil {
+				return "", nil, err
+			}
+		}
+		if p.MCP != nil {
+			if len(p.MCP.Command) > 0 {
+				cfg["command"] = p.MCP.Command
+			}
+			if p.MCP.URL != "" {
+				cfg["url"] = p.MCP.URL
+			}
+		}
+		b, err := json.Marshal(cfg)
+		return "builtin/tools-mcp", b, err
+	case blueprints.SourcePath:
+		return p.Path, p.Config, nil
+	default:
+		return p.Source, p.Config, nil
+	}
+}
+
+// launchPlugins starts every plugin of the blueprint, dependencies first,
+// resolving credentials right before each launch. On error everything
+// started so far is stopped.
+func (r *Runtime) launchPlugins(ctx context.Context, bp *blueprints.Blueprint) (launched, error) {
+	out := launched{}
+	ok := false
+	defer func() {
+		if !ok {
+			for _, s := range out {
+				s.Close()
+			}
+		}
+	}()
+	order, err := pluginOrder(bp)
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range order {
+		source, cfg, err := pluginSource(p)
+		if err != nil {
+			return nil, fmt.Errorf("plugin %s: %w", p.Address, err)
+		}
+		cfg, err = blueprints.ResolveCredentials(cfg, p.Credentials, r.opts.Credential)
+		if err != nil {
+			return nil, fmt.Errorf("plugin %s: %w", p.Address, err)
+		}
+		spec := plugins.Spec{Source: source, Kind: plugin.Kind(p.Kind), Name: p.Name, Config: cfg}
+		for _, w := range p.Wiring {
+			target := out["plugin."+w.Kind+"."+w.Name]
+			if target == nil {
+				return nil, fmt.Errorf("plugin %s: wired plugin plugin.%s.%s was not started", p.Address, w.Kind, w.Name)
+			}
+			spec.Wires = append(spec.Wires, plugins.Wire{Attribute: strings.Join(w.Path, "."), Target: target})
+		}
+		s, err := r.plugins.Start(ctx, spec)
+		if err != nil {
+			return nil, r.redactErr(fmt.Errorf("plugin %s (%s): %w", p.Address, source, err))
+		}
+		out[p.Address] = s
+	}
+	ok = true
+	return out, nil
+}
+
+// pluginOrder sorts plugins so every wired target comes before its user.
+func pluginOrder(bp *blueprints.Blueprint) ([]*blueprints.Plugin, error) {
+	byAddr := map[string]*blueprints.Plugin{}
+	for _, p := range bp.Plugins {
+		byAddr[p.Address] = p
+	}
+	var order []*blueprints.Plugin
+	state := map[string]int{} // 1 visiting, 2 done
+	var visit func(p *blueprints.Plugin) error
+	visit = func(p *blueprints.Plugin) error {
+		switch state[p.Address] {
+		case 1:
+			return fmt.Errorf("plugins %s are wired in a cycle; one must not reference the other", p.Address)
+		case 2:
+			return nil
+		}
+		state[p.Address] = 1
+		for _, w := range p.Wiring {
+			if t := byAddr["plugin."+w.Kind+"."+w.Name]; t != nil {
+				if err := visit(t); err != nil {
+					return err
+				}
+			}
+		}
+		state[p.Address] = 2
+		order = append(order, p)
+		return nil
+	}
+	for _, p := range bp.Plugins {
+		if err := visit(p); err != nil {
+			return nil, err
+		}
+	}
+	return order, nil
+}
+
+func (l launched) close() {
+	for _, s := range l {
+		s.Close()
+	}
+}
+
+// kindClient returns the plugin's client for kind, or an error naming the
+// blueprint address.
+func (l launched) client(addr string) (*plugin.Client, error) {
+	s := l[addr]
+	if s == nil {
+		return nil, fmt.Errorf("%s is not a plugin of this blueprint", addr)
+	}
+	return s.Client()
+}
+
+func (l launched) tools(addr string) (tools.Provider, error) {
+	c, err := l.client(addr)
+	if err != nil {
+		return nil, err
+	}
+	return c.Tools(), nil
+}
+
+func (l launched) memory(addr string) (memory.Store, error) {
+	if addr == "" {
+		return nil, nil
+	}
+	c, err := l.client(addr)
+	if err != nil {
+		return nil, err
+	}
+	return c.Memory(), nil
+}
+
+func (l launched) retrieval(addr string) (retrieval.Store, error) {
+	if addr == "" {
+		return nil, nil
+	}
+	c, err := l.client(addr)
+	if err != nil {
+		return nil, err
+	}
+	return c.Retrieval(), nil
+}
+
+// providers returns the llm and embeddings plugins by address, the names
+// the inference routes use.
+func (l launched) providers() (map[string]llm.Provider, map[string]embeddings.Embedder, error) {
+	llms, embs := map[string]llm.Provider{}, map[string]embeddings.Embedder{}
+	for addr, s := range l {
+		c, err := s.Client()
+		if err != nil {
+			return nil, nil, err
+		}
+		switch s.Kind() {
+		case plugin.KindLLM:
+			llms[addr] = c.LLM()
+		case plugin.KindEmbeddings:
+			embs[addr] = c.Embeddings()
+		}
+	}
+	return llms, embs, nil
+}
+
+// routesFor compiles the blueprint's inference block into router routes.
+func routesFor(bp *blueprints.Blueprint) (inference.Routes, inference.Limits, error) {
+	rt := inference.Routes{Models: map[string]inference.Route{}, Embeddings: map[string]inference.EmbeddingsRoute{}}
+	var lim inference.Limits
+	for _, p := range bp.Plugins {
+		if p.Kind == string(plugin.KindEmbeddings) {
+			rt.Embeddings[p.Name] = inference.EmbeddingsRoute{Embedder: p.Address}
+			if rt.DefaultEmbeddings == "" {
+				rt.DefaultEmbeddings = p.Name
+			}
+		}
+	}
+	in := bp.Inference
+	if in == nil {
+		return rt, lim, nil
+	}
+	rt.Default = in.Default
+	for _, m := range in.Models {
+		route := inference.Route{Provider: m.Provider, Model: m.Model, Fallback: m.Fallback, Timeout: time.Duration(m.Timeouts.Total)}
+		if fb := time.Duration(m.Timeouts.FirstByte); fb > 0 && (route.Timeout == 0 || fb < route.Timeout) {
+			route.Timeout = fb
+		}
+		if len(m.Parameters) > 0 {
+			var p struct {
+				Temperature *float64 `json:"temperature"`
+				TopP        *float64 `json:"top_p"`
+				MaxTokens   *int64   `json:"max_tokens"`
+			}
+			if err := json.Unmarshal(m.Parameters, &p); err != nil {
+				return rt, lim, fmt.Errorf("model %q parameters: %w", m.Alias, err)
+			}
+			var extra map[string]json.RawMessage
+			_ = json.Unmarshal(m.Parameters, &extra)
+			delete(extra, "temperature")
+			delete(extra, "top_p")
+			delete(extra, "max_tokens")
+			route.Parameters = inference.Parameters{Temperature: p.Temperature, TopP: p.TopP, MaxTokens: p.MaxTokens}
+			if len(extra) > 0 {
+				route.Parameters.Extra, _ = json.Marshal(extra)
+			}
+		}
+		rt.Models[m.Alias] = route
+	}
+	if b := in.Budget; b != nil {
+		if b.TokensPerHour > 0 {
+			return rt, lim, fmt.Errorf("inference budget tokens_per_hour is not enforced by this gateway; use tokens_per_day or a rate_limit tokens_per_minute")
+		}
+		lim.Budget = inference.Budget{TokensPerDay: b.TokensPerDay, TokensPerMonth: b.TokensPerMonth, CostPerDayUSD: b.CostPerDayUSD, CostPerMonthUSD: b.CostPerMonthUSD}
+	}
+	if rl := in.RateLimit; rl != nil {
+		if rl.Concurrent > 0 {
+			return rt, lim, fmt.Errorf("inference rate_limit concurrent is not enforced by this gateway; remove it or use requests_per_minute")
+		}
+		lim.RateLimit = inference.RateLimit{RequestsPerMinute: rl.RequestsPerMinute, TokensPerMinute: rl.TokensPerMinute}
+	}
+	return rt, lim, nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}

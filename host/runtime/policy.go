@@ -1,0 +1,236 @@
+package runtime
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"reflect"
+
+	"github.com/nemoclave/nemoclave/blueprints"
+	"github.com/nemoclave/nemoclave/blueprints/policy"
+	"github.com/nemoclave/nemoclave/gateway/egress"
+	"github.com/nemoclave/nemoclave/host/daemon"
+	"github.com/nemoclave/nemoclave/host/state"
+)
+
+var _ daemon.Backend = (*Runtime)(nil)
+
+// PolicyView is `policy get --full`: the effective policy with where each
+// rule came from, every revision, and the operator answers.
+type PolicyView struct {
+	Sandbox   string           `json:"sandbox"`
+	Effective *policy.Policy   `json:"effective"`
+	Base      *policy.Policy   `json:"base,omitempty"`
+	Revisions []RevisionView   `json:"revisions,omitempty"`
+	Approvals []state.Approval `json:"approvals,omitempty"`
+	// Grants are hosts allowed for the sandbox's lifetime by approvals;
+	// they are not part of a revision.
+	Grants []string `json:"grants,omitempty"`
+}
+
+// RevisionView summarises one revision.
+type RevisionView struct {
+	Revision int      `json:"revision"`
+	Source   string   `json:"source"`
+	Hosts    []string `json:"hosts"`
+	At       string   `json:"at"`
+}
+
+// effective is the live policy when the sandbox runs here, else the last
+// recorded revision.
+func (r *Runtime) effective(ctx context.Context, name string) (*policy.Policy, error) {
+	if p := r.egress.Policy(name); p != nil {
+		return p, nil
+	}
+	rev, err := r.db.LatestPolicy(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	return rev.Policy, nil
+}
+
+func (r *Runtime) GetPolicy(ctx context.Context, name, view string) (any, error) {
+	if _, err := r.record(ctx, name); err != nil {
+		return nil, err
+	}
+	revs, err := r.db.Revisions(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	if len(revs) == 0 {
+		return nil, fmt.Errorf("sandbox %s has no recorded policy", name)
+	}
+	switch view {
+	case "base":
+		return revs[0].Policy, nil
+	case "", "effective":
+		return r.effective(ctx, name)
+	case "full":
+	default:
+		return nil, fmt.Errorf("unknown policy view %q: use effective, full or base", view)
+	}
+	eff, err := r.effective(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	v := PolicyView{Sandbox: name, Effective: eff, Base: revs[0].Policy}
+	for _, rv := range revs {
+		v.Revisions = append(v.Revisions, RevisionView{Revision: rv.Revision, Source: rv.Source, Hosts: rv.Policy.Hosts(), At: rv.CreatedAt.Format("2006-01-02T15:04:05Z")})
+	}
+	if v.Approvals, err = r.db.Approvals(ctx, name); err != nil {
+		return nil, err
+	}
+	v.Grants = r.egress.Grants(name)
+	return v, nil
+}
+
+// SetPolicy replaces a running sandbox's network policy and/or adds presets.
+// Only the network part changes at runtime (new connections; tunnels to
+// hosts no longer allowed are closed): filesystem, Landlock and process
+// limits were applied when the sandbox started and cannot be widened from
+// outside, so a change to them is refused with that explanation.
+func (r *Runtime) SetPolicy(ctx context.Context, name string, policyJSON []byte, addPresets []string) (any, error) {
+	if _, err := r.record(ctx, name); err != nil {
+		return nil, err
+	}
+	cur := r.egress.Policy(name)
+	if cur == nil {
+		return nil, fmt.Errorf("sandbox %s is not running under this daemon; policy changes apply to running sandboxes", name)
+	}
+	next := cur.Clone()
+	source := "policy set"
+	if len(policyJSON) > 0 {
+		var in policy.Policy
+		dec := json.NewDecoder(bytesReader(policyJSON))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&in); err != nil {
+			return nil, fmt.Errorf("policy file: %w (the format is `nemoclave policy get %s -o json`)", err, name)
+		}
+		if !reflect.DeepEqual(in.Filesystem, cur.Filesystem) || in.Landlock != cur.Landlock || in.Process != cur.Process {
+			return nil, errors.New("the new policy changes filesystem, landlock or process settings; those are fixed when a sandbox starts — change the blueprint and run a new sandbox. Only network rules and unknown_hosts can change at runtime")
+		}
+		next.Network, next.UnknownHosts, next.Presets = in.Network, in.UnknownHosts, in.Presets
+	}
+	if len(addPresets) > 0 {
+		source = "add-preset"
+		l := blueprints.NewLoader(blueprints.Options{})
+		all, diags := l.Presets([]string{filepath.Join(r.opts.Home, "presets")})
+		if diags.HasErrors() {
+			return nil, fmt.Errorf("presets: %s", diags.Error())
+		}
+		byName := map[string]*blueprints.Preset{}
+		for _, p := range all {
+			byName[p.Name] = p
+		}
+		for _, name := range addPresets {
+			p := byName[name]
+			if p == nil {
+				return nil, fmt.Errorf("unknown preset %q (builtin presets and $NEMOCLAVE_HOME/presets/*.hcl are available; see docs/policies.md)", name)
+			}
+			if contains(next.Presets, name) {
+				continue
+			}
+			next.Presets = append(next.Presets, name)
+			for _, rule := range p.Network {
+				rule.Source = "preset:" + name
+				next.Network = append(next.Network, rule)
+			}
+		}
+	}
+	next.Revision = cur.Revision + 1
+	if err := next.Validate(); err != nil {
+		return nil, fmt.Errorf("the new policy is invalid: %w", err)
+	}
+	if err := r.egress.SetPolicy(name, next); err != nil {
+		return nil, err
+	}
+	if err := r.db.AddRevision(ctx, name, source, next); err != nil {
+		return nil, err
+	}
+	return map[string]any{"sandbox": name, "revision": next.Revision, "hosts": next.Hosts(),
+		"note": "network changes apply to new connections; open tunnels to hosts no longer allowed were closed"}, nil
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// ApprovalView is a pending egress request.
+type ApprovalView = egress.Approval
+
+func (r *Runtime) ListApprovals(ctx context.Context, sandbox string) (any, error) {
+	out := []egress.Approval{}
+	for _, a := range r.egress.Approvals().List() {
+		if sandbox == "" || a.Sandbox == sandbox {
+			out = append(out, a)
+		}
+	}
+	return out, nil
+}
+
+// WatchApprovals sends the pending list now and after every change.
+func (r *Runtime) WatchApprovals(ctx context.Context, sandbox string, send func(any) error) error {
+	ch := r.egress.Approvals().Watch(ctx)
+	for {
+		list, _ := r.ListApprovals(ctx, sandbox)
+		if err := send(list); err != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case _, ok := <-ch:
+			if !ok {
+				return nil
+			}
+		}
+	}
+}
+
+// AnswerApproval answers a pending approval and records the answer.
+func (r *Runtime) AnswerApproval(ctx context.Context, id string, allow bool, scope string) (any, error) {
+	var pending *egress.Approval
+	for _, a := range r.egress.Approvals().List() {
+		if a.ID == id {
+			a := a
+			pending = &a
+		}
+	}
+	if pending == nil {
+		return nil, fmt.Errorf("no pending approval %q (it may have timed out; see `nemoclave approvals list`)", id)
+	}
+	ans := egress.AnswerDeny
+	if allow {
+		switch scope {
+		case "", "once":
+			ans, scope = egress.AnswerOnce, "once"
+		case "sandbox":
+			ans = egress.AnswerSandbox
+		case "persist":
+			ans = egress.AnswerPersist
+		default:
+			return nil, fmt.Errorf("unknown scope %q: use once, sandbox or persist", scope)
+		}
+	} else {
+		scope = "once"
+	}
+	if err := r.egress.Approvals().Answer(ctx, id, ans); err != nil {
+		return nil, err
+	}
+	decision := "deny"
+	if allow {
+		decision = "allow"
+	}
+	rec := state.Approval{Sandbox: pending.Sandbox, Host: pending.Host, Port: pending.Port, Decision: decision, Scope: scope}
+	if _, err := r.db.AddApproval(ctx, rec); err != nil {
+		return nil, err
+	}
+	return rec, nil
+}

@@ -1,0 +1,506 @@
+package runtime
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+
+	"github.com/nemoclave/nemoclave/blueprints"
+	"github.com/nemoclave/nemoclave/blueprints/policy"
+	"github.com/nemoclave/nemoclave/gateway/agentapi"
+	"github.com/nemoclave/nemoclave/gateway/egress"
+	"github.com/nemoclave/nemoclave/gateway/inference"
+	"github.com/nemoclave/nemoclave/host/daemon"
+	"github.com/nemoclave/nemoclave/host/state"
+	"github.com/nemoclave/nemoclave/sandbox"
+	"github.com/nemoclave/nemoclave/sdk/tools"
+)
+
+// run is one sandbox of a blueprint run, with everything it owns.
+type run struct {
+	r       *Runtime
+	name    string // sandbox name
+	agent   *blueprints.Agent
+	bp      *blueprints.Blueprint
+	driver  sandbox.Driver
+	plugins launched
+	// sharedPlugins is true when another sandbox of the same run uses
+	// the same plugin processes; the last one to stop closes them.
+	pluginRefs *refcount
+	router     *inference.Router
+	api        *agentapi.Handler
+	servers    []*http.Server
+	listeners  []net.Listener
+	cancel     context.CancelFunc
+	gwLog      *os.File
+	auditLog   *os.File
+	base       *policy.Policy
+
+	stopOnce sync.Once
+	done     chan struct{}
+}
+
+type refcount struct {
+	mu sync.Mutex
+	n  int
+}
+
+// Run evaluates the blueprint and starts one sandbox per agent. Attached,
+// it streams the agents' output until they exit and then cleans up; a
+// cancelled context (Ctrl-C in the CLI) stops and cleans up too. Detached,
+// it returns once the agents run.
+func (r *Runtime) Run(ctx context.Context, req daemon.RunRequest, ev daemon.RunEvents) error {
+	step := func(name string, f func() (string, error)) error {
+		start := time.Now()
+		ev.Step(daemon.Step{Name: name, Phase: "start"})
+		detail, err := f()
+		if err != nil {
+			ev.Step(daemon.Step{Name: name, Phase: "failed", DurationMS: since(start), Detail: r.opts.Redact(err.Error())})
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		ev.Step(daemon.Step{Name: name, Phase: "done", DurationMS: since(start), Detail: detail})
+		return nil
+	}
+
+	var bp *blueprints.Blueprint
+	if err := step("evaluate blueprint", func() (string, error) {
+		var err error
+		bp, err = r.evaluate(ctx, req)
+		if err != nil {
+			return "", err
+		}
+		if len(bp.Agents) == 0 {
+			return "", errors.New("the blueprint declares no agent block; add one to say what runs in the sandbox")
+		}
+		return fmt.Sprintf("%d plugins, %d sandboxes, %d agents", len(bp.Plugins), len(bp.Sandboxes), len(bp.Agents)), nil
+	}); err != nil {
+		return err
+	}
+	if err := r.checkNew(ctx, bp); err != nil {
+		ev.Step(daemon.Step{Name: "evaluate blueprint", Phase: "failed", Detail: err.Error()})
+		return err
+	}
+
+	var pl launched
+	if err := step("launch plugins", func() (string, error) {
+		var err error
+		pl, err = r.launchPlugins(ctx, bp)
+		return fmt.Sprintf("%d running", len(pl)), err
+	}); err != nil {
+		return err
+	}
+	refs := &refcount{n: len(bp.Agents)}
+
+	var runs []*run
+	cleanup := func(reason string) {
+		for _, rn := range runs {
+			rn.stop(context.Background(), reason)
+		}
+	}
+	for _, a := range bp.Agents {
+		rn := &run{r: r, name: a.Sandbox, agent: a, bp: bp, plugins: pl, pluginRefs: refs, done: make(chan struct{})}
+		if err := step("configure gateway for "+a.Sandbox, rn.configureGateway); err != nil {
+			cleanup("start failed")
+			rn.releasePlugins()
+			return err
+		}
+		runs = append(runs, rn)
+		r.mu.Lock()
+		r.runs[rn.name] = rn
+		r.mu.Unlock()
+		if err := step("create sandbox "+a.Sandbox, func() (string, error) { return rn.createSandbox(ctx, req.Path) }); err != nil {
+			cleanup("start failed")
+			return err
+		}
+		if err := step("start agent "+a.Name, rn.start); err != nil {
+			cleanup("start failed")
+			return err
+		}
+	}
+	if req.Detach {
+		return nil
+	}
+	return r.follow(ctx, runs, ev)
+}
+
+// follow streams the agents' output until every agent exits, or ctx ends
+// (then stops them). Attached runs clean up after themselves.
+func (r *Runtime) follow(ctx context.Context, runs []*run, ev daemon.RunEvents) error {
+	var wg sync.WaitGroup
+	for _, rn := range runs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			lctx, cancel := context.WithCancel(ctx)
+			defer cancel()
+			logsDone := make(chan struct{})
+			go func() {
+				defer close(logsDone)
+				_ = rn.followLogs(lctx, eventWriter{ev})
+			}()
+			info, err := rn.driver.Wait(ctx, rn.name)
+			if err != nil {
+				ev.Exit(rn.name, -1, "interrupted: the sandbox was stopped and deleted")
+				rn.stop(context.Background(), "interrupted")
+				_ = rn.deleteState(context.Background())
+				return
+			}
+			// Let the log follower drain what the agent wrote last.
+			select {
+			case <-logsDone:
+			case <-time.After(2 * time.Second):
+			}
+			cancel()
+			<-logsDone
+			ev.Exit(rn.name, info.ExitCode, info.Reason)
+			rn.stop(context.Background(), "agent exited")
+			_ = rn.deleteState(context.Background())
+		}()
+	}
+	wg.Wait()
+	return nil
+}
+
+type eventWriter struct{ ev daemon.RunEvents }
+
+func (w eventWriter) Write(b []byte) (int, error) { w.ev.Output(b); return len(b), nil }
+
+// evaluate loads the blueprint, asking the plugins themselves for schemas.
+func (r *Runtime) evaluate(ctx context.Context, req daemon.RunRequest) (*blueprints.Blueprint, error) {
+	lookup := func(k string) (string, bool) { v, ok := req.VarEnv[k]; return v, ok }
+	l := blueprints.NewLoader(blueprints.Options{
+		Vars: req.Vars, VarFiles: req.VarFiles, LookupEnv: lookup,
+		Schemas: PluginSchemaSource(r.plugins),
+	})
+	bp, diags := l.Load(ctx, req.Path)
+	if diags.HasErrors() {
+		var buf bytes.Buffer
+		w := hcl.NewDiagnosticTextWriter(&buf, l.Files(), 100, false)
+		_ = w.WriteDiagnostics(diags)
+		return nil, fmt.Errorf("the blueprint has errors (run `nemoclave validate %s`):\n%s", req.Path, buf.String())
+	}
+	return bp, nil
+}
+
+// checkNew refuses a run whose sandbox names are taken.
+func (r *Runtime) checkNew(ctx context.Context, bp *blueprints.Blueprint) error {
+	seen := map[string]string{}
+	for _, a := range bp.Agents {
+		if other, dup := seen[a.Sandbox]; dup {
+			return fmt.Errorf("agents %q and %q both use sandbox %q; give each agent its own sandbox", other, a.Name, a.Sandbox)
+		}
+		seen[a.Sandbox] = a.Name
+		if _, err := r.db.Sandbox(ctx, a.Sandbox); err == nil {
+			return fmt.Errorf("sandbox %q already exists; delete it first with `nemoclave sandbox delete %s`", a.Sandbox, a.Sandbox)
+		} else if !errors.Is(err, state.ErrNotFound) {
+			return err
+		}
+	}
+	return nil
+}
+
+// configureGateway builds the sandbox's inference router and agent API and
+// registers its policy with the egress proxy.
+func (rn *run) configureGateway() (string, error) {
+	r, bp := rn.r, rn.bp
+	sb := bp.Sandbox(rn.agent.Sandbox)
+	if sb == nil {
+		return "", fmt.Errorf("agent %q names sandbox %q, which the blueprint does not declare", rn.agent.Name, rn.agent.Sandbox)
+	}
+	rn.base = sb.Policy.Clone()
+	rn.base.Revision = 1
+	if err := rn.base.Validate(); err != nil {
+		return "", fmt.Errorf("policy of sandbox %s: %w", sb.Name, err)
+	}
+	logDir := filepath.Join(r.opts.Home, "logs", rn.name)
+	if err := os.MkdirAll(logDir, 0o700); err != nil {
+		return "", err
+	}
+	var err error
+	if rn.gwLog, err = os.OpenFile(filepath.Join(logDir, "gateway.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600); err != nil {
+		return "", err
+	}
+	if rn.auditLog, err = os.OpenFile(filepath.Join(r.opts.Home, "audit", "agentapi-"+rn.name+".jsonl"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600); err != nil {
+		return "", err
+	}
+	routes, limits, err := routesFor(bp)
+	if err != nil {
+		return "", err
+	}
+	if rn.agent.Model != "" {
+		if _, ok := routes.Models[rn.agent.Model]; ok {
+			routes.Default = rn.agent.Model
+		}
+	}
+	llms, embs, err := rn.plugins.providers()
+	if err != nil {
+		return "", err
+	}
+	if rn.router, err = inference.New(context.Background(), inference.Config{
+		Sandbox: rn.name, Routes: routes, Providers: llms, Embedders: embs, Limits: limits,
+		Usage: r.usage, Health: r.health, Metrics: r.metrics, Logger: newJSONLogger(rn.gwLog, "inference", rn.name),
+		Redact: r.opts.Redact,
+	}); err != nil {
+		return "", err
+	}
+	var srcs []agentapi.ToolSource
+	for _, addr := range rn.agent.Tools {
+		tp, err := rn.plugins.tools(addr)
+		if err != nil {
+			return "", err
+		}
+		srcs = append(srcs, agentapi.ToolSource{Name: lastLabel(addr), Provider: tp})
+	}
+	if sub := rn.subagentTools(routes); sub != nil {
+		srcs = append(srcs, agentapi.ToolSource{Name: "subagents", Provider: sub})
+	}
+	mem, err := rn.plugins.memory(rn.agent.Memory)
+	if err != nil {
+		return "", err
+	}
+	ret, err := rn.plugins.retrieval(rn.agent.Retrieval)
+	if err != nil {
+		return "", err
+	}
+	enc := json.NewEncoder(rn.auditLog)
+	var auditMu sync.Mutex
+	if rn.api, err = agentapi.New(context.Background(), agentapi.Config{
+		Identity: agentapi.Identity{Sandbox: rn.name, Agent: rn.agent.Name, User: "default"},
+		Tools:    srcs, Memory: mem, Retrieval: ret,
+		Audit: func(e agentapi.Event) {
+			auditMu.Lock()
+			defer auditMu.Unlock()
+			_ = enc.Encode(e)
+		},
+	}); err != nil {
+		return "", err
+	}
+	if err := r.egress.SetPolicy(rn.name, rn.base); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("%d model routes, %d tool sources, %d network rules", len(routes.Models), len(srcs), len(rn.base.Network)), nil
+}
+
+// subagentTools exposes the agent's declared subagents as tools; nil when
+// there are none.
+func (rn *run) subagentTools(routes inference.Routes) tools.Provider {
+	if len(rn.agent.Subagents) == 0 {
+		return nil
+	}
+	return &subagents{rn: rn, routes: routes}
+}
+
+func lastLabel(addr string) string {
+	for i := len(addr) - 1; i >= 0; i-- {
+		if addr[i] == '.' {
+			return addr[i+1:]
+		}
+	}
+	return addr
+}
+
+// createSandbox creates the sandbox with the gateway's listeners, the
+// nemoclave binary and the egress CA bundle visible read-only inside.
+func (rn *run) createSandbox(ctx context.Context, blueprintPath string) (string, error) {
+	r, sb := rn.r, rn.bp.Sandbox(rn.agent.Sandbox)
+	driverName := sb.Driver
+	if driverName == "" {
+		driverName = "local"
+	}
+	d, ok := r.drivers[driverName]
+	if !ok {
+		return "", fmt.Errorf("sandbox %s: driver %q is not available in this daemon (available: %v)", sb.Name, driverName, sortedKeys(r.drivers))
+	}
+	rn.driver = d
+	runDir := filepath.Join(r.opts.Home, "run", rn.name)
+	if err := os.MkdirAll(runDir, 0o755); err != nil {
+		return "", err
+	}
+	bundle, err := r.egress.TrustBundle(rn.name)
+	if err != nil {
+		return "", err
+	}
+	caPath := filepath.Join(runDir, "ca-bundle.pem")
+	if err := os.WriteFile(caPath, bundle, 0o644); err != nil {
+		return "", err
+	}
+	pol := rn.base.Clone()
+	exe, _ := filepath.EvalSymlinks(r.opts.Executable)
+	if exe == "" {
+		exe = r.opts.Executable
+	}
+	pol.Filesystem.ReadOnly = append(pol.Filesystem.ReadOnly, exe, caPath)
+	env := map[string]string{}
+	for k, v := range sb.Environment {
+		env[k] = v
+	}
+	for _, kv := range egress.TrustEnv(caPath) {
+		for i := 0; i < len(kv); i++ {
+			if kv[i] == '=' {
+				env[kv[:i]] = kv[i+1:]
+				break
+			}
+		}
+	}
+	env["NO_PROXY"] = "127.0.0.1,localhost"
+	env["no_proxy"] = env["NO_PROXY"]
+	if rn.agent.Model != "" {
+		env["NEMOCLAVE_MODEL"] = rn.agent.Model
+	}
+	cmd := append([]string(nil), rn.agent.Command...)
+	if len(cmd) > 0 && cmd[0] == "nemoclave" {
+		cmd[0] = exe
+	}
+	workspace := sb.Workspace
+	if workspace == "" {
+		workspace = filepath.Join(r.opts.Home, "workspaces", rn.name)
+	}
+	if err := os.MkdirAll(workspace, 0o755); err != nil {
+		return "", fmt.Errorf("workspace %s: %w", workspace, err)
+	}
+	spec := sandbox.Spec{
+		Name: rn.name, Command: cmd, Env: env, Workspace: workspace, Policy: pol,
+		Resources: sandbox.Resources{CPUs: sb.Resources.CPUs, MemoryBytes: sb.Resources.MemoryBytes, Pids: int64(sb.Resources.PIDs)},
+		Listeners: []sandbox.ListenerSpec{{Name: sandbox.ListenerEgress}, {Name: sandbox.ListenerInference}, {Name: sandbox.ListenerAgentAPI}},
+	}
+	if _, err := d.Create(ctx, spec); err != nil {
+		return "", err
+	}
+	detail, _ := json.Marshal(map[string]any{"workspace": workspace, "command": rn.agent.Command, "policy": rn.base.Name, "plugins": sortedKeys(rn.plugins)})
+	if err := r.db.PutSandbox(ctx, state.Sandbox{Name: rn.name, Blueprint: blueprintPath, Agent: rn.agent.Name, Driver: driverName,
+		State: string(sandbox.StateCreated), Detail: detail}); err != nil {
+		return "", err
+	}
+	if err := r.db.AddRevision(ctx, rn.name, "blueprint", rn.base); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("driver %s, workspace %s", driverName, workspace), nil
+}
+
+// start starts the agent and serves the gateway on the sandbox's listeners.
+func (rn *run) start() (string, error) {
+	r := rn.r
+	started, err := rn.driver.Start(context.Background(), rn.name)
+	if err != nil {
+		return "", err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	rn.cancel = cancel
+	for name, ln := range started.Listeners {
+		rn.listeners = append(rn.listeners, ln)
+		switch name {
+		case sandbox.ListenerEgress:
+			go func() { _ = r.egress.Serve(ctx, ln, rn.name) }()
+		case sandbox.ListenerInference:
+			rn.serveHTTP(ln, rn.router)
+		case sandbox.ListenerAgentAPI:
+			rn.serveHTTP(ln, rn.api)
+		default:
+			ln.Close()
+		}
+	}
+	if err := r.db.SetSandboxState(context.Background(), rn.name, string(sandbox.StateRunning), 0, ""); err != nil {
+		return "", err
+	}
+	go rn.watchExit()
+	return fmt.Sprintf("ports %v", started.Info.Ports), nil
+}
+
+func (rn *run) serveHTTP(ln net.Listener, h http.Handler) {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 30 * time.Second, ErrorLog: nil}
+	rn.servers = append(rn.servers, srv)
+	go func() { _ = srv.Serve(ln) }()
+}
+
+// watchExit records the agent's exit for detached runs.
+func (rn *run) watchExit() {
+	info, err := rn.driver.Wait(context.Background(), rn.name)
+	if err != nil {
+		return
+	}
+	_ = rn.r.db.SetSandboxState(context.Background(), rn.name, string(info.State), info.ExitCode, info.Reason)
+}
+
+func (rn *run) followLogs(ctx context.Context, w io.Writer) error {
+	return followFile(ctx, func() (io.ReadCloser, error) { return rn.driver.Logs(ctx, rn.name) }, w, true, 0)
+}
+
+// stop stops the agent, the gateway servers and (when no other sandbox of
+// the run uses them) the plugins. The sandbox record stays.
+func (rn *run) stop(ctx context.Context, reason string) {
+	rn.stopOnce.Do(func() {
+		if rn.driver != nil {
+			_ = rn.driver.Stop(ctx, rn.name, 3*time.Second)
+			if info, err := rn.driver.Status(ctx, rn.name); err == nil {
+				_ = rn.r.db.SetSandboxState(ctx, rn.name, string(info.State), info.ExitCode, firstNonEmpty(info.Reason, reason))
+			}
+		}
+		if rn.cancel != nil {
+			rn.cancel()
+		}
+		for _, s := range rn.servers {
+			_ = s.Close()
+		}
+		for _, ln := range rn.listeners {
+			_ = ln.Close()
+		}
+		if rn.api != nil {
+			rn.api.Close()
+		}
+		if rn.router != nil {
+			rn.router.Close()
+		}
+		rn.r.egress.RemoveSandbox(rn.name)
+		rn.releasePlugins()
+		if rn.gwLog != nil {
+			rn.gwLog.Close()
+		}
+		if rn.auditLog != nil {
+			rn.auditLog.Close()
+		}
+		rn.r.mu.Lock()
+		if rn.r.runs[rn.name] == rn {
+			delete(rn.r.runs, rn.name)
+		}
+		rn.r.mu.Unlock()
+		close(rn.done)
+	})
+}
+
+func (rn *run) releasePlugins() {
+	rn.pluginRefs.mu.Lock()
+	defer rn.pluginRefs.mu.Unlock()
+	rn.pluginRefs.n--
+	if rn.pluginRefs.n <= 0 {
+		rn.plugins.close()
+	}
+}
+
+// deleteState removes the sandbox from the driver and the state.
+func (rn *run) deleteState(ctx context.Context) error {
+	if rn.driver != nil {
+		if err := rn.driver.Delete(ctx, rn.name); err != nil && !errors.Is(err, sandbox.ErrNotFound) {
+			return err
+		}
+	}
+	_ = os.RemoveAll(filepath.Join(rn.r.opts.Home, "run", rn.name))
+	return rn.r.db.DeleteSandbox(ctx, rn.name)
+}
+
+func firstNonEmpty(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}

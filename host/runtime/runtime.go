@@ -1,0 +1,219 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/nemoclave/nemoclave/blueprints/policy"
+	"github.com/nemoclave/nemoclave/gateway/egress"
+	"github.com/nemoclave/nemoclave/gateway/inference"
+	"github.com/nemoclave/nemoclave/host/plugins"
+	"github.com/nemoclave/nemoclave/host/state"
+	"github.com/nemoclave/nemoclave/sandbox"
+	"github.com/nemoclave/nemoclave/sandbox/local"
+)
+
+// Options configures a Runtime.
+type Options struct {
+	// Home is $NEMOCLAVE_HOME.
+	Home string
+	// Credential resolves credential("NAME") for plugin configs. It is the
+	// only path by which a secret reaches a plugin.
+	Credential func(name string) (string, error)
+	// Redact scrubs credential values from text leaving the gateway.
+	Redact func(string) string
+	// Drivers by name; nil means {"local": a local driver under
+	// Home/sandboxes}.
+	Drivers map[string]sandbox.Driver
+	// PluginBinDir overrides where builtin plugins are found.
+	PluginBinDir string
+	// Executable is the nemoclave binary made visible inside sandboxes so
+	// `nemoclave agent` runs there; empty means os.Executable().
+	Executable string
+	// EgressResolver and UnsafeAllowLoopback exist for tests that serve
+	// "internet" hosts on loopback.
+	EgressResolver      egress.Resolver
+	UnsafeAllowLoopback bool
+	// Logger receives daemon logs.
+	Logger *slog.Logger
+}
+
+// Runtime is the daemon's backend. Safe for concurrent use.
+type Runtime struct {
+	opts     Options
+	db       *state.DB
+	plugins  *plugins.Manager
+	drivers  map[string]sandbox.Driver
+	egress   *egress.Proxy
+	registry *prometheus.Registry
+	metrics  *inference.Metrics
+	health   *inference.Health
+	usage    inference.UsageStore
+	log      *slog.Logger
+	pluginLog io.Closer
+
+	mu   sync.Mutex
+	runs map[string]*run // by sandbox name
+}
+
+// New opens the state, reconciles sandboxes left by an earlier daemon, and
+// starts the shared gateway parts.
+func New(ctx context.Context, o Options) (*Runtime, error) {
+	if o.Home == "" {
+		return nil, errors.New("runtime: no home directory")
+	}
+	if o.Credential == nil {
+		o.Credential = func(name string) (string, error) {
+			if v, ok := os.LookupEnv(name); ok {
+				return v, nil
+			}
+			return "", fmt.Errorf("credential %s is not set: add it with `nemoclave provider add %s` or export it", name, name)
+		}
+	}
+	if o.Redact == nil {
+		o.Redact = func(s string) string { return s }
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Executable == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return nil, err
+		}
+		o.Executable = exe
+	}
+	for _, d := range []string{"logs", "audit", "run", "sandboxes", "state"} {
+		if err := os.MkdirAll(filepath.Join(o.Home, d), 0o700); err != nil {
+			return nil, fmt.Errorf("runtime: %w", err)
+		}
+	}
+	r := &Runtime{opts: o, log: o.Logger, runs: map[string]*run{}, registry: prometheus.NewRegistry()}
+	var err error
+	if r.db, err = state.Open(filepath.Join(o.Home, "state.db")); err != nil {
+		return nil, err
+	}
+	if r.usage, err = inference.OpenSQLiteUsage(filepath.Join(o.Home, "usage.db")); err != nil {
+		r.db.Close()
+		return nil, err
+	}
+	if o.Drivers == nil {
+		d, err := local.New(local.Config{StateRoot: filepath.Join(o.Home, "sandboxes")})
+		if err != nil {
+			r.Close(ctx)
+			return nil, err
+		}
+		o.Drivers = map[string]sandbox.Driver{"local": d}
+		r.opts.Drivers = o.Drivers
+	}
+	r.drivers = o.Drivers
+	logf, err := os.OpenFile(filepath.Join(o.Home, "logs", "plugins.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		r.Close(ctx)
+		return nil, err
+	}
+	r.pluginLog = logf
+	if r.plugins, err = plugins.New(plugins.Options{
+		Home: o.Home, BinDir: o.PluginBinDir,
+		Logger: hclog.New(&hclog.LoggerOptions{Name: "nemoclave", Output: logf, JSONFormat: true, Level: hclog.Info}),
+	}); err != nil {
+		r.Close(ctx)
+		return nil, err
+	}
+	if r.metrics, err = inference.NewMetrics(r.registry); err != nil {
+		r.Close(ctx)
+		return nil, err
+	}
+	r.health = inference.NewHealth(inference.DefaultBreaker)
+	if r.egress, err = egress.New(egress.Config{
+		AuditDir: filepath.Join(o.Home, "audit"), Registry: r.registry, Logger: o.Logger,
+		Resolver: o.EgressResolver, UnsafeAllowLoopback: o.UnsafeAllowLoopback,
+		OnPersist: r.persistPolicy,
+	}); err != nil {
+		r.Close(ctx)
+		return nil, err
+	}
+	if err := r.reconcile(ctx); err != nil {
+		r.Close(ctx)
+		return nil, err
+	}
+	return r, nil
+}
+
+// reconcile marks sandboxes that were running under an earlier daemon. The
+// local driver's sandboxes die with their supervisor, so they are lost: the
+// record stays, truthfully, until the operator deletes it.
+func (r *Runtime) reconcile(ctx context.Context) error {
+	recs, err := r.db.Sandboxes(ctx)
+	if err != nil {
+		return err
+	}
+	for _, s := range recs {
+		if s.State != string(sandbox.StateRunning) && s.State != string(sandbox.StateCreated) {
+			continue
+		}
+		st, reason := string(sandbox.StateLost), "the daemon restarted while the sandbox was running"
+		if d, ok := r.drivers[s.Driver]; ok {
+			if info, err := d.Status(ctx, s.Name); err == nil && info.State != sandbox.StateRunning {
+				st = string(info.State)
+				if info.Reason != "" {
+					reason = info.Reason
+				}
+			}
+		}
+		if err := r.db.SetSandboxState(ctx, s.Name, st, -1, reason); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// persistPolicy records a revision the egress proxy made from an approval
+// answered with "persist".
+func (r *Runtime) persistPolicy(ctx context.Context, sandboxID string, p *policy.Policy) error {
+	return r.db.AddRevision(ctx, sandboxID, "approval", p)
+}
+
+// Registry exposes the gateway's Prometheus metrics.
+func (r *Runtime) Registry() *prometheus.Registry { return r.registry }
+
+// Close stops every run, then the shared parts.
+func (r *Runtime) Close(ctx context.Context) error {
+	r.mu.Lock()
+	runs := make([]*run, 0, len(r.runs))
+	for _, rn := range r.runs {
+		runs = append(runs, rn)
+	}
+	r.mu.Unlock()
+	for _, rn := range runs {
+		rn.stop(ctx, "the daemon stopped")
+	}
+	if r.egress != nil {
+		r.egress.Close()
+	}
+	if r.plugins != nil {
+		r.plugins.Close()
+	}
+	if r.usage != nil {
+		r.usage.Close()
+	}
+	if r.pluginLog != nil {
+		r.pluginLog.Close()
+	}
+	if r.db != nil {
+		r.db.Close()
+	}
+	return nil
+}
+
+func since(t time.Time) int64 { return time.Since(t).Milliseconds() }

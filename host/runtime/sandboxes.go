@@ -1,0 +1,235 @@
+package runtime
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/nemoclave/nemoclave/host/daemon"
+	"github.com/nemoclave/nemoclave/host/state"
+	"github.com/nemoclave/nemoclave/sandbox"
+)
+
+// SandboxView is what `sandbox list` and `sandbox get` show.
+type SandboxView struct {
+	Name      string          `json:"name"`
+	Agent     string          `json:"agent,omitempty"`
+	Driver    string          `json:"driver"`
+	State     string          `json:"state"`
+	ExitCode  *int            `json:"exit_code,omitempty"`
+	Reason    string          `json:"reason,omitempty"`
+	Blueprint string          `json:"blueprint"`
+	Ports     map[string]int  `json:"ports,omitempty"`
+	Policy    string          `json:"policy,omitempty"`
+	Revision  int             `json:"policy_revision,omitempty"`
+	CreatedAt time.Time       `json:"created_at"`
+	Detail    json.RawMessage `json:"detail,omitempty"`
+}
+
+func (r *Runtime) view(ctx context.Context, s state.Sandbox) SandboxView {
+	v := SandboxView{Name: s.Name, Agent: s.Agent, Driver: s.Driver, State: s.State, Reason: s.Reason,
+		Blueprint: s.Blueprint, CreatedAt: s.CreatedAt, Detail: s.Detail}
+	if d, ok := r.drivers[s.Driver]; ok {
+		if info, err := d.Status(ctx, s.Name); err == nil {
+			// The driver knows best while it is alive; a sandbox the daemon
+			// already marked lost stays lost.
+			if s.State != string(sandbox.StateLost) {
+				v.State = string(info.State)
+				if info.Reason != "" {
+					v.Reason = info.Reason
+				}
+			}
+			v.Ports = info.Ports
+			if info.State == sandbox.StateExited {
+				code := info.ExitCode
+				v.ExitCode = &code
+			}
+		}
+	}
+	if v.ExitCode == nil && (v.State == string(sandbox.StateExited)) {
+		code := s.ExitCode
+		v.ExitCode = &code
+	}
+	if rev, err := r.db.LatestPolicy(ctx, s.Name); err == nil {
+		v.Policy, v.Revision = rev.Policy.Name, rev.Revision
+	}
+	return v
+}
+
+func (r *Runtime) ListSandboxes(ctx context.Context) (any, error) {
+	recs, err := r.db.Sandboxes(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := []SandboxView{}
+	for _, s := range recs {
+		out = append(out, r.view(ctx, s))
+	}
+	return out, nil
+}
+
+func (r *Runtime) record(ctx context.Context, name string) (state.Sandbox, error) {
+	s, err := r.db.Sandbox(ctx, name)
+	if errors.Is(err, state.ErrNotFound) {
+		return s, fmt.Errorf("no sandbox named %q (see `nemoclave sandbox list`)", name)
+	}
+	return s, err
+}
+
+func (r *Runtime) GetSandbox(ctx context.Context, name string) (any, error) {
+	s, err := r.record(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	return r.view(ctx, s), nil
+}
+
+// DeleteSandbox stops a sandbox, kills everything it runs (agent, and its
+// plugins when no other sandbox of the run uses them) and forgets it.
+func (r *Runtime) DeleteSandbox(ctx context.Context, name string) (any, error) {
+	s, err := r.record(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	rn := r.runs[name]
+	r.mu.Unlock()
+	if rn != nil {
+		rn.stop(ctx, "deleted")
+		if err := rn.deleteState(ctx); err != nil {
+			return nil, err
+		}
+	} else {
+		if d, ok := r.drivers[s.Driver]; ok {
+			if err := d.Delete(ctx, name); err != nil && !errors.Is(err, sandbox.ErrNotFound) {
+				return nil, err
+			}
+		}
+		_ = os.RemoveAll(filepath.Join(r.opts.Home, "run", name))
+		if err := r.db.DeleteSandbox(ctx, name); err != nil {
+			return nil, err
+		}
+	}
+	return map[string]string{"deleted": name}, nil
+}
+
+func (r *Runtime) driverOf(ctx context.Context, name string) (sandbox.Driver, error) {
+	s, err := r.record(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	d, ok := r.drivers[s.Driver]
+	if !ok {
+		return nil, fmt.Errorf("sandbox %s uses driver %q, which this daemon does not have", name, s.Driver)
+	}
+	return d, nil
+}
+
+// Exec runs a command in a running sandbox, on a terminal when asked.
+func (r *Runtime) Exec(ctx context.Context, req daemon.ExecRequest, eio daemon.ExecIO) (int, error) {
+	d, err := r.driverOf(ctx, req.Sandbox)
+	if err != nil {
+		return -1, err
+	}
+	if len(req.Command) == 0 {
+		req.Command = []string{"/bin/sh"}
+	}
+	if !req.TTY {
+		p, err := d.Exec(ctx, req.Sandbox, sandbox.ExecRequest{Command: req.Command, Env: req.Env, Stdin: eio.Stdin, Stdout: eio.Stdout, Stderr: eio.Stderr})
+		if err != nil {
+			return -1, err
+		}
+		return p.Wait(ctx)
+	}
+	term, err := d.Attach(ctx, req.Sandbox, sandbox.AttachRequest{Command: req.Command, Env: req.Env, Rows: req.Rows, Cols: req.Cols})
+	if err != nil {
+		return -1, err
+	}
+	defer term.Close()
+	go func() { _, _ = io.Copy(term, eio.Stdin) }()
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case sz := <-eio.Resize:
+				_ = term.Resize(sz[0], sz[1])
+			}
+		}
+	}()
+	copied := make(chan struct{})
+	go func() { _, _ = io.Copy(eio.Stdout, term); close(copied) }()
+	code, err := term.Wait(ctx)
+	select {
+	case <-copied:
+	case <-time.After(time.Second):
+	}
+	return code, err
+}
+
+// Logs serves `nemoclave logs`: sandbox (the agent's output), gateway
+// (inference and egress decisions for the sandbox), plugin (every plugin's
+// log) or audit (egress and agent API decisions of the sandbox).
+func (r *Runtime) Logs(ctx context.Context, req daemon.LogsRequest, w io.Writer) error {
+	if _, err := r.record(ctx, req.Sandbox); err != nil {
+		return err
+	}
+	switch req.Source {
+	case "", "sandbox":
+		d, err := r.driverOf(ctx, req.Sandbox)
+		if err != nil {
+			return err
+		}
+		return followFile(ctx, func() (io.ReadCloser, error) { return d.Logs(ctx, req.Sandbox) }, w, req.Follow, req.Tail)
+	case "gateway":
+		p := filepath.Join(r.opts.Home, "logs", req.Sandbox, "gateway.log")
+		return followFile(ctx, func() (io.ReadCloser, error) { return openOrEmpty(p) }, w, req.Follow, req.Tail)
+	case "plugin":
+		p := filepath.Join(r.opts.Home, "logs", "plugins.log")
+		return followFile(ctx, func() (io.ReadCloser, error) { return openOrEmpty(p) }, w, req.Follow, req.Tail)
+	case "audit":
+		return r.auditLogs(ctx, req, w)
+	}
+	return fmt.Errorf("unknown log source %q: use sandbox, gateway, plugin or audit", req.Source)
+}
+
+// auditLogs merges the egress audit files and the agent API audit of one
+// sandbox, in file order.
+func (r *Runtime) auditLogs(ctx context.Context, req daemon.LogsRequest, w io.Writer) error {
+	dir := filepath.Join(r.opts.Home, "audit")
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	var files []string
+	for _, e := range entries {
+		n := e.Name()
+		if strings.HasPrefix(n, "agentapi-") && n != "agentapi-"+req.Sandbox+".jsonl" {
+			continue
+		}
+		files = append(files, filepath.Join(dir, n))
+	}
+	sort.Strings(files)
+	var buf strings.Builder
+	for _, f := range files {
+		fh, err := os.Open(f)
+		if err != nil {
+			continue
+		}
+		_ = grepJSONLines(fh, req.Sandbox, &buf)
+		fh.Close()
+	}
+	out := []byte(buf.String())
+	if req.Tail > 0 {
+		out = lastLines(out, req.Tail)
+	}
+	_, err = w.Write(out)
+	return err
+}
