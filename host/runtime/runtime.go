@@ -50,16 +50,16 @@ type Options struct {
 
 // Runtime is the daemon's backend. Safe for concurrent use.
 type Runtime struct {
-	opts     Options
-	db       *state.DB
-	plugins  *plugins.Manager
-	drivers  map[string]sandbox.Driver
-	egress   *egress.Proxy
-	registry *prometheus.Registry
-	metrics  *inference.Metrics
-	health   *inference.Health
-	usage    inference.UsageStore
-	log      *slog.Logger
+	opts      Options
+	db        *state.DB
+	plugins   *plugins.Manager
+	drivers   map[string]sandbox.Driver
+	egress    *egress.Proxy
+	registry  *prometheus.Registry
+	metrics   *inference.Metrics
+	health    *inference.Health
+	usage     inference.UsageStore
+	log       *slog.Logger
 	pluginLog io.Closer
 
 	mu   sync.Mutex
