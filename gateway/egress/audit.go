@@ -1,7 +1,9 @@
 package egress
 
 import (
+	"cmp"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -74,32 +76,36 @@ func (a *auditLog) open() error {
 	return nil
 }
 
-// Write appends one event. A write error is kept and returned by Close; the
-// decision it records has already been enforced either way.
-func (a *auditLog) Write(e Event) {
+// Write appends one event. A write error is returned (for the operational
+// log) and kept for Close; the decision it records has already been
+// enforced either way.
+func (a *auditLog) Write(e Event) error {
 	line, err := json.Marshal(e)
 	if err != nil {
-		return
+		return fmt.Errorf("egress audit: encode: %w", err)
 	}
 	line = append(line, '\n')
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.f == nil {
-		return
+		return errors.New("egress audit: log is closed")
 	}
 	if a.size+int64(len(line)) > a.maxBytes && a.size > 0 {
-		if err := a.rotate(); err != nil && a.err == nil {
-			a.err = err
-		}
-		if a.f == nil {
-			return
+		if err := a.rotate(); err != nil {
+			a.err = cmp.Or(a.err, err)
+			if a.f == nil {
+				return err
+			}
 		}
 	}
 	n, err := a.f.Write(line)
 	a.size += int64(n)
-	if err != nil && a.err == nil {
-		a.err = fmt.Errorf("egress audit: write: %w", err)
+	if err != nil {
+		err = fmt.Errorf("egress audit: write: %w; check free space under %s", err, a.dir)
+		a.err = cmp.Or(a.err, err)
+		return err
 	}
+	return nil
 }
 
 func (a *auditLog) rotate() error {

@@ -257,5 +257,7 @@ func (p *Proxy) record(e Event) {
 	if e.Time.IsZero() {
 		e.Time = time.Now().UTC()
 	}
-	p.audit.Write(e)
+	if err := p.audit.Write(e); err != nil {
+		p.cfg.Logger.Error("egress audit event lost", "err", err, "sandbox", e.Sandbox, "host", e.Host, "decision", e.Decision)
+	}
 }
