@@ -58,6 +58,10 @@ type Supervised struct {
 	bin        *Binary
 	kind, name string
 	log        hclog.Logger
+	// reattached plugins belong to a developer's debugger: a breakpoint
+	// must not look like a hang, so they get no timed health check and are
+	// never SIGKILLed.
+	reattached bool
 	conn       *supervisedConn
 
 	ctx     context.Context
@@ -126,6 +130,7 @@ func (m *Manager) Start(ctx context.Context, spec Spec) (*Supervised, error) {
 		dependents: map[*Supervised]struct{}{},
 	}
 	s.conn = &supervisedConn{s: s}
+	_, s.reattached = m.reattachFor(b)
 	l, info, err := s.launchAndConfigure(ctx)
 	if err != nil {
 		cancel()
@@ -420,6 +425,9 @@ func (s *Supervised) healthCheck() {
 		s.crashed(l, errors.New("process exited"))
 		return
 	}
+	if s.reattached {
+		return
+	}
 	ctx, cancel := context.WithTimeout(s.ctx, s.m.opts.HealthTimeout)
 	defer cancel()
 	if _, err := l.Info(ctx); err != nil && s.ctx.Err() == nil {
@@ -438,7 +446,7 @@ func (s *Supervised) restart() {
 	}
 	s.mu.Unlock()
 	if dead != nil {
-		if !dead.Exited() && dead.Pid() > 0 {
+		if !dead.Exited() && dead.Pid() > 0 && !s.reattached {
 			// Hung, not crashed: it will not honour a graceful shutdown.
 			_ = syscall.Kill(dead.Pid(), syscall.SIGKILL)
 		}

@@ -1,0 +1,181 @@
+package plugins
+
+import (
+	"context"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nemoclave/nemoclave/sdk/embeddings"
+	"github.com/nemoclave/nemoclave/sdk/plugin"
+)
+
+// Issue 2 §5: a unary round trip host → plugin → host with a 1 KB payload
+// (targets p50 ≤ 150µs) against the same code called in process, and a cold
+// start (launch with checksum verification, handshake, configure; target
+// p50 ≤ 100ms). bench/plugins.sh runs these and summarises them; each
+// benchmark reports min, p50 and p99 of its per-call latencies.
+
+// payload1KB is 1024 bytes of text.
+var payload1KB = strings.Repeat("The quick brown fox jumps over the lazy dog. ", 24)[:1024]
+
+// latencies records one duration per iteration and reports percentiles.
+type latencies []time.Duration
+
+func (l latencies) report(b *testing.B, prefix string) {
+	if len(l) == 0 {
+		return
+	}
+	s := slices.Clone(l)
+	slices.Sort(s)
+	pct := func(p float64) float64 {
+		i := max(int(math.Ceil(p*float64(len(s))))-1, 0)
+		return float64(s[i].Nanoseconds())
+	}
+	b.ReportMetric(float64(s[0].Nanoseconds()), prefix+"min-ns")
+	b.ReportMetric(pct(0.50), prefix+"p50-ns")
+	b.ReportMetric(pct(0.99), prefix+"p99-ns")
+}
+
+// hashPluginBinary builds plugins/embeddings-hash, the first-party plugin,
+// into dir, or returns "" when this checkout does not have it.
+func hashPluginBinary(b *testing.B, dir string) string {
+	b.Helper()
+	_, file, _, _ := runtime.Caller(0)
+	root := filepath.Join(filepath.Dir(file), "..", "..")
+	if _, err := os.Stat(filepath.Join(root, "plugins", "embeddings-hash")); err != nil {
+		return ""
+	}
+	out := filepath.Join(dir, BinaryPrefix+"embeddings-hash")
+	if msg, err := exec.Command("go", "build", "-C", root, "-o", out, "./plugins/embeddings-hash").CombinedOutput(); err != nil {
+		b.Fatalf("build embeddings-hash: %v\n%s", err, msg)
+	}
+	return out
+}
+
+func embedPayload(ctx context.Context, b *testing.B, e embeddings.Embedder) {
+	resp, err := e.Embed(ctx, &embeddings.EmbedRequest{Inputs: []string{payload1KB}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if len(resp.Vectors) != 1 {
+		b.Fatalf("got %d vectors", len(resp.Vectors))
+	}
+}
+
+// BenchmarkEmbedRoundTrip measures one 1 KB Embed call: in-process is the
+// helper plugin's Embed called directly (the baseline), grpc-in-process the
+// same over an in-memory gRPC connection, plugin the helper in its own
+// process through a Supervised handle, as the gateway calls it.
+// plugin-embeddings-hash is the first-party plugin over the same path.
+func BenchmarkEmbedRoundTrip(b *testing.B) {
+	ctx := context.Background()
+	impl := &helperPlugin{scale: 1}
+	binDir := helperBinDir(b)
+	hash := hashPluginBinary(b, binDir)
+	m, _ := testManager(b, Options{BinDir: binDir})
+	helper, err := m.Start(ctx, helperSpec("serve"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	run := func(e embeddings.Embedder) func(b *testing.B) {
+		return func(b *testing.B) {
+			embedPayload(ctx, b, e) // warm up
+			lat := make(latencies, 0, b.N)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				t0 := time.Now()
+				embedPayload(ctx, b, e)
+				lat = append(lat, time.Since(t0))
+			}
+			b.StopTimer()
+			lat.report(b, "")
+		}
+	}
+	b.Run("in-process", run(impl))
+	b.Run("grpc-in-process", run(plugin.InProcess(b, &helperPlugin{scale: 1}).Embeddings()))
+	b.Run("plugin", run(helper.Embeddings()))
+	if hash != "" {
+		s, err := m.Start(ctx, Spec{Source: "builtin/embeddings-hash"})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run("plugin-embeddings-hash", run(s.Embeddings()))
+	}
+}
+
+// BenchmarkEmbedRoundTripAlternating calls the in-process baseline and the
+// plugin in turn in one loop, so machine noise hits both alike; it reports
+// both distributions and the ratio of medians.
+func BenchmarkEmbedRoundTripAlternating(b *testing.B) {
+	ctx := context.Background()
+	impl := &helperPlugin{scale: 1}
+	m, _ := testManager(b, Options{})
+	s, err := m.Start(ctx, helperSpec("serve"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	remote := s.Embeddings()
+	embedPayload(ctx, b, remote)
+	local := make(latencies, 0, b.N)
+	viaPlugin := make(latencies, 0, b.N)
+	b.ResetTimer()
+	for b.Loop() {
+		t0 := time.Now()
+		embedPayload(ctx, b, impl)
+		t1 := time.Now()
+		embedPayload(ctx, b, remote)
+		local = append(local, t1.Sub(t0))
+		viaPlugin = append(viaPlugin, time.Since(t1))
+	}
+	b.StopTimer()
+	local.report(b, "inproc-")
+	viaPlugin.report(b, "plugin-")
+}
+
+// BenchmarkColdStart measures launch (checksum verification included),
+// handshake and configure of a fresh process; killing it is not timed.
+func BenchmarkColdStart(b *testing.B) {
+	ctx := context.Background()
+	binDir := helperBinDir(b)
+	hash := hashPluginBinary(b, binDir)
+	m, _ := testManager(b, Options{BinDir: binDir})
+	run := func(source string, env map[string]string, config string) func(b *testing.B) {
+		return func(b *testing.B) {
+			bin, err := m.Resolve(source)
+			if err != nil {
+				b.Fatal(err)
+			}
+			spec := Spec{Source: source, Env: env}
+			lat := make(latencies, 0, b.N)
+			b.ResetTimer()
+			for b.Loop() {
+				t0 := time.Now()
+				l, err := m.Launch(ctx, bin, spec)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := l.Configure(ctx, plugin.ConfigureOptions{Config: []byte(config), StateDir: b.TempDir()}); err != nil {
+					b.Fatal(err)
+				}
+				lat = append(lat, time.Since(t0))
+				b.StopTimer()
+				l.Kill()
+				b.StartTimer()
+			}
+			b.StopTimer()
+			lat.report(b, "")
+		}
+	}
+	if hash != "" {
+		b.Run("embeddings-hash", run("builtin/embeddings-hash", nil, `{"dimensions":256}`))
+	}
+	b.Run("helper", run("builtin/"+helperName, map[string]string{helperEnv: "serve"}, `{"scale":1}`))
+}
