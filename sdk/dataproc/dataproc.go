@@ -53,8 +53,10 @@ type Document struct {
 	Data     []byte
 }
 
-// Chunk is a piece of a document's text. Start and End are byte offsets
-// into the extracted text (End exclusive), so callers can cite sources.
+// Chunk is a piece of a document's text. Index numbers chunks in order
+// from 0. Start and End are byte offsets into the extracted text (End
+// exclusive, so Text[Start:End] is the chunk when TransformResponse.Text
+// is returned too), so callers can cite sources.
 type Chunk struct {
 	Index int
 	Text  string

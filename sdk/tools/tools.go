@@ -33,7 +33,9 @@ type Watcher interface {
 
 // Tool describes one tool.
 type Tool struct {
-	Name        string
+	Name string
+	// Description is how the model decides when to use the tool; sdktest
+	// requires one.
 	Description string
 	// InputSchema is the JSON Schema of the arguments; it must be an
 	// object schema ({"type":"object",...}) because arguments are a JSON
