@@ -96,7 +96,7 @@ locals {
   a = local.b
   b = "${local.a}!"
 }
-` + cliBase, "3:7", "a = local.b", "local.a ("},
+` + cliBase, "3:7", "a = local.b", "Cycle in local values"},
 		{"type error", `
 variable "pids" {
   type    = number
