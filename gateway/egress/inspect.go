@@ -62,6 +62,14 @@ func (p *Proxy) serveInspected(ctx context.Context, sb *sandbox, tun *tunnel, c 
 			up.conn.Close()
 		}
 	}()
+	served := 0
+	defer func() {
+		if served == 0 { // still one audit line for the allowed CONNECT
+			connEv.Decision, connEv.Reason, connEv.Duration = "allow", "inspected tunnel closed before any request", msSince(start)
+			p.record(connEv)
+			p.metrics.decision(sb.id, connEv.Kind, "allow")
+		}
+	}()
 	cbr := bufio.NewReaderSize(tc, maxHeaderBytes+4096)
 	for first := true; ; first = false {
 		wait := p.cfg.HeaderTimeout
@@ -80,11 +88,13 @@ func (p *Proxy) serveInspected(ctx context.Context, sb *sandbox, tun *tunnel, c 
 		ev.BytesUp, ev.BytesDn, ev.Status, ev.Method = 0, 0, 0, ""
 		if err != nil {
 			if errors.Is(err, errBadRequest) {
+				served++
 				ev.Reason = err.Error()
 				p.refuse(tc, sb, ev, http.StatusBadRequest, "request to "+t.String(), true)
 			}
 			return
 		}
+		served++
 		ev.Method = req.Method
 		what := req.Method + " https://" + t.String()
 		if !strings.HasPrefix(req.RequestURI, "/") {

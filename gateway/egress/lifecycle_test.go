@@ -357,3 +357,25 @@ func TestCA_TrustBundleAndEnv(t *testing.T) {
 	}
 	_ = tls.VersionTLS13
 }
+
+func TestRemoveSandbox_DeniesOnItsListener(t *testing.T) {
+	t.Parallel()
+	_, port := rawUpstream(t, true)
+	e := newEnv(t, map[string]string{"api.example.com": "127.0.0.1"})
+	x := ep("api.example.com", port)
+	x.AllowOpaque = true
+	addr := e.serve(t, "sb", pol(1, policy.UnknownDeny, x))
+	c, br, resp := connect(t, addr, "api.example.com:"+strconv.Itoa(port))
+	if resp.StatusCode != 200 {
+		t.Fatal(resp.Status)
+	}
+	c.Write([]byte("hi"))
+	if _, err := io.ReadFull(br, make([]byte, 2)); err != nil {
+		t.Fatal(err)
+	}
+	e.p.RemoveSandbox("sb")
+	expectClosed(t, c)
+	if _, _, r := connect(t, addr, "api.example.com:"+strconv.Itoa(port)); r.StatusCode != http.StatusForbidden {
+		t.Fatalf("listener of a removed sandbox: %d, want 403", r.StatusCode)
+	}
+}

@@ -186,14 +186,14 @@ func (p *Proxy) Serve(ctx context.Context, ln net.Listener, sandboxID string) er
 		return errors.New("egress: Serve needs the sandbox id the listener belongs to")
 	}
 	sb := p.sandbox(sandboxID)
+	var wg sync.WaitGroup
+	defer wg.Wait() // runs after cancel: connections are closed first
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	var wg sync.WaitGroup
 	go func() {
 		<-ctx.Done()
 		ln.Close()
 	}()
-	defer wg.Wait()
 	for {
 		c, err := ln.Accept()
 		if err != nil {
@@ -238,7 +238,8 @@ func (p *Proxy) lookupSandbox(id string) (*sandbox, bool) {
 }
 
 // RemoveSandbox forgets a sandbox: its tunnels are closed, its held
-// requests denied and its lifetime approvals dropped.
+// requests denied and its lifetime approvals dropped. Listeners still being
+// served for it deny everything until their Serve context is cancelled.
 func (p *Proxy) RemoveSandbox(id string) {
 	p.mu.Lock()
 	sb := p.sandboxes[id]
@@ -247,6 +248,11 @@ func (p *Proxy) RemoveSandbox(id string) {
 	if sb == nil {
 		return
 	}
+	// A listener the driver has not closed yet still points at sb: with no
+	// policy it denies everything.
+	sb.mu.Lock()
+	sb.pol, sb.grants = nil, map[string]bool{}
+	sb.mu.Unlock()
 	p.approvals.dropSandbox(id)
 	for _, t := range sb.tunnelList() {
 		t.close("sandbox removed")
