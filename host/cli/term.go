@@ -1,0 +1,96 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	tea "github.com/charmbracelet/bubbletea"
+	"github.com/spf13/cobra"
+
+	"github.com/nemoclave/nemoclave/gateway/egress"
+	"github.com/nemoclave/nemoclave/host/daemon"
+	"github.com/nemoclave/nemoclave/host/runtime"
+	"github.com/nemoclave/nemoclave/host/tui"
+)
+
+func init() {
+	Register(func(g *Globals) *cobra.Command {
+		var interval time.Duration
+		cmd := &cobra.Command{
+			Use:   "term",
+			Short: "Terminal dashboard: sandboxes, live logs, approvals, inference",
+			Args:  cobra.NoArgs,
+			RunE: func(cmd *cobra.Command, _ []string) error {
+				c, err := connect(cmd.Context(), g)
+				if err != nil {
+					return err
+				}
+				defer c.Close()
+				p := tea.NewProgram(tui.New(daemonSource{c}, interval), tea.WithAltScreen(), tea.WithContext(cmd.Context()))
+				_, err = p.Run()
+				if err == tea.ErrProgramKilled && cmd.Context().Err() != nil {
+					return nil
+				}
+				return err
+			},
+		}
+		cmd.Flags().DurationVar(&interval, "interval", 2*time.Second, "refresh interval")
+		return cmd
+	})
+}
+
+// daemonSource feeds the dashboard from the daemon.
+type daemonSource struct{ c *daemon.Client }
+
+func (s daemonSource) Sandboxes(ctx context.Context) ([]runtime.SandboxView, error) {
+	raw, err := s.c.Call(ctx, "ListSandboxes", "")
+	if err != nil {
+		return nil, err
+	}
+	var out []runtime.SandboxView
+	return out, json.Unmarshal(raw, &out)
+}
+
+func (s daemonSource) Logs(ctx context.Context, sandbox string, lines int) (string, error) {
+	var buf bytes.Buffer
+	err := s.c.Logs(ctx, daemon.LogsRequest{Sandbox: sandbox, Tail: lines}, &buf)
+	return buf.String(), err
+}
+
+func (s daemonSource) Approvals(ctx context.Context) ([]egress.Approval, error) {
+	raw, err := s.c.Call(ctx, "ListApprovals", "")
+	if err != nil {
+		return nil, err
+	}
+	var out []egress.Approval
+	return out, json.Unmarshal(raw, &out)
+}
+
+func (s daemonSource) Answer(ctx context.Context, id string, allow bool, scope string) error {
+	_, err := s.c.AnswerApproval(ctx, id, allow, scope)
+	return err
+}
+
+func (s daemonSource) Inference(ctx context.Context) (string, error) {
+	raw, err := s.c.Call(ctx, "InferenceStatus", "")
+	if err != nil {
+		return "", err
+	}
+	var views []runtime.InferenceView
+	if err := json.Unmarshal(raw, &views); err != nil {
+		return "", err
+	}
+	if len(views) == 0 {
+		return "no running sandbox\n", nil
+	}
+	var b strings.Builder
+	for _, v := range views {
+		st, _ := json.MarshalIndent(v.Status, "  ", "  ")
+		fmt.Fprintf(&b, "%s\n  %s\n", v.Sandbox, st)
+	}
+	return b.String(), nil
+}
