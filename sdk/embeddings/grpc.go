@@ -33,6 +33,9 @@ func (s *server) Embed(ctx context.Context, req *pb.EmbedRequest) (*pb.EmbedResp
 	if err != nil {
 		return nil, status.ToGRPC(err)
 	}
+	if resp == nil {
+		return nil, status.ToGRPC(status.Errorf(status.Internal, "embeddings plugin returned neither a response nor an error"))
+	}
 	out := &pb.EmbedResponse{Model: resp.Model, InputTokens: resp.InputTokens, Vectors: make([]*pb.Vector, len(resp.Vectors))}
 	for i, v := range resp.Vectors {
 		out.Vectors[i] = &pb.Vector{Values: v}
