@@ -353,6 +353,8 @@ func (rn *run) createSandbox(ctx context.Context, blueprintPath string) (string,
 			}
 		}
 	}
+	// Wrapper scripts reach the built-in agent as "$NEMOCLAVE_BIN" agent.
+	env["NEMOCLAVE_BIN"] = exe
 	env["NO_PROXY"] = "127.0.0.1,localhost"
 	env["no_proxy"] = env["NO_PROXY"]
 	if rn.agent.Model != "" {
