@@ -208,7 +208,9 @@ func (e *evaluator) variableValue(name string, d *variableDecl, given assignment
 		return cty.DynamicVal, "default"
 	}
 	content, _ := d.block.Body.Content(variableSchema)
-	v, src, rng := cty.NilVal, "default", d.block.DefRange.Ptr()
+	var v cty.Value
+	var rng *hcl.Range
+	src := "default"
 	if given.value != cty.NilVal {
 		v, src, rng = given.value, given.source, given.rng
 	} else if a := content.Attributes["default"]; a != nil {

@@ -73,7 +73,7 @@ func allowSingleDash(cmd *cobra.Command, long ...string) {
 		err := c.ParseFlags(normalizeSingleDash(raw, long))
 		c.DisableFlagParsing = true
 		if err != nil {
-			return fmt.Errorf("%w\nRun '%s --help' for usage.", err, c.CommandPath())
+			return fmt.Errorf("%w (run '%s --help' for usage)", err, c.CommandPath())
 		}
 		if help, _ := c.Flags().GetBool("help"); help {
 			return c.Help()
