@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"sort"
@@ -29,8 +30,16 @@ its effective policy under "policy".`,
 				if err != nil {
 					return err
 				}
-				if g.Output == "table" || g.Output == "" {
+				switch g.Output {
+				case "table", "":
 					return writePlan(cmd.OutOrStdout(), bp)
+				case "json":
+					// Not Render: constraints like ">= 0.1" must stay readable,
+					// not become \u003e= 0.1.
+					enc := json.NewEncoder(cmd.OutOrStdout())
+					enc.SetEscapeHTML(false)
+					enc.SetIndent("", "  ")
+					return enc.Encode(bp)
 				}
 				return Render(cmd.OutOrStdout(), g.Output, bp, nil)
 			},
