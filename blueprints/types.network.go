@@ -3,6 +3,7 @@ package blueprints
 import (
 	"fmt"
 	"net/http"
+	"net/netip"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
@@ -70,6 +71,12 @@ func (e *evaluator) decodeEndpoint(b *hcl.Block, rule string) (policy.Endpoint, 
 		ep.Host = v.AsString()
 		if err := policy.ValidateHostPattern(ep.Host); err != nil {
 			e.errorf(hostAttr.Expr.Range().Ptr(), "Invalid host pattern", "%v. See docs/policies.md for host pattern rules.", err)
+		} else if _, err := netip.ParseAddr(ep.Host); err != nil {
+			// Not an IP literal: the name (after "*.") must be one the
+			// gateway's matcher can ever see, or the rule is dead.
+			if _, ok := policy.CanonicalHostName(strings.TrimPrefix(ep.Host, "*.")); !ok {
+				e.errorf(hostAttr.Expr.Range().Ptr(), "Invalid host name", "%q is not a valid DNS host name (letters, digits and dashes in dot-separated labels; no underscores, empty labels or numeric last label), so no request could ever match it.", ep.Host)
+			}
 		}
 	}
 	portAttr, portsAttr := content.Attributes["port"], content.Attributes["ports"]

@@ -12,6 +12,15 @@ policy "x" {
     endpoint {
       host = "Example.COM"
     }
+    endpoint {
+      host = "under_score.example.com"
+    }
+    endpoint {
+      host = "10.0.0.300"
+    }
+    endpoint {
+      host = "fd00::1"
+    }
   }
 }
 
