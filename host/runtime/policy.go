@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"reflect"
+	"slices"
 
 	"github.com/nemoclave/nemoclave/blueprints"
 	"github.com/nemoclave/nemoclave/blueprints/policy"
@@ -129,7 +130,7 @@ func (r *Runtime) SetPolicy(ctx context.Context, name string, policyJSON []byte,
 			if p == nil {
 				return nil, fmt.Errorf("unknown preset %q (builtin presets and $NEMOCLAVE_HOME/presets/*.hcl are available; see docs/policies.md)", name)
 			}
-			if contains(next.Presets, name) {
+			if slices.Contains(next.Presets, name) {
 				continue
 			}
 			next.Presets = append(next.Presets, name)
@@ -151,15 +152,6 @@ func (r *Runtime) SetPolicy(ctx context.Context, name string, policyJSON []byte,
 	}
 	return map[string]any{"sandbox": name, "revision": next.Revision, "hosts": next.Hosts(),
 		"note": "network changes apply to new connections; open tunnels to hosts no longer allowed were closed"}, nil
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // ApprovalView is a pending egress request.
