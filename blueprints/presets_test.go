@@ -56,6 +56,40 @@ func TestBuiltinPresets(t *testing.T) {
 	}
 }
 
+// TestPresetsAreDocumented keeps docs/policies.md in step with the
+// embedded presets.
+func TestPresetsAreDocumented(t *testing.T) {
+	t.Parallel()
+	doc, err := os.ReadFile("../docs/policies.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := NewLoader(Options{})
+	presets, _ := l.Presets(nil)
+	for _, p := range presets {
+		row := "| `" + p.Name + "` |"
+		if !strings.Contains(string(doc), row) {
+			t.Errorf("docs/policies.md has no row for preset %q", p.Name)
+			continue
+		}
+		for _, h := range pHosts(p) {
+			if !strings.Contains(string(doc), "`"+h+"`") {
+				t.Errorf("docs/policies.md does not list host %s of preset %q", h, p.Name)
+			}
+		}
+	}
+}
+
+func pHosts(p *Preset) []string {
+	var out []string
+	for _, r := range p.Network {
+		for _, e := range r.Endpoints {
+			out = append(out, e.Host)
+		}
+	}
+	return out
+}
+
 func TestUserPresets(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
