@@ -355,6 +355,11 @@ func (d *Driver) launch(ctx context.Context, r *record) (_ *running, _ map[strin
 	cmd := exec.Command(d.cfg.Executable)
 	cmd.Args = []string{"nemoclave-sandbox-init"}
 	cmd.Env = []string{initEnvVar + "=1"}
+	if v, ok := os.LookupEnv("GORACE"); ok {
+		// Only race-instrumented builds (tests) read it; atexit_sleep_ms=0
+		// keeps each init from idling a second on exit.
+		cmd.Env = append(cmd.Env, "GORACE="+v)
+	}
 	cmd.ExtraFiles = []*os.File{child, logf, stateDir}
 	cmd.Stderr = logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{
@@ -448,7 +453,7 @@ func (d *Driver) launch(ctx context.Context, r *record) (_ *running, _ map[strin
 			}
 			run := &running{
 				cmd: cmd, ctl: ctl, rec: r, env: sandboxEnv(spec.Name, spec.Env, ports),
-				done: make(chan struct{}), waiters: map[int]chan message{},
+				done: make(chan struct{}), waiters: map[int]chan envelope{},
 			}
 			if spec.Timeout > 0 {
 				run.timer = time.AfterFunc(spec.Timeout, func() { run.kill("timeout") })

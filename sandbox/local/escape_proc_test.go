@@ -105,9 +105,8 @@ func TestEscape_F15_InheritedFDs(t *testing.T) {
 
 func TestEscape_F16_TerminalInjection(t *testing.T) {
 	modes(t, func(t *testing.T, mode string) {
-		out, _ := sh(t, mode, `$PROBE tiocsti; $PROBE tiocsti-high; $PROBE tioclinux; sleep 300`, func(j *job) {
-			j.Attach = []string{probePath, "tiocsti"}
-			j.Env = map[string]string{probeEnv: "1", "PROBE": probePath}
+		out, _ := sh(t, mode, `$PROBE tiocsti; $PROBE tiocsti-high; $PROBE tioclinux; touch /workspace/probed; sleep 300`, func(j *job) {
+			j.Attach = []string{"/bin/sh", "-c", `while [ ! -e /workspace/probed ]; do sleep 0.01; done; exec $PROBE tiocsti`}
 		})
 		before, attached, _ := strings.Cut(out, "--- attach ---")
 		expectLines(t, before, "tiocsti: errno=EPERM", "tiocsti-high: errno=EPERM", "tioclinux: errno=EPERM")

@@ -98,7 +98,7 @@ func (d *Driver) Exec(ctx context.Context, name string, req sandbox.ExecRequest)
 		p.copies.Add(1)
 		go func() { defer p.copies.Done(); _, _ = io.Copy(w, pr); pr.Close() }()
 	}
-	id, ch, err := run.startProcess(req.Command, env, false, stdio)
+	id, ch, _, err := run.startProcess(req.Command, env, false, stdio[:])
 	if err != nil {
 		return nil, fmt.Errorf("exec in %s: %w", name, err)
 	}
@@ -109,7 +109,7 @@ func (d *Driver) Exec(ctx context.Context, name string, req sandbox.ExecRequest)
 type process struct {
 	run    *running
 	id     int
-	ch     chan message
+	ch     chan envelope
 	copies sync.WaitGroup
 
 	once sync.Once
@@ -120,16 +120,17 @@ type process struct {
 // Wait returns the process's exit code once it and its output are done.
 func (p *process) Wait(ctx context.Context) (int, error) {
 	select {
-	case m := <-p.ch:
+	case e := <-p.ch:
 		p.once.Do(func() {
-			p.code = m.Code
-			if m.Op == opError {
-				p.code, p.err = -1, fmt.Errorf("%w: %s", errSandboxGone, m.Error)
+			closeAll(e.files)
+			p.code = e.msg.Code
+			if e.msg.Op == opError {
+				p.code, p.err = -1, fmt.Errorf("%w: %s", errSandboxGone, e.msg.Error)
 			}
 			p.copies.Wait()
 		})
 		// Let later callers see the same answer.
-		go func() { p.ch <- m }()
+		go func() { p.ch <- envelope{msg: e.msg} }()
 		return p.code, p.err
 	case <-ctx.Done():
 		return -1, ctx.Err()
@@ -149,18 +150,17 @@ func (d *Driver) Attach(ctx context.Context, name string, req sandbox.AttachRequ
 	if err != nil {
 		return nil, err
 	}
-	master, slave, err := pty.Open()
+	// The terminal is allocated by init from the sandbox's own devpts, so
+	// the process sees a named /dev/pts/N and the host's ptys stay out.
+	id, ch, master, err := run.startProcess(req.Command, env, true, nil)
 	if err != nil {
-		return nil, fmt.Errorf("attach to %s: open a pseudo terminal: %w", name, err)
+		return nil, fmt.Errorf("attach to %s: %w", name, err)
+	}
+	if master == nil {
+		return nil, fmt.Errorf("attach to %s: the command exited before its terminal was handed over", name)
 	}
 	if req.Rows > 0 && req.Cols > 0 {
 		_ = pty.Setsize(master, &pty.Winsize{Rows: req.Rows, Cols: req.Cols})
-	}
-	id, ch, err := run.startProcess(req.Command, env, true, [3]*os.File{slave, slave, slave})
-	slave.Close()
-	if err != nil {
-		master.Close()
-		return nil, fmt.Errorf("attach to %s: %w", name, err)
 	}
 	return &terminal{File: master, process: &process{run: run, id: id, ch: ch}}, nil
 }

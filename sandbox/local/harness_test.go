@@ -297,6 +297,7 @@ func run(t *testing.T, mode, dir, ws string, j job) result {
 	if _, ok := j.Env["PROBE"]; !ok {
 		j.Env["PROBE"] = probePath
 		j.Env[probeEnv] = "1"
+		j.Env["GORACE"] = "atexit_sleep_ms=0"
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -322,7 +323,7 @@ func helperRun(t *testing.T, dir string, j job) result {
 		t.Fatal(err)
 	}
 	cmd := exec.CommandContext(ctx, probePath, "-test.run=^$")
-	cmd.Env = []string{helperEnv + "=" + jf, "OPENAI_API_KEY=" + testCanary, "PATH=/usr/bin:/bin"}
+	cmd.Env = []string{helperEnv + "=" + jf, "OPENAI_API_KEY=" + testCanary, "PATH=/usr/bin:/bin", "GORACE=atexit_sleep_ms=0"}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: unprivUID, Gid: unprivUID}}
 	cmd.Dir = dir
 	var stderr strings.Builder

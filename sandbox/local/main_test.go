@@ -14,6 +14,9 @@ func TestMain(m *testing.M) {
 	// reaches a sandbox.
 	os.Setenv("OPENAI_API_KEY", testCanary)
 	os.Setenv("SSH_AUTH_SOCK", "/tmp/ssh-agent.sock")
+	// Race-instrumented children (init stages, probes, the rootless
+	// helper) would otherwise each sleep a second at exit.
+	os.Setenv("GORACE", "atexit_sleep_ms=0")
 	code := m.Run()
 	testCleanup()
 	os.Exit(code)

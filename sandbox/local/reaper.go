@@ -3,6 +3,7 @@ package local
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"time"
 
@@ -96,6 +97,16 @@ func (s *initStage) serveControl() {
 			_ = unix.Kill(-1, unix.SIGKILL)
 			os.Exit(137)
 		}
+		var master *os.File
+		if m.TTY && len(files) == 0 {
+			var slave *os.File
+			master, slave, err = openPTY()
+			if err != nil {
+				_ = send(ctlFD, message{Op: opError, ID: m.ID, Error: err.Error()})
+				continue
+			}
+			files = []*os.File{slave, slave, slave}
+		}
 		if m.Op != opExec || len(files) != 3 || len(m.Argv) == 0 {
 			closeAll(files)
 			_ = send(ctlFD, message{Op: opError, ID: m.ID, Error: "malformed exec request"})
@@ -103,8 +114,14 @@ func (s *initStage) serveControl() {
 		}
 		fds := []uintptr{files[0].Fd(), files[1].Fd(), files[2].Fd()}
 		err = s.spawn(m.ID, m.Argv, m.Env, fds, m.TTY)
+		if master != nil {
+			files = files[:1]
+		}
 		closeAll(files)
 		if err != nil {
+			if master != nil {
+				master.Close()
+			}
 			_ = send(ctlFD, message{Op: opError, ID: m.ID, Error: err.Error()})
 			continue
 		}
@@ -116,6 +133,31 @@ func (s *initStage) serveControl() {
 			}
 		}
 		s.mu.Unlock()
+		if master != nil {
+			_ = send(ctlFD, message{Op: opStarted, ID: m.ID, Pid: pid}, int(master.Fd()))
+			master.Close()
+			continue
+		}
 		_ = send(ctlFD, message{Op: opStarted, ID: m.ID, Pid: pid})
 	}
+}
+
+// openPTY allocates a terminal from the sandbox's devpts instance.
+func openPTY() (master, slave *os.File, err error) {
+	mfd, err := unix.Open("/dev/ptmx", unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, nil, fmt.Errorf("open /dev/ptmx: %w", err)
+	}
+	if err := unix.IoctlSetPointerInt(mfd, unix.TIOCSPTLCK, 0); err != nil {
+		unix.Close(mfd)
+		return nil, nil, fmt.Errorf("unlock pty: %w", err)
+	}
+	// TIOCGPTPEER opens the peer without a path lookup; its argument is
+	// the open flags.
+	r, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(mfd), unix.TIOCGPTPEER, uintptr(unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC))
+	if e != 0 {
+		unix.Close(mfd)
+		return nil, nil, fmt.Errorf("open pty peer: %w", e)
+	}
+	return os.NewFile(uintptr(mfd), "/dev/ptmx"), os.NewFile(r, "pty"), nil
 }

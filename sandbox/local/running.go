@@ -25,7 +25,7 @@ type running struct {
 	rec     *record
 	reason  string
 	nextID  int
-	waiters map[int]chan message
+	waiters map[int]chan envelope
 	pid     int
 }
 
@@ -66,12 +66,12 @@ func (r *running) supervise(d *Driver) {
 	var agentExit *message
 	for {
 		m, files, err := recv(r.ctl)
-		closeAll(files)
 		if err != nil {
 			break
 		}
 		switch {
 		case m.Op == opExited && m.ID == 0:
+			closeAll(files)
 			mm := m
 			agentExit = &mm
 		case m.ID != 0:
@@ -82,8 +82,12 @@ func (r *running) supervise(d *Driver) {
 			}
 			r.mu.Unlock()
 			if ch != nil {
-				ch <- m
+				ch <- envelope{m, files}
+			} else {
+				closeAll(files)
 			}
+		default:
+			closeAll(files)
 		}
 	}
 	_ = r.cmd.Wait()
@@ -108,7 +112,7 @@ func (r *running) supervise(d *Driver) {
 	rec.Info.Reason = r.reason
 	// Fail every exec still waiting: the sandbox is gone.
 	for id, ch := range r.waiters {
-		ch <- message{Op: opError, ID: id, Error: "sandbox exited"}
+		ch <- envelope{msg: message{Op: opError, ID: id, Error: "sandbox exited"}}
 		delete(r.waiters, id)
 	}
 	_ = d.save(rec)
@@ -123,37 +127,53 @@ func (r *running) supervise(d *Driver) {
 // errSandboxGone is returned by Wait on a process whose sandbox died first.
 var errSandboxGone = errors.New("the sandbox exited before the process reported its status")
 
-// startProcess sends an exec request with the three stdio descriptors and
-// waits for init to confirm the spawn.
-func (r *running) startProcess(argv, env []string, tty bool, stdio [3]*os.File) (int, chan message, error) {
+// envelope is a message from init with the descriptors that came with it.
+type envelope struct {
+	msg   message
+	files []*os.File
+}
+
+// startProcess sends an exec request and waits for init to confirm the
+// spawn. Without tty, stdio are the process's three descriptors; with tty,
+// init allocates the terminal inside the sandbox and the returned file is
+// its controlling side.
+func (r *running) startProcess(argv, env []string, tty bool, stdio []*os.File) (int, chan envelope, *os.File, error) {
 	r.mu.Lock()
 	select {
 	case <-r.done:
 		r.mu.Unlock()
-		return 0, nil, sandbox.ErrNotRunning
+		return 0, nil, nil, sandbox.ErrNotRunning
 	default:
 	}
 	r.nextID++
 	id := r.nextID
-	ch := make(chan message, 2)
+	ch := make(chan envelope, 2)
 	r.waiters[id] = ch
 	r.mu.Unlock()
-	err := send(r.ctl, message{Op: opExec, ID: id, Argv: argv, Env: env, TTY: tty},
-		int(stdio[0].Fd()), int(stdio[1].Fd()), int(stdio[2].Fd()))
-	if err != nil {
+	fds := make([]int, len(stdio))
+	for i, f := range stdio {
+		fds[i] = int(f.Fd())
+	}
+	if err := send(r.ctl, message{Op: opExec, ID: id, Argv: argv, Env: env, TTY: tty}, fds...); err != nil {
 		r.mu.Lock()
 		delete(r.waiters, id)
 		r.mu.Unlock()
-		return 0, nil, err
+		return 0, nil, nil, err
 	}
-	m := <-ch
-	switch m.Op {
+	e := <-ch
+	switch e.msg.Op {
 	case opStarted:
-		return id, ch, nil
+		var term *os.File
+		if len(e.files) > 0 {
+			term = e.files[0]
+			closeAll(e.files[1:])
+		}
+		return id, ch, term, nil
 	case opError:
-		return 0, nil, errors.New(m.Error)
+		closeAll(e.files)
+		return 0, nil, nil, errors.New(e.msg.Error)
 	default: // exited before we saw started: hand it back
-		ch <- m
-		return id, ch, nil
+		ch <- e
+		return id, ch, nil, nil
 	}
 }

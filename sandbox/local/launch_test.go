@@ -1,0 +1,300 @@
+package local
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nemoclave/nemoclave/sandbox"
+)
+
+// Launch edge cases and lifecycle, against the driver in this process.
+
+func newTestDriver(t *testing.T) (*Driver, string) {
+	t.Helper()
+	testSetup(t)
+	dir := t.TempDir()
+	ws := filepath.Join(dir, "ws")
+	if err := os.Mkdir(ws, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	d, err := New(Config{StateRoot: filepath.Join(dir, "state")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d, ws
+}
+
+func testSpec(t *testing.T, ws string, argv ...string) sandbox.Spec {
+	spec := sandbox.Spec{Name: sandboxName(t, "launch"), Command: argv, Workspace: ws, Policy: testPolicy()}
+	if os.Geteuid() != 0 {
+		spec.Resources.AllowUnlimited = true // no delegated cgroup for an in-process unprivileged run
+	}
+	return spec
+}
+
+func createStart(t *testing.T, d *Driver, spec sandbox.Spec) *sandbox.Started {
+	t.Helper()
+	ctx := t.Context()
+	if _, err := d.Create(ctx, spec); err != nil {
+		t.Fatal(err)
+	}
+	st, err := d.Start(ctx, spec.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = d.Delete(context.Background(), spec.Name) })
+	return st
+}
+
+func waitFile(t *testing.T, p string) {
+	t.Helper()
+	for {
+		if _, err := os.Stat(p); err == nil {
+			return
+		}
+		if t.Context().Err() != nil {
+			t.Fatalf("%s never appeared", p)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestLaunch_AgentNotFound(t *testing.T) {
+	t.Parallel()
+	d, ws := newTestDriver(t)
+	spec := testSpec(t, ws, "no-such-agent-binary")
+	ctx := t.Context()
+	if _, err := d.Create(ctx, spec); err != nil {
+		t.Fatal(err)
+	}
+	_, err := d.Start(ctx, spec.Name)
+	if err == nil || !strings.Contains(err.Error(), `"no-such-agent-binary" not found on the sandbox PATH`) {
+		t.Fatalf("want a not-found start error, got %v", err)
+	}
+	info, err := d.Status(ctx, spec.Name)
+	if err != nil || info.State != sandbox.StateExited || !strings.HasPrefix(info.Reason, "start failed") {
+		t.Errorf("status after failed start: %+v, %v", info, err)
+	}
+	if err := d.Delete(ctx, spec.Name); err != nil {
+		t.Errorf("delete: %v", err)
+	}
+	if _, err := d.Status(ctx, spec.Name); !errors.Is(err, sandbox.ErrNotFound) {
+		t.Errorf("status after delete: %v", err)
+	}
+}
+
+func TestLaunch_AgentExitsImmediately(t *testing.T) {
+	t.Parallel()
+	d, ws := newTestDriver(t)
+	for _, c := range []struct {
+		argv []string
+		code int
+	}{{[]string{"true"}, 0}, {[]string{"/bin/sh", "-c", "exit 7"}, 7}, {[]string{"/bin/sh", "-c", "kill -9 $$"}, -1}} {
+		spec := testSpec(t, ws, c.argv...)
+		createStart(t, d, spec)
+		info, err := d.Wait(t.Context(), spec.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.State != sandbox.StateExited || info.ExitCode != c.code {
+			t.Errorf("%v: got %s code %d signal %q, want exited %d", c.argv, info.State, info.ExitCode, info.Signal, c.code)
+		}
+		if c.code == -1 && info.Signal != "SIGKILL" {
+			t.Errorf("%v: signal %q, want SIGKILL", c.argv, info.Signal)
+		}
+	}
+}
+
+func TestLaunch_AgentIgnoresSIGTERM(t *testing.T) {
+	t.Parallel()
+	d, ws := newTestDriver(t)
+	spec := testSpec(t, ws, "/bin/sh", "-c", `trap "" TERM; touch /workspace/ready; while :; do sleep 1; done`)
+	createStart(t, d, spec)
+	waitFile(t, filepath.Join(ws, "ready"))
+	if err := d.Stop(t.Context(), spec.Name, 100*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	info, _ := d.Status(t.Context(), spec.Name)
+	if info.State != sandbox.StateExited || info.Signal != "SIGKILL" || info.Reason != "stopped" {
+		t.Errorf("after stop: %+v", info)
+	}
+
+	// An agent that honours SIGTERM gets it forwarded and exits by it.
+	spec = testSpec(t, ws, "/bin/sh", "-c", `rm -f /workspace/ready2; touch /workspace/ready2; exec sleep 3600`)
+	createStart(t, d, spec)
+	waitFile(t, filepath.Join(ws, "ready2"))
+	if err := d.Stop(t.Context(), spec.Name, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	info, _ = d.Status(t.Context(), spec.Name)
+	if info.Signal != "SIGTERM" {
+		t.Errorf("graceful stop: %+v, want killed by the forwarded SIGTERM", info)
+	}
+}
+
+func TestLaunch_DeletedWhileAttached(t *testing.T) {
+	t.Parallel()
+	d, ws := newTestDriver(t)
+	spec := testSpec(t, ws, "sleep", "3600")
+	createStart(t, d, spec)
+	term, err := d.Attach(t.Context(), spec.Name, sandbox.AttachRequest{Command: []string{"/bin/sh", "-c", "echo attached-$((6*7)); tty; exec sleep 3600"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer term.Close()
+	r := bufio.NewReader(term)
+	line, err := r.ReadString('\n')
+	if err != nil || !strings.Contains(line, "attached-42") {
+		t.Fatalf("attach output %q, %v", line, err)
+	}
+	if tty, _ := r.ReadString('\n'); !strings.HasPrefix(tty, "/dev/pts/") {
+		t.Errorf("attached process has no terminal: %q", tty)
+	}
+	if err := d.Delete(t.Context(), spec.Name); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := term.Wait(t.Context()); err == nil {
+		t.Errorf("attached process reported an exit after its sandbox was deleted; want an error")
+	}
+	if _, err := r.ReadString('\n'); err == nil {
+		t.Errorf("terminal still readable after delete")
+	}
+	if _, err := d.Attach(t.Context(), spec.Name, sandbox.AttachRequest{}); !errors.Is(err, sandbox.ErrNotFound) {
+		t.Errorf("attach after delete: %v", err)
+	}
+}
+
+func TestLaunch_ExecAndLogs(t *testing.T) {
+	t.Parallel()
+	d, ws := newTestDriver(t)
+	spec := testSpec(t, ws, "/bin/sh", "-c", "echo agent-says-hi; exec sleep 3600")
+	createStart(t, d, spec)
+	var out, errOut strings.Builder
+	p, err := d.Exec(t.Context(), spec.Name, sandbox.ExecRequest{
+		Command: []string{"/bin/sh", "-c", "tr a-z A-Z; echo oops >&2; grep NoNewPrivs /proc/self/status; exit 3"},
+		Stdin:   strings.NewReader("hello"), Stdout: &out, Stderr: &errOut,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, err := p.Wait(t.Context())
+	if err != nil || code != 3 {
+		t.Fatalf("exec: code %d, %v", code, err)
+	}
+	if !strings.HasPrefix(out.String(), "HELLO") || !strings.Contains(out.String(), "NoNewPrivs:\t1") || errOut.String() != "oops\n" {
+		t.Errorf("exec output %q / %q", out.String(), errOut.String())
+	}
+	if _, err := d.Exec(t.Context(), spec.Name, sandbox.ExecRequest{Command: []string{"no-such-cmd"}}); err == nil {
+		t.Errorf("exec of a missing command succeeded")
+	}
+	rc, err := d.Logs(t.Context(), spec.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := bufio.NewReader(rc).ReadString('\n')
+	rc.Close()
+	if b != "agent-says-hi\n" {
+		t.Errorf("logs start with %q", b)
+	}
+}
+
+func TestLaunch_SupervisorRestart(t *testing.T) {
+	t.Parallel()
+	d, ws := newTestDriver(t)
+	exited := testSpec(t, ws, "/bin/sh", "-c", "exit 9")
+	createStart(t, d, exited)
+	if _, err := d.Wait(t.Context(), exited.Name); err != nil {
+		t.Fatal(err)
+	}
+	alive := testSpec(t, ws, "/bin/sh", "-c", "touch /workspace/alive; exec sleep 3600")
+	createStart(t, d, alive)
+	waitFile(t, filepath.Join(ws, "alive"))
+
+	// A second driver over the same state root stands in for a restarted
+	// supervisor.
+	d2, err := New(d.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, err := d2.List(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]sandbox.Info{}
+	for _, i := range list {
+		got[i.Name] = i
+	}
+	if i := got[exited.Name]; i.State != sandbox.StateExited || i.ExitCode != 9 {
+		t.Errorf("exited sandbox after restart: %+v", i)
+	}
+	if i := got[alive.Name]; i.State != sandbox.StateRunning {
+		t.Errorf("running sandbox after restart: %+v", i)
+	}
+	// The new supervisor can still take it down.
+	if err := d2.Delete(t.Context(), alive.Name); err != nil {
+		t.Fatal(err)
+	}
+	if i, err := d.Wait(t.Context(), alive.Name); err != nil || i.State != sandbox.StateExited {
+		t.Errorf("original supervisor saw %+v, %v", i, err)
+	}
+
+	// A record that says running whose init is gone and left no exit
+	// status is reported as lost, not as running forever.
+	lost := testSpec(t, ws, "true")
+	if _, err := d2.Create(t.Context(), lost); err != nil {
+		t.Fatal(err)
+	}
+	r, _ := d2.load(lost.Name)
+	r.Info.State, r.InitPid, r.InitStart = sandbox.StateRunning, 1<<22-1, 12345
+	if err := d2.save(r); err != nil {
+		t.Fatal(err)
+	}
+	if i, _ := d2.Status(t.Context(), lost.Name); i.State != sandbox.StateLost {
+		t.Errorf("dead record reported as %s", i.State)
+	}
+	_ = d2.Delete(t.Context(), lost.Name)
+}
+
+func TestLaunch_ConcurrentSandboxes(t *testing.T) {
+	t.Parallel()
+	d, ws := newTestDriver(t)
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for i := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			spec := testSpec(t, ws, "/bin/sh", "-c", "exit "+string(rune('0'+i)))
+			spec.Name += string(rune('a' + i))
+			ctx := t.Context()
+			if _, err := d.Create(ctx, spec); err != nil {
+				errs <- err
+				return
+			}
+			defer d.Delete(context.Background(), spec.Name)
+			if _, err := d.Start(ctx, spec.Name); err != nil {
+				errs <- err
+				return
+			}
+			info, err := d.Wait(ctx, spec.Name)
+			if err == nil && info.ExitCode != i {
+				err = errors.New("wrong exit code " + info.Name)
+			}
+			if err != nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
