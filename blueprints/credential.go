@@ -125,3 +125,8 @@ func replaceAt(node any, path []string, fn func(old any) (any, error)) (any, err
 	}
 	return nil, fmt.Errorf("config path %v does not exist", path)
 }
+
+// CredentialPlaceholder is the string a plugin's ValidateConfig sees in
+// place of credential("NAME"): it tells the plugin a credential will be
+// there without revealing it.
+func CredentialPlaceholder(name string) string { return "${credential:" + name + "}" }

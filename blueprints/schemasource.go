@@ -27,7 +27,8 @@ type SchemaSource interface {
 	// the user can do ("run nemoclave plugin install ...").
 	ConfigSchema(ctx context.Context, kind, source string) (*schema.Schema, error)
 	// ValidateConfig lets the plugin judge a decoded config (JSON, as it
-	// will receive it in Configure, with credentials still placeholders).
+	// will receive it in Configure, except that each credential is the
+	// string CredentialPlaceholder(NAME), never the value).
 	// Returned diagnostics carry attribute paths that the evaluator maps
 	// back to source ranges. The error is for failing to ask, not for a bad
 	// config.

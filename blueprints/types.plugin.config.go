@@ -84,7 +84,17 @@ func (e *evaluator) decodePluginConfig(p *Plugin, srcRange hcl.Range, cfg *hcl.B
 	}
 	p.Config = raw
 	p.DisplayConfig = redact(raw, w.sensitive)
-	verdicts, err := e.loader.opts.Schemas.ValidateConfig(e.ctx, p.Kind, p.Source, raw)
+	// The plugin judges its config with each credential as a placeholder
+	// string: the declared type is string, and the value exists only in
+	// the host, at Configure time.
+	forPlugin, err := ResolveCredentials(raw, p.Credentials, func(name string) (string, error) {
+		return CredentialPlaceholder(name), nil
+	})
+	if err != nil {
+		e.errorf(fallback.Ptr(), "Cannot encode plugin config", "%s: %v", p.Address, err)
+		return
+	}
+	verdicts, err := e.loader.opts.Schemas.ValidateConfig(e.ctx, p.Kind, p.Source, forPlugin)
 	if err != nil {
 		e.errorf(srcRange.Ptr(), "Cannot validate plugin config", "%s: asking the plugin failed: %v", p.Address, err)
 		return
