@@ -27,7 +27,8 @@ func init() {
 			Long: `Fmt rewrites *.hcl files in canonical style (the same as hclwrite.Format).
 Paths may be files or directories (default: the current directory);
 directories are searched for *.hcl files, and with --recursive their
-subdirectories too. "-" reads standard input and writes standard output.
+subdirectories too (except testdata, vendor, node_modules and hidden
+directories, unless given directly). "-" reads standard input and writes standard output.
 Flags may also be written with one dash (-check, -diff, -write).
 
   --check  list files that are not formatted and exit 1 if there are any;
@@ -140,7 +141,9 @@ func fmtTargets(path string, recursive bool) ([]string, error) {
 			return err
 		}
 		if d.IsDir() {
-			if p != path && (!recursive || strings.HasPrefix(d.Name(), ".") || d.Name() == "node_modules" || d.Name() == "vendor") {
+			// Like the go tool, skip testdata (deliberately broken files),
+			// hidden directories and vendored trees unless named directly.
+			if p != path && (!recursive || strings.HasPrefix(d.Name(), ".") || d.Name() == "testdata" || d.Name() == "node_modules" || d.Name() == "vendor") {
 				return filepath.SkipDir
 			}
 			return nil
