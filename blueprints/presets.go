@@ -44,12 +44,11 @@ var presetSchema = &hcl.BodySchema{
 // Presets returns every preset: the builtin ones and those in dirs, sorted
 // by name. Diagnostics carry ranges into the preset files (see Files).
 func (l *Loader) Presets(dirs []string) ([]*Preset, hcl.Diagnostics) {
-	e := newEvaluator(context.Background(), l, ".")
+	withDirs := &Loader{parser: l.parser, opts: l.opts}
+	withDirs.opts.PresetDirs = dirs
+	e := newEvaluator(context.Background(), withDirs, ".")
 	e.decl = &declarations{}
-	saved := l.opts.PresetDirs
-	l.opts.PresetDirs = dirs
 	m := e.loadPresets()
-	l.opts.PresetDirs = saved
 	out := make([]*Preset, 0, len(m))
 	for _, name := range sortedKeys(m) {
 		out = append(out, m[name])

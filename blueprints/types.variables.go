@@ -162,6 +162,10 @@ func (e *evaluator) parseRawValue(raw string, ty cty.Type, what string) (cty.Val
 		return cty.NilVal, false
 	}
 	v, diags := expr.Value(nil)
+	if diags.HasErrors() && ty == cty.DynamicPseudoType {
+		// An untyped variable given a bare word: take it as a string.
+		return cty.StringVal(raw), true
+	}
 	if diags.HasErrors() {
 		e.errorf(nil, "Invalid value for "+what, "%q must be a literal value (no references or functions): %s", raw, diags.Error())
 		return cty.NilVal, false

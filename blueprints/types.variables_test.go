@@ -66,6 +66,10 @@ func TestVariableCommandLineErrors(t *testing.T) {
 	wantError(t, src, Options{Vars: map[string]string{"m": "1"}}, `declares no variable "m"`)
 	wantError(t, src, Options{Vars: map[string]string{"n": "[1"}}, "not a valid HCL expression")
 	wantError(t, src, Options{Vars: map[string]string{"n": "\"x\""}}, "var.n must be number")
+	bp := mustLoad(t, "variable \"u\" {\n  default = 1\n}\n", Options{Vars: map[string]string{"u": "word"}})
+	if string(bp.Variables[0].Value) != `"word"` {
+		t.Errorf("untyped -var u=word gave %s, want the string", bp.Variables[0].Value)
+	}
 	wantError(t, src, Options{VarFiles: []string{"testdata/does-not-exist.tfvars"}}, "Check the -var-file path")
 }
 

@@ -113,15 +113,17 @@ func (e *evaluator) oneOf(attr *hcl.Attribute, def string, allowed ...string) st
 	if attr == nil {
 		return def
 	}
-	s := e.str(attr)
+	v, ok := e.attrValue(attr, cty.String)
+	if !ok {
+		return def
+	}
+	s := v.AsString()
 	for _, a := range allowed {
 		if s == a {
 			return s
 		}
 	}
-	if s != "" || attr != nil {
-		e.errorf(attr.Expr.Range().Ptr(), "Invalid value for "+attr.Name, "%s = %q is not allowed%s; use one of %s.", attr.Name, s, suggest(s, allowed), quoteList(allowed))
-	}
+	e.errorf(attr.Expr.Range().Ptr(), "Invalid value for "+attr.Name, "%s = %q is not allowed%s; use one of %s.", attr.Name, s, suggest(s, allowed), quoteList(allowed))
 	return def
 }
 
