@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/nemoclave/nemoclave/blueprints/policy"
 )
@@ -232,4 +233,15 @@ func (p *Proxy) forward(client io.Writer, up *upstreamConn, req *http.Request, p
 		}
 		return resp.StatusCode, body.n, cw.n, keep, nil
 	}
+}
+
+// lingerBody reads (and drops) up to 256 KiB of a refused request's body
+// for at most a second before the connection is closed, so a client still
+// uploading reads the refusal instead of a reset.
+func lingerBody(c net.Conn, req *http.Request) {
+	if req == nil || req.Body == nil || req.Body == http.NoBody {
+		return
+	}
+	c.SetReadDeadline(time.Now().Add(time.Second))
+	io.CopyN(io.Discard, req.Body, 256<<10)
 }

@@ -62,6 +62,8 @@ func (p *Proxy) serveInspected(ctx context.Context, sb *sandbox, tun *tunnel, c 
 			up.conn.Close()
 		}
 	}()
+	var cur *http.Request
+	defer func() { lingerBody(tc, cur) }()
 	served := 0
 	defer func() {
 		if served == 0 { // still one audit line for the allowed CONNECT
@@ -95,6 +97,7 @@ func (p *Proxy) serveInspected(ctx context.Context, sb *sandbox, tun *tunnel, c 
 			return
 		}
 		served++
+		cur = req
 		ev.Method = req.Method
 		what := req.Method + " https://" + t.String()
 		if !strings.HasPrefix(req.RequestURI, "/") {

@@ -23,6 +23,7 @@ func hostHeaderTarget(req *http.Request, defPort int) (Target, bool) {
 // It reports whether the client connection may carry another request.
 func (p *Proxy) handlePlain(ctx context.Context, sb *sandbox, c net.Conn, br *bufio.Reader, req *http.Request) bool {
 	start := time.Now()
+	defer lingerBody(c, req)
 	ev := Event{Sandbox: sb.id, Kind: "http", Method: req.Method}
 	t, err := ParseURLTarget(req.URL)
 	if err != nil {
