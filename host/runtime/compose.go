@@ -146,30 +146,30 @@ func (l launched) client(addr string) (*plugin.Client, error) {
 	return s.Client()
 }
 
-func (l launched) tools(addr string) (tools.Provider, error) {
-	c, err := l.client(addr)
+func (l launched) tools(name string) (tools.Provider, error) {
+	c, err := l.client("plugin.tools." + name)
 	if err != nil {
 		return nil, err
 	}
 	return c.Tools(), nil
 }
 
-func (l launched) memory(addr string) (memory.Store, error) {
-	if addr == "" {
+func (l launched) memory(name string) (memory.Store, error) {
+	if name == "" {
 		return nil, nil
 	}
-	c, err := l.client(addr)
+	c, err := l.client("plugin.memory." + name)
 	if err != nil {
 		return nil, err
 	}
 	return c.Memory(), nil
 }
 
-func (l launched) retrieval(addr string) (retrieval.Store, error) {
-	if addr == "" {
+func (l launched) retrieval(name string) (retrieval.Store, error) {
+	if name == "" {
 		return nil, nil
 	}
-	c, err := l.client(addr)
+	c, err := l.client("plugin.retrieval." + name)
 	if err != nil {
 		return nil, err
 	}
@@ -213,7 +213,11 @@ func routesFor(bp *blueprints.Blueprint) (inference.Routes, inference.Limits, er
 	}
 	rt.Default = in.Default
 	for _, m := range in.Models {
-		route := inference.Route{Provider: m.Provider, Model: m.Model, Fallback: m.Fallback, Timeout: time.Duration(m.Timeouts.Total)}
+		provider := m.Provider
+		if !strings.HasPrefix(provider, "plugin.") {
+			provider = "plugin.llm." + provider // the blueprint names the llm plugin
+		}
+		route := inference.Route{Provider: provider, Model: m.Model, Fallback: m.Fallback, Timeout: time.Duration(m.Timeouts.Total)}
 		if fb := time.Duration(m.Timeouts.FirstByte); fb > 0 && (route.Timeout == 0 || fb < route.Timeout) {
 			route.Timeout = fb
 		}

@@ -255,12 +255,12 @@ func (rn *run) configureGateway() (string, error) {
 		return "", err
 	}
 	var srcs []agentapi.ToolSource
-	for _, addr := range rn.agent.Tools {
-		tp, err := rn.plugins.tools(addr)
+	for _, name := range rn.agent.Tools {
+		tp, err := rn.plugins.tools(name)
 		if err != nil {
 			return "", err
 		}
-		srcs = append(srcs, agentapi.ToolSource{Name: lastLabel(addr), Provider: tp})
+		srcs = append(srcs, agentapi.ToolSource{Name: name, Provider: tp})
 	}
 	if sub := rn.subagentTools(routes); sub != nil {
 		srcs = append(srcs, agentapi.ToolSource{Name: "subagents", Provider: sub})
@@ -301,14 +301,6 @@ func (rn *run) subagentTools(routes inference.Routes) tools.Provider {
 	return &subagents{rn: rn, routes: routes}
 }
 
-func lastLabel(addr string) string {
-	for i := len(addr) - 1; i >= 0; i-- {
-		if addr[i] == '.' {
-			return addr[i+1:]
-		}
-	}
-	return addr
-}
 
 // createSandbox creates the sandbox with the gateway's listeners, the
 // nemoclave binary and the egress CA bundle visible read-only inside.
@@ -355,8 +347,6 @@ func (rn *run) createSandbox(ctx context.Context, blueprintPath string) (string,
 	}
 	// Wrapper scripts reach the built-in agent as "$NEMOCLAVE_BIN" agent.
 	env["NEMOCLAVE_BIN"] = exe
-	env["NO_PROXY"] = "127.0.0.1,localhost"
-	env["no_proxy"] = env["NO_PROXY"]
 	if rn.agent.Model != "" {
 		env["NEMOCLAVE_MODEL"] = rn.agent.Model
 	}

@@ -77,7 +77,7 @@ func New(ctx context.Context, o Options) (*Runtime, error) {
 			if v, ok := os.LookupEnv(name); ok {
 				return v, nil
 			}
-			return "", fmt.Errorf("credential %s is not set: add it with `nemoclave provider add %s` or export it", name, name)
+			return "", fmt.Errorf("credential %s is not set", name)
 		}
 	}
 	if o.Redact == nil {
