@@ -160,6 +160,14 @@ func isUserNS() bool {
 // other Go code and dies with the goroutine.
 func (s *initStage) spawner(plan landlockPlan, filter []bpf.RawInstruction, ready chan<- error) {
 	runtime.LockOSThread()
+	if unix.Gettid() == unix.Getpid() {
+		// Never restrict the thread-group leader: signals and /proc
+		// accesses aimed at PID 1 are judged by its credentials, and a
+		// leader inside the agent's Landlock domain would let the agent
+		// signal PID 1. Keep the leader parked and try another thread.
+		go s.spawner(plan, filter, ready)
+		select {}
+	}
 	if err := dropPrivileges(); err != nil {
 		ready <- err
 		return

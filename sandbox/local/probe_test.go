@@ -163,6 +163,15 @@ func probe(op string, args []string) error {
 		return unix.Connect(fd, &unix.SockaddrUnix{Name: args[0]})
 	case "connect-tcp":
 		return connectTCP(args[0])
+	case "tcp-read":
+		c, err := net.Dial("tcp", args[0])
+		if err != nil {
+			return unwrapErrno(err)
+		}
+		defer c.Close()
+		b, _ := io.ReadAll(io.LimitReader(c, 64))
+		fmt.Printf("tcp-read: got %q\n", b)
+		return nil
 	case "udp-send":
 		c, err := net.Dial("udp", args[0])
 		if err != nil {

@@ -26,7 +26,6 @@ type running struct {
 	reason  string
 	nextID  int
 	waiters map[int]chan envelope
-	pid     int
 }
 
 func (r *running) info() sandbox.Info {
