@@ -1,0 +1,50 @@
+package blueprints
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+)
+
+func TestBuiltinSchemasAreValid(t *testing.T) {
+	t.Parallel()
+	src := BuiltinSchemaSource()
+	for name, s := range src.Schemas {
+		if err := s.Validate(); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+		if _, err := specSchema(s).Spec(); err != nil {
+			t.Errorf("%s: relaxed spec: %v", name, err)
+		}
+		kind := strings.SplitN(strings.TrimPrefix(name, "builtin/"), "-", 2)[0]
+		found := false
+		for _, k := range PluginKinds {
+			found = found || k == kind
+		}
+		if !found {
+			t.Errorf("%s: name does not start with a plugin kind", name)
+		}
+	}
+	if err := mcpSchema.Validate(); err != nil {
+		t.Errorf("mcp schema: %v", err)
+	}
+}
+
+func TestStaticSchemaSourceErrors(t *testing.T) {
+	t.Parallel()
+	src := BuiltinSchemaSource()
+	ctx := context.Background()
+	_, err := src.ConfigSchema(ctx, "llm", "builtin/llm-opneai")
+	if err == nil || errors.Is(err, ErrSchemaUnavailable) || !strings.Contains(err.Error(), `did you mean "builtin/llm-openai"`) {
+		t.Errorf("builtin typo: %v", err)
+	}
+	if _, err := src.ConfigSchema(ctx, "tools", "example.com/acme/x"); !errors.Is(err, ErrSchemaUnavailable) {
+		t.Errorf("third-party plugin without a host must wrap ErrSchemaUnavailable, got %v", err)
+	}
+	diags, err := src.ValidateConfig(ctx, "llm", "builtin/llm-replay", json.RawMessage(`{"cassette":"c","mode":"record","upstream":null}`))
+	if err != nil || len(diags) != 1 || diags[0].Path[0] != "mode" {
+		t.Errorf("record without upstream: %v %+v", err, diags)
+	}
+}

@@ -1,0 +1,86 @@
+package blueprints
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestPluginSourceTypes(t *testing.T) {
+	t.Parallel()
+	bp := mustLoad(t, `
+plugin "tools" "a" {
+  source = "builtin/tools-files"
+}
+
+plugin "tools" "b" {
+  source  = "mcp"
+  command = ["srv"]
+}
+
+plugin "tools" "c" {
+  source = "./plugins/nested"
+  config {
+    name = "c"
+  }
+}
+
+plugin "tools" "d" {
+  source = "example.com/org/tools-d"
+}
+`, Options{Schemas: testSchemas()})
+	want := map[string]string{"a": SourceBuiltin, "b": SourceMCP, "c": SourcePath, "d": SourceInstalled}
+	for name, st := range want {
+		p := bp.Plugin("tools", name)
+		if p == nil || p.SourceType != st {
+			t.Errorf("plugin %s: %+v, want source type %s", name, p, st)
+		}
+	}
+	if c := bp.Plugin("tools", "c"); !strings.HasSuffix(c.Path, "testdata/valid/plugins/nested") {
+		t.Errorf("path source resolved to %q", c.Path)
+	}
+}
+
+func TestPluginDiagnosticPathsMapToRanges(t *testing.T) {
+	t.Parallel()
+	_, diags, _ := loadString(t, `
+plugin "llm" "n" {
+  source = "./plugins/nested"
+  config {
+    name = "reject"
+    route {
+      path = "/ok"
+    }
+    route {
+      path = "bad"
+    }
+  }
+}
+`, Options{})
+	lines := map[string]int{}
+	for _, d := range diags {
+		lines[d.Summary] = d.Subject.Start.Line
+	}
+	if lines["Name rejected"] != 5 || lines["Relative route"] != 10 {
+		t.Fatalf("diagnostics not at the attributes they name: %v", lines)
+	}
+}
+
+func TestWiringAndCredentialsAreRecorded(t *testing.T) {
+	t.Parallel()
+	bp := mustLoad(t, `
+plugin "embeddings" "e" {
+  source = "builtin/embeddings-hash"
+}
+
+plugin "retrieval" "r" {
+  source = "builtin/retrieval-sqlite"
+  config {
+    embeddings = plugin.embeddings.e
+  }
+}
+`, Options{})
+	r := bp.Plugin("retrieval", "r")
+	if len(r.Wiring) != 1 || r.Wiring[0].Kind != "embeddings" || r.Wiring[0].Name != "e" {
+		t.Fatalf("wiring %+v", r.Wiring)
+	}
+}
