@@ -165,9 +165,9 @@ func (p *Proxy) handleConnect(ctx context.Context, sb *sandbox, c net.Conn, br *
 
 // judgeHello applies the SNI rules to the first record of a tunnel: the
 // ClientHello must name exactly the CONNECT target. Non-TLS bytes, a
-// garbled or split hello, no SNI, several names and ECH are refused unless
-// the endpoint sets allow_opaque; a name other than the target is always
-// refused. A literal-IP target may come without SNI (clients send none for
+// garbled or split hello, no SNI, several names and ECH (on a pass-through
+// endpoint) are refused unless the endpoint sets allow_opaque; a name other
+// than the target is always refused. A literal-IP target may come without SNI (clients send none for
 // addresses).
 func judgeHello(t Target, first []byte, readErr error, ep policy.Endpoint) (sni string, opaque bool, refusal string) {
 	opaqueOK := func(what string) (string, bool, string) {
@@ -192,7 +192,11 @@ func judgeHello(t Target, first []byte, readErr error, ep policy.Endpoint) (sni 
 	if err != nil {
 		return opaqueOK("unreadable ClientHello: " + err.Error())
 	}
-	if hello.ECH {
+	// With inspection the gateway terminates TLS itself and has no ECH
+	// keys, so the handshake uses the outer hello, whose SNI is checked
+	// below; this keeps Chromium's GREASE ECH working on inspected
+	// endpoints. Passed through, ECH would hide the real server name.
+	if hello.ECH && !ep.Inspect {
 		return opaqueOK("ClientHello carries encrypted_client_hello, which hides the real server name")
 	}
 	for _, n := range hello.ServerNames {

@@ -379,3 +379,46 @@ func TestRemoveSandbox_DeniesOnItsListener(t *testing.T) {
 		t.Fatalf("listener of a removed sandbox: %d, want 403", r.StatusCode)
 	}
 }
+
+func TestConnectionCapPerSandbox(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil, func(c *Config) { c.MaxConnsPerSandbox = 2 })
+	addr := e.serve(t, "sb", pol(1, policy.UnknownDeny, ep("api.example.com", 443)))
+	other := e.serve(t, "other", pol(1, policy.UnknownDeny, ep("api.example.com", 443)))
+	var held []net.Conn
+	for i := 0; i < 2; i++ {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		held = append(held, c)
+	}
+	// The two idle connections are counted once the gateway accepted them.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		sb, _ := e.p.lookupSandbox("sb")
+		if sb.conns.Load() == 2 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if r := plainRequest(t, addr, "GET http://x.example/ HTTP/1.1\r\nHost: x.example\r\n\r\n"); r.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("third connection: %d, want 503", r.StatusCode)
+	}
+	if r := plainRequest(t, other, "GET http://x.example/ HTTP/1.1\r\nHost: x.example\r\n\r\n"); r.StatusCode != http.StatusForbidden {
+		t.Fatalf("another sandbox is not affected: %d, want 403", r.StatusCode)
+	}
+	held[0].Close()
+	deadline = time.Now().Add(10 * time.Second)
+	for {
+		r := plainRequest(t, addr, "GET http://x.example/ HTTP/1.1\r\nHost: x.example\r\n\r\n")
+		if r.StatusCode == http.StatusForbidden {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("slot not released: %d", r.StatusCode)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/tls"
 	"errors"
+	"io"
 	"net/netip"
 	"strings"
 	"testing"
@@ -298,4 +299,43 @@ func TestAddrClass(t *testing.T) {
 	}
 }
 
-var _ = policy.UnknownDeny
+func TestJudgeHello(t *testing.T) {
+	t.Parallel()
+	tg, _ := ParseAuthority("api.example.com:443")
+	lit, _ := ParseAuthority("127.0.0.1:443")
+	pass := policy.Endpoint{Host: "api.example.com"}
+	opaque := policy.Endpoint{Host: "api.example.com", AllowOpaque: true}
+	insp := policy.Endpoint{Host: "api.example.com", Inspect: true}
+	both := policy.Endpoint{Host: "api.example.com", Inspect: true, AllowOpaque: true}
+	ok, bad := true, false
+	for _, c := range []struct {
+		name string
+		t    Target
+		rec  []byte
+		err  error
+		ep   policy.Endpoint
+		want bool
+	}{
+		{"match", tg, buildHello([]string{"api.example.com"}, false), nil, pass, ok},
+		{"match upper case", tg, buildHello([]string{"API.Example.com"}, false), nil, pass, ok},
+		{"mismatch", tg, buildHello([]string{"evil.example"}, false), nil, pass, bad},
+		{"mismatch opaque", tg, buildHello([]string{"evil.example"}, false), nil, opaque, bad},
+		{"mismatch inspected ECH", tg, buildHello([]string{"evil.example"}, true), nil, insp, bad},
+		{"no SNI", tg, buildHello(nil, false), nil, pass, bad},
+		{"no SNI opaque", tg, buildHello(nil, false), nil, opaque, ok},
+		{"no SNI inspected", tg, buildHello(nil, false), nil, both, bad},
+		{"no SNI literal", lit, buildHello(nil, false), nil, pass, ok},
+		{"ECH pass-through", tg, buildHello([]string{"api.example.com"}, true), nil, pass, bad},
+		{"ECH opaque", tg, buildHello([]string{"api.example.com"}, true), nil, opaque, ok},
+		{"ECH inspected (outer SNI checked)", tg, buildHello([]string{"api.example.com"}, true), nil, insp, ok},
+		{"non-TLS", tg, []byte("G"), ErrNotTLS, pass, bad},
+		{"non-TLS opaque", tg, []byte("G"), ErrNotTLS, opaque, ok},
+		{"non-TLS inspected", tg, []byte("G"), ErrNotTLS, both, bad},
+		{"read error", tg, nil, io.ErrUnexpectedEOF, opaque, bad},
+	} {
+		_, _, refusal := judgeHello(c.t, c.rec, c.err, c.ep)
+		if (refusal == "") != c.want {
+			t.Errorf("%s: refusal %q, want allowed=%v", c.name, refusal, c.want)
+		}
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/netip"
 	"net/url"
 	"sync"
@@ -62,6 +63,11 @@ type Config struct {
 	// (default 16 GiB); MaxTunnelLifetime caps its duration (default 24 h).
 	MaxTunnelBytes    int64
 	MaxTunnelLifetime time.Duration
+
+	// MaxConnsPerSandbox caps a sandbox's open client connections
+	// (default 512), so one sandbox cannot exhaust the gateway's sockets
+	// and goroutines. Past it new connections get 503.
+	MaxConnsPerSandbox int
 
 	// ApprovalTimeout is how long a request to an unknown host is held for
 	// an operator when unknown_hosts = "ask" (default 2 min); then 403.
@@ -119,6 +125,9 @@ func (c *Config) defaults() error {
 	setDur(&c.ApprovalRefill, 6*time.Second)
 	if c.MaxTunnelBytes <= 0 {
 		c.MaxTunnelBytes = 16 << 30
+	}
+	if c.MaxConnsPerSandbox <= 0 {
+		c.MaxConnsPerSandbox = 512
 	}
 	if c.MaxPendingPerSandbox <= 0 {
 		c.MaxPendingPerSandbox = 8
@@ -212,6 +221,15 @@ func (p *Proxy) Serve(ctx context.Context, ln net.Listener, sandboxID string) er
 			defer wg.Done()
 			stop := context.AfterFunc(ctx, func() { c.Close() })
 			defer stop()
+			if n := sb.conns.Add(1); n > int64(p.cfg.MaxConnsPerSandbox) {
+				sb.conns.Add(-1)
+				c.SetDeadline(time.Now().Add(time.Second))
+				p.refuse(c, sb, Event{Kind: "connect", Reason: fmt.Sprintf("the sandbox already has %d open connections through the gateway; close some and retry", n-1)},
+					http.StatusServiceUnavailable, "connection", true)
+				c.Close()
+				return
+			}
+			defer sb.conns.Add(-1)
 			p.serveConn(ctx, sb, c)
 		}()
 	}

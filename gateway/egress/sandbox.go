@@ -3,6 +3,7 @@ package egress
 import (
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nemoclave/nemoclave/blueprints/policy"
@@ -25,6 +26,7 @@ type sandbox struct {
 	revisions []Revision
 	grants    map[string]bool // host:port approved for the sandbox's lifetime
 	tunnels   map[*tunnel]struct{}
+	conns     atomic.Int64 // open client connections, for MaxConnsPerSandbox
 
 	caOnce sync.Once
 	ca     *CA
