@@ -181,7 +181,7 @@ func helperVector(s string, scale float32) []float32 {
 // helperHost is a host process: it starts a supervised helper plugin,
 // prints its pid and waits to be killed.
 func helperHost() {
-	m, err := New(Options{BinDir: os.Getenv(binDirEnv), Home: os.Getenv("NEMOCLAVE_TEST_HOME")})
+	m, err := New(Options{BinDir: os.Getenv(binDirEnv), Home: os.Getenv("NEMOCLAVE_TEST_HOME"), StartTimeout: time.Minute})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
@@ -289,6 +289,11 @@ func testManager(t testing.TB, opts Options) (*Manager, *syncBuffer) {
 	}
 	if opts.BinDir == "" {
 		opts.BinDir = helperBinDir(t)
+	}
+	if opts.StartTimeout == 0 {
+		// A failure bound only: launches of the race-built test binary
+		// queue behind each other on a loaded 2-core machine.
+		opts.StartTimeout = time.Minute
 	}
 	if opts.Logger == nil {
 		opts.Logger = hclog.New(&hclog.LoggerOptions{Output: logs, Level: hclog.Debug})
