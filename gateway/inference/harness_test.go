@@ -176,3 +176,10 @@ func (e *env) post(t *testing.T, path, body string, hdr map[string]string) (int,
 	_, _ = b.ReadFrom(resp.Body)
 	return resp.StatusCode, resp.Header, b.String()
 }
+
+func newTestServer(t *testing.T, h http.Handler) string {
+	t.Helper()
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return srv.URL
+}

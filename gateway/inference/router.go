@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -70,6 +71,8 @@ type Router struct {
 	maxBody int64
 	now     func() time.Time
 	mux     *http.ServeMux
+
+	closeOnce sync.Once
 }
 
 // state is what SetRoutes and SetProviders swap atomically.
@@ -256,7 +259,7 @@ func (r *Router) Status() Status {
 // which the caller owns.
 func (r *Router) Close() {
 	if r.writer != nil {
-		r.writer.close()
+		r.closeOnce.Do(r.writer.close)
 	}
 }
 
