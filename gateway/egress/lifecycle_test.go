@@ -422,3 +422,65 @@ func TestConnectionCapPerSandbox(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+func TestPlainHTTP_RulesApplyWithoutInspection(t *testing.T) {
+	t.Parallel()
+	_, port := plainUpstream(t, echoHandler)
+	e := newEnv(t, map[string]string{"plain.example": "127.0.0.1"})
+	x := ep("plain.example", port)
+	x.Inspect = true // allow/deny rules need inspect = true in the policy; plain HTTP is visible anyway
+	x.Allow = []policy.HTTPRule{{Methods: []string{"GET"}, Paths: []string{"/pub/**"}}}
+	addr := e.serve(t, "sb", pol(1, policy.UnknownDeny, x))
+	hp := "plain.example:" + strconv.Itoa(port)
+	for target, want := range map[string]int{"/pub/a": 200, "/pub/../priv": 403, "/priv": 403, "/pub/%2e%2e/priv": 403} {
+		r := plainRequest(t, addr, "GET http://"+hp+target+" HTTP/1.1\r\nHost: "+hp+"\r\n\r\n")
+		if r.StatusCode != want {
+			t.Errorf("GET %s: %d, want %d", target, r.StatusCode, want)
+		}
+	}
+	if r := plainRequest(t, addr, "DELETE http://"+hp+"/pub/a HTTP/1.1\r\nHost: "+hp+"\r\n\r\n"); r.StatusCode != 403 {
+		t.Errorf("DELETE: %d, want 403", r.StatusCode)
+	}
+}
+
+func TestInspected_ExpectContinueAndBody(t *testing.T) {
+	t.Parallel()
+	_, port := tlsUpstream(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		w.Write([]byte(r.Method + " " + string(b)))
+	}), "api.example.com")
+	e := newEnv(t, map[string]string{"api.example.com": "127.0.0.1"})
+	x := ep("api.example.com", port)
+	x.Inspect = true
+	addr := e.serve(t, "sb", pol(1, policy.UnknownDeny, x))
+	ca, _ := e.p.CA("sb")
+	hp := "api.example.com:" + strconv.Itoa(port)
+	tc, err := tunnelTLS(t, addr, hp, "api.example.com", certPool(ca.CertPEM()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(tc)
+	io.WriteString(tc, "POST /up HTTP/1.1\r\nHost: "+hp+"\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")
+	interim, err := http.ReadResponse(br, nil)
+	if err != nil || interim.StatusCode != http.StatusContinue {
+		t.Fatalf("interim response: %v %v", interim, err)
+	}
+	io.WriteString(tc, "hello")
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := body(t, resp); resp.StatusCode != 200 || b != "POST hello" {
+		t.Fatalf("final: %d %q", resp.StatusCode, b)
+	}
+	// Chunked upload on the same keep-alive tunnel.
+	r := roundTrip(t, tc, br, "POST /up HTTP/1.1\r\nHost: "+hp+"\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n")
+	if b := body(t, r); b != "POST abc" {
+		t.Fatalf("chunked: %q", b)
+	}
+	tc.Close()
+	ev := e.waitEvent(t, "request audit with bytes", func(ev Event) bool { return ev.Kind == "inspected" && ev.Method == "POST" && ev.BytesUp == 5 })
+	if ev.BytesDn == 0 || ev.Status != 200 || ev.IP != "127.0.0.1" || ev.Path != "/up" {
+		t.Fatalf("audit %+v", ev)
+	}
+}
