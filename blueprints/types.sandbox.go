@@ -106,6 +106,9 @@ func (e *evaluator) decodeSandbox(b *hcl.Block, bp *Blueprint) *Sandbox {
 		}
 		s.Workspace = filepath.Clean(ws)
 	}
+	if a := content.Attributes["workspace"]; a != nil && s.Policy != nil && !visible(s.Policy, "/workspace") {
+		e.warnf(a.Expr.Range().Ptr(), "Workspace not visible", "The workspace is mounted at /workspace, but policy %q lists neither /workspace nor a parent in read_only or read_write, so the agent cannot see it. Add \"/workspace\" to the policy's filesystem read_write list.", s.PolicyName)
+	}
 	s.Environment = e.environment(content.Attributes["environment"])
 	for _, nb := range content.Blocks {
 		switch nb.Type {
@@ -168,6 +171,18 @@ func (e *evaluator) environment(a *hcl.Attribute) map[string]string {
 		}
 	}
 	return out
+}
+
+// visible reports whether the policy's filesystem lists dir or a parent.
+func visible(p *policy.Policy, dir string) bool {
+	for _, list := range [][]string{p.Filesystem.ReadOnly, p.Filesystem.ReadWrite} {
+		for _, root := range list {
+			if root == "/" || dir == root || strings.HasPrefix(dir, strings.TrimSuffix(root, "/")+"/") {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // mapItemRange returns the range of key = value inside an object

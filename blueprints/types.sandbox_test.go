@@ -47,3 +47,44 @@ sandbox "t" {
 		t.Fatal("changing one sandbox's policy changed another's")
 	}
 }
+
+func TestWorkspaceVisibility(t *testing.T) {
+	t.Parallel()
+	_, diags, _ := loadString(t, `
+policy "narrow" {
+  filesystem {
+    read_only  = ["/usr"]
+    read_write = ["/tmp"]
+  }
+}
+
+policy "wide" {
+  filesystem {
+    read_only  = ["/usr"]
+    read_write = ["/"]
+  }
+}
+
+sandbox "hidden" {
+  policy    = policy.narrow
+  workspace = "./ws"
+}
+
+sandbox "seen" {
+  policy    = policy.wide
+  workspace = "./ws"
+}
+`, Options{})
+	n := 0
+	for _, d := range diags {
+		if d.Summary == "Workspace not visible" {
+			n++
+			if d.Subject.Start.Line != 18 {
+				t.Errorf("warning at line %d, want the hidden sandbox's workspace (18)", d.Subject.Start.Line)
+			}
+		}
+	}
+	if n != 1 || diags.HasErrors() {
+		t.Fatalf("want one warning and no errors, got %v", diags)
+	}
+}

@@ -53,6 +53,13 @@ its effective policy under "policy".`,
 // writePlan prints the plan for people.
 func writePlan(w io.Writer, bp *blueprints.Blueprint) error {
 	p := &printer{w: w}
+	if len(bp.Variables) > 0 {
+		p.line(0, "Variables (%d):", len(bp.Variables))
+		for _, v := range bp.Variables {
+			p.line(1, "%s = %s  (%s)", v.Name, v.Value, v.Source)
+		}
+		p.line(0, "")
+	}
 	p.line(0, "Plugins to launch (%d):", len(bp.Plugins))
 	for _, pl := range bp.Plugins {
 		src := pl.Source
