@@ -168,12 +168,12 @@ func (e *evaluator) checkTraversal(t hcl.Traversal, roots []string) *hcl.Diagnos
 		if !ok {
 			return diag("Unknown plugin kind", "%q is not a plugin kind%s; references look like plugin.<kind>.<name> with kind one of %v.", name, suggest(name, PluginKinds), PluginKinds)
 		}
-		pname, ok := step(2)
-		if !ok {
-			return diag("Incomplete reference", "plugin.%s must be followed by a plugin name, as in plugin.%s.<name>.", name, name)
-		}
-		if _, ok := plugins[pname]; !ok {
-			return diag("Reference to undeclared plugin", "There is no plugin %q %q%s. Declare it with a plugin %q %q block.", name, pname, suggest(pname, sortedKeys(plugins)), name, pname)
+		// plugin.<kind> alone is the object of every plugin of that kind
+		// (tools = values(plugin.tools)).
+		if pname, ok := step(2); ok {
+			if _, ok := plugins[pname]; !ok {
+				return diag("Reference to undeclared plugin", "There is no plugin %q %q%s. Declare it with a plugin %q %q block.", name, pname, suggest(pname, sortedKeys(plugins)), name, pname)
+			}
 		}
 	default:
 		blocks := e.blocksOf(root)

@@ -30,7 +30,6 @@ agent "a" {
 		"local.nope":                "There is no local.nope",
 		"plugin.tool.files":         `"tool" is not a plugin kind (did you mean "tools"?)`,
 		"plugin.tools.file":         `There is no plugin "tools" "file" (did you mean "files"?)`,
-		"plugin.tools":              "must be followed by a plugin name",
 		"policy.q":                  `There is no policy "q"`,
 		"sandbox.t":                 `There is no sandbox "t"`,
 		"agent.b":                   `There is no agent "b"`,
@@ -52,5 +51,27 @@ func TestSuggest(t *testing.T) {
 	}
 	if got := suggest("zzzzzz", []string{"sandbox"}); got != "" {
 		t.Errorf("far names must not be suggested, got %q", got)
+	}
+}
+
+func TestWholeKindReference(t *testing.T) {
+	t.Parallel()
+	bp := mustLoad(t, minimalSandbox+`
+plugin "tools" "a" {
+  source = "builtin/tools-files"
+}
+
+plugin "tools" "b" {
+  source = "builtin/tools-http"
+}
+
+agent "x" {
+  sandbox = sandbox.s
+  command = ["x"]
+  tools   = values(plugin.tools)
+}
+`, Options{})
+	if got := bp.Agent("x").Tools; len(got) != 2 || got[0] != "a" || got[1] != "b" {
+		t.Fatalf("tools = %v", got)
 	}
 }

@@ -56,7 +56,13 @@ func (e *evaluator) exprValue(name string, expr hcl.Expression, ctx *hcl.EvalCon
 	}
 	cv, err := convert.Convert(v, ty)
 	if err != nil {
-		e.errorf(expr.Range().Ptr(), "Incorrect attribute value type", "Inappropriate value for %s: %s.", name, convertMessage(err))
+		// Expression and EvalContext let the renderer show the values of
+		// the references involved ("with var.x as ...").
+		e.diags = append(e.diags, &hcl.Diagnostic{
+			Severity: hcl.DiagError, Summary: "Incorrect attribute value type",
+			Detail:  fmt.Sprintf("Inappropriate value for %s: %s.", name, convertMessage(err)),
+			Subject: expr.Range().Ptr(), Expression: expr, EvalContext: ctx,
+		})
 		return cty.NilVal, false
 	}
 	return cv, true
