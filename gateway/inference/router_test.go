@@ -218,7 +218,7 @@ func TestMetricsAndTraces(t *testing.T) {
 	}
 	attrs := map[string]string{}
 	for _, kv := range spans[1].Attributes() {
-		attrs[string(kv.Key)] = kv.Value.Emit()
+		attrs[string(kv.Key)] = kv.Value.String()
 	}
 	if spans[1].Name() != "chat claude" || attrs["gen_ai.operation.name"] != "chat" || attrs["gen_ai.provider.name"] != "anthropic" ||
 		attrs["gen_ai.response.model"] != "claude-test" || attrs["gen_ai.usage.output_tokens"] == "" || attrs["nemoclave.sandbox"] != "sb1" {
