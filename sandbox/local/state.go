@@ -19,8 +19,11 @@ import (
 //	<root>/<name>/agent.log    the agent's stdout and stderr
 //	<root>/<name>/rootfs/      empty mount point for the sandbox root
 //
-// state.json is replaced atomically (write, fsync, rename), so a crash
-// leaves the old or the new record, never half of one.
+// state.json is replaced atomically (write a temporary file, rename), so a
+// supervisor crash leaves the old or the new record, never half of one. It
+// is not fsynced: the record describes processes that do not survive a
+// power loss anyway, and an fsync per lifecycle step costs more than the
+// rest of a sandbox start on slow disks.
 
 type record struct {
 	Spec sandbox.Spec `json:"spec"`
@@ -50,11 +53,6 @@ func (d *Driver) save(r *record) error {
 		return fmt.Errorf("save sandbox state: %w", err)
 	}
 	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return fmt.Errorf("save sandbox state: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
 		tmp.Close()
 		os.Remove(tmp.Name())
 		return fmt.Errorf("save sandbox state: %w", err)
