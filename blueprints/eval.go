@@ -6,6 +6,7 @@ import (
 	"sort"
 
 	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/ext/dynblock"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 )
@@ -56,6 +57,28 @@ type evaluator struct {
 	literalOnly bool
 	// generalCtx is built once variables and locals are final.
 	generalCtx *hcl.EvalContext
+}
+
+// expand returns body with its dynamic blocks expanded (ext/dynblock), so
+// platform teams can generate repeated blocks (endpoints, models,
+// subagents) from variables:
+//
+//	dynamic "endpoint" {
+//	  for_each = var.api_hosts
+//	  content {
+//	    host = endpoint.value
+//	  }
+//	}
+//
+// Nested bodies of an expanded body are expanded too. for_each may not
+// carry a credential.
+func (e *evaluator) expand(body hcl.Body) hcl.Body {
+	return dynblock.Expand(body, e.general(), dynblock.OptCheckForEach(func(v cty.Value, expr hcl.Expression, _ *hcl.EvalContext) hcl.Diagnostics {
+		if v.HasMarkDeep(markCredential) {
+			return hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "credential() not allowed here", Detail: "A dynamic block's for_each cannot iterate over credentials.", Subject: expr.Range().Ptr()}}
+		}
+		return nil
+	}))
 }
 
 // general is the context of every block after locals: all references,

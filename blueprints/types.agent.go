@@ -56,7 +56,7 @@ func (e *evaluator) decodeAgents(bp *Blueprint) []*Agent {
 }
 
 func (e *evaluator) decodeAgent(b *hcl.Block, bp *Blueprint) *Agent {
-	content, diags := b.Body.Content(agentSchema)
+	content, diags := e.expand(b.Body).Content(agentSchema)
 	e.diags = append(e.diags, diags...)
 	if diags.HasErrors() {
 		return nil

@@ -128,7 +128,7 @@ func (e *evaluator) decodeInference(bp *Blueprint) *Inference {
 		return nil
 	}
 	b := e.decl.inference[0]
-	content, diags := b.Body.Content(inferenceSchema)
+	content, diags := e.expand(b.Body).Content(inferenceSchema)
 	e.diags = append(e.diags, diags...)
 	if content == nil {
 		return nil

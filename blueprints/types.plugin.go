@@ -103,7 +103,7 @@ func (e *evaluator) decodePlugins() []*Plugin {
 }
 
 func (e *evaluator) decodePlugin(kind, name string, b *hcl.Block) *Plugin {
-	content, diags := b.Body.Content(pluginSchema)
+	content, diags := e.expand(b.Body).Content(pluginSchema)
 	e.diags = append(e.diags, diags...)
 	if diags.HasErrors() {
 		return nil

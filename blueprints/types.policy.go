@@ -48,7 +48,7 @@ func (e *evaluator) decodePolicies(presets map[string]*Preset) []*policy.Policy 
 }
 
 func (e *evaluator) decodePolicy(b *hcl.Block, presets map[string]*Preset) *policy.Policy {
-	content, diags := b.Body.Content(policySchema)
+	content, diags := e.expand(b.Body).Content(policySchema)
 	e.diags = append(e.diags, diags...)
 	if content == nil {
 		return nil

@@ -89,7 +89,7 @@ func (e *evaluator) decodeSandboxes(bp *Blueprint) []*Sandbox {
 }
 
 func (e *evaluator) decodeSandbox(b *hcl.Block, bp *Blueprint) *Sandbox {
-	content, diags := b.Body.Content(sandboxSchema)
+	content, diags := e.expand(b.Body).Content(sandboxSchema)
 	e.diags = append(e.diags, diags...)
 	if diags.HasErrors() {
 		return nil
