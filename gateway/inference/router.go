@@ -129,6 +129,10 @@ func New(ctx context.Context, cfg Config) (*Router, error) {
 	r.mux.HandleFunc("POST /v1/embeddings", r.serveEmbeddings)
 	r.mux.HandleFunc("GET /v1/models", r.serveModels)
 	r.mux.HandleFunc("POST /v1/messages", r.serveAnthropicMessages)
+	r.mux.HandleFunc("/", func(w http.ResponseWriter, req *http.Request) {
+		openaiDialect{}.writeError(w, http.StatusNotFound, fmt.Sprintf("%s %s is not an inference endpoint: the gateway serves POST /v1/chat/completions, POST /v1/embeddings, GET /v1/models and POST /v1/messages", req.Method, req.URL.Path), "not_found")
+		r.metrics.request(r.sandbox, "unknown", http.StatusNotFound)
+	})
 	return r, nil
 }
 

@@ -366,3 +366,20 @@ func serve(t *testing.T, h http.Handler) string {
 	t.Helper()
 	return newTestServer(t, h)
 }
+
+func TestUnknownPathAnswersInOpenAIShape(t *testing.T) {
+	t.Parallel()
+	r, err := New(context.Background(), Config{Sandbox: "sb", Providers: map[string]llm.Provider{"s": &scripted{}}, Routes: Routes{Models: map[string]Route{"a": {Provider: "s", Model: "m"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Get(serve(t, r) + "/v1/completions")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body struct{ Error struct{ Message, Type string } }
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || resp.StatusCode != 404 || body.Error.Type != "not_found_error" || !strings.Contains(body.Error.Message, "POST /v1/chat/completions") {
+		t.Fatalf("%d %+v %v", resp.StatusCode, body, err)
+	}
+}
