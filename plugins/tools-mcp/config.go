@@ -1,0 +1,125 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"strings"
+
+	"github.com/nemoclave/nemoclave/sdk/plugin"
+)
+
+// Sandbox modes for a stdio server.
+const (
+	// sandboxInherit runs the server as the plugin's child, inside the
+	// plugin's own sandbox.
+	sandboxInherit = "inherit"
+	// sandboxNone runs the server unconfined; the author must say so.
+	sandboxNone = "none"
+)
+
+type config struct {
+	// Command is the stdio server's argv (Command[0] looked up on PATH);
+	// Args are appended, so a blueprint can keep the launcher and the
+	// server's own flags apart.
+	Command []string          `json:"command"`
+	Args    []string          `json:"args"`
+	Env     map[string]string `json:"env"`
+	Dir     string            `json:"dir"`
+	Sandbox string            `json:"sandbox"`
+
+	// URL is a streamable-HTTP server's endpoint; Headers are sent with
+	// every request (an Authorization header, say).
+	URL     string            `json:"url"`
+	Headers map[string]string `json:"headers"`
+
+	// ToolPrefix is put in front of every tool name, so two servers that
+	// both offer "search" do not collide in the agent's one tool list.
+	ToolPrefix string `json:"tool_prefix"`
+	// CallTimeout bounds one tool call, in seconds.
+	CallTimeout float64 `json:"call_timeout"`
+}
+
+func defaultConfig() config { return config{CallTimeout: 120} }
+
+func parseConfig(raw json.RawMessage) (config, error) {
+	c := defaultConfig()
+	if len(raw) == 0 {
+		return c, nil
+	}
+	var in struct {
+		Command     []string          `json:"command"`
+		Args        []string          `json:"args"`
+		Env         map[string]string `json:"env"`
+		Dir         *string           `json:"dir"`
+		Sandbox     *string           `json:"sandbox"`
+		URL         *string           `json:"url"`
+		Headers     map[string]string `json:"headers"`
+		ToolPrefix  *string           `json:"tool_prefix"`
+		CallTimeout *float64          `json:"call_timeout"`
+	}
+	if err := json.Unmarshal(raw, &in); err != nil {
+		return c, fmt.Errorf("config: %w", err)
+	}
+	c.Command, c.Args, c.Env, c.Headers = in.Command, in.Args, in.Env, in.Headers
+	for dst, src := range map[*string]*string{&c.Dir: in.Dir, &c.Sandbox: in.Sandbox, &c.URL: in.URL, &c.ToolPrefix: in.ToolPrefix} {
+		if src != nil {
+			*dst = *src
+		}
+	}
+	if in.CallTimeout != nil {
+		c.CallTimeout = *in.CallTimeout
+	}
+	return c, nil
+}
+
+func (c config) validate() []plugin.Diagnostic {
+	var ds []plugin.Diagnostic
+	switch {
+	case len(c.Command) == 0 && c.URL == "":
+		ds = append(ds, plugin.Errorf(nil, "set command (a stdio MCP server) or url (a streamable-HTTP MCP server)"))
+	case len(c.Command) > 0 && c.URL != "":
+		ds = append(ds, plugin.Errorf([]string{"url"}, "set command or url, not both: one plugin instance imports one MCP server"))
+	}
+	if len(c.Command) > 0 {
+		if c.Command[0] == "" {
+			ds = append(ds, plugin.Errorf([]string{"command"}, "command[0] must name the program to run"))
+		}
+		switch c.Sandbox {
+		case sandboxInherit, sandboxNone:
+		case "":
+			ds = append(ds, plugin.Errorf([]string{"sandbox"}, `sandbox must be set for a stdio server: "inherit" runs it inside this plugin's own sandbox, "none" runs it unconfined with the plugin's privileges`))
+		default:
+			ds = append(ds, plugin.Errorf([]string{"sandbox"}, `sandbox must be "inherit" or "none", got %q`, c.Sandbox))
+		}
+	} else {
+		if c.Sandbox != "" {
+			ds = append(ds, plugin.Errorf([]string{"sandbox"}, "sandbox applies to a stdio server (command); an HTTP server is confined by the egress policy"))
+		}
+		if len(c.Env) > 0 || len(c.Args) > 0 || c.Dir != "" {
+			ds = append(ds, plugin.Errorf([]string{"env"}, "env, args and dir apply to a stdio server (command), not to url"))
+		}
+	}
+	if c.URL != "" {
+		u, err := url.Parse(c.URL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			ds = append(ds, plugin.Errorf([]string{"url"}, "url %q must be an absolute http or https URL", c.URL))
+		}
+	} else if len(c.Headers) > 0 {
+		ds = append(ds, plugin.Errorf([]string{"headers"}, "headers apply to url, not to a stdio server"))
+	}
+	for k := range c.Env {
+		if k == "" || strings.ContainsAny(k, "=\x00") {
+			ds = append(ds, plugin.Errorf([]string{"env"}, "env name %q is not a valid variable name", k))
+		}
+	}
+	if c.CallTimeout <= 0 || c.CallTimeout > 3600 {
+		ds = append(ds, plugin.Errorf([]string{"call_timeout"}, "call_timeout must be between 0 and 3600 seconds, got %v", c.CallTimeout))
+	}
+	return ds
+}
+
+// argv is the full command line of a stdio server.
+func (c config) argv() []string {
+	return append(append([]string(nil), c.Command...), c.Args...)
+}

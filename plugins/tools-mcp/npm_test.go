@@ -1,0 +1,121 @@
+package main
+
+import (
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"encoding/json"
+)
+
+// npmServers installs the real MCP servers from npm once per test binary
+// with scripts/npm-test-deps.sh and returns the directory holding their
+// node_modules/.bin. Tests skip only when npm itself is missing.
+var npmServers = sync.OnceValues(func() (string, error) {
+	if _, err := exec.LookPath("npm"); err != nil {
+		return "", errNoNPM
+	}
+	out, err := exec.Command("bash", "../../scripts/npm-test-deps.sh").Output()
+	if err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			return "", errors.New(string(ee.Stderr))
+		}
+		return "", err
+	}
+	return filepath.Join(strings.TrimSpace(string(out)), "node_modules", ".bin"), nil
+})
+
+var errNoNPM = errors.New("npm is not installed")
+
+func npmBin(t *testing.T, name string) string {
+	t.Helper()
+	dir, err := npmServers()
+	if errors.Is(err, errNoNPM) {
+		t.Skip("npm is not installed: cannot install the real MCP servers from npm (run scripts/npm-test-deps.sh where npm exists)")
+	}
+	if err != nil {
+		t.Fatalf("scripts/npm-test-deps.sh: %v", err)
+	}
+	p := filepath.Join(dir, name)
+	if _, err := os.Stat(p); err != nil {
+		t.Fatalf("%s not installed by scripts/npm-test-deps.sh: %v", name, err)
+	}
+	return p
+}
+
+func TestNPMServerFilesystem(t *testing.T) {
+	t.Parallel()
+	bin := npmBin(t, "mcp-server-filesystem")
+	dir := t.TempDir()
+	outside := t.TempDir()
+	if err := os.WriteFile(filepath.Join(outside, "secret"), []byte("s3cret"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd, _ := json.Marshal([]string{bin})
+	args, _ := json.Marshal([]string{dir})
+	p := connect(t, `{"command":`+string(cmd)+`,"args":`+string(args)+`,"sandbox":"none","tool_prefix":"fs_"}`)
+	ts, err := p.ListTools(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"fs_read_text_file", "fs_write_file", "fs_list_directory"} {
+		if !slices.Contains(names(ts), want) {
+			t.Fatalf("tools %v lack %s", names(ts), want)
+		}
+	}
+	target, _ := json.Marshal(filepath.Join(dir, "hello.txt"))
+	if res := call(t, p, "fs_write_file", `{"path":`+string(target)+`,"content":"hi from the agent"}`); res.IsError {
+		t.Fatalf("write_file: %+v", res)
+	}
+	if got, _ := os.ReadFile(filepath.Join(dir, "hello.txt")); string(got) != "hi from the agent" {
+		t.Fatalf("file holds %q", got)
+	}
+	if res := call(t, p, "fs_read_text_file", `{"path":`+string(target)+`}`); res.IsError || !strings.Contains(res.Content[0].Text, "hi from the agent") {
+		t.Errorf("read_text_file: %+v", res)
+	}
+	secret, _ := json.Marshal(filepath.Join(outside, "secret"))
+	if res := call(t, p, "fs_read_text_file", `{"path":`+string(secret)+`}`); !res.IsError || strings.Contains(res.Content[0].Text, "s3cret") {
+		t.Errorf("the server's own access control should refuse paths outside its root: %+v", res)
+	}
+}
+
+func TestNPMServerEverything(t *testing.T) {
+	t.Parallel()
+	bin := npmBin(t, "mcp-server-everything")
+	cmd, _ := json.Marshal([]string{bin, "stdio"})
+	p := connect(t, `{"command":`+string(cmd)+`,"sandbox":"none"}`)
+	ts, err := p.ListTools(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"echo", "get-sum", "get-tiny-image"} {
+		if !slices.Contains(names(ts), want) {
+			t.Fatalf("tools %v lack %s", names(ts), want)
+		}
+	}
+	if res := call(t, p, "echo", `{"message":"ping"}`); res.IsError || res.Content[0].Text != "Echo: ping" {
+		t.Errorf("echo: %+v", res)
+	}
+	if res := call(t, p, "get-sum", `{"a":2,"b":3}`); res.IsError || !strings.Contains(res.Content[0].Text, "is 5") {
+		t.Errorf("get-sum: %+v", res)
+	}
+	res := call(t, p, "get-tiny-image", `{}`)
+	var img bool
+	for _, c := range res.Content {
+		if c.Image != nil && c.Image.MIMEType == "image/png" && len(c.Image.Data) > 0 {
+			img = true
+		}
+	}
+	if res.IsError || !img {
+		t.Errorf("get-tiny-image returned no PNG: %+v", res)
+	}
+	if res := call(t, p, "get-sum", `{"a":"x"}`); !res.IsError {
+		t.Errorf("invalid arguments should be a tool error: %+v", res)
+	}
+}
