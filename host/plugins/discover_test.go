@@ -71,7 +71,7 @@ func TestInstall(t *testing.T) {
 		t.Fatal(err)
 	}
 	e := lf.Plugins[helperName]
-	if e.SHA256 != b.Checksum() || e.Version != "1.2.3" || len(e.Kinds) != 1 || e.Kinds[0] != "embeddings" || e.InstalledFrom != src {
+	if e.SHA256 != b.Checksum() || e.Version != "1.2.3" || strings.Join(e.Kinds, ",") != "embeddings,llm" || e.InstalledFrom != src {
 		t.Fatalf("lock entry %+v", e)
 	}
 	got, err := m.Resolve(helperName)

@@ -21,6 +21,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/nemoclave/nemoclave/sdk/embeddings"
+	"github.com/nemoclave/nemoclave/sdk/llm"
 	"github.com/nemoclave/nemoclave/sdk/plugin"
 	"github.com/nemoclave/nemoclave/sdk/schema"
 	"github.com/nemoclave/nemoclave/sdk/status"
@@ -77,14 +78,15 @@ func TestMain(m *testing.M) {
 	os.Exit(0)
 }
 
-// helperPlugin is an embeddings plugin whose Embed crashes on "crash",
+// helperPlugin is an embeddings and llm plugin whose Embed crashes on "crash",
 // returns a plugin-level Unavailable on "unavailable", and forwards to its
 // wired embeddings plugin for model "via-wire". Info's description carries
 // its environment so tests can see exactly what reached it.
 type helperPlugin struct {
-	mu    sync.Mutex
-	scale float32
-	host  plugin.Host
+	llm.NotSupported // ChatStream overrides; Chat and ListModels are not needed
+	mu               sync.Mutex
+	scale            float32
+	host             plugin.Host
 }
 
 type helperConfig struct {
@@ -95,7 +97,7 @@ func (*helperPlugin) Info() plugin.Info {
 	return plugin.Info{
 		Name: helperName, Version: "1.2.3",
 		Description: environJSON(),
-		Kinds:       []plugin.Kind{plugin.KindEmbeddings},
+		Kinds:       []plugin.Kind{plugin.KindEmbeddings, plugin.KindLLM},
 	}
 }
 
@@ -153,6 +155,22 @@ func (p *helperPlugin) Embed(ctx context.Context, req *embeddings.EmbedRequest) 
 		out.Vectors[i] = helperVector(in, scale)
 	}
 	return out, nil
+}
+
+// ChatStream streams the last message's text one byte per chunk; for
+// "crash-mid-stream" it sends one chunk and dies.
+func (*helperPlugin) ChatStream(_ context.Context, req *llm.ChatRequest, send func(*llm.ChatChunk) error) error {
+	text := req.Messages[len(req.Messages)-1].Text()
+	for i := range len(text) {
+		if err := send(&llm.ChatChunk{DeltaText: text[i : i+1]}); err != nil {
+			return err
+		}
+		if text == "crash-mid-stream" {
+			time.Sleep(50 * time.Millisecond) // let the chunk leave
+			os.Exit(3)
+		}
+	}
+	return send(&llm.ChatChunk{FinishReason: llm.FinishStop})
 }
 
 func (*helperPlugin) Dimensions(context.Context, string) (int, error) { return helperDims, nil }

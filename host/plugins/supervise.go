@@ -15,7 +15,6 @@ import (
 	"google.golang.org/grpc/codes"
 	grpcstatus "google.golang.org/grpc/status"
 
-	"github.com/nemoclave/nemoclave/sdk/embeddings"
 	"github.com/nemoclave/nemoclave/sdk/plugin"
 )
 
@@ -200,9 +199,6 @@ func (s *Supervised) Client() (*plugin.Client, error) {
 // Unavailable "plugin X crashed; restarting". Build any kind's client on it
 // (llm.NewClient(s.Conn())); the clients stay valid across restarts.
 func (s *Supervised) Conn() grpc.ClientConnInterface { return s.conn }
-
-// Embeddings is the plugin's Embedder, valid across restarts.
-func (s *Supervised) Embeddings() embeddings.Embedder { return embeddings.NewClient(s.conn) }
 
 // Ready waits until a process is running (after a crash, until the restart
 // succeeds). It fails when ctx ends or the plugin is closed.

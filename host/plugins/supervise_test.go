@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/nemoclave/nemoclave/sdk/embeddings"
+	"github.com/nemoclave/nemoclave/sdk/llm"
 	"github.com/nemoclave/nemoclave/sdk/plugin"
 	"github.com/nemoclave/nemoclave/sdk/status"
 )
@@ -243,5 +244,41 @@ func TestConfigErrors(t *testing.T) {
 	spec.Kind = plugin.KindLLM
 	if _, err := m.Start(ctx, spec); err == nil || !strings.Contains(err.Error(), `does not serve kind "llm"`) {
 		t.Fatalf("kind mismatch: %v", err)
+	}
+}
+
+// TestCrashMidStream kills an llm plugin between two chunks of a streamed
+// completion: the stream fails with "crashed; restarting" after the chunk
+// that did arrive, and the next stream on the same client works.
+func TestCrashMidStream(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	m, _ := testManager(t, Options{HealthInterval: time.Hour, RestartBackoff: 50 * time.Millisecond})
+	spec := helperSpec("serve")
+	spec.Kind = plugin.KindLLM
+	s, err := m.Start(ctx, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := s.LLM()
+	stream := func(text string) (string, error) {
+		var got strings.Builder
+		err := p.ChatStream(ctx, &llm.ChatRequest{Messages: []llm.Message{{Role: llm.RoleUser, Content: []llm.ContentPart{llm.Text(text)}}}},
+			func(c *llm.ChatChunk) error { got.WriteString(c.DeltaText); return nil })
+		return got.String(), err
+	}
+	if got, err := stream("hello"); err != nil || got != "hello" {
+		t.Fatalf("stream: %q %v", got, err)
+	}
+	got, err := stream("crash-mid-stream")
+	if got != "c" || status.CodeOf(err) != status.Unavailable || !strings.Contains(err.Error(), "plugin llm.test crashed; restarting") {
+		t.Fatalf("crashing stream: got %q, err %v", got, err)
+	}
+	if err := s.Ready(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := stream("again"); err != nil || got != "again" {
+		t.Fatalf("stream after the restart: %q %v", got, err)
 	}
 }
