@@ -41,13 +41,22 @@ type cgroupLayout struct {
 }
 
 func detectCgroups() (*cgroupLayout, error) {
-	l := &cgroupLayout{v1: map[string]string{}, self: map[string]string{}}
-	mi, err := os.Open("/proc/self/mountinfo")
+	mi, err := os.ReadFile("/proc/self/mountinfo")
 	if err != nil {
 		return nil, fmt.Errorf("read mountinfo: %w", err)
 	}
-	defer mi.Close()
-	sc := bufio.NewScanner(mi)
+	cg, err := os.ReadFile("/proc/self/cgroup")
+	if err != nil {
+		return nil, fmt.Errorf("read /proc/self/cgroup: %w", err)
+	}
+	return parseCgroupLayout(string(mi), string(cg)), nil
+}
+
+// parseCgroupLayout reads the cgroup mounts from mountinfo and this
+// process's place in each hierarchy from /proc/self/cgroup.
+func parseCgroupLayout(mountinfo, self string) *cgroupLayout {
+	l := &cgroupLayout{v1: map[string]string{}, self: map[string]string{}}
+	sc := bufio.NewScanner(strings.NewReader(mountinfo))
 	for sc.Scan() {
 		// id parent maj:min root mountpoint opts [optional...] - fstype source superopts
 		pre, post, ok := strings.Cut(sc.Text(), " - ")
@@ -65,19 +74,13 @@ func detectCgroups() (*cgroupLayout, error) {
 			}
 		case "cgroup":
 			for _, opt := range strings.Split(p[2], ",") {
-				for _, c := range cgroupControllers {
-					if opt == c {
-						l.v1[c] = f[4]
-					}
+				if slices.Contains(cgroupControllers, opt) {
+					l.v1[opt] = f[4]
 				}
 			}
 		}
 	}
-	cg, err := os.ReadFile("/proc/self/cgroup")
-	if err != nil {
-		return nil, fmt.Errorf("read /proc/self/cgroup: %w", err)
-	}
-	for _, line := range strings.Split(strings.TrimSpace(string(cg)), "\n") {
+	for _, line := range strings.Split(strings.TrimSpace(self), "\n") {
 		parts := strings.SplitN(line, ":", 3)
 		if len(parts) != 3 {
 			continue
@@ -90,7 +93,7 @@ func detectCgroups() (*cgroupLayout, error) {
 			l.self[c] = parts[2]
 		}
 	}
-	return l, nil
+	return l
 }
 
 // newCgroup creates the sandbox's cgroups and writes its limits. It fails
