@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"sort"
@@ -36,10 +35,7 @@ its effective policy under "policy".`,
 				case "json":
 					// Not Render: constraints like ">= 0.1" must stay readable,
 					// not become \u003e= 0.1.
-					enc := json.NewEncoder(cmd.OutOrStdout())
-					enc.SetEscapeHTML(false)
-					enc.SetIndent("", "  ")
-					return enc.Encode(bp)
+					return writeJSON(cmd.OutOrStdout(), bp)
 				}
 				return Render(cmd.OutOrStdout(), g.Output, bp, nil)
 			},

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/hashicorp/hcl/v2"
 	"github.com/nemoclave/nemoclave/blueprints"
 	"github.com/spf13/cobra"
 )
@@ -28,11 +29,30 @@ func (f *blueprintFlags) register(cmd *cobra.Command) {
 // load evaluates the blueprint at path, writing every diagnostic to
 // stderr. It returns nil and an ExitError when there are errors.
 func (f *blueprintFlags) load(ctx context.Context, g *Globals, stderr io.Writer, path string) (*blueprints.Blueprint, error) {
+	bp, diags, files, err := f.evaluate(ctx, g, path)
+	if err != nil {
+		return nil, err
+	}
+	if len(diags) > 0 {
+		if err := blueprints.WriteDiagnostics(stderr, files, diags, 100); err != nil {
+			return nil, err
+		}
+	}
+	if diags.HasErrors() {
+		return nil, &ExitError{Code: 1}
+	}
+	return bp, nil
+}
+
+// evaluate loads the blueprint and returns its diagnostics unrendered, with
+// the files they point into. err is for problems outside the blueprint
+// (bad flags, no plugin host).
+func (f *blueprintFlags) evaluate(ctx context.Context, g *Globals, path string) (*blueprints.Blueprint, hcl.Diagnostics, map[string]*hcl.File, error) {
 	vars := map[string]string{}
 	for _, kv := range f.vars {
 		k, v, ok := strings.Cut(kv, "=")
 		if !ok || k == "" {
-			return nil, fmt.Errorf("--var %q: write --var name=value", kv)
+			return nil, nil, nil, fmt.Errorf("--var %q: write --var name=value", kv)
 		}
 		vars[k] = v
 	}
@@ -44,20 +64,12 @@ func (f *blueprintFlags) load(ctx context.Context, g *Globals, stderr io.Writer,
 	}
 	src, release, err := SchemaSourceFactory(ctx, g)
 	if err != nil {
-		return nil, fmt.Errorf("cannot prepare plugin schemas: %w", err)
+		return nil, nil, nil, fmt.Errorf("cannot prepare plugin schemas: %w", err)
 	}
 	defer release()
 	l := blueprints.NewLoader(blueprints.Options{Vars: vars, VarFiles: f.varFiles, Schemas: src, PresetDirs: dirs})
 	bp, diags := l.Load(ctx, path)
-	if len(diags) > 0 {
-		if err := blueprints.WriteDiagnostics(stderr, l.Files(), diags, 100); err != nil {
-			return nil, err
-		}
-	}
-	if diags.HasErrors() {
-		return nil, &ExitError{Code: 1}
-	}
-	return bp, nil
+	return bp, diags, l.Files(), nil
 }
 
 // allowSingleDash lets a command accept its long flags with one dash

@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -156,5 +157,32 @@ variable "pids" {
 	}
 	if _, errOut, code := runBlueprintCLI(t, "validate", "--var", "pids", path); code != 1 || !strings.Contains(errOut, "name=value") {
 		t.Fatalf("bad --var: exit %d\n%s", code, errOut)
+	}
+}
+
+func TestValidateJSON(t *testing.T) {
+	t.Parallel()
+	path := writeBlueprint(t, "policy \"p\" {\n  unknown_hosts = \"maybe\"\n}\n")
+	out, _, code := runBlueprintCLI(t, "validate", "-o", "json", path)
+	if code != 1 {
+		t.Fatalf("exit %d", code)
+	}
+	var res struct {
+		Valid       bool
+		Diagnostics []jsonDiagnostic
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if res.Valid || len(res.Diagnostics) != 1 {
+		t.Fatalf("%+v", res)
+	}
+	d := res.Diagnostics[0]
+	if d.Severity != "error" || d.Range == nil || d.Range.Filename != path || d.Range.Start.Line != 2 || d.Range.Start.Column != 19 || d.Snippet != `  unknown_hosts = "maybe"` {
+		t.Fatalf("%+v %+v", d, d.Range)
+	}
+	out, _, code = runBlueprintCLI(t, "validate", "-o", "json", quickstart)
+	if code != 0 || !strings.Contains(out, `"valid": true`) {
+		t.Fatalf("quickstart: exit %d\n%s", code, out)
 	}
 }
