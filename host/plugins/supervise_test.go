@@ -241,8 +241,8 @@ func TestConfigErrors(t *testing.T) {
 	if got, _ := embedOne(ctx, s.Embeddings(), "", "abcd"); !slices.Equal(got, helperVector("abcd", 4)) {
 		t.Fatalf("Reconfigure not applied: %v", got)
 	}
-	spec.Kind = plugin.KindLLM
-	if _, err := m.Start(ctx, spec); err == nil || !strings.Contains(err.Error(), `does not serve kind "llm"`) {
+	spec.Kind = plugin.KindTools
+	if _, err := m.Start(ctx, spec); err == nil || !strings.Contains(err.Error(), `does not serve kind "tools"`) {
 		t.Fatalf("kind mismatch: %v", err)
 	}
 }
