@@ -3,8 +3,8 @@ package local
 import (
 	"errors"
 
-
 	"github.com/nemoclave/nemoclave/blueprints/policy"
+	"golang.org/x/sys/unix"
 )
 
 // Confine is the entry point for a supervisor that runs inside a sandbox it
@@ -25,6 +25,9 @@ func Confine(p *policy.Policy, ports []int) (warning string, err error) {
 	}
 	if err := p.Validate(); err != nil {
 		return "", err
+	}
+	if unix.Gettid() == unix.Getpid() {
+		return "", errors.New("confine: refusing to restrict the thread-group leader; lock another OS thread and call Confine from it")
 	}
 	plan, err := planLandlock(p.Landlock.MinABI, p.Landlock.BestEffort)
 	if err != nil {
@@ -56,4 +59,3 @@ func ListenerEnv(ports map[string]int) []string { return listenerEnv(ports) }
 
 // SandboxPath is the PATH every sandboxed process starts with.
 const SandboxPath = sandboxPath
-
