@@ -127,6 +127,7 @@ func (e *evaluator) run(files []*hcl.File) *Blueprint {
 	bp.Variables = e.evalVariables()
 	e.evalLocals()
 	bp.Plugins = e.decodePlugins()
+	e.checkWiringCycles(bp.Plugins)
 	bp.Inference = e.decodeInference(bp)
 	presets := e.loadPresets()
 	bp.Policies = e.decodePolicies(presets)

@@ -56,8 +56,8 @@ func writePlan(w io.Writer, bp *blueprints.Blueprint) error {
 		}
 		p.line(0, "")
 	}
-	p.line(0, "Plugins to launch (%d):", len(bp.Plugins))
-	for _, pl := range bp.Plugins {
+	p.line(0, "Plugins to launch, in order (%d):", len(bp.Plugins))
+	for _, pl := range bp.LaunchOrder() {
 		src := pl.Source
 		if pl.MCP != nil {
 			if pl.MCP.URL != "" {

@@ -54,7 +54,7 @@ func TestPlanText(t *testing.T) {
 		t.Fatalf("exit %d\n%s", code, errOut)
 	}
 	for _, want := range []string{
-		"Plugins to launch (4):", "plugin.memory.default", "wired: embeddings → plugin.embeddings.local",
+		"Plugins to launch, in order (4):", "plugin.memory.default", "wired: embeddings → plugin.embeddings.local",
 		"Model routes (default \"default\"):", "effective policy \"quickstart\"", "pypi.org:443",
 		"assistant  in sandbox quickstart: nemoclave agent",
 	} {
