@@ -194,7 +194,7 @@ func (e *evaluator) decodeMCP(kind string, b *hcl.Block, cmdAttr, urlAttr *hcl.A
 		e.errorf(b.DefRange.Ptr(), "Missing MCP transport", "An mcp plugin needs command = [\"server\", \"args\"...] or url = \"https://...\".")
 	case cmdAttr != nil:
 		m.Command = e.strList(cmdAttr)
-		if len(m.Command) == 0 && !e.diags.HasErrors() {
+		if m.Command != nil && len(m.Command) == 0 { // nil: already reported
 			e.errorf(cmdAttr.Expr.Range().Ptr(), "Empty command", "command needs at least the program to run.")
 		}
 	default:

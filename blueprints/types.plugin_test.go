@@ -84,3 +84,8 @@ plugin "retrieval" "r" {
 		t.Fatalf("wiring %+v", r.Wiring)
 	}
 }
+
+func TestMCPEmptyCommand(t *testing.T) {
+	t.Parallel()
+	wantError(t, "plugin \"tools\" \"m\" {\n  source  = \"mcp\"\n  command = []\n}\n", Options{}, "command needs at least the program to run")
+}
