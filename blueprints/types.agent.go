@@ -63,7 +63,11 @@ func (e *evaluator) decodeAgent(b *hcl.Block, bp *Blueprint) *Agent {
 	}
 	a := &Agent{Name: b.Labels[0], DeclRange: b.DefRange}
 	a.Sandbox = e.ref(content.Attributes["sandbox"], rootSandbox, "")
+	before := len(e.diags)
 	a.Command = e.strList(content.Attributes["command"])
+	if a.Command == nil {
+		e.notNull(content.Attributes["command"], before, `["nemoclave", "agent"]`)
+	}
 	if cmd := content.Attributes["command"]; cmd != nil && a.Command != nil && len(a.Command) == 0 {
 		e.errorf(cmd.Expr.Range().Ptr(), "Empty command", "command needs at least the program to run, as in [\"nemoclave\", \"agent\"].")
 	}

@@ -192,7 +192,11 @@ func (e *evaluator) decodeModel(b *hcl.Block) *Model {
 	}
 	m := &Model{Alias: b.Labels[0]}
 	m.Provider = e.ref(content.Attributes["provider"], rootPlugin, "llm")
+	before := len(e.diags)
 	m.Model = e.str(content.Attributes["model"])
+	if m.Model == "" {
+		e.notNull(content.Attributes["model"], before, `"provider-model-id"`)
+	}
 	m.Fallback = e.strList(content.Attributes["fallback"])
 	if a := content.Attributes["parameters"]; a != nil {
 		if v, ok := e.attrValue(a, cty.DynamicPseudoType); ok {

@@ -67,7 +67,9 @@ func (e *evaluator) decodeEndpoint(b *hcl.Block, rule string) (policy.Endpoint, 
 	}
 	before := len(e.diags)
 	hostAttr := content.Attributes["host"]
-	if v, ok := e.attrValue(hostAttr, cty.String); ok {
+	if v, ok := e.attrValue(hostAttr, cty.String); !ok {
+		e.notNull(hostAttr, before, `"api.example.com"`)
+	} else {
 		ep.Host = v.AsString()
 		if err := policy.ValidateHostPattern(ep.Host); err != nil {
 			e.errorf(hostAttr.Expr.Range().Ptr(), "Invalid host pattern", "%v. See docs/policies.md for host pattern rules.", err)

@@ -72,3 +72,10 @@ policy "p" {
 }
 `, Options{}, "listed twice")
 }
+
+func TestNullRequiredValues(t *testing.T) {
+	t.Parallel()
+	wantError(t, "policy \"p\" {\n  network \"n\" {\n    endpoint {\n      host = null\n    }\n  }\n}\n", Options{}, "host is null")
+	wantError(t, minimalSandbox+"agent \"a\" {\n  sandbox = sandbox.s\n  command = null\n}\n", Options{}, "command is null")
+	wantError(t, "plugin \"llm\" \"l\" {\n  source = \"builtin/llm-openai\"\n}\n\ninference {\n  model \"m\" {\n    provider = plugin.llm.l\n    model    = null\n  }\n}\n", Options{}, "model is null")
+}

@@ -114,6 +114,15 @@ func (e *evaluator) str(attr *hcl.Attribute) string {
 	return v.AsString()
 }
 
+// notNull reports a present attribute that produced no value without any
+// other diagnostic (it evaluated to null), for attributes that need one.
+// before is len(e.diags) before the attribute was read.
+func (e *evaluator) notNull(attr *hcl.Attribute, before int, example string) {
+	if attr != nil && len(e.diags) == before {
+		e.errorf(attr.Expr.Range().Ptr(), "Missing value for "+attr.Name, "%s is null; give a value, as in %s = %s.", attr.Name, attr.Name, example)
+	}
+}
+
 // oneOf reads a string attribute that must be one of allowed.
 func (e *evaluator) oneOf(attr *hcl.Attribute, def string, allowed ...string) string {
 	if attr == nil {
