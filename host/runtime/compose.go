@@ -136,63 +136,59 @@ func (l launched) close() {
 	}
 }
 
-// kindClient returns the plugin's client for kind, or an error naming the
-// blueprint address.
-func (l launched) client(addr string) (*plugin.Client, error) {
+// supervised returns the plugin at addr. Its kind clients survive a
+// plugin restart: calls go to whichever process currently serves it.
+func (l launched) supervised(addr string) (*plugins.Supervised, error) {
 	s := l[addr]
 	if s == nil {
 		return nil, fmt.Errorf("%s is not a plugin of this blueprint", addr)
 	}
-	return s.Client()
+	return s, nil
 }
 
 func (l launched) tools(name string) (tools.Provider, error) {
-	c, err := l.client("plugin.tools." + name)
+	s, err := l.supervised("plugin.tools." + name)
 	if err != nil {
 		return nil, err
 	}
-	return c.Tools(), nil
+	return s.Tools(), nil
 }
 
 func (l launched) memory(name string) (memory.Store, error) {
 	if name == "" {
 		return nil, nil
 	}
-	c, err := l.client("plugin.memory." + name)
+	s, err := l.supervised("plugin.memory." + name)
 	if err != nil {
 		return nil, err
 	}
-	return c.Memory(), nil
+	return s.Memory(), nil
 }
 
 func (l launched) retrieval(name string) (retrieval.Store, error) {
 	if name == "" {
 		return nil, nil
 	}
-	c, err := l.client("plugin.retrieval." + name)
+	s, err := l.supervised("plugin.retrieval." + name)
 	if err != nil {
 		return nil, err
 	}
-	return c.Retrieval(), nil
+	return s.Retrieval(), nil
 }
 
 // providers returns the llm and embeddings plugins by address, the names
 // the inference routes use.
-func (l launched) providers() (map[string]llm.Provider, map[string]embeddings.Embedder, error) {
+func (l launched) providers() (map[string]llm.Provider, map[string]embeddings.Embedder) {
 	llms, embs := map[string]llm.Provider{}, map[string]embeddings.Embedder{}
 	for addr, s := range l {
-		c, err := s.Client()
-		if err != nil {
-			return nil, nil, err
-		}
 		switch s.Kind() {
 		case plugin.KindLLM:
-			llms[addr] = c.LLM()
+			llms[addr] = s.LLM()
 		case plugin.KindEmbeddings:
-			embs[addr] = c.Embeddings()
+			embs[addr] = s.Embeddings()
 		}
 	}
-	return llms, embs, nil
+	return llms, embs
 }
 
 // routesFor compiles the blueprint's inference block into router routes.

@@ -243,10 +243,7 @@ func (rn *run) configureGateway() (string, error) {
 			routes.Default = rn.agent.Model
 		}
 	}
-	llms, embs, err := rn.plugins.providers()
-	if err != nil {
-		return "", err
-	}
+	llms, embs := rn.plugins.providers()
 	if rn.router, err = inference.New(context.Background(), inference.Config{
 		Sandbox: rn.name, Routes: routes, Providers: llms, Embedders: embs, Limits: limits,
 		Usage: r.usage, Health: r.health, Metrics: r.metrics, Logger: newJSONLogger(rn.gwLog, "inference", rn.name),
