@@ -29,16 +29,24 @@ func dropPrivileges() error {
 	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
 		return fmt.Errorf("no_new_privs: %w", err)
 	}
+	// An unprivileged caller (a non-root uid holding no capability, as in
+	// the Kubernetes pod) cannot shrink the bounding set or lock securebits,
+	// and needs neither: with no_new_privs set, exec grants a non-root uid
+	// nothing (no setuid, no file capabilities). Root always must.
+	unprivileged := unix.Getuid() != 0 && unix.Geteuid() != 0 && !hasCap(unix.CAP_SETPCAP)
 	last := lastCap()
 	for c := 0; c <= last; c++ {
 		if err := unix.Prctl(unix.PR_CAPBSET_DROP, uintptr(c), 0, 0, 0); err != nil && err != unix.EINVAL {
+			if err == unix.EPERM && unprivileged {
+				break
+			}
 			return fmt.Errorf("drop capability %d from the bounding set: %w", c, err)
 		}
 	}
 	if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0); err != nil {
 		return fmt.Errorf("clear ambient capabilities: %w", err)
 	}
-	if err := unix.Prctl(unix.PR_SET_SECUREBITS, secureBits, 0, 0, 0); err != nil {
+	if err := unix.Prctl(unix.PR_SET_SECUREBITS, secureBits, 0, 0, 0); err != nil && !(err == unix.EPERM && unprivileged) {
 		return fmt.Errorf("lock securebits: %w", err)
 	}
 	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
@@ -56,6 +64,16 @@ func dropPrivileges() error {
 		}
 	}
 	return nil
+}
+
+// hasCap reports whether the calling thread has capability c effective.
+func hasCap(c int) bool {
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if unix.Capget(&hdr, &data[0]) != nil {
+		return false
+	}
+	return data[c/32].Effective&(1<<(uint(c)%32)) != 0
 }
 
 func lastCap() int {

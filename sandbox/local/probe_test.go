@@ -6,12 +6,15 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/nemoclave/nemoclave/blueprints/policy"
 )
 
 // The probe is this test binary run inside a sandbox with
@@ -189,6 +192,8 @@ func probe(op string, args []string) error {
 		b, _ := io.ReadAll(resp.Body)
 		fmt.Printf("http-get: status=%d body=%q\n", resp.StatusCode, b)
 		return nil
+	case "confine":
+		return probeConfine()
 	case "x32-getpid":
 		fmt.Println("x32-getpid: trying")
 		_, _, e := unix.RawSyscall(0x40000000|unix.SYS_GETPID, 0, 0, 0)
@@ -246,4 +251,39 @@ func unwrapErrno(err error) error {
 		err = u.Unwrap()
 	}
 	return nil
+}
+
+// probeConfine is what the Kubernetes driver's in-pod supervisor does: lock
+// a thread that is not the leader, Confine it, fork a shell from it.
+func probeConfine() error {
+	p := &policy.Policy{Name: "confine", UnknownHosts: policy.UnknownDeny, Filesystem: policy.Filesystem{
+		ReadOnly: []string{"/usr", "/bin", "/lib", "/lib64", "/etc"}, ReadWrite: []string{"/dev/null"},
+	}}
+	done := make(chan error)
+	var confined func()
+	confined = func() {
+		runtime.LockOSThread() // never unlocked: the thread dies with the goroutine
+		if unix.Gettid() == unix.Getpid() {
+			go confined() // Confine refuses the leader: park it, use another thread
+			select {}
+		}
+		if _, err := Confine(p, nil); err != nil {
+			done <- err
+			return
+		}
+		pid, err := syscall.ForkExec("/bin/sh", []string{"sh", "-c", `grep -E "^(NoNewPrivs|CapEff|Seccomp):" /proc/self/status
+cat /etc/hostname >/dev/null && echo "confined: read /etc"
+cat /proc/1/status >/dev/null 2>&1; echo x > /tmp/confine-probe 2>/dev/null && echo "WROTE /tmp" || echo "confined: write denied"
+unshare -U true 2>/dev/null && echo "UNSHARE worked" || echo "confined: unshare denied"`},
+			&syscall.ProcAttr{Files: []uintptr{0, 1, 2}, Env: []string{"PATH=/usr/bin:/bin"}})
+		if err != nil {
+			done <- err
+			return
+		}
+		var ws syscall.WaitStatus
+		_, err = syscall.Wait4(pid, &ws, 0, nil)
+		done <- err
+	}
+	go confined()
+	return <-done
 }
