@@ -22,6 +22,7 @@ import (
 	"github.com/nemoclave/nemoclave/gateway/egress"
 	"github.com/nemoclave/nemoclave/gateway/inference"
 	"github.com/nemoclave/nemoclave/host/daemon"
+	"github.com/nemoclave/nemoclave/host/plugins"
 	"github.com/nemoclave/nemoclave/host/state"
 	"github.com/nemoclave/nemoclave/sandbox"
 	"github.com/nemoclave/nemoclave/sdk/tools"
@@ -181,7 +182,7 @@ func (r *Runtime) evaluate(ctx context.Context, req daemon.RunRequest) (*bluepri
 	lookup := func(k string) (string, bool) { v, ok := req.VarEnv[k]; return v, ok }
 	l := blueprints.NewLoader(blueprints.Options{
 		Vars: req.Vars, VarFiles: req.VarFiles, LookupEnv: lookup,
-		Schemas: PluginSchemaSource(r.plugins),
+		Schemas: plugins.NewSchemaSource(r.plugins, nil), PresetDirs: presetDirs(r.opts.Home),
 	})
 	bp, diags := l.Load(ctx, req.Path)
 	if diags.HasErrors() {
@@ -492,4 +493,13 @@ func firstNonEmpty(a, b string) string {
 		return a
 	}
 	return b
+}
+
+// presetDirs is $NEMOCLAVE_HOME/presets when it exists, as for validate.
+func presetDirs(home string) []string {
+	d := filepath.Join(home, "presets")
+	if st, err := os.Stat(d); err == nil && st.IsDir() {
+		return []string{d}
+	}
+	return nil
 }

@@ -10,13 +10,6 @@ import (
 	"log/slog"
 	"os"
 	"time"
-
-	"github.com/hashicorp/hcl/v2"
-
-	"github.com/nemoclave/nemoclave/blueprints"
-	"github.com/nemoclave/nemoclave/host/plugins"
-	"github.com/nemoclave/nemoclave/sdk/plugin"
-	"github.com/nemoclave/nemoclave/sdk/schema"
 )
 
 func newJSONLogger(w io.Writer, component, sandbox string) *slog.Logger {
@@ -108,49 +101,4 @@ func openOrEmpty(path string) (io.ReadCloser, error) {
 		return io.NopCloser(bytes.NewReader(nil)), nil
 	}
 	return f, err
-}
-
-// pluginSchemas asks the plugins themselves for schemas and validation,
-// so a third-party plugin's config is checked by its own rules.
-type pluginSchemas struct{ m *plugins.Manager }
-
-// PluginSchemaSource is the blueprints.SchemaSource backed by real plugins.
-func PluginSchemaSource(m *plugins.Manager) blueprints.SchemaSource { return pluginSchemas{m} }
-
-func (p pluginSchemas) source(source string) string {
-	if source == "mcp" {
-		return "builtin/tools-mcp"
-	}
-	return source
-}
-
-func (p pluginSchemas) ConfigSchema(ctx context.Context, kind, source string) (*schema.Schema, error) {
-	l, _, err := p.m.Client(ctx, p.source(source))
-	if err != nil {
-		return nil, err
-	}
-	return l.Schema(ctx)
-}
-
-func (p pluginSchemas) ValidateConfig(ctx context.Context, kind, source string, config json.RawMessage) ([]blueprints.ConfigDiagnostic, error) {
-	l, _, err := p.m.Client(ctx, p.source(source))
-	if err != nil {
-		return nil, err
-	}
-	ds, err := l.ValidateConfig(ctx, config)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]blueprints.ConfigDiagnostic, 0, len(ds))
-	for _, d := range ds {
-		out = append(out, blueprints.ConfigDiagnostic{Severity: severity(d.Severity), Summary: d.Summary, Detail: d.Detail, Path: d.Path})
-	}
-	return out, nil
-}
-
-func severity(s plugin.Severity) hcl.DiagnosticSeverity {
-	if s == plugin.SeverityWarning {
-		return hcl.DiagWarning
-	}
-	return hcl.DiagError
 }
