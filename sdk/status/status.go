@@ -101,7 +101,7 @@ func ToGRPC(err error) error {
 }
 
 // FromGRPC converts a gRPC error received by a client back into an *Error.
-// A broken connection (the plugin crashed) becomes Unavailable.
+// A broken connection (the plugin crashed) becomes Unavailable too.
 func FromGRPC(err error) error {
 	if err == nil {
 		return nil
@@ -116,9 +116,7 @@ func FromGRPC(err error) error {
 			code = c
 		}
 	}
-	msg := s.Message()
-	if code == Unavailable {
-		msg = "plugin unreachable (it may have crashed; the host restarts it): " + msg
-	}
-	return &Error{Code: code, Message: msg}
+	// A crashed plugin also surfaces as Unavailable; the host's supervisor
+	// says so itself, so the message here stays the plugin's own.
+	return &Error{Code: code, Message: s.Message()}
 }
