@@ -2,6 +2,8 @@ package runtime
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -108,7 +110,10 @@ func New(ctx context.Context, o Options) (*Runtime, error) {
 		return nil, err
 	}
 	if o.Drivers == nil {
-		d, err := local.New(local.Config{StateRoot: filepath.Join(o.Home, "sandboxes")})
+		// One cgroup parent per home, so two daemons (two users, or tests)
+		// may both run a sandbox called "assistant".
+		sum := sha256.Sum256([]byte(o.Home))
+		d, err := local.New(local.Config{StateRoot: filepath.Join(o.Home, "sandboxes"), CgroupParent: "nemoclave-" + hex.EncodeToString(sum[:4])})
 		if err != nil {
 			r.Close(ctx)
 			return nil, err
