@@ -11,6 +11,10 @@ import (
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 )
 
+// UsageFileName is the usage database the daemon keeps in $NEMOCLAVE_HOME;
+// `nemoclave inference status` reads it when no daemon is running.
+const UsageFileName = "usage.db"
+
 // SQLiteUsage is a UsageStore in a SQLite file, one row per call in table
 // inference_usage. It may share a file (state.db) with other tables.
 type SQLiteUsage struct {
