@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"sync"
 	"syscall"
@@ -382,7 +383,7 @@ func (d *Driver) launch(ctx context.Context, r *record) (_ *running, _ map[strin
 		defer unix.Close(cgfd)
 		cmd.SysProcAttr.UseCgroupFD, cmd.SysProcAttr.CgroupFD = true, cgfd
 	}
-	err = cmd.Start()
+	err = startOnForkThread(cmd)
 	child.Close()
 	if err != nil {
 		return nil, nil, fmt.Errorf("start the sandbox init stage (%s): %w; unprivileged users need user namespaces enabled (sysctl user.max_user_namespaces > 0)", d.cfg.Executable, err)
@@ -536,4 +537,35 @@ func (d *Driver) UpdatePolicy(ctx context.Context, name string, p *policy.Policy
 	}
 	r.Spec.Policy = p.Clone()
 	return d.save(r)
+}
+
+// The parent-death signal fires when the *thread* that forked the child
+// exits, not the process (golang/go#27505), and the Go runtime does end
+// threads (a goroutine that exits while locked to its thread takes the
+// thread with it). Every init stage is therefore forked from one thread that
+// is locked for the life of the process, so sandboxes die with the
+// supervisor and never earlier.
+var (
+	forkOnce sync.Once
+	forkReqs chan forkReq
+)
+
+type forkReq struct {
+	cmd  *exec.Cmd
+	done chan error
+}
+
+func startOnForkThread(cmd *exec.Cmd) error {
+	forkOnce.Do(func() {
+		forkReqs = make(chan forkReq)
+		go func() {
+			runtime.LockOSThread() // never unlocked
+			for r := range forkReqs {
+				r.done <- r.cmd.Start()
+			}
+		}()
+	})
+	r := forkReq{cmd: cmd, done: make(chan error, 1)}
+	forkReqs <- r
+	return <-r.done
 }

@@ -3,11 +3,16 @@ package local
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
+	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -296,5 +301,57 @@ func TestLaunch_ConcurrentSandboxes(t *testing.T) {
 	close(errs)
 	for err := range errs {
 		t.Error(err)
+	}
+}
+
+// TestLaunch_SupervisorKilled kills the supervisor with SIGKILL while its
+// sandbox runs: the sandbox must die with it (parent-death signal on the
+// init stage, which takes its pid namespace down), and a new supervisor must
+// report it as lost and clean it up.
+func TestLaunch_SupervisorKilled(t *testing.T) {
+	testSetup(t)
+	t.Parallel()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to run the supervisor as a separate unprivileged process")
+	}
+	dir, ws := jobDir(t, rootlessMod)
+	arg := strconv.Itoa(400000 + rand.IntN(90000))
+	j := job{
+		Name: sandboxName(t, rootlessMod), Argv: []string{"/bin/sh", "-c", "sleep " + arg + " & touch /workspace/ready; wait"},
+		Policy: testPolicy(), Workspace: ws, StateRoot: filepath.Join(dir, "state"), Cgroup: rootlessCg,
+	}
+	b, _ := json.Marshal(j)
+	jf := filepath.Join(dir, "job.json")
+	if err := os.WriteFile(jf, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(probePath, "-test.run=^$")
+	cmd.Env = []string{helperEnv + "=" + jf, "GORACE=atexit_sleep_ms=0"}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: unprivUID, Gid: unprivUID}}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFile(t, filepath.Join(ws, "ready"))
+	if len(hostProcsWith("sleep\x00"+arg)) == 0 {
+		t.Fatal("agent not running")
+	}
+	_ = cmd.Process.Kill()
+	_ = cmd.Wait()
+	for len(hostProcsWith("sleep\x00"+arg)) > 0 {
+		if t.Context().Err() != nil {
+			t.Fatalf("the agent outlived its supervisor: %v", hostProcsWith("sleep\x00"+arg))
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	d, err := New(Config{StateRoot: j.StateRoot, CgroupParent: rootlessCg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := d.Status(t.Context(), j.Name)
+	if err != nil || info.State != sandbox.StateLost {
+		t.Errorf("after the supervisor died: %+v, %v; want lost", info, err)
+	}
+	if err := d.Delete(t.Context(), j.Name); err != nil {
+		t.Errorf("cleanup by a new supervisor: %v", err)
 	}
 }
