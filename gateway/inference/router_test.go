@@ -378,7 +378,9 @@ func TestUnknownPathAnswersInOpenAIShape(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var body struct{ Error struct{ Message, Type string } }
+	var body struct {
+		Error struct{ Message, Type string }
+	}
 	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || resp.StatusCode != 404 || body.Error.Type != "not_found_error" || !strings.Contains(body.Error.Message, "POST /v1/chat/completions") {
 		t.Fatalf("%d %+v %v", resp.StatusCode, body, err)
 	}

@@ -1,0 +1,87 @@
+// Command benchgateway serves one sandbox's inference router for
+// bench/inference.sh: the real llm-openai plugin binary, launched over
+// go-plugin, pointed at an upstream, with the SQLite usage store and
+// Prometheus metrics on, as the daemon runs it. It prints
+// "listening on <url>".
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/nemoclave/nemoclave/gateway/inference"
+	"github.com/nemoclave/nemoclave/sdk/llm"
+	"github.com/nemoclave/nemoclave/sdk/plugin"
+)
+
+func main() {
+	upstream := flag.String("upstream", "", "OpenAI-compatible API root including /v1")
+	key := flag.String("key", "", "upstream API key (given to the plugin only)")
+	pluginPath := flag.String("plugin", "bin/nemoclave-plugin-llm-openai", "llm-openai plugin binary")
+	addr := flag.String("addr", "127.0.0.1:0", "listen address")
+	flag.Parse()
+	if err := run(*upstream, *key, *pluginPath, *addr); err != nil {
+		fmt.Fprintln(os.Stderr, "benchgateway:", err)
+		os.Exit(1)
+	}
+}
+
+func run(upstream, key, pluginPath, addr string) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	p, err := plugin.Launch(ctx, plugin.LaunchOptions{Path: pluginPath})
+	if err != nil {
+		return fmt.Errorf("launch %s: %w", pluginPath, err)
+	}
+	defer p.Kill()
+	cfg, _ := json.Marshal(map[string]any{"base_url": upstream, "api_key": key})
+	if diags, err := p.Configure(ctx, plugin.ConfigureOptions{Config: cfg}); err != nil || len(diags) > 0 {
+		return fmt.Errorf("configure plugin: %v %v", err, diags)
+	}
+	dir, err := os.MkdirTemp("", "benchgateway-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	store, err := inference.OpenSQLiteUsage(filepath.Join(dir, inference.UsageFileName))
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	metrics, err := inference.NewMetrics(prometheus.NewRegistry())
+	if err != nil {
+		return err
+	}
+	r, err := inference.New(ctx, inference.Config{
+		Sandbox:   "bench",
+		Routes:    inference.Routes{Default: "gpt", Models: map[string]inference.Route{"gpt": {Provider: "openai", Model: "gpt-test"}}},
+		Providers: map[string]llm.Provider{"openai": p.LLM()},
+		Usage:     store,
+		Metrics:   metrics,
+	})
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("listening on http://%s\n", ln.Addr())
+	srv := &http.Server{Handler: r}
+	go func() { <-ctx.Done(); srv.Close() }()
+	if err := srv.Serve(ln); err != http.ErrServerClosed {
+		return err
+	}
+	return nil
+}
