@@ -5,6 +5,12 @@ nemoclave {
   required_version = ">= 0.1"
 }
 
+variable "prompt" {
+  type        = string
+  default     = "What files are in my workspace?"
+  description = "What the agent is asked; empty starts an interactive chat."
+}
+
 plugin "llm" "replay" {
   source = "builtin/llm-replay"
   config {
@@ -27,10 +33,12 @@ plugin "memory" "default" {
   }
 }
 
+# Tools plugins run on the gateway side, so root is the host directory that
+# the sandbox sees as /workspace.
 plugin "tools" "files" {
   source = "builtin/tools-files"
   config {
-    root = "/workspace"
+    root = "${path.blueprint}/workspace"
   }
 }
 
@@ -65,7 +73,7 @@ sandbox "quickstart" {
 
 agent "assistant" {
   sandbox = sandbox.quickstart
-  command = ["nemoclave", "agent"]
+  command = var.prompt == "" ? ["nemoclave", "agent"] : ["nemoclave", "agent", "-p", var.prompt]
   memory  = plugin.memory.default
   tools   = [plugin.tools.files]
 }

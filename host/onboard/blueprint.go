@@ -77,7 +77,7 @@ plugin "memory" "default" {
 plugin "tools" "files" {
   source = "builtin/tools-files"
   config {
-    root = "/workspace"
+    root = "${path.blueprint}/workspace"
   }
 }
 
