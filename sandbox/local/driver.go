@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"sync"
 	"syscall"
@@ -317,7 +316,13 @@ func (d *Driver) launch(ctx context.Context, r *record) (_ *running, _ map[strin
 		}
 	}()
 
-	cg, cgErr := newCgroup(d.cfg.CgroupParent, spec.Name, spec.Resources)
+	res := spec.Resources
+	if mp := int64(spec.Policy.Process.MaxProcesses); mp > 0 && (res.Pids == 0 || mp < res.Pids) {
+		// The policy's process limit also bounds the pids cgroup: as host
+		// root RLIMIT_NPROC cannot express it (see applyRlimits).
+		res.Pids = mp
+	}
+	cg, cgErr := newCgroup(d.cfg.CgroupParent, spec.Name, res)
 	if cgErr != nil {
 		if !spec.Resources.AllowUnlimited {
 			return nil, nil, cgErr
@@ -473,44 +478,6 @@ func tmpBytes(res sandbox.Resources) int64 {
 	return DefaultMemoryBytes
 }
 
-// makePlaceholders creates missing protected paths (and their missing
-// ancestors) in the host workspace, so each can be mounted read-only and a
-// new one cannot be created in its place (F7). It returns what it created.
-func makePlaceholders(ws string, protected []string) ([]string, error) {
-	var made []string
-	for _, rel := range protected {
-		p := filepath.Join(ws, rel)
-		for a := p; a != ws; a = filepath.Dir(a) {
-			if fi, err := os.Lstat(a); err == nil && fi.Mode()&os.ModeSymlink != 0 {
-				return made, fmt.Errorf("protected path %s: %s is a symlink; a protected path must be a real file or directory in the workspace — remove the link", rel, a)
-			}
-		}
-		if _, err := os.Lstat(p); err == nil {
-			continue
-		}
-		var missing []string
-		for a := filepath.Dir(p); a != ws; a = filepath.Dir(a) {
-			if _, err := os.Lstat(a); err == nil {
-				break
-			}
-			missing = append([]string{a}, missing...)
-		}
-		for _, a := range missing {
-			if err := os.Mkdir(a, 0o755); err != nil {
-				return made, fmt.Errorf("protected path %s: create %s: %w", rel, a, err)
-			}
-			made = append(made, a)
-		}
-		f, err := os.OpenFile(p, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o444)
-		if err != nil {
-			return made, fmt.Errorf("protected path %s: create placeholder: %w", rel, err)
-		}
-		f.Close()
-		made = append(made, p)
-	}
-	return made, nil
-}
-
 // UpdatePolicy records a new policy revision. The running sandbox keeps the
 // filesystem, process and Landlock rules it started with: a kernel-enforced
 // sandbox cannot be widened from outside without a restart, and that is the
@@ -537,35 +504,4 @@ func (d *Driver) UpdatePolicy(ctx context.Context, name string, p *policy.Policy
 	}
 	r.Spec.Policy = p.Clone()
 	return d.save(r)
-}
-
-// The parent-death signal fires when the *thread* that forked the child
-// exits, not the process (golang/go#27505), and the Go runtime does end
-// threads (a goroutine that exits while locked to its thread takes the
-// thread with it). Every init stage is therefore forked from one thread that
-// is locked for the life of the process, so sandboxes die with the
-// supervisor and never earlier.
-var (
-	forkOnce sync.Once
-	forkReqs chan forkReq
-)
-
-type forkReq struct {
-	cmd  *exec.Cmd
-	done chan error
-}
-
-func startOnForkThread(cmd *exec.Cmd) error {
-	forkOnce.Do(func() {
-		forkReqs = make(chan forkReq)
-		go func() {
-			runtime.LockOSThread() // never unlocked
-			for r := range forkReqs {
-				r.done <- r.cmd.Start()
-			}
-		}()
-	})
-	r := forkReq{cmd: cmd, done: make(chan error, 1)}
-	forkReqs <- r
-	return <-r.done
 }

@@ -355,3 +355,25 @@ func TestLaunch_SupervisorKilled(t *testing.T) {
 		t.Errorf("cleanup by a new supervisor: %v", err)
 	}
 }
+
+func TestLaunch_ProtectedSymlinkRefused(t *testing.T) {
+	t.Parallel()
+	d, ws := newTestDriver(t)
+	outside := t.TempDir()
+	if err := os.Symlink(outside, filepath.Join(ws, ".git")); err != nil {
+		t.Fatal(err)
+	}
+	spec := testSpec(t, ws, "true")
+	spec.Policy.Filesystem.Protected = []string{".git/hooks"}
+	if _, err := d.Create(t.Context(), spec); err != nil {
+		t.Fatal(err)
+	}
+	defer d.Delete(context.Background(), spec.Name)
+	_, err := d.Start(t.Context(), spec.Name)
+	if err == nil || !strings.Contains(err.Error(), "symlink") {
+		t.Fatalf("want a refusal naming the symlink, got %v", err)
+	}
+	if ents, _ := os.ReadDir(outside); len(ents) != 0 {
+		t.Errorf("the driver created %v outside the workspace through the link", ents)
+	}
+}

@@ -232,30 +232,7 @@ func mountWorkspace(cfg *initConfig, dst string, writable bool) error {
 	if err := bindMount(cfg.Workspace, dst, attrs); err != nil {
 		return fmt.Errorf("workspace: %w", err)
 	}
-	// Pin every ancestor of a protected path (a mount point cannot be
-	// renamed or removed), then make the protected path itself read-only.
-	pinned := map[string]bool{}
-	for _, rel := range cfg.Protected {
-		parts := strings.Split(rel, "/")
-		for i := 1; i < len(parts); i++ {
-			anc := filepath.Join(parts[:i]...)
-			if pinned[anc] {
-				continue
-			}
-			pinned[anc] = true
-			p := filepath.Join(dst, anc)
-			if err := bindMount(p, p, 0); err != nil {
-				return fmt.Errorf("pin %s: %w", anc, err)
-			}
-		}
-	}
-	for _, rel := range cfg.Protected {
-		p := filepath.Join(dst, rel)
-		if err := bindMount(p, p, roAttrs); err != nil {
-			return fmt.Errorf("protect %s: %w", rel, err)
-		}
-	}
-	return nil
+	return protectPaths(dst, cfg.Protected)
 }
 
 func mountScratch(cfg *initConfig, in func(string) string) error {

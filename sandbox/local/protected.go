@@ -1,0 +1,152 @@
+package local
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// Protected workspace paths (policy.Filesystem.Protected) stay read-only
+// even though the workspace is writable:
+//
+//   - the supervisor creates a placeholder for each one that does not exist
+//     yet (and for its missing ancestors), so it cannot be created later
+//     (F7);
+//   - the init stage binds every ancestor inside the workspace onto itself,
+//     making it a mount point that cannot be renamed or removed (F6), then
+//     binds the protected path onto itself read-only (F3).
+//
+// The workspace belongs to the agent, and another sandbox may share it, so
+// every path is resolved component by component with openat2
+// RESOLVE_NO_SYMLINKS|RESOLVE_BENEATH: a symlink planted anywhere on the way
+// is refused rather than followed out of the workspace.
+
+const beneath = unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_BENEATH | unix.RESOLVE_NO_MAGICLINKS
+
+func openBeneath(dirfd int, rel string, flags uint64, mode uint64) (int, error) {
+	for {
+		fd, err := unix.Openat2(dirfd, rel, &unix.OpenHow{Flags: flags | unix.O_CLOEXEC, Mode: mode, Resolve: beneath})
+		if !errors.Is(err, unix.EINTR) && !errors.Is(err, unix.EAGAIN) {
+			return fd, err
+		}
+	}
+}
+
+func symlinkErr(rel string, err error) error {
+	if errors.Is(err, unix.ELOOP) || errors.Is(err, unix.EXDEV) || errors.Is(err, unix.ENOTDIR) {
+		return fmt.Errorf("protected path %s: a symlink or non-directory is in the way (%w); a protected path must be a real file or directory in the workspace — remove the link", rel, err)
+	}
+	return fmt.Errorf("protected path %s: %w", rel, err)
+}
+
+// makePlaceholders runs in the supervisor before start. It returns the host
+// paths it created, deepest last, for Delete to remove while still empty.
+func makePlaceholders(ws string, protected []string) ([]string, error) {
+	root, err := unix.Open(ws, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("open workspace: %w", err)
+	}
+	defer unix.Close(root)
+	var made []string
+	for _, rel := range protected {
+		parts := strings.Split(rel, "/")
+		for i := 1; i < len(parts); i++ {
+			anc := strings.Join(parts[:i], "/")
+			fd, err := openBeneath(root, anc, unix.O_PATH|unix.O_DIRECTORY, 0)
+			if errors.Is(err, unix.ENOENT) {
+				if err := unix.Mkdirat(root, anc, 0o755); err != nil && !errors.Is(err, unix.EEXIST) {
+					return made, symlinkErr(rel, err)
+				}
+				made = append(made, filepath.Join(ws, anc))
+				fd, err = openBeneath(root, anc, unix.O_PATH|unix.O_DIRECTORY, 0)
+			}
+			if err != nil {
+				return made, symlinkErr(rel, err)
+			}
+			unix.Close(fd)
+		}
+		fd, err := openBeneath(root, rel, unix.O_PATH|unix.O_NOFOLLOW, 0)
+		if err == nil {
+			var st unix.Stat_t
+			serr := unix.Fstat(fd, &st)
+			unix.Close(fd)
+			if serr == nil && st.Mode&unix.S_IFMT == unix.S_IFLNK {
+				return made, symlinkErr(rel, unix.ELOOP)
+			}
+			continue
+		}
+		if !errors.Is(err, unix.ENOENT) {
+			return made, symlinkErr(rel, err)
+		}
+		fd, err = openBeneath(root, rel, unix.O_CREAT|unix.O_EXCL|unix.O_WRONLY|unix.O_NOFOLLOW, 0o444)
+		if err != nil {
+			return made, symlinkErr(rel, err)
+		}
+		unix.Close(fd)
+		made = append(made, filepath.Join(ws, rel))
+	}
+	return made, nil
+}
+
+// protectPaths runs in the init stage on the freshly bound workspace at ws.
+func protectPaths(ws string, protected []string) error {
+	root, err := unix.Open(ws, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open workspace mount: %w", err)
+	}
+	defer unix.Close(root)
+	pinned := map[string]bool{}
+	for _, rel := range protected {
+		parts := strings.Split(rel, "/")
+		for i := 1; i < len(parts); i++ {
+			anc := strings.Join(parts[:i], "/")
+			if pinned[anc] {
+				continue
+			}
+			pinned[anc] = true
+			if err := bindOnto(root, anc, 0); err != nil {
+				return fmt.Errorf("pin %s: %w", anc, err)
+			}
+		}
+	}
+	for _, rel := range protected {
+		if err := bindOnto(root, rel, roAttrs); err != nil {
+			return fmt.Errorf("protect %s: %w", rel, err)
+		}
+	}
+	return nil
+}
+
+// bindOnto binds root/rel onto itself with attrs, resolving rel beneath
+// root without following any symlink.
+func bindOnto(root int, rel string, attrs uint64) error {
+	fd, err := openBeneath(root, rel, unix.O_PATH|unix.O_NOFOLLOW, 0)
+	if err != nil {
+		return symlinkErr(rel, err)
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return err
+	}
+	if st.Mode&unix.S_IFMT == unix.S_IFLNK {
+		return symlinkErr(rel, unix.ELOOP)
+	}
+	tree, err := unix.OpenTree(fd, "", unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_RECURSIVE|unix.AT_EMPTY_PATH)
+	if err != nil {
+		return fmt.Errorf("clone: %w", err)
+	}
+	defer unix.Close(tree)
+	if attrs != 0 {
+		if err := unix.MountSetattr(tree, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, &unix.MountAttr{Attr_set: attrs}); err != nil {
+			return fmt.Errorf("set attributes: %w", err)
+		}
+	}
+	if err := unix.MoveMount(tree, "", fd, "", unix.MOVE_MOUNT_F_EMPTY_PATH|unix.MOVE_MOUNT_T_EMPTY_PATH); err != nil {
+		return fmt.Errorf("attach: %w", err)
+	}
+	return nil
+}
