@@ -276,4 +276,9 @@ func TestConfigValidation(t *testing.T) {
 func TestConformance(t *testing.T) {
 	t.Parallel()
 	sdktest.Common(t, &docsPlugin{cfg: defaultConfig()})
+	sdktest.DataProc(t, &docsPlugin{cfg: defaultConfig()},
+		sdktest.WithDocument(dataproc.OpExtractText, dataproc.Document{Name: "r.pdf", MIMEType: mimePDF, Data: makePDF(t)}, ""),
+		sdktest.WithDocument(dataproc.OpChunk, dataproc.Document{Name: "d.docx", MIMEType: mimeDOCX, Data: makeDOCX(t, "<w:p><w:r><w:t>Some words in a paragraph.</w:t></w:r></w:p>")}, `{"size":60}`),
+		sdktest.WithDocument(dataproc.OpGenerate, dataproc.Document{Name: "t.json", MIMEType: mimeJSON, Data: []byte(`[{"a":1}]`)}, ""),
+		sdktest.WithDocument(dataproc.OpConvert, dataproc.Document{Name: "s.xlsx", MIMEType: mimeXLSX, Data: makeXLSX(t)}, `{"to":"csv"}`))
 }

@@ -154,5 +154,7 @@ func TestConfigValidation(t *testing.T) {
 
 func TestConformance(t *testing.T) {
 	t.Parallel()
+	srv := site(t)
 	sdktest.Common(t, &httpPlugin{cfg: defaultConfig()})
+	sdktest.Tools(t, &httpPlugin{cfg: defaultConfig()}, sdktest.WithToolSample("fetch_url", `{"url":"`+srv.URL+`/page"}`))
 }

@@ -271,5 +271,10 @@ func TestInheritedSandboxCheck(t *testing.T) {
 
 func TestConformance(t *testing.T) {
 	t.Parallel()
-	sdktest.Common(t, newPlugin(), sdktest.WithConfig(stdioConfig(t, "")))
+	cfg := sdktest.WithConfig(stdioConfig(t, ""))
+	sdktest.Common(t, newPlugin(), cfg)
+	sdktest.Tools(t, newPlugin(), cfg,
+		sdktest.WithToolSample("add", `{"a":1,"b":2}`),
+		// grow is left out: it changes the list the suite compares against.
+		sdktest.WithToolSample("env", `{}`))
 }
