@@ -180,9 +180,14 @@ func (w eventWriter) Write(b []byte) (int, error) { w.ev.Output(b); return len(b
 // evaluate loads the blueprint, asking the plugins themselves for schemas.
 func (r *Runtime) evaluate(ctx context.Context, req daemon.RunRequest) (*blueprints.Blueprint, error) {
 	lookup := func(k string) (string, bool) { v, ok := req.VarEnv[k]; return v, ok }
+	probes, err := plugins.New(r.pluginOpts)
+	if err != nil {
+		return nil, err
+	}
+	defer probes.Close()
 	l := blueprints.NewLoader(blueprints.Options{
 		Vars: req.Vars, VarFiles: req.VarFiles, LookupEnv: lookup,
-		Schemas: plugins.NewSchemaSource(r.plugins, nil), PresetDirs: presetDirs(r.opts.Home),
+		Schemas: plugins.NewSchemaSource(probes, nil), PresetDirs: presetDirs(r.opts.Home),
 	})
 	bp, diags := l.Load(ctx, req.Path)
 	if diags.HasErrors() {
@@ -298,7 +303,6 @@ func (rn *run) subagentTools(routes inference.Routes) tools.Provider {
 	}
 	return &subagents{rn: rn, routes: routes}
 }
-
 
 // createSandbox creates the sandbox with the gateway's listeners, the
 // nemoclave binary and the egress CA bundle visible read-only inside.

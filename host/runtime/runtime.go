@@ -52,17 +52,20 @@ type Options struct {
 
 // Runtime is the daemon's backend. Safe for concurrent use.
 type Runtime struct {
-	opts      Options
-	db        *state.DB
-	plugins   *plugins.Manager
-	drivers   map[string]sandbox.Driver
-	egress    *egress.Proxy
-	registry  *prometheus.Registry
-	metrics   *inference.Metrics
-	health    *inference.Health
-	usage     inference.UsageStore
-	log       *slog.Logger
-	pluginLog io.Closer
+	opts    Options
+	db      *state.DB
+	plugins *plugins.Manager
+	// pluginOpts also build the short-lived managers that evaluate
+	// blueprints, so schema probes die with the evaluation.
+	pluginOpts plugins.Options
+	drivers    map[string]sandbox.Driver
+	egress     *egress.Proxy
+	registry   *prometheus.Registry
+	metrics    *inference.Metrics
+	health     *inference.Health
+	usage      inference.UsageStore
+	log        *slog.Logger
+	pluginLog  io.Closer
 
 	mu   sync.Mutex
 	runs map[string]*run // by sandbox name
@@ -128,10 +131,11 @@ func New(ctx context.Context, o Options) (*Runtime, error) {
 		return nil, err
 	}
 	r.pluginLog = logf
-	if r.plugins, err = plugins.New(plugins.Options{
+	r.pluginOpts = plugins.Options{
 		Home: o.Home, BinDir: o.PluginBinDir,
 		Logger: hclog.New(&hclog.LoggerOptions{Name: "nemoclave", Output: logf, JSONFormat: true, Level: hclog.Info}),
-	}); err != nil {
+	}
+	if r.plugins, err = plugins.New(r.pluginOpts); err != nil {
 		r.Close(ctx)
 		return nil, err
 	}
