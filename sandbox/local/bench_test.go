@@ -185,8 +185,20 @@ func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d.Micros
 // leaks reports init processes, mounts and cgroups that outlived Delete.
 func leaks(stateRoot string) string {
 	var out []string
-	if p := hostProcsWith("nemoclave-sandbox-init"); len(p) > 0 {
-		out = append(out, fmt.Sprintf("%d init processes", len(p)))
+	// Only this process's own children: other supervisors on the machine
+	// may be running sandboxes of their own.
+	self := strconv.Itoa(os.Getpid())
+	n := 0
+	for _, p := range hostProcsWith("nemoclave-sandbox-init") {
+		pid, _, _ := strings.Cut(p, ":")
+		if b, err := os.ReadFile("/proc/" + pid + "/stat"); err == nil {
+			if f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:])); len(f) > 1 && f[1] == self {
+				n++
+			}
+		}
+	}
+	if n > 0 {
+		out = append(out, fmt.Sprintf("%d init processes", n))
 	}
 	if b, err := os.ReadFile("/proc/self/mountinfo"); err == nil && strings.Contains(string(b), stateRoot) {
 		out = append(out, "mounts under the state root")

@@ -331,6 +331,7 @@ func TestLaunch_SupervisorKilled(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 	waitFile(t, filepath.Join(ws, "ready"))
 	if len(hostProcsWith("sleep\x00"+arg)) == 0 {
 		t.Fatal("agent not running")
