@@ -1,0 +1,7 @@
+package main
+
+import "github.com/nemoclave/nemoclave/sdk/plugin"
+
+func main() {
+	plugin.Serve(newPlugin())
+}
