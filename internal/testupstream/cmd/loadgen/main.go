@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -41,7 +42,10 @@ type Result struct {
 	// TTFT is the time to the first content chunk (stream mode).
 	TTFTP50ms float64 `json:"ttft_p50_ms,omitempty"`
 	TTFTP99ms float64 `json:"ttft_p99_ms,omitempty"`
-	FirstErr  string  `json:"first_error,omitempty"`
+	// Overhead is the gateway's own X-Nemoclave-Overhead-Ms, when sent.
+	OverheadP50ms float64 `json:"overhead_p50_ms,omitempty"`
+	OverheadP99ms float64 `json:"overhead_p99_ms,omitempty"`
+	FirstErr      string  `json:"first_error,omitempty"`
 }
 
 func main() {
@@ -90,7 +94,7 @@ func main() {
 func measure(client *http.Client, t Target, model string, stream bool, conc int, d time.Duration) Result {
 	body := []byte(fmt.Sprintf(`{"model":%q,"messages":[{"role":"user","content":"benchmark"}],"stream":%v}`, model, stream))
 	var mu sync.Mutex
-	var lat, ttft []time.Duration
+	var lat, ttft, over []time.Duration
 	errs, firstErr := 0, ""
 	deadline := time.Now().Add(d)
 	var wg sync.WaitGroup
@@ -100,7 +104,7 @@ func measure(client *http.Client, t Target, model string, stream bool, conc int,
 		go func() {
 			defer wg.Done()
 			for time.Now().Before(deadline) {
-				l, f, err := one(client, t, body, stream)
+				l, f, o, err := one(client, t, body, stream)
 				mu.Lock()
 				if err != nil {
 					errs++
@@ -111,6 +115,9 @@ func measure(client *http.Client, t Target, model string, stream bool, conc int,
 					lat = append(lat, l)
 					if stream {
 						ttft = append(ttft, f)
+					}
+					if o >= 0 {
+						over = append(over, o)
 					}
 				}
 				mu.Unlock()
@@ -128,10 +135,13 @@ func measure(client *http.Client, t Target, model string, stream bool, conc int,
 	if stream {
 		res.TTFTP50ms, res.TTFTP99ms = pct(ttft, 50), pct(ttft, 99)
 	}
+	res.OverheadP50ms, res.OverheadP99ms = pct(over, 50), pct(over, 99)
 	return res
 }
 
-func one(client *http.Client, t Target, body []byte, stream bool) (time.Duration, time.Duration, error) {
+// one sends a request and returns its latency, its time to first
+// content chunk (streams) and the gateway's overhead header (-1 if none).
+func one(client *http.Client, t Target, body []byte, stream bool) (time.Duration, time.Duration, time.Duration, error) {
 	req, _ := http.NewRequest(http.MethodPost, t.URL, bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	for k, v := range t.Headers {
@@ -140,19 +150,25 @@ func one(client *http.Client, t Target, body []byte, stream bool) (time.Duration
 	t0 := time.Now()
 	resp, err := client.Do(req)
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
 	defer resp.Body.Close()
+	over := time.Duration(-1)
+	if h := resp.Header.Get("X-Nemoclave-Overhead-Ms"); h != "" {
+		if ms, err := strconv.ParseFloat(h, 64); err == nil {
+			over = time.Duration(ms * float64(time.Millisecond))
+		}
+	}
 	if resp.StatusCode != 200 {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 300))
-		return 0, 0, fmt.Errorf("status %d: %s", resp.StatusCode, b)
+		return 0, 0, 0, fmt.Errorf("status %d: %s", resp.StatusCode, b)
 	}
 	if !stream {
 		n, err := io.Copy(io.Discard, resp.Body)
 		if err != nil || n < 1000 {
-			return 0, 0, fmt.Errorf("short body (%d bytes): %v", n, err)
+			return 0, 0, 0, fmt.Errorf("short body (%d bytes): %v", n, err)
 		}
-		return time.Since(t0), 0, nil
+		return time.Since(t0), 0, over, nil
 	}
 	var first time.Duration
 	sc := bufio.NewScanner(resp.Body)
@@ -163,9 +179,9 @@ func one(client *http.Client, t Target, body []byte, stream bool) (time.Duration
 		}
 	}
 	if first == 0 {
-		return 0, 0, fmt.Errorf("stream had no content chunk")
+		return 0, 0, 0, fmt.Errorf("stream had no content chunk")
 	}
-	return time.Since(t0), first, sc.Err()
+	return time.Since(t0), first, over, sc.Err()
 }
 
 func pct(ds []time.Duration, p int) float64 {
@@ -205,8 +221,8 @@ func summarise(all []Result, targets []Target) {
 	}
 	base := targets[0].Name
 	fmt.Println()
-	fmt.Println("| target | mode | p50 ms | p99 ms | added p50 ms | added p99 ms | TTFT p50 ms | added TTFT p50 ms | req/s | errors |")
-	fmt.Println("|---|---|---|---|---|---|---|---|---|---|")
+	fmt.Println("| target | mode | p50 ms | p99 ms | added p50 ms | added p99 ms | TTFT p50 ms | added TTFT p50 ms | req/s | errors | gateway's own overhead p50/p99 ms |")
+	fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|")
 	for _, mode := range []string{"unary", "stream"} {
 		b := key{base, mode}
 		for _, t := range targets {
@@ -228,9 +244,13 @@ func summarise(all []Result, targets []Target) {
 				ttftS = fmt.Sprintf("%.2f", ttft)
 				addTTFT = added(ttft, med(b, func(r Result) float64 { return r.TTFTP50ms }))
 			}
-			fmt.Printf("| %s | %s | %.2f | %.2f | %s | %s | %s | %s | %.0f | %d |\n", t.Name, mode, p50, p99,
+			ov := "—"
+			if o50 := med(k, func(r Result) float64 { return r.OverheadP50ms }); o50 > 0 {
+				ov = fmt.Sprintf("%.3f / %.3f", o50, med(k, func(r Result) float64 { return r.OverheadP99ms }))
+			}
+			fmt.Printf("| %s | %s | %.2f | %.2f | %s | %s | %s | %s | %.0f | %d | %s |\n", t.Name, mode, p50, p99,
 				added(p50, med(b, func(r Result) float64 { return r.P50ms })), added(p99, med(b, func(r Result) float64 { return r.P99ms })),
-				ttftS, addTTFT, med(k, func(r Result) float64 { return r.RPS }), errs)
+				ttftS, addTTFT, med(k, func(r Result) float64 { return r.RPS }), errs, ov)
 		}
 	}
 }
