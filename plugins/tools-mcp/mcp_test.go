@@ -76,7 +76,7 @@ func exercise(t *testing.T, p tools.Provider, prefix string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{prefix + "add", prefix + "crash", prefix + "env", prefix + "fail", prefix + "grow"}
+	want := []string{prefix + "add", prefix + "confinement", prefix + "crash", prefix + "env", prefix + "fail", prefix + "grow"}
 	if got := names(ts); !slices.Equal(got, want) {
 		t.Fatalf("tools = %v, want %v", got, want)
 	}

@@ -23,6 +23,10 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(0)
 	}
+	if os.Getenv(confinedPluginEnv) == "1" {
+		confineAndServe()
+		return
+	}
 	os.Exit(m.Run())
 }
 
@@ -41,6 +45,8 @@ type addOut struct {
 //     notifications/tools/list_changed;
 //   - fail(): a tool-level error;
 //   - env(): the value of MCP_TEST_VAR in the server's environment;
+//   - confinement(): the server's NoNewPrivs and Seccomp status and the
+//     outcome of creating MCP_TEST_MKDIR, to show what it inherited;
 //   - crash(): the server process exits.
 func testServer() *mcp.Server {
 	s := mcp.NewServer(&mcp.Implementation{Name: "nemoclave-test-server", Version: "1.0.0"}, nil)
@@ -65,6 +71,10 @@ func testServer() *mcp.Server {
 	mcp.AddTool(s, &mcp.Tool{Name: "env", Description: "Report MCP_TEST_VAR."},
 		func(context.Context, *mcp.CallToolRequest, struct{}) (*mcp.CallToolResult, any, error) {
 			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: os.Getenv("MCP_TEST_VAR")}}}, nil, nil
+		})
+	mcp.AddTool(s, &mcp.Tool{Name: "confinement", Description: "Report the server's own confinement."},
+		func(context.Context, *mcp.CallToolRequest, struct{}) (*mcp.CallToolResult, any, error) {
+			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: confinementReport()}}}, nil, nil
 		})
 	mcp.AddTool(s, &mcp.Tool{Name: "crash", Description: "Exit the server."},
 		func(context.Context, *mcp.CallToolRequest, struct{}) (*mcp.CallToolResult, any, error) {
