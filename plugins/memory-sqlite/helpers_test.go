@@ -31,7 +31,7 @@ func TestMain(m *testing.M) {
 
 // pluginBinary builds plugins/<name> (without -race: the binary is the
 // thing under test, not the test itself) and returns its path.
-func pluginBinary(t *testing.T, name string) string {
+func pluginBinary(t testing.TB, name string) string {
 	t.Helper()
 	buildOnce.Do(func() {
 		binDir, buildErr = os.MkdirTemp("", "memory-sqlite-bins-")
