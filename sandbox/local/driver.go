@@ -346,6 +346,9 @@ func (d *Driver) launch(ctx context.Context, r *record) (_ *running, _ map[strin
 		return nil, nil, fmt.Errorf("open agent log: %w", err)
 	}
 	defer logf.Close()
+	if cgErr != nil {
+		fmt.Fprintf(logf, "nemoclave: WARNING: running without cgroup limits because resources.allow_unlimited is set: %v\n", cgErr)
+	}
 	stateDir, err := os.Open(dir)
 	if err != nil {
 		return nil, nil, err

@@ -378,3 +378,28 @@ func TestLaunch_ProtectedSymlinkRefused(t *testing.T) {
 		t.Errorf("the driver created %v outside the workspace through the link", ents)
 	}
 }
+
+// TestLaunch_CgroupFailClosed: an unprivileged supervisor without a
+// delegated cgroup cannot apply limits, so the sandbox refuses to start
+// unless the caller opted out with AllowUnlimited.
+func TestLaunch_CgroupFailClosed(t *testing.T) {
+	testSetup(t)
+	t.Parallel()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to run the supervisor as an unprivileged uid")
+	}
+	dir, ws := jobDir(t, rootlessMod)
+	res := run(t, rootlessMod, dir, ws, job{Argv: []string{"/bin/sh", "-c", "echo ran > /workspace/ran"}, Cgroup: "not-delegated"})
+	if !strings.Contains(res.StartErr, "cgroup limits cannot be applied") || !strings.Contains(res.StartErr, "allow_unlimited") {
+		t.Errorf("want a loud cgroup refusal, got start=%q", res.StartErr)
+	}
+	if _, err := os.Stat(filepath.Join(ws, "ran")); err == nil {
+		t.Errorf("the agent ran without limits")
+	}
+	dir, ws = jobDir(t, rootlessMod)
+	res = run(t, rootlessMod, dir, ws, job{Argv: []string{"/bin/sh", "-c", "echo ran"}, Cgroup: "not-delegated",
+		Resources: sandbox.Resources{AllowUnlimited: true}})
+	if res.StartErr != "" || !strings.Contains(res.Output, "ran") || !strings.Contains(res.Output, "WARNING: running without cgroup limits") {
+		t.Errorf("opted-out sandbox did not run: start=%q output=%q", res.StartErr, res.Output)
+	}
+}
