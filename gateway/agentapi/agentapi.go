@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/nemoclave/nemoclave/sdk/dataproc"
 	"github.com/nemoclave/nemoclave/sdk/memory"
 	"github.com/nemoclave/nemoclave/sdk/retrieval"
 	"github.com/nemoclave/nemoclave/sdk/tools"
@@ -45,6 +46,10 @@ type Config struct {
 	Tools     []ToolSource
 	Memory    memory.Store    // nil: no memory API, no memory tools
 	Retrieval retrieval.Store // nil: no retrieval API, no retrieval tools
+	// DataProc and Workspace (the host directory the sandbox sees as
+	// /workspace) enable the document tools; both are needed.
+	DataProc  dataproc.Processor
+	Workspace string
 	// Audit receives one event per call; nil drops them.
 	Audit func(Event)
 }

@@ -150,10 +150,17 @@ func newFixture(t *testing.T, user string, store memory.Store) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(h.Close)
+	return &fixture{srv: newServerURL(t, h), plugin: p, events: events}
+}
+
+func newServerURL(t *testing.T, h http.Handler) *httptest.Server {
+	t.Helper()
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	return &fixture{srv: srv, plugin: p, events: events}
+	return srv
 }
+
+func newServer(t *testing.T, h http.Handler) string { return newServerURL(t, h).URL }
 
 func connect(t *testing.T, url string, onChange func()) *mcp.ClientSession {
 	t.Helper()

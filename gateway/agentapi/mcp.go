@@ -59,6 +59,7 @@ func newToolServer(ctx context.Context, cfg Config) (*toolServer, error) {
 func (ts *toolServer) bind(h *Handler) {
 	ts.h = h
 	h.addBuiltinTools(ts.server)
+	h.addDocumentTools(ts.server)
 }
 
 func (ts *toolServer) handler() http.Handler {

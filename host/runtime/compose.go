@@ -11,6 +11,7 @@ import (
 	"github.com/nemoclave/nemoclave/blueprints"
 	"github.com/nemoclave/nemoclave/gateway/inference"
 	"github.com/nemoclave/nemoclave/host/plugins"
+	"github.com/nemoclave/nemoclave/sdk/dataproc"
 	"github.com/nemoclave/nemoclave/sdk/embeddings"
 	"github.com/nemoclave/nemoclave/sdk/llm"
 	"github.com/nemoclave/nemoclave/sdk/memory"
@@ -174,6 +175,17 @@ func (l launched) retrieval(name string) (retrieval.Store, error) {
 		return nil, err
 	}
 	return s.Retrieval(), nil
+}
+
+// dataproc returns the blueprint's data-processing plugin (the first by
+// address when there are several), or nil.
+func (l launched) dataproc() dataproc.Processor {
+	for _, addr := range sortedKeys(l) {
+		if s := l[addr]; s.Kind() == plugin.KindDataProc {
+			return s.DataProc()
+		}
+	}
+	return nil
 }
 
 // providers returns the llm and embeddings plugins by address, the names

@@ -47,6 +47,7 @@ type run struct {
 	gwLog      *os.File
 	auditLog   *os.File
 	base       *policy.Policy
+	workspace  string // host directory mounted at /workspace
 
 	stopOnce sync.Once
 	done     chan struct{}
@@ -276,11 +277,19 @@ func (rn *run) configureGateway() (string, error) {
 	if err != nil {
 		return "", err
 	}
+	rn.workspace = sb.Workspace
+	if rn.workspace == "" {
+		rn.workspace = filepath.Join(r.opts.Home, "workspaces", rn.name)
+	}
+	if err := os.MkdirAll(rn.workspace, 0o755); err != nil {
+		return "", fmt.Errorf("workspace %s: %w", rn.workspace, err)
+	}
 	enc := json.NewEncoder(rn.auditLog)
 	var auditMu sync.Mutex
 	if rn.api, err = agentapi.New(context.Background(), agentapi.Config{
 		Identity: agentapi.Identity{Sandbox: rn.name, Agent: rn.agent.Name, User: "default"},
 		Tools:    srcs, Memory: mem, Retrieval: ret,
+		DataProc: rn.plugins.dataproc(), Workspace: rn.workspace,
 		Audit: func(e agentapi.Event) {
 			auditMu.Lock()
 			defer auditMu.Unlock()
@@ -356,13 +365,7 @@ func (rn *run) createSandbox(ctx context.Context, blueprintPath string) (string,
 	if len(cmd) > 0 && cmd[0] == "nemoclave" {
 		cmd[0] = exe
 	}
-	workspace := sb.Workspace
-	if workspace == "" {
-		workspace = filepath.Join(r.opts.Home, "workspaces", rn.name)
-	}
-	if err := os.MkdirAll(workspace, 0o755); err != nil {
-		return "", fmt.Errorf("workspace %s: %w", workspace, err)
-	}
+	workspace := rn.workspace
 	spec := sandbox.Spec{
 		Name: rn.name, Command: cmd, Env: env, Workspace: workspace, Policy: pol,
 		Resources: sandbox.Resources{CPUs: sb.Resources.CPUs, MemoryBytes: sb.Resources.MemoryBytes, Pids: int64(sb.Resources.PIDs)},
