@@ -73,9 +73,15 @@ func argGuard() []bpf.Instruction {
 
 	// Each block returns EPERM from its last instruction or, on no match,
 	// reloads the syscall number and jumps past the blocks after it.
+	// AF_VSOCK, AF_BLUETOOTH and AF_KCM are refused because they are not
+	// confined by the network namespace: vsock in particular reaches the
+	// hypervisor host (CID 2) from inside a VM.
 	socketBlk := []bpf.Instruction{
 		ld(offArg0), // family
-		bpf.JumpIf{Cond: bpf.JumpEqual, Val: unix.AF_PACKET, SkipTrue: 8},
+		bpf.JumpIf{Cond: bpf.JumpEqual, Val: unix.AF_PACKET, SkipTrue: 11},
+		bpf.JumpIf{Cond: bpf.JumpEqual, Val: unix.AF_VSOCK, SkipTrue: 10},
+		bpf.JumpIf{Cond: bpf.JumpEqual, Val: unix.AF_BLUETOOTH, SkipTrue: 9},
+		bpf.JumpIf{Cond: bpf.JumpEqual, Val: unix.AF_KCM, SkipTrue: 8},
 		ld(offArg0 + 8), // type, without SOCK_NONBLOCK/SOCK_CLOEXEC
 		bpf.ALUOpConstant{Op: bpf.ALUOpAnd, Val: 0xf},
 		bpf.JumpIf{Cond: bpf.JumpEqual, Val: unix.SOCK_RAW, SkipTrue: 5},
@@ -122,8 +128,8 @@ func argGuard() []bpf.Instruction {
 		bpf.Jump{Skip: uint32(s + i + c)},
 	)
 	// Each block ends by jumping over the blocks after it.
-	socketBlk[9] = bpf.Jump{Skip: uint32(1 + i + c)}
-	ioctlBlk[4] = bpf.Jump{Skip: uint32(1 + c)}
+	socketBlk[len(socketBlk)-2] = bpf.Jump{Skip: uint32(1 + i + c)}
+	ioctlBlk[len(ioctlBlk)-2] = bpf.Jump{Skip: uint32(1 + c)}
 	prog = append(prog, socketBlk...)
 	prog = append(prog, ioctlBlk...)
 	prog = append(prog, cloneBlk...)
