@@ -74,6 +74,14 @@ func (h *Health) success(provider string, now time.Time) {
 	c.failures, c.openUntil, c.trial, c.lastOK = 0, time.Time{}, false, now
 }
 
+// abandon ends a trial whose outcome says nothing about the provider (the
+// agent went away), so the next request may try again.
+func (h *Health) abandon(provider string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.get(provider).trial = false
+}
+
 func (h *Health) failure(provider string, now time.Time, msg string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()

@@ -116,6 +116,7 @@ func (r *Router) serveChat(ctx context.Context, c *chatCall) {
 			code := status.CodeOf(err)
 			if ctx.Err() != nil {
 				// The agent went away; nothing to answer, no provider at fault.
+				r.health.abandon(s.route.Provider)
 				r.metrics.request(r.sandbox, c.d.endpoint(), 499)
 				endSpanError(c.span, "canceled", "client closed the request")
 				return
@@ -123,6 +124,8 @@ func (r *Router) serveChat(ctx context.Context, c *chatCall) {
 			msg := r.redact(err.Error())
 			r.log.Warn("inference attempt failed", "sandbox", r.sandbox, "alias", s.alias, "provider", s.route.Provider, "model", s.route.Model, "error", msg)
 			if !fallbackable(code) {
+				// The provider answered (it refused the request): healthy.
+				r.health.success(s.route.Provider, r.now())
 				r.refuse(c, httpStatusOf(code), msg, "")
 				return
 			}

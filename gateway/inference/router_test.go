@@ -293,6 +293,13 @@ func TestBreakerOpensAndHalfOpens(t *testing.T) {
 	if ok, _ := h.allow("p", now.Add(2*time.Minute+time.Second)); ok {
 		t.Fatal("failed trial reopens")
 	}
+	if ok, _ := h.allow("p", now.Add(4*time.Minute)); !ok {
+		t.Fatal("second trial after the next cooldown")
+	}
+	h.abandon("p") // the agent left mid-trial: another trial may go
+	if ok, _ := h.allow("p", now.Add(4*time.Minute)); !ok {
+		t.Fatal("an abandoned trial must not block the provider")
+	}
 	h.success("p", now.Add(5*time.Minute))
 	if ok, _ := h.allow("p", now.Add(5*time.Minute)); !ok {
 		t.Fatal("success closes")

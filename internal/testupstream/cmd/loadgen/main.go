@@ -244,6 +244,10 @@ func summarise(all []Result, targets []Target) {
 				ttftS = fmt.Sprintf("%.2f", ttft)
 				addTTFT = added(ttft, med(b, func(r Result) float64 { return r.TTFTP50ms }))
 			}
+			if med(k, func(r Result) float64 { return float64(r.Requests) }) == 0 {
+				fmt.Printf("| %s | %s | failed: %d errors, e.g. %s | | | | | | | | |\n", t.Name, mode, errs, by[k][0].FirstErr)
+				continue
+			}
 			ov := "—"
 			if o50 := med(k, func(r Result) float64 { return r.OverheadP50ms }); o50 > 0 {
 				ov = fmt.Sprintf("%.3f / %.3f", o50, med(k, func(r Result) float64 { return r.OverheadP99ms }))
