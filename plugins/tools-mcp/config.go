@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
+	"path/filepath"
 	"strings"
 
 	"github.com/nemoclave/nemoclave/sdk/plugin"
@@ -18,6 +19,9 @@ const (
 	sandboxNone = "none"
 )
 
+// defaultMemoryMB bounds a local-sandboxed server's memory.
+const defaultMemoryMB = 1024
+
 type config struct {
 	// Command is the stdio server's argv (Command[0] looked up on PATH);
 	// Args are appended, so a blueprint can keep the launcher and the
@@ -27,6 +31,14 @@ type config struct {
 	Env     map[string]string `json:"env"`
 	Dir     string            `json:"dir"`
 	Sandbox string            `json:"sandbox"`
+
+	// ReadOnly, Workspace, WorkspaceWritable, MemoryMB and AllowUnlimited
+	// shape a sandbox = "local" server's own sandbox.
+	ReadOnly          []string `json:"read_only"`
+	Workspace         string   `json:"workspace"`
+	WorkspaceWritable bool     `json:"workspace_writable"`
+	MemoryMB          int      `json:"memory_mb"`
+	AllowUnlimited    bool     `json:"allow_unlimited"`
 
 	// URL is a streamable-HTTP server's endpoint; Headers are sent with
 	// every request (an Authorization header, say).
@@ -40,7 +52,7 @@ type config struct {
 	CallTimeout float64 `json:"call_timeout"`
 }
 
-func defaultConfig() config { return config{CallTimeout: 120} }
+func defaultConfig() config { return config{CallTimeout: 120, MemoryMB: defaultMemoryMB} }
 
 func parseConfig(raw json.RawMessage) (config, error) {
 	c := defaultConfig()
@@ -48,21 +60,35 @@ func parseConfig(raw json.RawMessage) (config, error) {
 		return c, nil
 	}
 	var in struct {
-		Command     []string          `json:"command"`
-		Args        []string          `json:"args"`
-		Env         map[string]string `json:"env"`
-		Dir         *string           `json:"dir"`
-		Sandbox     *string           `json:"sandbox"`
-		URL         *string           `json:"url"`
-		Headers     map[string]string `json:"headers"`
-		ToolPrefix  *string           `json:"tool_prefix"`
-		CallTimeout *float64          `json:"call_timeout"`
+		Command           []string          `json:"command"`
+		Args              []string          `json:"args"`
+		Env               map[string]string `json:"env"`
+		Dir               *string           `json:"dir"`
+		Sandbox           *string           `json:"sandbox"`
+		URL               *string           `json:"url"`
+		Headers           map[string]string `json:"headers"`
+		ToolPrefix        *string           `json:"tool_prefix"`
+		CallTimeout       *float64          `json:"call_timeout"`
+		ReadOnly          []string          `json:"read_only"`
+		Workspace         *string           `json:"workspace"`
+		WorkspaceWritable *bool             `json:"workspace_writable"`
+		MemoryMB          *float64          `json:"memory_mb"`
+		AllowUnlimited    *bool             `json:"allow_unlimited"`
 	}
 	if err := json.Unmarshal(raw, &in); err != nil {
 		return c, fmt.Errorf("config: %w", err)
 	}
 	c.Command, c.Args, c.Env, c.Headers = in.Command, in.Args, in.Env, in.Headers
-	for dst, src := range map[*string]*string{&c.Dir: in.Dir, &c.Sandbox: in.Sandbox, &c.URL: in.URL, &c.ToolPrefix: in.ToolPrefix} {
+	c.ReadOnly = in.ReadOnly
+	for dst, src := range map[*bool]*bool{&c.WorkspaceWritable: in.WorkspaceWritable, &c.AllowUnlimited: in.AllowUnlimited} {
+		if src != nil {
+			*dst = *src
+		}
+	}
+	if in.MemoryMB != nil {
+		c.MemoryMB = int(*in.MemoryMB)
+	}
+	for dst, src := range map[*string]*string{&c.Dir: in.Dir, &c.Sandbox: in.Sandbox, &c.URL: in.URL, &c.ToolPrefix: in.ToolPrefix, &c.Workspace: in.Workspace} {
 		if src != nil {
 			*dst = *src
 		}
@@ -86,11 +112,29 @@ func (c config) validate() []plugin.Diagnostic {
 			ds = append(ds, plugin.Errorf([]string{"command"}, "command[0] must name the program to run"))
 		}
 		switch c.Sandbox {
-		case sandboxInherit, sandboxNone:
+		case sandboxInherit, sandboxNone, sandboxLocal:
 		case "":
-			ds = append(ds, plugin.Errorf([]string{"sandbox"}, `sandbox must be set for a stdio server: "inherit" runs it inside this plugin's own sandbox, "none" runs it unconfined with the plugin's privileges`))
+			ds = append(ds, plugin.Errorf([]string{"sandbox"}, `sandbox must be set for a stdio server: "local" runs it in a sandbox of its own, "inherit" inside this plugin's own sandbox, "none" unconfined with the plugin's privileges`))
 		default:
-			ds = append(ds, plugin.Errorf([]string{"sandbox"}, `sandbox must be "inherit" or "none", got %q`, c.Sandbox))
+			ds = append(ds, plugin.Errorf([]string{"sandbox"}, `sandbox must be "local", "inherit" or "none", got %q`, c.Sandbox))
+		}
+		if c.Sandbox == sandboxLocal {
+			if c.Dir != "" {
+				ds = append(ds, plugin.Errorf([]string{"dir"}, `dir does not apply to sandbox = "local": the server starts in its sandbox's /workspace`))
+			}
+			for _, p := range c.ReadOnly {
+				if !filepath.IsAbs(p) {
+					ds = append(ds, plugin.Errorf([]string{"read_only"}, "read_only path %q must be absolute", p))
+				}
+			}
+			if c.Workspace != "" && !filepath.IsAbs(c.Workspace) {
+				ds = append(ds, plugin.Errorf([]string{"workspace"}, "workspace %q must be an absolute host path", c.Workspace))
+			}
+			if c.MemoryMB < 16 {
+				ds = append(ds, plugin.Errorf([]string{"memory_mb"}, "memory_mb must be at least 16, got %d", c.MemoryMB))
+			}
+		} else if len(c.ReadOnly) > 0 || c.Workspace != "" || c.WorkspaceWritable || c.AllowUnlimited {
+			ds = append(ds, plugin.Errorf([]string{"sandbox"}, `read_only, workspace, workspace_writable and allow_unlimited apply only to sandbox = "local"`))
 		}
 	} else {
 		if c.Sandbox != "" {

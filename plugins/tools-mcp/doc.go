@@ -5,21 +5,32 @@
 // the server announces (notifications/tools/list_changed) reach the host
 // through tools.Watcher.
 //
-// A stdio server is a program the blueprint author chose, run with the
-// plugin's privileges, so where it runs is explicit: the config's sandbox
-// attribute must be "inherit" (the server runs as the plugin's child and
-// inherits the plugin's own sandbox: Landlock, seccomp, no_new_privs and the
-// egress proxy, all of which survive fork and exec) or "none" (the author
-// accepts an unsandboxed server). There is no default; an unset value is a
-// configuration error, and "inherit" refuses to start the server unless the
-// plugin can see that it is itself confined (no_new_privs and a seccomp
-// filter in /proc/self/status). See sandbox.go.
+// A stdio server is a program the blueprint author chose, so where it runs
+// is explicit: the config's sandbox attribute has no default, and an unset
+// value is a configuration error.
+//
+//   - "local" runs the server in a sandbox of its own, made with the local
+//     sandbox driver (sandbox/local): namespaces, a read-only system view
+//     plus the read_only paths, a /workspace of its own (or the configured
+//     one), Landlock, seccomp, no capabilities, cgroup limits. Its only
+//     network is an egress listener inside its namespace that this plugin
+//     relays to its own egress proxy, so the server reaches what the
+//     plugin's policy allows. The driver re-executes this binary as the
+//     sandbox's init stage, which is why main calls local.MaybeInit first.
+//     A plugin that is itself sandboxed cannot create namespaces; there,
+//     use "inherit".
+//   - "inherit" runs the server as the plugin's child, inside the plugin's
+//     own sandbox (Landlock, seccomp and no_new_privs survive fork and
+//     exec); it refuses to start the server unless the plugin can see that
+//     it is itself confined (see sandbox.go).
+//   - "none" runs the server unconfined with the plugin's privileges.
 //
 // The server's environment is the plugin's own (allow-listed by the host,
 // proxy variables included) plus the config's env. HTTP servers are reached
 // through the environment's proxy like any other egress.
 //
-// This package owns the MCP client session and the process it starts. It
-// must not start anything else, and it does not interpret tool arguments or
+// This package owns the MCP client session, the process it starts and the
+// local sandboxes it creates in its state directory. It must not start
+// anything else, and it does not interpret tool arguments or
 // results beyond converting between MCP and SDK types.
 package main

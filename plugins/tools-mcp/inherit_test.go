@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -52,6 +54,20 @@ func confinementReport() string {
 	}
 	if dir := os.Getenv("MCP_TEST_MKDIR"); dir != "" {
 		lines = append(lines, fmt.Sprintf("mkdir: %v", os.Mkdir(dir, 0o755)))
+	}
+	if u := os.Getenv("MCP_TEST_FETCH"); u != "" {
+		resp, err := http.Get(u)
+		if err != nil {
+			lines = append(lines, fmt.Sprintf("fetch: %v", err))
+		} else {
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			lines = append(lines, fmt.Sprintf("fetch: %d %s", resp.StatusCode, body))
+		}
+	}
+	if file := os.Getenv("MCP_TEST_READ"); file != "" {
+		data, err := os.ReadFile(file)
+		lines = append(lines, fmt.Sprintf("read: %q %v", data, err))
 	}
 	return strings.Join(lines, "\n")
 }

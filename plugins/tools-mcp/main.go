@@ -13,6 +13,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/nemoclave/nemoclave/sandbox/local"
 	"github.com/nemoclave/nemoclave/sdk/plugin"
 	"github.com/nemoclave/nemoclave/sdk/schema"
 	"github.com/nemoclave/nemoclave/sdk/status"
@@ -23,13 +24,16 @@ const version = "0.1.0"
 
 type mcpPlugin struct {
 	plugin.Base
-	changes *broadcast
+	changes   *broadcast
+	sandboxes *localSandboxes
 
 	mu sync.RWMutex
 	up *upstream
 }
 
-func newPlugin() *mcpPlugin { return &mcpPlugin{changes: newBroadcast()} }
+func newPlugin() *mcpPlugin {
+	return &mcpPlugin{changes: newBroadcast(), sandboxes: &localSandboxes{}}
+}
 
 var (
 	_ tools.Provider = (*mcpPlugin)(nil)
@@ -53,7 +57,12 @@ func (*mcpPlugin) ConfigSchema() *schema.Schema {
 			{Name: "args", Type: "list(string)", Description: "Arguments appended to command."},
 			{Name: "env", Type: "map(string)", Description: "Variables added to the stdio server's environment (the plugin's own allow-listed environment is inherited)."},
 			{Name: "dir", Type: "string", Description: "Working directory of the stdio server (default: the plugin's)."},
-			{Name: "sandbox", Type: "string", Description: `Required with command: "inherit" runs the server inside this plugin's own sandbox (refused if the plugin is not confined); "none" runs it unconfined.`},
+			{Name: "sandbox", Type: "string", Description: `Required with command: "local" runs the server in a sandbox of its own (local driver); "inherit" inside this plugin's own sandbox (refused if the plugin is not confined); "none" unconfined.`},
+			{Name: "read_only", Type: "list(string)", Description: `sandbox = "local": host paths the server may read (at the same path), besides /usr, /bin, /sbin, /lib, /lib64 and /etc.`},
+			{Name: "workspace", Type: "string", Description: `sandbox = "local": host directory mounted at /workspace (default: an empty scratch directory).`},
+			{Name: "workspace_writable", Type: "bool", Default: json.RawMessage("false"), Description: `sandbox = "local": let the server write to workspace.`},
+			{Name: "memory_mb", Type: "number", Default: json.RawMessage("1024"), Description: `sandbox = "local": memory limit of the server's sandbox.`},
+			{Name: "allow_unlimited", Type: "bool", Default: json.RawMessage("false"), Description: `sandbox = "local": start even where cgroup limits cannot be applied.`},
 			{Name: "url", Type: "string", Description: "Endpoint of a streamable-HTTP MCP server, reached through the egress proxy."},
 			{Name: "headers", Type: "map(string)", Sensitive: true, Description: "HTTP headers sent to url (e.g. Authorization)."},
 			{Name: "tool_prefix", Type: "string", Default: json.RawMessage(`""`), Description: "Prefix for every tool name, to keep several servers' tools apart."},
@@ -82,7 +91,7 @@ func (p *mcpPlugin) Configure(_ context.Context, cfg plugin.Config, _ plugin.Hos
 	}
 	p.mu.Lock()
 	old := p.up
-	p.up = newUpstream(c, p.changes)
+	p.up = newUpstream(c, p.changes, cfg.StateDir, p.sandboxes)
 	p.mu.Unlock()
 	if old != nil {
 		old.close()
@@ -210,5 +219,7 @@ func (p *mcpPlugin) WatchTools(ctx context.Context, fn func([]tools.Tool)) error
 }
 
 func main() {
+	// The local sandbox driver re-executes this binary as its init stage.
+	local.MaybeInit()
 	plugin.Serve(newPlugin())
 }

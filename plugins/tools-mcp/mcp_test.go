@@ -220,6 +220,10 @@ func TestSandboxIsExplicit(t *testing.T) {
 		{`{"url":"http://x/","env":{"A":"b"}}`, "env", "stdio"},
 		{`{"command":["x"],"sandbox":"none","headers":{"A":"b"}}`, "headers", "url"},
 		{`{"url":"http://x/","call_timeout":0}`, "call_timeout", "call_timeout"},
+		{`{"command":["x"],"sandbox":"none","read_only":["/opt"]}`, "sandbox", `only to sandbox = "local"`},
+		{`{"command":["x"],"sandbox":"local","read_only":["opt"]}`, "read_only", "absolute"},
+		{`{"command":["x"],"sandbox":"local","dir":"/x"}`, "dir", "does not apply"},
+		{`{"command":["x"],"sandbox":"local","memory_mb":1}`, "memory_mb", "at least 16"},
 	} {
 		ds := newPlugin().ValidateConfig(context.Background(), json.RawMessage(tc.cfg))
 		if len(ds) != 1 || strings.Join(ds[0].Path, ".") != tc.path || !strings.Contains(ds[0].Summary, tc.want) {

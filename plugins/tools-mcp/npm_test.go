@@ -119,3 +119,26 @@ func TestNPMServerEverything(t *testing.T) {
 		t.Errorf("invalid arguments should be a tool error: %+v", res)
 	}
 }
+
+// TestNPMServerFilesystemInLocalSandbox runs the real filesystem server in
+// a sandbox of its own, with the host workspace mounted writable at
+// /workspace: the agent-facing behaviour is unchanged and the writes land
+// in the host directory.
+func TestNPMServerFilesystemInLocalSandbox(t *testing.T) {
+	t.Parallel()
+	bin := npmBin(t, "mcp-server-filesystem")
+	cacheDir := filepath.Dir(filepath.Dir(filepath.Dir(bin))) // …/npm
+	ws := t.TempDir()
+	cmd, _ := json.Marshal([]string{"node", filepath.Join(cacheDir, "node_modules", "@modelcontextprotocol", "server-filesystem", "dist", "index.js"), "/workspace"})
+	ro, _ := json.Marshal([]string{cacheDir})
+	p := connectWithState(t, `{"command":`+string(cmd)+`,"sandbox":"local","read_only":`+string(ro)+`,"workspace":"`+ws+`","workspace_writable":true,"allow_unlimited":true}`, t.TempDir())
+	if res := call(t, p, "write_file", `{"path":"/workspace/from-box.txt","content":"written in the sandbox"}`); res.IsError {
+		t.Fatalf("write_file: %+v", res)
+	}
+	if got, _ := os.ReadFile(filepath.Join(ws, "from-box.txt")); string(got) != "written in the sandbox" {
+		t.Errorf("host workspace file holds %q", got)
+	}
+	if res := call(t, p, "read_text_file", `{"path":"/etc/shadow"}`); !res.IsError {
+		t.Errorf("read outside the server's allowed directory: %+v", res)
+	}
+}

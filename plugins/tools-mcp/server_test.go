@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/nemoclave/nemoclave/sandbox/local"
 )
 
 // serverEnv makes the test binary run testServer on stdio instead of the
@@ -16,6 +18,7 @@ import (
 const serverEnv = "NEMOCLAVE_TOOLS_MCP_TEST_SERVER"
 
 func TestMain(m *testing.M) {
+	local.MaybeInit()
 	if os.Getenv(serverEnv) == "1" {
 		if err := testServer().Run(context.Background(), &mcp.StdioTransport{}); err != nil {
 			fmt.Fprintln(os.Stderr, "test server:", err)

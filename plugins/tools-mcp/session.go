@@ -43,6 +43,9 @@ func (c *conn) alive() bool {
 type upstream struct {
 	cfg     config
 	changes *broadcast
+	// stateDir and sandboxes serve sandbox = "local".
+	stateDir  string
+	sandboxes *localSandboxes
 
 	mu     sync.Mutex
 	cur    *conn
@@ -51,8 +54,8 @@ type upstream struct {
 
 // newUpstream returns an unconnected upstream; changes is the plugin's,
 // shared across reconfigurations so watchers survive them.
-func newUpstream(cfg config, changes *broadcast) *upstream {
-	return &upstream{cfg: cfg, changes: changes}
+func newUpstream(cfg config, changes *broadcast, stateDir string, sandboxes *localSandboxes) *upstream {
+	return &upstream{cfg: cfg, changes: changes, stateDir: stateDir, sandboxes: sandboxes}
 }
 
 // session returns the live session, connecting first if there is none.
@@ -84,17 +87,30 @@ func (u *upstream) connect(ctx context.Context) (*conn, error) {
 	client := mcp.NewClient(&mcp.Implementation{Name: "nemoclave-tools-mcp", Version: version}, &mcp.ClientOptions{
 		ToolListChangedHandler: func(context.Context, *mcp.ToolListChangedRequest) { u.changes.notify() },
 	})
-	t, what, err := u.transport()
+	var (
+		t       mcp.Transport
+		what    string
+		cleanup = func() {}
+		err     error
+	)
+	if len(u.cfg.Command) > 0 && u.cfg.Sandbox == sandboxLocal {
+		what = fmt.Sprintf("%q in a local sandbox", u.cfg.Command[0])
+		t, cleanup, err = u.localTransport(ctx)
+	} else {
+		t, what, err = u.transport()
+	}
 	if err != nil {
 		return nil, err
 	}
 	cs, err := client.Connect(ctx, t, nil)
 	if err != nil {
+		cleanup()
 		return nil, status.Errorf(status.Unavailable, "connect to the MCP server %s: %v", what, err)
 	}
 	c := &conn{cs: cs, done: make(chan struct{})}
 	go func() {
 		cs.Wait()
+		cleanup()
 		close(c.done)
 		u.changes.notify()
 	}()
@@ -150,6 +166,12 @@ func (u *upstream) close() {
 	u.mu.Unlock()
 	if c != nil {
 		c.cs.Close()
+		// Wait for the cleanup (a local sandbox deleted), so nothing the
+		// old config started outlives a reconfiguration.
+		select {
+		case <-c.done:
+		case <-time.After(15 * time.Second):
+		}
 	}
 	u.changes.notify()
 }
