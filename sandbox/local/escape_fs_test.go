@@ -3,8 +3,11 @@ package local
 import (
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/nemoclave/nemoclave/blueprints/policy"
 )
 
 // Filesystem rows F1–F16 of shared/design/SECURITY-TESTS.md. Each runs real
@@ -14,38 +17,55 @@ import (
 func TestEscape_F1_ReadSecrets(t *testing.T) {
 	modes(t, func(t *testing.T, mode string) {
 		dir, ws := jobDir(t, mode)
-		// A fake home with the secrets F1 names, at host paths.
+		// A fake home with the secrets F1 names, at host paths, for the
+		// supervisor and for a user one level down (/home/<user>).
 		home := filepath.Join(dir, "home")
 		for rel, body := range map[string]string{
 			".ssh/id_ed25519": "PRIVATE KEY", ".aws/credentials": "aws_secret_access_key=x",
 			".nemoclave/credentials.json": `{"NVIDIA_API_KEY":"` + testCanary + `"}`,
+			"alice/.ssh/id_rsa": "PRIVATE KEY", "alice/.netrc": "password " + testCanary, "alice/notes.txt": "just notes",
 		} {
 			p := filepath.Join(home, rel)
-			if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 				t.Fatal(err)
 			}
-			if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
 				t.Fatal(err)
 			}
 		}
-		script := `
-for f in /etc/shadow /etc/gshadow /root/.ssh/id_rsa /root/.ssh/id_ed25519 /root/.aws/credentials ` +
-			home + `/.ssh/id_ed25519 ` + home + `/.aws/credentials ` + home + `/.nemoclave/credentials.json ~/.ssh/id_rsa; do
+		chownTree(t, mode, home)
+		secrets := []string{"/etc/shadow", "/etc/gshadow", "/root/.ssh/id_rsa", "/root/.ssh/id_ed25519", "/root/.aws/credentials", "~/.ssh/id_rsa",
+			home + "/.ssh/id_ed25519", home + "/.aws/credentials", home + "/.nemoclave/credentials.json", home + "/alice/.ssh/id_rsa", home + "/alice/.netrc"}
+		script := `for f in ` + strings.Join(secrets, " ") + `; do
   if cat "$f" >/dev/null 2>&1; then echo "READ $f"; else echo "denied $f"; fi
 done
+cat ` + home + `/alice/notes.txt 2>&1; echo
 $PROBE read-file /etc/shadow
 $PROBE read-file ` + home + `/.nemoclave/credentials.json
-`
-		res := run(t, mode, dir, ws, job{Argv: []string{"/bin/sh", "-c", script}})
-		if res.StartErr != "" {
-			t.Fatal(res.StartErr)
-		}
-		if strings.Contains(res.Output, "READ ") {
-			t.Errorf("a secret was readable:\n%s", res.Output)
-		}
-		expectLines(t, res.Output, "read-file: errno=EACCES", "read-file: errno=ENOENT", "denied /etc/shadow")
-		if strings.Contains(res.Output, testCanary) {
-			t.Errorf("credential content leaked into the sandbox")
+$PROBE read-file ` + home + `/alice/.ssh/id_rsa`
+		// First with the default policy (the home is not in the view), then
+		// with a policy that grants the whole home read-only: the
+		// credential stores inside it are masked either way.
+		generous := testPolicy()
+		generous.Filesystem.ReadOnly = append(generous.Filesystem.ReadOnly, home)
+		for i, p := range []*policy.Policy{testPolicy(), generous} {
+			res := run(t, mode, dir, ws, job{Name: sandboxName(t, mode) + strconv.Itoa(i), Argv: []string{"/bin/sh", "-c", script}, Policy: p})
+			if res.StartErr != "" {
+				t.Fatal(res.StartErr)
+			}
+			if strings.Contains(res.Output, "READ ") || strings.Contains(res.Output, testCanary) {
+				t.Errorf("a secret was readable:\n%s", res.Output)
+			}
+			expectLines(t, res.Output, "read-file: errno=EACCES", "denied /etc/shadow")
+			if i == 0 {
+				expectLines(t, res.Output, "read-file: errno=ENOENT")
+			} else {
+				// The grant itself works: ordinary files stay readable.
+				expectLines(t, res.Output, "just notes")
+				if strings.Contains(res.Output, "errno=ENOENT") {
+					t.Errorf("granted home not mounted:\n%s", res.Output)
+				}
+			}
 		}
 	})
 }

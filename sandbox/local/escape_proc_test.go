@@ -184,6 +184,18 @@ echo "ssh agent: ${SSH_AUTH_SOCK:-unset}"`}})
 			t.Errorf("reached a host unix socket:\n%s", res.Output)
 		}
 		expectLines(t, res.Output, "connect-unix: errno=ENOENT", "ssh agent: unset")
+
+		// A policy that would put the host's socket directories in view is
+		// refused before anything starts.
+		for _, p := range []string{"/run", "/var/run/docker.sock", "/run/user"} {
+			pol := testPolicy()
+			pol.Filesystem.ReadOnly = append(pol.Filesystem.ReadOnly, p)
+			dir, ws := jobDir(t, mode)
+			res := run(t, mode, dir, ws, job{Argv: []string{"true"}, Policy: pol})
+			if !strings.Contains(res.CreateErr, "daemon sockets") {
+				t.Errorf("policy granting %s: want a refusal, got create=%q start=%q", p, res.CreateErr, res.StartErr)
+			}
+		}
 	})
 }
 

@@ -173,6 +173,20 @@ func buildRoot(cfg *initConfig) error {
 			}
 		}
 	}
+	if err := os.Mkdir(in(maskDir), 0); err != nil {
+		return fmt.Errorf("create mask: %w", err)
+	}
+	if err := os.Chmod(in(maskDir), 0); err != nil {
+		return fmt.Errorf("create mask: %w", err)
+	}
+	for _, p := range paths {
+		if p == "/" || special[p] || underSpecial(p, special) || systemDir(p) {
+			continue
+		}
+		if err := maskSecretsUnder(root, p); err != nil {
+			return err
+		}
+	}
 	for _, d := range maskedDirs {
 		if st, err := os.Stat(in(d)); err == nil && st.IsDir() {
 			if err := unix.Mount("tmpfs", in(d), "tmpfs", unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "size=4k,mode=0000"); err != nil {
@@ -210,6 +224,15 @@ func buildRoot(cfg *initConfig) error {
 		return fmt.Errorf("make the sandbox root read-only: %w", err)
 	}
 	return nil
+}
+
+func systemDir(p string) bool {
+	for _, s := range systemDirs {
+		if p == s {
+			return true
+		}
+	}
+	return false
 }
 
 func underSpecial(p string, special map[string]bool) bool {

@@ -79,6 +79,13 @@ func validateSpec(spec *sandbox.Spec) error {
 		if _, err := protectedPaths(spec.Policy.Filesystem.Protected); err != nil {
 			errs = append(errs, err)
 		}
+		for _, list := range [][]string{spec.Policy.Filesystem.ReadOnly, spec.Policy.Filesystem.ReadWrite} {
+			for _, p := range list {
+				if err := checkPolicyPath(p); err != nil {
+					errs = append(errs, err)
+				}
+			}
+		}
 	}
 	return errors.Join(errs...)
 }
