@@ -23,7 +23,7 @@ func TestEscape_F1_ReadSecrets(t *testing.T) {
 		for rel, body := range map[string]string{
 			".ssh/id_ed25519": "PRIVATE KEY", ".aws/credentials": "aws_secret_access_key=x",
 			".nemoclave/credentials.json": `{"NVIDIA_API_KEY":"` + testCanary + `"}`,
-			"alice/.ssh/id_rsa": "PRIVATE KEY", "alice/.netrc": "password " + testCanary, "alice/notes.txt": "just notes",
+			"alice/.ssh/id_rsa":           "PRIVATE KEY", "alice/.netrc": "password " + testCanary, "alice/notes.txt": "just notes",
 		} {
 			p := filepath.Join(home, rel)
 			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
