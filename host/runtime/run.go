@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -48,6 +49,7 @@ type run struct {
 	auditLog   *os.File
 	base       *policy.Policy
 	workspace  string // host directory mounted at /workspace
+	log        *slog.Logger
 
 	stopOnce sync.Once
 	done     chan struct{}
@@ -241,6 +243,7 @@ func (rn *run) configureGateway() (string, error) {
 	if rn.auditLog, err = os.OpenFile(filepath.Join(r.opts.Home, "audit", "agentapi-"+rn.name+".jsonl"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600); err != nil {
 		return "", err
 	}
+	rn.log = newJSONLogger(rn.gwLog, "runtime", rn.name)
 	routes, limits, err := routesFor(bp)
 	if err != nil {
 		return "", err

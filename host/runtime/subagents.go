@@ -64,10 +64,17 @@ func (s *subagents) CallTool(ctx context.Context, req *tools.CallRequest) (*tool
 	if err := json.Unmarshal(req.Arguments, &a); err != nil || a.Task == "" {
 		return tools.ErrorResult("delegate needs a non-empty task"), nil
 	}
+	model := sa.Model
+	if model == "" {
+		model = s.routes.Default
+	}
+	s.rn.log.Info("delegating to subagent", "agent", s.rn.agent.Name, "subagent", name, "model", model, "tools", sa.Tools)
 	answer, err := s.delegate(ctx, sa, a.Task)
 	if err != nil {
+		s.rn.log.Warn("subagent failed", "subagent", name, "err", err.Error())
 		return tools.ErrorResult("subagent " + name + " failed: " + err.Error()), nil
 	}
+	s.rn.log.Info("subagent answered", "subagent", name, "model", model, "answer_bytes", len(answer))
 	return &tools.CallResult{Content: []tools.Content{tools.TextContent(answer)}}, nil
 }
 
