@@ -32,6 +32,9 @@ type Options struct {
 	MaxSteps int
 	// NoStream asks for unary completions instead of SSE.
 	NoStream bool
+	// Attachments go with the first prompt: images as image parts,
+	// documents as extracted text.
+	Attachments []string
 
 	In       io.Reader
 	Out      io.Writer // the assistant's words
@@ -82,7 +85,10 @@ func Run(ctx context.Context, o Options) error {
 	c := &conversation{o: o, client: client, tools: tb,
 		history: []openai.ChatCompletionMessageParamUnion{openai.SystemMessage(o.System)}}
 	if o.Prompt != "" {
-		return c.turn(ctx, o.Prompt)
+		return c.turn(ctx, o.Prompt, o.Attachments)
+	}
+	if len(o.Attachments) > 0 {
+		return errors.New("--attach goes with -p; in a chat, ask the agent to read the file")
 	}
 	return c.interactive(ctx)
 }
@@ -110,7 +116,7 @@ func (c *conversation) interactive(ctx context.Context) error {
 		case "/exit", "/quit":
 			return nil
 		}
-		if err := c.turn(ctx, line); err != nil {
+		if err := c.turn(ctx, line, nil); err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
@@ -122,8 +128,12 @@ func (c *conversation) interactive(ctx context.Context) error {
 
 // turn sends one user message and runs the tool loop until the model
 // answers without tool calls.
-func (c *conversation) turn(ctx context.Context, text string) error {
-	c.history = append(c.history, openai.UserMessage(text))
+func (c *conversation) turn(ctx context.Context, text string, attachments []string) error {
+	msg, err := c.userMessage(ctx, text, attachments)
+	if err != nil {
+		return err
+	}
+	c.history = append(c.history, msg)
 	for step := 0; step < c.o.MaxSteps; step++ {
 		msg, err := c.complete(ctx)
 		if err != nil {

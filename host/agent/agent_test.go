@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -143,5 +144,45 @@ func TestNoEndpointIsAClearError(t *testing.T) {
 	err := Run(context.Background(), Options{Prompt: "hi"})
 	if err == nil || !strings.Contains(err.Error(), "OPENAI_BASE_URL") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestAttachmentsBecomeImagePartsAndDocumentText(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	png := []byte("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89")
+	if err := os.WriteFile(dir+"/chart.png", png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dir+"/notes.txt", []byte("quarterly notes: revenue up"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var got map[string]any
+	llm := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = json.NewDecoder(r.Body).Decode(&got)
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, `{"id":"x","object":"chat.completion","model":"m","choices":[{"index":0,"finish_reason":"stop","message":{"role":"assistant","content":"seen"}}]}`)
+	}))
+	defer llm.Close()
+	var out bytes.Buffer
+	err := Run(context.Background(), Options{BaseURL: llm.URL, Prompt: "describe", NoStream: true, Out: &out,
+		Attachments: []string{dir + "/chart.png", dir + "/notes.txt"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs := got["messages"].([]any)
+	parts := msgs[len(msgs)-1].(map[string]any)["content"].([]any)
+	if len(parts) != 3 {
+		t.Fatalf("parts = %v", parts)
+	}
+	img := parts[1].(map[string]any)
+	if img["type"] != "image_url" || !strings.HasPrefix(img["image_url"].(map[string]any)["url"].(string), "data:image/png;base64,") {
+		t.Fatalf("image part = %v", img)
+	}
+	if txt := parts[2].(map[string]any)["text"].(string); !strings.Contains(txt, "quarterly notes") || !strings.Contains(txt, `name="notes.txt"`) {
+		t.Fatalf("document part = %v", txt)
+	}
+	if err := Run(context.Background(), Options{BaseURL: llm.URL, Prompt: "x", Attachments: []string{dir + "/missing.pdf"}}); err == nil {
+		t.Fatal("a missing attachment was accepted")
 	}
 }

@@ -121,3 +121,15 @@ func (t *toolbox) call(ctx context.Context, name string, args json.RawMessage) (
 }
 
 func (t *toolbox) Close() error { return t.session.Close() }
+
+// has reports whether the server offers the tool.
+func (t *toolbox) has(name string) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, tool := range t.tools {
+		if tool.Name == name {
+			return true
+		}
+	}
+	return false
+}

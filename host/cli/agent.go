@@ -40,6 +40,7 @@ is an interactive chat (/exit to leave); with -p it answers one prompt.`,
 		f.StringVar(&o.System, "system", "", "system prompt")
 		f.IntVar(&o.MaxSteps, "max-steps", 8, "maximum model calls per turn")
 		f.BoolVar(&o.NoStream, "no-stream", false, "use unary completions instead of streaming")
+		f.StringArrayVarP(&o.Attachments, "attach", "a", nil, "attach a file to the -p prompt: images go to vision models, documents are read through the gateway (repeatable)")
 		f.StringVar(&o.BaseURL, "base-url", "", "inference endpoint (default $OPENAI_BASE_URL)")
 		f.StringVar(&o.MCPURL, "mcp-url", "", "tools MCP endpoint (default $NEMOCLAVE_MCP_URL)")
 		return cmd
