@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/nemoclave/nemoclave/sdk/plugin"
 )
@@ -17,6 +18,10 @@ const (
 	sandboxInherit = "inherit"
 	// sandboxNone runs the server unconfined; the author must say so.
 	sandboxNone = "none"
+	// defaultSandbox applies when the config names none: a server is
+	// sandboxed unless the author opts out, and fails closed when no
+	// sandbox can be made.
+	defaultSandbox = sandboxLocal
 )
 
 // defaultMemoryMB bounds a local-sandboxed server's memory.
@@ -44,15 +49,21 @@ type config struct {
 	// every request (an Authorization header, say).
 	URL     string            `json:"url"`
 	Headers map[string]string `json:"headers"`
+	// BearerToken is resolved by the host from credential("NAME") and
+	// sent as Authorization: Bearer to URL.
+	BearerToken string `json:"bearer_token"`
 
 	// ToolPrefix is put in front of every tool name, so two servers that
 	// both offer "search" do not collide in the agent's one tool list.
 	ToolPrefix string `json:"tool_prefix"`
-	// CallTimeout bounds one tool call, in seconds.
-	CallTimeout float64 `json:"call_timeout"`
+	// Timeout bounds one tool call (a Go duration).
+	Timeout     string `json:"timeout"`
+	callTimeout time.Duration
 }
 
-func defaultConfig() config { return config{CallTimeout: 120, MemoryMB: defaultMemoryMB} }
+func defaultConfig() config {
+	return config{Sandbox: defaultSandbox, Timeout: "120s", callTimeout: 120 * time.Second, MemoryMB: defaultMemoryMB}
+}
 
 func parseConfig(raw json.RawMessage) (config, error) {
 	c := defaultConfig()
@@ -68,7 +79,8 @@ func parseConfig(raw json.RawMessage) (config, error) {
 		URL               *string           `json:"url"`
 		Headers           map[string]string `json:"headers"`
 		ToolPrefix        *string           `json:"tool_prefix"`
-		CallTimeout       *float64          `json:"call_timeout"`
+		BearerToken       *string           `json:"bearer_token"`
+		Timeout           *string           `json:"timeout"`
 		ReadOnly          []string          `json:"read_only"`
 		Workspace         *string           `json:"workspace"`
 		WorkspaceWritable *bool             `json:"workspace_writable"`
@@ -88,14 +100,15 @@ func parseConfig(raw json.RawMessage) (config, error) {
 	if in.MemoryMB != nil {
 		c.MemoryMB = int(*in.MemoryMB)
 	}
-	for dst, src := range map[*string]*string{&c.Dir: in.Dir, &c.Sandbox: in.Sandbox, &c.URL: in.URL, &c.ToolPrefix: in.ToolPrefix, &c.Workspace: in.Workspace} {
+	for dst, src := range map[*string]*string{&c.Dir: in.Dir, &c.Sandbox: in.Sandbox, &c.URL: in.URL, &c.ToolPrefix: in.ToolPrefix, &c.Workspace: in.Workspace, &c.BearerToken: in.BearerToken, &c.Timeout: in.Timeout} {
 		if src != nil {
 			*dst = *src
 		}
 	}
-	if in.CallTimeout != nil {
-		c.CallTimeout = *in.CallTimeout
+	if c.Sandbox == "" {
+		c.Sandbox = defaultSandbox
 	}
+	c.callTimeout, _ = time.ParseDuration(c.Timeout)
 	return c, nil
 }
 
@@ -113,8 +126,6 @@ func (c config) validate() []plugin.Diagnostic {
 		}
 		switch c.Sandbox {
 		case sandboxInherit, sandboxNone, sandboxLocal:
-		case "":
-			ds = append(ds, plugin.Errorf([]string{"sandbox"}, `sandbox must be set for a stdio server: "local" runs it in a sandbox of its own, "inherit" inside this plugin's own sandbox, "none" unconfined with the plugin's privileges`))
 		default:
 			ds = append(ds, plugin.Errorf([]string{"sandbox"}, `sandbox must be "local", "inherit" or "none", got %q`, c.Sandbox))
 		}
@@ -137,7 +148,7 @@ func (c config) validate() []plugin.Diagnostic {
 			ds = append(ds, plugin.Errorf([]string{"sandbox"}, `read_only, workspace, workspace_writable and allow_unlimited apply only to sandbox = "local"`))
 		}
 	} else {
-		if c.Sandbox != "" {
+		if c.Sandbox != defaultSandbox {
 			ds = append(ds, plugin.Errorf([]string{"sandbox"}, "sandbox applies to a stdio server (command); an HTTP server is confined by the egress policy"))
 		}
 		if len(c.Env) > 0 || len(c.Args) > 0 || c.Dir != "" {
@@ -149,16 +160,24 @@ func (c config) validate() []plugin.Diagnostic {
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			ds = append(ds, plugin.Errorf([]string{"url"}, "url %q must be an absolute http or https URL", c.URL))
 		}
-	} else if len(c.Headers) > 0 {
-		ds = append(ds, plugin.Errorf([]string{"headers"}, "headers apply to url, not to a stdio server"))
+	} else if len(c.Headers) > 0 || c.BearerToken != "" {
+		ds = append(ds, plugin.Errorf([]string{"headers"}, "headers and bearer_token apply to url, not to a stdio server"))
+	}
+	for k := range c.Headers {
+		if strings.EqualFold(k, "Authorization") && c.BearerToken != "" {
+			ds = append(ds, plugin.Errorf([]string{"headers", k}, "set bearer_token or an Authorization header, not both"))
+		}
+	}
+	if strings.ContainsAny(c.BearerToken, "\r\n") {
+		ds = append(ds, plugin.Errorf([]string{"bearer_token"}, "bearer_token contains a line break; re-add the credential without it"))
 	}
 	for k := range c.Env {
 		if k == "" || strings.ContainsAny(k, "=\x00") {
 			ds = append(ds, plugin.Errorf([]string{"env"}, "env name %q is not a valid variable name", k))
 		}
 	}
-	if c.CallTimeout <= 0 || c.CallTimeout > 3600 {
-		ds = append(ds, plugin.Errorf([]string{"call_timeout"}, "call_timeout must be between 0 and 3600 seconds, got %v", c.CallTimeout))
+	if d, err := time.ParseDuration(c.Timeout); err != nil || d <= 0 || d > time.Hour {
+		ds = append(ds, plugin.Errorf([]string{"timeout"}, "timeout %q must be a Go duration between 0 and 1h, such as 60s", c.Timeout))
 	}
 	return ds
 }

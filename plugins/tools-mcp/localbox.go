@@ -92,7 +92,11 @@ func (u *upstream) localTransport(ctx context.Context) (mcp.Transport, func(), e
 		spec.Listeners = []sandbox.ListenerSpec{{Name: sandbox.ListenerEgress}}
 	}
 	explain := func(step string, err error) error {
-		return status.Errorf(status.Unavailable, "local sandbox for the MCP server: %s: %v (a plugin that is itself sandboxed cannot create sandboxes: use sandbox = \"inherit\" there)", step, err)
+		hint := ""
+		if checkInheritedSandbox() == nil {
+			hint = ` (this plugin is itself sandboxed and cannot create sandboxes: use sandbox = "inherit")`
+		}
+		return status.Errorf(status.Unavailable, "local sandbox for the MCP server: %s: %v%s", step, err, hint)
 	}
 	if _, err := drv.Create(ctx, spec); err != nil {
 		return nil, nil, explain("create", err)

@@ -8,7 +8,6 @@ import (
 	"reflect"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -57,16 +56,17 @@ func (*mcpPlugin) ConfigSchema() *schema.Schema {
 			{Name: "args", Type: "list(string)", Description: "Arguments appended to command."},
 			{Name: "env", Type: "map(string)", Description: "Variables added to the stdio server's environment (the plugin's own allow-listed environment is inherited)."},
 			{Name: "dir", Type: "string", Description: "Working directory of the stdio server (default: the plugin's)."},
-			{Name: "sandbox", Type: "string", Description: `Required with command: "local" runs the server in a sandbox of its own (local driver); "inherit" inside this plugin's own sandbox (refused if the plugin is not confined); "none" unconfined.`},
+			{Name: "sandbox", Type: "string", Default: json.RawMessage(`"local"`), Description: `For command: "local" runs the server in a sandbox of its own (local driver; the server does not start if none can be made); "inherit" inside this plugin's own sandbox (refused if the plugin is not confined); "none" unconfined.`},
 			{Name: "read_only", Type: "list(string)", Description: `sandbox = "local": host paths the server may read (at the same path), besides /usr, /bin, /sbin, /lib, /lib64 and /etc.`},
 			{Name: "workspace", Type: "string", Description: `sandbox = "local": host directory mounted at /workspace (default: an empty scratch directory).`},
 			{Name: "workspace_writable", Type: "bool", Default: json.RawMessage("false"), Description: `sandbox = "local": let the server write to workspace.`},
 			{Name: "memory_mb", Type: "number", Default: json.RawMessage("1024"), Description: `sandbox = "local": memory limit of the server's sandbox.`},
 			{Name: "allow_unlimited", Type: "bool", Default: json.RawMessage("false"), Description: `sandbox = "local": start even where cgroup limits cannot be applied.`},
 			{Name: "url", Type: "string", Description: "Endpoint of a streamable-HTTP MCP server, reached through the egress proxy."},
-			{Name: "headers", Type: "map(string)", Sensitive: true, Description: "HTTP headers sent to url (e.g. Authorization)."},
+			{Name: "headers", Type: "map(string)", Sensitive: true, Description: "HTTP headers sent to url."},
+			{Name: "bearer_token", Type: "string", Credential: true, Sensitive: true, Description: `credential("NAME") sent to url as Authorization: Bearer.`},
 			{Name: "tool_prefix", Type: "string", Default: json.RawMessage(`""`), Description: "Prefix for every tool name, to keep several servers' tools apart."},
-			{Name: "call_timeout", Type: "number", Default: json.RawMessage("120"), Description: "Seconds one tool call may take."},
+			{Name: "timeout", Type: "string", Default: json.RawMessage(`"120s"`), Description: "Bound on one tool call (Go duration)."},
 		},
 	}}
 }
@@ -157,11 +157,11 @@ func (p *mcpPlugin) CallTool(ctx context.Context, req *tools.CallRequest) (*tool
 	if len(args) == 0 {
 		args = json.RawMessage("{}")
 	}
-	cctx, cancel := context.WithTimeout(ctx, time.Duration(up.cfg.CallTimeout*float64(time.Second)))
+	cctx, cancel := context.WithTimeout(ctx, up.cfg.callTimeout)
 	defer cancel()
 	res, err := cs.CallTool(cctx, &mcp.CallToolParams{Name: name, Arguments: args})
 	if err != nil {
-		return callError(ctx, cctx, req.Name, err)
+		return callError(ctx, cctx, up, req.Name, err)
 	}
 	return resultFromMCP(res)
 }
@@ -169,13 +169,13 @@ func (p *mcpPlugin) CallTool(ctx context.Context, req *tools.CallRequest) (*tool
 // callError sorts a failed call: a JSON-RPC error from the server (bad
 // arguments, say) is something the model can correct, so it becomes a tool
 // error; a dead connection or a timeout is the plugin's failure.
-func callError(ctx, cctx context.Context, name string, err error) (*tools.CallResult, error) {
+func callError(ctx, cctx context.Context, up *upstream, name string, err error) (*tools.CallResult, error) {
 	var werr *jsonrpc.Error
 	switch {
 	case ctx.Err() != nil:
 		return nil, ctx.Err()
 	case cctx.Err() != nil:
-		return nil, status.Errorf(status.DeadlineExceeded, "tool %q did not answer within call_timeout", name)
+		return nil, status.Errorf(status.DeadlineExceeded, "tool %q did not answer within timeout (%s)", name, up.cfg.Timeout)
 	case errors.As(err, &werr):
 		return tools.ErrorResult(fmt.Sprintf("the MCP server rejected the call: %s", werr.Message)), nil
 	}

@@ -128,7 +128,7 @@ func TestHTTPServer(t *testing.T) {
 		h.ServeHTTP(w, r)
 	}))
 	t.Cleanup(srv.Close)
-	p := connect(t, `{"url":"`+srv.URL+`/mcp","headers":{"Authorization":"Bearer t0k"}}`)
+	p := connect(t, `{"url":"`+srv.URL+`/mcp","bearer_token":"t0k"}`)
 	exercise(t, p, "")
 	mu.Lock()
 	defer mu.Unlock()
@@ -204,14 +204,14 @@ func TestServerCrashRestarts(t *testing.T) {
 	}
 }
 
-// TestSandboxIsExplicit: a stdio server never runs without a decision,
-// and "inherit" refuses to run in a plugin that is not confined.
-func TestSandboxIsExplicit(t *testing.T) {
+// TestSandboxChoice: a stdio server is sandboxed unless the config says
+// "none", never runs unconfined when its sandbox cannot be made, and
+// "inherit" refuses to run in a plugin that is not confined.
+func TestSandboxChoice(t *testing.T) {
 	t.Parallel()
 	exe, _ := os.Executable()
 	cmd, _ := json.Marshal([]string{exe})
 	for _, tc := range []struct{ cfg, path, want string }{
-		{`{"command":` + string(cmd) + `}`, "sandbox", "sandbox must be set"},
 		{`{"command":` + string(cmd) + `,"sandbox":"maybe"}`, "sandbox", `"inherit" or "none"`},
 		{`{"url":"http://x/mcp","sandbox":"none"}`, "sandbox", "applies to a stdio server"},
 		{`{}`, "", "set command"},
@@ -219,7 +219,9 @@ func TestSandboxIsExplicit(t *testing.T) {
 		{`{"url":"ftp://x/"}`, "url", "http or https"},
 		{`{"url":"http://x/","env":{"A":"b"}}`, "env", "stdio"},
 		{`{"command":["x"],"sandbox":"none","headers":{"A":"b"}}`, "headers", "url"},
-		{`{"url":"http://x/","call_timeout":0}`, "call_timeout", "call_timeout"},
+		{`{"command":["x"],"sandbox":"none","bearer_token":"t"}`, "headers", "bearer_token apply to url"},
+		{`{"url":"http://x/","bearer_token":"t","headers":{"Authorization":"x"}}`, "headers.Authorization", "not both"},
+		{`{"url":"http://x/","timeout":"0s"}`, "timeout", "Go duration"},
 		{`{"command":["x"],"sandbox":"none","read_only":["/opt"]}`, "sandbox", `only to sandbox = "local"`},
 		{`{"command":["x"],"sandbox":"local","read_only":["opt"]}`, "read_only", "absolute"},
 		{`{"command":["x"],"sandbox":"local","dir":"/x"}`, "dir", "does not apply"},
@@ -231,16 +233,28 @@ func TestSandboxIsExplicit(t *testing.T) {
 		}
 	}
 
-	// Configure refuses an unset sandbox too, whatever the host validated.
-	err := newPlugin().Configure(context.Background(), plugin.Config{JSON: json.RawMessage(`{"command":` + string(cmd) + `}`)}, nil)
-	if status.CodeOf(err) != status.InvalidArgument {
-		t.Errorf("configure without sandbox: %v", err)
+	// Unset means "local": valid, and the server runs only in a sandbox.
+	// Here none can be made (no state directory was given), so the server
+	// must not start at all.
+	if ds := newPlugin().ValidateConfig(context.Background(), json.RawMessage(`{"command":`+string(cmd)+`}`)); len(ds) != 0 {
+		t.Errorf("unset sandbox: %+v", ds)
+	}
+	if c, _ := parseConfig(json.RawMessage(`{"command":["x"]}`)); c.Sandbox != sandboxLocal {
+		t.Errorf("unset sandbox means %q, want local", c.Sandbox)
+	}
+	marker := filepath.Join(t.TempDir(), "ran")
+	p := connect(t, `{"command":["/bin/sh","-c","touch `+marker+`"]}`)
+	if _, err := p.ListTools(context.Background()); status.CodeOf(err) != status.Unavailable || !strings.Contains(err.Error(), "local sandbox") {
+		t.Errorf("default sandbox that cannot be made: %v", err)
+	}
+	if _, err := os.Stat(marker); err == nil {
+		t.Error("the server ran although its sandbox could not be made")
 	}
 
 	// This test process is not confined, so "inherit" must not start the
 	// server: the call fails before any process runs.
-	p := connect(t, `{"command":`+string(cmd)+`,"sandbox":"inherit","env":{"`+serverEnv+`":"1"}}`)
-	_, err = p.ListTools(context.Background())
+	p = connect(t, `{"command":`+string(cmd)+`,"sandbox":"inherit","env":{"`+serverEnv+`":"1"}}`)
+	_, err := p.ListTools(context.Background())
 	if status.CodeOf(err) != status.PermissionDenied || !strings.Contains(err.Error(), "not running sandboxed") {
 		t.Errorf("inherit in an unconfined plugin: %v", err)
 	}

@@ -125,8 +125,15 @@ func (u *upstream) transport() (mcp.Transport, string, error) {
 		tr := http.DefaultTransport.(*http.Transport).Clone()
 		tr.Proxy = func(r *http.Request) (*url.URL, error) { return proxy(r.URL) }
 		var rt http.RoundTripper = tr
-		if len(u.cfg.Headers) > 0 {
-			rt = headerTransport{base: tr, headers: u.cfg.Headers}
+		headers := map[string]string{}
+		for k, v := range u.cfg.Headers {
+			headers[k] = v
+		}
+		if u.cfg.BearerToken != "" {
+			headers["Authorization"] = "Bearer " + u.cfg.BearerToken
+		}
+		if len(headers) > 0 {
+			rt = headerTransport{base: tr, headers: headers}
 		}
 		return &mcp.StreamableClientTransport{Endpoint: u.cfg.URL, HTTPClient: &http.Client{Transport: rt}}, u.cfg.URL, nil
 	}
