@@ -155,10 +155,10 @@ func (v *vectors) scan(q []float32, k, lo, hi int, filters []retrieval.Filter) t
 	return h
 }
 
-// dot is the inner loop of every search: eight independent accumulators
-// let the CPU overlap the multiply-adds, and the reslicing lets the
-// compiler drop bounds checks.
-func dot(a, b []float32) float32 {
+// dotGo is the portable dot product (dot_amd64.s is the fast one): eight
+// independent accumulators let the CPU overlap the multiply-adds, and the
+// reslicing lets the compiler drop bounds checks.
+func dotGo(a, b []float32) float32 {
 	b = b[:len(a)]
 	var s0, s1, s2, s3, s4, s5, s6, s7 float32
 	i := 0

@@ -31,6 +31,8 @@ type hnsw struct {
 	ml   float64
 	rng  *rand.Rand
 
+	visits sync.Pool // *visitSet, one per concurrent search
+
 	mu       sync.RWMutex
 	data     []float32   // the collection's data as of the last insert
 	links    [][][]int32 // node → level → neighbours
@@ -51,6 +53,34 @@ func (h *hnsw) len() int {
 func (h *hnsw) vec(n int32) []float32 {
 	o := int(n) * h.dims
 	return h.data[o : o+h.dims : o+h.dims]
+}
+
+// visitSet marks visited nodes by generation, so a search clears it in
+// O(1) instead of allocating a map.
+type visitSet struct {
+	mark []uint32
+	gen  uint32
+}
+
+func (v *visitSet) reset(n int) {
+	if len(v.mark) < n {
+		v.mark = make([]uint32, n+n/4+64)
+		v.gen = 0
+	}
+	v.gen++
+	if v.gen == 0 {
+		clear(v.mark)
+		v.gen = 1
+	}
+}
+
+// first marks i and reports whether it was unvisited.
+func (v *visitSet) first(i int32) bool {
+	if v.mark[i] == v.gen {
+		return false
+	}
+	v.mark[i] = v.gen
+	return true
 }
 
 // candidate is a node and its similarity to the query.
@@ -142,11 +172,16 @@ func (h *hnsw) greedy(q []float32, ep candidate, l int) candidate {
 // searchLayer is the beam search of the paper's Algorithm 2: up to ef
 // nodes of level l most similar to q, best first.
 func (h *hnsw) searchLayer(q []float32, eps []candidate, ef, l int) []candidate {
-	visited := make(map[int32]struct{}, ef*4)
+	visited, _ := h.visits.Get().(*visitSet)
+	if visited == nil {
+		visited = &visitSet{}
+	}
+	defer h.visits.Put(visited)
+	visited.reset(len(h.links))
 	near := make(nearHeap, 0, ef)
 	far := make(farHeap, 0, ef+1)
 	for _, e := range eps {
-		visited[e.node] = struct{}{}
+		visited.first(e.node)
 		heap.Push(&near, e)
 		heap.Push(&far, e)
 		if far.Len() > ef {
@@ -159,10 +194,9 @@ func (h *hnsw) searchLayer(q []float32, eps []candidate, ef, l int) []candidate 
 			break
 		}
 		for _, m := range h.links[c.node][l] {
-			if _, seen := visited[m]; seen {
+			if !visited.first(m) {
 				continue
 			}
-			visited[m] = struct{}{}
 			s := dot(q, h.vec(m))
 			if far.Len() < ef || s > far[0].sim {
 				heap.Push(&near, candidate{m, s})
