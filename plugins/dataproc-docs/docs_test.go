@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"strings"
 	"testing"
 
@@ -97,6 +98,47 @@ func makeXLSX(t *testing.T) []byte {
 		t.Fatal(err)
 	}
 	return buf.Bytes()
+}
+
+// TestXLSXBomb feeds a workbook whose zip holds 2 MB that compress to a
+// few KB: it must be refused by the unzip limit (ten times max_bytes),
+// not unpacked.
+func TestXLSXBomb(t *testing.T) {
+	t.Parallel()
+	zr, err := zip.NewReader(bytes.NewReader(makeXLSX(t)), int64(len(makeXLSX(t))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	for _, f := range zr.File {
+		w, err := zw.Create(f.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rc, _ := f.Open()
+		io.Copy(w, rc)
+		rc.Close()
+	}
+	w, _ := zw.Create("xl/padding.bin")
+	w.Write(make([]byte, 2<<20))
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	p := processor(t, `{"max_bytes":16384}`)
+	if buf.Len() > 16384 {
+		t.Fatalf("the bomb is %d bytes; it must fit max_bytes to reach the unzip limit", buf.Len())
+	}
+	for _, op := range []struct{ name, opts string }{{"extract_text", ""}, {"convert", `{"to":"csv"}`}} {
+		req := &dataproc.TransformRequest{Operation: op.name, Input: dataproc.Document{Name: "b.xlsx", Data: buf.Bytes()}}
+		if op.opts != "" {
+			req.Options = json.RawMessage(op.opts)
+		}
+		_, err := p.Transform(context.Background(), req)
+		if status.CodeOf(err) != status.InvalidArgument || !strings.Contains(err.Error(), "unzip size") {
+			t.Errorf("%s of a zip bomb: %v", op.name, err)
+		}
+	}
 }
 
 func TestExtractText(t *testing.T) {

@@ -31,7 +31,7 @@ func extractText(ctx context.Context, c config, doc dataproc.Document) (string, 
 	case typ == mimeDOCX:
 		text, err = docxText(doc.Data, c.MaxBytes*unzipFactor)
 	case typ == mimeXLSX:
-		text, err = xlsxText(doc.Data)
+		text, err = xlsxText(doc.Data, c.MaxBytes*unzipFactor)
 	case typ == mimeHTML || typ == "application/xhtml+xml":
 		text, err = htmlText(doc.Data)
 	case typ == mimeMarkdown:

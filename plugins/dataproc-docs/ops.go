@@ -121,7 +121,7 @@ func convertOp(ctx context.Context, c config, req *dataproc.TransformRequest) (*
 		var err error
 		switch typ {
 		case mimeXLSX:
-			sheets, err = readXLSX(req.Input.Data)
+			sheets, err = readXLSX(req.Input.Data, c.MaxBytes*unzipFactor)
 		case mimeCSV, mimeJSON:
 			sheets, err = parseTables(req.Input.Data, typ)
 		default:

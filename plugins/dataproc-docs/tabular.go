@@ -348,9 +348,10 @@ func writeCSV(s sheet, escape bool) ([]byte, error) {
 	return buf.Bytes(), w.Error()
 }
 
-// readXLSX returns every worksheet's cells as strings.
-func readXLSX(data []byte) ([]sheet, error) {
-	f, err := excelize.OpenReader(bytesReader(data))
+// readXLSX returns every worksheet's cells as strings. limit bounds the
+// unzipped workbook (excelize's own default is 16 GB).
+func readXLSX(data []byte, limit int64) ([]sheet, error) {
+	f, err := excelize.OpenReader(bytesReader(data), excelize.Options{UnzipSizeLimit: limit, UnzipXMLSizeLimit: min(limit, 16<<20)})
 	if err != nil {
 		return nil, fmt.Errorf("not a readable XLSX workbook: %w", err)
 	}
@@ -376,8 +377,8 @@ func readXLSX(data []byte) ([]sheet, error) {
 
 // xlsxText renders a workbook as text: a heading line per sheet, then its
 // rows with tab-separated cells.
-func xlsxText(data []byte) (string, error) {
-	sheets, err := readXLSX(data)
+func xlsxText(data []byte, limit int64) (string, error) {
+	sheets, err := readXLSX(data, limit)
 	if err != nil {
 		return "", err
 	}
