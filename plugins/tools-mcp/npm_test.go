@@ -1,7 +1,12 @@
 package main
 
 import (
+	"bufio"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -9,8 +14,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
-
-	"encoding/json"
+	"time"
 )
 
 // npmServers installs the real MCP servers from npm once per test binary
@@ -140,5 +144,52 @@ func TestNPMServerFilesystemInLocalSandbox(t *testing.T) {
 	}
 	if res := call(t, p, "read_text_file", `{"path":"/etc/shadow"}`); !res.IsError {
 		t.Errorf("read outside the server's allowed directory: %+v", res)
+	}
+}
+
+// TestNPMServerEverythingOverHTTP imports server-everything through its
+// streamable-HTTP transport: the URL path of the plugin against a server
+// not written with the Go SDK.
+func TestNPMServerEverythingOverHTTP(t *testing.T) {
+	t.Parallel()
+	bin := npmBin(t, "mcp-server-everything")
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	cmd := exec.Command(bin, "streamableHttp")
+	cmd.Env = append(os.Environ(), fmt.Sprintf("PORT=%d", port))
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	ready := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			if strings.Contains(sc.Text(), "listening on port") {
+				close(ready)
+				break
+			}
+		}
+		io.Copy(io.Discard, stderr)
+	}()
+	select {
+	case <-ready:
+	case <-time.After(30 * time.Second):
+		t.Fatal("server-everything did not start listening")
+	}
+	p := connect(t, fmt.Sprintf(`{"url":"http://127.0.0.1:%d/mcp","tool_prefix":"ev_"}`, port))
+	if res := call(t, p, "ev_echo", `{"message":"over http"}`); res.IsError || res.Content[0].Text != "Echo: over http" {
+		t.Errorf("echo over HTTP: %+v", res)
+	}
+	if res := call(t, p, "ev_get-sum", `{"a":20,"b":22}`); res.IsError || !strings.Contains(res.Content[0].Text, "is 42") {
+		t.Errorf("get-sum over HTTP: %+v", res)
 	}
 }
