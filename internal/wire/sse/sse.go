@@ -72,7 +72,7 @@ const maxEventSize = 8 << 20
 // NewReader returns a Reader on r.
 func NewReader(r io.Reader) *Reader {
 	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 64<<10), maxEventSize)
+	sc.Buffer(make([]byte, 0, 4<<10), maxEventSize)
 	return &Reader{sc: sc}
 }
 

@@ -117,3 +117,20 @@ func TestConfigValidation(t *testing.T) {
 		t.Fatal("api_key must be a sensitive credential attribute")
 	}
 }
+
+// BenchmarkChatStream measures one streamed completion through the
+// plugin (called directly, no gRPC) from the stand-in upstream.
+func BenchmarkChatStream(b *testing.B) {
+	up := testupstream.Start(b, key)
+	p := New()
+	if err := p.Configure(context.Background(), plugin.Config{JSON: json.RawMessage(cfgJSON(up, nil))}, nil); err != nil {
+		b.Fatal(err)
+	}
+	req := &llm.ChatRequest{Model: "gpt-test", Messages: []llm.Message{{Role: "user", Content: []llm.ContentPart{llm.Text(strings.Repeat("word ", 200))}}}}
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := p.ChatStream(context.Background(), req, func(*llm.ChatChunk) error { return nil }); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
