@@ -85,6 +85,12 @@ var mcpSchema = &schema.Schema{Block: schema.Block{
 		{Name: "headers", Type: "map(string)", Description: "Extra HTTP headers for url servers."},
 		{Name: "bearer_token", Type: "string", Credential: true, Sensitive: true, Description: "credential(\"NAME\") sent as Authorization: Bearer to url servers."},
 		{Name: "timeout", Type: "string", Description: "Per-call timeout, e.g. \"60s\"."},
+		{Name: "tool_prefix", Type: "string", Description: "Prefix for every tool name, to keep several servers' tools apart."},
+		{Name: "sandbox", Type: "string", Description: "For command servers: \"local\" (default: a sandbox of its own), \"inherit\" (the plugin's own confinement) or \"none\" (unconfined, explicit opt-out)."},
+		{Name: "read_only", Type: "list(string)", Description: "sandbox = \"local\": host paths the server may read, besides the system directories."},
+		{Name: "workspace", Type: "string", Description: "sandbox = \"local\": host directory mounted at /workspace for the server, e.g. \"${path.blueprint}/workspace\"."},
+		{Name: "workspace_writable", Type: "bool", Description: "sandbox = \"local\": let the server write to its workspace."},
+		{Name: "memory_mb", Type: "number", Description: "sandbox = \"local\": memory limit of the server's sandbox."},
 	},
 }}
 

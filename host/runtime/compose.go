@@ -34,6 +34,11 @@ func pluginSource(p *blueprints.Plugin) (source string, config json.RawMessage, 
 				return "", nil, err
 			}
 		}
+		for k, v := range cfg {
+			if v == nil {
+				delete(cfg, k) // unset: the plugin's own default applies
+			}
+		}
 		if p.MCP != nil {
 			if len(p.MCP.Command) > 0 {
 				cfg["command"] = p.MCP.Command
