@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"os"
 	"slices"
@@ -26,25 +27,47 @@ func benchSize() int {
 	return 100_000
 }
 
-// clusteredDocs mimics embeddings: vectors near one of a few thousand
-// centres rather than uniform noise, on which no index has anything to
-// learn.
-func clusteredDocs(r *rand.Rand, n, dims int) []retrieval.Document {
-	centres := make([][]float32, max(1, n/50))
-	for i := range centres {
-		centres[i] = make([]float32, dims)
-		for j := range centres[i] {
-			centres[i][j] = float32(r.NormFloat64())
+// embeddingLike mimics sentence embeddings, whose variance lies in a few
+// dozen directions: each vector is a random 32-dimensional latent point
+// mapped into the full space by one fixed random matrix, plus 10%
+// isotropic noise. (Uniform noise in all 384 dimensions would make every
+// point nearly equidistant, which no index and no real embedder shows.)
+type embeddingLike struct {
+	r    *rand.Rand
+	proj [][]float32 // 32 × dims
+}
+
+func newEmbeddingLike(seed uint64, dims int) *embeddingLike {
+	r := rand.New(rand.NewPCG(seed, seed))
+	e := &embeddingLike{r: r, proj: make([][]float32, 32)}
+	for i := range e.proj {
+		e.proj[i] = make([]float32, dims)
+		for j := range e.proj[i] {
+			e.proj[i][j] = float32(r.NormFloat64())
 		}
 	}
+	return e
+}
+
+func (e *embeddingLike) vector() []float32 {
+	dims := len(e.proj[0])
+	v := make([]float32, dims)
+	for _, row := range e.proj {
+		z := float32(e.r.NormFloat64())
+		for j := range v {
+			v[j] += z * row[j]
+		}
+	}
+	for j := range v {
+		v[j] += 0.1 * float32(e.r.NormFloat64()) * float32(math.Sqrt(32))
+	}
+	return v
+}
+
+func (e *embeddingLike) docs(n int) []retrieval.Document {
 	docs := make([]retrieval.Document, n)
 	for i := range docs {
-		c := centres[r.IntN(len(centres))]
-		v := make([]float32, dims)
-		for j := range v {
-			v[j] = c[j] + 0.6*float32(r.NormFloat64())
-		}
-		docs[i] = retrieval.Document{ID: fmt.Sprintf("d%06d", i), Text: "doc " + strconv.Itoa(i), Vector: v,
+		docs[i] = retrieval.Document{ID: fmt.Sprintf("d%06d", i), Text: "doc " + strconv.Itoa(i), Vector: e.vector(),
 			Metadata: map[string]any{"i": i}}
 	}
 	return docs
@@ -113,8 +136,8 @@ func loadBench(b *testing.B, cfg config, docs []retrieval.Document, dims int) *s
 func BenchmarkStoresRetrievalExact(b *testing.B) {
 	const dims, queries = 384, 300
 	n := benchSize()
-	r := rand.New(rand.NewPCG(1, 1))
-	docs := clusteredDocs(r, n, dims)
+	gen := newEmbeddingLike(1, dims)
+	docs := gen.docs(n)
 	cfg := defaultConfig()
 	cfg.HNSWThreshold = 0
 	s := loadBench(b, cfg, docs, dims)
@@ -128,7 +151,7 @@ func BenchmarkStoresRetrievalExact(b *testing.B) {
 		var tStore, tPlain []time.Duration
 		var rec float64
 		for qi := range queries + 20 {
-			q := unit(clusteredDocs(r, 1, dims)[0].Vector)
+			q := unit(gen.vector())
 			t0 := time.Now()
 			ms, err := s.Query(ctx, &retrieval.QueryRequest{Collection: "bench", Vector: q, TopK: 10})
 			t1 := time.Now()
@@ -156,8 +179,8 @@ func BenchmarkStoresRetrievalExact(b *testing.B) {
 func BenchmarkStoresRetrievalHNSW(b *testing.B) {
 	const dims, queries = 384, 300
 	n := benchSize()
-	r := rand.New(rand.NewPCG(1, 1))
-	docs := clusteredDocs(r, n, dims)
+	gen := newEmbeddingLike(1, dims)
+	docs := gen.docs(n)
 	cfg := defaultConfig()
 	cfg.HNSWThreshold = n // the build starts with the last batch
 	s := loadBench(b, cfg, docs, dims)
@@ -178,7 +201,7 @@ func BenchmarkStoresRetrievalHNSW(b *testing.B) {
 		var tANN []time.Duration
 		var rec float64
 		for qi := range queries + 20 {
-			q := unit(clusteredDocs(r, 1, dims)[0].Vector)
+			q := unit(gen.vector())
 			t0 := time.Now()
 			ms, err := s.Query(ctx, &retrieval.QueryRequest{Collection: "bench", Vector: q, TopK: 10})
 			t1 := time.Now()

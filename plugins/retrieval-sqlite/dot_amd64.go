@@ -16,3 +16,14 @@ func dot(a, b []float32) float32 {
 	}
 	return dotGo(a, b)
 }
+
+//go:noescape
+func dotI8AVX2(q []int16, v []int8) int32
+
+// dotI8 is the int8 pre-filter's kernel; len(v) must be a multiple of 16.
+func dotI8(q []int16, v []int8) int32 {
+	if hasAVX2 {
+		return dotI8AVX2(q, v)
+	}
+	return dotI8Go(q, v)
+}

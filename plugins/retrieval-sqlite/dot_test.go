@@ -52,3 +52,17 @@ func BenchmarkDot384(b *testing.B) {
 		}
 	})
 }
+
+func TestDotI8KernelsAgree(t *testing.T) {
+	t.Parallel()
+	r := rand.New(rand.NewPCG(3, 4))
+	for _, n := range []int{16, 32, 48, 384, 1024} {
+		q, v := make([]int16, n), make([]int8, n)
+		for i := range q {
+			q[i], v[i] = int16(r.IntN(32767)-16383), int8(r.IntN(255)-127)
+		}
+		if got, want := dotI8(q, v), dotI8Go(q, v); got != want {
+			t.Fatalf("dotI8 over %d = %d, Go loop %d", n, got, want)
+		}
+	}
+}

@@ -85,20 +85,31 @@ func ids(ms []retrieval.Match) []string {
 func TestParallelScanEqualsBruteForce(t *testing.T) {
 	t.Parallel()
 	r := rand.New(rand.NewPCG(9, 9))
-	docs := randomDocs(r, 2*minParallelSlots+123, 24)
-	v := newVectors(24)
-	for i, d := range docs {
-		v.put(d.ID, int64(i), unit(d.Vector), d.Metadata)
-	}
-	v.kill(docs[0].ID)
-	for range 10 {
-		q := randomDocs(r, 1, 24)[0].Vector
-		var got []string
-		for _, h := range v.exact(unit(q), 10, nil) {
-			got = append(got, v.ids[h.slot])
+	// 24 dimensions take the float32 scan, 32 the two-pass int8 route.
+	for _, dims := range []int{24, 32} {
+		docs := randomDocs(r, 2*minParallelSlots+123, dims)
+		v := newVectors(dims)
+		for i, d := range docs {
+			v.put(d.ID, int64(i), unit(d.Vector), d.Metadata)
 		}
-		if want := bruteForce(docs[1:], q, 10, nil); !slices.Equal(got, want) {
-			t.Fatalf("parallel scan %v, brute force %v", got, want)
+		v.kill(docs[0].ID)
+		even := []retrieval.Filter{{Field: "even", Op: retrieval.OpEq, Value: true}}
+		for qi := range 10 {
+			q := randomDocs(r, 1, dims)[0].Vector
+			if qi%3 == 0 {
+				q = docs[1+r.IntN(len(docs)-1)].Vector // its own document must come first
+			}
+			var fs []retrieval.Filter
+			if qi%2 == 1 {
+				fs = even
+			}
+			var got []string
+			for _, h := range v.exact(unit(q), 10, fs) {
+				got = append(got, v.ids[h.slot])
+			}
+			if want := bruteForce(docs[1:], q, 10, fs); !slices.Equal(got, want) {
+				t.Fatalf("%d dims, filters %v: scan %v, brute force %v", dims, fs, got, want)
+			}
 		}
 	}
 }
