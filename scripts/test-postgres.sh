@@ -46,7 +46,7 @@ nemoclave_pg_main() {
 	if [ ! -x "$dir/node_modules/.bin/pglite-server" ] || [ ! -d "$dir/node_modules/@electric-sql/pglite-pgvector" ]; then
 		echo "test-postgres: installing PGlite into $dir" >&2
 		(cd "$dir" && { [ -f package.json ] || npm init -y >/dev/null; } &&
-			npm install --no-audit --no-fund --silent @electric-sql/pglite-socket@0.2.17 @electric-sql/pglite @electric-sql/pglite-pgvector@0.0.15 >/dev/null) || return 1
+			npm install --no-audit --no-fund --silent @electric-sql/pglite-socket@0.2.17 @electric-sql/pglite@0.5.14 @electric-sql/pglite-pgvector@0.0.15 >/dev/null) || return 1
 	fi
 	local liteport
 	liteport=$(free_port)
