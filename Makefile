@@ -14,7 +14,7 @@ STATICCHECK_VERSION        := 2026.2.2
 PLUGINS := $(notdir $(wildcard plugins/*))
 GOTEST_FLAGS ?= -race -count=1 -timeout 20m
 
-.PHONY: all build plugins run test test-unit test-security lint proto bench fuzz e2e tools clean
+.PHONY: all build plugins run test test-k8s test-unit test-security lint proto bench fuzz e2e tools clean
 
 all: build
 
@@ -39,6 +39,11 @@ run: build
 test: build
 	$(GO) test $(GOTEST_FLAGS) ./... ./sdk/...
 	cd examples/tools-wordcount && GOWORK=off $(GO) test $(GOTEST_FLAGS) ./...
+
+## test-k8s: the kubernetes driver, the Secret credential backend and deploy/ against a real
+## kube-apiserver + etcd on loopback (scripts/k8s-testenv.sh; the first run builds kube-apiserver)
+test-k8s:
+	bash scripts/k8s-testenv.sh run -- $(GO) test $(GOTEST_FLAGS) ./sandbox/kubernetes/... ./host/credentials/... ./deploy/...
 
 ## test-security: the sandbox escape catalogue only
 test-security: build
