@@ -1,9 +1,12 @@
 package runtime
 
 import (
+	"sync"
+
 	"context"
 	"encoding/json"
 	"fmt"
+	"golang.org/x/sync/errgroup"
 	"sort"
 	"strings"
 	"time"
@@ -56,84 +59,87 @@ func pluginSource(p *blueprints.Plugin) (source string, config json.RawMessage, 
 	}
 }
 
-// launchPlugins starts every plugin of the blueprint, dependencies first,
-// resolving credentials right before each launch. On error everything
-// started so far is stopped.
+// launchPlugins starts every plugin of the blueprint, resolving
+// credentials right before each launch. Plugins start in waves: each wave
+// holds the plugins whose wired targets all run already, launched
+// concurrently. On error everything started so far is stopped.
 func (r *Runtime) launchPlugins(ctx context.Context, bp *blueprints.Blueprint) (launched, error) {
 	out := launched{}
 	ok := false
 	defer func() {
 		if !ok {
-			for _, s := range out {
-				s.Close()
-			}
+			out.close()
 		}
 	}()
-	order, err := pluginOrder(bp)
-	if err != nil {
-		return nil, err
-	}
-	for _, p := range order {
-		source, cfg, err := pluginSource(p)
-		if err != nil {
-			return nil, fmt.Errorf("plugin %s: %w", p.Address, err)
+	var mu sync.Mutex
+	for _, wave := range launchWaves(bp) {
+		g, gctx := errgroup.WithContext(ctx)
+		for _, p := range wave {
+			g.Go(func() error {
+				s, err := r.startPlugin(gctx, p, out)
+				if err != nil {
+					return err
+				}
+				mu.Lock()
+				out[p.Address] = s
+				mu.Unlock()
+				return nil
+			})
 		}
-		cfg, err = blueprints.ResolveCredentials(cfg, p.Credentials, r.opts.Credential)
-		if err != nil {
-			return nil, fmt.Errorf("plugin %s: %w", p.Address, err)
+		if err := g.Wait(); err != nil {
+			return nil, err
 		}
-		spec := plugins.Spec{Source: source, Kind: plugin.Kind(p.Kind), Name: p.Name, Config: cfg}
-		for _, w := range p.Wiring {
-			target := out["plugin."+w.Kind+"."+w.Name]
-			if target == nil {
-				return nil, fmt.Errorf("plugin %s: wired plugin plugin.%s.%s was not started", p.Address, w.Kind, w.Name)
-			}
-			spec.Wires = append(spec.Wires, plugins.Wire{Attribute: strings.Join(w.Path, "."), Target: target})
-		}
-		s, err := r.plugins.Start(ctx, spec)
-		if err != nil {
-			return nil, r.redactErr(fmt.Errorf("plugin %s (%s): %w", p.Address, source, err))
-		}
-		out[p.Address] = s
 	}
 	ok = true
 	return out, nil
 }
 
-// pluginOrder sorts plugins so every wired target comes before its user.
-func pluginOrder(bp *blueprints.Blueprint) ([]*blueprints.Plugin, error) {
-	byAddr := map[string]*blueprints.Plugin{}
-	for _, p := range bp.Plugins {
-		byAddr[p.Address] = p
+// startPlugin launches one plugin; its wired targets are in started, which
+// is not written while a wave runs.
+func (r *Runtime) startPlugin(ctx context.Context, p *blueprints.Plugin, started launched) (*plugins.Supervised, error) {
+	source, cfg, err := pluginSource(p)
+	if err != nil {
+		return nil, fmt.Errorf("plugin %s: %w", p.Address, err)
 	}
-	var order []*blueprints.Plugin
-	state := map[string]int{} // 1 visiting, 2 done
-	var visit func(p *blueprints.Plugin) error
-	visit = func(p *blueprints.Plugin) error {
-		switch state[p.Address] {
-		case 1:
-			return fmt.Errorf("plugins %s are wired in a cycle; one must not reference the other", p.Address)
-		case 2:
-			return nil
+	cfg, err = blueprints.ResolveCredentials(cfg, p.Credentials, r.opts.Credential)
+	if err != nil {
+		return nil, r.redactErr(fmt.Errorf("plugin %s: %w", p.Address, err))
+	}
+	spec := plugins.Spec{Source: source, Kind: plugin.Kind(p.Kind), Name: p.Name, Config: cfg}
+	for _, w := range p.Wiring {
+		target := started["plugin."+w.Kind+"."+w.Name]
+		if target == nil {
+			return nil, fmt.Errorf("plugin %s: wired plugin plugin.%s.%s was not started", p.Address, w.Kind, w.Name)
 		}
-		state[p.Address] = 1
+		spec.Wires = append(spec.Wires, plugins.Wire{Attribute: strings.Join(w.Path, "."), Target: target})
+	}
+	s, err := r.plugins.Start(ctx, spec)
+	if err != nil {
+		return nil, r.redactErr(fmt.Errorf("plugin %s (%s): %w", p.Address, source, err))
+	}
+	return s, nil
+}
+
+// launchWaves groups the blueprint's plugins (in its launch order, wired
+// targets first) by depth: a plugin's wave is one more than its deepest
+// wired target's.
+func launchWaves(bp *blueprints.Blueprint) [][]*blueprints.Plugin {
+	depth := map[string]int{}
+	var waves [][]*blueprints.Plugin
+	for _, p := range bp.LaunchOrder() {
+		d := 0
 		for _, w := range p.Wiring {
-			if t := byAddr["plugin."+w.Kind+"."+w.Name]; t != nil {
-				if err := visit(t); err != nil {
-					return err
-				}
+			if td, ok := depth["plugin."+w.Kind+"."+w.Name]; ok && td+1 > d {
+				d = td + 1
 			}
 		}
-		state[p.Address] = 2
-		order = append(order, p)
-		return nil
-	}
-	for _, p := range bp.Plugins {
-		if err := visit(p); err != nil {
-			return nil, err
+		depth[p.Address] = d
+		for len(waves) <= d {
+			waves = append(waves, nil)
 		}
+		waves[d] = append(waves[d], p)
 	}
-	return order, nil
+	return waves
 }
 
 func (l launched) close() {
