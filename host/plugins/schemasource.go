@@ -2,11 +2,14 @@ package plugins
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/hashicorp/hcl/v2"
 
@@ -24,6 +27,42 @@ import (
 type SchemaSource struct {
 	m        *Manager
 	fallback *blueprints.StaticSchemaSource
+	cache    *SchemaCache
+}
+
+// SchemaCache remembers schemas and config verdicts by the plugin binary's
+// sha256. Both are functions of the binary and the config alone — a
+// plugin's ValidateConfig must not touch the network — so a daemon that
+// keeps one cache evaluates a blueprint it has seen without launching a
+// single probe. Safe for concurrent use.
+type SchemaCache struct {
+	mu       sync.Mutex
+	schemas  map[string]*schema.Schema
+	verdicts map[string][]blueprints.ConfigDiagnostic
+}
+
+// NewSchemaCache returns an empty cache.
+func NewSchemaCache() *SchemaCache {
+	return &SchemaCache{schemas: map[string]*schema.Schema{}, verdicts: map[string][]blueprints.ConfigDiagnostic{}}
+}
+
+// WithCache makes s answer from c when it can and fill it when it asks.
+func (s *SchemaSource) WithCache(c *SchemaCache) *SchemaSource {
+	s.cache = c
+	return s
+}
+
+// cacheKey identifies a binary (and kind) for the cache; "" disables
+// caching for this source.
+func (s *SchemaSource) cacheKey(kind, source string) string {
+	if s.cache == nil {
+		return ""
+	}
+	b, err := s.m.Resolve(source)
+	if err != nil {
+		return ""
+	}
+	return kind + "\x00" + hex.EncodeToString(b.SHA256)
 }
 
 // NewSchemaSource returns the schema source backed by m's plugins;
@@ -61,6 +100,25 @@ func (s *SchemaSource) useFallback(source string, err error) bool {
 
 // ConfigSchema implements blueprints.SchemaSource.
 func (s *SchemaSource) ConfigSchema(ctx context.Context, kind, source string) (*schema.Schema, error) {
+	key := s.cacheKey(kind, source)
+	if key != "" {
+		s.cache.mu.Lock()
+		sc, ok := s.cache.schemas[key]
+		s.cache.mu.Unlock()
+		if ok {
+			return sc, nil
+		}
+	}
+	sc, err := s.configSchema(ctx, kind, source)
+	if err == nil && key != "" {
+		s.cache.mu.Lock()
+		s.cache.schemas[key] = sc
+		s.cache.mu.Unlock()
+	}
+	return sc, err
+}
+
+func (s *SchemaSource) configSchema(ctx context.Context, kind, source string) (*schema.Schema, error) {
 	l, err := s.client(ctx, kind, source)
 	if err != nil {
 		if s.useFallback(source, err) {
@@ -73,6 +131,27 @@ func (s *SchemaSource) ConfigSchema(ctx context.Context, kind, source string) (*
 
 // ValidateConfig implements blueprints.SchemaSource.
 func (s *SchemaSource) ValidateConfig(ctx context.Context, kind, source string, config json.RawMessage) ([]blueprints.ConfigDiagnostic, error) {
+	key := s.cacheKey(kind, source)
+	if key != "" {
+		sum := sha256.Sum256(config)
+		key += "\x00" + hex.EncodeToString(sum[:])
+		s.cache.mu.Lock()
+		v, ok := s.cache.verdicts[key]
+		s.cache.mu.Unlock()
+		if ok {
+			return v, nil
+		}
+	}
+	v, err := s.validateConfig(ctx, kind, source, config)
+	if err == nil && key != "" {
+		s.cache.mu.Lock()
+		s.cache.verdicts[key] = v
+		s.cache.mu.Unlock()
+	}
+	return v, err
+}
+
+func (s *SchemaSource) validateConfig(ctx context.Context, kind, source string, config json.RawMessage) ([]blueprints.ConfigDiagnostic, error) {
 	l, err := s.client(ctx, kind, source)
 	if err != nil {
 		if s.useFallback(source, err) {

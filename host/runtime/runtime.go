@@ -58,6 +58,7 @@ type Runtime struct {
 	// pluginOpts also build the short-lived managers that evaluate
 	// blueprints, so schema probes die with the evaluation.
 	pluginOpts plugins.Options
+	schemas    *plugins.SchemaCache
 	drivers    map[string]sandbox.Driver
 	egress     *egress.Proxy
 	registry   *prometheus.Registry
@@ -103,7 +104,7 @@ func New(ctx context.Context, o Options) (*Runtime, error) {
 			return nil, fmt.Errorf("runtime: %w", err)
 		}
 	}
-	r := &Runtime{opts: o, log: o.Logger, runs: map[string]*run{}, registry: prometheus.NewRegistry()}
+	r := &Runtime{opts: o, log: o.Logger, runs: map[string]*run{}, registry: prometheus.NewRegistry(), schemas: plugins.NewSchemaCache()}
 	var err error
 	if r.db, err = state.Open(filepath.Join(o.Home, "state.db")); err != nil {
 		return nil, err
