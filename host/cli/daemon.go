@@ -34,6 +34,7 @@ Run it in the foreground yourself only to watch its log.`,
 				return serveDaemon(cmd.Context(), g.Home)
 			},
 		}
+		addKubernetesDaemonFlags(cmd)
 		cmd.AddCommand(&cobra.Command{
 			Use:   "stop",
 			Short: "Stop the daemon, every sandbox and every plugin",
@@ -87,7 +88,12 @@ func serveDaemon(ctx context.Context, home string) error {
 		return err
 	}
 	logger := slog.New(slog.NewJSONHandler(os.Stderr, nil))
-	rt, err := runtime.New(ctx, runtime.Options{Home: home, Credential: lookup, Redact: redact, Logger: logger})
+	k8s, err := setupDaemonKubernetes(ctx, home, logger)
+	if err != nil {
+		return err
+	}
+	lookup, redact = k8s.wrap(lookup, redact)
+	rt, err := runtime.New(ctx, runtime.Options{Home: home, Credential: lookup, Redact: redact, Logger: logger, Drivers: k8s.drivers})
 	if err != nil {
 		return err
 	}

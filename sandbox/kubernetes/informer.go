@@ -47,8 +47,10 @@ func newWatcher(d *Driver) (*watcher, error) {
 
 func (w *watcher) start(ctx context.Context) error {
 	w.factory.Start(ctx.Done())
-	if !cache.WaitForCacheSync(ctx.Done(), w.synced) {
-		return fmt.Errorf("kubernetes: the pod informer did not sync; check that the daemon may list and watch pods in the sandbox namespace")
+	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if !cache.WaitForCacheSync(sctx.Done(), w.synced) {
+		return fmt.Errorf("kubernetes: the pod informer did not sync within 30s; check that the API server is reachable and that the daemon may list and watch pods in the sandbox namespace")
 	}
 	return nil
 }

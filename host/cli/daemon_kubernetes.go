@@ -1,0 +1,218 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/spf13/cobra"
+	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/nemoclave/nemoclave/host/credentials"
+	"github.com/nemoclave/nemoclave/sandbox"
+	sbk8s "github.com/nemoclave/nemoclave/sandbox/kubernetes"
+	"github.com/nemoclave/nemoclave/sandbox/local"
+)
+
+// How the daemon gets a kubernetes driver. The daemon creates one, beside
+// the local driver, when it has a cluster to talk to: --kubeconfig (or
+// $NEMOCLAVE_KUBECONFIG), or the in-cluster service account together with
+// --kubernetes-image (the Deployment in deploy/ passes both). Every flag
+// has an environment variable, because `nemoclave run` starts the daemon
+// on demand without flags and the daemon inherits the environment.
+type kubernetesDaemonFlags struct {
+	kubeconfig, namespace, image, runtimeClass, storageClass, workspaceSize string
+	gatewayNamespace, gatewayService, gatewayAddress, frontAddress          string
+	audience, credentialsSecret                                             string
+}
+
+var k8sFlags kubernetesDaemonFlags
+
+// addKubernetesDaemonFlags registers the flags on `nemoclave daemon`.
+func addKubernetesDaemonFlags(cmd *cobra.Command) {
+	f := cmd.Flags()
+	env := func(name, def string) string {
+		if v := os.Getenv(name); v != "" {
+			return v
+		}
+		return def
+	}
+	f.StringVar(&k8sFlags.kubeconfig, "kubeconfig", env("NEMOCLAVE_KUBECONFIG", ""), "kubeconfig of the cluster for driver = \"kubernetes\" sandboxes ($NEMOCLAVE_KUBECONFIG); in a pod the in-cluster account is used")
+	f.StringVar(&k8sFlags.namespace, "kubernetes-namespace", env("NEMOCLAVE_K8S_NAMESPACE", "nemoclave-sandboxes"), "namespace of the sandbox pods; it must allow Pod Security \"restricted\" pods ($NEMOCLAVE_K8S_NAMESPACE)")
+	f.StringVar(&k8sFlags.image, "kubernetes-image", env("NEMOCLAVE_K8S_IMAGE", ""), "image of the sandbox pods: the nemoclave binary plus the agent's tools ($NEMOCLAVE_K8S_IMAGE)")
+	f.StringVar(&k8sFlags.runtimeClass, "kubernetes-runtime-class", env("NEMOCLAVE_K8S_RUNTIME_CLASS", ""), "runtimeClassName of sandbox pods, e.g. gvisor or kata-vm-isolation ($NEMOCLAVE_K8S_RUNTIME_CLASS)")
+	f.StringVar(&k8sFlags.storageClass, "kubernetes-storage-class", env("NEMOCLAVE_K8S_STORAGE_CLASS", ""), "storage class of workspace volumes ($NEMOCLAVE_K8S_STORAGE_CLASS)")
+	f.StringVar(&k8sFlags.workspaceSize, "kubernetes-workspace-size", env("NEMOCLAVE_K8S_WORKSPACE_SIZE", ""), "put each workspace on a PersistentVolumeClaim of this size (e.g. 20Gi); empty means an emptyDir ($NEMOCLAVE_K8S_WORKSPACE_SIZE)")
+	f.StringVar(&k8sFlags.gatewayNamespace, "kubernetes-gateway-namespace", env("NEMOCLAVE_K8S_GATEWAY_NAMESPACE", ""), "namespace of the gateway Service and pods; default the sandbox namespace ($NEMOCLAVE_K8S_GATEWAY_NAMESPACE)")
+	f.StringVar(&k8sFlags.gatewayService, "kubernetes-gateway-service", env("NEMOCLAVE_K8S_GATEWAY_SERVICE", "nemoclave-gateway"), "Service sandbox pods dial to reach the gateway ($NEMOCLAVE_K8S_GATEWAY_SERVICE)")
+	f.StringVar(&k8sFlags.gatewayAddress, "kubernetes-gateway-address", env("NEMOCLAVE_K8S_GATEWAY_ADDRESS", ""), "ip:port sandbox pods dial instead of the Service's cluster IP ($NEMOCLAVE_K8S_GATEWAY_ADDRESS)")
+	f.StringVar(&k8sFlags.frontAddress, "kubernetes-front-address", env("NEMOCLAVE_K8S_FRONT_ADDRESS", ":7443"), "address the gateway listens on for sandbox pods ($NEMOCLAVE_K8S_FRONT_ADDRESS)")
+	f.StringVar(&k8sFlags.audience, "kubernetes-audience", env("NEMOCLAVE_K8S_AUDIENCE", "nemoclave-gateway"), "audience of the sandbox pods' projected tokens ($NEMOCLAVE_K8S_AUDIENCE)")
+	f.StringVar(&k8sFlags.credentialsSecret, "kubernetes-credentials-secret", env("NEMOCLAVE_K8S_CREDENTIALS_SECRET", ""), "namespace/name of a Secret whose keys are provider credentials, looked up before the other stores ($NEMOCLAVE_K8S_CREDENTIALS_SECRET)")
+}
+
+// daemonKubernetes is what serveDaemon takes from the cluster: the drivers
+// for runtime.Options (nil: the runtime's default, local only) and the
+// credential lookup and redactor wrapped to consult the Secret first.
+type daemonKubernetes struct {
+	drivers map[string]sandbox.Driver
+	wrap    func(lookup func(string) (string, error), redact func(string) string) (func(string) (string, error), func(string) string)
+}
+
+func noKubernetes() daemonKubernetes {
+	return daemonKubernetes{wrap: func(l func(string) (string, error), r func(string) string) (func(string) (string, error), func(string) string) {
+		return l, r
+	}}
+}
+
+// kubernetesConfig returns the cluster to use, or nil when there is none.
+func kubernetesConfig() (*rest.Config, error) {
+	if k8sFlags.kubeconfig != "" {
+		cfg, err := clientcmd.BuildConfigFromFlags("", k8sFlags.kubeconfig)
+		if err != nil {
+			return nil, fmt.Errorf("kubernetes: load --kubeconfig %s: %w", k8sFlags.kubeconfig, err)
+		}
+		return cfg, nil
+	}
+	if k8sFlags.image == "" {
+		return nil, nil
+	}
+	cfg, err := rest.InClusterConfig()
+	if errors.Is(err, rest.ErrNotInCluster) {
+		return nil, errors.New("kubernetes: --kubernetes-image is set but there is no cluster: pass --kubeconfig, or run the daemon in a pod")
+	}
+	return cfg, err
+}
+
+// setupDaemonKubernetes builds the kubernetes driver (and the local one
+// beside it) when the daemon has a cluster; ctx bounds the driver's
+// informer and Front.
+func setupDaemonKubernetes(ctx context.Context, home string, logger *slog.Logger) (daemonKubernetes, error) {
+	out := noKubernetes()
+	cfg, err := kubernetesConfig()
+	if err != nil || cfg == nil {
+		return out, err
+	}
+	client, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return out, fmt.Errorf("kubernetes: %w", err)
+	}
+	if k8sFlags.credentialsSecret != "" {
+		ns, name, ok := strings.Cut(k8sFlags.credentialsSecret, "/")
+		if !ok || ns == "" || name == "" {
+			return out, fmt.Errorf("--kubernetes-credentials-secret %q: write namespace/name", k8sFlags.credentialsSecret)
+		}
+		out.wrap = secretCredentials(ctx, &credentials.KubernetesSecret{Client: client, Namespace: ns, Secret: name}, logger)
+	}
+	if k8sFlags.image == "" {
+		return out, errors.New("kubernetes: --kubernetes-image (or $NEMOCLAVE_K8S_IMAGE) is required: the image of the sandbox pods, with the nemoclave binary at /usr/local/bin/nemoclave")
+	}
+	var size int64
+	if k8sFlags.workspaceSize != "" {
+		q, err := resource.ParseQuantity(k8sFlags.workspaceSize)
+		if err != nil {
+			return out, fmt.Errorf("--kubernetes-workspace-size %q: %w", k8sFlags.workspaceSize, err)
+		}
+		size = q.Value()
+	}
+	ln, err := net.Listen("tcp", k8sFlags.frontAddress)
+	if err != nil {
+		return out, fmt.Errorf("kubernetes: listen for sandbox pods on --kubernetes-front-address %s: %w", k8sFlags.frontAddress, err)
+	}
+	front := sbk8s.NewFront(ln, sbk8s.NewAuthenticator(client, k8sFlags.audience), func(msg string, args ...any) { logger.Warn(msg, args...) })
+	go func() { _ = front.Serve(ctx) }()
+	d, err := sbk8s.New(ctx, sbk8s.Options{
+		Client: client, Config: cfg, Namespace: k8sFlags.namespace, Image: k8sFlags.image,
+		RuntimeClassName: k8sFlags.runtimeClass, StorageClass: k8sFlags.storageClass, StorageBytes: size,
+		Audience: k8sFlags.audience, GatewayNamespace: k8sFlags.gatewayNamespace, GatewayService: k8sFlags.gatewayService,
+		GatewayAddress: k8sFlags.gatewayAddress, Front: front, Logger: logger,
+	})
+	if err != nil {
+		ln.Close()
+		return out, err
+	}
+	ld, err := local.New(local.Config{StateRoot: filepath.Join(home, "sandboxes")})
+	if err != nil {
+		ln.Close()
+		return out, err
+	}
+	out.drivers = map[string]sandbox.Driver{"local": ld, sbk8s.DriverName: d}
+	logger.Info("kubernetes driver ready", "namespace", k8sFlags.namespace, "front", ln.Addr().String())
+	return out, nil
+}
+
+// secretCredentials looks credentials up in the Secret first, then in the
+// daemon's other stores, and redacts the Secret's values too.
+func secretCredentials(ctx context.Context, k *credentials.KubernetesSecret, logger *slog.Logger) func(func(string) (string, error), func(string) string) (func(string) (string, error), func(string) string) {
+	return func(lookup func(string) (string, error), redact func(string) string) (func(string) (string, error), func(string) string) {
+		if redact == nil {
+			redact = func(s string) string { return s }
+		}
+		l := func(name string) (string, error) {
+			s, err := k.Get(ctx, name)
+			if err == nil {
+				return s.Reveal(), nil
+			}
+			if !errors.Is(err, credentials.ErrNotFound) {
+				return "", err
+			}
+			if lookup == nil {
+				if v, ok := os.LookupEnv(name); ok {
+					return v, nil
+				}
+				return "", err
+			}
+			return lookup(name)
+		}
+		// The redactor is rebuilt at most once a minute: it runs on every
+		// answer the gateway sends, and the Secret changes rarely.
+		var (
+			mu    sync.Mutex
+			rd    *credentials.Redactor
+			built time.Time
+		)
+		r := func(text string) string {
+			mu.Lock()
+			if rd == nil || time.Since(built) > time.Minute {
+				n, err := credentials.RedactorFor(ctx, k)
+				if err != nil {
+					logger.Warn("cannot list the credentials Secret for redaction", "err", err.Error())
+				} else {
+					rd, built = n, time.Now()
+				}
+			}
+			cur := rd
+			mu.Unlock()
+			return redact(cur.Redact(text))
+		}
+		return l, r
+	}
+}
+
+func init() {
+	Register(func(_ *Globals) *cobra.Command {
+		return &cobra.Command{
+			Use:    sbk8s.SupervisorCommand + " run | exec [--env K=V]... -- CMD...",
+			Short:  "Supervise the agent inside a Kubernetes sandbox pod (run by the pod, not by people)",
+			Hidden: true,
+			// Flags belong to the command it runs.
+			DisableFlagParsing: true,
+			RunE: func(cmd *cobra.Command, args []string) error {
+				if code := sbk8s.RunSupervisor(args); code != 0 {
+					return &ExitError{Code: code}
+				}
+				return nil
+			},
+		}
+	})
+}
