@@ -195,6 +195,7 @@ func (d *Driver) Wait(ctx context.Context, name string) (sandbox.Info, error) {
 // Stop sends SIGTERM to the agent (through init) and kills the whole tree
 // after grace.
 func (d *Driver) Stop(ctx context.Context, name string, grace time.Duration) error {
+	defer d.lock(name)() // not while Start is still launching it
 	d.mu.Lock()
 	run := d.running[name]
 	d.mu.Unlock()
@@ -248,6 +249,7 @@ func (d *Driver) Delete(ctx context.Context, name string) error {
 	if !nameRE.MatchString(name) {
 		return fmt.Errorf("%w: %q", sandbox.ErrNotFound, name)
 	}
+	defer d.lock(name)() // not while Start is still launching it
 	d.mu.Lock()
 	run := d.running[name]
 	d.mu.Unlock()
@@ -257,7 +259,6 @@ func (d *Driver) Delete(ctx context.Context, name string) error {
 	} else if err := d.killOrphan(name, "deleted"); err != nil && !errors.Is(err, sandbox.ErrNotFound) {
 		return err
 	}
-	defer d.lock(name)()
 	r, err := d.load(name)
 	if err != nil {
 		return err
