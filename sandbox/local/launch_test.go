@@ -403,3 +403,49 @@ func TestLaunch_CgroupFailClosed(t *testing.T) {
 		t.Errorf("opted-out sandbox did not run: start=%q output=%q", res.StartErr, res.Output)
 	}
 }
+
+// TestLaunch_DeleteRacesStart deletes sandboxes while they are starting:
+// whichever wins, nothing may be left running or on disk.
+func TestLaunch_DeleteRacesStart(t *testing.T) {
+	t.Parallel()
+	d, ws := newTestDriver(t)
+	arg := strconv.Itoa(300000 + rand.IntN(90000))
+	var wg sync.WaitGroup
+	for i := range 6 {
+		spec := testSpec(t, ws, "sleep", arg)
+		spec.Name += strconv.Itoa(i)
+		if _, err := d.Create(t.Context(), spec); err != nil {
+			t.Fatal(err)
+		}
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			if st, err := d.Start(t.Context(), spec.Name); err == nil {
+				for _, l := range st.Listeners {
+					l.Close()
+				}
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			if err := d.Delete(t.Context(), spec.Name); err != nil && !errors.Is(err, sandbox.ErrNotFound) {
+				t.Errorf("delete: %v", err)
+			}
+		}()
+	}
+	wg.Wait()
+	// A Start that lost the race finds nothing to start; one that won is
+	// then running and a final Delete must take it down.
+	list, _ := d.List(t.Context())
+	for _, i := range list {
+		if err := d.Delete(t.Context(), i.Name); err != nil {
+			t.Errorf("final delete %s: %v", i.Name, err)
+		}
+	}
+	if left := hostProcsWith("sleep\x00" + arg); len(left) > 0 {
+		t.Errorf("processes left behind: %v", left)
+	}
+	if ents, _ := os.ReadDir(d.cfg.StateRoot); len(ents) > 0 {
+		t.Errorf("state left behind: %d entries", len(ents))
+	}
+}
