@@ -6,7 +6,9 @@
 # same run, targets alternating round by round.
 #
 # Processes: testupstream (the stand-in provider), benchgateway (the
-# inference router + the llm-openai plugin binary it launches), Portkey
+# inference router + the llm-openai plugin binary it launches), a second
+# benchgateway calling the provider code in-process (diagnostic: the cost
+# of the plugin hop), Portkey
 # (node), loadgen. All on this machine, so they share its cores.
 #
 # Env: ROUNDS (3), DURATION (5s), CONCS (concurrency levels, "64 1"),
@@ -56,9 +58,15 @@ UP=$(wait_addr "$work/up.out")
 "$work/benchgateway" -upstream "$UP/v1" -key "$KEY" -plugin bin/nemoclave-plugin-llm-openai >"$work/gw.out" 2>&1 &
 pids+=($!)
 GW=$(wait_addr "$work/gw.out")
+# Diagnostic peer: the same router calling the llm-openai provider code
+# in-process, without the plugin process and its gRPC hop.
+"$work/benchgateway" -upstream "$UP/v1" -key "$KEY" -inprocess >"$work/gw2.out" 2>&1 &
+pids+=($!)
+GW2=$(wait_addr "$work/gw2.out")
 
 targets="[{\"name\":\"direct\",\"url\":\"$UP/v1/chat/completions\",\"headers\":{\"Authorization\":\"Bearer $KEY\"}},
- {\"name\":\"nemoclave\",\"url\":\"$GW/v1/chat/completions\",\"headers\":{}}"
+ {\"name\":\"nemoclave\",\"url\":\"$GW/v1/chat/completions\",\"headers\":{}},
+ {\"name\":\"router, provider in-process (diagnostic)\",\"url\":\"$GW2/v1/chat/completions\",\"headers\":{}}"
 
 portkey_note="not measured"
 if [ "$PORTKEY" = 1 ]; then

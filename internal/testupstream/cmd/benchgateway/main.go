@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/nemoclave/nemoclave/gateway/inference"
+	"github.com/nemoclave/nemoclave/plugins/llm-openai/openaiplugin"
 	"github.com/nemoclave/nemoclave/sdk/llm"
 	"github.com/nemoclave/nemoclave/sdk/plugin"
 )
@@ -30,6 +31,7 @@ func main() {
 	key := flag.String("key", "", "upstream API key (given to the plugin only)")
 	pluginPath := flag.String("plugin", "bin/nemoclave-plugin-llm-openai", "llm-openai plugin binary")
 	addr := flag.String("addr", "127.0.0.1:0", "listen address")
+	inProcess := flag.Bool("inprocess", false, "diagnostic: call the llm-openai provider in-process instead of launching the plugin (no gRPC hop)")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the gateway here until it exits")
 	flag.Parse()
 	if *cpuprofile != "" {
@@ -38,24 +40,34 @@ func main() {
 			defer pprof.StopCPUProfile()
 		}
 	}
-	if err := run(*upstream, *key, *pluginPath, *addr); err != nil {
+	if err := run(*upstream, *key, *pluginPath, *addr, *inProcess); err != nil {
 		fmt.Fprintln(os.Stderr, "benchgateway:", err)
 		pprof.StopCPUProfile()
 		os.Exit(1)
 	}
 }
 
-func run(upstream, key, pluginPath, addr string) error {
+func run(upstream, key, pluginPath, addr string, inProcess bool) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	p, err := plugin.Launch(ctx, plugin.LaunchOptions{Path: pluginPath})
-	if err != nil {
-		return fmt.Errorf("launch %s: %w", pluginPath, err)
-	}
-	defer p.Kill()
 	cfg, _ := json.Marshal(map[string]any{"base_url": upstream, "api_key": key})
-	if diags, err := p.Configure(ctx, plugin.ConfigureOptions{Config: cfg}); err != nil || len(diags) > 0 {
-		return fmt.Errorf("configure plugin: %v %v", err, diags)
+	var provider llm.Provider
+	if inProcess {
+		p := openaiplugin.New()
+		if err := p.Configure(ctx, plugin.Config{JSON: cfg}, nil); err != nil {
+			return err
+		}
+		provider = p
+	} else {
+		p, err := plugin.Launch(ctx, plugin.LaunchOptions{Path: pluginPath})
+		if err != nil {
+			return fmt.Errorf("launch %s: %w", pluginPath, err)
+		}
+		defer p.Kill()
+		if diags, err := p.Configure(ctx, plugin.ConfigureOptions{Config: cfg}); err != nil || len(diags) > 0 {
+			return fmt.Errorf("configure plugin: %v %v", err, diags)
+		}
+		provider = p.LLM()
 	}
 	dir, err := os.MkdirTemp("", "benchgateway-")
 	if err != nil {
@@ -74,7 +86,7 @@ func run(upstream, key, pluginPath, addr string) error {
 	r, err := inference.New(ctx, inference.Config{
 		Sandbox:   "bench",
 		Routes:    inference.Routes{Default: "gpt", Models: map[string]inference.Route{"gpt": {Provider: "openai", Model: "gpt-test"}}},
-		Providers: map[string]llm.Provider{"openai": p.LLM()},
+		Providers: map[string]llm.Provider{"openai": provider},
 		Usage:     store,
 		Metrics:   metrics,
 	})
