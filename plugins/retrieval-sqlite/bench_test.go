@@ -198,31 +198,39 @@ func BenchmarkStoresRetrievalHNSW(b *testing.B) {
 	build := time.Since(start)
 	ctx := context.Background()
 	for b.Loop() {
-		var tANN []time.Duration
-		var rec float64
-		for qi := range queries + 20 {
-			q := unit(gen.vector())
-			t0 := time.Now()
-			ms, err := s.Query(ctx, &retrieval.QueryRequest{Collection: "bench", Vector: q, TopK: 10})
-			t1 := time.Now()
-			if err != nil {
-				b.Fatal(err)
+		// One graph, several search beams: recall against the exact scan
+		// and latency for each hnsw_ef_search.
+		for _, ef := range []int{64, 96, 160, 256} {
+			c.ann.mu.Lock()
+			c.ann.p.EfSearch = ef
+			c.ann.mu.Unlock()
+			var tANN []time.Duration
+			var rec float64
+			for qi := range queries + 20 {
+				q := unit(gen.vector())
+				t0 := time.Now()
+				ms, err := s.Query(ctx, &retrieval.QueryRequest{Collection: "bench", Vector: q, TopK: 10})
+				t1 := time.Now()
+				if err != nil {
+					b.Fatal(err)
+				}
+				c.mu.RLock()
+				var want []string
+				for _, h := range c.vec.exact(q, 10, nil) {
+					want = append(want, c.vec.ids[h.slot])
+				}
+				c.mu.RUnlock()
+				if qi < 20 {
+					continue
+				}
+				tANN = append(tANN, t1.Sub(t0))
+				rec += recallAt(ids(ms), want)
 			}
-			c.mu.RLock()
-			var want []string
-			for _, h := range c.vec.exact(q, 10, nil) {
-				want = append(want, c.vec.ids[h.slot])
-			}
-			c.mu.RUnlock()
-			if qi < 20 {
-				continue
-			}
-			tANN = append(tANN, t1.Sub(t0))
-			rec += recallAt(ids(ms), want)
+			name := fmt.Sprintf("ef%d-", ef)
+			b.ReportMetric(percentile(tANN, 0.5), name+"p50-ms")
+			b.ReportMetric(percentile(tANN, 0.99), name+"p99-ms")
+			b.ReportMetric(rec/queries, name+"recall@10")
 		}
-		b.ReportMetric(percentile(tANN, 0.5), "p50-ms")
-		b.ReportMetric(percentile(tANN, 0.99), "p99-ms")
-		b.ReportMetric(rec/queries, "recall@10")
 		b.ReportMetric(build.Seconds(), "build-s")
 	}
 }

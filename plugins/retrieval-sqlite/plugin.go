@@ -29,7 +29,7 @@ type config struct {
 }
 
 func defaultConfig() config {
-	return config{Path: "retrieval.db", HNSWThreshold: 250000, HNSWM: 16, EfConstruction: 100, EfSearch: 96}
+	return config{Path: "retrieval.db", HNSWThreshold: 250000, HNSWM: 16, EfConstruction: 100, EfSearch: 160}
 }
 
 func (c config) hnswParams() hnswParams {
