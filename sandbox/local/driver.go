@@ -203,7 +203,7 @@ func (d *Driver) Stop(ctx context.Context, name string, grace time.Duration) err
 		return d.killOrphan(name, "stopped")
 	}
 	run.setReason("stopped")
-	_ = unix.Kill(run.cmd.Process.Pid, unix.SIGTERM)
+	_ = run.cmd.Process.Signal(syscall.SIGTERM) // pidfd-backed: safe against pid reuse
 	t := time.NewTimer(grace)
 	defer t.Stop()
 	select {

@@ -348,9 +348,16 @@ func TestLaunch_SupervisorKilled(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The agent dies first; init finishes tearing its namespace down just
+	// after. Wait for the record to stop saying running.
 	info, err := d.Status(t.Context(), j.Name)
+	for err == nil && info.State == sandbox.StateRunning && t.Context().Err() == nil {
+		time.Sleep(5 * time.Millisecond)
+		info, err = d.Status(t.Context(), j.Name)
+	}
 	if err != nil || info.State != sandbox.StateLost {
-		t.Errorf("after the supervisor died: %+v, %v; want lost", info, err)
+		log, _ := os.ReadFile(filepath.Join(j.StateRoot, j.Name, "agent.log"))
+		t.Errorf("after the supervisor died: %+v, %v; want lost\nagent log:\n%s", info, err, log)
 	}
 	if err := d.Delete(t.Context(), j.Name); err != nil {
 		t.Errorf("cleanup by a new supervisor: %v", err)

@@ -31,7 +31,9 @@ func (s *initStage) reap(sigs chan os.Signal) int {
 			s.mu.Lock()
 			pid := s.agentPid
 			s.mu.Unlock()
-			_ = unix.Kill(-pid, sig.(unix.Signal))
+			if pid > 0 {
+				_ = unix.Kill(-pid, sig.(unix.Signal))
+			}
 		}
 		for {
 			var ws unix.WaitStatus
@@ -94,6 +96,7 @@ func (s *initStage) serveControl() {
 		m, files, err := recv(ctlFD)
 		if err != nil {
 			closeAll(files)
+			fmt.Fprintf(os.Stderr, "nemoclave init: the supervisor's control socket failed (%v); taking the sandbox down\n", err)
 			_ = unix.Kill(-1, unix.SIGKILL)
 			os.Exit(137)
 		}

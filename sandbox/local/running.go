@@ -2,9 +2,11 @@ package local
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"sync"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -47,7 +49,6 @@ func (r *running) setReason(reason string) {
 func (r *running) kill(reason string) {
 	r.setReason(reason)
 	r.mu.Lock()
-	pid := r.rec.InitPid
 	cg := r.rec.Cgroup
 	r.mu.Unlock()
 	select {
@@ -55,7 +56,9 @@ func (r *running) kill(reason string) {
 		return
 	default:
 	}
-	_ = unix.Kill(pid, unix.SIGKILL)
+	// Through os.Process (a pidfd underneath), never kill(pid): once init
+	// has been reaped its pid may already belong to someone else.
+	_ = r.cmd.Process.Signal(syscall.SIGKILL)
 	cg.kill()
 }
 
@@ -104,8 +107,14 @@ func (r *running) supervise(d *Driver) {
 	default:
 		if e, ok := d.readExit(rec.Spec.Name); ok {
 			rec.Info.ExitCode, rec.Info.Signal = e.Code, e.Signal
-		} else {
-			rec.Info.ExitCode, rec.Info.Signal = -1, "SIGKILL"
+			break
+		}
+		// The agent's status was never reported: say how init ended.
+		rec.Info.ExitCode = -1
+		if ws, ok := r.cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			rec.Info.Signal = unix.SignalName(ws.Signal())
+		} else if r.reason == "" && r.cmd.ProcessState != nil {
+			r.reason = fmt.Sprintf("the sandbox init stage exited with status %d before the agent did (see the agent log)", r.cmd.ProcessState.ExitCode())
 		}
 	}
 	rec.Info.Reason = r.reason
