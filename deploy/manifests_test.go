@@ -72,7 +72,7 @@ func TestManifests(t *testing.T) {
 			if err != nil {
 				t.Fatalf("kustomize %s: %v\n%s", dir, err, stderr)
 			}
-			n := strings.Count(out, "\nkind: ") + 1
+			n := strings.Count(out, "\nkind: ")
 			res, stderr, err := kubectl(t, kc, []byte(out), "apply", "--dry-run=server", "-f", "-")
 			if err != nil {
 				t.Fatalf("server-side dry-run of %s failed: %v\n%s", dir, err, stderr)

@@ -108,6 +108,7 @@ start() {
 		--service-cluster-ip-range 10.96.0.0/16 \
 		--allow-privileged=false \
 		--profiling=false \
+		--endpoint-reconciler-type none \
 		>"$dir/kube-apiserver.log" 2>&1 &
 	echo $! >"$dir/kube-apiserver.pid"
 	cat >"$dir/kubeconfig" <<KUBECONFIG

@@ -378,10 +378,18 @@ func (d *Driver) info(name string, created metav1.Time) sandbox.Info {
 	stopped, isStopped := d.stopped[name]
 	started := d.started[name]
 	d.mu.Unlock()
-	if p == nil && isStopped {
-		return stopped
-	}
 	info := podInfo(name, created, p)
+	if isStopped && (p == nil || p.DeletionTimestamp != nil) {
+		// Stop deleted the pod: report the exit the kubelet recorded, if
+		// it got that far, as stopped.
+		if info.State != sandbox.StateExited {
+			return stopped
+		}
+		if info.Reason == "" {
+			info.Reason = "stopped"
+		}
+		return info
+	}
 	if p == nil && started {
 		info.State, info.Reason = sandbox.StateLost, "the sandbox pod disappeared (deleted or evicted) before its exit was recorded"
 	}
