@@ -145,23 +145,26 @@ func (p *memoryPlugin) Configure(ctx context.Context, cfg plugin.Config, host pl
 			}
 		}
 	}
+	// Under the write lock: no call is in flight, so the new store's
+	// vector index is loaded from a database nobody else is writing.
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	s, err := openStore(ctx, path, emb, c)
 	if err != nil {
 		return err
 	}
-	p.mu.Lock()
-	old := p.store
-	p.store = s
-	p.mu.Unlock()
-	if old != nil {
-		old.Close()
+	if p.store != nil {
+		p.store.Close()
 	}
+	p.store = s
 	return nil
 }
 
+// current is called with p.mu read-locked for the whole call, so
+// Configure (which takes the write lock) never swaps the store under a
+// call in flight, and no write lands in a store whose vectors are being
+// reloaded.
 func (p *memoryPlugin) current() (*store, error) {
-	p.mu.RLock()
-	defer p.mu.RUnlock()
 	if p.store == nil {
 		return nil, status.Errorf(status.Unavailable, "memory-sqlite is not configured yet; the host configures it before use")
 	}
@@ -169,6 +172,8 @@ func (p *memoryPlugin) current() (*store, error) {
 }
 
 func (p *memoryPlugin) Remember(ctx context.Context, scope memory.Scope, text string, metadata map[string]any) (memory.Memory, error) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
 	s, err := p.current()
 	if err != nil {
 		return memory.Memory{}, err
@@ -177,6 +182,8 @@ func (p *memoryPlugin) Remember(ctx context.Context, scope memory.Scope, text st
 }
 
 func (p *memoryPlugin) Recall(ctx context.Context, scope memory.Scope, query string, limit int, minScore float64) ([]memory.Scored, error) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
 	s, err := p.current()
 	if err != nil {
 		return nil, err
@@ -185,6 +192,8 @@ func (p *memoryPlugin) Recall(ctx context.Context, scope memory.Scope, query str
 }
 
 func (p *memoryPlugin) List(ctx context.Context, scope memory.Scope, limit int, pageToken string) (memory.Page, error) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
 	s, err := p.current()
 	if err != nil {
 		return memory.Page{}, err
@@ -193,6 +202,8 @@ func (p *memoryPlugin) List(ctx context.Context, scope memory.Scope, limit int, 
 }
 
 func (p *memoryPlugin) Forget(ctx context.Context, scope memory.Scope, ids []string, all bool) (int, error) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
 	s, err := p.current()
 	if err != nil {
 		return 0, err

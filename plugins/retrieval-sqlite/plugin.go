@@ -169,9 +169,10 @@ func (p *retrievalPlugin) Configure(ctx context.Context, cfg plugin.Config, host
 	return nil
 }
 
+// current is called with p.mu read-locked for the whole call, so
+// Configure (which takes the write lock) never swaps the store under a
+// call in flight.
 func (p *retrievalPlugin) current() (*store, error) {
-	p.mu.RLock()
-	defer p.mu.RUnlock()
 	if p.store == nil {
 		return nil, status.Errorf(status.Unavailable, "retrieval-sqlite is not configured yet; the host configures it before use")
 	}
@@ -179,6 +180,8 @@ func (p *retrievalPlugin) current() (*store, error) {
 }
 
 func (p *retrievalPlugin) ListCollections(ctx context.Context) ([]retrieval.Collection, error) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
 	s, err := p.current()
 	if err != nil {
 		return nil, err
@@ -187,6 +190,8 @@ func (p *retrievalPlugin) ListCollections(ctx context.Context) ([]retrieval.Coll
 }
 
 func (p *retrievalPlugin) CreateCollection(ctx context.Context, name string, dims int) (retrieval.Collection, error) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
 	s, err := p.current()
 	if err != nil {
 		return retrieval.Collection{}, err
@@ -195,6 +200,8 @@ func (p *retrievalPlugin) CreateCollection(ctx context.Context, name string, dim
 }
 
 func (p *retrievalPlugin) DeleteCollection(ctx context.Context, name string) error {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
 	s, err := p.current()
 	if err != nil {
 		return err
@@ -203,6 +210,8 @@ func (p *retrievalPlugin) DeleteCollection(ctx context.Context, name string) err
 }
 
 func (p *retrievalPlugin) Upsert(ctx context.Context, collection string, docs []retrieval.Document) (int, error) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
 	s, err := p.current()
 	if err != nil {
 		return 0, err
@@ -211,6 +220,8 @@ func (p *retrievalPlugin) Upsert(ctx context.Context, collection string, docs []
 }
 
 func (p *retrievalPlugin) Query(ctx context.Context, req *retrieval.QueryRequest) ([]retrieval.Match, error) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
 	s, err := p.current()
 	if err != nil {
 		return nil, err
@@ -219,6 +230,8 @@ func (p *retrievalPlugin) Query(ctx context.Context, req *retrieval.QueryRequest
 }
 
 func (p *retrievalPlugin) Delete(ctx context.Context, req *retrieval.DeleteRequest) (int, error) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
 	s, err := p.current()
 	if err != nil {
 		return 0, err
