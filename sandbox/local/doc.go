@@ -9,6 +9,14 @@
 // be the first call in main() of any binary that uses this package, and in
 // TestMain of its tests.
 //
+// Files by mechanism: driver.go (lifecycle), running.go (a started
+// sandbox), exec.go (Exec, Attach), state.go (persisted records), fork.go
+// (the thread init stages are forked from), init.go and reaper.go (PID 1),
+// mounts.go, protected.go, secrets.go (the filesystem view), network.go,
+// landlock.go, seccomp.go, privileges.go, cgroup.go, protocol.go (the
+// supervisor↔init socket), confine.go (the same confinement for an in-pod
+// supervisor). docs/sandbox.md explains the layers.
+//
 // This package owns: the init stage and everything it sets up, the driver's
 // state directory, and the cgroups it creates below its cgroup parent. It
 // must not touch cgroups, mounts or processes it did not create, must not
