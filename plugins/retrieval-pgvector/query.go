@@ -78,8 +78,26 @@ func (s *store) vectorQuery(ctx context.Context, req *retrieval.QueryRequest, q 
 		WHERE collection = %s AND embedding IS NOT NULL ORDER BY %s <=> $1::vector(%d) LIMIT $2`,
 		vecCol, expr, dims, quoteLiteral(req.Collection), expr, dims)
 	lit := vectorLiteral(q)
-	if len(req.Filters) == 0 {
+	if len(req.Filters) == 0 && k <= s.cfg.EfSearch {
 		rows, err := s.pool.Query(ctx, sql, lit, k)
+		if err != nil {
+			return nil, fmt.Errorf("vector query: %w", err)
+		}
+		out, _, err := collect(rows, req, k)
+		return out, err
+	}
+	if len(req.Filters) == 0 {
+		// pgvector's HNSW scan returns at most ef_search rows: widen the
+		// beam for this query so top_k beyond it is honoured.
+		tx, err := s.pool.Begin(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("vector query: %w", err)
+		}
+		defer tx.Rollback(context.WithoutCancel(ctx))
+		if _, err := tx.Exec(ctx, fmt.Sprintf(`SET LOCAL hnsw.ef_search = %d`, k)); err != nil {
+			return nil, fmt.Errorf("vector query: %w", err)
+		}
+		rows, err := tx.Query(ctx, sql, lit, k)
 		if err != nil {
 			return nil, fmt.Errorf("vector query: %w", err)
 		}

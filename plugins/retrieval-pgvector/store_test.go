@@ -141,6 +141,11 @@ func TestAgainstBruteForce(t *testing.T) {
 	if recall := float64(found) / 200; recall < 0.9 {
 		t.Fatalf("unfiltered (HNSW) recall@10 = %.2f, below 0.9", recall)
 	}
+	// top_k beyond hnsw_ef_search (100) still returns top_k matches.
+	ms, err := st.Query(ctx, &retrieval.QueryRequest{Collection: name, Vector: docs[0].Vector, TopK: 250})
+	if err != nil || len(ms) != 250 {
+		t.Fatalf("TopK 250 returned %d matches (%v)", len(ms), err)
+	}
 }
 
 func cosine(a, b []float32) float64 {
