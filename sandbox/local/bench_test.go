@@ -203,11 +203,14 @@ func leaks(stateRoot string) string {
 	if b, err := os.ReadFile("/proc/self/mountinfo"); err == nil && strings.Contains(string(b), stateRoot) {
 		out = append(out, "mounts under the state root")
 	}
+	// This driver's cgroups end in its state-root digest; others on the
+	// machine (other supervisors) are not ours to count.
+	suffix := (&Driver{cfg: Config{StateRoot: stateRoot}}).cgroupLeaf("")
 	if l, err := detectCgroups(); err == nil {
 		for c, m := range l.v1 {
 			ents, _ := os.ReadDir(filepath.Join(m, l.self[c], "nemoclave"))
 			for _, e := range ents {
-				if e.IsDir() {
+				if e.IsDir() && strings.HasSuffix(e.Name(), suffix) {
 					out = append(out, "cgroup "+c+"/"+e.Name())
 				}
 			}

@@ -141,7 +141,7 @@ func newCgroup(parent, name string, res sandbox.Resources) (*cgroupRecord, error
 		for _, d := range []string{filepath.Dir(filepath.Dir(dir)), filepath.Dir(dir)} {
 			_ = os.WriteFile(filepath.Join(d, "cgroup.subtree_control"), []byte("+memory +pids +cpu"), 0)
 		}
-		if err := os.Mkdir(dir, 0o755); err != nil {
+		if err := mkdirCgroup(dir); err != nil {
 			return nil, cgroupErr(err)
 		}
 		have, _ := os.ReadFile(filepath.Join(dir, "cgroup.controllers"))
@@ -176,7 +176,11 @@ func newCgroup(parent, name string, res sandbox.Resources) (*cgroupRecord, error
 			return nil, cgroupErr(fmt.Errorf("no cgroup v1 %s hierarchy and no cgroup v2 at /sys/fs/cgroup", c))
 		}
 		dir := dirFor(mount, l.self[c])
-		if err := os.MkdirAll(dir, 0o755); err != nil {
+		if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+			_ = rec.remove()
+			return nil, cgroupErr(err)
+		}
+		if err := mkdirCgroup(dir); err != nil {
 			_ = rec.remove()
 			return nil, cgroupErr(err)
 		}
@@ -201,6 +205,20 @@ func newCgroup(parent, name string, res sandbox.Resources) (*cgroupRecord, error
 		}
 	}
 	return rec, nil
+}
+
+// mkdirCgroup creates a sandbox's own cgroup. It must be new: sharing one
+// would let one sandbox's Delete kill another's processes. An empty
+// leftover from a crashed supervisor is removed and replaced.
+func mkdirCgroup(dir string) error {
+	err := os.Mkdir(dir, 0o755)
+	if errors.Is(err, os.ErrExist) {
+		if rerr := unix.Rmdir(dir); rerr != nil {
+			return fmt.Errorf("cgroup %s already exists and is in use (%v); another sandbox has it", dir, rerr)
+		}
+		err = os.Mkdir(dir, 0o755)
+	}
+	return err
 }
 
 var errNoCgroup = errors.New("cgroup limits cannot be applied")

@@ -2,6 +2,8 @@ package local
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -61,6 +63,14 @@ func New(cfg Config) (*Driver, error) {
 		cfg.Executable = "/proc/self/exe"
 	}
 	return &Driver{cfg: cfg, running: map[string]*running{}, locks: map[string]*sync.Mutex{}}, nil
+}
+
+// cgroupLeaf names a sandbox's cgroup: its name plus a digest of the state
+// root, so two supervisors (two state roots) that both run a sandbox called
+// "assistant" under the same cgroup parent never share a cgroup.
+func (d *Driver) cgroupLeaf(name string) string {
+	sum := sha256.Sum256([]byte(d.cfg.StateRoot))
+	return name + "-" + hex.EncodeToString(sum[:4])
 }
 
 // lock serialises lifecycle operations on one sandbox.
@@ -323,7 +333,7 @@ func (d *Driver) launch(ctx context.Context, r *record) (_ *running, _ map[strin
 		// root RLIMIT_NPROC cannot express it (see applyRlimits).
 		res.Pids = mp
 	}
-	cg, cgErr := newCgroup(d.cfg.CgroupParent, spec.Name, res)
+	cg, cgErr := newCgroup(d.cfg.CgroupParent, d.cgroupLeaf(spec.Name), res)
 	if cgErr != nil {
 		if !spec.Resources.AllowUnlimited {
 			return nil, nil, cgErr
