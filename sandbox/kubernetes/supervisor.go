@@ -30,7 +30,11 @@ const SupervisorCommand = "sandbox-supervisor"
 // RunSupervisor is the in-pod supervisor's main. It returns the exit code
 // for the process: the agent's, or 125 when the sandbox could not start.
 func RunSupervisor(args []string) int {
-	cfg, err := readSupervisorConfig(filepath.Join(configDir, configFile))
+	return runSupervisor(filepath.Join(configDir, configFile), args)
+}
+
+func runSupervisor(configPath string, args []string) int {
+	cfg, err := readSupervisorConfig(configPath)
 	if err == nil {
 		switch {
 		case len(args) == 1 && args[0] == "run":
@@ -197,7 +201,7 @@ func spawnConfined(cfg *supervisorConfig, argv, env []string, files []uintptr) (
 			fmt.Fprintln(os.Stderr, warn)
 		}
 		pid, err := syscall.ForkExec(path, argv, &syscall.ProcAttr{
-			Dir: workspaceDir, Env: env, Files: files, Sys: &syscall.SysProcAttr{Setsid: true},
+			Dir: cfg.Workspace, Env: env, Files: files, Sys: &syscall.SysProcAttr{Setsid: true},
 		})
 		if err != nil {
 			err = fmt.Errorf("start %s in the sandbox: %w", argv[0], err)
