@@ -61,9 +61,13 @@ const (
 // collection is one collection's in-memory state. writeMu serialises
 // writers so the database and the vectors change in the same order; mu
 // guards the vectors and the index pointer for readers.
+//
+// Lock order: store.mu, then writeMu, then mu; never store.mu while
+// holding writeMu (a deleted collection is marked instead).
 type collection struct {
 	name    string
 	writeMu sync.Mutex
+	deleted bool // set by DeleteCollection under writeMu
 
 	mu   sync.RWMutex
 	dims int
@@ -269,6 +273,7 @@ func (s *store) DeleteCollection(ctx context.Context, name string) error {
 		return fmt.Errorf("delete collection %s: %w", name, err)
 	}
 	delete(s.cols, name)
+	c.deleted = true
 	return nil
 }
 

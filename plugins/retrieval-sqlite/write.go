@@ -53,8 +53,8 @@ func (s *store) Upsert(ctx context.Context, name string, docs []retrieval.Docume
 
 	c.writeMu.Lock()
 	defer c.writeMu.Unlock()
-	if _, err := s.get(name); err != nil { // deleted while we embedded
-		return 0, err
+	if c.deleted { // deleted while we embedded
+		return 0, status.Errorf(status.NotFound, "collection %q was deleted", name)
 	}
 	c.mu.RLock()
 	dims := c.dims
@@ -162,6 +162,9 @@ func (s *store) Delete(ctx context.Context, req *retrieval.DeleteRequest) (int, 
 	}
 	c.writeMu.Lock()
 	defer c.writeMu.Unlock()
+	if c.deleted {
+		return 0, status.Errorf(status.NotFound, "collection %q was deleted", req.Collection)
+	}
 	doomed := map[string]bool{}
 	for _, id := range req.IDs {
 		doomed[id] = true
