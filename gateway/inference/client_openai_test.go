@@ -150,6 +150,17 @@ func TestOpenAIClient(t *testing.T) {
 		if len(b64.Data) != 1 || len(b64.Data[0].Embedding) != 3 || b64.Data[0].Embedding[0] != 15 {
 			t.Fatalf("base64 embeddings %+v", b64.Data)
 		}
+		// Through the llm-openai plugin's embeddings kind to the upstream.
+		up, err := c.Embeddings.New(ctx, openai.EmbeddingNewParams{
+			Model: "oai-embed", Dimensions: openai.Int(6),
+			Input: openai.EmbeddingNewParamsInputUnion{OfArrayOfStrings: []string{"one", "two words"}},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(up.Data) != 2 || len(up.Data[0].Embedding) != 6 || up.Usage.PromptTokens != 3 || up.Model != "oai-embed" {
+			t.Fatalf("upstream embeddings %+v", up)
+		}
 	})
 	t.Run("models", func(t *testing.T) {
 		page, err := c.Models.List(ctx)
@@ -160,7 +171,7 @@ func TestOpenAIClient(t *testing.T) {
 		for _, m := range page.Data {
 			ids = append(ids, m.ID)
 		}
-		if got := strings.Join(ids, ","); got != "bad,broken,claude,flaky,gpt,leaky,leaky2,embed" {
+		if got := strings.Join(ids, ","); got != "bad,broken,claude,flaky,gpt,leaky,leaky2,embed,oai-embed" {
 			t.Fatalf("models %s", got)
 		}
 	})

@@ -78,6 +78,7 @@ func (testEmbedder) Dimensions(context.Context, string) (int, error) { return 3,
 type providers struct {
 	openai, anthropic llm.Provider
 	embed             embeddings.Embedder
+	openaiEmbed       embeddings.Embedder
 	upstream          string
 }
 
@@ -100,7 +101,7 @@ func startProviders(t *testing.T) providers {
 	if _, err := ec.Configure(ctx, plugin.ConfigureOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	return providers{openai: oc.LLM(), anthropic: ac.LLM(), embed: ec.Embeddings(), upstream: up}
+	return providers{openai: oc.LLM(), anthropic: ac.LLM(), embed: ec.Embeddings(), openaiEmbed: oc.Embeddings(), upstream: up}
 }
 
 func testRoutes() Routes {
@@ -115,7 +116,10 @@ func testRoutes() Routes {
 			"leaky":  {Provider: "openai", Model: "leak-key"},
 			"leaky2": {Provider: "anthropic", Model: "leak-key"},
 		},
-		Embeddings:        map[string]EmbeddingsRoute{"embed": {Embedder: "embed", Model: "test-embed"}},
+		Embeddings: map[string]EmbeddingsRoute{
+			"embed":     {Embedder: "embed", Model: "test-embed"},
+			"oai-embed": {Embedder: "openai", Model: "text-embedding-test"},
+		},
 		DefaultEmbeddings: "embed",
 	}
 }
@@ -139,7 +143,7 @@ func newEnv(t *testing.T, p providers, opts ...envOption) *env {
 		Sandbox:        "sb1",
 		Routes:         testRoutes(),
 		Providers:      map[string]llm.Provider{"openai": p.openai, "anthropic": p.anthropic},
-		Embedders:      map[string]embeddings.Embedder{"embed": p.embed},
+		Embedders:      map[string]embeddings.Embedder{"embed": p.embed, "openai": p.openaiEmbed},
 		Usage:          store,
 		Metrics:        m,
 		TracerProvider: sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(e.spans)),

@@ -1,9 +1,11 @@
 package testupstream
 
 import (
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"strings"
 	"sync"
@@ -42,6 +44,7 @@ func Handler(o Options) http.Handler {
 	mux.HandleFunc("POST /v1/chat/completions", s.openaiChat)
 	mux.HandleFunc("POST /v1/messages", s.anthropicMessages)
 	mux.HandleFunc("GET /v1/models", s.models)
+	mux.HandleFunc("POST /v1/embeddings", s.embeddings)
 	mux.HandleFunc("GET /_last_headers", s.lastHeaders)
 	return mux
 }
@@ -192,6 +195,56 @@ func (s *server) anthropicMessages(w http.ResponseWriter, r *http.Request) {
 	for _, ev := range enc.Finish() {
 		_ = sw.Write(ev.Name, ev.Data)
 	}
+}
+
+// embeddings answers with a deterministic unit vector per input (8
+// dimensions unless the request asks for others), derived from its hash.
+func (s *server) embeddings(w http.ResponseWriter, r *http.Request) {
+	s.remember(r)
+	if !s.authorised(w, r, false) {
+		return
+	}
+	var req struct {
+		Model      string   `json:"model"`
+		Input      []string `json:"input"`
+		Dimensions int      `json:"dimensions"`
+	}
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+		s.fail(w, false, 400, "input must be an array of strings: "+err.Error())
+		return
+	}
+	if s.failure(w, r, false, req.Model) {
+		return
+	}
+	dims := req.Dimensions
+	if dims <= 0 {
+		dims = 8
+	}
+	out := openai.EmbeddingsResponse{Object: "list", Model: req.Model, Data: []openai.Embedding{}}
+	for i, in := range req.Input {
+		out.Data = append(out.Data, openai.Embedding{Object: "embedding", Index: i, Embedding: hashVector(in, dims)})
+		out.Usage.PromptTokens += int64(len(strings.Fields(in)))
+	}
+	out.Usage.TotalTokens = out.Usage.PromptTokens
+	writeJSON(w, 200, out)
+}
+
+func hashVector(text string, dims int) []float32 {
+	v := make([]float32, dims)
+	var norm float64
+	for i := range v {
+		sum := sha256.Sum256([]byte(fmt.Sprintf("%d/%s", i, text)))
+		v[i] = float32(int(sum[0])-128) / 128
+		norm += float64(v[i]) * float64(v[i])
+	}
+	n := float32(math.Sqrt(norm))
+	if n == 0 {
+		n = 1
+	}
+	for i := range v {
+		v[i] /= n
+	}
+	return v
 }
 
 // answer is the deterministic reply to req.

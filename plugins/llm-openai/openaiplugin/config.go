@@ -26,6 +26,8 @@ type Config struct {
 	Timeout string `json:"timeout"`
 	// Models overrides GET /models for servers that do not list models.
 	Models []string `json:"models"`
+	// EmbeddingModel is used for embeddings requests that name no model.
+	EmbeddingModel string `json:"embedding_model"`
 }
 
 const defaultBaseURL = "https://api.openai.com/v1"
@@ -39,6 +41,7 @@ func configSchema() *schema.Schema {
 			{Name: "headers", Type: "map(string)", Description: "Extra headers sent with every request."},
 			{Name: "timeout", Default: json.RawMessage(`"120s"`), Description: "Bound on a non-streaming request, and on a streaming request until its headers arrive (Go duration)."},
 			{Name: "models", Type: "list(string)", Description: "Models to report instead of asking GET /models."},
+			{Name: "embedding_model", Description: "Embeddings model for requests that name none (this plugin also serves the embeddings kind through POST /embeddings)."},
 		},
 	}}
 }

@@ -31,6 +31,7 @@ type Plugin struct {
 	cfg     Config
 	timeout time.Duration
 	hc      *http.Client
+	dims    map[string]int // embedding vector length per model
 }
 
 // New returns an unconfigured plugin (Configure before use).
@@ -44,8 +45,8 @@ func (*Plugin) Info() plugin.Info {
 		Name:         "llm-openai",
 		Version:      Version,
 		Description:  "OpenAI-compatible Chat Completions providers (OpenAI, NVIDIA NIM and hosted endpoints, vLLM, Ollama).",
-		Kinds:        []plugin.Kind{plugin.KindLLM},
-		Capabilities: []string{"streaming", "tools", "vision"},
+		Kinds:        []plugin.Kind{plugin.KindLLM, plugin.KindEmbeddings},
+		Capabilities: []string{"streaming", "tools", "vision", "embeddings"},
 	}
 }
 
@@ -76,7 +77,7 @@ func (p *Plugin) Configure(_ context.Context, cfg plugin.Config, _ plugin.Host) 
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.cfg, p.timeout = c, timeout
+	p.cfg, p.timeout, p.dims = c, timeout, nil
 	p.hc = &http.Client{Transport: tr}
 	return nil
 }

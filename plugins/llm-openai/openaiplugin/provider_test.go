@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/nemoclave/nemoclave/internal/testupstream"
+	"github.com/nemoclave/nemoclave/sdk/embeddings"
 	"github.com/nemoclave/nemoclave/sdk/llm"
 	"github.com/nemoclave/nemoclave/sdk/plugin"
 	"github.com/nemoclave/nemoclave/sdk/sdktest"
@@ -132,5 +133,33 @@ func BenchmarkChatStream(b *testing.B) {
 		if err := p.ChatStream(context.Background(), req, func(*llm.ChatChunk) error { return nil }); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestEmbeddingsConformance runs the SDK's embeddings suite: the plugin
+// also serves the embeddings kind through POST /embeddings.
+func TestEmbeddingsConformance(t *testing.T) {
+	t.Parallel()
+	up := testupstream.Start(t, key)
+	sdktest.Embeddings(t, New(), sdktest.WithConfig(cfgJSON(up, map[string]any{"embedding_model": "embed-test"})))
+}
+
+func TestEmbeddingsErrors(t *testing.T) {
+	t.Parallel()
+	up := testupstream.Start(t, key)
+	c := plugin.InProcess(t, New())
+	if _, err := c.Configure(context.Background(), plugin.ConfigureOptions{Config: json.RawMessage(cfgJSON(up, nil))}); err != nil {
+		t.Fatal(err)
+	}
+	e := c.Embeddings()
+	if _, err := e.Embed(context.Background(), &embeddings.EmbedRequest{Inputs: []string{"x"}}); status.CodeOf(err) != status.InvalidArgument || !strings.Contains(err.Error(), "embedding_model") {
+		t.Fatalf("no model: %v", err)
+	}
+	if _, err := e.Embed(context.Background(), &embeddings.EmbedRequest{Model: "fail-429", Inputs: []string{"x"}}); status.CodeOf(err) != status.RateLimited {
+		t.Fatalf("429: %v", err)
+	}
+	resp, err := e.Embed(context.Background(), &embeddings.EmbedRequest{Model: "m", Inputs: []string{"a", "b"}, Dimensions: 4})
+	if err != nil || len(resp.Vectors) != 2 || len(resp.Vectors[0]) != 4 {
+		t.Fatalf("%v %+v", err, resp)
 	}
 }
