@@ -42,8 +42,9 @@ test: build
 
 ## test-k8s: the kubernetes driver, the Secret credential backend and deploy/ against a real
 ## kube-apiserver + etcd on loopback (scripts/k8s-testenv.sh; the first run builds kube-apiserver)
-test-k8s:
-	bash scripts/k8s-testenv.sh run -- $(GO) test $(GOTEST_FLAGS) ./sandbox/kubernetes/... ./host/credentials/... ./deploy/...
+## then `nemoclave run` of a driver = "kubernetes" blueprint against it (scripts/k8s-acceptance.sh)
+test-k8s: build
+	bash scripts/k8s-testenv.sh run -- bash -c '$(GO) test $(GOTEST_FLAGS) ./sandbox/kubernetes/... ./host/credentials/... ./deploy/... && bash scripts/k8s-acceptance.sh'
 
 ## test-security: the sandbox escape catalogue only
 test-security: build
