@@ -422,6 +422,16 @@ func (d *Driver) launch(ctx context.Context, r *record) (_ *running, _ map[strin
 	for _, l := range spec.Listeners {
 		cfg.Listeners = append(cfg.Listeners, l.Name)
 	}
+	if os.Geteuid() == 0 {
+		// A root supervisor runs the agent as whoever owns the workspace,
+		// so host permissions (root-only files and sockets in granted
+		// paths) apply to it and its files belong to that user. A
+		// root-owned workspace keeps uid 0, without any capability.
+		var st unix.Stat_t
+		if err := unix.Stat(spec.Workspace, &st); err == nil && st.Uid != 0 {
+			cfg.RunAs = &[2]int{int(st.Uid), int(st.Gid)}
+		}
+	}
 	if err := send(ctl, message{Op: opConfig, Config: cfg}); err != nil {
 		return nil, nil, err
 	}

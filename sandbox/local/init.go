@@ -168,6 +168,10 @@ func (s *initStage) spawner(plan landlockPlan, filter []bpf.RawInstruction, read
 		go s.spawner(plan, filter, ready)
 		select {}
 	}
+	if err := switchUser(s.cfg.RunAs); err != nil {
+		ready <- err
+		return
+	}
 	if err := dropPrivileges(); err != nil {
 		ready <- err
 		return

@@ -456,3 +456,39 @@ func TestLaunch_DeleteRacesStart(t *testing.T) {
 		t.Errorf("state left behind: %d entries", len(ents))
 	}
 }
+
+// TestLaunch_RootRunsAgentAsWorkspaceOwner: under a root supervisor the
+// agent takes the workspace owner's uid, so host permissions apply to it.
+func TestLaunch_RootRunsAgentAsWorkspaceOwner(t *testing.T) {
+	t.Parallel()
+	if os.Geteuid() != 0 {
+		t.Skip("needs a root supervisor")
+	}
+	d, ws := newTestDriver(t)
+	if err := os.Chown(ws, unprivUID, unprivUID); err != nil {
+		t.Fatal(err)
+	}
+	rootOnly := filepath.Join(testBase, "bin", "root-only-"+strconv.Itoa(rand.IntN(1<<30)))
+	if err := os.WriteFile(rootOnly, []byte("root secret"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	defer os.Remove(rootOnly)
+	spec := testSpec(t, ws, "/bin/sh", "-c", `echo "uid=$(id -u) gid=$(id -g)"; grep -E "^(CapEff|CapPrm|NoNewPrivs):" /proc/self/status
+touch /workspace/made; cat `+rootOnly+` 2>&1 || true`)
+	createStart(t, d, spec)
+	if _, err := d.Wait(t.Context(), spec.Name); err != nil {
+		t.Fatal(err)
+	}
+	rc, _ := d.Logs(t.Context(), spec.Name)
+	var out strings.Builder
+	bufio.NewReader(rc).WriteTo(&out)
+	rc.Close()
+	expectLines(t, out.String(), "uid=65534 gid=65534", "CapEff:\t0000000000000000", "CapPrm:\t0000000000000000", "NoNewPrivs:\t1", "Permission denied")
+	if strings.Contains(out.String(), "root secret") {
+		t.Errorf("the agent read a root-only file:\n%s", out.String())
+	}
+	var st syscall.Stat_t
+	if err := syscall.Stat(filepath.Join(ws, "made"), &st); err != nil || st.Uid != unprivUID {
+		t.Errorf("file made by the agent: uid %d, %v; want %d", st.Uid, err, unprivUID)
+	}
+}

@@ -76,6 +76,31 @@ func hasCap(c int) bool {
 	return data[c/32].Effective&(1<<(uint(c)%32)) != 0
 }
 
+// switchUser makes the calling thread (only) run as ids[0]:ids[1] with no
+// supplementary groups. Raw syscalls, because the libc/Go wrappers change
+// every thread. Going from uid 0 to a non-zero uid clears the thread's
+// capabilities; the bounding set stays, which is harmless for a non-root
+// uid under no_new_privs (dropPrivileges' unprivileged path).
+func switchUser(ids *[2]int) error {
+	if ids == nil {
+		return nil
+	}
+	uid, gid := uintptr(ids[0]), uintptr(ids[1])
+	if _, _, e := unix.RawSyscall(unix.SYS_SETGROUPS, 0, 0, 0); e != 0 {
+		return fmt.Errorf("drop supplementary groups: %w", e)
+	}
+	if _, _, e := unix.RawSyscall(unix.SYS_SETRESGID, gid, gid, gid); e != 0 {
+		return fmt.Errorf("switch to gid %d: %w", ids[1], e)
+	}
+	if _, _, e := unix.RawSyscall(unix.SYS_SETRESUID, uid, uid, uid); e != 0 {
+		return fmt.Errorf("switch to uid %d: %w", ids[0], e)
+	}
+	if unix.Getuid() != ids[0] || unix.Geteuid() != ids[0] || unix.Getgid() != ids[1] {
+		return fmt.Errorf("switch to %d:%d did not take", ids[0], ids[1])
+	}
+	return nil
+}
+
 func lastCap() int {
 	b, err := os.ReadFile("/proc/sys/kernel/cap_last_cap")
 	if err == nil {

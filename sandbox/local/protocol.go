@@ -59,6 +59,10 @@ type initConfig struct {
 	Protected []string `json:"protected"`
 	// TmpBytes caps the /tmp and /dev/shm tmpfs.
 	TmpBytes int64 `json:"tmp_bytes"`
+	// RunAs, when set, is the host uid/gid sandboxed processes run as: a
+	// root supervisor runs the agent as the workspace's owner rather than
+	// as root.
+	RunAs *[2]int `json:"run_as,omitempty"`
 }
 
 // send writes one message with optional descriptors.
