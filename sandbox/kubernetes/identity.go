@@ -31,6 +31,7 @@ const (
 	// deleted pod's token stops working within this time at the latest
 	// (and at once for new sandboxes, which are looked up by pod UID).
 	reviewCacheTTL = 30 * time.Second
+	deliverTimeout = 30 * time.Second
 	// Keys the API server puts in a bound token's user extra.
 	extraPodName = "authentication.kubernetes.io/pod-name"
 	extraPodUID  = "authentication.kubernetes.io/pod-uid"
@@ -298,11 +299,17 @@ func newConnListener(addr net.Addr, closed func()) *connListener {
 	return &connListener{addr: addr, conns: make(chan net.Conn), done: make(chan struct{}), closed: closed}
 }
 
+// deliver hands c to Accept; a gateway that does not accept within
+// deliverTimeout loses the connection rather than a goroutine.
 func (l *connListener) deliver(c net.Conn) bool {
+	t := time.NewTimer(deliverTimeout)
+	defer t.Stop()
 	select {
 	case l.conns <- c:
 		return true
 	case <-l.done:
+		return false
+	case <-t.C:
 		return false
 	}
 }
