@@ -29,7 +29,7 @@ func TestConcurrentWritersAndReaders(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			r := rand.New(rand.NewPCG(uint64(w), 1))
-			for i := range 15 {
+			for i := range 8 {
 				docs := randomDocs(r, 20, 16)
 				for j := range docs {
 					docs[j].ID = fmt.Sprintf("w%d-%d-%d", w, i, j)
@@ -53,7 +53,7 @@ func TestConcurrentWritersAndReaders(t *testing.T) {
 	go func() {
 		defer wg.Done()
 		r := rand.New(rand.NewPCG(9, 9))
-		for i := range 15 {
+		for i := range 8 {
 			name := fmt.Sprintf("tmp%d", i%2)
 			if _, err := s.CreateCollection(ctx, name, 16); err != nil {
 				t.Error(err)
@@ -78,7 +78,7 @@ func TestConcurrentWritersAndReaders(t *testing.T) {
 	c.mu.RLock()
 	live := c.vec.live()
 	c.mu.RUnlock()
-	if live != 3*15*19 {
-		t.Fatalf("%d live vectors, want %d", live, 3*15*19)
+	if live != 3*8*19 {
+		t.Fatalf("%d live vectors, want %d", live, 3*8*19)
 	}
 }
