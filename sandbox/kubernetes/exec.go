@@ -13,6 +13,7 @@ import (
 	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/tools/remotecommand"
 	utilexec "k8s.io/client-go/util/exec"
+	"k8s.io/streaming/pkg/httpstream"
 )
 
 // Exec and Attach go through pods/exec (the daemon needs create on
@@ -61,7 +62,12 @@ func (d *Driver) executor(ctx context.Context, name string, opts *corev1.PodExec
 	if err != nil {
 		return nil, err
 	}
-	return remotecommand.NewFallbackExecutor(ws, spdy, func(err error) bool { return true })
+	// Fall back to SPDY only when the WebSocket upgrade itself failed (an
+	// older API server or a proxy in between): after any other error the
+	// command may already have run, and must not run twice.
+	return remotecommand.NewFallbackExecutor(ws, spdy, func(err error) bool {
+		return httpstream.IsUpgradeFailure(err) || httpstream.IsHTTPSProxyError(err)
+	})
 }
 
 // Exec runs a confined command in the sandbox pod.
