@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
+	"syscall"
 )
 
 // BinaryPrefix starts the file name of every plugin binary, so builtins are
@@ -211,15 +213,41 @@ func validName(s string) bool {
 	return true
 }
 
+// fileID identifies one version of a file: replacing or rewriting it
+// changes the inode, size, mtime or ctime.
+type fileID struct {
+	dev, ino           uint64
+	size, mtime, ctime int64
+}
+
+// hashes caches discovery hashes by fileID, so resolving the same builtin
+// again does not re-read 20 MB. It only saves work at discovery: every
+// launch still re-hashes the file (go-plugin's SecureConfig) and refuses a
+// mismatch.
+var hashes sync.Map // fileID -> []byte
+
 func hashFile(path string) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("hash plugin %s: %w", path, err)
 	}
 	defer f.Close()
+	var id fileID
+	var st syscall.Stat_t
+	cacheable := syscall.Fstat(int(f.Fd()), &st) == nil
+	if cacheable {
+		id = fileID{dev: st.Dev, ino: st.Ino, size: st.Size, mtime: st.Mtim.Nano(), ctime: st.Ctim.Nano()}
+		if sum, ok := hashes.Load(id); ok {
+			return sum.([]byte), nil
+		}
+	}
 	h := sha256.New()
 	if _, err := io.Copy(h, f); err != nil {
 		return nil, fmt.Errorf("hash plugin %s: %w", path, err)
 	}
-	return h.Sum(nil), nil
+	sum := h.Sum(nil)
+	if cacheable {
+		hashes.Store(id, sum)
+	}
+	return sum, nil
 }

@@ -142,10 +142,14 @@ func launchWaves(bp *blueprints.Blueprint) [][]*blueprints.Plugin {
 	return waves
 }
 
+// close stops every plugin, concurrently: each may take its shutdown
+// grace period.
 func (l launched) close() {
+	var wg sync.WaitGroup
 	for _, s := range l {
-		s.Close()
+		wg.Go(s.Close)
 	}
+	wg.Wait()
 }
 
 // supervised returns the plugin at addr. Its kind clients survive a

@@ -151,7 +151,9 @@ func (r *Runtime) follow(ctx context.Context, runs []*run, ev daemon.RunEvents) 
 			logsDone := make(chan struct{})
 			go func() {
 				defer close(logsDone)
-				_ = rn.followLogs(lctx, eventWriter{ev})
+				if err := rn.followLogs(lctx, eventWriter{ev}); err != nil {
+					r.log.Warn("cannot follow the agent's log", "sandbox", rn.name, "err", err)
+				}
 			}()
 			info, err := rn.driver.Wait(ctx, rn.name)
 			if err != nil {
@@ -160,11 +162,8 @@ func (r *Runtime) follow(ctx context.Context, runs []*run, ev daemon.RunEvents) 
 				_ = rn.deleteState(context.Background())
 				return
 			}
-			// Let the log follower drain what the agent wrote last.
-			select {
-			case <-logsDone:
-			case <-time.After(2 * time.Second):
-			}
+			// The follower reads everything the agent wrote before it
+			// notices the cancellation at the end of the log.
 			cancel()
 			<-logsDone
 			ev.Exit(rn.name, info.ExitCode, info.Reason)
@@ -433,7 +432,9 @@ func (rn *run) watchExit() {
 }
 
 func (rn *run) followLogs(ctx context.Context, w io.Writer) error {
-	return followFile(ctx, func() (io.ReadCloser, error) { return rn.driver.Logs(ctx, rn.name) }, w, true, 0)
+	// The log is opened whatever ctx says: a cancelled follower still
+	// delivers everything written so far, then stops at its end.
+	return followFile(ctx, func() (io.ReadCloser, error) { return rn.driver.Logs(context.Background(), rn.name) }, w, true, 0)
 }
 
 // stop stops the agent, the gateway servers and (when no other sandbox of

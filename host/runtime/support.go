@@ -24,7 +24,8 @@ func (r *Runtime) redactErr(err error) error {
 }
 
 // followFile copies what open returns to w; with follow it keeps reading
-// new data until ctx ends. tail > 0 starts at the last tail lines.
+// new data until ctx ends, and then drains what was written up to that
+// moment before returning. tail > 0 starts at the last tail lines.
 func followFile(ctx context.Context, open func() (io.ReadCloser, error), w io.Writer, follow bool, tail int) error {
 	rc, err := open()
 	if err != nil {
@@ -54,7 +55,7 @@ func followFile(ctx context.Context, open func() (io.ReadCloser, error), w io.Wr
 			}
 			select {
 			case <-ctx.Done():
-				return nil
+				follow = false // one more pass to the end, then stop
 			case <-time.After(100 * time.Millisecond):
 			}
 			continue

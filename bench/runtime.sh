@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Runtime benchmarks (PERFORMANCE.md rows "runtime" and "memory use"):
+#  - `nemoclave run` of the quickstart, one prompt, replay provider: cold
+#    (fresh $NEMOCLAVE_HOME, so the daemon starts too) and warm (daemon up);
+#  - daemon RSS with 10 idle sandboxes (agents that sleep), plus the RSS of
+#    their plugin processes reported beside it.
+# Prints min / median / p99 in milliseconds. Needs `make build` first.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=$PWD/bin
+COLD=${COLD:-5}
+WARM=${WARM:-10}
+work=$(mktemp -d)
+trap 'NEMOCLAVE_HOME=$work/home-warm $BIN/nemoclave daemon stop >/dev/null 2>&1 || true; NEMOCLAVE_HOME=$work/home-idle $BIN/nemoclave daemon stop >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
+cp -r examples/quickstart "$work/qs"
+
+ms() { echo $(( ($(date +%s%N) - $1) / 1000000 )); }
+stats() { sort -n | awk '{a[NR]=$1} END {p99=int(NR*0.99+0.999); if (p99<1) p99=1; printf "min %d  median %d  p99 %d  (n=%d)\n", a[1], a[int((NR+1)/2)], a[p99], NR}'; }
+
+echo "== nemoclave run (quickstart, replay provider, one prompt)"
+: > "$work/cold"
+for i in $(seq 1 "$COLD"); do
+	home=$work/home-cold-$i
+	t=$(date +%s%N)
+	NEMOCLAVE_HOME=$home "$BIN/nemoclave" run "$work/qs/blueprint.hcl" >/dev/null 2>&1
+	ms "$t" >> "$work/cold"
+	NEMOCLAVE_HOME=$home "$BIN/nemoclave" daemon stop >/dev/null 2>&1
+done
+printf 'cold (daemon start included) ms: '; stats < "$work/cold"
+
+export NEMOCLAVE_HOME=$work/home-warm
+"$BIN/nemoclave" run "$work/qs/blueprint.hcl" >/dev/null 2>&1   # start the daemon, warm caches
+: > "$work/warm"
+for i in $(seq 1 "$WARM"); do
+	t=$(date +%s%N)
+	"$BIN/nemoclave" run "$work/qs/blueprint.hcl" >/dev/null 2>&1
+	ms "$t" >> "$work/warm"
+done
+printf 'warm daemon ms: '; stats < "$work/warm"
+"$BIN/nemoclave" daemon stop >/dev/null
+
+echo "== daemon RSS with 10 idle sandboxes"
+export NEMOCLAVE_HOME=$work/home-idle
+for i in $(seq 1 10); do
+	d=$work/idle-$i
+	cp -r examples/quickstart "$d"
+	sed -i "s/sandbox \"quickstart\"/sandbox \"idle$i\"/; s/sandbox.quickstart/sandbox.idle$i/; s/policy \"quickstart\"/policy \"idle$i\"/; s/policy.quickstart/policy.idle$i/" "$d/blueprint.hcl"
+	sed -i 's|command = var.prompt == "" ? \["nemoclave", "agent"\] : \["nemoclave", "agent", "-p", var.prompt\]|command = ["/bin/sleep", "600"]|' "$d/blueprint.hcl"
+	"$BIN/nemoclave" run -d "$d/blueprint.hcl" >/dev/null 2>&1
+done
+pid=$("$BIN/nemoclave" daemon status -o json | sed -n 's/.*"pid": *\([0-9]*\).*/\1/p')
+running=$("$BIN/nemoclave" sandbox list -o json | grep -c '"state": "running"' || true)
+rss=$(awk '/VmRSS/ {print $2}' /proc/"$pid"/status)
+plugins=0
+for p in $(pgrep -f 'nemoclave-plugin-' || true); do
+	if tr '\0' '\n' < /proc/"$p"/environ 2>/dev/null | grep -q "HOME=$NEMOCLAVE_HOME"; then
+		plugins=$((plugins + $(awk '/VmRSS/ {print $2}' /proc/"$p"/status)))
+	fi
+done
+echo "running sandboxes: $running"
+echo "daemon RSS: $((rss / 1024)) MiB (target <= 150 MiB); plugin processes of these runs: $((plugins / 1024)) MiB"
