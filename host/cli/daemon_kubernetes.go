@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -34,6 +35,7 @@ type kubernetesDaemonFlags struct {
 	kubeconfig, namespace, image, runtimeClass, storageClass, workspaceSize string
 	gatewayNamespace, gatewayService, gatewayAddress, frontAddress          string
 	audience, credentialsSecret                                             string
+	frontCert, frontKey, frontCA                                            string
 }
 
 var k8sFlags kubernetesDaemonFlags
@@ -58,6 +60,9 @@ func addKubernetesDaemonFlags(cmd *cobra.Command) {
 	f.StringVar(&k8sFlags.gatewayAddress, "kubernetes-gateway-address", env("NEMOCLAVE_K8S_GATEWAY_ADDRESS", ""), "ip:port sandbox pods dial instead of the Service's cluster IP ($NEMOCLAVE_K8S_GATEWAY_ADDRESS)")
 	f.StringVar(&k8sFlags.frontAddress, "kubernetes-front-address", env("NEMOCLAVE_K8S_FRONT_ADDRESS", ":7443"), "address the gateway listens on for sandbox pods ($NEMOCLAVE_K8S_FRONT_ADDRESS)")
 	f.StringVar(&k8sFlags.audience, "kubernetes-audience", env("NEMOCLAVE_K8S_AUDIENCE", "nemoclave-gateway"), "audience of the sandbox pods' projected tokens ($NEMOCLAVE_K8S_AUDIENCE)")
+	f.StringVar(&k8sFlags.frontCert, "kubernetes-front-tls-cert", env("NEMOCLAVE_K8S_FRONT_TLS_CERT", ""), "TLS certificate (PEM) the Front presents to sandbox pods, re-read when it changes (cert-manager); needs --kubernetes-front-tls-key and --kubernetes-front-ca ($NEMOCLAVE_K8S_FRONT_TLS_CERT)")
+	f.StringVar(&k8sFlags.frontKey, "kubernetes-front-tls-key", env("NEMOCLAVE_K8S_FRONT_TLS_KEY", ""), "private key of --kubernetes-front-tls-cert ($NEMOCLAVE_K8S_FRONT_TLS_KEY)")
+	f.StringVar(&k8sFlags.frontCA, "kubernetes-front-ca", env("NEMOCLAVE_K8S_FRONT_CA", ""), "CA (PEM) sandbox pods verify the Front's certificate with ($NEMOCLAVE_K8S_FRONT_CA)")
 	f.StringVar(&k8sFlags.credentialsSecret, "kubernetes-credentials-secret", env("NEMOCLAVE_K8S_CREDENTIALS_SECRET", ""), "namespace/name of a Secret whose keys are provider credentials, looked up before the other stores ($NEMOCLAVE_K8S_CREDENTIALS_SECRET)")
 }
 
@@ -129,13 +134,30 @@ func setupDaemonKubernetes(ctx context.Context, home string, logger *slog.Logger
 	if err != nil {
 		return out, fmt.Errorf("kubernetes: listen for sandbox pods on --kubernetes-front-address %s: %w", k8sFlags.frontAddress, err)
 	}
+	var frontCA []byte
+	if k8sFlags.frontCert != "" || k8sFlags.frontKey != "" || k8sFlags.frontCA != "" {
+		if k8sFlags.frontCert == "" || k8sFlags.frontKey == "" || k8sFlags.frontCA == "" {
+			ln.Close()
+			return out, errors.New("kubernetes: TLS on the Front needs all of --kubernetes-front-tls-cert, --kubernetes-front-tls-key and --kubernetes-front-ca")
+		}
+		if frontCA, err = os.ReadFile(k8sFlags.frontCA); err != nil {
+			ln.Close()
+			return out, fmt.Errorf("kubernetes: read --kubernetes-front-ca: %w", err)
+		}
+		kp := &reloadingKeyPair{cert: k8sFlags.frontCert, key: k8sFlags.frontKey}
+		if _, err := kp.get(nil); err != nil {
+			ln.Close()
+			return out, err
+		}
+		ln = tls.NewListener(ln, &tls.Config{GetCertificate: kp.get, MinVersion: tls.VersionTLS13})
+	}
 	front := sbk8s.NewFront(ln, sbk8s.NewAuthenticator(client, k8sFlags.audience), func(msg string, args ...any) { logger.Warn(msg, args...) })
 	go func() { _ = front.Serve(ctx) }()
 	d, err := sbk8s.New(ctx, sbk8s.Options{
 		Client: client, Config: cfg, Namespace: k8sFlags.namespace, Image: k8sFlags.image,
 		RuntimeClassName: k8sFlags.runtimeClass, StorageClass: k8sFlags.storageClass, StorageBytes: size,
 		Audience: k8sFlags.audience, GatewayNamespace: k8sFlags.gatewayNamespace, GatewayService: k8sFlags.gatewayService,
-		GatewayAddress: k8sFlags.gatewayAddress, Front: front, Logger: logger,
+		GatewayAddress: k8sFlags.gatewayAddress, Front: front, Logger: logger, FrontCA: frontCA,
 	})
 	if err != nil {
 		ln.Close()
@@ -215,4 +237,31 @@ func init() {
 			},
 		}
 	})
+}
+
+// reloadingKeyPair serves the Front's certificate from files that a
+// certificate manager rewrites, re-reading them at most once a minute.
+type reloadingKeyPair struct {
+	cert, key string
+
+	mu     sync.Mutex
+	pair   *tls.Certificate
+	loaded time.Time
+}
+
+func (k *reloadingKeyPair) get(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.pair != nil && time.Since(k.loaded) < time.Minute {
+		return k.pair, nil
+	}
+	p, err := tls.LoadX509KeyPair(k.cert, k.key)
+	if err != nil {
+		if k.pair != nil {
+			return k.pair, nil // keep serving the last good pair
+		}
+		return nil, fmt.Errorf("kubernetes: load the Front's TLS key pair: %w", err)
+	}
+	k.pair, k.loaded = &p, time.Now()
+	return k.pair, nil
 }

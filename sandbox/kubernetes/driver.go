@@ -2,6 +2,7 @@ package kubernetes
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -70,6 +71,13 @@ type Options struct {
 	GatewayService   string
 	GatewayPort      int
 	GatewayAddress   string
+	// FrontCA (PEM) is the CA of the Front's TLS certificate; when set,
+	// sandbox pods speak TLS to the Front and verify its certificate for
+	// FrontServerName (default <GatewayService>.<GatewayNamespace>.svc),
+	// so their token never crosses the pod network in clear. The Front's
+	// listener must then be a TLS listener (tls.NewListener).
+	FrontCA         []byte
+	FrontServerName string
 	// GatewayPodLabels select the gateway pods in the sandbox
 	// NetworkPolicy; default app.kubernetes.io/name=nemoclave,
 	// app.kubernetes.io/component=gateway.
@@ -123,6 +131,14 @@ func New(ctx context.Context, o Options) (*Driver, error) {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if len(o.FrontCA) > 0 {
+		if !x509.NewCertPool().AppendCertsFromPEM(o.FrontCA) {
+			return nil, errors.New("kubernetes driver: the Front CA holds no PEM certificate; pass the CA that signed the gateway's TLS certificate")
+		}
+		if o.FrontServerName == "" {
+			o.FrontServerName = o.GatewayService + "." + o.GatewayNamespace + ".svc"
+		}
 	}
 	d := &Driver{opts: o, stopped: map[string]sandbox.Info{}, started: map[string]bool{}}
 	var err error
@@ -228,6 +244,7 @@ func (d *Driver) Create(ctx context.Context, spec sandbox.Spec) (sandbox.Info, e
 	cfg := &supervisorConfig{
 		Name: spec.Name, Command: spec.Command, Env: spec.Env, Policy: spec.Policy, Listeners: ports,
 		Gateway: gw, TokenFile: identityDir + "/" + identityFile, Workspace: workspaceDir,
+		GatewayCA: string(d.opts.FrontCA), GatewayServerName: d.opts.FrontServerName,
 		CreatedAt: metav1.Now(), TimeoutSeconds: int64(spec.Timeout / time.Second), Resources: spec.Resources,
 	}
 	name := objectName(spec.Name)

@@ -66,7 +66,11 @@ type supervisorConfig struct {
 	// Gateway is the Front's address, an IP and port: the pod has no DNS.
 	Gateway   string `json:"gateway"`
 	TokenFile string `json:"token_file"`
-	Workspace string `json:"workspace"`
+	// GatewayCA (PEM) and GatewayServerName make the supervisor speak TLS
+	// to the Front and verify it; empty means plain TCP.
+	GatewayCA         string `json:"gateway_ca,omitempty"`
+	GatewayServerName string `json:"gateway_server_name,omitempty"`
+	Workspace         string `json:"workspace"`
 	// CreatedAt and Timeout let a restarted daemon report the sandbox.
 	CreatedAt      metav1.Time       `json:"created_at"`
 	TimeoutSeconds int64             `json:"timeout_seconds,omitempty"`

@@ -2,6 +2,8 @@ package kubernetes
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -243,9 +245,8 @@ func forward(ctx context.Context, ln net.Listener, listener string, cfg *supervi
 				fmt.Fprintln(os.Stderr, "nemoclave sandbox supervisor: read the gateway token:", err)
 				return
 			}
-			var dialer net.Dialer
 			dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-			g, err := dialer.DialContext(dctx, "tcp", cfg.Gateway)
+			g, err := dialGateway(dctx, cfg)
 			cancel()
 			if err != nil {
 				fmt.Fprintln(os.Stderr, "nemoclave sandbox supervisor: reach the gateway:", err)
@@ -276,4 +277,19 @@ func pipe(a, b net.Conn) {
 	go cp(a, b)
 	go cp(b, a)
 	wg.Wait()
+}
+
+// dialGateway connects to the Front, over TLS verified against the
+// configured CA when there is one.
+func dialGateway(ctx context.Context, cfg *supervisorConfig) (net.Conn, error) {
+	if cfg.GatewayCA == "" {
+		var d net.Dialer
+		return d.DialContext(ctx, "tcp", cfg.Gateway)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM([]byte(cfg.GatewayCA)) {
+		return nil, errors.New("the gateway CA in the sandbox config holds no certificate; recreate the sandbox")
+	}
+	d := tls.Dialer{Config: &tls.Config{RootCAs: pool, ServerName: cfg.GatewayServerName, MinVersion: tls.VersionTLS13}}
+	return d.DialContext(ctx, "tcp", cfg.Gateway)
 }

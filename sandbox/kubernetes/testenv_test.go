@@ -74,7 +74,7 @@ type testDriver struct {
 	front  *Front
 }
 
-func newTestDriver(t *testing.T) *testDriver {
+func newTestDriver(t *testing.T, tweak ...func(ns string, o *Options, ln *net.Listener)) *testDriver {
 	t.Helper()
 	cfg, c := testCluster(t)
 	ns := restrictedNamespace(t, c)
@@ -94,12 +94,14 @@ func newTestDriver(t *testing.T) *testDriver {
 	if err != nil {
 		t.Fatal(err)
 	}
+	o := Options{Client: c, Config: cfg, Namespace: ns, Image: "registry.example/nemoclave:test", GatewayPort: 7443}
+	for _, f := range tweak {
+		f(ns, &o, &ln)
+	}
 	front := NewFront(ln, NewAuthenticator(c, "nemoclave-gateway"), t.Logf)
 	go func() { _ = front.Serve(ctx) }()
-	d, err := New(ctx, Options{
-		Client: c, Config: cfg, Namespace: ns, Image: "registry.example/nemoclave:test",
-		Front: front, GatewayPort: 7443,
-	})
+	o.Front = front
+	d, err := New(ctx, o)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
