@@ -56,7 +56,8 @@ func TestManifests(t *testing.T) {
 		t.Fatalf("install stand-in CRDs: %v\n%s", err, stderr)
 	}
 	if _, stderr, err := kubectl(t, kc, nil, "wait", "--for", "condition=established", "--timeout", "60s",
-		"crd/externalsecrets.external-secrets.io", "crd/secretstores.external-secrets.io", "crd/secretproviderclasses.secrets-store.csi.x-k8s.io"); err != nil {
+		"crd/externalsecrets.external-secrets.io", "crd/secretstores.external-secrets.io", "crd/secretproviderclasses.secrets-store.csi.x-k8s.io",
+		"crd/certificates.cert-manager.io", "crd/issuers.cert-manager.io"); err != nil {
 		t.Fatalf("CRDs not established: %v\n%s", err, stderr)
 	}
 	base, stderr, err := kubectl(t, kc, nil, "kustomize", "base")
