@@ -18,7 +18,8 @@
 // (by UID), and only then hands the connection to that sandbox's listener.
 // Identity never comes from headers: a sandbox can only present the token
 // the kubelet mounted into its own pod, and the API server stops accepting
-// that token when the pod is deleted.
+// that token when the pod is deleted. With Options.FrontCA the supervisor
+// speaks TLS to the Front and verifies it before the token leaves the pod.
 //
 // Inside the pod the supervisor (the nemoclave binary, unprivileged) applies
 // the same no_new_privs, Landlock and seccomp confinement as the local
