@@ -9,7 +9,7 @@ export NEMOCLAVE_BIN_DIR := $(BIN)
 
 PROTOC_GEN_GO_VERSION      := v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
-STATICCHECK_VERSION        := 2026.2.2
+STATICCHECK_VERSION        := v0.8.2
 
 PLUGINS := $(notdir $(wildcard plugins/*))
 GOTEST_FLAGS ?= -race -count=1 -timeout 20m
