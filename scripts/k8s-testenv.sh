@@ -149,8 +149,13 @@ stop() {
 	local dir="$1" f
 	for f in kube-apiserver etcd; do
 		if [ -f "$dir/$f.pid" ]; then
-			kill "$(cat "$dir/$f.pid")" 2>/dev/null || true
-			wait "$(cat "$dir/$f.pid")" 2>/dev/null || true
+			local pid i
+			pid="$(cat "$dir/$f.pid")"
+			kill "$pid" 2>/dev/null || true
+			# Not our child in "stop" mode: poll until it has shut down.
+			for i in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+			kill -9 "$pid" 2>/dev/null || true
+			wait "$pid" 2>/dev/null || true
 			rm -f "$dir/$f.pid"
 		fi
 	done
