@@ -280,7 +280,7 @@ func (d *Driver) Delete(ctx context.Context, name string) error {
 	for i := len(r.Placeholders) - 1; i >= 0; i-- {
 		_ = os.Remove(r.Placeholders[i]) // only succeeds while still empty
 	}
-	if err := os.RemoveAll(d.dir(name)); err != nil {
+	if err := removeStateDir(d.dir(name)); err != nil {
 		errs = append(errs, fmt.Errorf("remove state: %w", err))
 	}
 	d.mu.Lock()
@@ -528,4 +528,19 @@ func (d *Driver) UpdatePolicy(ctx context.Context, name string, p *policy.Policy
 	}
 	r.Spec.Policy = p.Clone()
 	return d.save(r)
+}
+
+// removeStateDir removes a sandbox's state directory. A supervisor that
+// still watches the sandbox (another driver over the same state root) may
+// write its final state.json while the directory is being removed; the
+// removal is retried briefly instead of failing on ENOTEMPTY.
+func removeStateDir(dir string) error {
+	var err error
+	for range 10 {
+		if err = os.RemoveAll(dir); err == nil || !errors.Is(err, syscall.ENOTEMPTY) {
+			return err
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return err
 }
