@@ -373,6 +373,10 @@ func (rn *run) createSandbox(ctx context.Context, blueprintPath string) (string,
 		Resources: sandbox.Resources{CPUs: sb.Resources.CPUs, MemoryBytes: sb.Resources.MemoryBytes, Pids: int64(sb.Resources.PIDs)},
 		Listeners: []sandbox.ListenerSpec{{Name: sandbox.ListenerEgress}, {Name: sandbox.ListenerInference}, {Name: sandbox.ListenerAgentAPI}},
 	}
+	if k := sb.Kubernetes; k != nil && driverName == "kubernetes" {
+		spec.Kubernetes = &sandbox.KubernetesSpec{Namespace: k.Namespace, RuntimeClass: k.RuntimeClass, StorageClass: k.StorageClass,
+			StorageBytes: k.StorageBytes, Image: k.Image, NodeSelector: k.NodeSelector}
+	}
 	if _, err := d.Create(ctx, spec); err != nil {
 		return "", err
 	}

@@ -246,7 +246,12 @@ func (d *Driver) Create(ctx context.Context, spec sandbox.Spec) (sandbox.Info, e
 		Gateway: gw, TokenFile: identityDir + "/" + identityFile, Workspace: workspaceDir,
 		GatewayCA: string(d.opts.FrontCA), GatewayServerName: d.opts.FrontServerName,
 		CreatedAt: metav1.Now(), TimeoutSeconds: int64(spec.Timeout / time.Second), Resources: spec.Resources,
+		Kubernetes: spec.Kubernetes,
 	}
+	if k := spec.Kubernetes; k != nil && k.Namespace != "" && k.Namespace != d.opts.Namespace {
+		return sandbox.Info{}, fmt.Errorf("sandbox %s asks for namespace %q, but this daemon's kubernetes driver serves %q; run a daemon per sandbox namespace (--kubernetes-namespace) or drop the setting", spec.Name, k.Namespace, d.opts.Namespace)
+	}
+	set := d.settings(spec.Kubernetes)
 	name := objectName(spec.Name)
 	sa, err := d.opts.Client.CoreV1().ServiceAccounts(d.opts.Namespace).Create(ctx, &corev1.ServiceAccount{
 		ObjectMeta:                   metav1.ObjectMeta{Name: name, Namespace: d.opts.Namespace, Labels: sandboxLabels(spec.Name)},
@@ -275,14 +280,14 @@ func (d *Driver) Create(ctx context.Context, spec sandbox.Spec) (sandbox.Info, e
 	if _, err := d.opts.Client.NetworkingV1().NetworkPolicies(d.opts.Namespace).Create(ctx, d.networkPolicy(spec.Name, owner), metav1.CreateOptions{}); err != nil {
 		return fail("create the sandbox's network policy", err)
 	}
-	if d.opts.StorageBytes > 0 {
+	if set.StorageBytes > 0 {
 		pvc := &corev1.PersistentVolumeClaim{
 			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: d.opts.Namespace, Labels: sandboxLabels(spec.Name), OwnerReferences: owner},
 			Spec: corev1.PersistentVolumeClaimSpec{
 				AccessModes:      []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
-				StorageClassName: nonEmpty(d.opts.StorageClass),
+				StorageClassName: nonEmpty(set.StorageClass),
 				Resources: corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{
-					corev1.ResourceStorage: *resource.NewQuantity(d.opts.StorageBytes, resource.BinarySI)}},
+					corev1.ResourceStorage: *resource.NewQuantity(set.StorageBytes, resource.BinarySI)}},
 			},
 		}
 		if _, err := d.opts.Client.CoreV1().PersistentVolumeClaims(d.opts.Namespace).Create(ctx, pvc, metav1.CreateOptions{}); err != nil {

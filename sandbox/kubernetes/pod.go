@@ -75,6 +75,33 @@ type supervisorConfig struct {
 	CreatedAt      metav1.Time       `json:"created_at"`
 	TimeoutSeconds int64             `json:"timeout_seconds,omitempty"`
 	Resources      sandbox.Resources `json:"resources"`
+	// Kubernetes are the blueprint's overrides of the driver's defaults.
+	Kubernetes *sandbox.KubernetesSpec `json:"kubernetes,omitempty"`
+}
+
+// settings merges the sandbox's overrides over the driver's defaults.
+func (d *Driver) settings(k *sandbox.KubernetesSpec) sandbox.KubernetesSpec {
+	out := sandbox.KubernetesSpec{Namespace: d.opts.Namespace, RuntimeClass: d.opts.RuntimeClassName, StorageClass: d.opts.StorageClass,
+		StorageBytes: d.opts.StorageBytes, Image: d.opts.Image, NodeSelector: d.opts.NodeSelector}
+	if k == nil {
+		return out
+	}
+	if k.RuntimeClass != "" {
+		out.RuntimeClass = k.RuntimeClass
+	}
+	if k.StorageClass != "" {
+		out.StorageClass = k.StorageClass
+	}
+	if k.StorageBytes > 0 {
+		out.StorageBytes = k.StorageBytes
+	}
+	if k.Image != "" {
+		out.Image = k.Image
+	}
+	if len(k.NodeSelector) > 0 {
+		out.NodeSelector = k.NodeSelector
+	}
+	return out
 }
 
 // configMap carries the supervisor configuration and the trust files (CA
@@ -102,6 +129,7 @@ func (d *Driver) configMap(cfg *supervisorConfig, files map[string][]byte, owner
 // cluster might change.
 func (d *Driver) pod(cfg *supervisorConfig, trust []string, owner []metav1.OwnerReference) *corev1.Pod {
 	name := objectName(cfg.Name)
+	set := d.settings(cfg.Kubernetes)
 	seccomp := &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault}
 	res := d.resources(cfg.Resources)
 	mounts := []corev1.VolumeMount{
@@ -117,7 +145,7 @@ func (d *Driver) pod(cfg *supervisorConfig, trust []string, owner []metav1.Owner
 		cmItems = append(cmItems, corev1.KeyToPath{Key: key, Path: key})
 	}
 	workspace := corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}
-	if d.opts.StorageBytes > 0 {
+	if set.StorageBytes > 0 {
 		workspace = corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: name}}
 	}
 	tmpLimit := resource.NewQuantity(256<<20, resource.BinarySI)
@@ -128,8 +156,8 @@ func (d *Driver) pod(cfg *supervisorConfig, trust []string, owner []metav1.Owner
 			AutomountServiceAccountToken:  ptr.To(false),
 			EnableServiceLinks:            ptr.To(false),
 			RestartPolicy:                 corev1.RestartPolicyNever,
-			RuntimeClassName:              nonEmpty(d.opts.RuntimeClassName),
-			NodeSelector:                  d.opts.NodeSelector,
+			RuntimeClassName:              nonEmpty(set.RuntimeClass),
+			NodeSelector:                  set.NodeSelector,
 			HostNetwork:                   false,
 			HostPID:                       false,
 			HostIPC:                       false,
@@ -144,7 +172,7 @@ func (d *Driver) pod(cfg *supervisorConfig, trust []string, owner []metav1.Owner
 			},
 			Containers: []corev1.Container{{
 				Name:            "sandbox",
-				Image:           d.opts.Image,
+				Image:           set.Image,
 				ImagePullPolicy: corev1.PullIfNotPresent,
 				Command:         []string{d.opts.SupervisorPath, SupervisorCommand, "run"},
 				WorkingDir:      workspaceDir,

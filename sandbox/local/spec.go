@@ -33,6 +33,9 @@ var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,47}$`)
 // validateSpec refuses anything the driver could not enforce. It runs in
 // Create, so an invalid sandbox never leaves a process or a cgroup behind.
 func validateSpec(spec *sandbox.Spec) error {
+	if spec.Kubernetes != nil {
+		return errors.New("kubernetes settings were given to the local driver; they apply only to driver = \"kubernetes\"")
+	}
 	var errs []error
 	if !nameRE.MatchString(spec.Name) {
 		errs = append(errs, fmt.Errorf("sandbox name %q: use 1-48 lower-case letters, digits and '-', starting with a letter or digit", spec.Name))
