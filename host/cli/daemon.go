@@ -1,9 +1,14 @@
 package cli
 
 import (
+	"net"
+	"net/http"
+	"time"
+
 	"context"
 	"errors"
 	"fmt"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -13,6 +18,9 @@ import (
 	"github.com/nemoclave/nemoclave/host/daemon"
 	"github.com/nemoclave/nemoclave/host/runtime"
 )
+
+// metricsListen is --metrics-listen.
+var metricsListen string
 
 // daemonCredentials supplies the daemon's credential lookup and redactor.
 // The credential store (host/credentials) replaces the environment-only
@@ -35,6 +43,7 @@ Run it in the foreground yourself only to watch its log.`,
 			},
 		}
 		addKubernetesDaemonFlags(cmd)
+		cmd.Flags().StringVar(&metricsListen, "metrics-listen", os.Getenv("NEMOCLAVE_METRICS_LISTEN"), "serve the gateway's Prometheus metrics on this address, e.g. 127.0.0.1:9464 ($NEMOCLAVE_METRICS_LISTEN; off when empty)")
 		cmd.AddCommand(&cobra.Command{
 			Use:   "stop",
 			Short: "Stop the daemon, every sandbox and every plugin",
@@ -101,6 +110,19 @@ func serveDaemon(ctx context.Context, home string) error {
 	if err != nil {
 		rt.Close(context.Background())
 		return err
+	}
+	if metricsListen != "" {
+		ln, err := net.Listen("tcp", metricsListen)
+		if err != nil {
+			rt.Close(context.Background())
+			return fmt.Errorf("--metrics-listen %s: %w", metricsListen, err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", promhttp.HandlerFor(rt.Registry(), promhttp.HandlerOpts{}))
+		ms := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		go func() { _ = ms.Serve(ln) }()
+		defer ms.Close()
+		logger.Info("metrics serving", "addr", ln.Addr().String())
 	}
 	if err := os.WriteFile(filepath.Join(home, "run", "daemon.pid"), []byte(fmt.Sprintln(os.Getpid())), 0o600); err != nil {
 		logger.Warn("cannot write pid file", "err", err)
