@@ -19,8 +19,8 @@ import (
 	"github.com/nemoclave/nemoclave/host/runtime"
 )
 
-// metricsListen is --metrics-listen.
-var metricsListen string
+// metricsListen is --metrics-listen; stateURL is --state-url.
+var metricsListen, stateURL string
 
 // daemonCredentials supplies the daemon's credential lookup and redactor.
 // The credential store (host/credentials) replaces the environment-only
@@ -43,6 +43,7 @@ Run it in the foreground yourself only to watch its log.`,
 			},
 		}
 		addKubernetesDaemonFlags(cmd)
+		cmd.Flags().StringVar(&stateURL, "state-url", os.Getenv("NEMOCLAVE_STATE_URL"), "state database: empty for $NEMOCLAVE_HOME/state.db (SQLite), or postgres://user@host/db for PostgreSQL ($NEMOCLAVE_STATE_URL)")
 		cmd.Flags().StringVar(&metricsListen, "metrics-listen", os.Getenv("NEMOCLAVE_METRICS_LISTEN"), "serve the gateway's Prometheus metrics on this address, e.g. 127.0.0.1:9464 ($NEMOCLAVE_METRICS_LISTEN; off when empty)")
 		cmd.AddCommand(&cobra.Command{
 			Use:   "stop",
@@ -102,7 +103,7 @@ func serveDaemon(ctx context.Context, home string) error {
 		return err
 	}
 	lookup, redact = k8s.wrap(lookup, redact)
-	rt, err := runtime.New(ctx, runtime.Options{Home: home, Credential: lookup, Redact: redact, Logger: logger, Drivers: k8s.drivers})
+	rt, err := runtime.New(ctx, runtime.Options{Home: home, StateURL: stateURL, Credential: lookup, Redact: redact, Logger: logger, Drivers: k8s.drivers})
 	if err != nil {
 		return err
 	}

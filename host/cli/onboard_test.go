@@ -10,7 +10,6 @@ import (
 	"github.com/nemoclave/nemoclave/host/config"
 )
 
-
 func TestOnboardNonInteractive(t *testing.T) {
 	home, dir := t.TempDir(), t.TempDir()
 	t.Setenv("NVIDIA_API_KEY", "nvapi-onboard-test-0123456789")

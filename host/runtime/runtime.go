@@ -29,6 +29,10 @@ import (
 type Options struct {
 	// Home is $NEMOCLAVE_HOME.
 	Home string
+	// StateURL selects the state database: empty means Home/state.db
+	// (SQLite); postgres://… keeps it in PostgreSQL, for a daemon whose
+	// disk is not durable (a Deployment in a cluster).
+	StateURL string
 	// Credential resolves credential("NAME") for plugin configs. It is the
 	// only path by which a secret reaches a plugin.
 	Credential func(name string) (string, error)
@@ -106,7 +110,11 @@ func New(ctx context.Context, o Options) (*Runtime, error) {
 	}
 	r := &Runtime{opts: o, log: o.Logger, runs: map[string]*run{}, registry: prometheus.NewRegistry(), schemas: plugins.NewSchemaCache()}
 	var err error
-	if r.db, err = state.Open(filepath.Join(o.Home, "state.db")); err != nil {
+	stateURL := o.StateURL
+	if stateURL == "" {
+		stateURL = filepath.Join(o.Home, "state.db")
+	}
+	if r.db, err = state.OpenURL(ctx, stateURL); err != nil {
 		return nil, err
 	}
 	if r.usage, err = inference.OpenSQLiteUsage(filepath.Join(o.Home, "usage.db")); err != nil {

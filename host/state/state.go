@@ -6,17 +6,24 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	neturl "net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
-	_ "modernc.org/sqlite" // registers the "sqlite" driver
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
+	_ "modernc.org/sqlite"             // registers the "sqlite" driver
 
 	"github.com/nemoclave/nemoclave/blueprints/policy"
 )
 
-// DB is the state database. Safe for concurrent use.
-type DB struct{ db *sql.DB }
+// DB is the state database: SQLite (one machine) or PostgreSQL (a daemon
+// in a cluster). Safe for concurrent use.
+type DB struct {
+	db       *sql.DB
+	postgres bool
+}
 
 // ErrNotFound is returned for a sandbox the state does not know.
 var ErrNotFound = errors.New("not found in state")
@@ -32,30 +39,79 @@ CREATE TABLE IF NOT EXISTS sandboxes (
 	detail_json TEXT NOT NULL DEFAULT '{}',
 	exit_code   INTEGER NOT NULL DEFAULT 0,
 	reason      TEXT NOT NULL DEFAULT '',
-	created_at  INTEGER NOT NULL,
-	updated_at  INTEGER NOT NULL
+	created_at  BIGINT NOT NULL,
+	updated_at  BIGINT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS policy_revisions (
 	sandbox     TEXT NOT NULL,
 	revision    INTEGER NOT NULL,
 	source      TEXT NOT NULL,
 	policy_json TEXT NOT NULL,
-	created_at  INTEGER NOT NULL,
+	created_at  BIGINT NOT NULL,
 	PRIMARY KEY (sandbox, revision)
 );
 CREATE TABLE IF NOT EXISTS approvals (
-	id         INTEGER PRIMARY KEY AUTOINCREMENT,
+	id         ` + "%s" + `,
 	sandbox    TEXT NOT NULL,
 	host       TEXT NOT NULL,
 	port       INTEGER NOT NULL,
 	decision   TEXT NOT NULL,
 	scope      TEXT NOT NULL,
 	operator   TEXT NOT NULL DEFAULT '',
-	decided_at INTEGER NOT NULL
+	decided_at BIGINT NOT NULL
 );
 `
 
-// Open opens (creating if needed) the state database at path.
+// OpenURL opens the state named by a URL: postgres://… (or
+// postgresql://…) for PostgreSQL, anything else is a SQLite file path.
+func OpenURL(ctx context.Context, url string) (*DB, error) {
+	if !strings.HasPrefix(url, "postgres://") && !strings.HasPrefix(url, "postgresql://") {
+		return Open(url)
+	}
+	db, err := sql.Open("pgx", url)
+	if err != nil {
+		return nil, fmt.Errorf("open state database: %w", err)
+	}
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("state database %s: %w (check the URL, that the server runs, and the user's rights)", redactURL(url), err)
+	}
+	d := &DB{db: db, postgres: true}
+	if _, err := db.ExecContext(ctx, fmt.Sprintf(schema, "BIGSERIAL PRIMARY KEY")); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("state database %s: create tables: %w", redactURL(url), err)
+	}
+	return d, nil
+}
+
+// redactURL drops the password from a database URL for error messages.
+func redactURL(raw string) string {
+	u, err := neturl.Parse(raw)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	return u.Redacted()
+}
+
+// q adapts a query written with ? placeholders to the database's dialect.
+func (d *DB) q(query string) string {
+	if !d.postgres {
+		return query
+	}
+	var b strings.Builder
+	n := 0
+	for _, r := range query {
+		if r == '?' {
+			n++
+			fmt.Fprintf(&b, "$%d", n)
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// Open opens (creating if needed) the SQLite state database at path.
 func Open(path string) (*DB, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("state directory: %w", err)
@@ -64,7 +120,7 @@ func Open(path string) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open state %s: %w", path, err)
 	}
-	if _, err := db.Exec(schema); err != nil {
+	if _, err := db.Exec(fmt.Sprintf(schema, "INTEGER PRIMARY KEY AUTOINCREMENT")); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("state %s: %w (if the file is corrupt, move it aside; the daemon recreates it)", path, err)
 	}
@@ -102,17 +158,17 @@ func (d *DB) PutSandbox(ctx context.Context, s Sandbox) error {
 	if len(s.Detail) == 0 {
 		s.Detail = json.RawMessage("{}")
 	}
-	_, err := d.db.ExecContext(ctx, `INSERT INTO sandboxes (name, blueprint, agent, driver, state, run_id, detail_json, exit_code, reason, created_at, updated_at)
+	_, err := d.db.ExecContext(ctx, d.q(`INSERT INTO sandboxes (name, blueprint, agent, driver, state, run_id, detail_json, exit_code, reason, created_at, updated_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT(name) DO UPDATE SET blueprint=excluded.blueprint, agent=excluded.agent, driver=excluded.driver, state=excluded.state,
-			run_id=excluded.run_id, detail_json=excluded.detail_json, exit_code=excluded.exit_code, reason=excluded.reason, updated_at=excluded.updated_at`,
+			run_id=excluded.run_id, detail_json=excluded.detail_json, exit_code=excluded.exit_code, reason=excluded.reason, updated_at=excluded.updated_at`),
 		s.Name, s.Blueprint, s.Agent, s.Driver, s.State, s.RunID, string(s.Detail), s.ExitCode, s.Reason, s.CreatedAt.UnixMilli(), now.UnixMilli())
 	return err
 }
 
 // SetSandboxState records a state change.
 func (d *DB) SetSandboxState(ctx context.Context, name, st string, exitCode int, reason string) error {
-	res, err := d.db.ExecContext(ctx, `UPDATE sandboxes SET state=?, exit_code=?, reason=?, updated_at=? WHERE name=?`,
+	res, err := d.db.ExecContext(ctx, d.q(`UPDATE sandboxes SET state=?, exit_code=?, reason=?, updated_at=? WHERE name=?`),
 		st, exitCode, reason, time.Now().UTC().UnixMilli(), name)
 	if err != nil {
 		return err
@@ -137,7 +193,7 @@ const sandboxCols = `name, blueprint, agent, driver, state, run_id, detail_json,
 
 // Sandbox returns one record.
 func (d *DB) Sandbox(ctx context.Context, name string) (Sandbox, error) {
-	s, err := scanSandbox(d.db.QueryRowContext(ctx, `SELECT `+sandboxCols+` FROM sandboxes WHERE name=?`, name))
+	s, err := scanSandbox(d.db.QueryRowContext(ctx, d.q(`SELECT `+sandboxCols+` FROM sandboxes WHERE name=?`), name))
 	if errors.Is(err, sql.ErrNoRows) {
 		return s, fmt.Errorf("sandbox %q: %w", name, ErrNotFound)
 	}
@@ -170,10 +226,10 @@ func (d *DB) DeleteSandbox(ctx context.Context, name string) error {
 		return err
 	}
 	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, `DELETE FROM sandboxes WHERE name=?`, name); err != nil {
+	if _, err := tx.ExecContext(ctx, d.q(`DELETE FROM sandboxes WHERE name=?`), name); err != nil {
 		return err
 	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM policy_revisions WHERE sandbox=?`, name); err != nil {
+	if _, err := tx.ExecContext(ctx, d.q(`DELETE FROM policy_revisions WHERE sandbox=?`), name); err != nil {
 		return err
 	}
 	return tx.Commit()
@@ -195,14 +251,15 @@ func (d *DB) AddRevision(ctx context.Context, sandbox, source string, p *policy.
 	if err != nil {
 		return err
 	}
-	_, err = d.db.ExecContext(ctx, `INSERT OR REPLACE INTO policy_revisions (sandbox, revision, source, policy_json, created_at) VALUES (?, ?, ?, ?, ?)`,
+	_, err = d.db.ExecContext(ctx, d.q(`INSERT INTO policy_revisions (sandbox, revision, source, policy_json, created_at) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (sandbox, revision) DO UPDATE SET source=excluded.source, policy_json=excluded.policy_json, created_at=excluded.created_at`),
 		sandbox, p.Revision, source, string(b), time.Now().UTC().UnixMilli())
 	return err
 }
 
 // Revisions returns a sandbox's revisions, oldest first.
 func (d *DB) Revisions(ctx context.Context, sandbox string) ([]Revision, error) {
-	rows, err := d.db.QueryContext(ctx, `SELECT revision, source, policy_json, created_at FROM policy_revisions WHERE sandbox=? ORDER BY revision`, sandbox)
+	rows, err := d.db.QueryContext(ctx, d.q(`SELECT revision, source, policy_json, created_at FROM policy_revisions WHERE sandbox=? ORDER BY revision`), sandbox)
 	if err != nil {
 		return nil, err
 	}
@@ -254,12 +311,10 @@ func (d *DB) AddApproval(ctx context.Context, a Approval) (int64, error) {
 	if a.DecidedAt.IsZero() {
 		a.DecidedAt = time.Now().UTC()
 	}
-	res, err := d.db.ExecContext(ctx, `INSERT INTO approvals (sandbox, host, port, decision, scope, operator, decided_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		a.Sandbox, a.Host, a.Port, a.Decision, a.Scope, a.Operator, a.DecidedAt.UnixMilli())
-	if err != nil {
-		return 0, err
-	}
-	return res.LastInsertId()
+	var id int64
+	err := d.db.QueryRowContext(ctx, d.q(`INSERT INTO approvals (sandbox, host, port, decision, scope, operator, decided_at) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`),
+		a.Sandbox, a.Host, a.Port, a.Decision, a.Scope, a.Operator, a.DecidedAt.UnixMilli()).Scan(&id)
+	return id, err
 }
 
 // Approvals returns the answers for a sandbox ("" for all), newest first.
@@ -270,7 +325,7 @@ func (d *DB) Approvals(ctx context.Context, sandbox string) ([]Approval, error) 
 		q += ` WHERE sandbox=?`
 		args = append(args, sandbox)
 	}
-	rows, err := d.db.QueryContext(ctx, q+` ORDER BY id DESC`, args...)
+	rows, err := d.db.QueryContext(ctx, d.q(q+` ORDER BY id DESC`), args...)
 	if err != nil {
 		return nil, err
 	}
