@@ -103,7 +103,12 @@ func serveDaemon(ctx context.Context, home string) error {
 		return err
 	}
 	lookup, redact = k8s.wrap(lookup, redact)
-	rt, err := runtime.New(ctx, runtime.Options{Home: home, StateURL: stateURL, Credential: lookup, Redact: redact, Logger: logger, Drivers: k8s.drivers})
+	tp, stopTracing, err := daemonTracing(ctx)
+	if err != nil {
+		return err
+	}
+	defer stopTracing()
+	rt, err := runtime.New(ctx, runtime.Options{Home: home, StateURL: stateURL, TracerProvider: tp, Credential: lookup, Redact: redact, Logger: logger, Drivers: k8s.drivers})
 	if err != nil {
 		return err
 	}

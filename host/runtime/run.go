@@ -256,7 +256,8 @@ func (rn *run) configureGateway() (string, error) {
 	if rn.router, err = inference.New(context.Background(), inference.Config{
 		Sandbox: rn.name, Routes: routes, Providers: llms, Embedders: embs, Limits: limits,
 		Usage: r.usage, Health: r.health, Metrics: r.metrics, Logger: newJSONLogger(rn.gwLog, "inference", rn.name),
-		Redact: r.opts.Redact,
+		TracerProvider: r.opts.TracerProvider,
+		Redact:         r.opts.Redact,
 	}); err != nil {
 		return "", err
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/nemoclave/nemoclave/blueprints/policy"
 	"github.com/nemoclave/nemoclave/gateway/egress"
@@ -52,6 +53,9 @@ type Options struct {
 	UnsafeAllowLoopback bool
 	// Logger receives daemon logs.
 	Logger *slog.Logger
+	// TracerProvider receives the inference gateway's spans; nil records
+	// none.
+	TracerProvider trace.TracerProvider
 }
 
 // Runtime is the daemon's backend. Safe for concurrent use.
