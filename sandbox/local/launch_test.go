@@ -336,6 +336,22 @@ func TestLaunch_SupervisorKilled(t *testing.T) {
 	if len(hostProcsWith("sleep\x00"+arg)) == 0 {
 		t.Fatal("agent not running")
 	}
+	// Kill the supervisor only once its record says running: before that
+	// the record truthfully says created.
+	observer, err := New(Config{StateRoot: j.StateRoot, CgroupParent: rootlessCg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		info, err := observer.Status(t.Context(), j.Name)
+		if err == nil && info.State == sandbox.StateRunning {
+			break
+		}
+		if t.Context().Err() != nil {
+			t.Fatalf("the sandbox never recorded running: %+v, %v", info, err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 	_ = cmd.Process.Kill()
 	_ = cmd.Wait()
 	for len(hostProcsWith("sleep\x00"+arg)) > 0 {
