@@ -1,10 +1,8 @@
 package runtime
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"io"
 
 	"github.com/nemoclave/nemoclave/gateway/inference"
 )
@@ -63,5 +61,3 @@ func (r *Runtime) InferenceSet(ctx context.Context, sandbox, provider, model str
 	}
 	return map[string]any{"sandboxes": changed, "provider": provider, "model": model}, nil
 }
-
-func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }

@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -104,7 +105,7 @@ func (r *Runtime) SetPolicy(ctx context.Context, name string, policyJSON []byte,
 	source := "policy set"
 	if len(policyJSON) > 0 {
 		var in policy.Policy
-		dec := json.NewDecoder(bytesReader(policyJSON))
+		dec := json.NewDecoder(bytes.NewReader(policyJSON))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&in); err != nil {
 			return nil, fmt.Errorf("policy file: %w (the format is `nemoclave policy get %s -o json`)", err, name)

@@ -37,8 +37,8 @@ type run struct {
 	bp      *blueprints.Blueprint
 	driver  sandbox.Driver
 	plugins launched
-	// sharedPlugins is true when another sandbox of the same run uses
-	// the same plugin processes; the last one to stop closes them.
+	// pluginRefs counts the sandboxes of the run sharing these plugin
+	// processes; the last one to stop closes them.
 	pluginRefs *refcount
 	router     *inference.Router
 	api        *agentapi.Handler

@@ -282,16 +282,24 @@ func (d *DB) Revisions(ctx context.Context, sandbox string) ([]Revision, error) 
 	return out, rows.Err()
 }
 
-// LatestPolicy returns the newest revision's policy.
+// LatestPolicy returns the newest revision, reading only that row.
 func (d *DB) LatestPolicy(ctx context.Context, sandbox string) (*Revision, error) {
-	revs, err := d.Revisions(ctx, sandbox)
+	r := Revision{Sandbox: sandbox, Policy: &policy.Policy{}}
+	var pj string
+	var created int64
+	err := d.db.QueryRowContext(ctx, d.q(`SELECT revision, source, policy_json, created_at FROM policy_revisions WHERE sandbox=? ORDER BY revision DESC LIMIT 1`), sandbox).
+		Scan(&r.Revision, &r.Source, &pj, &created)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("policy of sandbox %q: %w", sandbox, ErrNotFound)
+	}
 	if err != nil {
 		return nil, err
 	}
-	if len(revs) == 0 {
-		return nil, fmt.Errorf("policy of sandbox %q: %w", sandbox, ErrNotFound)
+	if err := json.Unmarshal([]byte(pj), r.Policy); err != nil {
+		return nil, fmt.Errorf("policy revision %d of %s: %w", r.Revision, sandbox, err)
 	}
-	return &revs[len(revs)-1], nil
+	r.CreatedAt = time.UnixMilli(created).UTC()
+	return &r, nil
 }
 
 // Approval is an operator's answer to an egress approval.
