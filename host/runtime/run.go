@@ -26,6 +26,7 @@ import (
 	"github.com/nemoclave/nemoclave/host/plugins"
 	"github.com/nemoclave/nemoclave/host/state"
 	"github.com/nemoclave/nemoclave/sandbox"
+	"github.com/nemoclave/nemoclave/sandbox/local"
 	"github.com/nemoclave/nemoclave/sdk/tools"
 )
 
@@ -317,7 +318,8 @@ func (rn *run) subagentTools(routes inference.Routes) tools.Provider {
 }
 
 // createSandbox creates the sandbox with the gateway's listeners, the
-// nemoclave binary and the egress CA bundle visible read-only inside.
+// egress CA bundle visible read-only inside (the driver adds the nemoclave
+// binary itself).
 func (rn *run) createSandbox(ctx context.Context, blueprintPath string) (string, error) {
 	r, sb := rn.r, rn.bp.Sandbox(rn.agent.Sandbox)
 	driverName := sb.Driver
@@ -342,11 +344,7 @@ func (rn *run) createSandbox(ctx context.Context, blueprintPath string) (string,
 		return "", err
 	}
 	pol := rn.base.Clone()
-	exe, _ := filepath.EvalSymlinks(r.opts.Executable)
-	if exe == "" {
-		exe = r.opts.Executable
-	}
-	pol.Filesystem.ReadOnly = append(pol.Filesystem.ReadOnly, exe, caPath)
+	pol.Filesystem.ReadOnly = append(pol.Filesystem.ReadOnly, caPath)
 	env := map[string]string{}
 	for k, v := range sb.Environment {
 		env[k] = v
@@ -359,15 +357,18 @@ func (rn *run) createSandbox(ctx context.Context, blueprintPath string) (string,
 			}
 		}
 	}
-	// Wrapper scripts reach the built-in agent as "$NEMOCLAVE_BIN" agent.
-	env["NEMOCLAVE_BIN"] = exe
+	// The nemoclave binary is inside every sandbox on PATH (the local
+	// driver binds it at local.BinaryPath, the pod image ships it), never
+	// at its host path: wrapper scripts reach the built-in agent as
+	// "$NEMOCLAVE_BIN" agent.
+	env["NEMOCLAVE_BIN"] = "nemoclave"
+	if driverName == "local" {
+		env["NEMOCLAVE_BIN"] = local.BinaryPath
+	}
 	if rn.agent.Model != "" {
 		env["NEMOCLAVE_MODEL"] = rn.agent.Model
 	}
 	cmd := append([]string(nil), rn.agent.Command...)
-	if len(cmd) > 0 && cmd[0] == "nemoclave" {
-		cmd[0] = exe
-	}
 	workspace := rn.workspace
 	spec := sandbox.Spec{
 		Name: rn.name, Command: cmd, Env: env, Workspace: workspace, Policy: pol,

@@ -63,6 +63,8 @@ type initConfig struct {
 	// root supervisor runs the agent as the workspace's owner rather than
 	// as root.
 	RunAs *[2]int `json:"run_as,omitempty"`
+	// Binary is the host path of the nemoclave binary bound at BinaryPath.
+	Binary string `json:"binary,omitempty"`
 }
 
 // send writes one message with optional descriptors.
