@@ -16,7 +16,7 @@ import (
 func init() {
 	Register(func(g *Globals) *cobra.Command {
 		var f blueprintFlags
-		var detach bool
+		var detach, replace bool
 		cmd := &cobra.Command{
 			Use:   "run <blueprint file or directory>",
 			Short: "Run a blueprint: plugins, gateway, sandbox and agent",
@@ -24,7 +24,12 @@ func init() {
 each agent's sandbox and start the agent. Attached (the default) the agent's
 output is your terminal until it exits; Ctrl-C stops it and removes what the
 run created. With -d the run continues in the daemon: watch it with
-'nemoclave sandbox list' and 'nemoclave logs <sandbox> --tail'.`,
+'nemoclave sandbox list' and 'nemoclave logs <sandbox> --tail'.
+
+Re-running a blueprint replaces its own sandboxes when they no longer run
+(exited, failed, lost); a running one is replaced only with --replace. A
+sandbox of another blueprint is never deleted for you. A failed start
+leaves nothing behind.`,
 			Example: `  nemoclave run examples/quickstart/blueprint.hcl
   nemoclave run ./blueprints/assistant -d --var model=llama3.1`,
 			Args: cobra.ExactArgs(1),
@@ -36,7 +41,7 @@ run created. With -d the run continues in the daemon: watch it with
 				if _, err := os.Stat(path); err != nil {
 					return fmt.Errorf("blueprint %s: %w", args[0], err)
 				}
-				req := daemon.RunRequest{Path: path, Vars: map[string]string{}, Detach: detach, VarEnv: map[string]string{}}
+				req := daemon.RunRequest{Path: path, Vars: map[string]string{}, Detach: detach, Replace: replace, VarEnv: map[string]string{}}
 				for _, kv := range f.vars {
 					k, v, ok := strings.Cut(kv, "=")
 					if !ok || k == "" {
@@ -81,6 +86,7 @@ run created. With -d the run continues in the daemon: watch it with
 		}
 		f.register(cmd)
 		cmd.Flags().BoolVarP(&detach, "detach", "d", false, "start and return; the run continues in the daemon")
+		cmd.Flags().BoolVar(&replace, "replace", false, "delete this blueprint's sandboxes first even when they are running")
 		return cmd
 	})
 }

@@ -54,6 +54,10 @@ type run struct {
 
 	stopOnce sync.Once
 	done     chan struct{}
+	// deleteOnce guards deleteState: after a delete, a replacement run
+	// may use the same name, and a late second delete would remove it.
+	deleteOnce sync.Once
+	deleteErr  error
 }
 
 type refcount struct {
@@ -92,7 +96,7 @@ func (r *Runtime) Run(ctx context.Context, req daemon.RunRequest, ev daemon.RunE
 	}); err != nil {
 		return err
 	}
-	if err := r.checkNew(ctx, bp); err != nil {
+	if err := r.checkNew(ctx, bp, req); err != nil {
 		ev.Step(daemon.Step{Name: "evaluate blueprint", Phase: "failed", Detail: err.Error()})
 		return err
 	}
@@ -108,9 +112,14 @@ func (r *Runtime) Run(ctx context.Context, req daemon.RunRequest, ev daemon.RunE
 	refs := &refcount{n: len(bp.Agents)}
 
 	var runs []*run
+	// A failed start leaves nothing behind: no process, no record, so the
+	// next run of the blueprint starts afresh.
 	cleanup := func(reason string) {
 		for _, rn := range runs {
 			rn.stop(context.Background(), reason)
+			if err := rn.deleteState(context.Background()); err != nil {
+				r.log.Warn("cannot remove a sandbox whose start failed", "sandbox", rn.name, "err", err)
+			}
 		}
 	}
 	for _, a := range bp.Agents {
@@ -202,21 +211,52 @@ func (r *Runtime) evaluate(ctx context.Context, req daemon.RunRequest) (*bluepri
 	return bp, nil
 }
 
-// checkNew refuses a run whose sandbox names are taken.
-func (r *Runtime) checkNew(ctx context.Context, bp *blueprints.Blueprint) error {
+// checkNew makes room for the run's sandboxes. A sandbox name taken by
+// another blueprint is refused (never deleted for the user). One of this
+// blueprint's own is replaced when it no longer runs (stopped, exited,
+// failed, lost), and when it runs only with req.Replace. Every name is
+// checked before anything is deleted.
+func (r *Runtime) checkNew(ctx context.Context, bp *blueprints.Blueprint, req daemon.RunRequest) error {
 	seen := map[string]string{}
+	var replace []string
 	for _, a := range bp.Agents {
 		if other, dup := seen[a.Sandbox]; dup {
 			return fmt.Errorf("agents %q and %q both use sandbox %q; give each agent its own sandbox", other, a.Name, a.Sandbox)
 		}
 		seen[a.Sandbox] = a.Name
-		if _, err := r.db.Sandbox(ctx, a.Sandbox); err == nil {
-			return fmt.Errorf("sandbox %q already exists; delete it first with `nemoclave sandbox delete %s`", a.Sandbox, a.Sandbox)
-		} else if !errors.Is(err, state.ErrNotFound) {
+		s, err := r.db.Sandbox(ctx, a.Sandbox)
+		if errors.Is(err, state.ErrNotFound) {
+			continue
+		}
+		if err != nil {
 			return err
+		}
+		if !sameBlueprint(s.Blueprint, req.Path) {
+			return fmt.Errorf("sandbox %q already exists and belongs to another blueprint (%s); it is not deleted for you: delete it with `nemoclave sandbox delete %s`, or give this blueprint's sandbox another name",
+				a.Sandbox, s.Blueprint, a.Sandbox)
+		}
+		r.mu.Lock()
+		_, active := r.runs[a.Sandbox]
+		r.mu.Unlock()
+		if active && !req.Replace {
+			return fmt.Errorf("sandbox %q of this blueprint (%s) is running; replace it with `nemoclave run %s --replace`, or stop it with `nemoclave sandbox delete %s`",
+				a.Sandbox, s.Blueprint, req.Path, a.Sandbox)
+		}
+		replace = append(replace, a.Sandbox)
+	}
+	for _, name := range replace {
+		if _, err := r.DeleteSandbox(ctx, name); err != nil && !errors.Is(err, state.ErrNotFound) {
+			return fmt.Errorf("replace sandbox %q of this blueprint: %w", name, err)
 		}
 	}
 	return nil
+}
+
+// sameBlueprint says whether two recorded blueprint paths name the same
+// blueprint: equal, or a directory and a file in it.
+func sameBlueprint(a, b string) bool {
+	a, b = filepath.Clean(a), filepath.Clean(b)
+	return a == b || filepath.Dir(a) == b || filepath.Dir(b) == a
 }
 
 // configureGateway builds the sandbox's inference router and agent API and
@@ -496,13 +536,19 @@ func (rn *run) releasePlugins() {
 
 // deleteState removes the sandbox from the driver and the state.
 func (rn *run) deleteState(ctx context.Context) error {
-	if rn.driver != nil {
-		if err := rn.driver.Delete(ctx, rn.name); err != nil && !errors.Is(err, sandbox.ErrNotFound) {
-			return err
+	rn.deleteOnce.Do(func() {
+		if rn.driver != nil {
+			if err := rn.driver.Delete(ctx, rn.name); err != nil && !errors.Is(err, sandbox.ErrNotFound) {
+				rn.deleteErr = err
+				return
+			}
 		}
-	}
-	_ = os.RemoveAll(filepath.Join(rn.r.opts.Home, "run", rn.name))
-	return rn.r.db.DeleteSandbox(ctx, rn.name)
+		_ = os.RemoveAll(filepath.Join(rn.r.opts.Home, "run", rn.name))
+		if err := rn.r.db.DeleteSandbox(ctx, rn.name); err != nil && !errors.Is(err, state.ErrNotFound) {
+			rn.deleteErr = err
+		}
+	})
+	return rn.deleteErr
 }
 
 func firstNonEmpty(a, b string) string {
