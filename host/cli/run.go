@@ -72,6 +72,11 @@ leaves nothing behind.`,
 						fmt.Fprintln(cmd.ErrOrStderr(), "interrupted: the run was stopped and cleaned up")
 						return &ExitError{Code: 130}
 					}
+					if ev.stepFailed {
+						// The failed step already showed the diagnostic;
+						// print each diagnostic once.
+						return &ExitError{Code: 1}
+					}
 					return err
 				}
 				if detach {
@@ -98,6 +103,8 @@ type runPrinter struct {
 	out      io.Writer
 	progress io.Writer
 	failed   int
+	// stepFailed is set once a failed step printed its diagnostic.
+	stepFailed bool
 }
 
 func (p *runPrinter) Step(s daemon.Step) {
@@ -112,6 +119,7 @@ func (p *runPrinter) Step(s daemon.Step) {
 		fmt.Fprintf(p.progress, "✓ %s (%d ms)%s\n", s.Name, s.DurationMS, detail)
 	case "failed":
 		fmt.Fprintf(p.progress, "✗ %s failed after %d ms:\n%s\n", s.Name, s.DurationMS, indent(s.Detail))
+		p.stepFailed = true
 	}
 }
 

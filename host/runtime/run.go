@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -96,8 +97,7 @@ func (r *Runtime) Run(ctx context.Context, req daemon.RunRequest, ev daemon.RunE
 	}); err != nil {
 		return err
 	}
-	if err := r.checkNew(ctx, bp, req); err != nil {
-		ev.Step(daemon.Step{Name: "evaluate blueprint", Phase: "failed", Detail: err.Error()})
+	if err := step("prepare sandboxes", func() (string, error) { return r.checkNew(ctx, bp, req) }); err != nil {
 		return err
 	}
 
@@ -216,12 +216,12 @@ func (r *Runtime) evaluate(ctx context.Context, req daemon.RunRequest) (*bluepri
 // blueprint's own is replaced when it no longer runs (stopped, exited,
 // failed, lost), and when it runs only with req.Replace. Every name is
 // checked before anything is deleted.
-func (r *Runtime) checkNew(ctx context.Context, bp *blueprints.Blueprint, req daemon.RunRequest) error {
+func (r *Runtime) checkNew(ctx context.Context, bp *blueprints.Blueprint, req daemon.RunRequest) (string, error) {
 	seen := map[string]string{}
 	var replace []string
 	for _, a := range bp.Agents {
 		if other, dup := seen[a.Sandbox]; dup {
-			return fmt.Errorf("agents %q and %q both use sandbox %q; give each agent its own sandbox", other, a.Name, a.Sandbox)
+			return "", fmt.Errorf("agents %q and %q both use sandbox %q; give each agent its own sandbox", other, a.Name, a.Sandbox)
 		}
 		seen[a.Sandbox] = a.Name
 		s, err := r.db.Sandbox(ctx, a.Sandbox)
@@ -229,27 +229,27 @@ func (r *Runtime) checkNew(ctx context.Context, bp *blueprints.Blueprint, req da
 			continue
 		}
 		if err != nil {
-			return err
+			return "", err
 		}
 		if !sameBlueprint(s.Blueprint, req.Path) {
-			return fmt.Errorf("sandbox %q already exists and belongs to another blueprint (%s); it is not deleted for you: delete it with `nemoclave sandbox delete %s`, or give this blueprint's sandbox another name",
+			return "", fmt.Errorf("sandbox %q already exists and belongs to another blueprint (%s); it is not deleted for you: delete it with `nemoclave sandbox delete %s`, or give this blueprint's sandbox another name",
 				a.Sandbox, s.Blueprint, a.Sandbox)
 		}
-		r.mu.Lock()
-		_, active := r.runs[a.Sandbox]
-		r.mu.Unlock()
-		if active && !req.Replace {
-			return fmt.Errorf("sandbox %q of this blueprint (%s) is running; replace it with `nemoclave run %s --replace`, or stop it with `nemoclave sandbox delete %s`",
+		if s.State == string(sandbox.StateRunning) && !req.Replace {
+			return "", fmt.Errorf("sandbox %q of this blueprint (%s) is running; replace it with `nemoclave run %s --replace`, or stop it with `nemoclave sandbox delete %s`",
 				a.Sandbox, s.Blueprint, req.Path, a.Sandbox)
 		}
 		replace = append(replace, a.Sandbox)
 	}
 	for _, name := range replace {
 		if _, err := r.DeleteSandbox(ctx, name); err != nil && !errors.Is(err, state.ErrNotFound) {
-			return fmt.Errorf("replace sandbox %q of this blueprint: %w", name, err)
+			return "", fmt.Errorf("replace sandbox %q of this blueprint: %w", name, err)
 		}
 	}
-	return nil
+	if len(replace) == 0 {
+		return "names free", nil
+	}
+	return fmt.Sprintf("replaced %s", strings.Join(replace, ", ")), nil
 }
 
 // sameBlueprint says whether two recorded blueprint paths name the same
@@ -468,13 +468,16 @@ func (rn *run) serveHTTP(ln net.Listener, h http.Handler) {
 	go func() { _ = srv.Serve(ln) }()
 }
 
-// watchExit records the agent's exit for detached runs.
+// watchExit records the agent's exit and stops what served it (gateway,
+// plugins); the record stays for `sandbox list` and `logs` until deleted or
+// replaced by the next run of the blueprint.
 func (rn *run) watchExit() {
 	info, err := rn.driver.Wait(context.Background(), rn.name)
 	if err != nil {
 		return
 	}
 	_ = rn.r.db.SetSandboxState(context.Background(), rn.name, string(info.State), info.ExitCode, info.Reason)
+	rn.stop(context.Background(), "agent exited")
 }
 
 func (rn *run) followLogs(ctx context.Context, w io.Writer) error {
