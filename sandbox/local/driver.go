@@ -42,6 +42,10 @@ type Config struct {
 	// sees read-only at BinaryPath (on the sandbox PATH). Empty means the
 	// supervisor's own binary.
 	Binary string
+	// LogMaxBytes caps each agent.log; the sandbox rotates it to
+	// agent.log.1 past the cap, so one sandbox's output never takes more
+	// than twice this on disk. Zero means DefaultLogMaxBytes.
+	LogMaxBytes int64
 }
 
 // Driver is the local sandbox driver. Create one per state root.
@@ -432,7 +436,7 @@ func (d *Driver) launch(ctx context.Context, r *record) (_ *running, _ map[strin
 	cfg := &initConfig{
 		Name: spec.Name, Rootfs: filepath.Join(dir, "rootfs"), Workspace: spec.Workspace, Policy: spec.Policy,
 		Argv: spec.Command, Env: env, Protected: protected, TmpBytes: tmpBytes(spec.Resources),
-		Binary: d.cfg.Binary,
+		Binary: d.cfg.Binary, LogMaxBytes: d.cfg.LogMaxBytes,
 	}
 	for _, l := range spec.Listeners {
 		cfg.Listeners = append(cfg.Listeners, l.Name)
