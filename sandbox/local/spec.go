@@ -25,7 +25,12 @@ const (
 	DefaultMinLandlockABI = 6
 	// sandboxWorkspace is where Spec.Workspace appears inside the sandbox.
 	sandboxWorkspace = "/workspace"
-	sandboxPath      = "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin"
+	sandboxPath      = binaryDir + ":/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin"
+	// binaryDir holds the nemoclave binary inside every sandbox. It is
+	// not a host path: wherever the binary lives on the host (a checkout
+	// under /tmp, a home directory the agent's uid cannot traverse), the
+	// sandbox sees it here, first on PATH, read-only.
+	binaryDir = "/opt/nemoclave/bin"
 )
 
 var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,47}$`)
