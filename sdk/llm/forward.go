@@ -111,5 +111,4 @@ func (c *client) Forward(ctx context.Context, req *ForwardRequest, send func(*Fo
 	}
 }
 
-
 var _ Forwarder = (*client)(nil)
