@@ -46,8 +46,8 @@ func TestSameDialectPassThrough(t *testing.T) {
 	e := newEnv(t, startProviders(t))
 	for _, tc := range []struct {
 		name, file, path, query, model string
-		stream, includeUsage          bool
-		headers                       map[string]string
+		stream, includeUsage           bool
+		headers                        map[string]string
 	}{
 		{name: "anthropic", file: "anthropic_messages.json", path: "/v1/messages", query: "beta=true", model: "claude-test",
 			headers: map[string]string{"anthropic-version": "2023-06-01", "anthropic-beta": "context-management-2025-06-27,interleaved-thinking-2025-05-14", "x-api-key": "agent-fake-key"}},
