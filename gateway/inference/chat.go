@@ -215,7 +215,7 @@ func (r *Router) unaryOnce(ctx context.Context, c *chatCall, prov llm.Provider, 
 // failure ends the stream with an error event.
 func (r *Router) streamOnce(ctx context.Context, c *chatCall, prov llm.Provider, s step) (bool, error) {
 	labels := callLabels{r.sandbox, "chat", c.requested, s.route.Model, s.route.Provider}
-	callCtx, cancel := context.WithCancel(ctx)
+	callCtx, cancel := s.route.callContext(ctx)
 	defer cancel()
 	var timedOut atomic.Bool
 	timer := time.AfterFunc(s.route.timeout(), func() { timedOut.Store(true); cancel() })
@@ -256,6 +256,9 @@ func (r *Router) streamOnce(ctx context.Context, c *chatCall, prov llm.Provider,
 			return false, err
 		}
 		commit() // an empty but successful stream
+	}
+	if err != nil && s.route.Total > 0 && errors.Is(callCtx.Err(), context.DeadlineExceeded) && ctx.Err() == nil {
+		err = status.Errorf(status.DeadlineExceeded, "the answer exceeded the route's total timeout of %s (timeouts.total)", s.route.Total)
 	}
 	resp := acc.Response()
 	u, estimated := resp.Usage, false

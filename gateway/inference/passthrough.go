@@ -161,7 +161,7 @@ func (r *Router) forwardOnce(ctx context.Context, c *chatCall, prov llm.Provider
 	if err != nil {
 		return true, false, err
 	}
-	callCtx, cancel := context.WithCancel(ctx)
+	callCtx, cancel := s.route.callContext(ctx)
 	defer cancel()
 	var timedOut atomic.Bool
 	timer := time.AfterFunc(s.route.timeout(), func() { timedOut.Store(true); cancel() })
@@ -214,6 +214,9 @@ func (r *Router) forwardOnce(ctx context.Context, c *chatCall, prov llm.Provider
 		}
 		committed = true
 		out.flushUnary()
+	}
+	if err != nil && s.route.Total > 0 && errors.Is(callCtx.Err(), context.DeadlineExceeded) && ctx.Err() == nil {
+		err = status.Errorf(status.DeadlineExceeded, "the answer exceeded the route's total timeout of %s (timeouts.total)", s.route.Total)
 	}
 	u, reported := out.usage, out.usageSeen
 	if !reported {
