@@ -137,7 +137,7 @@ func (r *Router) serveChat(ctx context.Context, c *chatCall) {
 				return
 			}
 			msg := r.redact(agentMessage(err))
-			r.log.Warn("inference attempt failed", "sandbox", r.sandbox, "alias", s.alias, "provider", s.route.Provider, "model", s.route.Model, "error", msg)
+			r.log.Warn("inference attempt failed", "sandbox", r.sandbox, "alias", s.alias, "provider", s.route.Provider, "model", s.route.Model, "code", code.String(), "error", msg)
 			if !fallbackable(code) {
 				// The provider answered (it refused the request): healthy.
 				r.health.success(s.route.Provider, r.now())

@@ -1,8 +1,6 @@
 package inference
 
 import (
-	"bytes"
-	"encoding/json"
 	"net/http"
 	"time"
 
@@ -20,8 +18,8 @@ func (r *Router) serveAnthropicMessages(w http.ResponseWriter, req *http.Request
 		r.metrics.request(r.sandbox, d.endpoint(), http.StatusRequestEntityTooLarge)
 		return
 	}
-	if !json.Valid(body) || len(bytes.TrimSpace(body)) == 0 || bytes.TrimSpace(body)[0] != '{' {
-		d.writeError(w, http.StatusBadRequest, "request body must be a JSON object (a messages request)", "")
+	if err := jsonObjectError(body); err != nil {
+		d.writeError(w, http.StatusBadRequest, "request body is not a valid messages request: "+err.Error(), "")
 		r.metrics.request(r.sandbox, d.endpoint(), http.StatusBadRequest)
 		return
 	}

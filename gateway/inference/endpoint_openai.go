@@ -1,7 +1,6 @@
 package inference
 
 import (
-	"bytes"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -28,8 +27,8 @@ func (r *Router) serveOpenAIChat(w http.ResponseWriter, req *http.Request) {
 		r.metrics.request(r.sandbox, d.endpoint(), http.StatusRequestEntityTooLarge)
 		return
 	}
-	if !json.Valid(body) || len(bytes.TrimSpace(body)) == 0 || bytes.TrimSpace(body)[0] != '{' {
-		d.writeError(w, http.StatusBadRequest, "request body must be a JSON object (a chat completion request)", "invalid_request")
+	if err := jsonObjectError(body); err != nil {
+		d.writeError(w, http.StatusBadRequest, "request body is not a valid chat completion request: "+err.Error(), "invalid_request")
 		r.metrics.request(r.sandbox, d.endpoint(), http.StatusBadRequest)
 		return
 	}
@@ -111,4 +110,10 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	h.Set("Content-Length", strconv.Itoa(len(b)))
 	w.WriteHeader(code)
 	_, _ = w.Write(b)
+}
+
+// jsonObjectError reports why body is not a JSON object.
+func jsonObjectError(body []byte) error {
+	var m map[string]json.RawMessage
+	return json.Unmarshal(body, &m)
 }

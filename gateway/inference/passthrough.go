@@ -161,16 +161,20 @@ func (r *Router) forwardOnce(ctx context.Context, c *chatCall, prov llm.Provider
 	if err != nil {
 		return true, false, err
 	}
+	c.span.AddEvent("forward", trace.WithAttributes(attrProvider.String(s.route.Provider)))
 	callCtx, cancel := s.route.callContext(ctx)
 	defer cancel()
 	var timedOut atomic.Bool
 	timer := time.AfterFunc(s.route.timeout(), func() { timedOut.Store(true); cancel() })
 	defer timer.Stop()
 	var (
-		out   = &forwardWriter{w: c.w, stream: c.stream, hideUsage: c.raw.dialect == llm.DialectOpenAI && c.stream && !c.includeUsage, redact: r.redact}
+		out   = &forwardWriter{w: c.w, stream: c.stream, hideUsage: c.raw.dialect == llm.DialectOpenAI && c.stream && !c.includeUsage, redact: r.redact, model: c.requested}
 		first bool
 		t0    = time.Now()
 	)
+	if out.model == "" {
+		out.model = s.alias
+	}
 	req := &llm.ForwardRequest{Dialect: c.raw.dialect, Path: c.raw.path, Query: c.raw.query, Headers: c.raw.headers, Body: body, Stream: c.stream}
 	err = f.Forward(callCtx, req, func(ch *llm.ForwardChunk) error {
 		if !first {
@@ -244,7 +248,6 @@ func (r *Router) forwardOnce(ctx context.Context, c *chatCall, prov llm.Provider
 	} else {
 		c.span.End()
 	}
-	c.span.AddEvent("forwarded", trace.WithAttributes(attrProvider.String(s.route.Provider)))
 	return true, committed, err
 }
 
@@ -256,6 +259,9 @@ type forwardWriter struct {
 	stream    bool
 	hideUsage bool
 	redact    func(string) string
+	// model is the name the agent asked for, which answers report (as
+	// translated answers do) instead of the provider's model.
+	model     string
 	status    int
 	buf       bytes.Buffer
 	n         int
@@ -293,13 +299,15 @@ func (o *forwardWriter) data(b []byte) error {
 		if !ok {
 			return nil
 		}
-		drop := o.observe(ev)
+		// Copy both halves out before the buffer is reused.
+		ev = append([]byte(nil), ev...)
 		next := append([]byte(nil), rest...)
 		o.buf.Reset()
 		o.buf.Write(next)
-		if drop {
+		if o.observe(ev) {
 			continue
 		}
+		ev = o.rewriteEvent(ev)
 		if _, err := o.w.Write(append([]byte(o.redact(string(ev))), '\n', '\n')); err != nil {
 			o.err = err
 			return err
@@ -314,6 +322,7 @@ func (o *forwardWriter) data(b []byte) error {
 func (o *forwardWriter) flushUnary() {
 	body := []byte(o.redact(o.buf.String()))
 	o.usage, o.usageSeen = usageOf(body, o.usage, false)
+	body = withModel(body, o.model)
 	o.w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	o.w.WriteHeader(o.status)
 	_, o.err = o.w.Write(body)
@@ -336,6 +345,58 @@ func (o *forwardWriter) observe(ev []byte) bool {
 		}
 	}
 	return false
+}
+
+// rewriteEvent reports the agent's model name in an event that names
+// the provider's; other events pass as they are.
+func (o *forwardWriter) rewriteEvent(ev []byte) []byte {
+	data := sseData(ev)
+	if !bytes.Contains(data, []byte(`"model"`)) {
+		return ev
+	}
+	nd := withModel(data, o.model)
+	if bytes.Equal(nd, data) {
+		return ev
+	}
+	var out []byte
+	for _, line := range bytes.Split(ev, []byte("\n")) {
+		if !bytes.HasPrefix(bytes.TrimRight(line, "\r"), []byte("data:")) {
+			out = append(append(out, line...), '\n')
+		}
+	}
+	return append(append(out, "data: "...), nd...)
+}
+
+// withModel sets the model of an answer object (top level, or in
+// Anthropic's message_start "message" / Responses' "response").
+func withModel(data []byte, model string) []byte {
+	var m map[string]json.RawMessage
+	if model == "" || json.Unmarshal(data, &m) != nil {
+		return data
+	}
+	name, _ := json.Marshal(model)
+	changed := false
+	if _, ok := m["model"]; ok {
+		m["model"], changed = name, true
+	}
+	for _, k := range []string{"message", "response"} {
+		var inner map[string]json.RawMessage
+		if raw, ok := m[k]; ok && json.Unmarshal(raw, &inner) == nil {
+			if _, ok := inner["model"]; ok {
+				inner["model"] = name
+				m[k], _ = json.Marshal(inner)
+				changed = true
+			}
+		}
+	}
+	if !changed {
+		return data
+	}
+	out, err := json.Marshal(m)
+	if err != nil {
+		return data
+	}
+	return out
 }
 
 // cutEvent splits the first complete SSE event (ended by a blank line)
