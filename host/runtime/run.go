@@ -190,6 +190,7 @@ func (r *Runtime) evaluate(ctx context.Context, req daemon.RunRequest) (*bluepri
 	l := blueprints.NewLoader(blueprints.Options{
 		Vars: req.Vars, VarFiles: req.VarFiles, LookupEnv: lookup,
 		Schemas: plugins.NewSchemaSource(probes, nil).WithCache(r.schemas), PresetDirs: presetDirs(r.opts.Home),
+		Host: blueprintHost{r},
 	})
 	bp, diags := l.Load(ctx, req.Path)
 	if diags.HasErrors() {
@@ -201,14 +202,11 @@ func (r *Runtime) evaluate(ctx context.Context, req daemon.RunRequest) (*bluepri
 	return bp, nil
 }
 
-// checkNew refuses a run whose sandbox names are taken.
+// checkNew refuses a run whose sandbox names are taken: the one check that
+// needs the daemon's state. Everything static (names, one agent per
+// sandbox, drivers, credentials) the blueprint language reported already.
 func (r *Runtime) checkNew(ctx context.Context, bp *blueprints.Blueprint) error {
-	seen := map[string]string{}
 	for _, a := range bp.Agents {
-		if other, dup := seen[a.Sandbox]; dup {
-			return fmt.Errorf("agents %q and %q both use sandbox %q; give each agent its own sandbox", other, a.Name, a.Sandbox)
-		}
-		seen[a.Sandbox] = a.Name
 		if _, err := r.db.Sandbox(ctx, a.Sandbox); err == nil {
 			return fmt.Errorf("sandbox %q already exists; delete it first with `nemoclave sandbox delete %s`", a.Sandbox, a.Sandbox)
 		} else if !errors.Is(err, state.ErrNotFound) {
@@ -325,8 +323,8 @@ func (rn *run) createSandbox(ctx context.Context, blueprintPath string) (string,
 		driverName = "local"
 	}
 	d, ok := r.drivers[driverName]
-	if !ok {
-		return "", fmt.Errorf("sandbox %s: driver %q is not available in this daemon (available: %v)", sb.Name, driverName, sortedKeys(r.drivers))
+	if !ok { // evaluate checked it; the daemon's drivers do not change
+		return "", fmt.Errorf("sandbox %s: %w", sb.Name, DriverUnavailable(driverName, sortedKeys(r.drivers)))
 	}
 	rn.driver = d
 	runDir := filepath.Join(r.opts.Home, "run", rn.name)
