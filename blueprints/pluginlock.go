@@ -49,11 +49,8 @@ type PluginPin struct {
 
 // schemaSource is what the evaluator asks the SchemaSource about for p.
 func (p *Plugin) schemaSource() string {
-	switch {
-	case p.Locked != nil:
+	if p.Locked != nil {
 		return p.Locked.Source
-	case p.SourceType == SourcePath:
-		return p.Path
 	}
 	return p.Source
 }

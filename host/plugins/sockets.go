@@ -7,11 +7,13 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 )
 
 // Plugin sockets live in a directory of the manager's own under
-// $NEMOCLAVE_HOME/run/.plugins/<pid>-<random>/ (0700), not in /tmp: go-plugin
+// $NEMOCLAVE_HOME/run/.sock/<pid>.<n>/ (0700; short, since a socket path may
+// not exceed 107 bytes), not in /tmp: go-plugin
 // makes one private directory per launch inside it and removes it when the
 // plugin is killed (including after a crash, when the supervisor reaps the
 // dead client); Close removes the manager's directory; and a new manager
@@ -32,8 +34,8 @@ func (m *Manager) socketDir() (string, error) {
 	if m.sockets != "" {
 		return m.sockets, nil
 	}
-	parent := filepath.Join(m.opts.Home, "run", ".plugins")
-	if m.opts.Home == "" || len(parent)+len("/4194304-0000000000") > maxSocketPath {
+	parent := filepath.Join(m.opts.Home, "run", ".sock")
+	if m.opts.Home == "" || len(parent)+len("/4194304.000") > maxSocketPath {
 		parent = filepath.Join(os.TempDir(), fmt.Sprintf("nemoclave-plugins-%d", os.Getuid()))
 	}
 	if err := os.MkdirAll(parent, 0o700); err != nil {
@@ -43,13 +45,23 @@ func (m *Manager) socketDir() (string, error) {
 		return "", fmt.Errorf("plugin socket directory %s is not a directory owned by you; remove it", parent)
 	}
 	removeStaleSocketDirs(parent)
-	dir, err := os.MkdirTemp(parent, strconv.Itoa(os.Getpid())+"-")
-	if err != nil {
-		return "", fmt.Errorf("plugin socket directory: %w", err)
+	var dir string
+	for {
+		dir = filepath.Join(parent, fmt.Sprintf("%d.%d", os.Getpid(), socketDirs.Add(1)))
+		err := os.Mkdir(dir, 0o700)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, os.ErrExist) {
+			return "", fmt.Errorf("plugin socket directory: %w", err)
+		}
 	}
 	m.sockets = dir
 	return dir, nil
 }
+
+// socketDirs numbers the managers of this process.
+var socketDirs atomic.Int64
 
 // removeStaleSocketDirs removes the socket directories of processes that
 // no longer exist.
@@ -59,7 +71,7 @@ func removeStaleSocketDirs(parent string) {
 		return
 	}
 	for _, e := range ents {
-		pidStr, _, ok := strings.Cut(e.Name(), "-")
+		pidStr, _, ok := strings.Cut(e.Name(), ".")
 		pid, err := strconv.Atoi(pidStr)
 		if !ok || err != nil || pid <= 0 {
 			continue

@@ -57,6 +57,9 @@ type LaunchOptions struct {
 type Launched struct {
 	*Client
 	proc *goplugin.Client
+	// pid is the process started by our runner (go-plugin's
+	// ReattachConfig only knows processes it started itself).
+	pid int
 }
 
 // Exited reports whether the plugin process has exited.
@@ -68,6 +71,9 @@ func (l *Launched) Kill() { l.proc.Kill() }
 
 // Pid is the plugin's process id, or 0 when reattached.
 func (l *Launched) Pid() int {
+	if l.pid != 0 {
+		return l.pid
+	}
 	if rc := l.proc.ReattachConfig(); rc != nil {
 		return rc.Pid
 	}
@@ -143,6 +149,17 @@ func Launch(ctx context.Context, o LaunchOptions) (*Launched, error) {
 		// (being a RunnerFunc) makes go-plugin create a private socket
 		// directory in SocketDir for the plugin's and the host's broker
 		// sockets, removed on Kill.
+		if cfg.SecureConfig != nil {
+			// go-plugin checks SecureConfig against Cmd.Path, which a
+			// RunnerFunc launch does not have: check it here.
+			if ok, err := cfg.SecureConfig.Check(cfg.Cmd.Path); err != nil || !ok {
+				if err == nil {
+					err = goplugin.ErrChecksumsDoNotMatch
+				}
+				return nil, fmt.Errorf("launch plugin %s: %w", o.Path, explainLaunchError(err))
+			}
+			cfg.SecureConfig = nil
+		}
 		run = useRunner(cfg, cfg.Cmd, o.Path, o.SocketDir)
 	}
 	proc := goplugin.NewClient(cfg)
@@ -160,7 +177,11 @@ func Launch(ctx context.Context, o LaunchOptions) (*Launched, error) {
 		proc.Kill()
 		return nil, fmt.Errorf("plugin %s: %w", o.Path, err)
 	}
-	return &Launched{Client: raw.(*Client), proc: proc}, nil
+	l := &Launched{Client: raw.(*Client), proc: proc}
+	if run != nil && *run != nil && (*run).cmd.Process != nil {
+		l.pid = (*run).cmd.Process.Pid
+	}
+	return l, nil
 }
 
 // stdioLogger logs each line written to it: hclog JSON lines at their own

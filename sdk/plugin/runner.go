@@ -25,6 +25,7 @@ const stderrTail = 4 << 10
 // plugin that dies during the handshake is reported with its own words
 // instead of "Failed to read any lines from plugin's stdout".
 type cmdRunner struct {
+	logger hclog.Logger
 	cmd    *exec.Cmd
 	name   string
 	stdout io.ReadCloser
@@ -38,7 +39,7 @@ type cmdRunner struct {
 
 var _ runner.Runner = (*cmdRunner)(nil)
 
-func newCmdRunner(cmd *exec.Cmd, name string) (*cmdRunner, error) {
+func newCmdRunner(logger hclog.Logger, cmd *exec.Cmd, name string) (*cmdRunner, error) {
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, err
@@ -47,7 +48,7 @@ func newCmdRunner(cmd *exec.Cmd, name string) (*cmdRunner, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &cmdRunner{cmd: cmd, name: name, stdout: stdout, exited: make(chan struct{})}
+	r := &cmdRunner{logger: logger, cmd: cmd, name: name, stdout: stdout, exited: make(chan struct{})}
 	r.stderr = &teeCloser{r: stderr, w: r}
 	return r, nil
 }
@@ -78,7 +79,14 @@ func (t *teeCloser) Read(p []byte) (int, error) {
 
 func (t *teeCloser) Close() error { return t.r.Close() }
 
-func (r *cmdRunner) Start(context.Context) error { return r.cmd.Start() }
+func (r *cmdRunner) Start(context.Context) error {
+	r.logger.Debug("starting plugin", "path", r.name, "args", r.cmd.Args)
+	if err := r.cmd.Start(); err != nil {
+		return err
+	}
+	r.logger.Debug("plugin started", "path", r.name, "pid", r.cmd.Process.Pid)
+	return nil
+}
 
 func (r *cmdRunner) Wait(context.Context) error {
 	err := r.cmd.Wait()
@@ -161,12 +169,17 @@ func (r *cmdRunner) explain(wait time.Duration) string {
 // empty) is where go-plugin creates the plugin's private socket directory.
 func useRunner(cfg *goplugin.ClientConfig, cmd *exec.Cmd, name, socketDir string) **cmdRunner {
 	var made *cmdRunner
-	cfg.Cmd = cmd
+	// go-plugin takes either Cmd or RunnerFunc; with RunnerFunc it builds
+	// an empty command holding the handshake environment, which is added
+	// to ours here.
+	cfg.Cmd = nil
 	if socketDir != "" {
 		cfg.UnixSocketConfig = &goplugin.UnixSocketConfig{TempDir: socketDir}
 	}
-	cfg.RunnerFunc = func(_ hclog.Logger, cmd *exec.Cmd, _ string) (runner.Runner, error) {
-		r, err := newCmdRunner(cmd, name)
+	cfg.RunnerFunc = func(l hclog.Logger, spec *exec.Cmd, _ string) (runner.Runner, error) {
+		cmd.Env = append(cmd.Env, spec.Env...)
+		cmd.Stdin = spec.Stdin
+		r, err := newCmdRunner(l, cmd, name)
 		made = r
 		return r, err
 	}
