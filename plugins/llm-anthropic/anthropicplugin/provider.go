@@ -162,11 +162,11 @@ func (p *Plugin) ChatStream(ctx context.Context, req *llm.ChatRequest, send func
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			return status.Errorf(status.Unavailable, "stream from %s broke: %s", cfg.BaseURL, redact(err.Error(), cfg.APIKey))
+			return status.Errorf(status.Unavailable, "stream from %s broke: %s", cfg.BaseURL, status.Redact(err.Error(), cfg.APIKey))
 		}
 		chunk, done, err := dec.Decode(ev.Data)
 		if err != nil {
-			return status.Errorf(status.CodeOf(err), "%s", redact(err.Error(), cfg.APIKey))
+			return status.Errorf(status.CodeOf(err), "%s", status.Redact(err.Error(), cfg.APIKey))
 		}
 		if done {
 			return nil
@@ -206,7 +206,7 @@ func (p *Plugin) do(ctx context.Context, hc *http.Client, cfg Config, method, pa
 			}
 			return nil, ctxErr
 		}
-		return nil, status.Errorf(status.Unavailable, "provider at %s unreachable: %s", cfg.BaseURL, redact(err.Error(), cfg.APIKey))
+		return nil, status.Errorf(status.Unavailable, "provider at %s unreachable: %s", cfg.BaseURL, status.Redact(err.Error(), cfg.APIKey))
 	}
 	if resp.StatusCode/100 == 2 {
 		return resp, nil
@@ -226,20 +226,7 @@ func (p *Plugin) do(ctx context.Context, hc *http.Client, cfg Config, method, pa
 	if code == status.Unauthenticated {
 		hint = " (check the credential the api_key attribute names: nemoclave provider add NAME)"
 	}
-	return nil, status.Errorf(code, "provider at %s answered %d: %s%s", cfg.BaseURL, resp.StatusCode, redact(msg, cfg.APIKey), hint)
-}
-
-func redact(text, key string) string {
-	if key == "" {
-		return text
-	}
-	text = strings.ReplaceAll(text, key, "[REDACTED]")
-	const piece = 8
-	if len(key) > 2*piece {
-		text = strings.ReplaceAll(text, key[:piece], "[REDACTED]")
-		text = strings.ReplaceAll(text, key[len(key)-piece:], "[REDACTED]")
-	}
-	return text
+	return nil, status.Errorf(code, "provider at %s answered %d: %s%s", cfg.BaseURL, resp.StatusCode, status.Redact(msg, cfg.APIKey), hint)
 }
 
 var _ llm.Provider = (*Plugin)(nil)

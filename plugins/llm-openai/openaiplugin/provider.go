@@ -163,7 +163,7 @@ func (p *Plugin) ChatStream(ctx context.Context, req *llm.ChatRequest, send func
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			return status.Errorf(status.Unavailable, "stream from %s broke: %s", cfg.BaseURL, redact(err.Error(), cfg.APIKey))
+			return status.Errorf(status.Unavailable, "stream from %s broke: %s", cfg.BaseURL, status.Redact(err.Error(), cfg.APIKey))
 		}
 		if bytes.Equal(ev.Data, []byte("[DONE]")) {
 			return nil
@@ -175,7 +175,7 @@ func (p *Plugin) ChatStream(ctx context.Context, req *llm.ChatRequest, send func
 		if len(c.Choices) == 0 && c.Usage == nil {
 			var e openai.ErrorBody
 			if json.Unmarshal(ev.Data, &e) == nil && e.Error.Message != "" {
-				return status.Errorf(status.Unavailable, "provider stream error: %s", redact(e.Error.Message, cfg.APIKey))
+				return status.Errorf(status.Unavailable, "provider stream error: %s", status.Redact(e.Error.Message, cfg.APIKey))
 			}
 			continue
 		}
@@ -214,7 +214,7 @@ func (p *Plugin) do(ctx context.Context, hc *http.Client, cfg Config, method, pa
 			}
 			return nil, ctxErr
 		}
-		return nil, status.Errorf(status.Unavailable, "provider at %s unreachable: %s", cfg.BaseURL, redact(err.Error(), cfg.APIKey))
+		return nil, status.Errorf(status.Unavailable, "provider at %s unreachable: %s", cfg.BaseURL, status.Redact(err.Error(), cfg.APIKey))
 	}
 	if resp.StatusCode/100 == 2 {
 		return resp, nil
@@ -234,22 +234,7 @@ func (p *Plugin) do(ctx context.Context, hc *http.Client, cfg Config, method, pa
 	case status.NotFound:
 		hint = " (check the model name and base_url)"
 	}
-	return nil, status.Errorf(code, "provider at %s answered %d: %s%s", cfg.BaseURL, resp.StatusCode, redact(msg, cfg.APIKey), hint)
-}
-
-// redact removes the key, and any long-enough piece of it a provider might
-// echo ("Incorrect API key provided: sk-abc***xyz"), from text.
-func redact(text, key string) string {
-	if key == "" {
-		return text
-	}
-	text = strings.ReplaceAll(text, key, "[REDACTED]")
-	const piece = 8
-	if len(key) > 2*piece {
-		text = strings.ReplaceAll(text, key[:piece], "[REDACTED]")
-		text = strings.ReplaceAll(text, key[len(key)-piece:], "[REDACTED]")
-	}
-	return text
+	return nil, status.Errorf(code, "provider at %s answered %d: %s%s", cfg.BaseURL, resp.StatusCode, status.Redact(msg, cfg.APIKey), hint)
 }
 
 var _ llm.Provider = (*Plugin)(nil)
