@@ -97,10 +97,10 @@ func (s *StaticSchemaSource) ValidateConfig(_ context.Context, kind, source stri
 }
 
 // builtinSchemas is every builtin plugin's answer to ConfigSchema, written
-// by asking the built plugins (internal/genschemas); never edit it by
+// by asking the built plugins (host/cmd/genschemas); never edit it by
 // hand. TestBuiltinSchemasGenerated in host/plugins fails when it is stale.
 //
-//go:generate go run ../internal/genschemas -bin ../bin -o builtin_schemas.json
+//go:generate go run ../host/cmd/genschemas -bin ../bin -o builtin_schemas.json
 //go:embed builtin_schemas.json
 var builtinSchemas []byte
 
