@@ -292,7 +292,7 @@ func (rn *run) configureGateway() (string, error) {
 	if rn.api, err = agentapi.New(context.Background(), agentapi.Config{
 		Identity: agentapi.Identity{Sandbox: rn.name, Agent: rn.agent.Name, User: "default"},
 		Tools:    srcs, Memory: mem, Retrieval: ret,
-		DataProc: rn.plugins.dataproc(), Workspace: rn.workspace,
+		DataProc: rn.plugins.dataproc(), Workspace: rn.workspace, Filesystem: &rn.base.Filesystem,
 		Audit: func(e agentapi.Event) {
 			auditMu.Lock()
 			defer auditMu.Unlock()
