@@ -343,7 +343,7 @@ func (d *Driver) launch(ctx context.Context, r *record) (_ *running, _ map[strin
 	undo = append(undo, func() { _ = cg.remove() })
 	r.Cgroup = cg
 
-	protected, _ := protectedPaths(spec.Policy.Filesystem.Protected)
+	protected, _ := protectedPaths(spec.Policy.Filesystem.EffectiveProtected())
 	ph, err := makePlaceholders(spec.Workspace, protected)
 	r.Placeholders = ph
 	if err != nil {

@@ -9,8 +9,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Protected workspace paths (policy.Filesystem.Protected) stay read-only
-// even though the workspace is writable:
+// Protected workspace paths (policy.Filesystem.EffectiveProtected: the
+// policy's list plus the workspace .git, see F17 in docs/sandbox.md) stay
+// read-only even though the workspace is writable:
 //
 //   - the supervisor creates a placeholder for each one that does not exist
 //     yet (and for its missing ancestors), so it cannot be created later
@@ -23,6 +24,13 @@ import (
 // every path is resolved component by component with openat2
 // RESOLVE_NO_SYMLINKS|RESOLVE_BENEATH: a symlink planted anywhere on the way
 // is refused rather than followed out of the workspace.
+
+// placeholderDirs are protected paths that git expects to be directories
+// when they exist: their placeholder is an empty directory, not a file. An
+// empty .git directory is not a repository to git (no HEAD), so a host
+// git in or above the workspace behaves as before; a .git file would make
+// git fail with "invalid gitfile format".
+var placeholderDirs = map[string]bool{".git": true, ".git/hooks": true, ".git/info": true, ".git/modules": true, ".git/worktrees": true}
 
 const beneath = unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_BENEATH | unix.RESOLVE_NO_MAGICLINKS
 
@@ -80,6 +88,13 @@ func makePlaceholders(ws string, protected []string) ([]string, error) {
 		}
 		if !errors.Is(err, unix.ENOENT) {
 			return made, symlinkErr(rel, err)
+		}
+		if placeholderDirs[rel] {
+			if err := unix.Mkdirat(root, rel, 0o755); err != nil {
+				return made, symlinkErr(rel, err)
+			}
+			made = append(made, filepath.Join(ws, rel))
+			continue
 		}
 		fd, err = openBeneath(root, rel, unix.O_CREAT|unix.O_EXCL|unix.O_WRONLY|unix.O_NOFOLLOW, 0o444)
 		if err != nil {
