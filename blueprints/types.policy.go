@@ -151,6 +151,10 @@ func (e *evaluator) decodeFilesystem(b *hcl.Block) policy.Filesystem {
 				e.errorf(a.Expr.Range().Ptr(), "Relative filesystem path", "%s path %q must be absolute, as seen inside the sandbox (/workspace, /usr).", name, p)
 				continue
 			}
+			if home := e.loader.opts.DaemonHome; name != "protected" && !policy.SandboxBuilt(clean) && policy.Exposes(clean, home) {
+				e.errorf(a.Expr.Range().Ptr(), "Policy exposes the nemoclave home", "%s.", policy.HiddenMessage(clean, home))
+				continue
+			}
 			if prev, ok := seen[clean]; ok {
 				e.errorf(a.Expr.Range().Ptr(), "Path listed twice", "%q is already in %s; a path has one access mode (protected paths inside a read_write root are how to carve out exceptions).", p, prev)
 				continue

@@ -59,12 +59,15 @@ type Filesystem struct {
 
 // GitConfigPaths are the workspace git paths a host-side git reads as
 // configuration or runs as code: config (and the includes it names),
-// hooks, info/ (attributes, exclude, sparse-checkout), modules/*/config of
-// absorbed submodules and worktrees/*. They stay protected even when
-// GitWritable is set. commondir cannot be on this list (git refuses an
-// empty one, so no placeholder can guard it): that residual risk is why
-// .git is read-only unless a policy opts in.
-var GitConfigPaths = []string{".git/config", ".git/hooks", ".git/info", ".git/modules", ".git/worktrees"}
+// commondir (which would move all of them elsewhere; the sandbox driver's
+// placeholder holds "." so git keeps working), hooks, info/ (attributes,
+// exclude, sparse-checkout), modules/*/config of absorbed submodules and
+// worktrees/*. They stay protected even when GitWritable is set. The index
+// cannot be on this list, since committing writes it, and a gitlink added
+// to it makes a host git status recurse into a nested repository the agent
+// configured: that residual risk is why .git is read-only unless a policy
+// opts in.
+var GitConfigPaths = []string{".git/commondir", ".git/config", ".git/hooks", ".git/info", ".git/modules", ".git/worktrees"}
 
 // EffectiveProtected is the protected list every enforcer applies (the
 // sandbox driver and the gateway's file tools alike): the policy's own

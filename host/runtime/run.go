@@ -190,6 +190,7 @@ func (r *Runtime) evaluate(ctx context.Context, req daemon.RunRequest) (*bluepri
 	l := blueprints.NewLoader(blueprints.Options{
 		Vars: req.Vars, VarFiles: req.VarFiles, LookupEnv: lookup,
 		Schemas: plugins.NewSchemaSource(probes, nil).WithCache(r.schemas), PresetDirs: presetDirs(r.opts.Home),
+		DaemonHome: r.opts.Home,
 	})
 	bp, diags := l.Load(ctx, req.Path)
 	if diags.HasErrors() {

@@ -35,6 +35,9 @@ type Config struct {
 	// Delegate=yes, or a directory chowned to it by root), or sandboxes
 	// refuse to start unless they set Resources.AllowUnlimited.
 	CgroupParent string
+	// DaemonHome is $NEMOCLAVE_HOME: a policy path exposing it (or
+	// StateRoot) is refused (F19). Empty checks StateRoot only.
+	DaemonHome string
 	// Executable is the binary re-executed as the init stage; it must call
 	// MaybeInit first thing. Empty means /proc/self/exe.
 	Executable string
@@ -89,6 +92,9 @@ func (d *Driver) lock(name string) func() {
 // Create validates spec and records the sandbox.
 func (d *Driver) Create(ctx context.Context, spec sandbox.Spec) (sandbox.Info, error) {
 	if err := validateSpec(&spec); err != nil {
+		return sandbox.Info{}, fmt.Errorf("sandbox %q: %w", spec.Name, err)
+	}
+	if err := d.checkDaemonPaths(&spec); err != nil {
 		return sandbox.Info{}, fmt.Errorf("sandbox %q: %w", spec.Name, err)
 	}
 	spec.Policy = spec.Policy.Clone()
@@ -344,6 +350,7 @@ func (d *Driver) launch(ctx context.Context, r *record) (_ *running, _ map[strin
 	r.Cgroup = cg
 
 	protected, _ := protectedPaths(spec.Policy.Filesystem.EffectiveProtected())
+	protected = gitFileAware(spec.Workspace, protected)
 	ph, err := makePlaceholders(spec.Workspace, protected)
 	r.Placeholders = ph
 	if err != nil {

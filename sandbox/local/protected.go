@@ -3,6 +3,7 @@ package local
 import (
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 
@@ -31,6 +32,33 @@ import (
 // git in or above the workspace behaves as before; a .git file would make
 // git fail with "invalid gitfile format".
 var placeholderDirs = map[string]bool{".git": true, ".git/hooks": true, ".git/info": true, ".git/modules": true, ".git/worktrees": true}
+
+// placeholderBody is what a file placeholder holds when git cannot read an
+// empty one: a commondir of "." names the repository itself.
+var placeholderBody = map[string]string{".git/commondir": ".\n"}
+
+// gitFileAware narrows protected paths below .git to .git itself when the
+// workspace's .git is a file (a linked worktree or a submodule checkout):
+// the repository then lives outside the workspace, and what the agent
+// could change is where the file points.
+func gitFileAware(ws string, protected []string) []string {
+	st, err := os.Lstat(filepath.Join(ws, ".git"))
+	if err != nil || st.IsDir() {
+		return protected
+	}
+	out := make([]string, 0, len(protected))
+	seen := false
+	for _, p := range protected {
+		if p == ".git" || strings.HasPrefix(p, ".git/") {
+			if !seen {
+				out, seen = append(out, ".git"), true
+			}
+			continue
+		}
+		out = append(out, p)
+	}
+	return out
+}
 
 const beneath = unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_BENEATH | unix.RESOLVE_NO_MAGICLINKS
 
@@ -100,8 +128,14 @@ func makePlaceholders(ws string, protected []string) ([]string, error) {
 		if err != nil {
 			return made, symlinkErr(rel, err)
 		}
-		unix.Close(fd)
 		made = append(made, filepath.Join(ws, rel))
+		if body := placeholderBody[rel]; body != "" {
+			if _, err := unix.Write(fd, []byte(body)); err != nil {
+				unix.Close(fd)
+				return made, fmt.Errorf("protected path %s: %w", rel, err)
+			}
+		}
+		unix.Close(fd)
 	}
 	return made, nil
 }
