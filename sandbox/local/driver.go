@@ -503,6 +503,9 @@ func (d *Driver) launch(ctx context.Context, r *record) (_ *running, _ map[strin
 }
 
 func tmpBytes(res sandbox.Resources) int64 {
+	if res.TmpBytes > 0 {
+		return res.TmpBytes
+	}
 	if res.MemoryBytes > 0 {
 		return res.MemoryBytes
 	}

@@ -33,9 +33,13 @@ func TestEscape_F19_RunRefusesDaemonHome(t *testing.T) {
 			t.Fatal(err)
 		}
 		cases := map[string]func(j *job){
-			"parent read_only":   func(j *job) { j.Policy.Filesystem.ReadOnly = append(j.Policy.Filesystem.ReadOnly, filepath.Join(dir, "srv")) },
-			"home read_write":    func(j *job) { j.Policy.Filesystem.ReadWrite = append(j.Policy.Filesystem.ReadWrite, home) },
-			"credentials file":   func(j *job) { j.Policy.Filesystem.ReadOnly = append(j.Policy.Filesystem.ReadOnly, filepath.Join(home, "credentials.json")) },
+			"parent read_only": func(j *job) {
+				j.Policy.Filesystem.ReadOnly = append(j.Policy.Filesystem.ReadOnly, filepath.Join(dir, "srv"))
+			},
+			"home read_write": func(j *job) { j.Policy.Filesystem.ReadWrite = append(j.Policy.Filesystem.ReadWrite, home) },
+			"credentials file": func(j *job) {
+				j.Policy.Filesystem.ReadOnly = append(j.Policy.Filesystem.ReadOnly, filepath.Join(home, "credentials.json"))
+			},
 			"socket":             func(j *job) { j.Policy.Filesystem.ReadOnly = append(j.Policy.Filesystem.ReadOnly, sock) },
 			"symlink to parent":  func(j *job) { j.Policy.Filesystem.ReadOnly = append(j.Policy.Filesystem.ReadOnly, link) },
 			"driver state root":  func(j *job) { j.Policy.Filesystem.ReadOnly = append(j.Policy.Filesystem.ReadOnly, dir) },
