@@ -88,16 +88,45 @@ func assertNothingRan(t *testing.T, mode, ws string) {
 	}
 }
 
+// addSubmodule gives ws a real submodule "lib", checked out.
+func addSubmodule(t *testing.T, mode, dir, ws string) {
+	t.Helper()
+	src := filepath.Join(dir, "libsrc")
+	for _, c := range []struct {
+		dir  string
+		args []string
+	}{
+		{dir, []string{"init", "-q", src}},
+		{src, []string{"-c", "user.email=a@b", "-c", "user.name=host", "commit", "-q", "--allow-empty", "-m", "lib"}},
+		{ws, []string{"-c", "protocol.file.allow=always", "submodule", "--quiet", "add", src, "lib"}},
+		{ws, []string{"-c", "user.email=a@b", "-c", "user.name=host", "commit", "-q", "-m", "add lib"}},
+	} {
+		if out, err := hostGit(c.dir, mode, c.args...).CombinedOutput(); err != nil {
+			t.Fatalf("git %v: %v\n%s", c.args, err, out)
+		}
+	}
+	chownTree(t, mode, ws)
+}
+
+// submoduleAttack swaps the checked-out submodule's .git for a repository
+// whose fsmonitor runs a command; a host git status recurses into it.
+const submoduleAttack = `
+try submodule 'rm -rf lib/.git && git init -q lib && git -C lib config core.fsmonitor "touch ../PWNED-lib #"'
+try submodule-gitdir 'printf "gitdir: ../evilgit\n" > lib/.git'
+echo attacks done`
+
 func TestEscape_F17_GitHostExecution(t *testing.T) {
 	modes(t, func(t *testing.T, mode string) {
 		dir, ws := jobDir(t, mode)
 		gitRepo(t, mode, ws)
+		addSubmodule(t, mode, dir, ws)
 		// The policy protects nothing itself: .git is read-only by default.
-		res := run(t, mode, dir, ws, job{Argv: []string{"/bin/sh", "-c", gitAttacks}})
+		script := strings.Replace(gitAttacks, "\necho attacks done", submoduleAttack, 1)
+		res := run(t, mode, dir, ws, job{Argv: []string{"/bin/sh", "-c", script}})
 		if res.StartErr != "" || !strings.Contains(res.Output, "attacks done") {
 			t.Fatalf("sandbox: %s %s", res.StartErr, res.Output)
 		}
-		for _, a := range gitAttackNames {
+		for _, a := range append(gitAttackNames, "submodule", "submodule-gitdir") {
 			expectLines(t, res.Output, "denied "+a)
 		}
 		if strings.Contains(res.Output, "WROTE") {

@@ -40,11 +40,12 @@ var placeholderBody = map[string]string{".git/commondir": ".\n"}
 // gitFileAware narrows protected paths below .git to .git itself when the
 // workspace's .git is a file (a linked worktree or a submodule checkout):
 // the repository then lives outside the workspace, and what the agent
-// could change is where the file points.
+// could change is where the file points. Otherwise it adds the workspace's
+// submodules (gitlinks.go).
 func gitFileAware(ws string, protected []string) []string {
 	st, err := os.Lstat(filepath.Join(ws, ".git"))
 	if err != nil || st.IsDir() {
-		return protected
+		return withSubmodules(ws, protected)
 	}
 	out := make([]string, 0, len(protected))
 	seen := false
@@ -117,7 +118,7 @@ func makePlaceholders(ws string, protected []string) ([]string, error) {
 		if !errors.Is(err, unix.ENOENT) {
 			return made, symlinkErr(rel, err)
 		}
-		if placeholderDirs[rel] {
+		if placeholderDirs[rel] || strings.HasSuffix(rel, "/.git") {
 			if err := unix.Mkdirat(root, rel, 0o755); err != nil {
 				return made, symlinkErr(rel, err)
 			}
