@@ -283,9 +283,7 @@ func (d *Driver) Delete(ctx context.Context, name string) error {
 	if err := r.Cgroup.remove(); err != nil {
 		errs = append(errs, err)
 	}
-	for i := len(r.Placeholders) - 1; i >= 0; i-- {
-		_ = os.Remove(r.Placeholders[i]) // only succeeds while still empty
-	}
+	d.removePlaceholders(name, r)
 	if err := removeStateDir(d.dir(name)); err != nil {
 		errs = append(errs, fmt.Errorf("remove state: %w", err))
 	}

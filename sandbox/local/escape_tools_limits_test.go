@@ -68,10 +68,10 @@ mkfifo fifo && ln -s /dev/zero zero && truncate -s 10G sparse.bin && echo "small
 		if refused != flood {
 			t.Errorf("%d of %d FIFO calls refused", refused, flood)
 		}
-		if n := openUnder(t, os.Getpid(), ws); n != 0 {
+		if n := openUnder(t, f.pid, ws); n != 0 {
 			t.Errorf("gateway holds %d descriptors in the workspace after the flood", n)
 		}
-		if n := openUnder(t, f.files.Pid(), ws); n != 0 {
+		if n := openUnder(t, f.filesPid, ws); n != 0 {
 			t.Errorf("tools-files holds %d descriptors in the workspace after the flood", n)
 		}
 		for _, c := range []struct{ tool, path, want string }{

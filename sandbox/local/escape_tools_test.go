@@ -4,7 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/http/httptest"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,10 +17,6 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/nemoclave/nemoclave/blueprints/policy"
-	"github.com/nemoclave/nemoclave/gateway/agentapi"
-	"github.com/nemoclave/nemoclave/sdk/plugin"
-	"github.com/nemoclave/nemoclave/sdk/retrieval"
-	"github.com/nemoclave/nemoclave/sdk/status"
 )
 
 // Gateway-side tools (catalogue T1-T4): the agent prepares the attack from
@@ -27,16 +24,17 @@ import (
 // the host then drives the real tools over MCP exactly as the agent would:
 // the gateway's document tools (document_read, document_ingest,
 // spreadsheet_create) and the real tools-files plugin binary, behind the
-// real agentapi handler with the sandbox's policy.
+// real agentapi handler with the sandbox's policy (testdata/toolsgw).
 
 var toolBins struct {
-	once        sync.Once
-	files, docs string
-	err         error
+	once              sync.Once
+	files, docs, gway string
+	err               error
 }
 
-// buildToolPlugins builds tools-files and dataproc-docs once per test run.
-func buildToolPlugins(t *testing.T) (files, docs string) {
+// buildToolPlugins builds tools-files, dataproc-docs and the toolsgw
+// gateway helper once per test run.
+func buildToolPlugins(t *testing.T) (files, docs, gway string) {
 	t.Helper()
 	toolBins.once.Do(func() {
 		dir := filepath.Join(testBase, "plugins")
@@ -44,82 +42,76 @@ func buildToolPlugins(t *testing.T) (files, docs string) {
 			return
 		}
 		out, err := exec.Command("go", "build", "-o", dir+"/",
-			"github.com/nemoclave/nemoclave/plugins/tools-files", "github.com/nemoclave/nemoclave/plugins/dataproc-docs").CombinedOutput()
+			"github.com/nemoclave/nemoclave/plugins/tools-files", "github.com/nemoclave/nemoclave/plugins/dataproc-docs",
+			"github.com/nemoclave/nemoclave/sandbox/local/testdata/toolsgw").CombinedOutput()
 		if err != nil {
 			toolBins.err = fmt.Errorf("build tool plugins: %v\n%s", err, out)
 			return
 		}
-		toolBins.files, toolBins.docs = filepath.Join(dir, "tools-files"), filepath.Join(dir, "dataproc-docs")
+		toolBins.files, toolBins.docs, toolBins.gway = filepath.Join(dir, "tools-files"), filepath.Join(dir, "dataproc-docs"), filepath.Join(dir, "toolsgw")
 	})
 	if toolBins.err != nil {
 		t.Fatal(toolBins.err)
 	}
-	return toolBins.files, toolBins.docs
-}
-
-// ingestStore records what document_ingest indexes.
-type ingestStore struct {
-	retrieval.NotSupported
-	mu   sync.Mutex
-	docs []retrieval.Document
-}
-
-func (s *ingestStore) CreateCollection(context.Context, string, int) (retrieval.Collection, error) {
-	return retrieval.Collection{}, status.Errorf(status.InvalidArgument, "exists")
-}
-
-func (s *ingestStore) Upsert(_ context.Context, _ string, docs []retrieval.Document) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.docs = append(s.docs, docs...)
-	return len(docs), nil
+	return toolBins.files, toolBins.docs, toolBins.gway
 }
 
 type toolsFixture struct {
-	s     *mcp.ClientSession
-	files *plugin.Launched
-	store *ingestStore
+	s *mcp.ClientSession
+	// url is the gateway helper's; pid and filesPid are the gateway's and
+	// tools-files' processes.
+	url           string
+	pid, filesPid int
 }
 
 // newTools serves the workspace ws with the given filesystem policy the
-// way the runtime does, and connects an MCP client to it.
+// way the runtime does (agentapi with the real plugins, in the toolsgw
+// helper process), and connects an MCP client to it.
 func newTools(t *testing.T, ws string, fsp policy.Filesystem) *toolsFixture {
 	t.Helper()
-	filesBin, docsBin := buildToolPlugins(t)
-	ctx := context.Background()
-	launch := func(bin, cfg string) *plugin.Launched {
-		l, err := plugin.Launch(ctx, plugin.LaunchOptions{Path: bin, Env: []string{"PATH=/usr/bin:/bin", "HOME=" + t.TempDir()}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(l.Kill)
-		if ds, err := l.Configure(ctx, plugin.ConfigureOptions{Config: []byte(cfg)}); err != nil || len(ds) > 0 {
-			t.Fatalf("configure %s: %v %+v", bin, err, ds)
-		}
-		return l
-	}
-	cfg, _ := json.Marshal(map[string]any{"root": ws})
-	files := launch(filesBin, string(cfg))
-	docs := launch(docsBin, `{}`)
-	store := &ingestStore{}
-	h, err := agentapi.New(ctx, agentapi.Config{
-		Identity: agentapi.Identity{Sandbox: "t", Agent: "a", User: "u"},
-		Tools:    []agentapi.ToolSource{{Name: "files", Provider: files.Tools()}},
-		DataProc: docs.DataProc(), Retrieval: store, Workspace: ws, Filesystem: &fsp,
-	})
+	filesBin, docsBin, gwBin := buildToolPlugins(t)
+	fsJSON, _ := json.Marshal(fsp)
+	cmd := exec.Command(gwBin, ws, string(fsJSON), filesBin, docsBin)
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(h.Close)
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { stdin.Close(); _ = cmd.Wait() })
+	var hello struct {
+		URL      string `json:"url"`
+		PID      int    `json:"pid"`
+		FilesPID int    `json:"files_pid"`
+	}
+	if err := json.NewDecoder(stdout).Decode(&hello); err != nil {
+		t.Fatalf("toolsgw did not start: %v", err)
+	}
 	c := mcp.NewClient(&mcp.Implementation{Name: "escape-test", Version: "1"}, nil)
-	s, err := c.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: srv.URL + "/mcp"}, nil)
+	s, err := c.Connect(context.Background(), &mcp.StreamableClientTransport{Endpoint: hello.URL + "/mcp"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
-	return &toolsFixture{s: s, files: files, store: store}
+	return &toolsFixture{s: s, url: hello.URL, pid: hello.PID, filesPid: hello.FilesPID}
+}
+
+// ingested returns the text document_ingest indexed so far.
+func (f *toolsFixture) ingested(t *testing.T) string {
+	t.Helper()
+	resp, err := http.Get(f.url + "/ingested")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
 }
 
 // call runs one tool; a protocol error fails the test, a tool error is
@@ -226,13 +218,9 @@ echo inside > docs/ok.txt && ln -s ok.txt docs/inner && echo made`, secret, dir)
 		if text, isErr := f.call(t, "document_read", map[string]any{"path": "docs/inner"}); isErr || !strings.Contains(text, "inside") {
 			t.Errorf("in-workspace link: %q", text)
 		}
-		f.store.mu.Lock()
-		for _, d := range f.store.docs {
-			if strings.Contains(d.Text, hostSecret) {
-				t.Errorf("ingested host content: %+v", d)
-			}
+		if strings.Contains(f.ingested(t), hostSecret) {
+			t.Errorf("document_ingest indexed host content")
 		}
-		f.store.mu.Unlock()
 		assertHostUntouched(t, dir, secret)
 	})
 }
@@ -288,13 +276,9 @@ done; echo stopped`, secret, dir)
 		}
 		t.Logf("%d tool calls raced against the swap loop", calls)
 		assertHostUntouched(t, dir, secret)
-		f.store.mu.Lock()
-		for _, d := range f.store.docs {
-			if strings.Contains(d.Text, hostSecret) {
-				t.Errorf("ingested host content")
-			}
+		if strings.Contains(f.ingested(t), hostSecret) {
+			t.Errorf("document_ingest indexed host content")
 		}
-		f.store.mu.Unlock()
 	})
 }
 

@@ -87,6 +87,12 @@ func makePlaceholders(ws string, protected []string) ([]string, error) {
 		return nil, fmt.Errorf("open workspace: %w", err)
 	}
 	defer unix.Close(root)
+	return makePlaceholdersAt(root, ws, protected)
+}
+
+// makePlaceholdersAt makes the placeholders below the directory root; ws
+// (the host path of root) only names what was made.
+func makePlaceholdersAt(root int, ws string, protected []string) ([]string, error) {
 	var made []string
 	for _, rel := range protected {
 		parts := strings.Split(rel, "/")
@@ -157,17 +163,53 @@ func protectPaths(ws string, protected []string) error {
 				continue
 			}
 			pinned[anc] = true
-			if err := bindOnto(root, anc, 0); err != nil {
+			if err := bindOnto(root, anc, 0); errors.Is(err, unix.ENOENT) {
+				// Another sandbox on this workspace removed its placeholder
+				// after ours was planned: make it again rather than leave
+				// the path creatable.
+				if merr := unix.Mkdirat(root, anc, 0o755); merr == nil || errors.Is(merr, unix.EEXIST) {
+					err = bindOnto(root, anc, 0)
+				}
+			}
+			if err != nil {
 				return fmt.Errorf("pin %s: %w", anc, err)
 			}
 		}
 	}
 	for _, rel := range protected {
-		if err := bindOnto(root, rel, roAttrs); err != nil {
+		err := bindOnto(root, rel, roAttrs)
+		if errors.Is(err, unix.ENOENT) {
+			if _, perr := makePlaceholdersAt(root, "", []string{rel}); perr == nil {
+				err = bindOnto(root, rel, roAttrs)
+			}
+		}
+		if err != nil {
 			return fmt.Errorf("protect %s: %w", rel, err)
 		}
 	}
 	return nil
+}
+
+// removePlaceholders removes what makePlaceholders made for a deleted
+// sandbox, unless another sandbox of this driver uses the same workspace:
+// removing a directory that is a mount point in that sandbox's namespace
+// would silently drop its protection there.
+func (d *Driver) removePlaceholders(name string, r *record) {
+	if len(r.Placeholders) == 0 {
+		return
+	}
+	ents, _ := os.ReadDir(d.cfg.StateRoot)
+	for _, e := range ents {
+		if e.Name() == name || !e.IsDir() {
+			continue
+		}
+		if o, err := d.load(e.Name()); err == nil && o.Spec.Workspace == r.Spec.Workspace {
+			return
+		}
+	}
+	for i := len(r.Placeholders) - 1; i >= 0; i-- {
+		_ = os.Remove(r.Placeholders[i]) // only succeeds while still empty
+	}
 }
 
 // bindOnto binds root/rel onto itself with attrs, resolving rel beneath
