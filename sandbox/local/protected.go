@@ -163,7 +163,8 @@ func protectPaths(ws string, protected []string) error {
 				continue
 			}
 			pinned[anc] = true
-			if err := bindOnto(root, anc, 0); errors.Is(err, unix.ENOENT) {
+			err := bindOnto(root, anc, 0)
+			if errors.Is(err, unix.ENOENT) {
 				// Another sandbox on this workspace removed its placeholder
 				// after ours was planned: make it again rather than leave
 				// the path creatable.
