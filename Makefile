@@ -56,7 +56,7 @@ test-k8s: build build-k8s
 
 ## test-security: the sandbox escape catalogue only
 test-security: build
-	$(GO) test -race -count=1 -v -run Escape ./sandbox/... ./gateway/...
+	$(GO) test -race -count=1 -v -run Escape ./sandbox/... ./gateway/... ./blueprints/...
 
 tools:
 	@mkdir -p $(TOOLS)

@@ -98,6 +98,10 @@ type Options struct {
 	// PresetDirs hold user policy presets (*.hcl), added to the builtin
 	// ones. A user preset may not reuse a builtin preset's name.
 	PresetDirs []string
+	// DaemonHome is $NEMOCLAVE_HOME. A policy whose read_only or
+	// read_write paths expose it (directly or through a parent) is an
+	// error (F19); empty skips the check.
+	DaemonHome string
 }
 
 // Loader parses and evaluates blueprints. It keeps every file it parsed

@@ -29,7 +29,7 @@ var policySchema = &hcl.BodySchema{
 }
 
 var filesystemSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
-	{Name: "read_only"}, {Name: "read_write"}, {Name: "protected"},
+	{Name: "read_only"}, {Name: "read_write"}, {Name: "protected"}, {Name: "git_writable"},
 }}
 var landlockSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{{Name: "min_abi"}, {Name: "best_effort"}}}
 var processSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
@@ -141,6 +141,7 @@ func (e *evaluator) decodeFilesystem(b *hcl.Block) policy.Filesystem {
 	c, diags := b.Body.Content(filesystemSchema)
 	e.diags = append(e.diags, diags...)
 	fs := policy.Filesystem{ReadOnly: []string{}, ReadWrite: []string{}}
+	fs.GitWritable = e.boolean(c.Attributes["git_writable"])
 	seen := map[string]string{}
 	for _, name := range []string{"read_only", "read_write", "protected"} {
 		a := c.Attributes[name]
@@ -148,6 +149,10 @@ func (e *evaluator) decodeFilesystem(b *hcl.Block) policy.Filesystem {
 			clean := path.Clean(p)
 			if name != "protected" && !path.IsAbs(p) {
 				e.errorf(a.Expr.Range().Ptr(), "Relative filesystem path", "%s path %q must be absolute, as seen inside the sandbox (/workspace, /usr).", name, p)
+				continue
+			}
+			if home := e.loader.opts.DaemonHome; name != "protected" && !policy.SandboxBuilt(clean) && policy.Exposes(clean, home) {
+				e.errorf(a.Expr.Range().Ptr(), "Policy exposes the nemoclave home", "%s.", policy.HiddenMessage(clean, home))
 				continue
 			}
 			if prev, ok := seen[clean]; ok {

@@ -45,6 +45,9 @@ type Resources struct {
 	CPUs        float64 `json:"cpus,omitempty"`
 	MemoryBytes int64   `json:"memory_bytes,omitempty"`
 	PIDs        int     `json:"pids,omitempty"`
+	// TmpBytes bounds the sandbox's /tmp (and /dev/shm): a write past it
+	// fails with "No space left on device" (P11).
+	TmpBytes int64 `json:"tmp_bytes,omitempty"`
 }
 
 // KubernetesSettings are kubernetes driver settings.
@@ -63,7 +66,7 @@ var sandboxSchema = &hcl.BodySchema{
 	},
 	Blocks: []hcl.BlockHeaderSchema{{Type: "resources"}, {Type: "kubernetes"}},
 }
-var resourcesSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{{Name: "cpus"}, {Name: "memory"}, {Name: "pids"}}}
+var resourcesSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{{Name: "cpus"}, {Name: "memory"}, {Name: "pids"}, {Name: "tmp"}}}
 var kubernetesSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
 	{Name: "namespace"}, {Name: "runtime_class"}, {Name: "storage_class"}, {Name: "storage"},
 	{Name: "image"}, {Name: "node_selector"},
@@ -126,6 +129,7 @@ func (e *evaluator) decodeSandbox(b *hcl.Block, bp *Blueprint) *Sandbox {
 			s.Resources.CPUs = e.float(c.Attributes["cpus"])
 			s.Resources.PIDs = e.whole(c.Attributes["pids"])
 			s.Resources.MemoryBytes = e.byteSize(c.Attributes["memory"])
+			s.Resources.TmpBytes = e.byteSize(c.Attributes["tmp"])
 		case "kubernetes":
 			if s.Driver != DriverKubernetes {
 				e.errorf(nb.DefRange.Ptr(), "Settings for another driver", "A kubernetes block only applies to driver = \"kubernetes\"; this sandbox uses %q. Remove the block or change the driver.", s.Driver)

@@ -103,6 +103,9 @@ type Resources struct {
 	CPUs        float64 `json:"cpus,omitempty"`
 	MemoryBytes int64   `json:"memory_bytes,omitempty"`
 	Pids        int64   `json:"pids,omitempty"`
+	// TmpBytes is the size of the sandbox's /tmp (and /dev/shm) tmpfs;
+	// zero means the memory limit (tmpfs pages are charged to it anyway).
+	TmpBytes int64 `json:"tmp_bytes,omitempty"`
 	// AllowUnlimited lets the sandbox start when the host cannot apply
 	// cgroup limits (no delegated cgroup for an unprivileged supervisor).
 	// Off by default: without it such a sandbox refuses to start.

@@ -51,6 +51,55 @@ type Filesystem struct {
 	// (".git/hooks", ".bashrc"). Relative paths are relative to the
 	// workspace; a protected path that does not exist yet may not be created.
 	Protected []string `json:"protected,omitempty"`
+	// GitWritable opts an agent that commits out of the read-only
+	// workspace .git: only the git paths that hold configuration or code
+	// (GitConfigPaths) stay protected. See EffectiveProtected.
+	GitWritable bool `json:"git_writable,omitempty"`
+}
+
+// GitConfigPaths are the workspace git paths a host-side git reads as
+// configuration or runs as code: config (and the includes it names),
+// commondir (which would move all of them elsewhere; the sandbox driver's
+// placeholder holds "." so git keeps working), hooks, info/ (attributes,
+// exclude, sparse-checkout), modules/*/config of absorbed submodules and
+// worktrees/*. They stay protected even when GitWritable is set. The index
+// cannot be on this list, since committing writes it, and a gitlink added
+// to it makes a host git status recurse into a nested repository the agent
+// configured: that residual risk is why .git is read-only unless a policy
+// opts in.
+var GitConfigPaths = []string{".git/commondir", ".git/config", ".git/hooks", ".git/info", ".git/modules", ".git/worktrees"}
+
+// EffectiveProtected is the protected list every enforcer applies (the
+// sandbox driver and the gateway's file tools alike): the policy's own
+// entries, clean and workspace-relative, plus the workspace's git
+// metadata — the whole .git, or GitConfigPaths when GitWritable. A later
+// host-side git in the workspace must never read configuration or hooks
+// the agent wrote (F17). Entries covered by another entry are dropped.
+func (f Filesystem) EffectiveProtected() []string {
+	all := []string{".git"}
+	if f.GitWritable {
+		all = append([]string(nil), GitConfigPaths...)
+	}
+	for _, p := range f.Protected {
+		if path.IsAbs(p) {
+			r, ok := strings.CutPrefix(path.Clean(p), "/workspace/")
+			if !ok {
+				all = append(all, p) // the driver reports it as outside the workspace
+				continue
+			}
+			p = r
+		}
+		all = append(all, path.Clean(p))
+	}
+	sort.Strings(all)
+	var out []string
+	for _, p := range all {
+		if n := len(out); n > 0 && (out[n-1] == p || strings.HasPrefix(p, out[n-1]+"/")) {
+			continue
+		}
+		out = append(out, p)
+	}
+	return out
 }
 
 // Landlock configures how strictly the sandbox applies Landlock.

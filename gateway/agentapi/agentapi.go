@@ -3,8 +3,11 @@ package agentapi
 import (
 	"context"
 	"net/http"
+	"path"
 	"time"
 
+	"github.com/nemoclave/nemoclave/blueprints/policy"
+	"github.com/nemoclave/nemoclave/internal/wsfs"
 	"github.com/nemoclave/nemoclave/sdk/dataproc"
 	"github.com/nemoclave/nemoclave/sdk/memory"
 	"github.com/nemoclave/nemoclave/sdk/retrieval"
@@ -50,6 +53,13 @@ type Config struct {
 	// /workspace) enable the document tools; both are needed.
 	DataProc  dataproc.Processor
 	Workspace string
+	// Filesystem is the sandbox's effective filesystem policy. Every file
+	// the gateway writes or reads on the agent's behalf obeys it as a
+	// direct access from the sandbox would: protected paths (and the
+	// workspace .git) stay read-only, a workspace not granted read_write
+	// is not written. Nil applies the defaults of an empty policy
+	// (workspace writable, .git protected).
+	Filesystem *policy.Filesystem
 	// Audit receives one event per call; nil drops them.
 	Audit func(Event)
 }
@@ -59,6 +69,9 @@ type Handler struct {
 	cfg   Config
 	mux   *http.ServeMux
 	tools *toolServer
+	// ws is the workspace as the sandbox's policy lets the agent touch
+	// it; nil without a workspace.
+	ws *wsfs.Dir
 }
 
 // New builds the handler and loads the tool lists. Stop it with Close.
@@ -67,6 +80,9 @@ func New(ctx context.Context, cfg Config) (*Handler, error) {
 		cfg.Audit = func(Event) {}
 	}
 	h := &Handler{cfg: cfg, mux: http.NewServeMux()}
+	if cfg.Workspace != "" {
+		h.ws = workspaceDir(cfg)
+	}
 	ts, err := newToolServer(ctx, cfg)
 	if err != nil {
 		return nil, err
@@ -95,4 +111,20 @@ func (h *Handler) audit(kind, name, source string, start time.Time, err error) {
 
 func (h *Handler) scope(session string) memory.Scope {
 	return memory.Scope{Agent: h.cfg.Identity.Agent, User: h.cfg.Identity.User, Session: session}
+}
+
+// workspaceDir applies the sandbox's filesystem policy to the gateway's
+// own file access.
+func workspaceDir(cfg Config) *wsfs.Dir {
+	fsp := policy.Filesystem{ReadWrite: []string{wsfs.SandboxPath}}
+	if cfg.Filesystem != nil {
+		fsp = *cfg.Filesystem
+	}
+	writable := false
+	for _, p := range fsp.ReadWrite {
+		if p == "/" || path.Clean(p) == wsfs.SandboxPath {
+			writable = true
+		}
+	}
+	return wsfs.New(cfg.Workspace, wsfs.Options{Protected: fsp.EffectiveProtected(), ReadOnly: !writable})
 }

@@ -4,23 +4,24 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"os"
 	"path"
 	"strings"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/nemoclave/nemoclave/internal/wsfs"
 	"github.com/nemoclave/nemoclave/sdk/dataproc"
 	"github.com/nemoclave/nemoclave/sdk/retrieval"
 	"github.com/nemoclave/nemoclave/sdk/status"
 )
 
 // Document tools: the blueprint's data-processing plugin applied to files
-// in the sandbox's workspace. The gateway opens the workspace through
-// os.Root, so a path can never leave it (.., absolute paths and symlinks
-// pointing out are refused by the kernel's openat2-style resolution).
+// in the sandbox's workspace. Every file goes through wsfs, with the
+// sandbox's filesystem policy: no symlink leads out (openat2
+// RESOLVE_BENEATH, decided by the kernel at open time), FIFOs and devices
+// are refused before a byte moves, reads are size-bounded, and a write to a
+// protected path fails as it would from inside the sandbox.
 
 // maxDocumentBytes bounds a document read from the workspace.
 const maxDocumentBytes = 50 << 20
@@ -85,40 +86,20 @@ func (h *Handler) addDocumentTools(s *mcp.Server) {
 	}
 }
 
-// readWorkspace reads a file confined to the workspace.
-func (h *Handler) readWorkspace(p string) ([]byte, error) {
-	root, err := os.OpenRoot(h.cfg.Workspace)
-	if err != nil {
-		return nil, err
+// readWorkspace reads a regular file confined to the workspace.
+func (h *Handler) readWorkspace(ctx context.Context, p string) ([]byte, error) {
+	if h.ws == nil {
+		return nil, status.Errorf(status.NotSupported, "this sandbox has no workspace to read %s from", p)
 	}
-	defer root.Close()
-	f, err := root.Open(cleanRel(p))
+	b, err := h.ws.ReadFile(ctx, p, maxDocumentBytes)
 	if err != nil {
-		return nil, status.Errorf(status.InvalidArgument, "%s: %v (paths are relative to /workspace and cannot leave it)", p, err)
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, maxDocumentBytes+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(b) > maxDocumentBytes {
-		return nil, status.Errorf(status.InvalidArgument, "%s is larger than %d MiB", p, maxDocumentBytes>>20)
+		return nil, status.Errorf(status.InvalidArgument, "%v", err)
 	}
 	return b, nil
 }
 
-// cleanRel maps "/workspace/x", "./x" and "x" to the root-relative "x".
-func cleanRel(p string) string {
-	p = strings.TrimPrefix(p, "/workspace")
-	p = strings.TrimLeft(path.Clean("/"+p), "/")
-	if p == "" {
-		return "."
-	}
-	return p
-}
-
 func (h *Handler) extract(ctx context.Context, p string) (string, error) {
-	data, err := h.readWorkspace(p)
+	data, err := h.readWorkspace(ctx, p)
 	if err != nil {
 		return "", err
 	}
@@ -138,6 +119,13 @@ func (h *Handler) spreadsheet(ctx context.Context, a spreadsheetArgs) (string, e
 	if format != "xlsx" && format != "csv" {
 		return "", status.Errorf(status.InvalidArgument, "format %q: write .xlsx or .csv", format)
 	}
+	rel, err := h.ws.Rel(a.Path)
+	if err == nil {
+		err = h.ws.CheckWritable(a.Path, rel)
+	}
+	if err != nil {
+		return "", status.Errorf(status.InvalidArgument, "%v", err)
+	}
 	if a.Table == nil {
 		return "", status.Errorf(status.InvalidArgument, "table is required")
 	}
@@ -154,27 +142,9 @@ func (h *Handler) spreadsheet(ctx context.Context, a spreadsheetArgs) (string, e
 	if len(resp.Outputs) != 1 {
 		return "", status.Errorf(status.InvalidArgument, "the table has %d sheets; CSV takes one (use .xlsx for several)", len(resp.Outputs))
 	}
-	root, err := os.OpenRoot(h.cfg.Workspace)
+	rel, err = h.ws.WriteFile(ctx, a.Path, resp.Outputs[0].Data, wsfs.WriteOptions{})
 	if err != nil {
-		return "", err
-	}
-	defer root.Close()
-	rel := cleanRel(a.Path)
-	if dir := path.Dir(rel); dir != "." {
-		if err := root.MkdirAll(dir, 0o755); err != nil {
-			return "", status.Errorf(status.InvalidArgument, "%s: %v", a.Path, err)
-		}
-	}
-	f, err := root.OpenFile(rel, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
-	if err != nil {
-		return "", status.Errorf(status.InvalidArgument, "%s: %v (paths are relative to /workspace and cannot leave it)", a.Path, err)
-	}
-	if _, err := f.Write(resp.Outputs[0].Data); err != nil {
-		f.Close()
-		return "", err
-	}
-	if err := f.Close(); err != nil {
-		return "", err
+		return "", status.Errorf(status.InvalidArgument, "%v", err)
 	}
 	return fmt.Sprintf("Wrote /workspace/%s (%d bytes).", rel, len(resp.Outputs[0].Data)), nil
 }
@@ -201,7 +171,7 @@ func (h *Handler) Ingest(ctx context.Context, p, collection string) (int, error)
 	if _, err := h.cfg.Retrieval.CreateCollection(ctx, collection, 0); err != nil && status.CodeOf(err) != status.InvalidArgument {
 		return 0, err
 	}
-	rel := cleanRel(p)
+	rel, _ := h.ws.Rel(p) // extract succeeded, so p is a workspace path
 	docs := make([]retrieval.Document, 0, len(resp.Chunks))
 	for _, c := range resp.Chunks {
 		docs = append(docs, retrieval.Document{ID: fmt.Sprintf("%s#%d", rel, c.Index), Text: c.Text,

@@ -98,7 +98,7 @@ func (ts *toolServer) sync(src ToolSource, list []tools.Tool) {
 		}
 		ts.owner[name] = src.Name
 		names = append(names, name)
-		ts.server.AddTool(mcpTool(name, t), ts.callPlugin(src, t.Name))
+		ts.server.AddTool(mcpTool(name, t), ts.callPlugin(src, t))
 	}
 	ts.bySource[src.Name] = names
 }
@@ -121,9 +121,16 @@ func mcpTool(name string, t tools.Tool) *mcp.Tool {
 
 // callPlugin forwards an MCP call to the plugin under the tool's own name,
 // with the caller's identity from the listener.
-func (ts *toolServer) callPlugin(src ToolSource, pluginName string) mcp.ToolHandler {
+func (ts *toolServer) callPlugin(src ToolSource, t tools.Tool) mcp.ToolHandler {
+	pluginName := t.Name
 	return func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		start := time.Now()
+		if t.Destructive {
+			if err := ts.h.checkToolPaths(req.Params.Arguments); err != nil {
+				ts.h.audit("tool_call", pluginName, src.Name, start, err)
+				return &mcp.CallToolResult{IsError: true, Content: []mcp.Content{&mcp.TextContent{Text: err.Error()}}}, nil
+			}
+		}
 		id := ts.h.cfg.Identity
 		res, err := src.Provider.CallTool(ctx, &tools.CallRequest{
 			Name: pluginName, Arguments: req.Params.Arguments,

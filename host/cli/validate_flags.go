@@ -71,7 +71,7 @@ func (f *blueprintFlags) evaluate(ctx context.Context, g *Globals, path string) 
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	l := blueprints.NewLoader(blueprints.Options{Vars: vars, VarFiles: f.varFiles, Schemas: src, PresetDirs: dirs, Host: host})
+	l := blueprints.NewLoader(blueprints.Options{Vars: vars, VarFiles: f.varFiles, Schemas: src, PresetDirs: dirs, Host: host, DaemonHome: g.Home})
 	bp, diags := l.Load(ctx, path)
 	return bp, diags, l.Files(), nil
 }

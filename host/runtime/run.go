@@ -200,7 +200,8 @@ func (r *Runtime) evaluate(ctx context.Context, req daemon.RunRequest) (*bluepri
 	l := blueprints.NewLoader(blueprints.Options{
 		Vars: req.Vars, VarFiles: req.VarFiles, LookupEnv: lookup,
 		Schemas: plugins.NewSchemaSource(probes, nil).WithCache(r.schemas), PresetDirs: presetDirs(r.opts.Home),
-		Host: blueprintHost{r},
+		Host:       blueprintHost{r},
+		DaemonHome: r.opts.Home,
 	})
 	bp, diags := l.Load(ctx, req.Path)
 	if diags.HasErrors() {
@@ -331,7 +332,7 @@ func (rn *run) configureGateway() (string, error) {
 	if rn.api, err = agentapi.New(context.Background(), agentapi.Config{
 		Identity: agentapi.Identity{Sandbox: rn.name, Agent: rn.agent.Name, User: "default"},
 		Tools:    srcs, Memory: mem, Retrieval: ret,
-		DataProc: rn.plugins.dataproc(), Workspace: rn.workspace,
+		DataProc: rn.plugins.dataproc(), Workspace: rn.workspace, Filesystem: &rn.base.Filesystem,
 		Audit: func(e agentapi.Event) {
 			auditMu.Lock()
 			defer auditMu.Unlock()
@@ -410,7 +411,7 @@ func (rn *run) createSandbox(ctx context.Context, blueprintPath string) (string,
 	workspace := rn.workspace
 	spec := sandbox.Spec{
 		Name: rn.name, Command: cmd, Env: env, Workspace: workspace, Policy: pol,
-		Resources: sandbox.Resources{CPUs: sb.Resources.CPUs, MemoryBytes: sb.Resources.MemoryBytes, Pids: int64(sb.Resources.PIDs)},
+		Resources: sandbox.Resources{CPUs: sb.Resources.CPUs, MemoryBytes: sb.Resources.MemoryBytes, Pids: int64(sb.Resources.PIDs), TmpBytes: sb.Resources.TmpBytes},
 		Listeners: []sandbox.ListenerSpec{{Name: sandbox.ListenerEgress}, {Name: sandbox.ListenerInference}, {Name: sandbox.ListenerAgentAPI}},
 	}
 	if k := sb.Kubernetes; k != nil && driverName == "kubernetes" {

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"sync"
 
+	"github.com/nemoclave/nemoclave/blueprints/policy"
+	"github.com/nemoclave/nemoclave/internal/wsfs"
 	"github.com/nemoclave/nemoclave/sdk/plugin"
 	"github.com/nemoclave/nemoclave/sdk/schema"
 	"github.com/nemoclave/nemoclave/sdk/status"
@@ -27,6 +29,12 @@ type config struct {
 	MaxBytes int64 `json:"max_bytes"`
 	// ReadOnly hides write_file.
 	ReadOnly bool `json:"read_only"`
+	// Protected paths (relative to root) are never written, nor anything
+	// below them; the workspace .git always is, unless GitWritable (then
+	// only git's configuration and hooks are). The gateway also checks
+	// the sandbox policy's own protected list before calling write_file.
+	Protected   []string `json:"protected"`
+	GitWritable bool     `json:"git_writable"`
 }
 
 func defaultConfig() config {
@@ -43,6 +51,8 @@ func parseConfig(raw json.RawMessage) (config, error) {
 		WorkspacePath *string  `json:"workspace_path"`
 		MaxBytes      *float64 `json:"max_bytes"`
 		ReadOnly      *bool    `json:"read_only"`
+		Protected     []string `json:"protected"`
+		GitWritable   *bool    `json:"git_writable"`
 	}
 	if err := json.Unmarshal(raw, &in); err != nil {
 		return c, fmt.Errorf("config: %w", err)
@@ -58,6 +68,10 @@ func parseConfig(raw json.RawMessage) (config, error) {
 	}
 	if in.ReadOnly != nil {
 		c.ReadOnly = *in.ReadOnly
+	}
+	c.Protected = in.Protected
+	if in.GitWritable != nil {
+		c.GitWritable = *in.GitWritable
 	}
 	return c, nil
 }
@@ -82,6 +96,7 @@ type filesPlugin struct {
 	mu   sync.RWMutex
 	cfg  config
 	root *os.Root
+	dir  *wsfs.Dir
 }
 
 func (*filesPlugin) Info() plugin.Info {
@@ -101,6 +116,8 @@ func (*filesPlugin) ConfigSchema() *schema.Schema {
 			{Name: "workspace_path", Type: "string", Default: json.RawMessage(`"/workspace"`), Description: "Where the agent sees root; absolute paths below it are mapped onto root."},
 			{Name: "max_bytes", Type: "number", Default: json.RawMessage("1048576"), Description: "Largest read result, write, or file searched, in bytes."},
 			{Name: "read_only", Type: "bool", Default: json.RawMessage("false"), Description: "Offer only list_files, read_file and search_files."},
+			{Name: "protected", Type: "list(string)", Description: "Paths relative to root that write_file must never write (nor anything below them), like the sandbox policy's protected list. .git is always protected."},
+			{Name: "git_writable", Type: "bool", Default: json.RawMessage("false"), Description: "Let write_file write inside .git, except git's configuration and hooks (config, hooks, info, modules, worktrees); match the sandbox policy's git_writable."},
 		},
 	}}
 }
@@ -125,9 +142,11 @@ func (p *filesPlugin) Configure(_ context.Context, cfg plugin.Config, _ plugin.H
 	if err != nil {
 		return status.Errorf(status.InvalidArgument, "open root %s: %v (create the directory or set root to an existing one)", c.Root, err)
 	}
+	fsp := policy.Filesystem{Protected: c.Protected, GitWritable: c.GitWritable}
+	dir := wsfs.New(c.Root, wsfs.Options{Protected: fsp.EffectiveProtected(), ReadOnly: c.ReadOnly})
 	p.mu.Lock()
 	old := p.root
-	p.cfg, p.root = c, root
+	p.cfg, p.root, p.dir = c, root, dir
 	p.mu.Unlock()
 	if old != nil {
 		old.Close()
@@ -136,20 +155,21 @@ func (p *filesPlugin) Configure(_ context.Context, cfg plugin.Config, _ plugin.H
 }
 
 // state returns the current config and root; Configure may swap them.
-func (p *filesPlugin) state() (config, *os.Root, error) {
+func (p *filesPlugin) state() (*workspace, error) {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
 	if p.root == nil {
-		return p.cfg, nil, status.Errorf(status.Unavailable, "tools-files is not configured yet")
+		return nil, status.Errorf(status.Unavailable, "tools-files is not configured yet")
 	}
-	return p.cfg, p.root, nil
+	return &workspace{root: p.root, dir: p.dir, cfg: p.cfg}, nil
 }
 
 func (p *filesPlugin) ListTools(context.Context) ([]tools.Tool, error) {
-	c, _, err := p.state()
+	ws, err := p.state()
 	if err != nil {
 		return nil, err
 	}
+	c := ws.cfg
 	ts := []tools.Tool{listFilesTool, readFileTool, searchFilesTool}
 	if !c.ReadOnly {
 		ts = append(ts, writeFileTool)
@@ -158,11 +178,11 @@ func (p *filesPlugin) ListTools(context.Context) ([]tools.Tool, error) {
 }
 
 func (p *filesPlugin) CallTool(ctx context.Context, req *tools.CallRequest) (*tools.CallResult, error) {
-	c, root, err := p.state()
+	ws, err := p.state()
 	if err != nil {
 		return nil, err
 	}
-	ws := &workspace{root: root, cfg: c}
+	c := ws.cfg
 	args := req.Arguments
 	if len(args) == 0 {
 		args = json.RawMessage("{}")
@@ -171,14 +191,14 @@ func (p *filesPlugin) CallTool(ctx context.Context, req *tools.CallRequest) (*to
 	case listFilesTool.Name:
 		return ws.listFiles(ctx, args), nil
 	case readFileTool.Name:
-		return ws.readFile(args), nil
+		return ws.readFile(ctx, args), nil
 	case searchFilesTool.Name:
 		return ws.searchFiles(ctx, args), nil
 	case writeFileTool.Name:
 		if c.ReadOnly {
 			return tools.ErrorResult("write_file is disabled: this workspace is read-only"), nil
 		}
-		return ws.writeFile(args), nil
+		return ws.writeFile(ctx, args), nil
 	}
 	return nil, status.Errorf(status.NotFound, "tool %q: this plugin serves list_files, read_file, write_file and search_files", req.Name)
 }

@@ -2,10 +2,12 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"strings"
 
 	"github.com/nemoclave/nemoclave/sdk/tools"
@@ -26,7 +28,7 @@ var readFileTool = tools.Tool{
 	ReadOnly: true,
 }
 
-func (w *workspace) readFile(raw json.RawMessage) *tools.CallResult {
+func (w *workspace) readFile(ctx context.Context, raw json.RawMessage) *tools.CallResult {
 	var args struct {
 		Path   string `json:"path"`
 		Offset int    `json:"offset"`
@@ -51,25 +53,22 @@ func (w *workspace) readFile(raw json.RawMessage) *tools.CallResult {
 	if err != nil {
 		return tools.ErrorResult(err.Error())
 	}
-	f, err := w.root.Open(rel)
+	// wsfs refuses FIFOs, sockets and devices before reading (a FIFO
+	// would otherwise block this call forever) and bounds the call by a
+	// deadline; the line loop below bounds what is returned.
+	f, err := w.dir.Open(ctx, rel)
+	if errors.Is(err, fs.ErrInvalid) {
+		return tools.ErrorResult(fmt.Sprintf("%s is a directory; use list_files to see its entries", args.Path))
+	}
 	if err != nil {
 		return tools.ErrorResult(explain(args.Path, err))
 	}
 	defer f.Close()
-	info, err := f.Stat()
-	if err != nil {
-		return tools.ErrorResult(explain(args.Path, err))
-	}
-	if info.IsDir() {
-		return tools.ErrorResult(fmt.Sprintf("%s is a directory; use list_files to see its entries", args.Path))
-	}
-	if !info.Mode().IsRegular() {
-		return tools.ErrorResult(fmt.Sprintf("%s is not a regular file", args.Path))
-	}
+	info := struct{ size int64 }{f.Size}
 
 	r := bufio.NewReaderSize(f, 64<<10)
 	if head, _ := r.Peek(8192); looksBinary(head) {
-		return tools.ErrorResult(fmt.Sprintf("%s looks like a binary file (%d bytes); read_file returns text only", args.Path, info.Size()))
+		return tools.ErrorResult(fmt.Sprintf("%s looks like a binary file (%d bytes); read_file returns text only", args.Path, info.size))
 	}
 	var out strings.Builder
 	line, shown, first := 0, 0, 0

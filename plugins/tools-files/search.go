@@ -103,7 +103,9 @@ func (w *workspace) searchFiles(ctx context.Context, raw json.RawMessage) *tools
 			skippedLarge++
 			return nil
 		}
-		data, err := fs.ReadFile(fsys, p)
+		// Read through wsfs: the entry may have been swapped for a FIFO
+		// or a link since the walk saw it, or have grown.
+		data, err := w.dir.ReadFile(ctx, p, w.cfg.MaxBytes)
 		if err != nil || looksBinary(data) {
 			return nil
 		}

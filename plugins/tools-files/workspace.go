@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/nemoclave/nemoclave/internal/wsfs"
 	"github.com/nemoclave/nemoclave/sdk/tools"
 )
 
@@ -19,7 +20,10 @@ import (
 // every file operation goes through.
 type workspace struct {
 	root *os.Root
-	cfg  config
+	// dir performs every open of file contents (reads and writes): no
+	// outward symlink, no FIFO or device, protected paths read-only.
+	dir *wsfs.Dir
+	cfg config
 }
 
 // resolve maps a path the model gave onto a slash-separated path relative
@@ -70,6 +74,10 @@ func (w *workspace) displayRoot() string {
 // explain turns a filesystem error into a message the model can act on,
 // without leaking host paths outside the workspace.
 func explain(p string, err error) string {
+	var we *wsfs.Error
+	if errors.As(err, &we) {
+		return we.Error() // already phrased for the model, with p
+	}
 	switch {
 	case strings.Contains(err.Error(), "path escapes from parent"):
 		return fmt.Sprintf("%s: resolves outside the workspace (a symlink or \"..\" leads out); only files inside the workspace are reachable", p)

@@ -1,11 +1,11 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
-	"os"
-	"path"
 
+	"github.com/nemoclave/nemoclave/internal/wsfs"
 	"github.com/nemoclave/nemoclave/sdk/tools"
 )
 
@@ -21,7 +21,7 @@ var writeFileTool = tools.Tool{
 	Destructive: true,
 }
 
-func (w *workspace) writeFile(raw json.RawMessage) *tools.CallResult {
+func (w *workspace) writeFile(ctx context.Context, raw json.RawMessage) *tools.CallResult {
 	var args struct {
 		Path       string  `json:"path"`
 		Content    *string `json:"content"`
@@ -44,28 +44,14 @@ func (w *workspace) writeFile(raw json.RawMessage) *tools.CallResult {
 	if rel == "." {
 		return tools.ErrorResult("path names the workspace itself; give a file name")
 	}
-	if args.CreateDirs == nil || *args.CreateDirs {
-		if dir := path.Dir(rel); dir != "." {
-			if err := w.root.MkdirAll(dir, 0o755); err != nil {
-				return tools.ErrorResult(explain(args.Path, err))
-			}
-		}
-	}
-	flags := os.O_WRONLY | os.O_CREATE | os.O_TRUNC
-	if args.Append {
-		flags = os.O_WRONLY | os.O_CREATE | os.O_APPEND
-	}
-	f, err := w.root.OpenFile(rel, flags, 0o644)
-	if err != nil {
+	// wsfs writes without following any symlink, refuses FIFOs and
+	// devices, and refuses protected paths (.git and the configured list)
+	// as the sandbox refuses a direct write.
+	noMkdir := args.CreateDirs != nil && !*args.CreateDirs
+	if _, err := w.dir.WriteFile(ctx, rel, []byte(*args.Content), wsfs.WriteOptions{Append: args.Append, NoMkdir: noMkdir}); err != nil {
 		return tools.ErrorResult(explain(args.Path, err))
 	}
-	n, err := f.WriteString(*args.Content)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return tools.ErrorResult(explain(args.Path, err))
-	}
+	n := len(*args.Content)
 	verb := "wrote"
 	if args.Append {
 		verb = "appended"

@@ -35,6 +35,9 @@ type Config struct {
 	// Delegate=yes, or a directory chowned to it by root), or sandboxes
 	// refuse to start unless they set Resources.AllowUnlimited.
 	CgroupParent string
+	// DaemonHome is $NEMOCLAVE_HOME: a policy path exposing it (or
+	// StateRoot) is refused (F19). Empty checks StateRoot only.
+	DaemonHome string
 	// Executable is the binary re-executed as the init stage; it must call
 	// MaybeInit first thing. Empty means /proc/self/exe.
 	Executable string
@@ -107,6 +110,9 @@ func (d *Driver) lock(name string) func() {
 // Create validates spec and records the sandbox.
 func (d *Driver) Create(ctx context.Context, spec sandbox.Spec) (sandbox.Info, error) {
 	if err := validateSpec(&spec); err != nil {
+		return sandbox.Info{}, fmt.Errorf("sandbox %q: %w", spec.Name, err)
+	}
+	if err := d.checkDaemonPaths(&spec); err != nil {
 		return sandbox.Info{}, fmt.Errorf("sandbox %q: %w", spec.Name, err)
 	}
 	spec.Policy = spec.Policy.Clone()
@@ -295,9 +301,7 @@ func (d *Driver) Delete(ctx context.Context, name string) error {
 	if err := r.Cgroup.remove(); err != nil {
 		errs = append(errs, err)
 	}
-	for i := len(r.Placeholders) - 1; i >= 0; i-- {
-		_ = os.Remove(r.Placeholders[i]) // only succeeds while still empty
-	}
+	d.removePlaceholders(name, r)
 	if err := removeStateDir(d.dir(name)); err != nil {
 		errs = append(errs, fmt.Errorf("remove state: %w", err))
 	}
@@ -361,7 +365,8 @@ func (d *Driver) launch(ctx context.Context, r *record) (_ *running, _ map[strin
 	undo = append(undo, func() { _ = cg.remove() })
 	r.Cgroup = cg
 
-	protected, _ := protectedPaths(spec.Policy.Filesystem.Protected)
+	protected, _ := protectedPaths(spec.Policy.Filesystem.EffectiveProtected())
+	protected = gitFileAware(spec.Workspace, protected)
 	ph, err := makePlaceholders(spec.Workspace, protected)
 	r.Placeholders = ph
 	if err != nil {
@@ -515,6 +520,9 @@ func (d *Driver) launch(ctx context.Context, r *record) (_ *running, _ map[strin
 }
 
 func tmpBytes(res sandbox.Resources) int64 {
+	if res.TmpBytes > 0 {
+		return res.TmpBytes
+	}
 	if res.MemoryBytes > 0 {
 		return res.MemoryBytes
 	}

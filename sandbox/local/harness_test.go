@@ -61,6 +61,8 @@ type job struct {
 	Workspace string            `json:"workspace"`
 	StateRoot string            `json:"state_root"`
 	Cgroup    string            `json:"cgroup,omitempty"`
+	// DaemonHome is the driver's Config.DaemonHome.
+	DaemonHome string `json:"daemon_home,omitempty"`
 	// Reload, when set, is applied with UpdatePolicy right after Start;
 	// then the file "reloaded" is created in the workspace for the agent
 	// to wait on.
@@ -359,7 +361,7 @@ func helperRun(t *testing.T, dir string, j job) result {
 // listeners with a test handler, wait, collect the log, delete.
 func runInProcess(ctx context.Context, j job) result {
 	var res result
-	d, err := New(Config{StateRoot: j.StateRoot, CgroupParent: j.Cgroup})
+	d, err := New(Config{StateRoot: j.StateRoot, CgroupParent: j.Cgroup, DaemonHome: j.DaemonHome})
 	if err != nil {
 		res.CreateErr = err.Error()
 		return res

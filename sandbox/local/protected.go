@@ -3,14 +3,16 @@ package local
 import (
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 
 	"golang.org/x/sys/unix"
 )
 
-// Protected workspace paths (policy.Filesystem.Protected) stay read-only
-// even though the workspace is writable:
+// Protected workspace paths (policy.Filesystem.EffectiveProtected: the
+// policy's list plus the workspace .git, see F17 in docs/sandbox.md) stay
+// read-only even though the workspace is writable:
 //
 //   - the supervisor creates a placeholder for each one that does not exist
 //     yet (and for its missing ancestors), so it cannot be created later
@@ -23,6 +25,41 @@ import (
 // every path is resolved component by component with openat2
 // RESOLVE_NO_SYMLINKS|RESOLVE_BENEATH: a symlink planted anywhere on the way
 // is refused rather than followed out of the workspace.
+
+// placeholderDirs are protected paths that git expects to be directories
+// when they exist: their placeholder is an empty directory, not a file. An
+// empty .git directory is not a repository to git (no HEAD), so a host
+// git in or above the workspace behaves as before; a .git file would make
+// git fail with "invalid gitfile format".
+var placeholderDirs = map[string]bool{".git": true, ".git/hooks": true, ".git/info": true, ".git/modules": true, ".git/worktrees": true}
+
+// placeholderBody is what a file placeholder holds when git cannot read an
+// empty one: a commondir of "." names the repository itself.
+var placeholderBody = map[string]string{".git/commondir": ".\n"}
+
+// gitFileAware narrows protected paths below .git to .git itself when the
+// workspace's .git is a file (a linked worktree or a submodule checkout):
+// the repository then lives outside the workspace, and what the agent
+// could change is where the file points. Otherwise it adds the workspace's
+// submodules (gitlinks.go).
+func gitFileAware(ws string, protected []string) []string {
+	st, err := os.Lstat(filepath.Join(ws, ".git"))
+	if err != nil || st.IsDir() {
+		return withSubmodules(ws, protected)
+	}
+	out := make([]string, 0, len(protected))
+	seen := false
+	for _, p := range protected {
+		if p == ".git" || strings.HasPrefix(p, ".git/") {
+			if !seen {
+				out, seen = append(out, ".git"), true
+			}
+			continue
+		}
+		out = append(out, p)
+	}
+	return out
+}
 
 const beneath = unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_BENEATH | unix.RESOLVE_NO_MAGICLINKS
 
@@ -50,6 +87,12 @@ func makePlaceholders(ws string, protected []string) ([]string, error) {
 		return nil, fmt.Errorf("open workspace: %w", err)
 	}
 	defer unix.Close(root)
+	return makePlaceholdersAt(root, ws, protected)
+}
+
+// makePlaceholdersAt makes the placeholders below the directory root; ws
+// (the host path of root) only names what was made.
+func makePlaceholdersAt(root int, ws string, protected []string) ([]string, error) {
 	var made []string
 	for _, rel := range protected {
 		parts := strings.Split(rel, "/")
@@ -81,12 +124,25 @@ func makePlaceholders(ws string, protected []string) ([]string, error) {
 		if !errors.Is(err, unix.ENOENT) {
 			return made, symlinkErr(rel, err)
 		}
+		if placeholderDirs[rel] || strings.HasSuffix(rel, "/.git") {
+			if err := unix.Mkdirat(root, rel, 0o755); err != nil {
+				return made, symlinkErr(rel, err)
+			}
+			made = append(made, filepath.Join(ws, rel))
+			continue
+		}
 		fd, err = openBeneath(root, rel, unix.O_CREAT|unix.O_EXCL|unix.O_WRONLY|unix.O_NOFOLLOW, 0o444)
 		if err != nil {
 			return made, symlinkErr(rel, err)
 		}
-		unix.Close(fd)
 		made = append(made, filepath.Join(ws, rel))
+		if body := placeholderBody[rel]; body != "" {
+			if _, err := unix.Write(fd, []byte(body)); err != nil {
+				unix.Close(fd)
+				return made, fmt.Errorf("protected path %s: %w", rel, err)
+			}
+		}
+		unix.Close(fd)
 	}
 	return made, nil
 }
@@ -107,17 +163,54 @@ func protectPaths(ws string, protected []string) error {
 				continue
 			}
 			pinned[anc] = true
-			if err := bindOnto(root, anc, 0); err != nil {
+			err := bindOnto(root, anc, 0)
+			if errors.Is(err, unix.ENOENT) {
+				// Another sandbox on this workspace removed its placeholder
+				// after ours was planned: make it again rather than leave
+				// the path creatable.
+				if merr := unix.Mkdirat(root, anc, 0o755); merr == nil || errors.Is(merr, unix.EEXIST) {
+					err = bindOnto(root, anc, 0)
+				}
+			}
+			if err != nil {
 				return fmt.Errorf("pin %s: %w", anc, err)
 			}
 		}
 	}
 	for _, rel := range protected {
-		if err := bindOnto(root, rel, roAttrs); err != nil {
+		err := bindOnto(root, rel, roAttrs)
+		if errors.Is(err, unix.ENOENT) {
+			if _, perr := makePlaceholdersAt(root, "", []string{rel}); perr == nil {
+				err = bindOnto(root, rel, roAttrs)
+			}
+		}
+		if err != nil {
 			return fmt.Errorf("protect %s: %w", rel, err)
 		}
 	}
 	return nil
+}
+
+// removePlaceholders removes what makePlaceholders made for a deleted
+// sandbox, unless another sandbox of this driver uses the same workspace:
+// removing a directory that is a mount point in that sandbox's namespace
+// would silently drop its protection there.
+func (d *Driver) removePlaceholders(name string, r *record) {
+	if len(r.Placeholders) == 0 {
+		return
+	}
+	ents, _ := os.ReadDir(d.cfg.StateRoot)
+	for _, e := range ents {
+		if e.Name() == name || !e.IsDir() {
+			continue
+		}
+		if o, err := d.load(e.Name()); err == nil && o.Spec.Workspace == r.Spec.Workspace {
+			return
+		}
+	}
+	for i := len(r.Placeholders) - 1; i >= 0; i-- {
+		_ = os.Remove(r.Placeholders[i]) // only succeeds while still empty
+	}
 }
 
 // bindOnto binds root/rel onto itself with attrs, resolving rel beneath

@@ -6,6 +6,9 @@ import (
 	"path/filepath"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/nemoclave/nemoclave/blueprints/policy"
+	"github.com/nemoclave/nemoclave/sandbox"
 )
 
 // A policy may grant a directory that holds credentials without meaning to
@@ -99,6 +102,29 @@ func checkPolicyPath(p string) error {
 	for _, d := range hostSocketDirs {
 		if c == d || len(c) > len(d) && c[:len(d)+1] == d+"/" {
 			return fmt.Errorf("filesystem path %s is under %s, which holds the host's daemon sockets (docker, containerd, dbus); granting it would let the agent drive them — remove it from the policy", p, d)
+		}
+	}
+	return nil
+}
+
+// checkDaemonPaths refuses a policy that would mount the daemon's home or
+// this driver's state root (agent logs, other sandboxes' roots) into the
+// sandbox, read-only or not, directly or through a parent (F19). The
+// credential masks below cover stores with well-known names; the daemon's
+// home can be anywhere, so it is refused by its real path instead.
+//
+// The workspace may live below the home (the default
+// $NEMOCLAVE_HOME/workspaces/<name>) but may not be the home or contain it.
+func (d *Driver) checkDaemonPaths(spec *sandbox.Spec) error {
+	for _, hidden := range []string{d.cfg.DaemonHome, d.cfg.StateRoot} {
+		if hidden == "" {
+			continue
+		}
+		if err := spec.Policy.Filesystem.CheckHidden(hidden); err != nil {
+			return err
+		}
+		if policy.Contains(spec.Workspace, hidden) {
+			return fmt.Errorf("workspace %s contains %s, the nemoclave home or sandbox state (daemon socket, credentials.json, state): the agent could read the credentials or drive the daemon — use a workspace directory that does not contain it", spec.Workspace, hidden)
 		}
 	}
 	return nil

@@ -81,7 +81,7 @@ func validateSpec(spec *sandbox.Spec) error {
 		}
 	}
 	if spec.Policy != nil {
-		if _, err := protectedPaths(spec.Policy.Filesystem.Protected); err != nil {
+		if _, err := protectedPaths(spec.Policy.Filesystem.EffectiveProtected()); err != nil {
 			errs = append(errs, err)
 		}
 		for _, list := range [][]string{spec.Policy.Filesystem.ReadOnly, spec.Policy.Filesystem.ReadWrite} {
