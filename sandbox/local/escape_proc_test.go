@@ -1,6 +1,7 @@
 package local
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -9,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -244,9 +246,34 @@ int main(void) {
 	return p
 }
 
+// hostRefusesInt80 runs the int 0x80 helper outside any sandbox. Some kernels
+// (IA32 emulation off, or a hypervisor that does not deliver the 32-bit
+// entry) kill it with SIGSEGV before any syscall table is consulted: there
+// is no 32-bit syscall path to dodge the filter through, so the half of P6
+// that tries one cannot apply there. It returns why, or "" when the host
+// does deliver int 0x80 syscalls.
+func hostRefusesInt80(t *testing.T, int80 string) string {
+	t.Helper()
+	out, err := exec.Command(int80).CombinedOutput()
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() && ws.Signal() == syscall.SIGSEGV {
+			return "this kernel has no 32-bit syscall entry: int 0x80 is killed by SIGSEGV outside any sandbox too (" + strings.TrimSpace(string(out)) + ")"
+		}
+	}
+	return ""
+}
+
 func TestEscape_P6_CompatSyscalls(t *testing.T) {
 	modes(t, func(t *testing.T, mode string) {
 		int80 := int80Binary(t)
+		noCompat := ""
+		if int80 != "" {
+			noCompat = hostRefusesInt80(t, int80)
+		}
+		if noCompat != "" {
+			int80 = ""
+		}
 		script := `$PROBE x32-getpid; echo "x32 status: $?"`
 		if int80 != "" {
 			script += "\n" + int80 + `; echo "int80 status: $?"`
@@ -256,6 +283,9 @@ func TestEscape_P6_CompatSyscalls(t *testing.T) {
 		expectLines(t, out, "x32-getpid: trying", "x32 status: 159")
 		if strings.Contains(out, "x32-getpid: ok") || strings.Contains(out, "x32-getpid: errno") {
 			t.Errorf("x32 syscall was not killed:\n%s", out)
+		}
+		if noCompat != "" {
+			t.Skip("int 0x80 half skipped: " + noCompat)
 		}
 		if int80 == "" {
 			t.Skip("int 0x80 half skipped: gcc not installed, cannot build the 32-bit syscall helper (CI has gcc)")
