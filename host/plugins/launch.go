@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/nemoclave/nemoclave/sandbox/pluginbox"
 	"github.com/nemoclave/nemoclave/sdk/plugin"
 )
 
@@ -31,6 +32,13 @@ type Spec struct {
 	// StateDir is the plugin's writable directory and HOME. Empty means
 	// <Options.StateDir>/<kind>.<name>.
 	StateDir string
+	// Access is what a confined plugin may reach beyond its binary and
+	// state dir (paths its config names, network); nil means nothing.
+	// Ignored unless Options.Box is set.
+	Access *pluginbox.Profile
+	// Unconfined runs the plugin outside any box (a blueprint's
+	// confine = false) even when Options.Box is set.
+	Unconfined bool
 }
 
 // Wire connects attribute Attribute of a plugin to Target, which the host
@@ -79,6 +87,7 @@ func (m *Manager) Launch(ctx context.Context, b *Binary, spec Spec) (*plugin.Lau
 		SHA256:       b.SHA256,
 		Logger:       logger,
 		StartTimeout: m.opts.StartTimeout,
+		Runner:       m.boxRunner(b, spec, kind, name, stateDir),
 	})
 	if err != nil {
 		return nil, m.explainLaunch(b, err)

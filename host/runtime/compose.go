@@ -106,6 +106,7 @@ func (r *Runtime) startPlugin(ctx context.Context, p *blueprints.Plugin, started
 		return nil, r.redactErr(fmt.Errorf("plugin %s: %w", p.Address, err))
 	}
 	spec := plugins.Spec{Source: source, Kind: plugin.Kind(p.Kind), Name: p.Name, Config: cfg}
+	spec.Access = pluginAccess(source, p.Kind, cfg)
 	for _, w := range p.Wiring {
 		target := started["plugin."+w.Kind+"."+w.Name]
 		if target == nil {

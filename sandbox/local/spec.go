@@ -17,9 +17,9 @@ import (
 
 // Defaults applied when a Resources field is zero.
 const (
-	DefaultMemoryBytes = 2 << 30
-	DefaultPids        = 1024
-	DefaultCPUs        = 1.0
+	DefaultMemoryBytes = confine.DefaultMemoryBytes
+	DefaultPids        = confine.DefaultPids
+	DefaultCPUs        = confine.DefaultCPUs
 	// DefaultMinLandlockABI is confine.DefaultMinLandlockABI.
 	DefaultMinLandlockABI = confine.DefaultMinLandlockABI
 	// sandboxWorkspace is where Spec.Workspace appears inside the sandbox.

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	goplugin "github.com/hashicorp/go-plugin"
+	"github.com/hashicorp/go-plugin/runner"
 )
 
 // LaunchOptions configures Launch.
@@ -42,12 +44,21 @@ type LaunchOptions struct {
 	// SysProcAttr overrides the process attributes (sandboxing). Pdeathsig
 	// is always set so the plugin dies with the host.
 	SysProcAttr *syscall.SysProcAttr
+	// Runner, when set, starts the plugin instead of a plain exec: it gets
+	// the command go-plugin prepared (Args: Path and Args; Env: Env plus
+	// the handshake variables, PLUGIN_UNIX_SOCKET_DIR among them) and the
+	// per-plugin socket directory both sides use. go-plugin does not hash
+	// the binary then: the runner must verify SHA256 itself (the host's
+	// plugin box hashes the descriptor it executes).
+	Runner func(logger hclog.Logger, cmd *exec.Cmd, socketDir string) (runner.Runner, error)
 }
 
 // Launched is a running plugin process and its connection.
 type Launched struct {
 	*Client
 	proc *goplugin.Client
+	// runner is set when LaunchOptions.Runner started the process.
+	runner runner.Runner
 }
 
 // Exited reports whether the plugin process has exited.
@@ -59,6 +70,10 @@ func (l *Launched) Kill() { l.proc.Kill() }
 
 // Pid is the plugin's process id, or 0 when reattached.
 func (l *Launched) Pid() int {
+	if l.runner != nil {
+		pid, _ := strconv.Atoi(l.runner.ID())
+		return pid
+	}
 	if rc := l.proc.ReattachConfig(); rc != nil {
 		return rc.Pid
 	}
@@ -109,6 +124,22 @@ func Launch(ctx context.Context, o LaunchOptions) (*Launched, error) {
 		if _, err := os.Stat(o.Path); err != nil {
 			return nil, fmt.Errorf("plugin binary %s: %w (build it with `make plugins` or install it with `nemoclave plugin install`)", o.Path, err)
 		}
+		if o.Runner != nil {
+			var started runner.Runner
+			cfg.RunnerFunc = func(l hclog.Logger, cmd *exec.Cmd, socketDir string) (runner.Runner, error) {
+				cmd.Path = o.Path
+				cmd.Args = append([]string{o.Path}, o.Args...)
+				cmd.Env = append(append([]string(nil), o.Env...), cmd.Env...)
+				r, err := o.Runner(l, cmd, socketDir)
+				started = r
+				return r, err
+			}
+			l, err := launch(cfg, o.Path)
+			if l != nil {
+				l.runner = started
+			}
+			return l, err
+		}
 		cmd := exec.Command(o.Path, o.Args...)
 		cmd.Env = o.Env
 		attr := o.SysProcAttr
@@ -122,16 +153,20 @@ func Launch(ctx context.Context, o LaunchOptions) (*Launched, error) {
 			cfg.SecureConfig = &goplugin.SecureConfig{Checksum: o.SHA256, Hash: sha256.New()}
 		}
 	}
+	return launch(cfg, o.Path)
+}
+
+func launch(cfg *goplugin.ClientConfig, path string) (*Launched, error) {
 	proc := goplugin.NewClient(cfg)
 	rpc, err := proc.Client()
 	if err != nil {
 		proc.Kill()
-		return nil, fmt.Errorf("launch plugin %s: %w", o.Path, explainLaunchError(err))
+		return nil, fmt.Errorf("launch plugin %s: %w", path, explainLaunchError(err))
 	}
 	raw, err := rpc.Dispense(pluginName)
 	if err != nil {
 		proc.Kill()
-		return nil, fmt.Errorf("plugin %s: %w", o.Path, err)
+		return nil, fmt.Errorf("plugin %s: %w", path, err)
 	}
 	return &Launched{Client: raw.(*Client), proc: proc}, nil
 }
