@@ -21,6 +21,7 @@ all: build
 ## build: the nemoclave binary and every first-party plugin into bin/
 build: plugins
 	$(GO) build -o $(BIN)/nemoclave ./host/cmd/nemoclave
+	$(GO) build -o $(BIN)/nemoclave-pluginbox ./sandbox/pluginbox/cmd/nemoclave-pluginbox
 	ln -sf nemoclave $(BIN)/openshell
 
 ## plugins: each plugins/<kind>-<name> as bin/nemoclave-plugin-<kind>-<name>

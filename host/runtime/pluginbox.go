@@ -16,15 +16,29 @@ import (
 	"github.com/nemoclave/nemoclave/sandbox/pluginbox"
 )
 
-// pluginBox is the box every plugin of this daemon starts in: the daemon's
-// own binary re-executed as the box's init, an empty root mount point under
-// Home, and the same cgroup parent as the local driver's sandboxes.
+// pluginBox is the box every plugin of this daemon starts in: the small
+// nemoclave-pluginbox binary beside the daemon's (or among the builtin
+// plugins) as the box's init, else the daemon's own binary, which calls
+// pluginbox.MaybeInit too but starts slower; an empty root mount point
+// under Home; the same cgroup parent as the local driver's sandboxes.
 func pluginBox(o Options) (*pluginbox.Box, error) {
 	exe := o.Executable
 	if exe == "" {
 		var err error
 		if exe, err = os.Executable(); err != nil {
 			return nil, fmt.Errorf("plugin confinement: cannot find the nemoclave binary to start plugin boxes with: %w", err)
+		}
+	}
+	if real, err := filepath.EvalSymlinks(exe); err == nil {
+		exe = real
+	}
+	for _, dir := range []string{o.PluginBinDir, os.Getenv("NEMOCLAVE_BIN_DIR"), filepath.Dir(exe)} {
+		if dir == "" {
+			continue
+		}
+		if p := filepath.Join(dir, "nemoclave-pluginbox"); isExecutable(p) {
+			exe = p
+			break
 		}
 	}
 	root := filepath.Join(o.Home, "run", "pluginbox-root")
@@ -137,4 +151,9 @@ func addrPorts(s string) []int {
 		return []int{5432}
 	}
 	return nil
+}
+
+func isExecutable(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0
 }
