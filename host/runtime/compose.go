@@ -107,6 +107,10 @@ func (r *Runtime) startPlugin(ctx context.Context, p *blueprints.Plugin, started
 	}
 	spec := plugins.Spec{Source: source, Kind: plugin.Kind(p.Kind), Name: p.Name, Config: cfg}
 	spec.Access = pluginAccess(source, p.Kind, cfg)
+	if why := unboxable(source, cfg); why != "" && r.opts.ConfinePlugins {
+		spec.Unconfined = true
+		r.log.Warn("plugin runs unconfined", "plugin", p.Address, "reason", why)
+	}
 	for _, w := range p.Wiring {
 		target := started["plugin."+w.Kind+"."+w.Name]
 		if target == nil {

@@ -105,6 +105,24 @@ func pluginAccess(source, kind string, cfg json.RawMessage) *pluginbox.Profile {
 	return p
 }
 
+// unboxable says why a plugin cannot run in a box, or "". tools-mcp with a
+// stdio server builds a local sandbox of its own for that server (user,
+// mount and pid namespaces, cgroups), which the box's seccomp filter and
+// empty capability set forbid by design; it runs as before, unconfined,
+// its server confined by that sandbox.
+func unboxable(source string, cfg json.RawMessage) string {
+	if !strings.HasSuffix(source, "tools-mcp") {
+		return ""
+	}
+	var c struct {
+		Command []string `json:"command"`
+	}
+	if json.Unmarshal(cfg, &c) == nil && len(c.Command) > 0 {
+		return "tools-mcp runs its stdio server in a local sandbox of its own, which cannot be built from inside a plugin box"
+	}
+	return ""
+}
+
 func collectStrings(v any, out *[]string) {
 	switch t := v.(type) {
 	case string:
