@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/nemoclave/nemoclave/sandbox"
 	"github.com/nemoclave/nemoclave/sandbox/pluginbox"
 )
 
@@ -61,7 +62,11 @@ func pluginAccess(source, kind string, cfg json.RawMessage) *pluginbox.Profile {
 	var strs []string
 	collectStrings(v, &strs)
 	writable := kind == "memory" || kind == "retrieval" || kind == "tools"
-	p := &pluginbox.Profile{}
+	// A daemon that is not root can create cgroups only where one was
+	// delegated to it; rather than refuse every plugin there, its boxes run
+	// without cgroup limits (the runner logs a warning), as a sandbox with
+	// resources.allow_unlimited does. Everything else still fails closed.
+	p := &pluginbox.Profile{Resources: sandbox.Resources{AllowUnlimited: os.Geteuid() != 0}}
 	ports := map[int]bool{}
 	seen := map[string]bool{}
 	for _, s := range strs {
