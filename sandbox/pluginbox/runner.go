@@ -72,7 +72,7 @@ func (r *boxRunner) Start(context.Context) error {
 	cg, err := confine.NewCgroup(r.box.CgroupParent, "plugin-"+safeName(r.profile.Name)+"-"+strconv.Itoa(r.pid), r.profile.Resources)
 	if err != nil && !r.profile.Resources.AllowUnlimited {
 		r.abort()
-		return fmt.Errorf("plugin %s: %w", r.profile.Name, confine.CgroupErr(err))
+		return fmt.Errorf("plugin %s: %w", r.profile.Name, err)
 	}
 	if err == nil {
 		r.mu.Lock()
