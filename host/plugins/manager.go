@@ -71,6 +71,9 @@ type Manager struct {
 	closed     bool
 	probes     map[string]*probed
 	supervised map[*Supervised]struct{}
+	// sockets is this manager's socket directory (sockets.go), made on
+	// first launch.
+	sockets string
 }
 
 // New returns a Manager. It fails only on a malformed
@@ -157,4 +160,5 @@ func (m *Manager) Close() {
 		}
 	}
 	wg.Wait()
+	m.removeSocketDir()
 }

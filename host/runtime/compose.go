@@ -111,6 +111,10 @@ func (r *Runtime) startPlugin(ctx context.Context, p *blueprints.Plugin, started
 		spec.Unconfined = true
 		r.log.Warn("plugin runs unconfined", "plugin", p.Address, "reason", why)
 	}
+	if l := p.Locked; l != nil {
+		// Held to the project lock at launch, not only at evaluation.
+		spec.Pin = &plugins.Pin{Version: l.Version, Hash: l.Hash, DevOverride: l.DevOverride}
+	}
 	for _, w := range p.Wiring {
 		target := started["plugin."+w.Kind+"."+w.Name]
 		if target == nil {
@@ -245,7 +249,7 @@ func routesFor(bp *blueprints.Blueprint) (inference.Routes, inference.Limits, er
 		if !strings.HasPrefix(provider, "plugin.") {
 			provider = "plugin.llm." + provider // the blueprint names the llm plugin
 		}
-		route := inference.Route{Provider: provider, Model: m.Model, Fallback: m.Fallback, Timeout: time.Duration(m.Timeouts.Total)}
+		route := inference.Route{Provider: provider, Model: m.Model, Fallback: m.Fallback, Timeout: time.Duration(m.Timeouts.Total), Total: time.Duration(m.Timeouts.Total)}
 		if fb := time.Duration(m.Timeouts.FirstByte); fb > 0 && (route.Timeout == 0 || fb < route.Timeout) {
 			route.Timeout = fb
 		}

@@ -18,9 +18,10 @@ import (
 // The caller must hold runtime.LockOSThread for the rest of the thread's
 // life and fork the agent from it (syscall.ForkExec); Thread refuses to
 // restrict the thread-group leader, whose credentials judge signals and
-// /proc accesses aimed at the whole process. warning is non-empty when the
+// /proc accesses aimed at the whole process. extra adds path rules (the
+// local driver's binary directory). warning is non-empty when the
 // policy allowed a weaker Landlock than its minimum.
-func Thread(p *policy.Policy, ports []int) (warning string, err error) {
+func Thread(p *policy.Policy, ports []int, extra ...PathRule) (warning string, err error) {
 	if p == nil {
 		return "", errors.New("confine: no policy: a sandbox never starts without an explicit policy")
 	}
@@ -41,7 +42,7 @@ func Thread(p *policy.Policy, ports []int) (warning string, err error) {
 	if err := DropPrivileges(); err != nil {
 		return "", err
 	}
-	if err := ApplyLandlock(plan, PolicyRules(p), ports); err != nil {
+	if err := ApplyLandlock(plan, append(PolicyRules(p), extra...), ports); err != nil {
 		return "", err
 	}
 	if err := LoadSeccomp(filter); err != nil {

@@ -78,7 +78,7 @@ func readSupervisorConfig(path string) (*supervisorConfig, error) {
 // agentEnv builds the agent's environment from scratch, as the local
 // driver does.
 func agentEnv(cfg *supervisorConfig) []string {
-	env := []string{"PATH=" + confine.SandboxPath, "HOME=/tmp", "TMPDIR=/tmp", "LANG=C.UTF-8", "TERM=xterm-256color", "NEMOCLAVE_SANDBOX=" + cfg.Name}
+	env := []string{"PATH=" + local.SandboxPath, "HOME=/tmp", "TMPDIR=/tmp", "LANG=C.UTF-8", "TERM=xterm-256color", "NEMOCLAVE_SANDBOX=" + cfg.Name}
 	env = append(env, local.ListenerEnv(cfg.Listeners)...)
 	keys := sortedKeys(cfg.Env)
 	for _, k := range keys {
@@ -175,7 +175,7 @@ func exitCode(ws unix.WaitStatus) int {
 	return ws.ExitStatus()
 }
 
-// spawnConfined forks argv from an OS thread that confine.Thread has
+// spawnConfined forks argv from an OS thread that local.Confine has
 // restricted; the thread is never unlocked, so it dies with its goroutine
 // and no other Go code ever runs on it.
 func spawnConfined(cfg *supervisorConfig, argv, env []string, files []uintptr) (int, error) {
@@ -195,7 +195,7 @@ func spawnConfined(cfg *supervisorConfig, argv, env []string, files []uintptr) (
 			go try()
 			select {} // park the leader: it must never be confined
 		}
-		warn, err := confine.Thread(cfg.Policy, ports(cfg))
+		warn, err := local.Confine(cfg.Policy, ports(cfg))
 		if err != nil {
 			ch <- result{err: fmt.Errorf("confine the sandbox: %w", err)}
 			return
@@ -220,13 +220,13 @@ func lookPath(name string) (string, error) {
 	if strings.Contains(name, "/") {
 		return name, nil
 	}
-	for _, dir := range filepath.SplitList(confine.SandboxPath) {
+	for _, dir := range filepath.SplitList(local.SandboxPath) {
 		p := filepath.Join(dir, name)
 		if st, err := os.Stat(p); err == nil && !st.IsDir() && st.Mode()&0o111 != 0 {
 			return p, nil
 		}
 	}
-	return "", fmt.Errorf("%s: not found on the sandbox PATH (%s); use an image that contains it", name, confine.SandboxPath)
+	return "", fmt.Errorf("%s: not found on the sandbox PATH (%s); use an image that contains it", name, local.SandboxPath)
 }
 
 // forward proxies each local connection to the gateway Front, preceded by

@@ -9,7 +9,7 @@ import (
 // see confine.Thread, where it now lives (kept so callers of this driver's
 // API keep compiling).
 func Confine(p *policy.Policy, ports []int) (warning string, err error) {
-	return confine.Thread(p, ports)
+	return confine.Thread(p, ports, confine.PathRule{Path: binaryDir, Access: confine.FSRead})
 }
 
 // CheckEnvName refuses variables the driver owns and names that look like
@@ -21,4 +21,8 @@ func CheckEnvName(k string) error { return confine.CheckEnvName(k) }
 func ListenerEnv(ports map[string]int) []string { return listenerEnv(ports) }
 
 // SandboxPath is the PATH every sandboxed process starts with.
-const SandboxPath = confine.SandboxPath
+const SandboxPath = sandboxPath
+
+// BinaryPath is where the nemoclave binary is inside every local sandbox;
+// its directory is first on SandboxPath, so `nemoclave agent` resolves.
+const BinaryPath = binaryDir + "/nemoclave"

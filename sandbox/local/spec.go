@@ -6,7 +6,6 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -24,9 +23,13 @@ const (
 	DefaultMinLandlockABI = confine.DefaultMinLandlockABI
 	// sandboxWorkspace is where Spec.Workspace appears inside the sandbox.
 	sandboxWorkspace = "/workspace"
+	sandboxPath      = binaryDir + ":/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin"
+	// binaryDir holds the nemoclave binary inside every sandbox. It is
+	// not a host path: wherever the binary lives on the host (a checkout
+	// under /tmp, a home directory the agent's uid cannot traverse), the
+	// sandbox sees it here, first on PATH, read-only.
+	binaryDir = "/opt/nemoclave/bin"
 )
-
-var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,47}$`)
 
 // validateSpec refuses anything the driver could not enforce. It runs in
 // Create, so an invalid sandbox never leaves a process or a cgroup behind.
@@ -35,8 +38,8 @@ func validateSpec(spec *sandbox.Spec) error {
 		return errors.New("kubernetes settings were given to the local driver; they apply only to driver = \"kubernetes\"")
 	}
 	var errs []error
-	if !nameRE.MatchString(spec.Name) {
-		errs = append(errs, fmt.Errorf("sandbox name %q: use 1-48 lower-case letters, digits and '-', starting with a letter or digit", spec.Name))
+	if err := sandbox.ValidName(spec.Name); err != nil {
+		errs = append(errs, err)
 	}
 	if len(spec.Command) == 0 || spec.Command[0] == "" {
 		errs = append(errs, errors.New("no agent command: set the agent's command"))
@@ -140,7 +143,7 @@ func listenerEnv(ports map[string]int) []string {
 // supervisor's environment is inherited.
 func sandboxEnv(name string, extra map[string]string, ports map[string]int) []string {
 	env := []string{
-		"PATH=" + confine.SandboxPath,
+		"PATH=" + sandboxPath,
 		"HOME=/tmp",
 		"TMPDIR=/tmp",
 		"LANG=C.UTF-8",

@@ -44,12 +44,21 @@ type LaunchOptions struct {
 	// SysProcAttr overrides the process attributes (sandboxing). Pdeathsig
 	// is always set so the plugin dies with the host.
 	SysProcAttr *syscall.SysProcAttr
-	// Runner, when set, starts the plugin instead of a plain exec: it gets
-	// the command go-plugin prepared (Args: Path and Args; Env: Env plus
-	// the handshake variables, PLUGIN_UNIX_SOCKET_DIR among them) and the
-	// per-plugin socket directory both sides use. go-plugin does not hash
-	// the binary then: the runner must verify SHA256 itself (the host's
-	// plugin box hashes the descriptor it executes).
+	// Cmd, when set, is the command to run instead of one built from Path,
+	// Args and Env (a host that verified the binary itself and executes it
+	// from a descriptor, or wraps it in a sandbox). Path still names the
+	// plugin in errors; SHA256 is ignored.
+	Cmd *exec.Cmd
+	// SocketDir is where the plugin and the host create their unix
+	// sockets (go-plugin makes a private directory inside it and removes
+	// it when the plugin is killed). Empty means the system temp dir.
+	SocketDir string
+	// Runner, when set, starts the plugin instead of a plain exec (the
+	// host's plugin box): it gets the command go-plugin prepared (Args:
+	// Path and Args, or Cmd's; Env: Env, or Cmd's, plus the handshake
+	// variables, PLUGIN_UNIX_SOCKET_DIR among them) and the per-plugin
+	// socket directory both sides use. The runner must verify the binary
+	// itself; SHA256 and Cmd's descriptors are not used.
 	Runner func(logger hclog.Logger, cmd *exec.Cmd, socketDir string) (runner.Runner, error)
 }
 
@@ -57,8 +66,9 @@ type LaunchOptions struct {
 type Launched struct {
 	*Client
 	proc *goplugin.Client
-	// runner is set when LaunchOptions.Runner started the process.
-	runner runner.Runner
+	// pid is the process started by our runner (go-plugin's
+	// ReattachConfig only knows processes it started itself).
+	pid int
 }
 
 // Exited reports whether the plugin process has exited.
@@ -70,9 +80,8 @@ func (l *Launched) Kill() { l.proc.Kill() }
 
 // Pid is the plugin's process id, or 0 when reattached.
 func (l *Launched) Pid() int {
-	if l.runner != nil {
-		pid, _ := strconv.Atoi(l.runner.ID())
-		return pid
+	if l.pid != 0 {
+		return l.pid
 	}
 	if rc := l.proc.ReattachConfig(); rc != nil {
 		return rc.Pid
@@ -120,25 +129,49 @@ func Launch(ctx context.Context, o LaunchOptions) (*Launched, error) {
 		if cfg.Plugins == nil {
 			return nil, fmt.Errorf("reattach: the debug plugin speaks protocol version %d, this nemoclave speaks %d; rebuild one of them", o.Reattach.ProtocolVersion, ProtocolVersion)
 		}
+	} else if o.Runner != nil {
+		env, args := o.Env, o.Args
+		if o.Cmd != nil {
+			env = o.Cmd.Env
+			if len(o.Cmd.Args) > 1 {
+				args = o.Cmd.Args[1:]
+			}
+		}
+		var started runner.Runner
+		cfg.UnixSocketConfig = &goplugin.UnixSocketConfig{TempDir: o.SocketDir}
+		cfg.RunnerFunc = func(l hclog.Logger, cmd *exec.Cmd, socketDir string) (runner.Runner, error) {
+			cmd.Path = o.Path
+			cmd.Args = append([]string{o.Path}, args...)
+			cmd.Env = append(append([]string(nil), env...), cmd.Env...)
+			r, err := o.Runner(l, cmd, socketDir)
+			started = r
+			return r, err
+		}
+		proc := goplugin.NewClient(cfg)
+		rpc, err := proc.Client()
+		if err != nil {
+			proc.Kill()
+			return nil, fmt.Errorf("launch plugin %s: %w", o.Path, explainLaunchError(err))
+		}
+		raw, err := rpc.Dispense(pluginName)
+		if err != nil {
+			proc.Kill()
+			return nil, fmt.Errorf("plugin %s: %w", o.Path, err)
+		}
+		l := &Launched{Client: raw.(*Client), proc: proc}
+		if started != nil {
+			l.pid, _ = strconv.Atoi(started.ID())
+		}
+		return l, nil
+	} else if o.Cmd != nil {
+		if o.Cmd.SysProcAttr == nil {
+			o.Cmd.SysProcAttr = &syscall.SysProcAttr{}
+		}
+		o.Cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
+		cfg.Cmd = o.Cmd
 	} else {
 		if _, err := os.Stat(o.Path); err != nil {
 			return nil, fmt.Errorf("plugin binary %s: %w (build it with `make plugins` or install it with `nemoclave plugin install`)", o.Path, err)
-		}
-		if o.Runner != nil {
-			var started runner.Runner
-			cfg.RunnerFunc = func(l hclog.Logger, cmd *exec.Cmd, socketDir string) (runner.Runner, error) {
-				cmd.Path = o.Path
-				cmd.Args = append([]string{o.Path}, o.Args...)
-				cmd.Env = append(append([]string(nil), o.Env...), cmd.Env...)
-				r, err := o.Runner(l, cmd, socketDir)
-				started = r
-				return r, err
-			}
-			l, err := launch(cfg, o.Path)
-			if l != nil {
-				l.runner = started
-			}
-			return l, err
 		}
 		cmd := exec.Command(o.Path, o.Args...)
 		cmd.Env = o.Env
@@ -153,22 +186,45 @@ func Launch(ctx context.Context, o LaunchOptions) (*Launched, error) {
 			cfg.SecureConfig = &goplugin.SecureConfig{Checksum: o.SHA256, Hash: sha256.New()}
 		}
 	}
-	return launch(cfg, o.Path)
-}
-
-func launch(cfg *goplugin.ClientConfig, path string) (*Launched, error) {
+	var run **cmdRunner
+	if cfg.Cmd != nil {
+		// Our runner keeps the plugin's stderr tail and exit status, and
+		// (being a RunnerFunc) makes go-plugin create a private socket
+		// directory in SocketDir for the plugin's and the host's broker
+		// sockets, removed on Kill.
+		if cfg.SecureConfig != nil {
+			// go-plugin checks SecureConfig against Cmd.Path, which a
+			// RunnerFunc launch does not have: check it here.
+			if ok, err := cfg.SecureConfig.Check(cfg.Cmd.Path); err != nil || !ok {
+				if err == nil {
+					err = goplugin.ErrChecksumsDoNotMatch
+				}
+				return nil, fmt.Errorf("launch plugin %s: %w", o.Path, explainLaunchError(err))
+			}
+			cfg.SecureConfig = nil
+		}
+		run = useRunner(cfg, cfg.Cmd, o.Path, o.SocketDir)
+	}
 	proc := goplugin.NewClient(cfg)
 	rpc, err := proc.Client()
 	if err != nil {
+		detail := ""
+		if run != nil && *run != nil {
+			detail = "\n  " + (*run).explain(2*time.Second)
+		}
 		proc.Kill()
-		return nil, fmt.Errorf("launch plugin %s: %w", path, explainLaunchError(err))
+		return nil, fmt.Errorf("launch plugin %s: %w%s", o.Path, explainLaunchError(err), detail)
 	}
 	raw, err := rpc.Dispense(pluginName)
 	if err != nil {
 		proc.Kill()
-		return nil, fmt.Errorf("plugin %s: %w", path, err)
+		return nil, fmt.Errorf("plugin %s: %w", o.Path, err)
 	}
-	return &Launched{Client: raw.(*Client), proc: proc}, nil
+	l := &Launched{Client: raw.(*Client), proc: proc}
+	if run != nil && *run != nil && (*run).cmd.Process != nil {
+		l.pid = (*run).cmd.Process.Pid
+	}
+	return l, nil
 }
 
 // stdioLogger logs each line written to it: hclog JSON lines at their own
