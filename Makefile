@@ -24,6 +24,7 @@ all: build
 ## build: the nemoclave binary (local sandboxes, no Kubernetes client) and every first-party plugin into bin/
 build: plugins
 	$(GO) build -ldflags='$(LDFLAGS)' -o $(BIN)/nemoclave ./host/cmd/nemoclave
+	$(GO) build -ldflags='$(LDFLAGS)' -o $(BIN)/nemoclave-pluginbox ./sandbox/pluginbox/cmd/nemoclave-pluginbox
 	ln -sf nemoclave $(BIN)/openshell
 
 ## build-k8s: bin/nemoclave-k8s, nemoclave with the kubernetes sandbox driver and the Secret

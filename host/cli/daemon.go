@@ -111,7 +111,7 @@ func serveDaemon(ctx context.Context, home string) error {
 		return err
 	}
 	defer stopTracing()
-	rt, err := runtime.New(ctx, runtime.Options{Home: home, StateURL: stateURL, TracerProvider: tp, Credential: lookup, Redact: redact, Logger: logger, Drivers: k8s.drivers})
+	rt, err := runtime.New(ctx, runtime.Options{Home: home, StateURL: stateURL, TracerProvider: tp, Credential: lookup, Redact: redact, Logger: logger, Drivers: k8s.drivers, ConfinePlugins: true})
 	if err != nil {
 		return err
 	}

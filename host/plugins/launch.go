@@ -11,6 +11,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/nemoclave/nemoclave/sandbox/pluginbox"
 	"github.com/nemoclave/nemoclave/sdk/plugin"
 )
 
@@ -33,6 +34,13 @@ type Spec struct {
 	// StateDir is the plugin's writable directory and HOME. Empty means
 	// <Options.StateDir>/<kind>.<name>.
 	StateDir string
+	// Access is what a confined plugin may reach beyond its binary and
+	// state dir (paths its config names, network); nil means nothing.
+	// Ignored unless Options.Box is set.
+	Access *pluginbox.Profile
+	// Unconfined runs the plugin outside any box (a blueprint's
+	// confine = false) even when Options.Box is set.
+	Unconfined bool
 	// Pin, from the project lock file, fixes the version and hash this
 	// launch must use; nil means whatever Source resolves to.
 	Pin *Pin
@@ -98,6 +106,7 @@ func (m *Manager) Launch(ctx context.Context, b *Binary, spec Spec) (*plugin.Lau
 		Logger:       logger,
 		StartTimeout: m.opts.StartTimeout,
 		SocketDir:    sockets,
+		Runner:       m.boxRunner(b, spec, kind, name, stateDir),
 	})
 	if err != nil {
 		return nil, err

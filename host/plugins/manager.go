@@ -9,6 +9,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/nemoclave/nemoclave/sandbox/pluginbox"
 	"github.com/nemoclave/nemoclave/sdk/plugin"
 )
 
@@ -50,6 +51,10 @@ type Options struct {
 	// LookupEnv reads the host environment the allow list picks from. Nil
 	// means os.LookupEnv.
 	LookupEnv func(string) (string, bool)
+	// Box, when set, starts every plugin confined in a plugin box (a
+	// failure to confine is a failure to start); Spec.Unconfined opts one
+	// out. Nil launches plugins as plain child processes.
+	Box *pluginbox.Box
 }
 
 // Manager finds, installs, launches and supervises plugins. It is safe for

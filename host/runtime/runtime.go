@@ -47,6 +47,11 @@ type Options struct {
 	// Executable is the nemoclave binary made visible inside sandboxes so
 	// `nemoclave agent` runs there; empty means os.Executable().
 	Executable string
+	// ConfinePlugins starts every plugin in a plugin box (sandbox/pluginbox)
+	// re-executing Executable, whose main must call pluginbox.MaybeInit
+	// first; a blueprint opts a plugin out with confine = false. The
+	// daemon sets it; false keeps plugins plain child processes.
+	ConfinePlugins bool
 	// EgressResolver and UnsafeAllowLoopback exist for tests that serve
 	// "internet" hosts on loopback.
 	EgressResolver      egress.Resolver
@@ -147,6 +152,12 @@ func New(ctx context.Context, o Options) (*Runtime, error) {
 	r.pluginOpts = plugins.Options{
 		Home: o.Home, BinDir: o.PluginBinDir,
 		Logger: hclog.New(&hclog.LoggerOptions{Name: "nemoclave", Output: logf, JSONFormat: true, Level: hclog.Info}),
+	}
+	if o.ConfinePlugins {
+		if r.pluginOpts.Box, err = pluginBox(o); err != nil {
+			r.Close(ctx)
+			return nil, err
+		}
 	}
 	if r.plugins, err = plugins.New(r.pluginOpts); err != nil {
 		r.Close(ctx)

@@ -23,7 +23,7 @@
 //
 // Inside the pod the supervisor (the nemoclave binary, unprivileged) applies
 // the same no_new_privs, Landlock and seccomp confinement as the local
-// driver (sandbox/local.Confine) to the thread that forks the agent; the
+// driver (sandbox/confine.Thread) to the thread that forks the agent; the
 // token directory is outside every path the policy may grant.
 //
 // This package owns the objects it labels managed-by=nemoclave in its

@@ -18,7 +18,7 @@ import (
 
 	"github.com/nemoclave/nemoclave/blueprints/policy"
 	"github.com/nemoclave/nemoclave/sandbox"
-	"github.com/nemoclave/nemoclave/sandbox/local"
+	"github.com/nemoclave/nemoclave/sandbox/confine"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -188,7 +188,7 @@ func validate(spec *sandbox.Spec) error {
 		seen[l.Name] = true
 	}
 	for k := range spec.Env {
-		errs = append(errs, local.CheckEnvName(k))
+		errs = append(errs, confine.CheckEnvName(k))
 	}
 	return errors.Join(errs...)
 }

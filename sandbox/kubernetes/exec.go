@@ -8,7 +8,7 @@ import (
 	"sort"
 
 	"github.com/nemoclave/nemoclave/sandbox"
-	"github.com/nemoclave/nemoclave/sandbox/local"
+	"github.com/nemoclave/nemoclave/sandbox/confine"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/tools/remotecommand"
@@ -29,7 +29,7 @@ func (d *Driver) execArgv(argv []string, env map[string]string) ([]string, error
 	out := []string{d.opts.SupervisorPath, SupervisorCommand, "exec"}
 	keys := make([]string, 0, len(env))
 	for k := range env {
-		if err := local.CheckEnvName(k); err != nil {
+		if err := confine.CheckEnvName(k); err != nil {
 			return nil, err
 		}
 		keys = append(keys, k)

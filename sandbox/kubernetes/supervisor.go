@@ -20,6 +20,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/nemoclave/nemoclave/sandbox/confine"
 	"github.com/nemoclave/nemoclave/sandbox/local"
 	"golang.org/x/sys/unix"
 )
@@ -140,7 +141,7 @@ func execConfined(cfg *supervisorConfig, args []string) (int, error) {
 	env := agentEnv(cfg) // never the exec's own environment
 	for len(args) >= 2 && args[0] == "--env" {
 		k, _, _ := strings.Cut(args[1], "=")
-		if err := local.CheckEnvName(k); err != nil {
+		if err := confine.CheckEnvName(k); err != nil {
 			return 0, err
 		}
 		env = append(env, args[1])

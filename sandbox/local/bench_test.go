@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/nemoclave/nemoclave/sandbox"
+	"github.com/nemoclave/nemoclave/sandbox/confine"
 )
 
 // TestSandboxBench is the measurement behind bench/sandbox.sh and the
@@ -206,9 +207,9 @@ func leaks(stateRoot string) string {
 	// This driver's cgroups end in its state-root digest; others on the
 	// machine (other supervisors) are not ours to count.
 	suffix := (&Driver{cfg: Config{StateRoot: stateRoot}}).cgroupLeaf("")
-	if l, err := detectCgroups(); err == nil {
-		for c, m := range l.v1 {
-			ents, _ := os.ReadDir(filepath.Join(m, l.self[c], "nemoclave"))
+	if l, err := confine.DetectCgroups(); err == nil {
+		for c, d := range l.SelfDirs() {
+			ents, _ := os.ReadDir(filepath.Join(d, "nemoclave"))
 			for _, e := range ents {
 				if e.IsDir() && strings.HasSuffix(e.Name(), suffix) {
 					out = append(out, "cgroup "+c+"/"+e.Name())

@@ -13,9 +13,10 @@
 // sandbox), exec.go (Exec, Attach), state.go (persisted records), fork.go
 // (the thread init stages are forked from), init.go and reaper.go (PID 1),
 // mounts.go, protected.go, secrets.go (the filesystem view), network.go,
-// landlock.go, seccomp.go, privileges.go, cgroup.go, protocol.go (the
-// supervisor↔init socket), confine.go (the same confinement for an in-pod
-// supervisor). docs/sandbox.md explains the layers.
+// protocol.go (the supervisor↔init socket), confine.go (the same
+// confinement for an in-pod supervisor). Landlock, seccomp, privileges,
+// cgroups and the environment rules live in sandbox/confine, shared with
+// the Kubernetes supervisor and the plugin boxes. docs/sandbox.md explains the layers.
 //
 // This package owns: the init stage and everything it sets up, the driver's
 // state directory, and the cgroups it creates below its cgroup parent. It

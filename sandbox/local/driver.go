@@ -20,6 +20,7 @@ import (
 
 	"github.com/nemoclave/nemoclave/blueprints/policy"
 	"github.com/nemoclave/nemoclave/sandbox"
+	"github.com/nemoclave/nemoclave/sandbox/confine"
 )
 
 // Config configures the local driver.
@@ -269,7 +270,7 @@ func (d *Driver) killOrphan(name, reason string) error {
 			unix.Close(pidfd)
 		}
 	}
-	r.Cgroup.kill()
+	r.Cgroup.Kill()
 	info := d.reconcile(r)
 	if info.State == sandbox.StateRunning || info.State == sandbox.StateLost {
 		info.State, info.Reason = sandbox.StateExited, reason
@@ -298,7 +299,7 @@ func (d *Driver) Delete(ctx context.Context, name string) error {
 		return err
 	}
 	var errs []error
-	if err := r.Cgroup.remove(); err != nil {
+	if err := r.Cgroup.Remove(); err != nil {
 		errs = append(errs, err)
 	}
 	d.removePlaceholders(name, r)
@@ -355,14 +356,14 @@ func (d *Driver) launch(ctx context.Context, r *record) (_ *running, _ map[strin
 		// root RLIMIT_NPROC cannot express it (see applyRlimits).
 		res.Pids = mp
 	}
-	cg, cgErr := newCgroup(d.cfg.CgroupParent, d.cgroupLeaf(spec.Name), res)
+	cg, cgErr := confine.NewCgroup(d.cfg.CgroupParent, d.cgroupLeaf(spec.Name), res)
 	if cgErr != nil {
 		if !spec.Resources.AllowUnlimited {
 			return nil, nil, cgErr
 		}
 		cg = nil
 	}
-	undo = append(undo, func() { _ = cg.remove() })
+	undo = append(undo, func() { _ = cg.Remove() })
 	r.Cgroup = cg
 
 	protected, _ := protectedPaths(spec.Policy.Filesystem.EffectiveProtected())
@@ -420,7 +421,7 @@ func (d *Driver) launch(ctx context.Context, r *record) (_ *running, _ map[strin
 	if cg != nil && cg.V2 {
 		cgfd, err := unix.Open(cg.Dirs[0], unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 		if err != nil {
-			return nil, nil, cgroupErr(err)
+			return nil, nil, confine.CgroupErr(err)
 		}
 		defer unix.Close(cgfd)
 		cmd.SysProcAttr.UseCgroupFD, cmd.SysProcAttr.CgroupFD = true, cgfd
@@ -432,7 +433,7 @@ func (d *Driver) launch(ctx context.Context, r *record) (_ *running, _ map[strin
 	}
 	undo = append(undo, func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 	if cg != nil && !cg.V2 {
-		if err := cg.place(cmd.Process.Pid); err != nil {
+		if err := cg.Place(cmd.Process.Pid); err != nil {
 			return nil, nil, err
 		}
 	}

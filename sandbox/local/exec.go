@@ -11,6 +11,7 @@ import (
 	"github.com/creack/pty"
 
 	"github.com/nemoclave/nemoclave/sandbox"
+	"github.com/nemoclave/nemoclave/sandbox/confine"
 )
 
 // Exec and Attach spawn extra processes through the sandbox's PID 1, from
@@ -35,7 +36,7 @@ func (r *running) execEnv(extra map[string]string) ([]string, error) {
 	env := append([]string(nil), r.env...)
 	keys := make([]string, 0, len(extra))
 	for k := range extra {
-		if err := checkEnvName(k); err != nil {
+		if err := confine.CheckEnvName(k); err != nil {
 			return nil, err
 		}
 		keys = append(keys, k)

@@ -21,6 +21,7 @@ import (
 
 	"github.com/nemoclave/nemoclave/blueprints/policy"
 	"github.com/nemoclave/nemoclave/sandbox"
+	"github.com/nemoclave/nemoclave/sandbox/confine"
 )
 
 // The escape tests run real sandboxes, twice: with the test binary as the
@@ -146,12 +147,9 @@ func testCleanup() {
 		_ = os.RemoveAll(testBase)
 	}
 	if os.Geteuid() == 0 {
-		if l, err := detectCgroups(); err == nil {
-			for c, m := range l.v1 {
-				_ = syscall.Rmdir(filepath.Join(m, l.self[c], rootlessCg))
-			}
-			if l.v2Mount != "" {
-				_ = syscall.Rmdir(filepath.Join(l.v2Mount, l.self[""], rootlessCg))
+		if l, err := confine.DetectCgroups(); err == nil {
+			for _, d := range l.SelfDirs() {
+				_ = syscall.Rmdir(filepath.Join(d, rootlessCg))
 			}
 		}
 	}
@@ -160,16 +158,13 @@ func testCleanup() {
 // delegateCgroup gives the unprivileged uid a cgroup of its own, as systemd
 // does with Delegate=yes, so rootless sandboxes get real limits.
 func delegateCgroup() error {
-	l, err := detectCgroups()
+	l, err := confine.DetectCgroups()
 	if err != nil {
 		return err
 	}
 	var dirs []string
-	if l.v2Mount != "" {
-		dirs = append(dirs, filepath.Join(l.v2Mount, l.self[""], rootlessCg))
-	}
-	for c, m := range l.v1 {
-		dirs = append(dirs, filepath.Join(m, l.self[c], rootlessCg))
+	for _, d := range l.SelfDirs() {
+		dirs = append(dirs, filepath.Join(d, rootlessCg))
 	}
 	for _, d := range dirs {
 		if err := os.MkdirAll(d, 0o755); err != nil {

@@ -12,6 +12,8 @@ import (
 
 	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
+
+	"github.com/nemoclave/nemoclave/sandbox/confine"
 )
 
 // The init stage is this package's code running as PID 1 of the sandbox:
@@ -92,11 +94,11 @@ func initMain() int {
 // come first, so a refusal happens before anything is mounted.
 func (s *initStage) setup() error {
 	cfg := s.cfg
-	plan, err := planLandlock(cfg.Policy.Landlock.MinABI, cfg.Policy.Landlock.BestEffort)
+	plan, err := confine.PlanLandlock(cfg.Policy.Landlock.MinABI, cfg.Policy.Landlock.BestEffort)
 	if err != nil {
 		return err
 	}
-	filter, err := buildSeccomp()
+	filter, err := confine.BuildSeccomp()
 	if err != nil {
 		return err
 	}
@@ -123,7 +125,7 @@ func (s *initStage) setup() error {
 	if err := buildRoot(cfg); err != nil {
 		return err
 	}
-	if err := applyRlimits(cfg.Policy.Process, isUserNS()); err != nil {
+	if err := confine.ApplyRlimits(cfg.Policy.Process, isUserNS()); err != nil {
 		return err
 	}
 	ready := make(chan error)
@@ -176,7 +178,7 @@ func isUserNS() bool {
 // sandboxed process, which inherit exactly that thread's credentials. The
 // goroutine never unlocks its thread, so the thread is never reused for
 // other Go code and dies with the goroutine.
-func (s *initStage) spawner(plan landlockPlan, filter []bpf.RawInstruction, ready chan<- error) {
+func (s *initStage) spawner(plan confine.LandlockPlan, filter []bpf.RawInstruction, ready chan<- error) {
 	runtime.LockOSThread()
 	if unix.Gettid() == unix.Getpid() {
 		// Never restrict the thread-group leader: signals and /proc
@@ -186,19 +188,19 @@ func (s *initStage) spawner(plan landlockPlan, filter []bpf.RawInstruction, read
 		go s.spawner(plan, filter, ready)
 		select {}
 	}
-	if err := switchUser(s.cfg.RunAs); err != nil {
+	if err := confine.SwitchUser(s.cfg.RunAs); err != nil {
 		ready <- err
 		return
 	}
-	if err := dropPrivileges(); err != nil {
+	if err := confine.DropPrivileges(); err != nil {
 		ready <- err
 		return
 	}
-	if err := applyLandlock(plan, s.cfg, s.ports); err != nil {
+	if err := confine.ApplyLandlock(plan, append(confine.PolicyRules(s.cfg.Policy), confine.PathRule{Path: binaryDir, Access: confine.FSRead}), s.ports); err != nil {
 		ready <- err
 		return
 	}
-	if err := loadSeccomp(filter); err != nil {
+	if err := confine.LoadSeccomp(filter); err != nil {
 		ready <- err
 		return
 	}

@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/nemoclave/nemoclave/sandbox/confine"
 )
 
 // The sandbox's filesystem is built from nothing: a tmpfs root (read-only
@@ -38,8 +40,6 @@ var procMasks = []string{"/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc
 
 // maskFile is the unopenable inode bind-mounted over masked files.
 const maskFile = "/.masked"
-
-var devNodes = []string{"/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty"}
 
 // bindMount clones src (recursively) and attaches it at dst with the given
 // attributes, using the new mount API so every submount gets them too.
@@ -347,7 +347,7 @@ func mountDev(cfg *initConfig, in func(string) string) error {
 	if err := unix.Mount("tmpfs", dev, "tmpfs", unix.MS_NOSUID|unix.MS_NOEXEC, "mode=0755,size=64k"); err != nil {
 		return fmt.Errorf("mount /dev: %w", err)
 	}
-	for _, n := range devNodes {
+	for _, n := range confine.DevNodes {
 		if err := mountPointFor(n, in(n)); err != nil {
 			return fmt.Errorf("/dev node %s: %w", n, err)
 		}

@@ -59,7 +59,7 @@ func (r *running) kill(reason string) {
 	// Through os.Process (a pidfd underneath), never kill(pid): once init
 	// has been reaped its pid may already belong to someone else.
 	_ = r.cmd.Process.Signal(syscall.SIGKILL)
-	cg.kill()
+	cg.Kill()
 }
 
 // supervise reads init's messages until the socket closes, then records
@@ -98,7 +98,7 @@ func (r *running) supervise(d *Driver) {
 	}
 	r.mu.Lock()
 	rec := r.rec
-	rec.Cgroup.kill()
+	rec.Cgroup.Kill()
 	now := time.Now().UTC()
 	rec.Info.State, rec.Info.ExitedAt = sandbox.StateExited, now
 	switch {
@@ -127,7 +127,7 @@ func (r *running) supervise(d *Driver) {
 	r.mu.Unlock()
 	unix.Close(r.ctl)
 	if rec.Cgroup != nil {
-		_ = rec.Cgroup.remove()
+		_ = rec.Cgroup.Remove()
 	}
 	close(r.done)
 }

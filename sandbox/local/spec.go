@@ -11,17 +11,16 @@ import (
 	"strings"
 
 	"github.com/nemoclave/nemoclave/sandbox"
+	"github.com/nemoclave/nemoclave/sandbox/confine"
 )
 
 // Defaults applied when a Resources field is zero.
 const (
-	DefaultMemoryBytes = 2 << 30
-	DefaultPids        = 1024
-	DefaultCPUs        = 1.0
-	// DefaultMinLandlockABI is the oldest Landlock the driver accepts when a
-	// policy does not say: ABI 6 is the first that scopes abstract unix
-	// sockets and signals, without which P2 and P3 rest on namespaces alone.
-	DefaultMinLandlockABI = 6
+	DefaultMemoryBytes = confine.DefaultMemoryBytes
+	DefaultPids        = confine.DefaultPids
+	DefaultCPUs        = confine.DefaultCPUs
+	// DefaultMinLandlockABI is confine.DefaultMinLandlockABI.
+	DefaultMinLandlockABI = confine.DefaultMinLandlockABI
 	// sandboxWorkspace is where Spec.Workspace appears inside the sandbox.
 	sandboxWorkspace = "/workspace"
 	sandboxPath      = binaryDir + ":/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin"
@@ -76,7 +75,7 @@ func validateSpec(spec *sandbox.Spec) error {
 		seen[l.Name] = true
 	}
 	for k := range spec.Env {
-		if err := checkEnvName(k); err != nil {
+		if err := confine.CheckEnvName(k); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -93,41 +92,6 @@ func validateSpec(spec *sandbox.Spec) error {
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// driverEnv are the variables the driver owns; a Spec may not override them.
-var driverEnv = map[string]bool{
-	"PATH": true, "HOME": true, "TMPDIR": true, "NEMOCLAVE_SANDBOX": true,
-	"HTTP_PROXY": true, "HTTPS_PROXY": true, "ALL_PROXY": true, "NO_PROXY": true,
-	"http_proxy": true, "https_proxy": true, "all_proxy": true, "no_proxy": true,
-	"OPENAI_BASE_URL": true, "ANTHROPIC_BASE_URL": true, "NEMOCLAVE_MCP_URL": true, "NEMOCLAVE_API_URL": true,
-}
-
-var secretWords = []string{"TOKEN", "SECRET", "PASSWORD", "PASSWD", "CREDENTIAL", "CREDENTIALS", "APIKEY"}
-
-// checkEnvName refuses variables the driver owns and names that look like
-// credentials: the gateway injects credentials, the agent never holds one.
-func checkEnvName(k string) error {
-	if k == "" || strings.ContainsAny(k, "=\x00") {
-		return fmt.Errorf("environment variable name %q is invalid", k)
-	}
-	if driverEnv[k] {
-		return fmt.Errorf("environment variable %s is set by the driver to point at the gateway; remove it from the agent's env", k)
-	}
-	up := strings.ToUpper(k)
-	secret := strings.HasSuffix(up, "API_KEY") || strings.HasSuffix(up, "ACCESS_KEY") ||
-		strings.HasSuffix(up, "ACCESS_KEY_ID") || strings.HasSuffix(up, "PRIVATE_KEY")
-	for _, part := range strings.Split(up, "_") {
-		for _, w := range secretWords {
-			if part == w {
-				secret = true
-			}
-		}
-	}
-	if secret {
-		return fmt.Errorf("environment variable %s looks like a credential; credentials stay in the gateway, which injects them — declare it with credential() on the plugin instead", k)
-	}
-	return nil
 }
 
 // protectedPaths turns the policy's protected list into clean

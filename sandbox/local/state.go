@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/nemoclave/nemoclave/sandbox"
+	"github.com/nemoclave/nemoclave/sandbox/confine"
 )
 
 // Each sandbox has a directory under the driver's state root:
@@ -31,9 +32,9 @@ type record struct {
 	// InitPid and InitStart (clock ticks since boot, /proc/<pid>/stat field
 	// 22) identify the init process across supervisor restarts without
 	// trusting a recycled pid.
-	InitPid   int           `json:"init_pid,omitempty"`
-	InitStart uint64        `json:"init_start,omitempty"`
-	Cgroup    *cgroupRecord `json:"cgroup,omitempty"`
+	InitPid   int             `json:"init_pid,omitempty"`
+	InitStart uint64          `json:"init_start,omitempty"`
+	Cgroup    *confine.Cgroup `json:"cgroup,omitempty"`
 	// Placeholders are host paths the driver created in the workspace so a
 	// missing protected path could be mounted read-only; Delete removes
 	// them if they are still empty.

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	goplugin "github.com/hashicorp/go-plugin"
+	"github.com/hashicorp/go-plugin/runner"
 )
 
 // LaunchOptions configures Launch.
@@ -51,6 +53,13 @@ type LaunchOptions struct {
 	// sockets (go-plugin makes a private directory inside it and removes
 	// it when the plugin is killed). Empty means the system temp dir.
 	SocketDir string
+	// Runner, when set, starts the plugin instead of a plain exec (the
+	// host's plugin box): it gets the command go-plugin prepared (Args:
+	// Path and Args, or Cmd's; Env: Env, or Cmd's, plus the handshake
+	// variables, PLUGIN_UNIX_SOCKET_DIR among them) and the per-plugin
+	// socket directory both sides use. The runner must verify the binary
+	// itself; SHA256 and Cmd's descriptors are not used.
+	Runner func(logger hclog.Logger, cmd *exec.Cmd, socketDir string) (runner.Runner, error)
 }
 
 // Launched is a running plugin process and its connection.
@@ -120,6 +129,40 @@ func Launch(ctx context.Context, o LaunchOptions) (*Launched, error) {
 		if cfg.Plugins == nil {
 			return nil, fmt.Errorf("reattach: the debug plugin speaks protocol version %d, this nemoclave speaks %d; rebuild one of them", o.Reattach.ProtocolVersion, ProtocolVersion)
 		}
+	} else if o.Runner != nil {
+		env, args := o.Env, o.Args
+		if o.Cmd != nil {
+			env = o.Cmd.Env
+			if len(o.Cmd.Args) > 1 {
+				args = o.Cmd.Args[1:]
+			}
+		}
+		var started runner.Runner
+		cfg.UnixSocketConfig = &goplugin.UnixSocketConfig{TempDir: o.SocketDir}
+		cfg.RunnerFunc = func(l hclog.Logger, cmd *exec.Cmd, socketDir string) (runner.Runner, error) {
+			cmd.Path = o.Path
+			cmd.Args = append([]string{o.Path}, args...)
+			cmd.Env = append(append([]string(nil), env...), cmd.Env...)
+			r, err := o.Runner(l, cmd, socketDir)
+			started = r
+			return r, err
+		}
+		proc := goplugin.NewClient(cfg)
+		rpc, err := proc.Client()
+		if err != nil {
+			proc.Kill()
+			return nil, fmt.Errorf("launch plugin %s: %w", o.Path, explainLaunchError(err))
+		}
+		raw, err := rpc.Dispense(pluginName)
+		if err != nil {
+			proc.Kill()
+			return nil, fmt.Errorf("plugin %s: %w", o.Path, err)
+		}
+		l := &Launched{Client: raw.(*Client), proc: proc}
+		if started != nil {
+			l.pid, _ = strconv.Atoi(started.ID())
+		}
+		return l, nil
 	} else if o.Cmd != nil {
 		if o.Cmd.SysProcAttr == nil {
 			o.Cmd.SysProcAttr = &syscall.SysProcAttr{}

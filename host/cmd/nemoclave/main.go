@@ -9,11 +9,14 @@ import (
 
 	"github.com/nemoclave/nemoclave/host/cli"
 	"github.com/nemoclave/nemoclave/sandbox/local"
+	"github.com/nemoclave/nemoclave/sandbox/pluginbox"
 )
 
 func main() {
 	// The sandbox driver re-executes this binary as a sandbox's init stage;
 	// in that case this never returns.
 	local.MaybeInit()
+	// Likewise for a plugin box, the init stage of a confined plugin.
+	pluginbox.MaybeInit()
 	os.Exit(cli.Main(os.Args))
 }

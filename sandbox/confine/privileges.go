@@ -1,4 +1,4 @@
-package local
+package confine
 
 import (
 	"fmt"
@@ -23,9 +23,9 @@ import (
 // each with its lock bit.
 const secureBits = 0x01 | 0x02 | 0x04 | 0x08 | 0x20 | 0x40 | 0x80
 
-// dropPrivileges leaves the calling thread with no capabilities in any set,
+// DropPrivileges leaves the calling thread with no capabilities in any set,
 // an empty bounding set and no_new_privs.
-func dropPrivileges() error {
+func DropPrivileges() error {
 	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
 		return fmt.Errorf("no_new_privs: %w", err)
 	}
@@ -33,7 +33,7 @@ func dropPrivileges() error {
 	// the Kubernetes pod) cannot shrink the bounding set or lock securebits,
 	// and needs neither: with no_new_privs set, exec grants a non-root uid
 	// nothing (no setuid, no file capabilities). Root always must.
-	unprivileged := unix.Getuid() != 0 && unix.Geteuid() != 0 && !hasCap(unix.CAP_SETPCAP)
+	unprivileged := unix.Getuid() != 0 && unix.Geteuid() != 0 && !HasCap(unix.CAP_SETPCAP)
 	last := lastCap()
 	for c := 0; c <= last; c++ {
 		if err := unix.Prctl(unix.PR_CAPBSET_DROP, uintptr(c), 0, 0, 0); err != nil && err != unix.EINVAL {
@@ -66,8 +66,8 @@ func dropPrivileges() error {
 	return nil
 }
 
-// hasCap reports whether the calling thread has capability c effective.
-func hasCap(c int) bool {
+// HasCap reports whether the calling thread has capability c effective.
+func HasCap(c int) bool {
 	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
 	var data [2]unix.CapUserData
 	if unix.Capget(&hdr, &data[0]) != nil {
@@ -76,12 +76,12 @@ func hasCap(c int) bool {
 	return data[c/32].Effective&(1<<(uint(c)%32)) != 0
 }
 
-// switchUser makes the calling thread (only) run as ids[0]:ids[1] with no
+// SwitchUser makes the calling thread (only) run as ids[0]:ids[1] with no
 // supplementary groups. Raw syscalls, because the libc/Go wrappers change
 // every thread. Going from uid 0 to a non-zero uid clears the thread's
 // capabilities; the bounding set stays, which is harmless for a non-root
-// uid under no_new_privs (dropPrivileges' unprivileged path).
-func switchUser(ids *[2]int) error {
+// uid under no_new_privs (DropPrivileges' unprivileged path).
+func SwitchUser(ids *[2]int) error {
 	if ids == nil {
 		return nil
 	}
@@ -111,11 +111,11 @@ func lastCap() int {
 	return 63
 }
 
-// applyRlimits sets the policy's per-process limits for the init process
+// ApplyRlimits sets the policy's per-process limits for the init process
 // and, by inheritance, everything it spawns. syscall.Setrlimit (not unix)
 // is used so the Go runtime does not restore its own RLIMIT_NOFILE in
 // children.
-func applyRlimits(p policy.Process, userns bool) error {
+func ApplyRlimits(p policy.Process, userns bool) error {
 	set := func(res int, v uint64, what string) error {
 		if err := syscall.Setrlimit(res, &syscall.Rlimit{Cur: v, Max: v}); err != nil {
 			return fmt.Errorf("rlimit %s=%d: %w", what, v, err)

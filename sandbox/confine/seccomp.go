@@ -1,4 +1,4 @@
-package local
+package confine
 
 import (
 	"fmt"
@@ -136,8 +136,8 @@ func argGuard() []bpf.Instruction {
 	return prog
 }
 
-// buildSeccomp assembles the whole filter.
-func buildSeccomp() ([]bpf.RawInstruction, error) {
+// BuildSeccomp assembles the whole filter.
+func BuildSeccomp() ([]bpf.RawInstruction, error) {
 	if runtime.GOARCH != "amd64" {
 		return nil, fmt.Errorf("seccomp: the sandbox filter is written for x86-64, not %s; refusing to run without it", runtime.GOARCH)
 	}
@@ -156,9 +156,9 @@ func buildSeccomp() ([]bpf.RawInstruction, error) {
 	return raw, nil
 }
 
-// loadSeccomp installs the filter on the calling thread only (no TSYNC):
+// LoadSeccomp installs the filter on the calling thread only (no TSYNC):
 // the spawner thread, whose children inherit it. no_new_privs must be set.
-func loadSeccomp(raw []bpf.RawInstruction) error {
+func LoadSeccomp(raw []bpf.RawInstruction) error {
 	filters := make([]unix.SockFilter, len(raw))
 	for i, r := range raw {
 		filters[i] = unix.SockFilter{Code: r.Op, Jt: r.Jt, Jf: r.Jf, K: r.K}

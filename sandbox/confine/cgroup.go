@@ -1,4 +1,4 @@
-package local
+package confine
 
 import (
 	"bufio"
@@ -24,23 +24,30 @@ import (
 // supervisor never writes outside the subtree it was given; Config.CgroupParent
 // names a delegated cgroup instead (needed for unprivileged supervisors).
 
+// Defaults applied when a sandbox.Resources field is zero.
+const (
+	DefaultMemoryBytes = 2 << 30
+	DefaultPids        = 1024
+	DefaultCPUs        = 1.0
+)
+
 var cgroupControllers = []string{"memory", "pids", "cpu"}
 
-// cgroupRecord is the persisted form: the directories to kill and remove.
-type cgroupRecord struct {
+// Cgroup is the persisted form: the directories to kill and remove.
+type Cgroup struct {
 	// Dirs are absolute cgroupfs directories, one per hierarchy.
 	Dirs []string `json:"dirs,omitempty"`
 	// V2 marks Dirs[0] as a cgroup v2 directory (cgroup.kill, memory.max).
 	V2 bool `json:"v2,omitempty"`
 }
 
-type cgroupLayout struct {
+type CgroupLayout struct {
 	v2Mount string            // pure v2 mount point, "" on v1/hybrid
 	v1      map[string]string // controller → mount point
 	self    map[string]string // hierarchy key ("" for v2, controller for v1) → own path
 }
 
-func detectCgroups() (*cgroupLayout, error) {
+func DetectCgroups() (*CgroupLayout, error) {
 	mi, err := os.ReadFile("/proc/self/mountinfo")
 	if err != nil {
 		return nil, fmt.Errorf("read mountinfo: %w", err)
@@ -54,8 +61,8 @@ func detectCgroups() (*cgroupLayout, error) {
 
 // parseCgroupLayout reads the cgroup mounts from mountinfo and this
 // process's place in each hierarchy from /proc/self/cgroup.
-func parseCgroupLayout(mountinfo, self string) *cgroupLayout {
-	l := &cgroupLayout{v1: map[string]string{}, self: map[string]string{}}
+func parseCgroupLayout(mountinfo, self string) *CgroupLayout {
+	l := &CgroupLayout{v1: map[string]string{}, self: map[string]string{}}
 	sc := bufio.NewScanner(strings.NewReader(mountinfo))
 	for sc.Scan() {
 		// id parent maj:min root mountpoint opts [optional...] - fstype source superopts
@@ -96,12 +103,12 @@ func parseCgroupLayout(mountinfo, self string) *cgroupLayout {
 	return l
 }
 
-// newCgroup creates the sandbox's cgroups and writes its limits. It fails
+// NewCgroup creates the sandbox's cgroups and writes its limits. It fails
 // closed: an error here means the sandbox must not start, unless the caller
-// set Resources.AllowUnlimited (then the error is returned as errNoCgroup
+// set Resources.AllowUnlimited (then the error is returned wrapped by CgroupErr
 // and the driver runs the sandbox without cgroup limits).
-func newCgroup(parent, name string, res sandbox.Resources) (*cgroupRecord, error) {
-	l, err := detectCgroups()
+func NewCgroup(parent, name string, res sandbox.Resources) (*Cgroup, error) {
+	l, err := DetectCgroups()
 	if err != nil {
 		return nil, err
 	}
@@ -131,9 +138,9 @@ func newCgroup(parent, name string, res sandbox.Resources) (*cgroupRecord, error
 
 	if l.v2Mount != "" && l.self[""] != "" {
 		dir := dirFor(l.v2Mount, l.self[""])
-		rec := &cgroupRecord{Dirs: []string{dir}, V2: true}
+		rec := &Cgroup{Dirs: []string{dir}, V2: true}
 		if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
-			return nil, cgroupErr(err)
+			return nil, CgroupErr(err)
 		}
 		// Controllers must be enabled in every ancestor's subtree_control;
 		// a cgroup that holds processes (our own) refuses that, which is why
@@ -142,13 +149,13 @@ func newCgroup(parent, name string, res sandbox.Resources) (*cgroupRecord, error
 			_ = os.WriteFile(filepath.Join(d, "cgroup.subtree_control"), []byte("+memory +pids +cpu"), 0)
 		}
 		if err := mkdirCgroup(dir); err != nil {
-			return nil, cgroupErr(err)
+			return nil, CgroupErr(err)
 		}
 		have, _ := os.ReadFile(filepath.Join(dir, "cgroup.controllers"))
 		for _, c := range cgroupControllers {
 			if !slices.Contains(strings.Fields(string(have)), c) {
 				_ = os.Remove(dir)
-				return nil, cgroupErr(fmt.Errorf("controller %s is not delegated to %s", c, filepath.Dir(dir)))
+				return nil, CgroupErr(fmt.Errorf("controller %s is not delegated to %s", c, filepath.Dir(dir)))
 			}
 		}
 		writes := [][2]string{
@@ -162,27 +169,27 @@ func newCgroup(parent, name string, res sandbox.Resources) (*cgroupRecord, error
 				if w[0] == "memory.swap.max" && errors.Is(err, os.ErrNotExist) {
 					continue // no swap accounting: nothing to limit
 				}
-				_ = rec.remove()
-				return nil, cgroupErr(fmt.Errorf("set %s: %w", w[0], err))
+				_ = rec.Remove()
+				return nil, CgroupErr(fmt.Errorf("set %s: %w", w[0], err))
 			}
 		}
 		return rec, nil
 	}
 
-	rec := &cgroupRecord{}
+	rec := &Cgroup{}
 	for _, c := range cgroupControllers {
 		mount, ok := l.v1[c]
 		if !ok {
-			return nil, cgroupErr(fmt.Errorf("no cgroup v1 %s hierarchy and no cgroup v2 at /sys/fs/cgroup", c))
+			return nil, CgroupErr(fmt.Errorf("no cgroup v1 %s hierarchy and no cgroup v2 at /sys/fs/cgroup", c))
 		}
 		dir := dirFor(mount, l.self[c])
 		if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
-			_ = rec.remove()
-			return nil, cgroupErr(err)
+			_ = rec.Remove()
+			return nil, CgroupErr(err)
 		}
 		if err := mkdirCgroup(dir); err != nil {
-			_ = rec.remove()
-			return nil, cgroupErr(err)
+			_ = rec.Remove()
+			return nil, CgroupErr(err)
 		}
 		rec.Dirs = append(rec.Dirs, dir)
 		var writes [][2]string
@@ -199,8 +206,8 @@ func newCgroup(parent, name string, res sandbox.Resources) (*cgroupRecord, error
 				if w[0] == "memory.memsw.limit_in_bytes" && errors.Is(err, os.ErrNotExist) {
 					continue // swap accounting off: memory.limit_in_bytes already bounds RAM
 				}
-				_ = rec.remove()
-				return nil, cgroupErr(fmt.Errorf("set %s: %w", w[0], err))
+				_ = rec.Remove()
+				return nil, CgroupErr(fmt.Errorf("set %s: %w", w[0], err))
 			}
 		}
 	}
@@ -223,15 +230,15 @@ func mkdirCgroup(dir string) error {
 
 var errNoCgroup = errors.New("cgroup limits cannot be applied")
 
-func cgroupErr(err error) error {
+func CgroupErr(err error) error {
 	return fmt.Errorf("%w: %w; run the supervisor as root, give it a delegated cgroup (Config.CgroupParent), or set resources.allow_unlimited to run without limits", errNoCgroup, err)
 }
 
 // place moves pid into every hierarchy of the sandbox.
-func (r *cgroupRecord) place(pid int) error {
+func (r *Cgroup) Place(pid int) error {
 	for _, d := range r.Dirs {
 		if err := os.WriteFile(filepath.Join(d, "cgroup.procs"), []byte(strconv.Itoa(pid)), 0); err != nil {
-			return cgroupErr(fmt.Errorf("move init into %s: %w", d, err))
+			return CgroupErr(fmt.Errorf("move init into %s: %w", d, err))
 		}
 	}
 	return nil
@@ -240,7 +247,7 @@ func (r *cgroupRecord) place(pid int) error {
 // kill SIGKILLs every process left in the sandbox's cgroups. The pid
 // namespace already dies with its init; this catches anything that escaped
 // it (it cannot, but the cgroup is the authority on what the sandbox owns).
-func (r *cgroupRecord) kill() {
+func (r *Cgroup) Kill() {
 	if r == nil {
 		return
 	}
@@ -264,11 +271,11 @@ func (r *cgroupRecord) kill() {
 }
 
 // remove kills what is left and removes the directories.
-func (r *cgroupRecord) remove() error {
+func (r *Cgroup) Remove() error {
 	if r == nil {
 		return nil
 	}
-	r.kill()
+	r.Kill()
 	var errs []error
 	for _, d := range r.Dirs {
 		var err error
@@ -285,4 +292,18 @@ func (r *cgroupRecord) remove() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// SelfDirs maps each hierarchy that carries the controllers ("" for cgroup
+// v2, the controller's name for v1) to the absolute directory of the
+// calling process's own cgroup in it.
+func (l *CgroupLayout) SelfDirs() map[string]string {
+	out := map[string]string{}
+	if l.v2Mount != "" {
+		out[""] = filepath.Join(l.v2Mount, l.self[""])
+	}
+	for c, m := range l.v1 {
+		out[c] = filepath.Join(m, l.self[c])
+	}
+	return out
 }

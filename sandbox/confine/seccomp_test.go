@@ -1,4 +1,4 @@
-package local
+package confine
 
 import (
 	"encoding/binary"
@@ -29,7 +29,7 @@ func seccompData(arch, nr uint32, args ...uint64) []byte {
 }
 
 func TestSeccompFilter(t *testing.T) {
-	raw, err := buildSeccomp()
+	raw, err := BuildSeccomp()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,56 @@
+package runtime
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+
+	"github.com/nemoclave/nemoclave/sandbox/pluginbox"
+)
+
+// TestPluginAccess pins the rule docs/plugins.md states: paths the config
+// names are visible (writable for memory, retrieval and tools), addresses
+// open their ports on the host network, and nothing else is reachable.
+func TestPluginAccess(t *testing.T) {
+	dir := t.TempDir()
+	cassette := filepath.Join(dir, "cassette.json")
+	if err := os.WriteFile(cassette, []byte("{}"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name, source, kind, config string
+		ro, rw                     []string
+		network                    pluginbox.Network
+		ports                      []int
+	}{
+		{name: "nothing named", source: "builtin/embeddings-hash", kind: "embeddings", config: `{"dimensions":384}`},
+		{name: "llm reads its cassette", source: "builtin/llm-replay", kind: "llm", config: `{"cassette":"` + cassette + `"}`, ro: []string{cassette}},
+		{name: "a path that does not exist is not granted to a reader", source: "builtin/llm-replay", kind: "llm", config: `{"cassette":"` + filepath.Join(dir, "missing.json") + `"}`},
+		{name: "tools write their root", source: "builtin/tools-files", kind: "tools", config: `{"root":"` + dir + `","workspace_path":"/workspace"}`, rw: []string{dir}},
+		{name: "a database file grants its directory", source: "builtin/memory-sqlite", kind: "memory", config: `{"path":"` + filepath.Join(dir, "mem.db") + `"}`, rw: []string{dir}},
+		{name: "provider URL", source: "builtin/llm-openai", kind: "llm", config: `{"base_url":"https://api.example.com/v1","api_key":"sk-x"}`, network: pluginbox.NetworkHost, ports: []int{443}},
+		{name: "URL with a port", source: "builtin/embeddings-openai", kind: "embeddings", config: `{"base_url":"http://127.0.0.1:8081/v1"}`, network: pluginbox.NetworkHost, ports: []int{8081}},
+		{name: "postgres URL", source: "builtin/memory-postgres", kind: "memory", config: `{"dsn":"postgres://u@db.internal/mem"}`, network: pluginbox.NetworkHost, ports: []int{5432}},
+		{name: "libpq key/value DSN", source: "builtin/retrieval-pgvector", kind: "retrieval", config: `{"dsn":"host=db port=6543 user=u"}`, network: pluginbox.NetworkHost, ports: []int{6543}},
+		{name: "tools-http fetches the web", source: "builtin/tools-http", kind: "tools", config: `{}`, network: pluginbox.NetworkHost, ports: []int{80, 443}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			p := pluginAccess(c.source, c.kind, json.RawMessage(c.config))
+			if !reflect.DeepEqual(p.ReadOnly, c.ro) || !reflect.DeepEqual(p.ReadWrite, c.rw) {
+				t.Errorf("paths: read-only %v read-write %v, want %v %v", p.ReadOnly, p.ReadWrite, c.ro, c.rw)
+			}
+			if p.Network != c.network || !reflect.DeepEqual(p.Ports, c.ports) {
+				t.Errorf("network %v ports %v, want %v %v", p.Network, p.Ports, c.network, c.ports)
+			}
+		})
+	}
+	if why := unboxable("builtin/tools-mcp", json.RawMessage(`{"command":["npx","server"]}`)); why == "" {
+		t.Error("a stdio tools-mcp was not recognised as needing its own sandbox")
+	}
+	if why := unboxable("builtin/tools-mcp", json.RawMessage(`{"url":"https://mcp.example.com/mcp"}`)); why != "" {
+		t.Errorf("an HTTP tools-mcp was exempted from its box: %s", why)
+	}
+}

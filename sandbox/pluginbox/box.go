@@ -1,0 +1,198 @@
+package pluginbox
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/nemoclave/nemoclave/sandbox"
+)
+
+// Network is what a confined plugin may reach.
+type Network int
+
+const (
+	// NetworkNone gives the plugin a network namespace of its own with
+	// nothing in it: every connect fails, loopback included.
+	NetworkNone Network = iota
+	// NetworkHost leaves the plugin in the host's network namespace with
+	// Landlock limiting TCP connect to Profile.Ports (and abstract unix
+	// sockets scoped away). For plugins that call a provider or a database.
+	NetworkHost
+)
+
+func (n Network) String() string {
+	if n == NetworkHost {
+		return "host"
+	}
+	return "none"
+}
+
+// Profile is what one plugin process may see and do. Paths are absolute
+// host paths; each appears at the same path inside the box, so a plugin's
+// config needs no translation.
+type Profile struct {
+	// Name labels the box (kind.name): hostname, cgroup and errors.
+	Name string
+	// Binary is the plugin executable and SHA256 its expected digest; the
+	// box hashes the very file descriptor it executes, so a binary swapped
+	// after the host hashed it never runs. Its directory is readable.
+	Binary string
+	SHA256 []byte
+	// ReadOnly and ReadWrite are the only host paths the plugin sees beside
+	// the system directories (read-only, secrets masked).
+	ReadOnly, ReadWrite []string
+	// Network and, with NetworkHost, the TCP ports it may connect to.
+	Network Network
+	Ports   []int
+	// Resources bounds the box's cgroup (zero fields: the sandbox
+	// defaults). AllowUnlimited starts it without a cgroup when none can
+	// be created.
+	Resources sandbox.Resources
+	// TmpBytes sizes the private /tmp; zero means 64 MiB.
+	TmpBytes int64
+}
+
+// Box launches plugin processes confined. Its zero value is not usable.
+type Box struct {
+	// Launcher is an executable whose main calls MaybeInit first (the
+	// nemoclave binary, or a test binary's TestMain); it is re-executed as
+	// the box's init stage.
+	Launcher string
+	// RootDir is an empty directory the init stage mounts the box's root
+	// on (inside its own mount namespace, so one directory serves every
+	// box and stays empty on the host).
+	RootDir string
+	// CgroupParent is where box cgroups go (see confine.NewCgroup): empty
+	// means "nemoclave" below the launcher's own cgroup.
+	CgroupParent string
+}
+
+// config travels from the host to the init stage over fd 3.
+type config struct {
+	Profile
+	SocketDir string   `json:"socket_dir"`
+	RootDir   string   `json:"root_dir"`
+	Argv      []string `json:"argv"`
+	Env       []string `json:"env"`
+	UserNS    bool     `json:"userns"`
+}
+
+const (
+	initEnvVar = "_NEMOCLAVE_PLUGIN_BOX"
+	cfgFD      = 3
+	binFD      = 4
+	// exitSetupFailed is the init stage's exit code when it could not
+	// build the box; its reason is on stderr, which the host logs.
+	exitSetupFailed = 125
+)
+
+// check refuses a profile the box could not enforce.
+func (p *Profile) check() error {
+	var errs []error
+	if p.Name == "" {
+		errs = append(errs, errors.New("no name"))
+	}
+	if !filepath.IsAbs(p.Binary) {
+		errs = append(errs, fmt.Errorf("binary %q is not an absolute path", p.Binary))
+	}
+	if len(p.SHA256) != 32 {
+		errs = append(errs, fmt.Errorf("binary %s has no sha256: a confined plugin is always verified", p.Binary))
+	}
+	for _, list := range [][]string{p.ReadOnly, p.ReadWrite} {
+		for _, path := range list {
+			if !filepath.IsAbs(path) || filepath.Clean(path) == "/" {
+				errs = append(errs, fmt.Errorf("path %q: give an absolute path below /", path))
+			} else if _, err := os.Stat(path); err != nil {
+				errs = append(errs, fmt.Errorf("path %s: %w (create it, or drop it from the plugin's config)", path, err))
+			}
+		}
+	}
+	if p.Network == NetworkNone && len(p.Ports) > 0 {
+		errs = append(errs, errors.New("ports given to a plugin without network"))
+	}
+	return errors.Join(errs...)
+}
+
+// command prepares cmd (argv and env as go-plugin built them) to start the
+// init stage in new namespaces. The returned pipe end receives the config
+// once the process is in its cgroup; the binary file is handed over as an
+// open descriptor.
+func (b *Box) command(cmd *exec.Cmd, socketDir string, p Profile) (cfgW *os.File, cfgBuf []byte, err error) {
+	if err := p.check(); err != nil {
+		return nil, nil, fmt.Errorf("plugin %s cannot be confined: %w", p.Name, err)
+	}
+	if b.Launcher == "" || b.RootDir == "" {
+		return nil, nil, errors.New("plugin box: no launcher or root dir configured")
+	}
+	argv := append([]string{p.Binary}, cmd.Args[1:]...)
+	bin, err := os.Open(p.Binary)
+	if err != nil {
+		return nil, nil, fmt.Errorf("plugin %s: %w", p.Name, err)
+	}
+	cfgR, cfgW, err := os.Pipe()
+	if err != nil {
+		bin.Close()
+		return nil, nil, err
+	}
+	userns := os.Geteuid() != 0
+	c := config{Profile: p, SocketDir: socketDir, RootDir: b.RootDir, Argv: argv, Env: cmd.Env, UserNS: userns}
+	// The whole config must fit the pipe buffer: the host writes it before
+	// the init stage reads, and must never block on it.
+	buf, err := json.Marshal(c)
+	if err == nil && len(buf) >= 60000 {
+		err = fmt.Errorf("plugin %s: its box config is %d bytes; too many paths", p.Name, len(buf))
+	}
+	if err != nil {
+		bin.Close()
+		cfgR.Close()
+		cfgW.Close()
+		return nil, nil, err
+	}
+
+	cmd.Path = b.Launcher
+	cmd.Args = []string{"nemoclave-plugin-box", p.Name}
+	// Only the marker: the plugin's own environment travels in the config,
+	// so nothing reaches the plugin that its profile does not hold.
+	cmd.Env = []string{initEnvVar + "=1"}
+	cmd.ExtraFiles = []*os.File{cfgR, bin}
+	flags := uintptr(unix.CLONE_NEWNS | unix.CLONE_NEWPID | unix.CLONE_NEWIPC | unix.CLONE_NEWUTS | unix.CLONE_NEWCGROUP)
+	if p.Network == NetworkNone {
+		flags |= unix.CLONE_NEWNET
+	}
+	attr := &syscall.SysProcAttr{Cloneflags: flags, Pdeathsig: syscall.SIGKILL}
+	if userns {
+		// Unprivileged: the box is root of its own user namespace, mapped
+		// to the launcher's uid and gid, with nothing else mapped.
+		attr.Cloneflags |= unix.CLONE_NEWUSER
+		attr.UidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Geteuid(), Size: 1}}
+		attr.GidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getegid(), Size: 1}}
+		attr.GidMappingsEnableSetgroups = false
+	}
+	cmd.SysProcAttr = attr
+	return cfgW, buf, nil
+}
+
+// closeFiles closes the descriptors command handed to the child.
+func closeFiles(cmd *exec.Cmd) {
+	for _, f := range cmd.ExtraFiles {
+		_ = f.Close()
+	}
+}
+
+func isDir(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && st.IsDir()
+}
+
+// under reports whether p is dir or below it.
+func under(p, dir string) bool {
+	return p == dir || strings.HasPrefix(p, strings.TrimSuffix(dir, "/")+"/")
+}

@@ -1,0 +1,191 @@
+package pluginbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"sync"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/go-plugin/runner"
+
+	"github.com/nemoclave/nemoclave/sandbox/confine"
+)
+
+// Runner returns a go-plugin runner that starts the plugin go-plugin
+// described in cmd (argv, handshake environment) inside a box built from p.
+// socketDir is go-plugin's per-plugin socket directory: the only host
+// directory both sides write, bound at the same path inside the box so the
+// plugin's listener and the host's broker listeners need no translation.
+func (b *Box) Runner(logger hclog.Logger, cmd *exec.Cmd, socketDir string, p Profile) (runner.Runner, error) {
+	p.ReadWrite = append(append([]string(nil), p.ReadWrite...), socketDir)
+	cfgW, buf, err := b.command(cmd, socketDir, p)
+	if err != nil {
+		return nil, err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err == nil {
+		var stderr io.ReadCloser
+		if stderr, err = cmd.StderrPipe(); err == nil {
+			return &boxRunner{box: b, logger: logger, cmd: cmd, profile: p, cfgW: cfgW, cfgBuf: buf, stdout: stdout, stderr: stderr}, nil
+		}
+	}
+	closeFiles(cmd)
+	cfgW.Close()
+	return nil, err
+}
+
+type boxRunner struct {
+	box            *Box
+	logger         hclog.Logger
+	cmd            *exec.Cmd
+	profile        Profile
+	cfgW           *os.File
+	cfgBuf         []byte
+	stdout, stderr io.ReadCloser
+
+	mu      sync.Mutex
+	pid     int
+	cg      *confine.Cgroup
+	cleaned bool
+}
+
+// Start forks the init stage (from a thread that lives as long as the
+// process, so the parent-death signal means "the host died"), puts it in
+// the box's cgroup, and only then hands it its config: nothing the plugin
+// runs can start outside the limits.
+func (r *boxRunner) Start(context.Context) error {
+	err := startOnForkThread(r.cmd)
+	closeFiles(r.cmd)
+	if err != nil {
+		r.cfgW.Close()
+		return fmt.Errorf("start plugin box %s: %w", r.profile.Name, err)
+	}
+	r.mu.Lock()
+	r.pid = r.cmd.Process.Pid
+	r.mu.Unlock()
+	cg, err := confine.NewCgroup(r.box.CgroupParent, "plugin-"+safeName(r.profile.Name)+"-"+strconv.Itoa(r.pid), r.profile.Resources)
+	if err != nil && !r.profile.Resources.AllowUnlimited {
+		r.abort()
+		return fmt.Errorf("plugin %s: %w", r.profile.Name, err)
+	}
+	if err == nil {
+		r.mu.Lock()
+		r.cg = cg
+		r.mu.Unlock()
+		if err := cg.Place(r.pid); err != nil {
+			r.abort()
+			return fmt.Errorf("plugin %s: %w", r.profile.Name, err)
+		}
+	} else {
+		r.logger.Warn("plugin runs without cgroup limits (resources.allow_unlimited)", "error", err)
+	}
+	_, err = r.cfgW.Write(r.cfgBuf)
+	r.cfgW.Close()
+	if err != nil {
+		r.abort()
+		return fmt.Errorf("plugin box %s: send config: %w", r.profile.Name, err)
+	}
+	r.logger.Debug("plugin box started", "pid", r.pid, "network", r.profile.Network.String())
+	return nil
+}
+
+func (r *boxRunner) abort() {
+	_ = r.cmd.Process.Kill()
+	_ = r.cmd.Wait()
+	r.cleanup()
+}
+
+// cleanup kills whatever is left in the cgroup (the pid namespace already
+// took the tree with its init) and removes it.
+func (r *boxRunner) cleanup() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.cleaned {
+		return
+	}
+	r.cleaned = true
+	if r.cg != nil {
+		r.cg.Kill()
+		if err := r.cg.Remove(); err != nil {
+			r.logger.Warn("could not remove plugin cgroup", "error", err)
+		}
+	}
+}
+
+func (r *boxRunner) Wait(context.Context) error {
+	err := r.cmd.Wait()
+	r.cleanup()
+	return err
+}
+
+func (r *boxRunner) Kill(context.Context) error {
+	if r.cmd.Process == nil {
+		return nil
+	}
+	if err := r.cmd.Process.Kill(); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		return err
+	}
+	return nil
+}
+
+func (r *boxRunner) Stdout() io.ReadCloser { return r.stdout }
+func (r *boxRunner) Stderr() io.ReadCloser { return r.stderr }
+func (r *boxRunner) Name() string          { return r.profile.Binary }
+
+func (r *boxRunner) ID() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return strconv.Itoa(r.pid)
+}
+
+func (r *boxRunner) Diagnose(context.Context) string {
+	return fmt.Sprintf("plugin %s ran confined (network %s); a plugin that needs more access than its profile grants fails here: read its log above, then widen the plugin block (read_only, read_write, network) or, as a last resort, set confine = false on it", r.profile.Name, r.profile.Network)
+}
+
+// The socket paths are the same on both sides of the box.
+func (r *boxRunner) PluginToHost(n, a string) (string, string, error) { return n, a, nil }
+func (r *boxRunner) HostToPlugin(n, a string) (string, string, error) { return n, a, nil }
+
+func safeName(s string) string {
+	out := []byte(s)
+	for i, c := range out {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
+			out[i] = '_'
+		}
+	}
+	return string(out)
+}
+
+// The parent-death signal fires when the thread that forked the child
+// exits (golang/go#27505); every box is forked from one thread locked for
+// the life of the process, as the local driver does.
+var (
+	forkOnce sync.Once
+	forkReqs chan forkReq
+)
+
+type forkReq struct {
+	cmd  *exec.Cmd
+	done chan error
+}
+
+func startOnForkThread(cmd *exec.Cmd) error {
+	forkOnce.Do(func() {
+		forkReqs = make(chan forkReq)
+		go func() {
+			runtime.LockOSThread() // never unlocked
+			for r := range forkReqs {
+				r.done <- r.cmd.Start()
+			}
+		}()
+	})
+	req := forkReq{cmd: cmd, done: make(chan error, 1)}
+	forkReqs <- req
+	return <-req.done
+}
