@@ -39,20 +39,38 @@ func Connect(ctx context.Context, home string, autostart bool) (*Client, error) 
 	if err == nil {
 		return c, nil
 	}
-	if !autostart {
+	held, pid := LockHeld(home)
+	if !autostart && !held {
 		return nil, ErrNotRunning
 	}
-	if err := startDaemon(home); err != nil {
-		return nil, err
-	}
-	deadline := time.Now().Add(15 * time.Second)
+	// A daemon that holds the lock is alive, only slow (reconciling, or a
+	// loaded machine): wait for it rather than start a second one. One
+	// that lets the lock go (it was stopping) is replaced.
+	started := false
+	deadline := time.Now().Add(60 * time.Second)
 	for {
+		if !held && !started {
+			if !autostart {
+				return nil, ErrNotRunning
+			}
+			if err := startDaemon(home); err != nil {
+				return nil, err
+			}
+			started = true
+			deadline = time.Now().Add(15 * time.Second)
+		}
 		c, err := dial(ctx, home)
 		if err == nil {
 			return c, nil
 		}
 		if time.Now().After(deadline) {
+			if held {
+				return nil, fmt.Errorf("the daemon (pid %s) holds %s but did not answer within 60s: %w; see %s, or stop it with `kill %s` and retry", pid, LockPath(home), err, filepath.Join(home, "logs", "daemon.log"), pid)
+			}
 			return nil, fmt.Errorf("the daemon did not come up within 15s: %w (see %s)", err, filepath.Join(home, "logs", "daemon.log"))
+		}
+		if held {
+			held, pid = LockHeld(home)
 		}
 		select {
 		case <-ctx.Done():

@@ -22,6 +22,7 @@ import (
 	"github.com/nemoclave/nemoclave/gateway/agentapi"
 	"github.com/nemoclave/nemoclave/gateway/egress"
 	"github.com/nemoclave/nemoclave/gateway/inference"
+	"github.com/nemoclave/nemoclave/gateway/listener"
 	"github.com/nemoclave/nemoclave/host/daemon"
 	"github.com/nemoclave/nemoclave/host/plugins"
 	"github.com/nemoclave/nemoclave/host/state"
@@ -41,15 +42,19 @@ type run struct {
 	// processes; the last one to stop closes them.
 	pluginRefs *refcount
 	router     *inference.Router
-	api        *agentapi.Handler
-	servers    []*http.Server
-	listeners  []net.Listener
-	cancel     context.CancelFunc
-	gwLog      *os.File
-	auditLog   *os.File
-	base       *policy.Policy
-	workspace  string // host directory mounted at /workspace
-	log        *slog.Logger
+	// health is the breaker state of this run's provider plugins, shared
+	// by the run's sandboxes and no one else's: plugins are per run, so a
+	// circuit describes one plugin instance.
+	health    *inference.Health
+	api       *agentapi.Handler
+	servers   []*listener.Server
+	listeners []net.Listener
+	cancel    context.CancelFunc
+	gwLog     *os.File
+	auditLog  *os.File
+	base      *policy.Policy
+	workspace string // host directory mounted at /workspace
+	log       *slog.Logger
 
 	stopOnce sync.Once
 	done     chan struct{}
@@ -105,6 +110,7 @@ func (r *Runtime) Run(ctx context.Context, req daemon.RunRequest, ev daemon.RunE
 		return err
 	}
 	refs := &refcount{n: len(bp.Agents)}
+	health := inference.NewHealth(inference.DefaultBreaker)
 
 	var runs []*run
 	cleanup := func(reason string) {
@@ -113,7 +119,7 @@ func (r *Runtime) Run(ctx context.Context, req daemon.RunRequest, ev daemon.RunE
 		}
 	}
 	for _, a := range bp.Agents {
-		rn := &run{r: r, name: a.Sandbox, agent: a, bp: bp, plugins: pl, pluginRefs: refs, done: make(chan struct{})}
+		rn := &run{r: r, name: a.Sandbox, agent: a, bp: bp, plugins: pl, pluginRefs: refs, health: health, done: make(chan struct{})}
 		if err := step("configure gateway for "+a.Sandbox, rn.configureGateway); err != nil {
 			cleanup("start failed")
 			rn.releasePlugins()
@@ -255,7 +261,7 @@ func (rn *run) configureGateway() (string, error) {
 	llms, embs := rn.plugins.providers()
 	if rn.router, err = inference.New(context.Background(), inference.Config{
 		Sandbox: rn.name, Routes: routes, Providers: llms, Embedders: embs, Limits: limits,
-		Usage: r.usage, Health: r.health, Metrics: r.metrics, Logger: newJSONLogger(rn.gwLog, "inference", rn.name),
+		Usage: r.usage, Health: rn.health, Metrics: r.metrics, Logger: newJSONLogger(rn.gwLog, "inference", rn.name),
 		TracerProvider: r.opts.TracerProvider,
 		Redact:         r.opts.Redact,
 	}); err != nil {
@@ -407,9 +413,9 @@ func (rn *run) start() (string, error) {
 		case sandbox.ListenerEgress:
 			go func() { _ = r.egress.Serve(ctx, ln, rn.name) }()
 		case sandbox.ListenerInference:
-			rn.serveHTTP(ln, rn.router)
+			rn.serveHTTP(ln, rn.router, "inference")
 		case sandbox.ListenerAgentAPI:
-			rn.serveHTTP(ln, rn.api)
+			rn.serveHTTP(ln, rn.api, "agent API")
 		default:
 			ln.Close()
 		}
@@ -421,10 +427,13 @@ func (rn *run) start() (string, error) {
 	return fmt.Sprintf("ports %v", started.Info.Ports), nil
 }
 
-func (rn *run) serveHTTP(ln net.Listener, h http.Handler) {
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 30 * time.Second, ErrorLog: nil}
+// serveHTTP serves a sandbox-facing listener with a connection cap and
+// header, body and idle deadlines, so a sandbox flooding or trickling
+// into it exhausts only its own allowance.
+func (rn *run) serveHTTP(ln net.Listener, h http.Handler, name string) {
+	srv := listener.New(ln, h, name, rn.r.opts.ListenerLimits)
 	rn.servers = append(rn.servers, srv)
-	go func() { _ = srv.Serve(ln) }()
+	go func() { _ = srv.Serve() }()
 }
 
 // watchExit records the agent's exit for detached runs.

@@ -18,6 +18,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	goplugin "github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc"
 )
 
 // LaunchOptions configures Launch.
@@ -84,6 +85,8 @@ func Launch(ctx context.Context, o LaunchOptions) (*Launched, error) {
 		StartTimeout:     o.StartTimeout,
 		SkipHostEnv:      true,
 		Managed:          false,
+		GRPCDialOptions: []grpc.DialOption{grpc.WithDefaultCallOptions(
+			grpc.MaxCallRecvMsgSize(MaxMessageBytes), grpc.MaxCallSendMsgSize(MaxMessageBytes))},
 		// go-plugin redirects the plugin's os.Stdout and os.Stderr once
 		// Serve runs and forwards them over gRPC; without these writers the
 		// host discards them, losing every log line written to stderr by a
