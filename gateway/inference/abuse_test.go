@@ -5,13 +5,17 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/nemoclave/nemoclave/internal/testupstream"
+	"github.com/nemoclave/nemoclave/plugins/llm-openai/openaiplugin"
 	"github.com/nemoclave/nemoclave/sdk/llm"
 	"github.com/nemoclave/nemoclave/sdk/plugin"
 )
@@ -47,8 +51,14 @@ func (p *abuseLLM) Chat(ctx context.Context, req *llm.ChatRequest) (*llm.ChatRes
 	if req.MaxTokens != nil {
 		out = *req.MaxTokens
 	}
+	// Input is counted the way the gateway estimates it (bytes/4+1), so
+	// the test measures the reservation, not estimation error.
+	in := int64(1)
+	for _, m := range req.Messages {
+		in += int64(len(m.Text()) / 4)
+	}
 	return &llm.ChatResponse{Model: req.Model, FinishReason: "stop", Message: llm.Message{Role: llm.RoleAssistant, Content: []llm.ContentPart{llm.Text("ok")}},
-		Usage: llm.Usage{InputTokens: 10, OutputTokens: out}}, nil
+		Usage: llm.Usage{InputTokens: in, OutputTokens: out}}, nil
 }
 
 func (p *abuseLLM) ChatStream(ctx context.Context, req *llm.ChatRequest, send func(*llm.ChatChunk) error) error {
@@ -230,5 +240,63 @@ func TestAbuse_R3_BudgetReservesBeforeTheCall(t *testing.T) {
 	_ = json.Unmarshal([]byte(body), &e)
 	if code != http.StatusTooManyRequests || !strings.Contains(e.Error.Message, "2 inference requests in flight") {
 		t.Fatalf("third concurrent call: %d %s", code, body)
+	}
+}
+
+// TestAbuse_R8_BaseURLSecretsNeverLeave: a provider whose base_url carries
+// userinfo and a signed query, unreachable and then echoing its key; the
+// agent's answers, the gateway log and the status never show them.
+func TestAbuse_R8_BaseURLSecretsNeverLeave(t *testing.T) {
+	up := testupstream.Start(t, upstreamKey)
+	ctx := context.Background()
+	withSecrets := func(base string) string {
+		u, _ := url.Parse(base)
+		u.User = url.UserPassword("gwuser", "hunter2hunter2")
+		u.RawQuery = "sig=s3cr3tsig0001"
+		return u.String()
+	}
+	logs := &syncBuffer{}
+	provs := map[string]llm.Provider{}
+	for name, base := range map[string]string{"good": up + "/v1", "down": "http://127.0.0.1:1/v1"} {
+		c := plugin.InProcess(t, openaiplugin.New())
+		cfg, _ := json.Marshal(map[string]any{"base_url": withSecrets(base), "api_key": upstreamKey, "timeout": "30s"})
+		if diags, err := c.Configure(ctx, plugin.ConfigureOptions{Config: cfg}); err != nil || len(diags) > 0 {
+			t.Fatalf("configure: %v %v", err, diags)
+		}
+		provs[name] = c.LLM()
+	}
+	r, err := New(ctx, Config{Sandbox: "sb", Providers: provs, Logger: slog.New(slog.NewJSONHandler(logs, nil)),
+		Routes: Routes{Default: "ok", Models: map[string]Route{
+			"ok":   {Provider: "good", Model: "gpt-test"},
+			"leak": {Provider: "good", Model: "leak-key"},
+			"down": {Provider: "down", Model: "gpt-test"},
+		}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	srv := newTestServer(t, r)
+	var seen strings.Builder
+	// The signed query still reaches the provider: the call succeeds.
+	if code, body := postChat(t, srv, `{"model":"ok","messages":[{"role":"user","content":"hi"}]}`); code != http.StatusOK {
+		t.Fatalf("base_url with a query: %d %s", code, body)
+	}
+	for _, m := range []string{"leak", "down"} {
+		code, body := postChat(t, srv, `{"model":"`+m+`","messages":[{"role":"user","content":"hi"}]}`)
+		if code == http.StatusOK {
+			t.Fatalf("%s: expected a failure", m)
+		}
+		seen.WriteString(body)
+	}
+	st, _ := json.Marshal(r.Status())
+	seen.Write(st)
+	seen.WriteString(logs.String())
+	if !strings.Contains(seen.String(), "127.0.0.1:1") {
+		t.Fatalf("the failure does not say which provider failed: %s", seen.String())
+	}
+	for _, secret := range []string{"hunter2hunter2", "s3cr3tsig0001", "gwuser", upstreamKey, upstreamKey[:12], upstreamKey[len(upstreamKey)-10:]} {
+		if strings.Contains(seen.String(), secret) {
+			t.Errorf("%q reached the agent, the log or the status:\n%s", secret, seen.String())
+		}
 	}
 }

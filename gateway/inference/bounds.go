@@ -102,15 +102,29 @@ func (r *Router) bound(c *chatCall, s step) (reservation, string) {
 	out := limit
 	if mt != nil {
 		out = *mt
-	} else if room := r.meter.room(r.now()); room-prompt < out*n {
-		// Fit the unset max_tokens into what the token budget has left, so
-		// the worst case the provider may produce is what was reserved.
-		// Without that pressure the request goes out as the agent sent it:
-		// many models refuse a max_tokens above their own output limit.
-		out = max((room-prompt)/n, 1)
-		req := *c.req
-		req.MaxTokens = &out
-		c.req = &req
+	} else {
+		// Fit the unset max_tokens into what the token and cost budgets
+		// have left, so the worst case the provider may produce is what
+		// was reserved. Without that pressure the request goes out as the
+		// agent sent it: many models refuse a max_tokens above their own
+		// output limit.
+		room, costRoom := r.meter.room(r.now())
+		fit := out
+		if room-prompt < fit*n {
+			fit = (room - prompt) / n
+		}
+		if perOut := r.prices.Cost(s.route.Model, 0, 0, 1); perOut > 0 && costRoom >= 0 {
+			byCost := (costRoom - r.prices.Cost(s.route.Model, prompt, 0, 0)) / perOut / float64(n)
+			if byCost < float64(fit) {
+				fit = int64(byCost)
+			}
+		}
+		if fit < out {
+			out = max(fit, 1)
+			req := *c.req
+			req.MaxTokens = &out
+			c.req = &req
+		}
 	}
 	tokens := prompt + out*n
 	return reservation{tokens: tokens, cost: r.prices.Cost(s.route.Model, prompt, 0, out*n)}, ""

@@ -130,8 +130,9 @@ func (l RateLimit) concurrency() int {
 }
 
 // room is how many tokens the sandbox may still reserve today and this
-// month (math.MaxInt64 without a token budget).
-func (m *meter) room(now time.Time) int64 {
+// month (math.MaxInt64 without a token budget), and how many dollars (-1
+// without a cost budget).
+func (m *meter) room(now time.Time) (int64, float64) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.roll(now)
@@ -143,7 +144,17 @@ func (m *meter) room(now time.Time) int64 {
 	if b.TokensPerMonth > 0 {
 		room = min(room, b.TokensPerMonth-m.monTokens-m.reservedTokens)
 	}
-	return max(room, 0)
+	cost := -1.0
+	if b.CostPerDayUSD > 0 {
+		cost = max(b.CostPerDayUSD-m.dayCost-m.reservedCost, 0)
+	}
+	if b.CostPerMonthUSD > 0 {
+		c := max(b.CostPerMonthUSD-m.monCost-m.reservedCost, 0)
+		if cost < 0 || c < cost {
+			cost = c
+		}
+	}
+	return max(room, 0), cost
 }
 
 // admit checks budgets (with want reserved on top of what is used and
@@ -165,9 +176,9 @@ func (m *meter) admit(now time.Time, want reservation) *refusal {
 		held = fmt.Sprintf(" (%d of them reserved by requests in flight)", m.reservedTokens)
 	}
 	switch {
-	case b.TokensPerDay > 0 && dayT+want.tokens > b.TokensPerDay:
+	case b.TokensPerDay > 0 && (dayT >= b.TokensPerDay || dayT+want.tokens > b.TokensPerDay):
 		return &refusal{"budget", fmt.Sprintf("daily token budget exhausted: %d of %d tokens used today%s and this request reserves %d more; it resets at %s (%s)", dayT, b.TokensPerDay, held, want.tokens, nextDay.Format(time.RFC3339), fix), nextDay.Sub(now)}
-	case b.TokensPerMonth > 0 && monT+want.tokens > b.TokensPerMonth:
+	case b.TokensPerMonth > 0 && (monT >= b.TokensPerMonth || monT+want.tokens > b.TokensPerMonth):
 		return &refusal{"budget", fmt.Sprintf("monthly token budget exhausted: %d of %d tokens used this month%s and this request reserves %d more; it resets at %s (%s)", monT, b.TokensPerMonth, held, want.tokens, nextMonth.Format(time.RFC3339), fix), nextMonth.Sub(now)}
 	case b.CostPerDayUSD > 0 && (dayC >= b.CostPerDayUSD || dayC+want.cost > b.CostPerDayUSD):
 		return &refusal{"budget", fmt.Sprintf("daily cost budget exhausted: $%.4f of $%.2f spent or reserved today and this request reserves up to $%.4f; it resets at %s (%s)", dayC, b.CostPerDayUSD, want.cost, nextDay.Format(time.RFC3339), fix), nextDay.Sub(now)}

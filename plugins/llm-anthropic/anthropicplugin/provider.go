@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/nemoclave/nemoclave/internal/secrets"
 	"io"
 	"net"
 	"net/http"
@@ -109,7 +110,7 @@ func (p *Plugin) ListModels(ctx context.Context) ([]llm.Model, error) {
 	defer resp.Body.Close()
 	var list anthropic.ModelList
 	if err := json.NewDecoder(resp.Body).Decode(&list); err != nil {
-		return nil, status.Errorf(status.Unavailable, "provider at %s sent an unreadable model list: %v", cfg.BaseURL, err)
+		return nil, status.Errorf(status.Unavailable, "provider at %s sent an unreadable model list: %v", secrets.ShowURL(cfg.BaseURL), err)
 	}
 	out := make([]llm.Model, len(list.Data))
 	for i, m := range list.Data {
@@ -134,7 +135,7 @@ func (p *Plugin) Chat(ctx context.Context, req *llm.ChatRequest) (*llm.ChatRespo
 	defer resp.Body.Close()
 	var w anthropic.Response
 	if err := json.NewDecoder(resp.Body).Decode(&w); err != nil {
-		return nil, status.Errorf(status.Unavailable, "provider at %s sent an unreadable response: %v", cfg.BaseURL, err)
+		return nil, status.Errorf(status.Unavailable, "provider at %s sent an unreadable response: %v", secrets.ShowURL(cfg.BaseURL), err)
 	}
 	return anthropic.DecodeResponse(&w), nil
 }
@@ -162,11 +163,11 @@ func (p *Plugin) ChatStream(ctx context.Context, req *llm.ChatRequest, send func
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			return status.Errorf(status.Unavailable, "stream from %s broke: %s", cfg.BaseURL, redact(err.Error(), cfg.APIKey))
+			return status.Errorf(status.Unavailable, "stream from %s broke: %s", secrets.ShowURL(cfg.BaseURL), scrub(err.Error(), cfg))
 		}
 		chunk, done, err := dec.Decode(ev.Data)
 		if err != nil {
-			return status.Errorf(status.CodeOf(err), "%s", redact(err.Error(), cfg.APIKey))
+			return status.Errorf(status.CodeOf(err), "%s", scrub(err.Error(), cfg))
 		}
 		if done {
 			return nil
@@ -184,7 +185,7 @@ func (p *Plugin) do(ctx context.Context, hc *http.Client, cfg Config, method, pa
 	if body != nil {
 		rd = bytes.NewReader(body)
 	}
-	hreq, err := http.NewRequestWithContext(ctx, method, cfg.BaseURL+path, rd)
+	hreq, err := http.NewRequestWithContext(ctx, method, secrets.JoinURL(cfg.BaseURL, path), rd)
 	if err != nil {
 		return nil, status.Errorf(status.InvalidArgument, "build request: %v", err)
 	}
@@ -202,11 +203,11 @@ func (p *Plugin) do(ctx context.Context, hc *http.Client, cfg Config, method, pa
 	if err != nil {
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			if errors.Is(ctxErr, context.DeadlineExceeded) {
-				return nil, status.Errorf(status.DeadlineExceeded, "provider at %s did not answer in time; raise timeout in the plugin config if it is slow", cfg.BaseURL)
+				return nil, status.Errorf(status.DeadlineExceeded, "provider at %s did not answer in time; raise timeout in the plugin config if it is slow", secrets.ShowURL(cfg.BaseURL))
 			}
 			return nil, ctxErr
 		}
-		return nil, status.Errorf(status.Unavailable, "provider at %s unreachable: %s", cfg.BaseURL, redact(err.Error(), cfg.APIKey))
+		return nil, status.Errorf(status.Unavailable, "provider at %s unreachable: %s", secrets.ShowURL(cfg.BaseURL), scrub(err.Error(), cfg))
 	}
 	if resp.StatusCode/100 == 2 {
 		return resp, nil
@@ -226,20 +227,13 @@ func (p *Plugin) do(ctx context.Context, hc *http.Client, cfg Config, method, pa
 	if code == status.Unauthenticated {
 		hint = " (check the credential the api_key attribute names: nemoclave provider add NAME)"
 	}
-	return nil, status.Errorf(code, "provider at %s answered %d: %s%s", cfg.BaseURL, resp.StatusCode, redact(msg, cfg.APIKey), hint)
+	return nil, status.Errorf(code, "provider at %s answered %d: %s%s", secrets.ShowURL(cfg.BaseURL), resp.StatusCode, scrub(msg, cfg), hint)
 }
 
-func redact(text, key string) string {
-	if key == "" {
-		return text
-	}
-	text = strings.ReplaceAll(text, key, "[REDACTED]")
-	const piece = 8
-	if len(key) > 2*piece {
-		text = strings.ReplaceAll(text, key[:piece], "[REDACTED]")
-		text = strings.ReplaceAll(text, key[len(key)-piece:], "[REDACTED]")
-	}
-	return text
+// scrub removes the key (whole or any 8-byte piece of it) and base_url's
+// userinfo and query from text a provider or the HTTP client produced.
+func scrub(text string, cfg Config) string {
+	return secrets.New(6, []string{cfg.APIKey}, secrets.URLSecrets(cfg.BaseURL)...).Scrub(text)
 }
 
 var _ llm.Provider = (*Plugin)(nil)
@@ -247,5 +241,5 @@ var _ llm.Provider = (*Plugin)(nil)
 // String never prints the key.
 func (p *Plugin) String() string {
 	cfg, _, _ := p.snapshot()
-	return fmt.Sprintf("llm-anthropic(%s)", cfg.BaseURL)
+	return fmt.Sprintf("llm-anthropic(%s)", secrets.ShowURL(cfg.BaseURL))
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/nemoclave/nemoclave/internal/secrets"
 	"io"
 	"net"
 	"net/http"
@@ -111,7 +112,7 @@ func (p *Plugin) ListModels(ctx context.Context) ([]llm.Model, error) {
 	defer resp.Body.Close()
 	var list openai.ModelList
 	if err := json.NewDecoder(resp.Body).Decode(&list); err != nil {
-		return nil, status.Errorf(status.Unavailable, "provider at %s sent an unreadable model list: %v", cfg.BaseURL, err)
+		return nil, status.Errorf(status.Unavailable, "provider at %s sent an unreadable model list: %v", secrets.ShowURL(cfg.BaseURL), err)
 	}
 	out := make([]llm.Model, len(list.Data))
 	for i, m := range list.Data {
@@ -136,7 +137,7 @@ func (p *Plugin) Chat(ctx context.Context, req *llm.ChatRequest) (*llm.ChatRespo
 	defer resp.Body.Close()
 	var w openai.ChatResponse
 	if err := json.NewDecoder(resp.Body).Decode(&w); err != nil {
-		return nil, status.Errorf(status.Unavailable, "provider at %s sent an unreadable response: %v", cfg.BaseURL, err)
+		return nil, status.Errorf(status.Unavailable, "provider at %s sent an unreadable response: %v", secrets.ShowURL(cfg.BaseURL), err)
 	}
 	return openai.DecodeResponse(&w), nil
 }
@@ -163,19 +164,19 @@ func (p *Plugin) ChatStream(ctx context.Context, req *llm.ChatRequest, send func
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			return status.Errorf(status.Unavailable, "stream from %s broke: %s", cfg.BaseURL, redact(err.Error(), cfg.APIKey))
+			return status.Errorf(status.Unavailable, "stream from %s broke: %s", secrets.ShowURL(cfg.BaseURL), scrub(err.Error(), cfg))
 		}
 		if bytes.Equal(ev.Data, []byte("[DONE]")) {
 			return nil
 		}
 		var c openai.ChatChunk
 		if err := json.Unmarshal(ev.Data, &c); err != nil {
-			return status.Errorf(status.Unavailable, "provider at %s sent a malformed stream chunk: %v", cfg.BaseURL, err)
+			return status.Errorf(status.Unavailable, "provider at %s sent a malformed stream chunk: %v", secrets.ShowURL(cfg.BaseURL), err)
 		}
 		if len(c.Choices) == 0 && c.Usage == nil {
 			var e openai.ErrorBody
 			if json.Unmarshal(ev.Data, &e) == nil && e.Error.Message != "" {
-				return status.Errorf(status.Unavailable, "provider stream error: %s", redact(e.Error.Message, cfg.APIKey))
+				return status.Errorf(status.Unavailable, "provider stream error: %s", scrub(e.Error.Message, cfg))
 			}
 			continue
 		}
@@ -192,7 +193,7 @@ func (p *Plugin) do(ctx context.Context, hc *http.Client, cfg Config, method, pa
 	if body != nil {
 		rd = bytes.NewReader(body)
 	}
-	hreq, err := http.NewRequestWithContext(ctx, method, cfg.BaseURL+path, rd)
+	hreq, err := http.NewRequestWithContext(ctx, method, secrets.JoinURL(cfg.BaseURL, path), rd)
 	if err != nil {
 		return nil, status.Errorf(status.InvalidArgument, "build request: %v", err)
 	}
@@ -210,11 +211,11 @@ func (p *Plugin) do(ctx context.Context, hc *http.Client, cfg Config, method, pa
 	if err != nil {
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			if errors.Is(ctxErr, context.DeadlineExceeded) {
-				return nil, status.Errorf(status.DeadlineExceeded, "provider at %s did not answer in time; raise timeout in the plugin config if it is slow", cfg.BaseURL)
+				return nil, status.Errorf(status.DeadlineExceeded, "provider at %s did not answer in time; raise timeout in the plugin config if it is slow", secrets.ShowURL(cfg.BaseURL))
 			}
 			return nil, ctxErr
 		}
-		return nil, status.Errorf(status.Unavailable, "provider at %s unreachable: %s", cfg.BaseURL, redact(err.Error(), cfg.APIKey))
+		return nil, status.Errorf(status.Unavailable, "provider at %s unreachable: %s", secrets.ShowURL(cfg.BaseURL), scrub(err.Error(), cfg))
 	}
 	if resp.StatusCode/100 == 2 {
 		return resp, nil
@@ -234,22 +235,15 @@ func (p *Plugin) do(ctx context.Context, hc *http.Client, cfg Config, method, pa
 	case status.NotFound:
 		hint = " (check the model name and base_url)"
 	}
-	return nil, status.Errorf(code, "provider at %s answered %d: %s%s", cfg.BaseURL, resp.StatusCode, redact(msg, cfg.APIKey), hint)
+	return nil, status.Errorf(code, "provider at %s answered %d: %s%s", secrets.ShowURL(cfg.BaseURL), resp.StatusCode, scrub(msg, cfg), hint)
 }
 
 // redact removes the key, and any long-enough piece of it a provider might
 // echo ("Incorrect API key provided: sk-abc***xyz"), from text.
-func redact(text, key string) string {
-	if key == "" {
-		return text
-	}
-	text = strings.ReplaceAll(text, key, "[REDACTED]")
-	const piece = 8
-	if len(key) > 2*piece {
-		text = strings.ReplaceAll(text, key[:piece], "[REDACTED]")
-		text = strings.ReplaceAll(text, key[len(key)-piece:], "[REDACTED]")
-	}
-	return text
+// scrub removes the key (whole or any 8-byte piece of it) and base_url's
+// userinfo and query from text a provider or the HTTP client produced.
+func scrub(text string, cfg Config) string {
+	return secrets.New(6, []string{cfg.APIKey}, secrets.URLSecrets(cfg.BaseURL)...).Scrub(text)
 }
 
 var _ llm.Provider = (*Plugin)(nil)
@@ -257,5 +251,5 @@ var _ llm.Provider = (*Plugin)(nil)
 // String never prints the key.
 func (p *Plugin) String() string {
 	cfg, _, _ := p.snapshot()
-	return fmt.Sprintf("llm-openai(%s)", cfg.BaseURL)
+	return fmt.Sprintf("llm-openai(%s)", secrets.ShowURL(cfg.BaseURL))
 }
