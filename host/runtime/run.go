@@ -249,6 +249,8 @@ func (rn *run) configureGateway() (string, error) {
 		return "", err
 	}
 	rn.log = newJSONLogger(rn.gwLog, "runtime", rn.name)
+	enc := json.NewEncoder(rn.auditLog)
+	var auditMu sync.Mutex
 	routes, limits, err := routesFor(bp)
 	if err != nil {
 		return "", err
@@ -264,6 +266,15 @@ func (rn *run) configureGateway() (string, error) {
 		Usage: r.usage, Health: rn.health, Metrics: r.metrics, Logger: newJSONLogger(rn.gwLog, "inference", rn.name),
 		TracerProvider: r.opts.TracerProvider,
 		Redact:         r.opts.Redact,
+		// Budget and rate-limit refusals go to the sandbox's audit log.
+		Audit: func(ev inference.RefusalEvent) {
+			auditMu.Lock()
+			defer auditMu.Unlock()
+			_ = enc.Encode(struct {
+				Kind string `json:"kind"`
+				inference.RefusalEvent
+			}{"inference_refusal", ev})
+		},
 	}); err != nil {
 		return "", err
 	}
@@ -293,8 +304,6 @@ func (rn *run) configureGateway() (string, error) {
 	if err := os.MkdirAll(rn.workspace, 0o755); err != nil {
 		return "", fmt.Errorf("workspace %s: %w", rn.workspace, err)
 	}
-	enc := json.NewEncoder(rn.auditLog)
-	var auditMu sync.Mutex
 	if rn.api, err = agentapi.New(context.Background(), agentapi.Config{
 		Identity: agentapi.Identity{Sandbox: rn.name, Agent: rn.agent.Name, User: "default"},
 		Tools:    srcs, Memory: mem, Retrieval: ret,
