@@ -300,3 +300,40 @@ func TestAbuse_R8_BaseURLSecretsNeverLeave(t *testing.T) {
 		}
 	}
 }
+
+// TestAbuse_R9_RefusalsAreAudited: budget and rate-limit refusals reach
+// the audit hook with the sandbox, endpoint, model and reason.
+func TestAbuse_R9_RefusalsAreAudited(t *testing.T) {
+	_, prov := startAbuseLLM(t)
+	var mu sync.Mutex
+	var got []RefusalEvent
+	r, err := New(context.Background(), Config{
+		Sandbox: "sb", Limits: Limits{Budget: Budget{TokensPerDay: 50}, RateLimit: RateLimit{RequestsPerMinute: 1}},
+		Routes:    Routes{Default: "fast", Models: map[string]Route{"fast": {Provider: "p", Model: "fast"}}},
+		Providers: map[string]llm.Provider{"p": prov},
+		Audit: func(ev RefusalEvent) {
+			mu.Lock()
+			defer mu.Unlock()
+			got = append(got, ev)
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	url := newTestServer(t, r)
+	if code, body := postChat(t, url, `{"model":"fast","max_tokens":100,"messages":[{"role":"user","content":"hi"}]}`); code != http.StatusTooManyRequests {
+		t.Fatalf("over budget: %d %s", code, body)
+	}
+	if code, body := postChat(t, url, `{"model":"fast","max_tokens":5,"messages":[{"role":"user","content":"hi"}]}`); code != http.StatusOK {
+		t.Fatalf("within budget: %d %s", code, body)
+	}
+	if code, body := postChat(t, url, `{"model":"fast","max_tokens":5,"messages":[{"role":"user","content":"hi"}]}`); code != http.StatusTooManyRequests {
+		t.Fatalf("second request in the minute: %d %s", code, body)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != 2 || got[0].Reason != "budget" || got[1].Reason != "rate_limit" || got[0].Sandbox != "sb" || got[0].Model != "fast" || got[0].Endpoint != "openai_chat" {
+		t.Fatalf("audited refusals: %+v", got)
+	}
+}
