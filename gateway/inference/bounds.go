@@ -80,6 +80,10 @@ func choices(extra json.RawMessage) (int64, error) {
 // budget, so its worst case is still bounded. A non-empty message is a
 // 400 for the agent.
 func (r *Router) bound(c *chatCall, s step) (reservation, string) {
+	if c.req == nil {
+		// A passthrough call: its body is forwarded as is, unparsed.
+		return reservation{}, ""
+	}
 	n, err := choices(c.req.Extra)
 	if err != nil {
 		return reservation{}, err.Error()

@@ -1,6 +1,7 @@
 package inference
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"sort"
@@ -54,6 +55,9 @@ type Route struct {
 	// MaxN is the largest number of choices (n) per request; zero means
 	// DefaultMaxN.
 	MaxN int64
+	// Total bounds a whole call, a stream included to its last event
+	// (timeouts.total); zero leaves streams unbounded once started.
+	Total time.Duration
 }
 
 // DefaultTimeout applies to routes without a Timeout.
@@ -212,6 +216,14 @@ func mergeObjects(base, over json.RawMessage) json.RawMessage {
 		return over
 	}
 	return out
+}
+
+// callContext bounds a whole call by Total.
+func (rt Route) callContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	if rt.Total > 0 {
+		return context.WithTimeout(ctx, rt.Total)
+	}
+	return context.WithCancel(ctx)
 }
 
 func (rt Route) timeout() time.Duration {
