@@ -135,7 +135,7 @@ func (l *Loader) Load(ctx context.Context, path string) (*Blueprint, hcl.Diagnos
 	}
 	srcs := make(map[string][]byte, len(names))
 	for _, n := range names {
-		b, err := os.ReadFile(n)
+		b, err := ReadBounded(n, MaxFileBytes)
 		if err != nil {
 			return nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Cannot read blueprint file", Detail: err.Error()}}
 		}

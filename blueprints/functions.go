@@ -2,7 +2,6 @@ package blueprints
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"regexp"
 
@@ -112,7 +111,7 @@ func readRelative(dir, p string) ([]byte, error) {
 	if !filepath.IsAbs(p) {
 		p = filepath.Join(dir, p)
 	}
-	b, err := os.ReadFile(p)
+	b, err := ReadBounded(p, MaxFileBytes)
 	if err != nil {
 		return nil, fmt.Errorf("cannot read %s (paths are relative to the blueprint's directory): %w", p, err)
 	}
@@ -139,6 +138,9 @@ func templateFileFunc(dir string, fns map[string]function.Function) function.Fun
 			vars := args[1]
 			if !vars.Type().IsObjectType() && !vars.Type().IsMapType() {
 				return cty.NilVal, function.NewArgErrorf(1, "vars must be an object, as in templatefile(\"x.tmpl\", { name = \"a\" })")
+			}
+			if d := nesting(p, src, true); d.HasErrors() {
+				return cty.NilVal, fmt.Errorf("template %s: %s", p, d.Error())
 			}
 			tmpl, diags := hclsyntax.ParseTemplate(src, p, hcl.InitialPos)
 			if diags.HasErrors() {

@@ -72,6 +72,9 @@ func blueprintFiles(path string) (dir string, files []string, diags hcl.Diagnost
 
 // parseSource parses one file's bytes with the syntax its name implies.
 func (l *Loader) parseSource(name string, src []byte) (*hcl.File, hcl.Diagnostics) {
+	if d := checkNesting(name, src); d.HasErrors() {
+		return nil, d
+	}
 	if strings.HasSuffix(name, extJSON) {
 		return l.parser.ParseJSON(src, name)
 	}

@@ -49,6 +49,10 @@ type Model struct {
 	Timeouts Timeouts `json:"timeouts"`
 	// Price, in USD per million tokens, lets cost budgets be metered.
 	Price *Price `json:"price,omitempty"`
+	// MaxTokensLimit bounds the max_tokens an agent may ask for, MaxN
+	// the choices (n) per request; zero means the router's defaults.
+	MaxTokensLimit int64 `json:"max_tokens_limit,omitempty"`
+	MaxN           int64 `json:"max_n,omitempty"`
 }
 
 // Timeouts bound one upstream call. Zero means the router's default.
@@ -108,7 +112,7 @@ var inferenceSchema = &hcl.BodySchema{
 var modelSchema = &hcl.BodySchema{
 	Attributes: []hcl.AttributeSchema{
 		{Name: "provider", Required: true}, {Name: "model", Required: true},
-		{Name: "parameters"}, {Name: "fallback"},
+		{Name: "parameters"}, {Name: "fallback"}, {Name: "max_tokens_limit"}, {Name: "max_n"},
 	},
 	Blocks: []hcl.BlockHeaderSchema{{Type: "timeouts"}, {Type: "price"}},
 }
@@ -198,6 +202,8 @@ func (e *evaluator) decodeModel(b *hcl.Block) *Model {
 		e.notNull(content.Attributes["model"], before, `"provider-model-id"`)
 	}
 	m.Fallback = e.strList(content.Attributes["fallback"])
+	m.MaxTokensLimit = int64(e.whole(content.Attributes["max_tokens_limit"]))
+	m.MaxN = int64(e.whole(content.Attributes["max_n"]))
 	if a := content.Attributes["parameters"]; a != nil {
 		if v, ok := e.attrValue(a, cty.DynamicPseudoType); ok {
 			if !v.Type().IsObjectType() && !v.Type().IsMapType() {

@@ -1,10 +1,12 @@
 package egress
 
 import (
+	"bytes"
 	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -13,8 +15,10 @@ import (
 	"time"
 )
 
-// Event is one audit record: one JSON line per decision. Allowed tunnels and
-// requests are written when they end, so bytes and duration are final;
+// Event is one audit record: one JSON line per decision. An allowed tunnel
+// gets an "open" record before any byte goes upstream (so a daemon killed
+// mid-tunnel still leaves a line, and a log that cannot be written refuses
+// the tunnel) and its final record when it ends, with bytes and duration;
 // refusals are written at once.
 type Event struct {
 	Time     time.Time `json:"time"`
@@ -28,7 +32,7 @@ type Event struct {
 	Rule     string    `json:"rule,omitempty"`
 	Endpoint string    `json:"endpoint,omitempty"`
 	Revision int       `json:"revision"`
-	Decision string    `json:"decision"` // allow, deny, closed, ask, answer, reload
+	Decision string    `json:"decision"` // open, allow, deny, closed, ask, answer, reload
 	Reason   string    `json:"reason,omitempty"`
 	IP       string    `json:"resolved_ip,omitempty"`
 	BytesUp  int64     `json:"bytes_up"`
@@ -63,7 +67,7 @@ func openAudit(dir string, maxBytes int64, keep int) (*auditLog, error) {
 }
 
 func (a *auditLog) open() error {
-	f, err := os.OpenFile(filepath.Join(a.dir, auditName), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	f, err := os.OpenFile(filepath.Join(a.dir, auditName), os.O_CREATE|os.O_RDWR|os.O_APPEND, 0o600)
 	if err != nil {
 		return fmt.Errorf("egress audit: open: %w; check permissions on %s", err, a.dir)
 	}
@@ -73,6 +77,45 @@ func (a *auditLog) open() error {
 		return fmt.Errorf("egress audit: stat: %w", err)
 	}
 	a.f, a.size = f, st.Size()
+	if st.Mode().IsRegular() && a.size > 0 {
+		if err := a.repairTail(); err != nil {
+			f.Close()
+			a.f = nil
+			return err
+		}
+	}
+	return nil
+}
+
+// repairTail drops a torn last line (a crash or a full disk in the middle
+// of a write), so the next line starts on a line of its own instead of
+// being glued to the fragment and lost to every JSON-lines reader.
+func (a *auditLog) repairTail() error {
+	last := make([]byte, 1)
+	if _, err := a.f.ReadAt(last, a.size-1); err != nil {
+		return fmt.Errorf("egress audit: read tail: %w", err)
+	}
+	if last[0] == '\n' {
+		return nil
+	}
+	const chunk = 64 << 10
+	end := a.size
+	for end > 0 {
+		start := max(end-chunk, 0)
+		buf := make([]byte, end-start)
+		if _, err := a.f.ReadAt(buf, start); err != nil {
+			return fmt.Errorf("egress audit: read tail: %w", err)
+		}
+		if i := bytes.LastIndexByte(buf, '\n'); i >= 0 {
+			end = start + int64(i) + 1
+			break
+		}
+		end = start
+	}
+	if err := a.f.Truncate(end); err != nil {
+		return fmt.Errorf("egress audit: repair torn last line: %w", err)
+	}
+	a.size = end
 	return nil
 }
 
@@ -98,13 +141,22 @@ func (a *auditLog) Write(e Event) error {
 			}
 		}
 	}
+	// One write per line (O_APPEND): lines never interleave. A short
+	// write is cut back off, so no torn fragment is left for the next
+	// line to be glued to.
 	n, err := a.f.Write(line)
-	a.size += int64(n)
+	if err == nil && n < len(line) {
+		err = io.ErrShortWrite
+	}
 	if err != nil {
-		err = fmt.Errorf("egress audit: write: %w; check free space under %s", err, a.dir)
+		if n > 0 {
+			_ = a.f.Truncate(a.size)
+		}
+		err = fmt.Errorf("egress audit: write: %w; free space under %s (egress that cannot be audited is refused)", err, a.dir)
 		a.err = cmp.Or(a.err, err)
 		return err
 	}
+	a.size += int64(n)
 	return nil
 }
 

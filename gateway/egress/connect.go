@@ -89,6 +89,13 @@ func (p *Proxy) handleConnect(ctx context.Context, sb *sandbox, c net.Conn, br *
 		p.refuse(c, sb, ev, http.StatusForbidden, "CONNECT "+t.String(), true)
 		return
 	}
+	open := ev
+	open.Time, open.Decision, open.Reason = time.Now().UTC(), "open", d.reason
+	if err := p.recordStrict(open); err != nil {
+		ev.Reason = "the gateway cannot write this tunnel's audit record (" + err.Error() + "); the operator must free space under the audit directory"
+		p.refuse(c, sb, ev, http.StatusServiceUnavailable, "CONNECT "+t.String(), true)
+		return
+	}
 	if _, err := io.WriteString(c, "HTTP/1.1 200 Connection established\r\n\r\n"); err != nil {
 		return
 	}

@@ -277,6 +277,19 @@ func (p *Proxy) RemoveSandbox(id string) {
 	}
 }
 
+// recordStrict writes an event that must exist before the action it
+// records: an error means the action must not happen (fail closed).
+func (p *Proxy) recordStrict(e Event) error {
+	if e.Time.IsZero() {
+		e.Time = time.Now().UTC()
+	}
+	err := p.audit.Write(e)
+	if err != nil {
+		p.cfg.Logger.Error("egress refused: its audit record cannot be written", "err", err, "sandbox", e.Sandbox, "host", e.Host)
+	}
+	return err
+}
+
 func (p *Proxy) record(e Event) {
 	if e.Time.IsZero() {
 		e.Time = time.Now().UTC()

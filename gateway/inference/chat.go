@@ -85,9 +85,15 @@ func (r *Router) serveChat(ctx context.Context, c *chatCall) {
 		r.refuse(c, http.StatusNotFound, err.Error(), "model_not_found")
 		return
 	}
-	if ref := r.meter.admit(r.now()); ref != nil {
+	want, msg := r.bound(c, chain[0])
+	if msg != "" {
+		r.refuse(c, http.StatusBadRequest, msg, "invalid_request")
+		return
+	}
+	if ref := r.meter.admit(r.now(), want); ref != nil {
 		c.w.Header().Set("Retry-After", strconv.Itoa(int(ref.retryAfter.Seconds())+1))
 		r.metrics.refusal(r.sandbox, ref.reason)
+		r.auditRefusal(c.d.endpoint(), c.requested, ref)
 		code := "rate_limit_exceeded"
 		if ref.reason == "budget" {
 			code = "budget_exceeded"
@@ -95,6 +101,7 @@ func (r *Router) serveChat(ctx context.Context, c *chatCall) {
 		r.refuse(c, http.StatusTooManyRequests, ref.message, code)
 		return
 	}
+	defer r.meter.settle(want)
 	var failures []string
 	var last error
 	for i, s := range chain {
@@ -121,14 +128,26 @@ func (r *Router) serveChat(ctx context.Context, c *chatCall) {
 				err = r.unaryOnce(ctx, c, prov, s)
 			}
 			if err == nil || committed {
-				if err == nil {
+				switch {
+				case err == nil:
 					r.health.success(s.route.Provider, r.now())
-				} else {
+				case ctx.Err() != nil || status.CodeOf(err) == status.Canceled:
+					// The agent hung up mid-stream: says nothing about the
+					// provider, so it must not open the breaker for others.
+					r.health.abandon(s.route.Provider)
+				default:
 					r.health.failure(s.route.Provider, r.now(), r.redact(agentMessage(err)))
 				}
 				return
 			}
 			code := status.CodeOf(err)
+			if tooLarge(err) {
+				// The request did not fit the plugin hop: the request's
+				// fault, not the provider's, and not a rate limit.
+				r.health.abandon(s.route.Provider)
+				r.refuse(c, http.StatusRequestEntityTooLarge, fmt.Sprintf("request too large for provider %s: %s; send a smaller request (the gateway accepts bodies up to %d bytes)", s.route.Provider, r.redact(agentMessage(err)), r.maxBody), "request_too_large")
+				return
+			}
 			if ctx.Err() != nil {
 				// The agent went away; nothing to answer, no provider at fault.
 				r.health.abandon(s.route.Provider)
@@ -153,7 +172,7 @@ func (r *Router) serveChat(ctx context.Context, c *chatCall) {
 			}
 		}
 	}
-	msg := fmt.Sprintf("model %q: every route failed: %s", c.requested, strings.Join(failures, "; "))
+	msg = fmt.Sprintf("model %q: every route failed: %s", c.requested, strings.Join(failures, "; "))
 	r.refuse(c, httpStatusOf(status.CodeOf(last)), msg, "")
 }
 

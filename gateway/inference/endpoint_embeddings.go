@@ -57,12 +57,23 @@ func (r *Router) serveEmbeddings(w http.ResponseWriter, req *http.Request) {
 		fail(http.StatusServiceUnavailable, fmt.Sprintf("embedder %q for model %q is not loaded", rt.Embedder, alias), "")
 		return
 	}
-	if ref := r.meter.admit(r.now()); ref != nil {
+	var want reservation
+	for _, in := range inputs {
+		want.tokens += int64(len(in)/4 + 1)
+	}
+	want.cost = r.prices.Cost(rt.Model, want.tokens, 0, 0)
+	if ref := r.meter.admit(r.now(), want); ref != nil {
 		w.Header().Set("Retry-After", fmt.Sprint(int(ref.retryAfter.Seconds())+1))
 		r.metrics.refusal(r.sandbox, ref.reason)
-		fail(http.StatusTooManyRequests, ref.message, "rate_limit_exceeded")
+		r.auditRefusal("embeddings", er.Model, ref)
+		code := "rate_limit_exceeded"
+		if ref.reason == "budget" {
+			code = "budget_exceeded"
+		}
+		fail(http.StatusTooManyRequests, ref.message, code)
 		return
 	}
+	defer r.meter.settle(want)
 	ctx, span := startSpan(req.Context(), r.tracer, "embeddings", er.Model, r.sandbox, false)
 	span.SetAttributes(attrProvider.String(rt.Embedder), attrResponseModel.String(rt.Model))
 	labels := callLabels{r.sandbox, "embeddings", er.Model, rt.Model, rt.Embedder}

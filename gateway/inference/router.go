@@ -48,8 +48,13 @@ type Config struct {
 	// store's redactor; nil leaves text as is (the plugins already redact
 	// their own key).
 	Redact func(string) string
-	// MaxBodyBytes bounds a request body; zero means 32 MiB.
+	// MaxBodyBytes bounds a request body; zero means DefaultMaxBodyBytes.
+	// The plugin hop accepts messages of this size plus
+	// plugin.MessageOverhead, so a body the router accepts also fits there.
 	MaxBodyBytes int64
+	// Audit receives one event per refused request (budget, rate limit);
+	// nil drops them.
+	Audit func(RefusalEvent)
 	// Now is the clock (tests); nil means time.Now.
 	Now func() time.Time
 }
@@ -69,6 +74,7 @@ type Router struct {
 	log     *slog.Logger
 	redact  func(string) string
 	maxBody int64
+	audit   func(RefusalEvent)
 	now     func() time.Time
 	mux     *http.ServeMux
 	// noForward remembers providers that do not pass this dialect through.
@@ -97,7 +103,7 @@ func New(ctx context.Context, cfg Config) (*Router, error) {
 	}
 	r := &Router{
 		sandbox: cfg.Sandbox, store: cfg.Usage, prices: cfg.Prices, health: cfg.Health, metrics: cfg.Metrics,
-		tracer: tracerOf(cfg.TracerProvider), log: cfg.Logger, redact: cfg.Redact, maxBody: cfg.MaxBodyBytes, now: cfg.Now,
+		tracer: tracerOf(cfg.TracerProvider), log: cfg.Logger, redact: cfg.Redact, maxBody: cfg.MaxBodyBytes, audit: cfg.Audit, now: cfg.Now,
 	}
 	if r.prices == nil {
 		r.prices = DefaultPrices()
@@ -112,7 +118,7 @@ func New(ctx context.Context, cfg Config) (*Router, error) {
 		r.redact = func(s string) string { return s }
 	}
 	if r.maxBody == 0 {
-		r.maxBody = 32 << 20
+		r.maxBody = DefaultMaxBodyBytes
 	}
 	if r.now == nil {
 		r.now = time.Now

@@ -123,14 +123,26 @@ func TestCostBudgetUsesPriceTable(t *testing.T) {
 	t.Parallel()
 	p := startProviders(t)
 	e := newEnv(t, p, func(c *Config) {
-		c.Limits.Budget.CostPerMonthUSD = 0.5
+		c.Limits.Budget.CostPerMonthUSD = 1000
 		c.Prices = PriceTable{"gpt-test": {Input: 1e6, Output: 1e6}} // $1 per token
 	})
-	if code, _, _ := e.post(t, "/v1/chat/completions", chat("gpt"), nil); code != 200 {
-		t.Fatal(code)
+	if code, _, body := e.post(t, "/v1/chat/completions", chat("gpt"), nil); code != 200 {
+		t.Fatal(code, body)
 	}
+	spent := e.router.Status().Usage.CostMonthUSD
+	if spent <= 0 {
+		t.Fatalf("no cost metered")
+	}
+	e.router.SetLimits(Limits{Budget: Budget{CostPerMonthUSD: spent}})
 	code, _, body := e.post(t, "/v1/chat/completions", chat("gpt"), nil)
 	if code != 429 || !strings.Contains(body, "monthly cost budget exhausted") {
+		t.Fatalf("%d %s", code, body)
+	}
+	// A call whose worst case costs more than the budget has left is
+	// refused before it runs, not metered after.
+	e.router.SetLimits(Limits{Budget: Budget{CostPerMonthUSD: spent + 5}})
+	code, _, body = e.post(t, "/v1/chat/completions", `{"model":"gpt","max_tokens":100,"messages":[{"role":"user","content":"hi"}]}`, nil)
+	if code != 429 || !strings.Contains(body, "reserves up to") {
 		t.Fatalf("%d %s", code, body)
 	}
 }
@@ -175,7 +187,7 @@ func TestUsagePersistsAndBudgetsResume(t *testing.T) {
 	if st := r2.Status(); st.Usage.TokensToday != 12 {
 		t.Fatalf("resumed %+v", st.Usage)
 	}
-	if ref := r2.meter.admit(time.Now()); ref == nil || ref.reason != "budget" {
+	if ref := r2.meter.admit(time.Now(), reservation{}); ref == nil || ref.reason != "budget" {
 		t.Fatalf("budget should be exhausted after resume: %+v", ref)
 	}
 }

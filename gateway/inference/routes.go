@@ -49,6 +49,12 @@ type Route struct {
 	// Timeout bounds a non-streaming call, and a streaming call until its
 	// first chunk. Zero means DefaultTimeout.
 	Timeout time.Duration
+	// MaxTokensLimit is the largest max_tokens an agent may ask for on
+	// this route; zero means DefaultMaxTokensLimit.
+	MaxTokensLimit int64
+	// MaxN is the largest number of choices (n) per request; zero means
+	// DefaultMaxN.
+	MaxN int64
 	// Total bounds a whole call, a stream included to its last event
 	// (timeouts.total); zero leaves streams unbounded once started.
 	Total time.Duration

@@ -116,15 +116,15 @@ func TestTokensPerMinuteLimit(t *testing.T) {
 	t.Parallel()
 	m := newMeter(Limits{RateLimit: RateLimit{TokensPerMinute: 100}}, time.Unix(0, 0))
 	now := time.Unix(10, 0)
-	if ref := m.admit(now); ref != nil {
+	if ref := m.admit(now, reservation{}); ref != nil {
 		t.Fatal(ref.message)
 	}
 	m.charge(now, 150, 0) // overdraws the minute
-	ref := m.admit(now)
+	ref := m.admit(now, reservation{})
 	if ref == nil || ref.reason != "rate_limit" || !strings.Contains(ref.message, "100 tokens per minute") || ref.retryAfter <= 0 {
 		t.Fatalf("%+v", ref)
 	}
-	if ref := m.admit(now.Add(time.Minute)); ref != nil {
+	if ref := m.admit(now.Add(time.Minute), reservation{}); ref != nil {
 		t.Fatalf("the bucket refills within a minute: %s", ref.message)
 	}
 }
@@ -134,15 +134,15 @@ func TestBudgetResetsAtUTCMidnight(t *testing.T) {
 	day := time.Date(2026, 11, 26, 23, 0, 0, 0, time.UTC)
 	m := newMeter(Limits{Budget: Budget{TokensPerDay: 10, TokensPerMonth: 15}}, day)
 	m.charge(day, 10, 0)
-	if ref := m.admit(day); ref == nil || !strings.Contains(ref.message, "2026-11-27T00:00:00Z") {
+	if ref := m.admit(day, reservation{}); ref == nil || !strings.Contains(ref.message, "2026-11-27T00:00:00Z") {
 		t.Fatalf("%+v", ref)
 	}
 	next := day.Add(2 * time.Hour)
-	if ref := m.admit(next); ref != nil {
+	if ref := m.admit(next, reservation{}); ref != nil {
 		t.Fatalf("new day: %s", ref.message)
 	}
 	m.charge(next, 5, 0)
-	if ref := m.admit(next); ref == nil || !strings.Contains(ref.message, "monthly token budget") {
+	if ref := m.admit(next, reservation{}); ref == nil || !strings.Contains(ref.message, "monthly token budget") {
 		t.Fatalf("%+v", ref)
 	}
 }

@@ -4,10 +4,9 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"os"
-	"path/filepath"
 	"time"
 
+	"github.com/nemoclave/nemoclave/internal/private"
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 )
 
@@ -40,8 +39,8 @@ CREATE INDEX IF NOT EXISTS inference_usage_sandbox_ts ON inference_usage (sandbo
 // OpenSQLiteUsage opens (creating if needed) the usage table in the SQLite
 // file at path, e.g. $NEMOCLAVE_HOME/state.db.
 func OpenSQLiteUsage(path string) (*SQLiteUsage, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, fmt.Errorf("create directory for usage database %s: %w", path, err)
+	if err := private.DBFile(path); err != nil {
+		return nil, fmt.Errorf("usage database: %w", err)
 	}
 	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)")
 	if err != nil {

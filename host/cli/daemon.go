@@ -96,6 +96,13 @@ func serveDaemon(ctx context.Context, home string) error {
 	if err := os.MkdirAll(home, 0o700); err != nil {
 		return err
 	}
+	// One daemon per home, decided before anything reads or reconciles
+	// state: a second daemon would mark the first one's sandboxes lost.
+	lock, err := daemon.AcquireLock(home)
+	if err != nil {
+		return err
+	}
+	defer lock.Release()
 	lookup, redact, err := daemonCredentials(home)
 	if err != nil {
 		return err

@@ -2,18 +2,20 @@ package credentials
 
 import (
 	"context"
-	"sort"
-	"strings"
+
+	"github.com/nemoclave/nemoclave/internal/secrets"
 )
 
 // minRedactLen is the shortest value Redactor replaces: shorter values
 // would match ordinary words and say nothing about the key anyway.
 const minRedactLen = 6
 
-// Redactor replaces known credential values in text with [REDACTED].
-// The gateway runs every error and answer it sends through one.
+// Redactor replaces known credential values in text with [REDACTED]:
+// each value whole, any 8-byte piece of it (providers echo "sk-abc…xyz"),
+// and any token shaped like a provider key. The gateway runs every error
+// and answer it sends through one.
 type Redactor struct {
-	r *strings.Replacer
+	s *secrets.Scrubber
 }
 
 // NewRedactor builds a redactor for the given values.
@@ -24,24 +26,15 @@ func NewRedactor(values ...Secret) *Redactor {
 			vs = append(vs, v)
 		}
 	}
-	// Longest first, so a key that contains another is replaced whole.
-	sort.Slice(vs, func(i, j int) bool { return len(vs[i]) > len(vs[j]) })
-	pairs := make([]string, 0, 2*len(vs))
-	for _, v := range vs {
-		pairs = append(pairs, v, redacted)
-	}
-	if len(pairs) == 0 {
-		return &Redactor{}
-	}
-	return &Redactor{r: strings.NewReplacer(pairs...)}
+	return &Redactor{s: secrets.New(minRedactLen, vs)}
 }
 
 // Redact returns text with every known value replaced.
 func (r *Redactor) Redact(text string) string {
-	if r == nil || r.r == nil {
-		return text
+	if r == nil {
+		return secrets.New(minRedactLen, nil).Scrub(text)
 	}
-	return r.r.Replace(text)
+	return r.s.Scrub(text)
 }
 
 // RedactorFor builds a redactor over every credential b lists.

@@ -46,10 +46,7 @@ func Connect(ctx context.Context, home string, autostart bool) (*Client, error) 
 	if err == nil {
 		return c.checkBuild(ctx, autostart)
 	}
-	if !autostart {
-		return nil, ErrNotRunning
-	}
-	return start(ctx, home)
+	return connectOrStart(ctx, home, autostart)
 }
 
 // checkBuild compares the daemon's version and build id with this
@@ -94,18 +91,43 @@ func (c *Client) checkBuild(ctx context.Context, autostart bool) (*Client, error
 }
 
 // start starts a daemon for home and waits until it answers.
-func start(ctx context.Context, home string) (*Client, error) {
-	if err := startDaemon(home); err != nil {
-		return nil, err
+func start(ctx context.Context, home string) (*Client, error) { return connectOrStart(ctx, home, true) }
+
+// connectOrStart waits for the daemon of home, starting one (with
+// autostart) unless another holds the daemon lock: a daemon that holds it
+// is alive, only slow (reconciling, or a loaded machine), so it is waited
+// for rather than doubled. One that lets the lock go (it was stopping) is
+// replaced.
+func connectOrStart(ctx context.Context, home string, autostart bool) (*Client, error) {
+	held, pid := LockHeld(home)
+	if !autostart && !held {
+		return nil, ErrNotRunning
 	}
-	deadline := time.Now().Add(15 * time.Second)
+	started := false
+	deadline := time.Now().Add(60 * time.Second)
 	for {
+		if !held && !started {
+			if !autostart {
+				return nil, ErrNotRunning
+			}
+			if err := startDaemon(home); err != nil {
+				return nil, err
+			}
+			started = true
+			deadline = time.Now().Add(15 * time.Second)
+		}
 		c, err := dial(ctx, home)
 		if err == nil {
 			return c, nil
 		}
 		if time.Now().After(deadline) {
+			if held {
+				return nil, fmt.Errorf("the daemon (pid %s) holds %s but did not answer within 60s: %w; see %s, or stop it with `kill %s` and retry", pid, LockPath(home), err, filepath.Join(home, "logs", "daemon.log"), pid)
+			}
 			return nil, fmt.Errorf("the daemon did not come up within 15s: %w (see %s)", err, filepath.Join(home, "logs", "daemon.log"))
+		}
+		if held {
+			held, pid = LockHeld(home)
 		}
 		select {
 		case <-ctx.Done():

@@ -249,7 +249,8 @@ func routesFor(bp *blueprints.Blueprint) (inference.Routes, inference.Limits, er
 		if !strings.HasPrefix(provider, "plugin.") {
 			provider = "plugin.llm." + provider // the blueprint names the llm plugin
 		}
-		route := inference.Route{Provider: provider, Model: m.Model, Fallback: m.Fallback, Timeout: time.Duration(m.Timeouts.Total), Total: time.Duration(m.Timeouts.Total)}
+		route := inference.Route{Provider: provider, Model: m.Model, Fallback: m.Fallback, Timeout: time.Duration(m.Timeouts.Total), Total: time.Duration(m.Timeouts.Total),
+			MaxTokensLimit: m.MaxTokensLimit, MaxN: m.MaxN}
 		if fb := time.Duration(m.Timeouts.FirstByte); fb > 0 && (route.Timeout == 0 || fb < route.Timeout) {
 			route.Timeout = fb
 		}
@@ -281,10 +282,7 @@ func routesFor(bp *blueprints.Blueprint) (inference.Routes, inference.Limits, er
 		lim.Budget = inference.Budget{TokensPerDay: b.TokensPerDay, TokensPerMonth: b.TokensPerMonth, CostPerDayUSD: b.CostPerDayUSD, CostPerMonthUSD: b.CostPerMonthUSD}
 	}
 	if rl := in.RateLimit; rl != nil {
-		if rl.Concurrent > 0 {
-			return rt, lim, fmt.Errorf("inference rate_limit concurrent is not enforced by this gateway; remove it or use requests_per_minute")
-		}
-		lim.RateLimit = inference.RateLimit{RequestsPerMinute: rl.RequestsPerMinute, TokensPerMinute: rl.TokensPerMinute}
+		lim.RateLimit = inference.RateLimit{RequestsPerMinute: rl.RequestsPerMinute, TokensPerMinute: rl.TokensPerMinute, Concurrent: rl.Concurrent}
 	}
 	return rt, lim, nil
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/nemoclave/nemoclave/gateway/agentapi"
 	"github.com/nemoclave/nemoclave/gateway/egress"
 	"github.com/nemoclave/nemoclave/gateway/inference"
+	"github.com/nemoclave/nemoclave/gateway/listener"
 	"github.com/nemoclave/nemoclave/host/daemon"
 	"github.com/nemoclave/nemoclave/host/plugins"
 	"github.com/nemoclave/nemoclave/host/state"
@@ -43,15 +44,19 @@ type run struct {
 	// processes; the last one to stop closes them.
 	pluginRefs *refcount
 	router     *inference.Router
-	api        *agentapi.Handler
-	servers    []*http.Server
-	listeners  []net.Listener
-	cancel     context.CancelFunc
-	gwLog      *os.File
-	auditLog   *os.File
-	base       *policy.Policy
-	workspace  string // host directory mounted at /workspace
-	log        *slog.Logger
+	// health is the breaker state of this run's provider plugins, shared
+	// by the run's sandboxes and no one else's: plugins are per run, so a
+	// circuit describes one plugin instance.
+	health    *inference.Health
+	api       *agentapi.Handler
+	servers   []*listener.Server
+	listeners []net.Listener
+	cancel    context.CancelFunc
+	gwLog     *os.File
+	auditLog  *os.File
+	base      *policy.Policy
+	workspace string // host directory mounted at /workspace
+	log       *slog.Logger
 
 	stopOnce sync.Once
 	done     chan struct{}
@@ -110,6 +115,7 @@ func (r *Runtime) Run(ctx context.Context, req daemon.RunRequest, ev daemon.RunE
 		return err
 	}
 	refs := &refcount{n: len(bp.Agents)}
+	health := inference.NewHealth(inference.DefaultBreaker)
 
 	var runs []*run
 	// A failed start leaves nothing behind: no process, no record, so the
@@ -123,7 +129,7 @@ func (r *Runtime) Run(ctx context.Context, req daemon.RunRequest, ev daemon.RunE
 		}
 	}
 	for _, a := range bp.Agents {
-		rn := &run{r: r, name: a.Sandbox, agent: a, bp: bp, plugins: pl, pluginRefs: refs, done: make(chan struct{})}
+		rn := &run{r: r, name: a.Sandbox, agent: a, bp: bp, plugins: pl, pluginRefs: refs, health: health, done: make(chan struct{})}
 		if err := step("configure gateway for "+a.Sandbox, rn.configureGateway); err != nil {
 			cleanup("start failed")
 			rn.releasePlugins()
@@ -283,6 +289,8 @@ func (rn *run) configureGateway() (string, error) {
 		return "", err
 	}
 	rn.log = newJSONLogger(rn.gwLog, "runtime", rn.name)
+	enc := json.NewEncoder(rn.auditLog)
+	var auditMu sync.Mutex
 	routes, limits, err := routesFor(bp)
 	if err != nil {
 		return "", err
@@ -295,9 +303,18 @@ func (rn *run) configureGateway() (string, error) {
 	llms, embs := rn.plugins.providers()
 	if rn.router, err = inference.New(context.Background(), inference.Config{
 		Sandbox: rn.name, Routes: routes, Providers: llms, Embedders: embs, Limits: limits,
-		Usage: r.usage, Health: r.health, Metrics: r.metrics, Logger: newJSONLogger(rn.gwLog, "inference", rn.name),
+		Usage: r.usage, Health: rn.health, Metrics: r.metrics, Logger: newJSONLogger(rn.gwLog, "inference", rn.name),
 		TracerProvider: r.opts.TracerProvider,
 		Redact:         r.opts.Redact,
+		// Budget and rate-limit refusals go to the sandbox's audit log.
+		Audit: func(ev inference.RefusalEvent) {
+			auditMu.Lock()
+			defer auditMu.Unlock()
+			_ = enc.Encode(struct {
+				Kind string `json:"kind"`
+				inference.RefusalEvent
+			}{"inference_refusal", ev})
+		},
 	}); err != nil {
 		return "", err
 	}
@@ -327,8 +344,6 @@ func (rn *run) configureGateway() (string, error) {
 	if err := os.MkdirAll(rn.workspace, 0o755); err != nil {
 		return "", fmt.Errorf("workspace %s: %w", rn.workspace, err)
 	}
-	enc := json.NewEncoder(rn.auditLog)
-	var auditMu sync.Mutex
 	if rn.api, err = agentapi.New(context.Background(), agentapi.Config{
 		Identity: agentapi.Identity{Sandbox: rn.name, Agent: rn.agent.Name, User: "default"},
 		Tools:    srcs, Memory: mem, Retrieval: ret,
@@ -447,9 +462,9 @@ func (rn *run) start() (string, error) {
 		case sandbox.ListenerEgress:
 			go func() { _ = r.egress.Serve(ctx, ln, rn.name) }()
 		case sandbox.ListenerInference:
-			rn.serveHTTP(ln, rn.router)
+			rn.serveHTTP(ln, rn.router, "inference")
 		case sandbox.ListenerAgentAPI:
-			rn.serveHTTP(ln, rn.api)
+			rn.serveHTTP(ln, rn.api, "agent API")
 		default:
 			ln.Close()
 		}
@@ -461,10 +476,13 @@ func (rn *run) start() (string, error) {
 	return fmt.Sprintf("ports %v", started.Info.Ports), nil
 }
 
-func (rn *run) serveHTTP(ln net.Listener, h http.Handler) {
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 30 * time.Second, ErrorLog: nil}
+// serveHTTP serves a sandbox-facing listener with a connection cap and
+// header, body and idle deadlines, so a sandbox flooding or trickling
+// into it exhausts only its own allowance.
+func (rn *run) serveHTTP(ln net.Listener, h http.Handler, name string) {
+	srv := listener.New(ln, h, name, rn.r.opts.ListenerLimits)
 	rn.servers = append(rn.servers, srv)
-	go func() { _ = srv.Serve(ln) }()
+	go func() { _ = srv.Serve() }()
 }
 
 // watchExit records the agent's exit and stops what served it (gateway,

@@ -20,6 +20,7 @@ import (
 	"github.com/nemoclave/nemoclave/blueprints/policy"
 	"github.com/nemoclave/nemoclave/gateway/egress"
 	"github.com/nemoclave/nemoclave/gateway/inference"
+	"github.com/nemoclave/nemoclave/gateway/listener"
 	"github.com/nemoclave/nemoclave/host/plugins"
 	"github.com/nemoclave/nemoclave/host/state"
 	"github.com/nemoclave/nemoclave/sandbox"
@@ -61,6 +62,10 @@ type Options struct {
 	// TracerProvider receives the inference gateway's spans; nil records
 	// none.
 	TracerProvider trace.TracerProvider
+	// ListenerLimits bound each sandbox's inference and agent-API
+	// listeners (connections, header/body/idle deadlines); zero fields
+	// take listener's defaults.
+	ListenerLimits listener.Limits
 }
 
 // Runtime is the daemon's backend. Safe for concurrent use.
@@ -76,7 +81,6 @@ type Runtime struct {
 	egress     *egress.Proxy
 	registry   *prometheus.Registry
 	metrics    *inference.Metrics
-	health     *inference.Health
 	usage      inference.UsageStore
 	log        *slog.Logger
 	pluginLog  io.Closer
@@ -167,7 +171,6 @@ func New(ctx context.Context, o Options) (*Runtime, error) {
 		r.Close(ctx)
 		return nil, err
 	}
-	r.health = inference.NewHealth(inference.DefaultBreaker)
 	if r.egress, err = egress.New(egress.Config{
 		AuditDir: filepath.Join(o.Home, "audit"), Registry: r.registry, Logger: o.Logger,
 		Resolver: o.EgressResolver, UnsafeAllowLoopback: o.UnsafeAllowLoopback,

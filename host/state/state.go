@@ -8,7 +8,6 @@ import (
 	"fmt"
 	neturl "net/url"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -16,6 +15,7 @@ import (
 	_ "modernc.org/sqlite"             // registers the "sqlite" driver
 
 	"github.com/nemoclave/nemoclave/blueprints/policy"
+	"github.com/nemoclave/nemoclave/internal/private"
 )
 
 // DB is the state database: SQLite (one machine) or PostgreSQL (a daemon
@@ -113,8 +113,8 @@ func (d *DB) q(query string) string {
 
 // Open opens (creating if needed) the SQLite state database at path.
 func Open(path string) (*DB, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, fmt.Errorf("state directory: %w", err)
+	if err := private.DBFile(path); err != nil {
+		return nil, fmt.Errorf("state: %w", err)
 	}
 	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=busy_timeout(5000)&_pragma=foreign_keys(ON)")
 	if err != nil {

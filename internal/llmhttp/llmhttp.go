@@ -3,6 +3,7 @@ package llmhttp
 import (
 	"context"
 	"errors"
+	"github.com/nemoclave/nemoclave/internal/secrets"
 	"io"
 	"net"
 	"net/http"
@@ -103,4 +104,10 @@ func transportReason(err error) string {
 
 // Redact removes the key, and any long-enough piece of it a provider might
 // echo ("Incorrect API key provided: sk-abc***xyz"), from text.
-func (p Provider) Redact(text string) string { return status.Redact(text, p.Key) }
+func (p Provider) Redact(text string) string { return Redact(text, p.Key) }
+
+// Redact removes key and its 8-character ends from text.
+func Redact(text, key string) string {
+	// The key whole, any 8-byte piece of it, and any key-shaped token.
+	return secrets.New(6, []string{key}).Scrub(text)
+}

@@ -20,6 +20,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	goplugin "github.com/hashicorp/go-plugin"
 	"github.com/hashicorp/go-plugin/runner"
+	"google.golang.org/grpc"
 )
 
 // LaunchOptions configures Launch.
@@ -108,6 +109,8 @@ func Launch(ctx context.Context, o LaunchOptions) (*Launched, error) {
 		StartTimeout:     o.StartTimeout,
 		SkipHostEnv:      true,
 		Managed:          false,
+		GRPCDialOptions: []grpc.DialOption{grpc.WithDefaultCallOptions(
+			grpc.MaxCallRecvMsgSize(MaxMessageBytes), grpc.MaxCallSendMsgSize(MaxMessageBytes))},
 		// go-plugin redirects the plugin's os.Stdout and os.Stderr once
 		// Serve runs and forwards them over gRPC; without these writers the
 		// host discards them, losing every log line written to stderr by a

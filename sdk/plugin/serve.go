@@ -9,6 +9,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	goplugin "github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc"
 )
 
 // ReattachEnv is the environment variable the host reads to attach to a
@@ -57,7 +58,7 @@ func Serve(p Plugin, opts ...ServeOption) {
 	cfg := &goplugin.ServeConfig{
 		HandshakeConfig:  Handshake,
 		VersionedPlugins: versionedPlugins(p),
-		GRPCServer:       goplugin.DefaultGRPCServer,
+		GRPCServer:       grpcServer,
 		Logger:           o.logger,
 	}
 	if o.debug {
@@ -121,4 +122,16 @@ func envOr(k, def string) string {
 		return v
 	}
 	return def
+}
+
+// MaxMessageBytes bounds one gRPC message between host and plugin in both
+// directions. gRPC's default (4 MiB) is below the inference router's body
+// limit, and a request between the two failed with ResourceExhausted,
+// which reads as "rate limited"; this leaves room for the router's limit
+// (32 MiB) plus the protobuf framing around it.
+const MaxMessageBytes = 48 << 20
+
+// grpcServer is goplugin.DefaultGRPCServer with MaxMessageBytes.
+func grpcServer(opts []grpc.ServerOption) *grpc.Server {
+	return grpc.NewServer(append(opts, grpc.MaxRecvMsgSize(MaxMessageBytes), grpc.MaxSendMsgSize(MaxMessageBytes))...)
 }

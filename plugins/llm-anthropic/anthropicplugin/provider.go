@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/nemoclave/nemoclave/internal/secrets"
 	"io"
 	"net/http"
 	"sync"
@@ -151,11 +152,11 @@ func (p *Plugin) ChatStream(ctx context.Context, req *llm.ChatRequest, send func
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			return status.Errorf(status.Unavailable, "the provider's stream broke: %s", status.Redact(err.Error(), cfg.APIKey))
+			return status.Errorf(status.Unavailable, "the provider's stream broke: %s", llmhttp.Redact(err.Error(), cfg.APIKey))
 		}
 		chunk, done, err := dec.Decode(ev.Data)
 		if err != nil {
-			return status.Errorf(status.CodeOf(err), "%s", status.Redact(messageOf(err), cfg.APIKey))
+			return status.Errorf(status.CodeOf(err), "%s", llmhttp.Redact(messageOf(err), cfg.APIKey))
 		}
 		if done {
 			return nil
@@ -211,7 +212,7 @@ func (p *Plugin) do(ctx context.Context, hc *http.Client, cfg Config, method, pa
 	if body != nil {
 		rd = bytes.NewReader(body)
 	}
-	hreq, err := http.NewRequestWithContext(ctx, method, cfg.BaseURL+path, rd)
+	hreq, err := http.NewRequestWithContext(ctx, method, secrets.JoinURL(cfg.BaseURL, path), rd)
 	if err != nil {
 		return nil, status.Errorf(status.InvalidArgument, "build request: %v", err)
 	}
@@ -245,7 +246,7 @@ var _ llm.Provider = (*Plugin)(nil)
 // String never prints the key.
 func (p *Plugin) String() string {
 	cfg, _, _ := p.snapshot()
-	return fmt.Sprintf("llm-anthropic(%s)", cfg.BaseURL)
+	return fmt.Sprintf("llm-anthropic(%s)", secrets.ShowURL(cfg.BaseURL))
 }
 
 // messageOf is an error's text without its class prefix, so re-wrapping

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/nemoclave/nemoclave/internal/secrets"
 	"io"
 	"net/http"
 	"sync"
@@ -152,7 +153,7 @@ func (p *Plugin) ChatStream(ctx context.Context, req *llm.ChatRequest, send func
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			return status.Errorf(status.Unavailable, "the provider's stream broke: %s", status.Redact(err.Error(), cfg.APIKey))
+			return status.Errorf(status.Unavailable, "the provider's stream broke: %s", llmhttp.Redact(err.Error(), cfg.APIKey))
 		}
 		if bytes.Equal(ev.Data, []byte("[DONE]")) {
 			return nil
@@ -164,7 +165,7 @@ func (p *Plugin) ChatStream(ctx context.Context, req *llm.ChatRequest, send func
 		if len(c.Choices) == 0 && c.Usage == nil {
 			var e openai.ErrorBody
 			if json.Unmarshal(ev.Data, &e) == nil && e.Error.Message != "" {
-				return status.Errorf(status.Unavailable, "the provider reported an error mid-stream: %s", status.Redact(e.Error.Message, cfg.APIKey))
+				return status.Errorf(status.Unavailable, "the provider reported an error mid-stream: %s", llmhttp.Redact(e.Error.Message, cfg.APIKey))
 			}
 			continue
 		}
@@ -204,7 +205,7 @@ func (p *Plugin) do(ctx context.Context, hc *http.Client, cfg Config, method, pa
 	if body != nil {
 		rd = bytes.NewReader(body)
 	}
-	hreq, err := http.NewRequestWithContext(ctx, method, cfg.BaseURL+path, rd)
+	hreq, err := http.NewRequestWithContext(ctx, method, secrets.JoinURL(cfg.BaseURL, path), rd)
 	if err != nil {
 		return nil, status.Errorf(status.InvalidArgument, "build request: %v", err)
 	}
@@ -228,7 +229,7 @@ func (p *Plugin) Forward(ctx context.Context, req *llm.ForwardRequest, send func
 		ctx, cancel = context.WithTimeout(ctx, timeout)
 		defer cancel()
 	}
-	return api(cfg).Forward(ctx, hc, cfg.BaseURL+req.Path, req, setHeaders(cfg), send)
+	return api(cfg).Forward(ctx, hc, secrets.JoinURL(cfg.BaseURL, req.Path), req, setHeaders(cfg), send)
 }
 
 var _ llm.Forwarder = (*Plugin)(nil)
@@ -238,5 +239,5 @@ var _ llm.Provider = (*Plugin)(nil)
 // String never prints the key.
 func (p *Plugin) String() string {
 	cfg, _, _ := p.snapshot()
-	return fmt.Sprintf("llm-openai(%s)", cfg.BaseURL)
+	return fmt.Sprintf("llm-openai(%s)", secrets.ShowURL(cfg.BaseURL))
 }

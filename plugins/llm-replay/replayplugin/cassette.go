@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/nemoclave/nemoclave/internal/boundedread"
 	"github.com/nemoclave/nemoclave/sdk/llm"
 )
 
@@ -157,10 +158,15 @@ func compactJSON(s string) string {
 	return buf.String()
 }
 
+// MaxCassetteBytes bounds a cassette file: a cassette pointing at
+// /dev/zero or a huge file must fail with a message, not grow the plugin
+// without bound.
+const MaxCassetteBytes = 64 << 20
+
 // LoadCassette reads a cassette; a missing file is an empty cassette only
 // when allowMissing (record mode).
 func LoadCassette(path string, allowMissing bool) (*Cassette, error) {
-	b, err := os.ReadFile(path)
+	b, err := boundedread.ReadFile(path, MaxCassetteBytes)
 	if errors.Is(err, fs.ErrNotExist) && allowMissing {
 		return &Cassette{Version: 1}, nil
 	}

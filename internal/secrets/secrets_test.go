@@ -1,0 +1,51 @@
+package secrets
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestShowURLHidesUserinfoAndQuery(t *testing.T) {
+	for raw, want := range map[string]string{
+		"https://user:p4ssw0rd@api.example.com/v1?sig=abcdef123456": "https://api.example.com/v1?[REDACTED]",
+		"https://api.example.com/v1":                                "https://api.example.com/v1",
+		"https://tok3n-abcdef@api.example.com":                      "https://api.example.com",
+	} {
+		if got := ShowURL(raw); got != want {
+			t.Errorf("ShowURL(%q) = %q, want %q", raw, got, want)
+		}
+	}
+}
+
+func TestJoinURLKeepsTheQuery(t *testing.T) {
+	if got := JoinURL("https://h/v1?sig=x", "/chat/completions"); got != "https://h/v1/chat/completions?sig=x" {
+		t.Fatal(got)
+	}
+	if got := JoinURL("https://h/v1", "/chat/completions"); got != "https://h/v1/chat/completions" {
+		t.Fatal(got)
+	}
+}
+
+func TestScrubKeysWholePiecesAndShapes(t *testing.T) {
+	key := "sk-live-0123456789abcdefghijKLMNOP"
+	base := "https://bob:hunter2hunter2@gw.example.com/v1?sig=s3cr3tsig0001&x=1"
+	s := New(6, []string{key}, URLSecrets(base)...)
+	for _, text := range []string{
+		"bad key " + key,
+		"bad key sk-live-0123…MNOP", // prefix piece
+		"key ending ghijKLMNOP was refused",
+		"Get \"https://gw.example.com/v1/chat?sig=s3cr3tsig0001&x=1\": refused",
+		"auth bob:hunter2hunter2 failed",
+		"another account's key sk-ant-api03-ZZZZZZZZZZZZZZZZZZZZZZZZ leaked",
+	} {
+		out := s.Scrub(text)
+		for _, secret := range []string{key, "sk-live-", "ghijKLMN", "s3cr3tsig0001", "hunter2hunter2", "sk-ant-api03"} {
+			if strings.Contains(out, secret) {
+				t.Errorf("Scrub(%q) = %q still contains %q", text, out, secret)
+			}
+		}
+	}
+	if got := s.Scrub("an ordinary sentence"); got != "an ordinary sentence" {
+		t.Fatalf("ordinary text changed: %q", got)
+	}
+}
