@@ -199,9 +199,11 @@ func newPluginInspectCmd(g *Globals) *cobra.Command {
 			b, err := m.Resolve(args[0])
 			if err != nil && !strings.Contains(args[0], "/") {
 				// A bare name is a builtin's short name, for convenience.
-				if bb, berr := m.Resolve(plugins.BuiltinPrefix + args[0]); berr == nil {
-					b, err = bb, nil
+				bb, berr := m.Resolve(plugins.BuiltinPrefix + args[0])
+				if berr != nil {
+					return fmt.Errorf("%w; an installed plugin is named by its address: install one with `nemoclave plugin install <host>/<namespace>/<name> --path <binary>`", berr)
 				}
+				b, err = bb, nil
 			}
 			if err != nil {
 				return err
