@@ -26,7 +26,7 @@ func newPluginCmd(g *Globals) *cobra.Command {
 			"by address and version with their hash recorded in plugins.lock.json, and refused at launch\n" +
 			"if they change. `nemoclave init` pins a blueprint's plugins in its .nemoclave.lock.hcl.",
 	}
-	cmd.AddCommand(newPluginInstallCmd(g), newPluginListCmd(g), newPluginInspectCmd(g))
+	cmd.AddCommand(newPluginInstallCmd(g), newPluginListCmd(g), newPluginInspectCmd(g), newPluginNewCmd(g))
 	return cmd
 }
 
