@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/nemoclave/nemoclave/sdk/plugin"
 )
@@ -33,6 +34,9 @@ type Spec struct {
 	// StateDir is the plugin's writable directory and HOME. Empty means
 	// <Options.StateDir>/<kind>.<name>.
 	StateDir string
+	// CallTimeout bounds each unary call; zero means the kind's default
+	// (DefaultCallTimeouts).
+	CallTimeout time.Duration
 	// Pin, from the project lock file, fixes the version and hash this
 	// launch must use; nil means whatever Source resolves to.
 	Pin *Pin

@@ -106,6 +106,9 @@ func (r *Runtime) startPlugin(ctx context.Context, p *blueprints.Plugin, started
 		return nil, r.redactErr(fmt.Errorf("plugin %s: %w", p.Address, err))
 	}
 	spec := plugins.Spec{Source: source, Kind: plugin.Kind(p.Kind), Name: p.Name, Config: cfg}
+	if p.Timeout != "" {
+		spec.CallTimeout, _ = time.ParseDuration(p.Timeout) // checked at evaluation
+	}
 	if l := p.Locked; l != nil {
 		// Held to the project lock at launch, not only at evaluation.
 		spec.Pin = &plugins.Pin{Version: l.Version, Hash: l.Hash, DevOverride: l.DevOverride}
