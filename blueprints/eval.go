@@ -57,6 +57,9 @@ type evaluator struct {
 	literalOnly bool
 	// generalCtx is built once variables and locals are final.
 	generalCtx *hcl.EvalContext
+	// credentialErrs are the Host's answers by credential name, so the
+	// store is asked once a name however often the blueprint uses it.
+	credentialErrs map[string]error
 	// settings is the nemoclave block, decoded first.
 	settings Settings
 }

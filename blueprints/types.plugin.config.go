@@ -208,6 +208,7 @@ func (w *configWalk) attribute(a schema.Attribute, v cty.Value, path []string, r
 			return
 		}
 		w.p.Credentials = append(w.p.Credentials, CredentialRef{Path: path, Name: name})
+		e.checkCredential(name, rng)
 		return
 	case v.HasMarkDeep(markCredential):
 		e.errorf(rng.Ptr(), "credential() not allowed here", "%s (%s) does not declare %s as a credential, so it cannot hold credential(). Only credential attributes are resolved by the host; anything else would reach the plugin as a placeholder.", w.p.Address, w.p.Source, a.Name)

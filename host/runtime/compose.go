@@ -247,7 +247,7 @@ func routesFor(bp *blueprints.Blueprint) (inference.Routes, inference.Limits, er
 		if !strings.HasPrefix(provider, "plugin.") {
 			provider = "plugin.llm." + provider // the blueprint names the llm plugin
 		}
-		route := inference.Route{Provider: provider, Model: m.Model, Fallback: m.Fallback, Timeout: time.Duration(m.Timeouts.Total)}
+		route := inference.Route{Provider: provider, Model: m.Model, Fallback: m.Fallback, Timeout: time.Duration(m.Timeouts.Total), Total: time.Duration(m.Timeouts.Total)}
 		if fb := time.Duration(m.Timeouts.FirstByte); fb > 0 && (route.Timeout == 0 || fb < route.Timeout) {
 			route.Timeout = fb
 		}
