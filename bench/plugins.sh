@@ -22,6 +22,9 @@ trap 'rm -f "$raw"' EXIT
 echo "# $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $(uname -sr), $($GO version | cut -d' ' -f3), ROUNDS=$ROUNDS RT_CALLS=$RT_CALLS COLD_STARTS=$COLD_STARTS"
 $GO test -run '^$' -bench 'BenchmarkEmbedRoundTrip' -benchmem -benchtime "${RT_CALLS}x" -count "$ROUNDS" ./host/plugins 2>/dev/null | tee -a "$raw" | grep -E '^(Benchmark|ok|FAIL)'
 $GO test -run '^$' -bench 'BenchmarkColdStart' -benchmem -benchtime "${COLD_STARTS}x" -count "$ROUNDS" ./host/plugins 2>/dev/null | tee -a "$raw" | grep -E '^(Benchmark|ok|FAIL)'
+# Pre-launch verification alone: by file identity (unchanged file) against
+# the full sha256 every launch did before.
+$GO test -run '^$' -bench 'BenchmarkVerify' -benchtime 50x -count "$ROUNDS" ./host/plugins 2>/dev/null | grep -E '^(Benchmark|ok|FAIL)'
 grep -q '^Benchmark' "$raw" || { echo "bench/plugins.sh: no benchmark ran" >&2; exit 1; }
 
 echo

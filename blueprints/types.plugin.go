@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/hashicorp/hcl/v2"
 
@@ -33,6 +34,9 @@ type Plugin struct {
 	Path string `json:"path,omitempty"`
 	// Version is the plugin block's version constraint, if any.
 	Version string `json:"version,omitempty"`
+	// Timeout bounds each call to the plugin (a Go duration, "90s");
+	// empty means the host's default for the kind.
+	Timeout string `json:"timeout,omitempty"`
 	// Locked is what the project lock fixes (set when the SchemaSource is
 	// a PluginChecker and the source is an address or a path).
 	Locked *PluginPin `json:"locked,omitempty"`
@@ -76,7 +80,7 @@ type MCPServer struct {
 
 var pluginSchema = &hcl.BodySchema{
 	Attributes: []hcl.AttributeSchema{
-		{Name: "source", Required: true}, {Name: "version"}, {Name: "command"}, {Name: "url"},
+		{Name: "source", Required: true}, {Name: "version"}, {Name: "command"}, {Name: "url"}, {Name: "timeout"},
 	},
 	Blocks: []hcl.BlockHeaderSchema{{Type: "config"}},
 }
@@ -132,6 +136,12 @@ func (e *evaluator) decodePlugin(kind, name string, b *hcl.Block) *Plugin {
 		p.Version = e.str(a)
 		if p.Version != "" {
 			e.checkPluginVersion(p.Version, a.Expr.Range())
+		}
+	}
+	if a := content.Attributes["timeout"]; a != nil {
+		p.Timeout = e.str(a)
+		if d, err := time.ParseDuration(p.Timeout); err != nil || d <= 0 {
+			e.errorf(a.Expr.Range().Ptr(), "Invalid plugin timeout", "timeout = %q: write a positive duration like \"90s\" or \"10m\"; it bounds each call to the plugin.", p.Timeout)
 		}
 	}
 	cmdAttr, urlAttr := content.Attributes["command"], content.Attributes["url"]

@@ -89,3 +89,22 @@ func TestMCPEmptyCommand(t *testing.T) {
 	t.Parallel()
 	wantError(t, "plugin \"tools\" \"m\" {\n  source  = \"mcp\"\n  command = []\n}\n", Options{}, "command needs at least the program to run")
 }
+
+func TestPluginTimeout(t *testing.T) {
+	t.Parallel()
+	bp := mustLoad(t, `
+plugin "embeddings" "e" {
+  source  = "builtin/embeddings-hash"
+  timeout = "90s"
+}
+`, Options{})
+	if len(bp.Plugins) != 1 || bp.Plugins[0].Timeout != "90s" {
+		t.Fatalf("timeout not recorded: %+v", bp.Plugins)
+	}
+	wantError(t, `
+plugin "embeddings" "e" {
+  source  = "builtin/embeddings-hash"
+  timeout = "soon"
+}
+`, Options{}, "positive duration")
+}

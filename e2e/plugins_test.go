@@ -52,8 +52,10 @@ func wantFail(t *testing.T, r result, what string, want ...string) {
 	if r.code == 0 {
 		t.Fatalf("%s succeeded; stdout:\n%s\nstderr:\n%s", what, r.stdout, r.stderr)
 	}
+	// Diagnostics are wrapped at 100 columns: compare with spaces folded.
+	got := strings.Join(strings.Fields(r.stdout+r.stderr), " ")
 	for _, w := range want {
-		if !strings.Contains(r.stdout+r.stderr, w) {
+		if !strings.Contains(got, w) {
 			t.Errorf("%s: output lacks %q:\n%s%s", what, w, r.stdout, r.stderr)
 		}
 	}

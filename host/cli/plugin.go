@@ -26,7 +26,7 @@ func newPluginCmd(g *Globals) *cobra.Command {
 			"by address and version with their hash recorded in plugins.lock.json, and refused at launch\n" +
 			"if they change. `nemoclave init` pins a blueprint's plugins in its .nemoclave.lock.hcl.",
 	}
-	cmd.AddCommand(newPluginInstallCmd(g), newPluginListCmd(g), newPluginInspectCmd(g))
+	cmd.AddCommand(newPluginInstallCmd(g), newPluginListCmd(g), newPluginInspectCmd(g), newPluginNewCmd(g))
 	return cmd
 }
 
@@ -199,9 +199,11 @@ func newPluginInspectCmd(g *Globals) *cobra.Command {
 			b, err := m.Resolve(args[0])
 			if err != nil && !strings.Contains(args[0], "/") {
 				// A bare name is a builtin's short name, for convenience.
-				if bb, berr := m.Resolve(plugins.BuiltinPrefix + args[0]); berr == nil {
-					b, err = bb, nil
+				bb, berr := m.Resolve(plugins.BuiltinPrefix + args[0])
+				if berr != nil {
+					return fmt.Errorf("%w; an installed plugin is named by its address: install one with `nemoclave plugin install <host>/<namespace>/<name> --path <binary>`", berr)
 				}
+				b, err = bb, nil
 			}
 			if err != nil {
 				return err

@@ -40,8 +40,8 @@ func runCLI(t *testing.T, args ...string) (string, error) {
 }
 
 // TestPluginCommands drives install, list and inspect against the real
-// embeddings-hash plugin: inspect by short builtin name (the issue's
-// acceptance), install under another name, list both.
+// embeddings-hash plugin: inspect by short builtin name, install under an
+// address and version, list both.
 func TestPluginCommands(t *testing.T) {
 	t.Setenv("NEMOCLAVE_BIN_DIR", hashPluginBinDir(t))
 	home := t.TempDir()
@@ -59,8 +59,8 @@ func TestPluginCommands(t *testing.T) {
 		t.Fatalf("inspect: %+v", in)
 	}
 
-	out, err = runCLI(t, "plugin", "install", "--path", filepath.Join(os.Getenv("NEMOCLAVE_BIN_DIR"), "nemoclave-plugin-embeddings-hash"), "--name", "my-hash", "--home", home)
-	if err != nil || !strings.Contains(out, "installed my-hash (embeddings") {
+	out, err = runCLI(t, "plugin", "install", "--path", filepath.Join(os.Getenv("NEMOCLAVE_BIN_DIR"), "nemoclave-plugin-embeddings-hash"), "example.com/me/my-hash", "--version", "0.1.0", "--home", home)
+	if err != nil || !strings.Contains(out, "installed example.com/me/my-hash 0.1.0 (embeddings") {
 		t.Fatalf("install: %v\n%s", err, out)
 	}
 	out, err = runCLI(t, "plugin", "list", "-o", "json", "--home", home)
@@ -71,10 +71,10 @@ func TestPluginCommands(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &rows); err != nil {
 		t.Fatalf("list -o json: %v\n%s", err, out)
 	}
-	if len(rows) != 2 || rows[0].Source != "builtin/embeddings-hash" || rows[1].Source != "my-hash" || rows[1].Origin != "installed" || rows[1].Error != "" || rows[1].Version != in.Version {
+	if len(rows) != 2 || rows[0].Source != "builtin/embeddings-hash" || rows[1].Source != "example.com/me/my-hash@0.1.0" || rows[1].Origin != "installed" || rows[1].Error != "" || rows[1].Version != in.Version {
 		t.Fatalf("list: %+v", rows)
 	}
-	out, err = runCLI(t, "plugin", "inspect", "my-hash", "--home", home)
+	out, err = runCLI(t, "plugin", "inspect", "example.com/me/my-hash", "--home", home)
 	if err != nil || !strings.Contains(out, "dimensions") || !strings.Contains(out, "installed") {
 		t.Fatalf("inspect table: %v\n%s", err, out)
 	}

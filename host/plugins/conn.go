@@ -22,12 +22,43 @@ const aliveProbe = time.Second
 // Supervised is current, so kind clients built once survive restarts.
 type supervisedConn struct{ s *Supervised }
 
+// DefaultCallTimeouts bound one unary call per kind, so a plugin that
+// hangs cannot block its caller for ever: generous for kinds that wait on
+// models or run tools, tighter for local stores. Spec.CallTimeout (the
+// plugin block's timeout) overrides them. Streams (an llm completion) are
+// not bounded here: they end with their caller's context.
+var DefaultCallTimeouts = map[plugin.Kind]time.Duration{
+	plugin.KindLLM:        10 * time.Minute,
+	plugin.KindTools:      5 * time.Minute,
+	plugin.KindDataProc:   5 * time.Minute,
+	plugin.KindEmbeddings: 2 * time.Minute,
+	plugin.KindRetrieval:  2 * time.Minute,
+	plugin.KindMemory:     2 * time.Minute,
+}
+
+// callTimeout is the deadline of one unary call to s.
+func (s *Supervised) callTimeout() time.Duration {
+	if s.spec.CallTimeout > 0 {
+		return s.spec.CallTimeout
+	}
+	if d, ok := DefaultCallTimeouts[plugin.Kind(s.kind)]; ok {
+		return d
+	}
+	return 5 * time.Minute
+}
+
 func (c *supervisedConn) Invoke(ctx context.Context, method string, args, reply any, opts ...grpc.CallOption) error {
 	l, err := c.s.current()
 	if err != nil {
 		return err
 	}
-	if err := l.Conn().Invoke(ctx, method, args, reply, opts...); err != nil {
+	limit := c.s.callTimeout()
+	cctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	if err := l.Conn().Invoke(cctx, method, args, reply, opts...); err != nil {
+		if ctx.Err() == nil && errors.Is(cctx.Err(), context.DeadlineExceeded) {
+			return grpcstatus.Error(codes.DeadlineExceeded, fmt.Sprintf("plugin %s did not answer %s within %s (the per-call deadline for %s plugins; set timeout = \"...\" in its plugin block to change it)", c.s.Name(), method, limit, c.s.kind))
+		}
 		return c.s.classify(l, err)
 	}
 	return nil

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/nemoclave/nemoclave/sandbox/pluginbox"
 	"github.com/nemoclave/nemoclave/sdk/plugin"
@@ -41,6 +42,9 @@ type Spec struct {
 	// Unconfined runs the plugin outside any box (a blueprint's
 	// confine = false) even when Options.Box is set.
 	Unconfined bool
+	// CallTimeout bounds each unary call; zero means the kind's default
+	// (DefaultCallTimeouts).
+	CallTimeout time.Duration
 	// Pin, from the project lock file, fixes the version and hash this
 	// launch must use; nil means whatever Source resolves to.
 	Pin *Pin

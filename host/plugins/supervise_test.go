@@ -282,3 +282,42 @@ func TestCrashMidStream(t *testing.T) {
 		t.Fatalf("stream after the restart: %q %v", got, err)
 	}
 }
+
+// TestCallDeadline: a plugin that stops answering (SIGSTOP, and no health
+// check soon enough to notice) fails the call at its per-call deadline with
+// an error naming the plugin and the call, instead of blocking the caller.
+func TestCallDeadline(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	m, _ := testManager(t, Options{HealthInterval: time.Hour})
+	spec := helperSpec("serve")
+	spec.CallTimeout = 500 * time.Millisecond
+	s, err := m.Start(ctx, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := embedOne(ctx, s.Embeddings(), "", "before"); err != nil {
+		t.Fatal(err)
+	}
+	pid := s.Pid()
+	if pid <= 0 {
+		t.Fatalf("pid %d", pid)
+	}
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Kill(pid, syscall.SIGKILL) //nolint:errcheck // cleanup of a stopped helper
+	_, err = embedOne(ctx, s.Embeddings(), "", "hangs")
+	if status.CodeOf(err) != status.DeadlineExceeded {
+		t.Fatalf("call to a hung plugin: %v, want DeadlineExceeded", err)
+	}
+	for _, w := range []string{"plugin embeddings.test", "Embed", "within 500ms", "timeout ="} {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("deadline error lacks %q: %v", w, err)
+		}
+	}
+	if ctx.Err() != nil {
+		t.Fatal("the caller's own context ran out: the call was not bounded")
+	}
+}

@@ -111,6 +111,9 @@ func (r *Runtime) startPlugin(ctx context.Context, p *blueprints.Plugin, started
 		spec.Unconfined = true
 		r.log.Warn("plugin runs unconfined", "plugin", p.Address, "reason", why)
 	}
+	if p.Timeout != "" {
+		spec.CallTimeout, _ = time.ParseDuration(p.Timeout) // checked at evaluation
+	}
 	if l := p.Locked; l != nil {
 		// Held to the project lock at launch, not only at evaluation.
 		spec.Pin = &plugins.Pin{Version: l.Version, Hash: l.Hash, DevOverride: l.DevOverride}
