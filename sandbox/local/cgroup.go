@@ -224,7 +224,8 @@ func mkdirCgroup(dir string) error {
 var errNoCgroup = errors.New("cgroup limits cannot be applied")
 
 func cgroupErr(err error) error {
-	return fmt.Errorf("%w: %w; run the supervisor as root, give it a delegated cgroup (Config.CgroupParent), or set resources.allow_unlimited to run without limits", errNoCgroup, err)
+	return fmt.Errorf("%w: %w; as an ordinary user, have root run `nemoclave setup --user %s` once (it delegates cgroups to you), or run the daemon as root; "+
+		"a blueprint may instead opt out with `allow_unlimited = true` in the sandbox's resources block, which runs the sandbox without memory, CPU and process limits (weaker)", errNoCgroup, err, currentUserName())
 }
 
 // place moves pid into every hierarchy of the sandbox.
