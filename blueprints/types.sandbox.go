@@ -44,6 +44,12 @@ type Resources struct {
 	CPUs        float64 `json:"cpus,omitempty"`
 	MemoryBytes int64   `json:"memory_bytes,omitempty"`
 	PIDs        int     `json:"pids,omitempty"`
+	// AllowUnlimited (`allow_unlimited = true`) lets the sandbox run
+	// without cgroup limits when the host cannot apply them (an ordinary
+	// user without a delegated cgroup). Weaker: the agent can then use all
+	// the memory, CPU and processes the user may. Every other protection
+	// still applies. Off by default: such a sandbox refuses to start.
+	AllowUnlimited bool `json:"allow_unlimited,omitempty"`
 }
 
 // KubernetesSettings are kubernetes driver settings.
@@ -62,7 +68,7 @@ var sandboxSchema = &hcl.BodySchema{
 	},
 	Blocks: []hcl.BlockHeaderSchema{{Type: "resources"}, {Type: "kubernetes"}},
 }
-var resourcesSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{{Name: "cpus"}, {Name: "memory"}, {Name: "pids"}}}
+var resourcesSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{{Name: "cpus"}, {Name: "memory"}, {Name: "pids"}, {Name: "allow_unlimited"}}}
 var kubernetesSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
 	{Name: "namespace"}, {Name: "runtime_class"}, {Name: "storage_class"}, {Name: "storage"},
 	{Name: "image"}, {Name: "node_selector"},
@@ -118,6 +124,7 @@ func (e *evaluator) decodeSandbox(b *hcl.Block, bp *Blueprint) *Sandbox {
 			s.Resources.CPUs = e.float(c.Attributes["cpus"])
 			s.Resources.PIDs = e.whole(c.Attributes["pids"])
 			s.Resources.MemoryBytes = e.byteSize(c.Attributes["memory"])
+			s.Resources.AllowUnlimited = e.boolean(c.Attributes["allow_unlimited"])
 		case "kubernetes":
 			if s.Driver != DriverKubernetes {
 				e.errorf(nb.DefRange.Ptr(), "Settings for another driver", "A kubernetes block only applies to driver = \"kubernetes\"; this sandbox uses %q. Remove the block or change the driver.", s.Driver)
