@@ -3,7 +3,9 @@ package blueprints
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -133,8 +135,28 @@ func TestGolden(t *testing.T) {
 	}
 }
 
+// goldenHost is the daemon the golden cases are checked against: every
+// credential exists except names starting with MISSING_, and only the
+// cases under testdata/host/ see a daemon with no cluster configured.
+type goldenHost struct{ noCluster bool }
+
+func (h goldenHost) CheckDriver(name string) error {
+	if name == DriverKubernetes && h.noCluster {
+		return errors.New("this daemon has no Kubernetes cluster configured; set NEMOCLAVE_KUBECONFIG")
+	}
+	return nil
+}
+
+func (goldenHost) CheckCredential(_ context.Context, name string) error {
+	if strings.HasPrefix(name, "MISSING_") {
+		return fmt.Errorf("%q is in none of [file env]; add it with: nemoclave provider add %s", name, name)
+	}
+	return nil
+}
+
 func evaluateCase(t *testing.T, dir, caseName, path string) string {
-	opts := Options{Schemas: testSchemas(), LookupEnv: testEnv, PresetDirs: []string{"testdata/presets.d"}}
+	host := goldenHost{noCluster: filepath.Base(dir) == "host"}
+	opts := Options{Schemas: testSchemas(), LookupEnv: testEnv, PresetDirs: []string{"testdata/presets.d"}, Host: host}
 	if _, err := os.Stat(filepath.Join(dir, caseName+".tfvars")); err == nil {
 		opts.VarFiles = []string{filepath.Join(dir, caseName+".tfvars")}
 	}

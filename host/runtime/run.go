@@ -200,6 +200,7 @@ func (r *Runtime) evaluate(ctx context.Context, req daemon.RunRequest) (*bluepri
 	l := blueprints.NewLoader(blueprints.Options{
 		Vars: req.Vars, VarFiles: req.VarFiles, LookupEnv: lookup,
 		Schemas: plugins.NewSchemaSource(probes, nil).WithCache(r.schemas), PresetDirs: presetDirs(r.opts.Home),
+		Host: blueprintHost{r},
 	})
 	bp, diags := l.Load(ctx, req.Path)
 	if diags.HasErrors() {
@@ -211,19 +212,16 @@ func (r *Runtime) evaluate(ctx context.Context, req daemon.RunRequest) (*bluepri
 	return bp, nil
 }
 
-// checkNew makes room for the run's sandboxes. A sandbox name taken by
-// another blueprint is refused (never deleted for the user). One of this
+// checkNew makes room for the run's sandboxes: the one check that needs the
+// daemon's state (everything static — names, one agent per sandbox, drivers,
+// credentials — the blueprint language reported already). A sandbox name
+// taken by another blueprint is refused (never deleted for the user). One of this
 // blueprint's own is replaced when it no longer runs (stopped, exited,
 // failed, lost), and when it runs only with req.Replace. Every name is
 // checked before anything is deleted.
 func (r *Runtime) checkNew(ctx context.Context, bp *blueprints.Blueprint, req daemon.RunRequest) (string, error) {
-	seen := map[string]string{}
 	var replace []string
 	for _, a := range bp.Agents {
-		if other, dup := seen[a.Sandbox]; dup {
-			return "", fmt.Errorf("agents %q and %q both use sandbox %q; give each agent its own sandbox", other, a.Name, a.Sandbox)
-		}
-		seen[a.Sandbox] = a.Name
 		s, err := r.db.Sandbox(ctx, a.Sandbox)
 		if errors.Is(err, state.ErrNotFound) {
 			continue
@@ -367,8 +365,8 @@ func (rn *run) createSandbox(ctx context.Context, blueprintPath string) (string,
 		driverName = "local"
 	}
 	d, ok := r.drivers[driverName]
-	if !ok {
-		return "", fmt.Errorf("sandbox %s: driver %q is not available in this daemon (available: %v)", sb.Name, driverName, sortedKeys(r.drivers))
+	if !ok { // evaluate checked it; the daemon's drivers do not change
+		return "", fmt.Errorf("sandbox %s: %w", sb.Name, DriverUnavailable(driverName, sortedKeys(r.drivers)))
 	}
 	rn.driver = d
 	runDir := filepath.Join(r.opts.Home, "run", rn.name)

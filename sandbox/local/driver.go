@@ -130,7 +130,7 @@ func (d *Driver) Create(ctx context.Context, spec sandbox.Spec) (sandbox.Info, e
 // Status reports one sandbox, reconciling the record with the processes
 // actually alive.
 func (d *Driver) Status(ctx context.Context, name string) (sandbox.Info, error) {
-	if !nameRE.MatchString(name) {
+	if sandbox.ValidName(name) != nil {
 		return sandbox.Info{}, fmt.Errorf("%w: %q", sandbox.ErrNotFound, name)
 	}
 	d.mu.Lock()
@@ -274,7 +274,7 @@ func (d *Driver) killOrphan(name, reason string) error {
 
 // Delete kills everything the sandbox runs and removes its state.
 func (d *Driver) Delete(ctx context.Context, name string) error {
-	if !nameRE.MatchString(name) {
+	if sandbox.ValidName(name) != nil {
 		return fmt.Errorf("%w: %q", sandbox.ErrNotFound, name)
 	}
 	defer d.lock(name)() // not while Start is still launching it

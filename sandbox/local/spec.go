@@ -6,7 +6,6 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -33,8 +32,6 @@ const (
 	binaryDir = "/opt/nemoclave/bin"
 )
 
-var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,47}$`)
-
 // validateSpec refuses anything the driver could not enforce. It runs in
 // Create, so an invalid sandbox never leaves a process or a cgroup behind.
 func validateSpec(spec *sandbox.Spec) error {
@@ -42,8 +39,8 @@ func validateSpec(spec *sandbox.Spec) error {
 		return errors.New("kubernetes settings were given to the local driver; they apply only to driver = \"kubernetes\"")
 	}
 	var errs []error
-	if !nameRE.MatchString(spec.Name) {
-		errs = append(errs, fmt.Errorf("sandbox name %q: use 1-48 lower-case letters, digits and '-', starting with a letter or digit", spec.Name))
+	if err := sandbox.ValidName(spec.Name); err != nil {
+		errs = append(errs, err)
 	}
 	if len(spec.Command) == 0 || spec.Command[0] == "" {
 		errs = append(errs, errors.New("no agent command: set the agent's command"))
