@@ -103,18 +103,4 @@ func transportReason(err error) string {
 
 // Redact removes the key, and any long-enough piece of it a provider might
 // echo ("Incorrect API key provided: sk-abc***xyz"), from text.
-func (p Provider) Redact(text string) string { return Redact(text, p.Key) }
-
-// Redact removes key and its 8-character ends from text.
-func Redact(text, key string) string {
-	if key == "" {
-		return text
-	}
-	text = strings.ReplaceAll(text, key, "[REDACTED]")
-	const piece = 8
-	if len(key) > 2*piece {
-		text = strings.ReplaceAll(text, key[:piece], "[REDACTED]")
-		text = strings.ReplaceAll(text, key[len(key)-piece:], "[REDACTED]")
-	}
-	return text
-}
+func (p Provider) Redact(text string) string { return status.Redact(text, p.Key) }

@@ -151,11 +151,11 @@ func (p *Plugin) ChatStream(ctx context.Context, req *llm.ChatRequest, send func
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			return status.Errorf(status.Unavailable, "the provider's stream broke: %s", redact(err.Error(), cfg.APIKey))
+			return status.Errorf(status.Unavailable, "the provider's stream broke: %s", status.Redact(err.Error(), cfg.APIKey))
 		}
 		chunk, done, err := dec.Decode(ev.Data)
 		if err != nil {
-			return status.Errorf(status.CodeOf(err), "%s", redact(messageOf(err), cfg.APIKey))
+			return status.Errorf(status.CodeOf(err), "%s", status.Redact(messageOf(err), cfg.APIKey))
 		}
 		if done {
 			return nil
@@ -237,8 +237,6 @@ func (p *Plugin) Forward(ctx context.Context, req *llm.ForwardRequest, send func
 	}
 	return api(cfg).Forward(ctx, hc, cfg.BaseURL+"/v1"+req.Path, req, setHeaders(cfg), send)
 }
-
-func redact(text, key string) string { return llmhttp.Redact(text, key) }
 
 var _ llm.Forwarder = (*Plugin)(nil)
 

@@ -152,7 +152,7 @@ func (p *Plugin) ChatStream(ctx context.Context, req *llm.ChatRequest, send func
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			return status.Errorf(status.Unavailable, "the provider's stream broke: %s", redact(err.Error(), cfg.APIKey))
+			return status.Errorf(status.Unavailable, "the provider's stream broke: %s", status.Redact(err.Error(), cfg.APIKey))
 		}
 		if bytes.Equal(ev.Data, []byte("[DONE]")) {
 			return nil
@@ -164,7 +164,7 @@ func (p *Plugin) ChatStream(ctx context.Context, req *llm.ChatRequest, send func
 		if len(c.Choices) == 0 && c.Usage == nil {
 			var e openai.ErrorBody
 			if json.Unmarshal(ev.Data, &e) == nil && e.Error.Message != "" {
-				return status.Errorf(status.Unavailable, "the provider reported an error mid-stream: %s", redact(e.Error.Message, cfg.APIKey))
+				return status.Errorf(status.Unavailable, "the provider reported an error mid-stream: %s", status.Redact(e.Error.Message, cfg.APIKey))
 			}
 			continue
 		}
@@ -230,8 +230,6 @@ func (p *Plugin) Forward(ctx context.Context, req *llm.ForwardRequest, send func
 	}
 	return api(cfg).Forward(ctx, hc, cfg.BaseURL+req.Path, req, setHeaders(cfg), send)
 }
-
-func redact(text, key string) string { return llmhttp.Redact(text, key) }
 
 var _ llm.Forwarder = (*Plugin)(nil)
 
