@@ -46,6 +46,11 @@ run: build
 
 ## test: every test, with the race detector, including the example plugin in its own module
 test: build
+	@# PostgreSQL 15 and PGlite+pgvector for the memory-postgres and retrieval-pgvector tests,
+	@# started here as .ci/run does (root only: the cluster runs as the postgres user), unless
+	@# the caller already exported them.
+	if [ -z "$${NEMOCLAVE_TEST_POSTGRES_URL:-}" ] && [ "$$(id -u)" = 0 ]; then . scripts/test-postgres.sh || exit 1; \
+	elif [ -z "$${NEMOCLAVE_TEST_POSTGRES_URL:-}" ]; then echo "make test: not root, so the PostgreSQL/pgvector tests skip (run as root, or export NEMOCLAVE_TEST_POSTGRES_URL and NEMOCLAVE_TEST_PGVECTOR_URL)" >&2; fi; \
 	$(GO) test $(GOTEST_FLAGS) ./... ./sdk/...
 	cd examples/tools-wordcount && GOWORK=off $(GO) test $(GOTEST_FLAGS) ./...
 

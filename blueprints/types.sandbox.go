@@ -48,6 +48,12 @@ type Resources struct {
 	// TmpBytes bounds the sandbox's /tmp (and /dev/shm): a write past it
 	// fails with "No space left on device" (P11).
 	TmpBytes int64 `json:"tmp_bytes,omitempty"`
+	// AllowUnlimited (`allow_unlimited = true`) lets the sandbox run
+	// without cgroup limits when the host cannot apply them (an ordinary
+	// user without a delegated cgroup). Weaker: the agent can then use all
+	// the memory, CPU and processes the user may. Every other protection
+	// still applies. Off by default: such a sandbox refuses to start.
+	AllowUnlimited bool `json:"allow_unlimited,omitempty"`
 }
 
 // KubernetesSettings are kubernetes driver settings.
@@ -66,7 +72,7 @@ var sandboxSchema = &hcl.BodySchema{
 	},
 	Blocks: []hcl.BlockHeaderSchema{{Type: "resources"}, {Type: "kubernetes"}},
 }
-var resourcesSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{{Name: "cpus"}, {Name: "memory"}, {Name: "pids"}, {Name: "tmp"}}}
+var resourcesSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{{Name: "cpus"}, {Name: "memory"}, {Name: "pids"}, {Name: "tmp"}, {Name: "allow_unlimited"}}}
 var kubernetesSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
 	{Name: "namespace"}, {Name: "runtime_class"}, {Name: "storage_class"}, {Name: "storage"},
 	{Name: "image"}, {Name: "node_selector"},
@@ -130,6 +136,7 @@ func (e *evaluator) decodeSandbox(b *hcl.Block, bp *Blueprint) *Sandbox {
 			s.Resources.PIDs = e.whole(c.Attributes["pids"])
 			s.Resources.MemoryBytes = e.byteSize(c.Attributes["memory"])
 			s.Resources.TmpBytes = e.byteSize(c.Attributes["tmp"])
+			s.Resources.AllowUnlimited = e.boolean(c.Attributes["allow_unlimited"])
 		case "kubernetes":
 			if s.Driver != DriverKubernetes {
 				e.errorf(nb.DefRange.Ptr(), "Settings for another driver", "A kubernetes block only applies to driver = \"kubernetes\"; this sandbox uses %q. Remove the block or change the driver.", s.Driver)

@@ -54,7 +54,8 @@ nemoclave_pg_main() {
 		-e @electric-sql/pglite-pgvector:vector >"$NEMOCLAVE_PG_DIR/pglite.log" 2>&1) &
 	NEMOCLAVE_PGLITE_PID=$!
 	local i
-	for i in $(seq 1 100); do
+	# Up to two minutes: PGlite (WebAssembly) starts slowly on a loaded 2-core machine.
+	for i in $(seq 1 600); do
 		grep -q "listening" "$NEMOCLAVE_PG_DIR/pglite.log" 2>/dev/null && break
 		kill -0 "$NEMOCLAVE_PGLITE_PID" 2>/dev/null || { cat "$NEMOCLAVE_PG_DIR/pglite.log" >&2; return 1; }
 		sleep 0.2

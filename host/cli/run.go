@@ -66,7 +66,11 @@ leaves nothing behind.`,
 					return err
 				}
 				defer c.Close()
-				ev := &runPrinter{out: cmd.OutOrStdout(), progress: cmd.ErrOrStderr()}
+				// The agent's output reaches the terminal escaped (F20), like
+				// `nemoclave logs`.
+				out := newEscapeWriter(cmd.OutOrStdout())
+				defer out.Flush()
+				ev := &runPrinter{out: out, progress: cmd.ErrOrStderr()}
 				if err := c.Run(cmd.Context(), req, ev); err != nil {
 					if cmd.Context().Err() != nil {
 						fmt.Fprintln(cmd.ErrOrStderr(), "interrupted: the run was stopped and cleaned up")

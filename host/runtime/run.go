@@ -426,7 +426,8 @@ func (rn *run) createSandbox(ctx context.Context, blueprintPath string) (string,
 	workspace := rn.workspace
 	spec := sandbox.Spec{
 		Name: rn.name, Command: cmd, Env: env, Workspace: workspace, Policy: pol,
-		Resources: sandbox.Resources{CPUs: sb.Resources.CPUs, MemoryBytes: sb.Resources.MemoryBytes, Pids: int64(sb.Resources.PIDs), TmpBytes: sb.Resources.TmpBytes},
+		Resources: sandbox.Resources{CPUs: sb.Resources.CPUs, MemoryBytes: sb.Resources.MemoryBytes, Pids: int64(sb.Resources.PIDs),
+			TmpBytes: sb.Resources.TmpBytes, AllowUnlimited: sb.Resources.AllowUnlimited},
 		Listeners: []sandbox.ListenerSpec{{Name: sandbox.ListenerEgress}, {Name: sandbox.ListenerInference}, {Name: sandbox.ListenerAgentAPI}},
 	}
 	if k := sb.Kubernetes; k != nil && driverName == "kubernetes" {

@@ -24,6 +24,7 @@ import (
 	"github.com/nemoclave/nemoclave/host/plugins"
 	"github.com/nemoclave/nemoclave/host/state"
 	"github.com/nemoclave/nemoclave/sandbox"
+	"github.com/nemoclave/nemoclave/sandbox/confine"
 	"github.com/nemoclave/nemoclave/sandbox/local"
 )
 
@@ -138,7 +139,14 @@ func New(ctx context.Context, o Options) (*Runtime, error) {
 		// One cgroup parent per home, so two daemons (two users, or tests)
 		// may both run a sandbox called "assistant".
 		sum := sha256.Sum256([]byte(o.Home))
-		d, err := local.New(local.Config{StateRoot: filepath.Join(o.Home, "sandboxes"), DaemonHome: o.Home, CgroupParent: "nemoclave-" + hex.EncodeToString(sum[:4]), Binary: o.Executable})
+		parent := "nemoclave-" + hex.EncodeToString(sum[:4])
+		if uid := os.Geteuid(); uid != 0 && confine.HasUserCgroup(uid) {
+			// Delegated by `nemoclave setup --user NAME`; otherwise the
+			// default below the daemon's own cgroup serves a
+			// systemd-delegated subtree.
+			parent = filepath.Join(confine.UserCgroupParent(uid), parent)
+		}
+		d, err := local.New(local.Config{StateRoot: filepath.Join(o.Home, "sandboxes"), DaemonHome: o.Home, CgroupParent: parent, Binary: o.Executable})
 		if err != nil {
 			r.Close(ctx)
 			return nil, err

@@ -231,7 +231,8 @@ func mkdirCgroup(dir string) error {
 var errNoCgroup = errors.New("cgroup limits cannot be applied")
 
 func CgroupErr(err error) error {
-	return fmt.Errorf("%w: %w; run the supervisor as root, give it a delegated cgroup (Config.CgroupParent), or set resources.allow_unlimited to run without limits", errNoCgroup, err)
+	return fmt.Errorf("%w: %w; as an ordinary user, have root run `nemoclave setup --user %s` once (it delegates cgroups to you), or run the daemon as root; "+
+		"a blueprint may instead opt out with `allow_unlimited = true` in the sandbox's resources block, which runs the sandbox without memory, CPU and process limits (weaker)", errNoCgroup, err, currentUserName())
 }
 
 // place moves pid into every hierarchy of the sandbox.
@@ -306,4 +307,12 @@ func (l *CgroupLayout) SelfDirs() map[string]string {
 		out[c] = filepath.Join(m, l.self[c])
 	}
 	return out
+}
+
+// currentUserName names the supervisor's user for error messages.
+func currentUserName() string {
+	if u := os.Getenv("USER"); u != "" {
+		return u
+	}
+	return "$USER"
 }
