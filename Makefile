@@ -42,8 +42,11 @@ test: build
 
 ## test-k8s: the kubernetes driver, the Secret credential backend and deploy/ against a real
 ## kube-apiserver + etcd on loopback (scripts/k8s-testenv.sh; the first run builds kube-apiserver)
-## then `nemoclave run` of a driver = "kubernetes" blueprint against it (scripts/k8s-acceptance.sh)
+## then `nemoclave run` of a driver = "kubernetes" blueprint against it (scripts/k8s-acceptance.sh),
+## and the corporate-proxy tests against a real squid (scripts/test-squid.sh installs it)
 test-k8s: build
+	bash scripts/test-squid.sh
+	$(GO) test $(GOTEST_FLAGS) -run 'TestUpstreamProxy' ./host/runtime/ ./gateway/egress/
 	bash scripts/k8s-testenv.sh run -- bash -c '$(GO) test $(GOTEST_FLAGS) ./sandbox/kubernetes/... ./host/credentials/... ./deploy/... && bash scripts/k8s-acceptance.sh'
 
 ## test-security: the sandbox escape catalogue only
