@@ -14,7 +14,7 @@ STATICCHECK_VERSION        := v0.8.2
 PLUGINS := $(notdir $(wildcard plugins/*))
 GOTEST_FLAGS ?= -race -count=1 -timeout 20m
 
-.PHONY: all build plugins run test test-k8s test-unit test-security lint proto bench fuzz e2e tools clean
+.PHONY: all build plugins run test test-k8s test-unit test-security lint proto bench bench-quick fuzz e2e tools clean
 
 all: build
 
@@ -78,9 +78,14 @@ proto: tools
 		--go-grpc_out=. --go-grpc_opt=module=github.com/nemoclave/nemoclave \
 		host/api/daemon.proto
 
-## bench: performance benchmarks recorded in BENCHMARKS.md
+## bench: performance benchmarks side by side with their peers; writes bench/out/summary.json
+## (one entry per performance target) and the generated summary section of BENCHMARKS.md
 bench: build
 	./bench/run.sh
+
+## bench-quick: a short version of every benchmark (under 5 minutes), same outputs as bench
+bench-quick: build
+	QUICK=1 ./bench/run.sh
 
 ## fuzz: each fuzz target for FUZZTIME (default 30s)
 fuzz:

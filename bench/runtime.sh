@@ -2,8 +2,8 @@
 # Runtime benchmarks (PERFORMANCE.md rows "runtime" and "memory use"):
 #  - `nemoclave run` of the quickstart, one prompt, replay provider: cold
 #    (fresh $NEMOCLAVE_HOME, so the daemon starts too) and warm (daemon up);
-#  - daemon RSS with 10 idle sandboxes (agents that sleep), plus the RSS of
-#    their plugin processes reported beside it.
+#  - RSS with 10 idle sandboxes (agents that sleep): the daemon's whole process
+#    tree (daemon, plugin processes, sandbox init stages, agents), broken down.
 # Prints min / median / p99 in milliseconds. Needs `make build` first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -50,12 +50,28 @@ for i in $(seq 1 10); do
 done
 pid=$("$BIN/nemoclave" daemon status -o json | sed -n 's/.*"pid": *\([0-9]*\).*/\1/p')
 running=$("$BIN/nemoclave" sandbox list -o json | grep -c '"state": "running"' || true)
-rss=$(awk '/VmRSS/ {print $2}' /proc/"$pid"/status)
-plugins=0
-for p in $(pgrep -f 'nemoclave-plugin-' || true); do
-	if tr '\0' '\n' < /proc/"$p"/environ 2>/dev/null | grep -q "HOME=$NEMOCLAVE_HOME"; then
-		plugins=$((plugins + $(awk '/VmRSS/ {print $2}' /proc/"$p"/status)))
-	fi
+rss_kib() { awk '/VmRSS/ {print $2}' /proc/"$1"/status 2>/dev/null || echo 0; }
+# The daemon's whole process tree: the daemon, its plugin processes, every
+# sandbox's init stage and the (sleeping) agents, each counted once.
+tree=$pid
+frontier=$pid
+while [ -n "$frontier" ]; do
+	next=""
+	for p in $frontier; do
+		for c in $(cat /proc/"$p"/task/*/children 2>/dev/null); do next="$next $c"; done
+	done
+	tree="$tree $next"
+	frontier=$(echo $next)
 done
+daemon=0 plugins=0 inits=0 agents=0
+for p in $tree; do
+	r=$(rss_kib "$p")
+	if [ "$p" = "$pid" ]; then daemon=$((daemon + r))
+	elif tr '\0' ' ' < /proc/"$p"/cmdline 2>/dev/null | grep -q 'nemoclave-plugin-'; then plugins=$((plugins + r))
+	elif tr '\0' '\n' < /proc/"$p"/environ 2>/dev/null | grep -qx '_NEMOCLAVE_SANDBOX_INIT=1'; then inits=$((inits + r))
+	else agents=$((agents + r)); fi
+done
+total=$(( (daemon + plugins + inits + agents) / 1024 ))
 echo "running sandboxes: $running"
-echo "daemon RSS: $((rss / 1024)) MiB (target <= 150 MiB); plugin processes of these runs: $((plugins / 1024)) MiB"
+echo "tree RSS: $total MiB (daemon $((daemon / 1024)), plugins $((plugins / 1024)), sandbox init $((inits / 1024)), agents $((agents / 1024)))"
+echo "target: daemon plus plugin processes <= 200 MiB in all"

@@ -15,5 +15,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 echo "date: $(date -u +%Y-%m-%dT%H:%MZ)  machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "vectors: ${NEMOCLAVE_BENCH_VECTORS:-100000}"
 go test -run '^$' -bench 'BenchmarkStores' -benchtime=1x -timeout 30m \
 	./plugins/retrieval-sqlite ./plugins/memory-sqlite | grep -E '^(Benchmark|ok|FAIL)'
