@@ -45,6 +45,11 @@ func run() error {
 		created = time.Unix(n, 0).UTC()
 	}
 	pub := strings.TrimSuffix(*key, filepath.Ext(*key)) + ".pub"
+	for _, d := range []string{*out, filepath.Dir(*key)} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return err
+		}
+	}
 	if _, err := os.Stat(*key); errors.Is(err, os.ErrNotExist) {
 		if err := image.GenerateKey(*key, pub); err != nil {
 			return err
