@@ -35,8 +35,8 @@ trap cleanup EXIT
 mkdir -p bin
 go build -o bin/nemoclave-plugin-llm-openai ./plugins/llm-openai
 go build -o "$work/testupstream" ./internal/testupstream/cmd/testupstream
-go build -o "$work/benchgateway" ./internal/testupstream/cmd/benchgateway
-go build -o "$work/loadgen" ./internal/testupstream/cmd/loadgen
+go build -o "$work/benchgateway" ./bench/benchgateway
+go build -o "$work/loadgen" ./bench/loadgen
 
 # wait_addr FILE: the "listening on URL" line a server prints.
 wait_addr() {

@@ -91,6 +91,10 @@ type Options struct {
 	// Schemas answers for plugin config schemas; nil means
 	// BuiltinSchemaSource(), the offline fallback.
 	Schemas SchemaSource
+	// Host answers for the sandbox drivers and credentials of the daemon
+	// that would run the blueprint; nil skips those checks (formatting,
+	// tests of the language alone).
+	Host Host
 	// PresetDirs hold user policy presets (*.hcl), added to the builtin
 	// ones. A user preset may not reuse a builtin preset's name.
 	PresetDirs []string

@@ -3,7 +3,9 @@ package blueprints
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -31,9 +33,16 @@ func testSchemas() *StaticSchemaSource {
 			{Name: "index", Nesting: schema.NestingMap, Block: schema.Block{Attributes: []schema.Attribute{{Name: "dims", Type: "number"}}}},
 		},
 	}}
-	builtin := s.Validate
+	// relay wires to another llm plugin, for the wiring tests: no builtin
+	// plugin takes a plugin reference of its own kind.
+	s.Schemas["./plugins/relay"] = &schema.Schema{Block: schema.Block{
+		Attributes: []schema.Attribute{
+			{Name: "cassette", Type: "string"}, {Name: "mode", Type: "string"},
+			{Name: "upstream", PluginKind: "llm"},
+		},
+	}}
 	s.Validate = func(kind, source string, config json.RawMessage) []ConfigDiagnostic {
-		out := builtin(kind, source, config)
+		out := playBuiltinRules(source, config)
 		if source != "./plugins/nested" {
 			return out
 		}
@@ -63,6 +72,27 @@ func testSchemas() *StaticSchemaSource {
 		return out
 	}
 	return s
+}
+
+// playBuiltinRules plays two builtin plugins' ValidateConfig rules that
+// a schema cannot express, so the golden cases show how a plugin's verdict
+// is located; the real rules live in the plugins.
+func playBuiltinRules(source string, config json.RawMessage) []ConfigDiagnostic {
+	var c map[string]any
+	if err := json.Unmarshal(config, &c); err != nil {
+		return nil
+	}
+	switch source {
+	case "builtin/llm-replay":
+		if mode, _ := c["mode"].(string); mode != "replay" && mode != "record" {
+			return []ConfigDiagnostic{{Severity: hcl.DiagError, Summary: "Invalid replay mode", Detail: fmt.Sprintf("mode = %q: use \"replay\" or \"record\".", mode), Path: []string{"mode"}}}
+		}
+	case "builtin/embeddings-hash":
+		if dims, _ := c["dimensions"].(float64); dims < 1 || dims > 8192 {
+			return []ConfigDiagnostic{{Severity: hcl.DiagError, Summary: "Invalid dimensions", Detail: "dimensions must be between 1 and 8192.", Path: []string{"dimensions"}}}
+		}
+	}
+	return nil
 }
 
 func itoa(i int) string { b, _ := json.Marshal(i); return string(b) }
@@ -133,8 +163,28 @@ func TestGolden(t *testing.T) {
 	}
 }
 
+// goldenHost is the daemon the golden cases are checked against: every
+// credential exists except names starting with MISSING_, and only the
+// cases under testdata/host/ see a daemon with no cluster configured.
+type goldenHost struct{ noCluster bool }
+
+func (h goldenHost) CheckDriver(name string) error {
+	if name == DriverKubernetes && h.noCluster {
+		return errors.New("this daemon has no Kubernetes cluster configured; set NEMOCLAVE_KUBECONFIG")
+	}
+	return nil
+}
+
+func (goldenHost) CheckCredential(_ context.Context, name string) error {
+	if strings.HasPrefix(name, "MISSING_") {
+		return fmt.Errorf("%q is in none of [file env]; add it with: nemoclave provider add %s", name, name)
+	}
+	return nil
+}
+
 func evaluateCase(t *testing.T, dir, caseName, path string) string {
-	opts := Options{Schemas: testSchemas(), LookupEnv: testEnv, PresetDirs: []string{"testdata/presets.d"}}
+	host := goldenHost{noCluster: filepath.Base(dir) == "host"}
+	opts := Options{Schemas: testSchemas(), LookupEnv: testEnv, PresetDirs: []string{"testdata/presets.d"}, Host: host}
 	if _, err := os.Stat(filepath.Join(dir, caseName+".tfvars")); err == nil {
 		opts.VarFiles = []string{filepath.Join(dir, caseName+".tfvars")}
 	}

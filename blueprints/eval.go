@@ -57,6 +57,11 @@ type evaluator struct {
 	literalOnly bool
 	// generalCtx is built once variables and locals are final.
 	generalCtx *hcl.EvalContext
+	// credentialErrs are the Host's answers by credential name, so the
+	// store is asked once a name however often the blueprint uses it.
+	credentialErrs map[string]error
+	// settings is the nemoclave block, decoded first.
+	settings Settings
 }
 
 // expand returns body with its dynamic blocks expanded (ext/dynblock), so
@@ -124,6 +129,8 @@ func (e *evaluator) run(files []*hcl.File) *Blueprint {
 	}
 	e.decl = e.declare(content.Blocks)
 	bp.Settings = e.decodeSettings(e.decl.nemoclave)
+	e.settings = bp.Settings
+	e.checkRequiredPlugins(e.decl.nemoclave)
 	bp.Variables = e.evalVariables()
 	e.evalLocals()
 	bp.Plugins = e.decodePlugins()

@@ -18,7 +18,12 @@ const (
 
 // IsBlueprintFile reports whether name is a file the loader reads from a
 // blueprint directory.
+// The project lock (.nemoclave.lock.hcl, written by `nemoclave init`) and
+// other dot-files beside a blueprint are not part of it.
 func IsBlueprintFile(name string) bool {
+	if strings.HasPrefix(filepath.Base(name), ".") {
+		return false
+	}
 	return strings.HasSuffix(name, extHCL) || strings.HasSuffix(name, extJSON)
 }
 

@@ -2,6 +2,7 @@ package blueprints
 
 import (
 	"context"
+	_ "embed"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -95,98 +96,40 @@ func (s *StaticSchemaSource) ValidateConfig(_ context.Context, kind, source stri
 	return s.Validate(kind, source, config), nil
 }
 
+// builtinSchemas is every builtin plugin's answer to ConfigSchema, written
+// by asking the built plugins (host/cmd/genschemas); never edit it by
+// hand. TestBuiltinSchemasGenerated in host/plugins fails when it is stale.
+//
+//go:generate go run ../host/cmd/genschemas -bin ../bin -o builtin_schemas.json
+//go:embed builtin_schemas.json
+var builtinSchemas []byte
+
 // BuiltinSchemaSource returns the static fallback source that knows the
-// first-party builtin plugins' config schemas. Keep it in step with
-// plugins/*: the real plugins are the authority.
+// builtin plugins' config schemas, as the plugins themselves declared them
+// when builtin_schemas.json was generated. It checks configs against the
+// schema only: the rules a plugin's ValidateConfig adds are the plugin's,
+// and are checked whenever the plugin host can ask the built plugin.
 func BuiltinSchemaSource() *StaticSchemaSource {
-	str := func(name, desc string) schema.Attribute {
-		return schema.Attribute{Name: name, Type: "string", Description: desc}
+	var m map[string]*schema.Schema
+	if err := json.Unmarshal(builtinSchemas, &m); err != nil {
+		// The file is generated and embedded: a failure here is a broken
+		// build, caught by every test of this package.
+		panic(fmt.Sprintf("blueprints: builtin_schemas.json: %v (run go generate ./blueprints)", err))
 	}
-	embRef := schema.Attribute{Name: "embeddings", PluginKind: "embeddings", Description: "The embeddings plugin that turns text into vectors."}
-	return &StaticSchemaSource{Validate: validateBuiltin, Schemas: map[string]*schema.Schema{
-		"builtin/embeddings-hash": {Block: schema.Block{
-			Description: "Deterministic, offline feature-hashing embeddings.",
-			Attributes: []schema.Attribute{
-				{Name: "dimensions", Type: "number", Default: json.RawMessage(`256`), Description: "Vector size."},
-				{Name: "ngram_min", Type: "number", Default: json.RawMessage(`3`), Description: "Shortest character n-gram hashed."},
-				{Name: "ngram_max", Type: "number", Default: json.RawMessage(`5`), Description: "Longest character n-gram hashed."},
-				{Name: "lowercase", Type: "bool", Default: json.RawMessage(`true`), Description: "Fold case before hashing."},
-			},
-		}},
-		"builtin/llm-openai": {Block: schema.Block{
-			Description: "Any OpenAI-compatible chat completions endpoint (OpenAI, NVIDIA NIM, Ollama, vLLM).",
-			Attributes: []schema.Attribute{
-				{Name: "base_url", Type: "string", Default: json.RawMessage(`"https://api.openai.com/v1"`), Description: "API base URL."},
-				{Name: "api_key", Type: "string", Credential: true, Sensitive: true, Description: "credential(\"NAME\") holding the API key."},
-				{Name: "headers", Type: "map(string)", Description: "Extra request headers."},
-				{Name: "timeout", Type: "string", Default: json.RawMessage(`"120s"`), Description: "Per-request timeout."},
-			},
-		}},
-		"builtin/llm-anthropic": {Block: schema.Block{
-			Description: "The Anthropic Messages API.",
-			Attributes: []schema.Attribute{
-				{Name: "base_url", Type: "string", Default: json.RawMessage(`"https://api.anthropic.com"`), Description: "API base URL."},
-				{Name: "api_key", Type: "string", Credential: true, Sensitive: true, Description: "credential(\"NAME\") holding the API key."},
-				{Name: "version", Type: "string", Default: json.RawMessage(`"2023-06-01"`), Description: "anthropic-version header."},
-			},
-		}},
-		"builtin/llm-replay": {Block: schema.Block{
-			Description: "Replays recorded model responses from a cassette; records them in record mode.",
-			Attributes: []schema.Attribute{
-				{Name: "cassette", Type: "string", Required: true, Description: "Path of the cassette file."},
-				{Name: "mode", Type: "string", Default: json.RawMessage(`"replay"`), Description: "\"replay\" or \"record\"."},
-				{Name: "upstream", PluginKind: "llm", Description: "The llm plugin recorded from in record mode."},
-			},
-		}},
-		"builtin/memory-sqlite": {Block: schema.Block{
-			Description: "Agent memory in SQLite with vector recall.",
-			Attributes:  []schema.Attribute{str("path", "Database file; empty means the run's state directory."), embRef},
-		}},
-		"builtin/retrieval-sqlite": {Block: schema.Block{
-			Description: "Document retrieval in SQLite with vector search.",
-			Attributes:  []schema.Attribute{str("path", "Database file; empty means the run's state directory."), embRef},
-		}},
-		"builtin/tools-files": {Block: schema.Block{
-			Description: "File tools (read, write, list, search) confined to a root.",
-			Attributes:  []schema.Attribute{{Name: "root", Type: "string", Default: json.RawMessage(`"/workspace"`), Description: "Directory the tools may touch."}},
-		}},
-		"builtin/tools-http": {Block: schema.Block{
-			Description: "HTTP fetch tool; requests leave through the egress policy.",
-			Attributes:  []schema.Attribute{{Name: "max_bytes", Type: "number", Default: json.RawMessage(`1048576`), Description: "Largest response body returned."}},
-		}},
-		"builtin/dataproc-docs": {Block: schema.Block{
-			Description: "Document extraction, chunking and conversion.",
-		}},
-	}}
+	return &StaticSchemaSource{Schemas: m}
 }
 
-// validateBuiltin plays the builtin plugins' own ValidateConfig for the
-// rules a schema cannot express.
-func validateBuiltin(kind, source string, config json.RawMessage) []ConfigDiagnostic {
-	var c map[string]any
-	if err := json.Unmarshal(config, &c); err != nil {
-		return nil
+// EncodeSchemas is the canonical form of builtin_schemas.json: indented
+// JSON with sorted keys, so regenerating an unchanged set of plugins
+// changes nothing.
+func EncodeSchemas(m map[string]*schema.Schema) ([]byte, error) {
+	b, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return nil, err
 	}
-	var out []ConfigDiagnostic
-	switch source {
-	case "builtin/llm-replay":
-		mode, _ := c["mode"].(string)
-		if mode != "replay" && mode != "record" {
-			out = append(out, ConfigDiagnostic{Severity: hcl.DiagError, Summary: "Invalid replay mode", Detail: fmt.Sprintf("mode = %q: use \"replay\" (answer from the cassette) or \"record\" (call upstream and write the cassette).", mode), Path: []string{"mode"}})
-		}
-		if mode == "record" && c["upstream"] == nil {
-			out = append(out, ConfigDiagnostic{Severity: hcl.DiagError, Summary: "Record mode needs an upstream", Detail: "Set upstream = plugin.llm.<name>: the model whose answers are recorded.", Path: []string{"mode"}})
-		}
-	case "builtin/embeddings-hash":
-		dims, _ := c["dimensions"].(float64)
-		if dims < 8 || dims > 8192 || dims != float64(int(dims)) {
-			out = append(out, ConfigDiagnostic{Severity: hcl.DiagError, Summary: "Invalid dimensions", Detail: "dimensions must be a whole number between 8 and 8192.", Path: []string{"dimensions"}})
-		}
-		lo, _ := c["ngram_min"].(float64)
-		hi, _ := c["ngram_max"].(float64)
-		if lo < 1 || hi < lo {
-			out = append(out, ConfigDiagnostic{Severity: hcl.DiagError, Summary: "Invalid n-gram range", Detail: "Need 1 <= ngram_min <= ngram_max.", Path: []string{"ngram_min"}})
-		}
-	}
-	return out
+	return append(b, '\n'), nil
 }
+
+// BuiltinSchemasJSON is the embedded builtin_schemas.json, for the test
+// that compares it with the plugins.
+func BuiltinSchemasJSON() []byte { return append([]byte(nil), builtinSchemas...) }

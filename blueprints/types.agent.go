@@ -20,6 +20,8 @@ type Agent struct {
 	Retrieval string      `json:"retrieval,omitempty"`
 	Subagents []*Subagent `json:"subagents,omitempty"`
 	DeclRange hcl.Range   `json:"-"`
+	// SandboxRange is the sandbox attribute's value.
+	SandboxRange hcl.Range `json:"-"`
 }
 
 // Subagent is a role the agent can delegate to, with its own model and
@@ -47,10 +49,20 @@ var subagentSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
 
 func (e *evaluator) decodeAgents(bp *Blueprint) []*Agent {
 	out := []*Agent{}
+	// One agent per sandbox: the sandbox is the agent's process tree,
+	// listeners and workspace, and the runtime starts one agent in each.
+	users := map[string]*Agent{}
 	for _, name := range sortedKeys(e.decl.agents) {
-		if a := e.decodeAgent(e.decl.agents[name], bp); a != nil {
-			out = append(out, a)
+		a := e.decodeAgent(e.decl.agents[name], bp)
+		if a == nil {
+			continue
 		}
+		if prev, ok := users[a.Sandbox]; ok && a.Sandbox != "" {
+			e.errorf(a.SandboxRange.Ptr(), "Sandbox already used by another agent", "agents %q and %q both use sandbox %q (%q at %s). Each agent runs in a sandbox of its own: declare another sandbox block for agent %q.", prev.Name, a.Name, a.Sandbox, prev.Name, prev.SandboxRange, a.Name)
+			continue
+		}
+		users[a.Sandbox] = a
+		out = append(out, a)
 	}
 	return out
 }
@@ -63,6 +75,7 @@ func (e *evaluator) decodeAgent(b *hcl.Block, bp *Blueprint) *Agent {
 	}
 	a := &Agent{Name: b.Labels[0], DeclRange: b.DefRange}
 	a.Sandbox = e.ref(content.Attributes["sandbox"], rootSandbox, "")
+	a.SandboxRange = content.Attributes["sandbox"].Expr.Range()
 	before := len(e.diags)
 	a.Command = e.strList(content.Attributes["command"])
 	if a.Command == nil {

@@ -19,7 +19,7 @@ func (e *evaluator) decodePluginConfig(p *Plugin, srcRange hcl.Range, cfg *hcl.B
 	sch := mcpSchema
 	if p.SourceType != SourceMCP {
 		var err error
-		sch, err = e.loader.opts.Schemas.ConfigSchema(e.ctx, p.Kind, p.Source)
+		sch, err = e.loader.opts.Schemas.ConfigSchema(e.ctx, p.Kind, p.schemaSource())
 		if errors.Is(err, ErrSchemaUnavailable) {
 			e.warnf(srcRange.Ptr(), "Plugin config not checked", "%s: %v. The config block is checked when the plugin host can launch the plugin (nemoclave run, or validate with a plugin host).", p.Address, err)
 			return
@@ -94,7 +94,7 @@ func (e *evaluator) decodePluginConfig(p *Plugin, srcRange hcl.Range, cfg *hcl.B
 		e.errorf(fallback.Ptr(), "Cannot encode plugin config", "%s: %v", p.Address, err)
 		return
 	}
-	verdicts, err := e.loader.opts.Schemas.ValidateConfig(e.ctx, p.Kind, p.Source, forPlugin)
+	verdicts, err := e.loader.opts.Schemas.ValidateConfig(e.ctx, p.Kind, p.schemaSource(), forPlugin)
 	if err != nil {
 		e.errorf(srcRange.Ptr(), "Cannot validate plugin config", "%s: asking the plugin failed: %v", p.Address, err)
 		return
@@ -208,6 +208,7 @@ func (w *configWalk) attribute(a schema.Attribute, v cty.Value, path []string, r
 			return
 		}
 		w.p.Credentials = append(w.p.Credentials, CredentialRef{Path: path, Name: name})
+		e.checkCredential(name, rng)
 		return
 	case v.HasMarkDeep(markCredential):
 		e.errorf(rng.Ptr(), "credential() not allowed here", "%s (%s) does not declare %s as a credential, so it cannot hold credential(). Only credential attributes are resolved by the host; anything else would reach the plugin as a placeholder.", w.p.Address, w.p.Source, a.Name)

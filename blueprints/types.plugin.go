@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
+
+	"github.com/nemoclave/nemoclave/internal/pluginsource"
 	"github.com/nemoclave/nemoclave/sdk/schema"
 )
 
@@ -31,6 +33,9 @@ type Plugin struct {
 	Path string `json:"path,omitempty"`
 	// Version is the plugin block's version constraint, if any.
 	Version string `json:"version,omitempty"`
+	// Locked is what the project lock fixes (set when the SchemaSource is
+	// a PluginChecker and the source is an address or a path).
+	Locked *PluginPin `json:"locked,omitempty"`
 	// MCP is set for source = "mcp".
 	MCP *MCPServer `json:"mcp,omitempty"`
 	// Config is the decoded config exactly as Configure receives it,
@@ -156,33 +161,34 @@ func (e *evaluator) decodePlugin(kind, name string, b *hcl.Block) *Plugin {
 		}
 		e.errorf(c.DefRange.Ptr(), "Duplicate config block", "A plugin has one config block; the first is at %s.", cfg.DefRange)
 	}
-	if p.SourceType != "" {
+	if p.SourceType != "" && e.checkPlugin(p, srcRange) {
 		e.decodePluginConfig(p, srcRange, cfg)
 	}
 	return p
 }
 
-// classifySource decides the source type and checks its form.
+// classifySource decides the source type and checks its form, with the
+// grammar the plugin manager and `plugin install` share
+// (internal/pluginsource).
 func (e *evaluator) classifySource(kind, src string, rng hcl.Range) string {
-	switch {
-	case src == "mcp":
+	s, err := pluginsource.Parse(src, true)
+	if err != nil {
+		e.errorf(rng.Ptr(), "Invalid plugin source", "%v", err)
+		return ""
+	}
+	switch s.Type {
+	case pluginsource.MCP:
 		return SourceMCP
-	case strings.HasPrefix(src, "builtin/"):
-		rest := strings.TrimPrefix(src, "builtin/")
-		if want := kind + "-"; !strings.HasPrefix(rest, want) {
-			e.errorf(rng.Ptr(), "Plugin kind mismatch", "%s is not of kind %s: builtin plugin names start with their kind (builtin/%s<name>). Check the block's first label or the source.", src, kind, want)
+	case pluginsource.Builtin:
+		if s.Kind() != kind {
+			e.errorf(rng.Ptr(), "Plugin kind mismatch", "%s is not of kind %s: builtin plugin names start with their kind (builtin/%s-<name>). Check the block's first label or the source.", src, kind, kind)
 		}
 		return SourceBuiltin
-	case strings.HasPrefix(src, "./") || strings.HasPrefix(src, "../") || filepath.IsAbs(src):
+	case pluginsource.Path:
 		return SourcePath
 	}
-	parts := strings.Split(src, "/")
-	ok := len(parts) >= 2 && len(parts) <= 3
-	for _, part := range parts {
-		ok = ok && part != "" && !strings.ContainsAny(part, " \t:@")
-	}
-	if !ok {
-		e.errorf(rng.Ptr(), "Invalid plugin source", "%q is not a plugin source. Use builtin/<kind>-<name>, \"mcp\", a path starting with ./ or /, or an installed address like example.com/org/name.", src)
+	if s.Version != "" {
+		e.errorf(rng.Ptr(), "Version in plugin source", "Write the address without @%s and the version as an attribute: version = \"%s\" (or a constraint like \">= %s\").", s.Version, s.Version, s.Version)
 		return ""
 	}
 	return SourceInstalled

@@ -24,7 +24,7 @@ plugin "embeddings" "z" {
 }
 
 plugin "llm" "rec" {
-  source = "builtin/llm-replay"
+  source = "./plugins/relay"
   config {
     cassette = "c.json"
     mode     = "record"
@@ -58,7 +58,7 @@ func TestWiringCycle(t *testing.T) {
 	t.Parallel()
 	wantError(t, `
 plugin "llm" "a" {
-  source = "builtin/llm-replay"
+  source = "./plugins/relay"
   config {
     cassette = "a.json"
     mode     = "record"
@@ -67,7 +67,7 @@ plugin "llm" "a" {
 }
 
 plugin "llm" "b" {
-  source = "builtin/llm-replay"
+  source = "./plugins/relay"
   config {
     cassette = "b.json"
     mode     = "record"

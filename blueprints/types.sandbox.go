@@ -9,6 +9,7 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/nemoclave/nemoclave/blueprints/policy"
+	"github.com/nemoclave/nemoclave/sandbox"
 	"github.com/zclconf/go-cty/cty"
 	ctyjson "github.com/zclconf/go-cty/cty/json"
 )
@@ -106,7 +107,14 @@ func (e *evaluator) decodeSandbox(b *hcl.Block, bp *Blueprint) *Sandbox {
 		return nil
 	}
 	s := &Sandbox{Name: b.Labels[0], DeclRange: b.DefRange}
+	if err := sandbox.ValidName(s.Name); err != nil {
+		e.errorf(b.LabelRanges[0].Ptr(), "Invalid sandbox name", "%v. The name becomes the sandbox's directory, cgroup and Kubernetes object names, so every driver takes the same rule.", err)
+	}
+	before := len(e.diags)
 	s.Driver = e.oneOf(content.Attributes["driver"], DriverLocal, DriverLocal, DriverKubernetes)
+	if len(e.diags) == before {
+		e.checkDriver(s, content.Attributes["driver"])
+	}
 	s.PolicyName = e.ref(content.Attributes["policy"], rootPolicy, "")
 	if p := bp.Policy(s.PolicyName); p != nil {
 		s.Policy = p.Clone()

@@ -4,13 +4,14 @@
 # It applies deploy/base, runs the offline quickstart with its sandbox moved
 # to Kubernetes, plays the kubelet (pod status), and checks that the CLI
 # reports created, running and exited, and that delete leaves nothing.
-# Needs `make build` (bin/nemoclave and the builtin plugins).
+# Needs `make build-k8s` (bin/nemoclave-k8s, the build with the kubernetes
+# driver, and the builtin plugins).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 : "${NEMOCLAVE_TEST_KUBECONFIG:?run through scripts/k8s-testenv.sh run -- $0}"
 K="$NEMOCLAVE_TEST_KUBECONFIG"
-NC="${NEMOCLAVE_CLI:-$PWD/bin/nemoclave}"
-[ -x "$NC" ] || { echo "k8s-acceptance: $NC is missing: run make build" >&2; exit 1; }
+NC="${NEMOCLAVE_CLI:-$PWD/bin/nemoclave-k8s}"
+[ -x "$NC" ] || { echo "k8s-acceptance: $NC is missing: run make build-k8s" >&2; exit 1; }
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/nemoclave-k8s-accept.XXXXXX")"
 export NEMOCLAVE_HOME="$work/home" NEMOCLAVE_BIN_DIR="$PWD/bin"

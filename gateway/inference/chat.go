@@ -30,6 +30,9 @@ type dialect interface {
 	writeError(w http.ResponseWriter, httpStatus int, msg, code string)
 	writeResponse(w http.ResponseWriter, resp *llm.ChatResponse, model string)
 	newStream(w http.ResponseWriter, id, model string, includeUsage bool) streamEncoder
+	// streamError ends an already started event stream with an error
+	// event of this dialect.
+	streamError(w http.ResponseWriter, httpStatus int, msg string)
 }
 
 // streamEncoder writes one response's stream; each call flushes.
@@ -41,9 +44,13 @@ type streamEncoder interface {
 
 // chatCall is one agent request.
 type chatCall struct {
-	w            http.ResponseWriter
-	d            dialect
-	req          *llm.ChatRequest
+	w   http.ResponseWriter
+	d   dialect
+	req *llm.ChatRequest
+	// decodeErr is why req is nil: the body does not translate. A
+	// same-dialect provider may still take it as it is (raw).
+	decodeErr    error
+	raw          *rawCall
 	requested    string
 	stream       bool
 	includeUsage bool
@@ -95,21 +102,29 @@ func (r *Router) serveChat(ctx context.Context, c *chatCall) {
 		for try := 0; try <= s.route.Retries; try++ {
 			if ok, until := r.health.allow(s.route.Provider, r.now()); !ok {
 				last = status.Errorf(status.Unavailable, "provider %s is skipped after repeated failures until %s", s.route.Provider, until.UTC().Format(time.RFC3339))
-				failures = append(failures, fmt.Sprintf("%s: %v", s.alias, last))
+				failures = append(failures, fmt.Sprintf("%s: %s", s.alias, agentMessage(last)))
 				break
 			}
 			c.span.AddEvent("attempt", trace.WithAttributes(attrFallback.Int(i), attrProvider.String(s.route.Provider), attrResponseModel.String(s.route.Model)))
-			var committed bool
-			if c.stream {
+			var committed, handled bool
+			if f := r.forwarder(c, prov); f != nil {
+				handled, committed, err = r.forwardOnce(ctx, c, prov, f, s)
+			}
+			switch {
+			case handled:
+			case c.req == nil:
+				r.refuse(c, http.StatusBadRequest, c.decodeErr.Error(), "invalid_request")
+				return
+			case c.stream:
 				committed, err = r.streamOnce(ctx, c, prov, s)
-			} else {
+			default:
 				err = r.unaryOnce(ctx, c, prov, s)
 			}
 			if err == nil || committed {
 				if err == nil {
 					r.health.success(s.route.Provider, r.now())
 				} else {
-					r.health.failure(s.route.Provider, r.now(), r.redact(err.Error()))
+					r.health.failure(s.route.Provider, r.now(), r.redact(agentMessage(err)))
 				}
 				return
 			}
@@ -121,8 +136,8 @@ func (r *Router) serveChat(ctx context.Context, c *chatCall) {
 				endSpanError(c.span, "canceled", "client closed the request")
 				return
 			}
-			msg := r.redact(err.Error())
-			r.log.Warn("inference attempt failed", "sandbox", r.sandbox, "alias", s.alias, "provider", s.route.Provider, "model", s.route.Model, "error", msg)
+			msg := r.redact(agentMessage(err))
+			r.log.Warn("inference attempt failed", "sandbox", r.sandbox, "alias", s.alias, "provider", s.route.Provider, "model", s.route.Model, "code", code.String(), "error", msg)
 			if !fallbackable(code) {
 				// The provider answered (it refused the request): healthy.
 				r.health.success(s.route.Provider, r.now())
@@ -200,7 +215,7 @@ func (r *Router) unaryOnce(ctx context.Context, c *chatCall, prov llm.Provider, 
 // failure ends the stream with an error event.
 func (r *Router) streamOnce(ctx context.Context, c *chatCall, prov llm.Provider, s step) (bool, error) {
 	labels := callLabels{r.sandbox, "chat", c.requested, s.route.Model, s.route.Provider}
-	callCtx, cancel := context.WithCancel(ctx)
+	callCtx, cancel := s.route.callContext(ctx)
 	defer cancel()
 	var timedOut atomic.Bool
 	timer := time.AfterFunc(s.route.timeout(), func() { timedOut.Store(true); cancel() })
@@ -242,6 +257,9 @@ func (r *Router) streamOnce(ctx context.Context, c *chatCall, prov llm.Provider,
 		}
 		commit() // an empty but successful stream
 	}
+	if err != nil && s.route.Total > 0 && errors.Is(callCtx.Err(), context.DeadlineExceeded) && ctx.Err() == nil {
+		err = status.Errorf(status.DeadlineExceeded, "the answer exceeded the route's total timeout of %s (timeouts.total)", s.route.Total)
+	}
 	resp := acc.Response()
 	u, estimated := resp.Usage, false
 	if !acc.UsageReported() {
@@ -258,7 +276,7 @@ func (r *Router) streamOnce(ctx context.Context, c *chatCall, prov llm.Provider,
 		code := status.CodeOf(err)
 		errType = code.String()
 		if ctx.Err() == nil {
-			msg := r.redact(err.Error())
+			msg := r.redact(agentMessage(err))
 			enc.fail(httpStatusOf(code), "the provider failed mid-stream: "+msg)
 			r.log.Warn("inference stream failed after first token", "sandbox", r.sandbox, "alias", s.alias, "provider", s.route.Provider, "error", msg)
 		}

@@ -107,7 +107,7 @@ func TestAnthropicClient(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(page.Data) != 9 || page.Data[0].ID != "bad" {
+		if len(page.Data) != 7 || page.Data[0].ID != "bad" { // chat aliases only
 			t.Fatalf("models %+v", page.Data)
 		}
 	})

@@ -171,7 +171,7 @@ func TestOpenAIClient(t *testing.T) {
 		for _, m := range page.Data {
 			ids = append(ids, m.ID)
 		}
-		if got := strings.Join(ids, ","); got != "bad,broken,claude,flaky,gpt,leaky,leaky2,embed,oai-embed" {
+		if got := strings.Join(ids, ","); got != "bad,broken,claude,flaky,gpt,leaky,leaky2" {
 			t.Fatalf("models %s", got)
 		}
 	})

@@ -18,13 +18,18 @@ func (r *Router) serveAnthropicMessages(w http.ResponseWriter, req *http.Request
 		r.metrics.request(r.sandbox, d.endpoint(), http.StatusRequestEntityTooLarge)
 		return
 	}
-	creq, stream, err := anthropic.DecodeRequest(body)
-	if err != nil {
-		d.writeError(w, http.StatusBadRequest, err.Error(), "")
+	if err := jsonObjectError(body); err != nil {
+		d.writeError(w, http.StatusBadRequest, "request body is not a valid messages request: "+err.Error(), "")
 		r.metrics.request(r.sandbox, d.endpoint(), http.StatusBadRequest)
 		return
 	}
-	r.serveChat(req.Context(), &chatCall{w: w, d: d, req: creq, requested: creq.Model, stream: stream, start: start})
+	// An Anthropic-dialect provider gets the body as it is (cache_control,
+	// thinking, beta fields, the agent's anthropic-version/-beta headers
+	// and ?beta=true); other providers get the translation.
+	c := &chatCall{w: w, d: d, start: start, raw: newRawCall(llm.DialectAnthropic, "/messages", req, body)}
+	c.requested, c.stream, _ = peekFields(body)
+	c.req, _, c.decodeErr = anthropic.DecodeRequest(body)
+	r.serveChat(req.Context(), c)
 }
 
 // anthropicDialect answers in the Messages shape.
@@ -64,6 +69,11 @@ func (s *anthropicStream) write(evs []anthropic.Event) error {
 
 func (s *anthropicStream) chunk(c *llm.ChatChunk) error { return s.write(s.enc.Encode(c)) }
 func (s *anthropicStream) finish() error                { return s.write(s.enc.Finish()) }
+
+func (anthropicDialect) streamError(w http.ResponseWriter, httpStatus int, msg string) {
+	ev := anthropic.ErrorEvent(httpStatus, msg)
+	_ = sse.NewWriter(w).Write(ev.Name, ev.Data)
+}
 
 func (s *anthropicStream) fail(httpStatus int, msg string) {
 	ev := anthropic.ErrorEvent(httpStatus, msg)

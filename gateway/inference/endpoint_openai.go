@@ -27,13 +27,18 @@ func (r *Router) serveOpenAIChat(w http.ResponseWriter, req *http.Request) {
 		r.metrics.request(r.sandbox, d.endpoint(), http.StatusRequestEntityTooLarge)
 		return
 	}
-	creq, stream, includeUsage, err := openai.DecodeChatRequest(body)
-	if err != nil {
-		d.writeError(w, http.StatusBadRequest, err.Error(), "invalid_request")
+	if err := jsonObjectError(body); err != nil {
+		d.writeError(w, http.StatusBadRequest, "request body is not a valid chat completion request: "+err.Error(), "invalid_request")
 		r.metrics.request(r.sandbox, d.endpoint(), http.StatusBadRequest)
 		return
 	}
-	r.serveChat(req.Context(), &chatCall{w: w, d: d, req: creq, requested: creq.Model, stream: stream, includeUsage: includeUsage, start: start})
+	// The body is decoded for translation, but an OpenAI-dialect provider
+	// gets it as it is; a body the gateway cannot translate (a content
+	// part type it does not model) fails only on a translating route.
+	c := &chatCall{w: w, d: d, start: start, raw: newRawCall(llm.DialectOpenAI, "/chat/completions", req, body)}
+	c.requested, c.stream, c.includeUsage = peekFields(body)
+	c.req, _, _, c.decodeErr = openai.DecodeChatRequest(body)
+	r.serveChat(req.Context(), c)
 }
 
 // openaiDialect answers in the Chat Completions shape.
@@ -53,6 +58,10 @@ func (d openaiDialect) writeResponse(w http.ResponseWriter, resp *llm.ChatRespon
 func (d openaiDialect) newStream(w http.ResponseWriter, id, model string, includeUsage bool) streamEncoder {
 	startStream(w)
 	return &openaiStream{sw: sse.NewWriter(w), enc: openai.ChunkEncoder{ID: id, Model: model, Created: d.created, IncludeUsage: includeUsage}}
+}
+
+func (openaiDialect) streamError(w http.ResponseWriter, httpStatus int, msg string) {
+	(&openaiStream{sw: sse.NewWriter(w)}).fail(httpStatus, msg)
 }
 
 func startStream(w http.ResponseWriter) {
@@ -103,39 +112,8 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	_, _ = w.Write(b)
 }
 
-// serveModels lists the sandbox's aliases, in the Anthropic shape when
-// the caller sends anthropic-version, else the OpenAI shape.
-func (r *Router) serveModels(w http.ResponseWriter, req *http.Request) {
-	start := time.Now()
-	routes := r.state.Load().routes
-	names := routes.aliases()
-	for _, a := range keys(routes.Embeddings) {
-		if _, dup := routes.Models[a]; !dup {
-			names = append(names, a)
-		}
-	}
-	r.setOverhead(w, time.Since(start), "models")
-	if req.Header.Get("anthropic-version") != "" {
-		out := struct {
-			Data    []any  `json:"data"`
-			HasMore bool   `json:"has_more"`
-			FirstID string `json:"first_id,omitempty"`
-			LastID  string `json:"last_id,omitempty"`
-		}{Data: []any{}}
-		for _, n := range names {
-			out.Data = append(out.Data, map[string]string{"id": n, "type": "model", "display_name": n, "created_at": "2026-01-01T00:00:00Z"})
-		}
-		if len(names) > 0 {
-			out.FirstID, out.LastID = names[0], names[len(names)-1]
-		}
-		writeJSON(w, http.StatusOK, out)
-		r.metrics.request(r.sandbox, "models", http.StatusOK)
-		return
-	}
-	out := openai.ModelList{Object: "list", Data: []openai.Model{}}
-	for _, n := range names {
-		out.Data = append(out.Data, openai.Model{ID: n, Object: "model", Created: 1767225600, OwnedBy: "nemoclave"})
-	}
-	writeJSON(w, http.StatusOK, out)
-	r.metrics.request(r.sandbox, "models", http.StatusOK)
+// jsonObjectError reports why body is not a JSON object.
+func jsonObjectError(body []byte) error {
+	var m map[string]json.RawMessage
+	return json.Unmarshal(body, &m)
 }

@@ -71,6 +71,10 @@ type Router struct {
 	maxBody int64
 	now     func() time.Time
 	mux     *http.ServeMux
+	// noForward remembers providers that do not pass this dialect through.
+	noForward noForward
+	// responses are the stored Responses API answers.
+	responses responseStore
 
 	closeOnce sync.Once
 }
@@ -129,10 +133,12 @@ func New(ctx context.Context, cfg Config) (*Router, error) {
 	r.mux.HandleFunc("POST /v1/embeddings", r.serveEmbeddings)
 	r.mux.HandleFunc("GET /v1/models", r.serveModels)
 	r.mux.HandleFunc("POST /v1/messages", r.serveAnthropicMessages)
-	r.mux.HandleFunc("/", func(w http.ResponseWriter, req *http.Request) {
-		openaiDialect{}.writeError(w, http.StatusNotFound, fmt.Sprintf("%s %s is not an inference endpoint: the gateway serves POST /v1/chat/completions, POST /v1/embeddings, GET /v1/models and POST /v1/messages", req.Method, req.URL.Path), "not_found")
-		r.metrics.request(r.sandbox, "unknown", http.StatusNotFound)
-	})
+	r.mux.HandleFunc("POST /v1/responses", r.serveResponses)
+	r.mux.HandleFunc("GET /v1/responses/{id}", r.serveGetResponse)
+	r.mux.HandleFunc("DELETE /v1/responses/{id}", r.serveDeleteResponse)
+	r.mux.HandleFunc("GET /v1/models/{id}", r.serveModel)
+	r.mux.HandleFunc("POST /v1/messages/count_tokens", r.serveCountTokens)
+	r.mux.HandleFunc("/", r.notFound)
 	return r, nil
 }
 

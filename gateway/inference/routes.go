@@ -1,6 +1,7 @@
 package inference
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"sort"
@@ -48,6 +49,9 @@ type Route struct {
 	// Timeout bounds a non-streaming call, and a streaming call until its
 	// first chunk. Zero means DefaultTimeout.
 	Timeout time.Duration
+	// Total bounds a whole call, a stream included to its last event
+	// (timeouts.total); zero leaves streams unbounded once started.
+	Total time.Duration
 }
 
 // DefaultTimeout applies to routes without a Timeout.
@@ -206,6 +210,14 @@ func mergeObjects(base, over json.RawMessage) json.RawMessage {
 		return over
 	}
 	return out
+}
+
+// callContext bounds a whole call by Total.
+func (rt Route) callContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	if rt.Total > 0 {
+		return context.WithTimeout(ctx, rt.Total)
+	}
+	return context.WithCancel(ctx)
 }
 
 func (rt Route) timeout() time.Duration {

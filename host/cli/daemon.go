@@ -88,8 +88,11 @@ Run it in the foreground yourself only to watch its log.`,
 				if err != nil {
 					return err
 				}
-				return Render(cmd.OutOrStdout(), g.Output, map[string]any{"pid": p.Pid, "version": p.Version, "home": p.Home}, func(tw tabWriter) {
-					fmt.Fprintf(tw, "running\tpid %d\tversion %s\thome %s\n", p.Pid, p.Version, p.Home)
+				if c.Warning != "" {
+					fmt.Fprintln(cmd.ErrOrStderr(), c.Warning)
+				}
+				return Render(cmd.OutOrStdout(), g.Output, map[string]any{"pid": p.Pid, "version": p.Version, "build_id": p.BuildId, "active_sandboxes": p.ActiveSandboxes, "home": p.Home}, func(tw tabWriter) {
+					fmt.Fprintf(tw, "running\tpid %d\tversion %s\tsandboxes %d\thome %s\n", p.Pid, daemon.VersionString(p.Version, p.BuildId), p.ActiveSandboxes, p.Home)
 				})
 			},
 		})
@@ -150,5 +153,9 @@ func serveDaemon(ctx context.Context, home string) error {
 
 // connect returns a daemon client, starting the daemon if needed.
 func connect(ctx context.Context, g *Globals) (*daemon.Client, error) {
-	return daemon.Connect(ctx, g.Home, true)
+	c, err := daemon.Connect(ctx, g.Home, true)
+	if err == nil && c.Warning != "" {
+		fmt.Fprintln(os.Stderr, c.Warning)
+	}
+	return c, err
 }

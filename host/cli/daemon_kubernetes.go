@@ -1,3 +1,5 @@
+//go:build kubernetes
+
 package cli
 
 import (
@@ -20,6 +22,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/nemoclave/nemoclave/host/credentials"
+	"github.com/nemoclave/nemoclave/host/runtime"
 	"github.com/nemoclave/nemoclave/sandbox"
 	sbk8s "github.com/nemoclave/nemoclave/sandbox/kubernetes"
 	"github.com/nemoclave/nemoclave/sandbox/local"
@@ -73,18 +76,48 @@ func addKubernetesDaemonFlags(cmd *cobra.Command) {
 	f.StringVar(&k8sFlags.credentialsSecret, "kubernetes-credentials-secret", env("NEMOCLAVE_K8S_CREDENTIALS_SECRET", ""), "namespace/name of a Secret whose keys are provider credentials, looked up before the other stores ($NEMOCLAVE_K8S_CREDENTIALS_SECRET)")
 }
 
-// daemonKubernetes is what serveDaemon takes from the cluster: the drivers
-// for runtime.Options (nil: the runtime's default, local only) and the
-// credential lookup and redactor wrapped to consult the Secret first.
-type daemonKubernetes struct {
-	drivers map[string]sandbox.Driver
-	wrap    func(lookup func(string) (string, error), redact func(string) string) (func(string) (string, error), func(string) string)
+// kubernetesAvailable is validate's answer for driver = "kubernetes": the
+// daemon `nemoclave run` starts has no flags, so the environment it
+// inherits is its configuration, read by the same rule as kubernetesConfig
+// without loading anything.
+func kubernetesAvailable() error {
+	if os.Getenv("NEMOCLAVE_KUBECONFIG") != "" {
+		return nil
+	}
+	if os.Getenv("NEMOCLAVE_K8S_IMAGE") != "" && os.Getenv("KUBERNETES_SERVICE_HOST") != "" {
+		return nil // in a pod: the in-cluster account
+	}
+	return runtime.DriverUnavailable("kubernetes", []string{"local"})
 }
 
-func noKubernetes() daemonKubernetes {
-	return daemonKubernetes{wrap: func(l func(string) (string, error), r func(string) string) (func(string) (string, error), func(string) string) {
-		return l, r
-	}}
+// validateCredentialStore is the store the daemon would resolve
+// credentials from: the Secret of $NEMOCLAVE_K8S_CREDENTIALS_SECRET when
+// set, then credentials.json, then the environment.
+func validateCredentialStore(ctx context.Context, home string) (credentials.Backend, error) {
+	chain := credentials.Default(home)
+	ref := os.Getenv("NEMOCLAVE_K8S_CREDENTIALS_SECRET")
+	if ref == "" {
+		return chain, nil
+	}
+	ns, name, ok := strings.Cut(ref, "/")
+	if !ok || ns == "" || name == "" {
+		return nil, fmt.Errorf("$NEMOCLAVE_K8S_CREDENTIALS_SECRET %q: write namespace/name", ref)
+	}
+	var cfg *rest.Config
+	var err error
+	if kc := os.Getenv("NEMOCLAVE_KUBECONFIG"); kc != "" {
+		cfg, err = clientcmd.BuildConfigFromFlags("", kc)
+	} else {
+		cfg, err = rest.InClusterConfig()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("$NEMOCLAVE_K8S_CREDENTIALS_SECRET is set but the cluster is not reachable (set NEMOCLAVE_KUBECONFIG): %w", err)
+	}
+	client, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes: %w", err)
+	}
+	return append(credentials.Chain{&credentials.KubernetesSecret{Client: client, Namespace: ns, Secret: name}}, chain...), nil
 }
 
 // kubernetesConfig returns the cluster to use, or nil when there is none.

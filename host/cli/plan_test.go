@@ -1,11 +1,13 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"strings"
 	"testing"
 
 	"github.com/nemoclave/nemoclave/blueprints/policy"
+	"github.com/nemoclave/nemoclave/host/credentials"
 )
 
 func TestPlanJSONHasEffectivePolicy(t *testing.T) {
@@ -74,9 +76,17 @@ plugin "llm" "nim" {
   }
 }
 `+cliBase)
-	out, errOut, code := runBlueprintCLI(t, "plan", "-o", "json", path)
-	if code != 0 {
-		t.Fatalf("exit %d\n%s", code, errOut)
+	// plan checks the credential exists in the store the run would use.
+	home := t.TempDir()
+	if err := credentials.NewFile(home).Set(context.Background(), "NVIDIA_API_KEY", credentials.NewSecret(cliSecret)); err != nil {
+		t.Fatal(err)
+	}
+	out, err := runCLI(t, "--home", home, "plan", "-o", "json", path)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if strings.Contains(out, cliSecret) {
+		t.Errorf("plan printed the credential's value:\n%s", out)
 	}
 	if !strings.Contains(out, `"name": "NVIDIA_API_KEY"`) {
 		t.Errorf("plan does not list the credential reference:\n%s", out)

@@ -23,7 +23,8 @@ func newPluginCmd(g *Globals) *cobra.Command {
 		Short: "Install, list and inspect plugins",
 		Long: "Plugins are separate binaries (nemoclave-plugin-<kind>-<name>) that nemoclave launches over gRPC.\n" +
 			"Builtins ship beside the nemoclave binary; others are installed into $NEMOCLAVE_HOME/plugins\n" +
-			"with their sha256 recorded in plugins.lock.json, and refused at launch if they change.",
+			"by address and version with their hash recorded in plugins.lock.json, and refused at launch\n" +
+			"if they change. `nemoclave init` pins a blueprint's plugins in its .nemoclave.lock.hcl.",
 	}
 	cmd.AddCommand(newPluginInstallCmd(g), newPluginListCmd(g), newPluginInspectCmd(g))
 	return cmd
@@ -49,6 +50,7 @@ type pluginSummary struct {
 	Origin      string   `json:"origin"`
 	Path        string   `json:"path"`
 	SHA256      string   `json:"sha256"`
+	Hash        string   `json:"hash"`
 	Name        string   `json:"name,omitempty"`
 	Version     string   `json:"version,omitempty"`
 	Kinds       []string `json:"kinds,omitempty"`
@@ -66,7 +68,7 @@ type pluginInspection struct {
 }
 
 func summarize(ctx context.Context, m *plugins.Manager, b *plugins.Binary) (pluginSummary, *pluginInspection) {
-	s := pluginSummary{Source: b.Source, Origin: string(b.Origin), Path: b.Path, SHA256: b.Checksum()}
+	s := pluginSummary{Source: b.Source, Origin: string(b.Origin), Path: b.Path, SHA256: b.Checksum(), Hash: b.Hash}
 	l, _, err := m.Client(ctx, b.Source)
 	if err != nil {
 		s.Error = err.Error()
@@ -92,35 +94,41 @@ func summarize(ctx context.Context, m *plugins.Manager, b *plugins.Binary) (plug
 }
 
 func newPluginInstallCmd(g *Globals) *cobra.Command {
-	var path, name string
+	var req plugins.InstallRequest
 	cmd := &cobra.Command{
-		Use:   "install --path <binary> [--name <name>]",
-		Short: "Copy a plugin binary into $NEMOCLAVE_HOME/plugins and trust its sha256",
-		Long: "install runs the binary once to check that it is a nemoclave plugin, copies it into\n" +
-			"$NEMOCLAVE_HOME/plugins and records its sha256 in plugins.lock.json. Blueprints then name it\n" +
-			"by --name (default: the file name without nemoclave-plugin-). Reinstalling a name replaces it.",
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if path == "" {
-				return fmt.Errorf("--path is required: the plugin binary to install")
+		Use:   "install <host>/<namespace>/<name> --path <binary|dir|archive> [--version V]",
+		Short: "Install a plugin under an address and version, and trust its hash",
+		Long: "install runs the plugin once to check that it is a nemoclave plugin, copies it into\n" +
+			"$NEMOCLAVE_HOME/plugins/<host>/<namespace>/<name>/<version>/ and records its hash in\n" +
+			"plugins.lock.json. --path is a binary, a directory holding the plugin and its files (a\n" +
+			"script with its modules; --entry names the executable if it is ambiguous), or a .tar.gz,\n" +
+			".tgz, .tar or .zip archive of one. --version defaults to the version the plugin reports.\n" +
+			"Other versions stay installed side by side; reinstalling a version replaces it.\n" +
+			"Blueprints name it by address, with version = \"<constraint>\"; run `nemoclave init` to lock it.",
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if req.Path == "" {
+				return fmt.Errorf("--path is required: the plugin binary, directory or archive to install")
 			}
+			req.Address = args[0]
 			m, err := newPluginManager(g)
 			if err != nil {
 				return err
 			}
 			defer m.Close()
-			b, err := m.Install(cmd.Context(), path, name)
+			b, err := m.Install(cmd.Context(), req)
 			if err != nil {
 				return err
 			}
 			s, _ := summarize(cmd.Context(), m, b)
 			return Render(cmd.OutOrStdout(), g.Output, s, func(tw *tabwriter.Writer) {
-				fmt.Fprintf(tw, "installed %s (%s %s)\nsha256 %s\n", s.Source, strings.Join(s.Kinds, ","), s.Version, s.SHA256)
+				fmt.Fprintf(tw, "installed %s %s (%s)\nhash %s\n", b.Address, b.Version, strings.Join(s.Kinds, ","), b.Hash)
 			})
 		},
 	}
-	cmd.Flags().StringVar(&path, "path", "", "plugin binary to install")
-	cmd.Flags().StringVar(&name, "name", "", "name blueprints use for it (default: file name without nemoclave-plugin-)")
+	cmd.Flags().StringVar(&req.Path, "path", "", "plugin binary, directory or archive to install")
+	cmd.Flags().StringVar(&req.Version, "version", "", "version to install it as (default: the version the plugin reports)")
+	cmd.Flags().StringVar(&req.Entry, "entry", "", "for a directory or archive: the executable, relative to its root")
 	return cmd
 }
 
@@ -167,7 +175,7 @@ func newPluginListCmd(g *Globals) *cobra.Command {
 					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.Source, r.Origin, strings.Join(r.Kinds, ","), r.Version, r.SHA256[:12], st)
 				}
 				if len(rows) == 0 {
-					fmt.Fprintf(tw, "(no plugins: builtins are looked for in %s; install others with `nemoclave plugin install --path <binary>`)\n", m.BinDir())
+					fmt.Fprintf(tw, "(no plugins: builtins are looked for in %s; install others with `nemoclave plugin install <host>/<namespace>/<name> --path <binary>`)\n", m.BinDir())
 				}
 			})
 		},
@@ -179,7 +187,8 @@ func newPluginInspectCmd(g *Globals) *cobra.Command {
 		Use:   "inspect <source>",
 		Short: "Show a plugin's kinds, version, protocol versions and config schema",
 		Long: "inspect launches the plugin and asks it. <source> is builtin/<kind>-<name>, a builtin's\n" +
-			"short name (embeddings-hash), an installed plugin's name or a path to a binary.",
+			"short name (embeddings-hash), an installed address (the newest version, or address@version)\n" +
+			"or a path to a binary.",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			m, err := newPluginManager(g)
@@ -188,6 +197,12 @@ func newPluginInspectCmd(g *Globals) *cobra.Command {
 			}
 			defer m.Close()
 			b, err := m.Resolve(args[0])
+			if err != nil && !strings.Contains(args[0], "/") {
+				// A bare name is a builtin's short name, for convenience.
+				if bb, berr := m.Resolve(plugins.BuiltinPrefix + args[0]); berr == nil {
+					b, err = bb, nil
+				}
+			}
 			if err != nil {
 				return err
 			}

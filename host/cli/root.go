@@ -50,6 +50,14 @@ func NewRoot(name string) *cobra.Command {
 	}
 	root.PersistentFlags().StringVarP(&g.Output, "output", "o", "table", "output format for read commands: table, json or yaml")
 	root.PersistentFlags().StringVar(&g.Home, "home", DefaultHome(), "state directory ($NEMOCLAVE_HOME)")
+	showVersion := root.Flags().Bool("version", false, "print the CLI's and the daemon's version and build id")
+	root.Args = cobra.NoArgs
+	root.RunE = func(cmd *cobra.Command, _ []string) error {
+		if *showVersion {
+			return printVersion(cmd.Context(), cmd.OutOrStdout(), g)
+		}
+		return cmd.Help()
+	}
 	regMu.Lock()
 	defer regMu.Unlock()
 	for _, f := range registered {

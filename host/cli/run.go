@@ -16,7 +16,7 @@ import (
 func init() {
 	Register(func(g *Globals) *cobra.Command {
 		var f blueprintFlags
-		var detach bool
+		var detach, replace bool
 		cmd := &cobra.Command{
 			Use:   "run <blueprint file or directory>",
 			Short: "Run a blueprint: plugins, gateway, sandbox and agent",
@@ -24,7 +24,12 @@ func init() {
 each agent's sandbox and start the agent. Attached (the default) the agent's
 output is your terminal until it exits; Ctrl-C stops it and removes what the
 run created. With -d the run continues in the daemon: watch it with
-'nemoclave sandbox list' and 'nemoclave logs <sandbox> --tail'.`,
+'nemoclave sandbox list' and 'nemoclave logs <sandbox> --tail'.
+
+Re-running a blueprint replaces its own sandboxes when they no longer run
+(exited, failed, lost); a running one is replaced only with --replace. A
+sandbox of another blueprint is never deleted for you. A failed start
+leaves nothing behind.`,
 			Example: `  nemoclave run examples/quickstart/blueprint.hcl
   nemoclave run ./blueprints/assistant -d --var model=llama3.1`,
 			Args: cobra.ExactArgs(1),
@@ -36,7 +41,7 @@ run created. With -d the run continues in the daemon: watch it with
 				if _, err := os.Stat(path); err != nil {
 					return fmt.Errorf("blueprint %s: %w", args[0], err)
 				}
-				req := daemon.RunRequest{Path: path, Vars: map[string]string{}, Detach: detach, VarEnv: map[string]string{}}
+				req := daemon.RunRequest{Path: path, Vars: map[string]string{}, Detach: detach, Replace: replace, VarEnv: map[string]string{}}
 				for _, kv := range f.vars {
 					k, v, ok := strings.Cut(kv, "=")
 					if !ok || k == "" {
@@ -67,6 +72,11 @@ run created. With -d the run continues in the daemon: watch it with
 						fmt.Fprintln(cmd.ErrOrStderr(), "interrupted: the run was stopped and cleaned up")
 						return &ExitError{Code: 130}
 					}
+					if ev.stepFailed {
+						// The failed step already showed the diagnostic;
+						// print each diagnostic once.
+						return &ExitError{Code: 1}
+					}
 					return err
 				}
 				if detach {
@@ -81,6 +91,7 @@ run created. With -d the run continues in the daemon: watch it with
 		}
 		f.register(cmd)
 		cmd.Flags().BoolVarP(&detach, "detach", "d", false, "start and return; the run continues in the daemon")
+		cmd.Flags().BoolVar(&replace, "replace", false, "delete this blueprint's sandboxes first even when they are running")
 		return cmd
 	})
 }
@@ -92,6 +103,8 @@ type runPrinter struct {
 	out      io.Writer
 	progress io.Writer
 	failed   int
+	// stepFailed is set once a failed step printed its diagnostic.
+	stepFailed bool
 }
 
 func (p *runPrinter) Step(s daemon.Step) {
@@ -106,6 +119,7 @@ func (p *runPrinter) Step(s daemon.Step) {
 		fmt.Fprintf(p.progress, "✓ %s (%d ms)%s\n", s.Name, s.DurationMS, detail)
 	case "failed":
 		fmt.Fprintf(p.progress, "✗ %s failed after %d ms:\n%s\n", s.Name, s.DurationMS, indent(s.Detail))
+		p.stepFailed = true
 	}
 }
 

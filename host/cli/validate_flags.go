@@ -67,7 +67,11 @@ func (f *blueprintFlags) evaluate(ctx context.Context, g *Globals, path string) 
 		return nil, nil, nil, fmt.Errorf("cannot prepare plugin schemas: %w", err)
 	}
 	defer release()
-	l := blueprints.NewLoader(blueprints.Options{Vars: vars, VarFiles: f.varFiles, Schemas: src, PresetDirs: dirs})
+	host, err := newValidateHost(ctx, g.Home)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	l := blueprints.NewLoader(blueprints.Options{Vars: vars, VarFiles: f.varFiles, Schemas: src, PresetDirs: dirs, Host: host})
 	bp, diags := l.Load(ctx, path)
 	return bp, diags, l.Files(), nil
 }

@@ -12,6 +12,8 @@ type RunRequest struct {
 	VarFiles []string
 	VarEnv   map[string]string
 	Detach   bool
+	// Replace deletes a running sandbox of the same blueprint first.
+	Replace bool
 }
 
 // Step is a progress report of a run.
@@ -73,4 +75,10 @@ type Backend interface {
 	InferenceSet(ctx context.Context, sandbox, provider, model string) (any, error)
 	// Close stops every sandbox and plugin; the daemon is exiting.
 	Close(ctx context.Context) error
+}
+
+// ActiveCounter is implemented by backends that can say how many sandboxes
+// they run; the version handshake restarts only an idle daemon.
+type ActiveCounter interface {
+	ActiveSandboxes() int
 }

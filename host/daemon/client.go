@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	pb "github.com/nemoclave/nemoclave/host/internal/daemonpb"
+	"github.com/nemoclave/nemoclave/version"
 )
 
 // Client talks to the daemon.
@@ -25,6 +26,12 @@ type Client struct {
 	conn *grpc.ClientConn
 	rpc  pb.DaemonClient
 	Home string
+	// Daemon is what the daemon answered to the connection's Ping.
+	Daemon *pb.PingResponse
+	// Warning, when set, says the daemon is a different build than this
+	// CLI and was left running (it is busy, or autostart was off), with
+	// the command that restarts it. The CLI prints it once.
+	Warning string
 }
 
 // ErrNotRunning is returned by Connect without autostart when no daemon
@@ -37,11 +44,57 @@ var ErrNotRunning = errors.New("the nemoclave daemon is not running")
 func Connect(ctx context.Context, home string, autostart bool) (*Client, error) {
 	c, err := dial(ctx, home)
 	if err == nil {
-		return c, nil
+		return c.checkBuild(ctx, autostart)
 	}
 	if !autostart {
 		return nil, ErrNotRunning
 	}
+	return start(ctx, home)
+}
+
+// checkBuild compares the daemon's version and build id with this
+// binary's. A mismatched daemon that runs no sandbox is restarted (when
+// autostart allows starting one); a busy one is left alone with a Warning,
+// because restarting it would stop its sandboxes.
+func (c *Client) checkBuild(ctx context.Context, autostart bool) (*Client, error) {
+	d := c.Daemon
+	if d.Version == version.Version && (d.BuildId == BuildID() || d.BuildId == "" || BuildID() == "") {
+		return c, nil
+	}
+	theirs, ours := VersionString(d.Version, d.BuildId), Self()
+	switch {
+	case d.ActiveSandboxes > 0:
+		c.Warning = fmt.Sprintf("warning: the daemon (pid %d) is nemoclave %s but this CLI is %s; it runs %d sandbox(es), so it was left running. "+
+			"When they may stop, run `nemoclave daemon stop` (it stops them); the next command starts a matching daemon.", d.Pid, theirs, ours, d.ActiveSandboxes)
+		return c, nil
+	case !autostart:
+		c.Warning = fmt.Sprintf("warning: the daemon (pid %d) is nemoclave %s but this CLI is %s; the next command that needs the daemon restarts it (it runs no sandbox).", d.Pid, theirs, ours)
+		return c, nil
+	}
+	if _, err := c.rpc.Shutdown(ctx, &pb.ShutdownRequest{}); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("restart the daemon (nemoclave %s) for this CLI (%s): %w; stop it with `nemoclave daemon stop`", theirs, ours, Err(err))
+	}
+	c.Close()
+	// The old daemon removes its socket as it exits: the new one may only
+	// listen once the old process is gone, or that removal would take the
+	// new socket with it.
+	deadline := time.Now().Add(15 * time.Second)
+	for syscall.Kill(int(d.Pid), 0) == nil {
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("the daemon (pid %d, nemoclave %s) did not exit within 15s of being asked to, so this CLI (%s) cannot start its own; stop it with `kill %d`", d.Pid, theirs, ours, d.Pid)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(25 * time.Millisecond):
+		}
+	}
+	return start(ctx, c.Home)
+}
+
+// start starts a daemon for home and waits until it answers.
+func start(ctx context.Context, home string) (*Client, error) {
 	if err := startDaemon(home); err != nil {
 		return nil, err
 	}
@@ -74,7 +127,7 @@ func dial(ctx context.Context, home string) (*Client, error) {
 	c := &Client{conn: conn, rpc: pb.NewDaemonClient(conn), Home: home}
 	pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	if _, err := c.rpc.Ping(pctx, &pb.PingRequest{}, grpc.WaitForReady(false)); err != nil {
+	if c.Daemon, err = c.rpc.Ping(pctx, &pb.PingRequest{}, grpc.WaitForReady(false)); err != nil {
 		conn.Close()
 		return nil, err
 	}
@@ -215,7 +268,7 @@ func (c *Client) WatchApprovals(ctx context.Context, sandbox string, fn func([]b
 // the sandboxes are started (detached). Cancelling ctx (Ctrl-C) makes the
 // daemon stop and clean up an attached run.
 func (c *Client) Run(ctx context.Context, req RunRequest, ev RunEvents) error {
-	st, err := c.rpc.Run(ctx, &pb.RunRequest{Path: req.Path, Vars: req.Vars, VarFiles: req.VarFiles, VarEnv: req.VarEnv, Detach: req.Detach})
+	st, err := c.rpc.Run(ctx, &pb.RunRequest{Path: req.Path, Vars: req.Vars, VarFiles: req.VarFiles, VarEnv: req.VarEnv, Detach: req.Detach, Replace: req.Replace})
 	if err != nil {
 		return Err(err)
 	}

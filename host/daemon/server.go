@@ -82,7 +82,11 @@ func (s *Server) Serve(ctx context.Context) error {
 }
 
 func (s *Server) Ping(context.Context, *pb.PingRequest) (*pb.PingResponse, error) {
-	return &pb.PingResponse{Version: version.Version, Pid: int32(os.Getpid()), Home: s.home}, nil
+	r := &pb.PingResponse{Version: version.Version, Pid: int32(os.Getpid()), Home: s.home, BuildId: BuildID()}
+	if a, ok := s.backend.(ActiveCounter); ok {
+		r.ActiveSandboxes = int32(a.ActiveSandboxes())
+	}
+	return r, nil
 }
 
 func (s *Server) Shutdown(context.Context, *pb.ShutdownRequest) (*pb.ShutdownResponse, error) {
@@ -186,7 +190,7 @@ func (e *runEvents) Exit(sb string, code int, reason string) {
 }
 
 func (s *Server) Run(r *pb.RunRequest, stream pb.Daemon_RunServer) error {
-	req := RunRequest{Path: r.Path, Vars: r.Vars, VarFiles: r.VarFiles, VarEnv: r.VarEnv, Detach: r.Detach}
+	req := RunRequest{Path: r.Path, Vars: r.Vars, VarFiles: r.VarFiles, VarEnv: r.VarEnv, Detach: r.Detach, Replace: r.Replace}
 	return rpcError(s.backend.Run(stream.Context(), req, &runEvents{stream: stream}))
 }
 

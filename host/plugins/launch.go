@@ -6,15 +6,17 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/nemoclave/nemoclave/sdk/plugin"
 )
 
 // Spec is one use of a plugin: what a blueprint's plugin block says.
 type Spec struct {
-	// Source is builtin/<kind>-<name>, an installed name or a path.
+	// Source is builtin/<kind>-<name>, an installed address or a path.
 	Source string
 	// Kind and Name are the plugin block's labels (plugin "embeddings"
 	// "local"); they name the logger (plugin.<kind>.<name>), the state dir
@@ -31,6 +33,12 @@ type Spec struct {
 	// StateDir is the plugin's writable directory and HOME. Empty means
 	// <Options.StateDir>/<kind>.<name>.
 	StateDir string
+	// Pin, from the project lock file, fixes the version and hash this
+	// launch must use; nil means whatever Source resolves to.
+	Pin *Pin
+	// Reattach maps sources to debug plugins for this launch only (a
+	// run's NEMOCLAVE_REATTACH_PLUGINS, passed through the daemon).
+	Reattach map[string]plugin.ReattachInfo
 }
 
 // Wire connects attribute Attribute of a plugin to Target, which the host
@@ -52,17 +60,19 @@ func (s Spec) labels(b *Binary) (kind, name string) {
 }
 
 // Launch starts the binary b for spec, or attaches to a debug instance of it
-// named in NEMOCLAVE_REATTACH_PLUGINS, and completes the handshake. It does
-// not configure or supervise the plugin: the caller must Kill it. b.SHA256
-// is verified against the file before it is executed.
+// named in NEMOCLAVE_REATTACH_PLUGINS (or spec.Reattach), and completes the
+// handshake. It does not configure or supervise the plugin: the caller must
+// Kill it. The file is verified against b's trusted hash first (without
+// re-reading it when its identity is unchanged, see verify.go) and the
+// verified file is what runs.
 func (m *Manager) Launch(ctx context.Context, b *Binary, spec Spec) (*plugin.Launched, error) {
 	kind, name := spec.labels(b)
 	logger := m.logger.Named("plugin." + kind + "." + name)
-	if ri, ok := m.reattachFor(b); ok {
+	if ri, ok := m.reattachFor(b, spec); ok {
 		logger.Info("attaching to debug plugin", "pid", ri.Pid, "address", ri.Address)
 		return plugin.Launch(ctx, plugin.LaunchOptions{Path: b.Path, Reattach: &ri, Logger: logger, StartTimeout: m.opts.StartTimeout})
 	}
-	if len(b.SHA256) != sha256Len {
+	if len(b.SHA256) != sha256Len || b.Hash == "" {
 		return nil, fmt.Errorf("plugin %s has no trusted checksum; resolve it with Manager.Resolve", b.Source)
 	}
 	stateDir, err := m.stateDirFor(spec, kind, name)
@@ -73,40 +83,68 @@ func (m *Manager) Launch(ctx context.Context, b *Binary, spec Spec) (*plugin.Lau
 	if err != nil {
 		return nil, fmt.Errorf("plugin %s.%s: %w", kind, name, err)
 	}
+	v, err := m.verify(b)
+	if err != nil {
+		return nil, err
+	}
+	defer v.close()
+	sockets, err := m.socketDir()
+	if err != nil {
+		return nil, err
+	}
 	l, err := plugin.Launch(ctx, plugin.LaunchOptions{
 		Path:         b.Path,
-		Env:          env,
-		SHA256:       b.SHA256,
+		Cmd:          command(b, v, env),
 		Logger:       logger,
 		StartTimeout: m.opts.StartTimeout,
+		SocketDir:    sockets,
 	})
 	if err != nil {
-		return nil, m.explainLaunch(b, err)
+		return nil, err
+	}
+	if err := v.recheck(); err != nil {
+		l.Kill()
+		return nil, fmt.Errorf("plugin %s (%s) refused: %w; retry once it is no longer being rebuilt or replaced", b.Source, b.Path, err)
 	}
 	return l, nil
 }
 
-const sha256Len = 32
-
-// explainLaunch adds what the user can do, by origin, to a checksum refusal.
-func (m *Manager) explainLaunch(b *Binary, err error) error {
-	if !strings.Contains(err.Error(), "checksums did not match") {
-		return err
+// command builds the plugin's process: the one place a launch's argv,
+// environment and process attributes are decided (confinement wraps it
+// here). A verified ELF binary runs from the descriptor that was verified
+// (passed as fd 3, executed as /proc/self/fd/3), so renaming another file
+// into its place after the check cannot substitute it; argv[0] stays the
+// real path for ps. Scripts and directory plugins run by path (their
+// interpreter must open the script by name and find sibling files).
+func command(b *Binary, v *verified, env []string) *exec.Cmd {
+	cmd := exec.Command(b.Path)
+	if v.file != nil && isELF(v.file) {
+		cmd = exec.Command("/proc/self/fd/3")
+		cmd.Args[0] = b.Path
+		cmd.ExtraFiles = []*os.File{v.file}
 	}
-	var fix string
-	switch b.Origin {
-	case OriginInstalled:
-		fix = fmt.Sprintf("it no longer matches the sha256 recorded in %s (%s); if you replaced it on purpose, run `nemoclave plugin install --path <binary> --name %s`", filepath.Join(m.pluginsDir(), LockFileName), b.Checksum(), b.Source)
-	default:
-		fix = fmt.Sprintf("the file changed after nemoclave hashed it (%s) and before launch; refusing to run it. Retry once the binary is no longer being rebuilt or replaced", b.Checksum())
+	if b.Root != "" {
+		cmd.Dir = b.Root
 	}
-	return fmt.Errorf("plugin %s (%s) refused: checksum mismatch: %s: %w", b.Source, b.Path, fix, err)
+	cmd.Env = env
+	cmd.SysProcAttr = &syscall.SysProcAttr{}
+	return cmd
 }
 
-func (m *Manager) reattachFor(b *Binary) (plugin.ReattachInfo, bool) {
-	for _, k := range []string{b.Source, b.ShortName} {
-		if ri, ok := m.reattach[k]; ok {
-			return ri, true
+const sha256Len = 32
+
+// reattachFor finds a debug plugin for b: the run's own reattach map
+// (spec.Reattach, passed per run so a running daemon honours it) first,
+// then the manager's ($NEMOCLAVE_REATTACH_PLUGINS where it started). Keys
+// are a source (builtin/..., an address with or without @version, a path)
+// or the binary's short name.
+func (m *Manager) reattachFor(b *Binary, spec Spec) (plugin.ReattachInfo, bool) {
+	keys := []string{b.Source, b.Address, b.ShortName, spec.Source}
+	for _, table := range []map[string]plugin.ReattachInfo{spec.Reattach, m.reattach} {
+		for _, k := range keys {
+			if ri, ok := table[k]; ok && k != "" {
+				return ri, true
+			}
 		}
 	}
 	return plugin.ReattachInfo{}, false

@@ -67,7 +67,7 @@ func TestChecksumMismatch(t *testing.T) {
 				source = file
 			case OriginInstalled:
 				src := copyTestBinary(t, t.TempDir(), "nemoclave-plugin-embeddings-mine")
-				b, err := m.Install(context.Background(), src, "")
+				b, err := m.Install(context.Background(), InstallRequest{Address: "example.com/acme/mine", Path: src, Version: "0.1.0"})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -87,12 +87,12 @@ func TestChecksumMismatch(t *testing.T) {
 			if err == nil {
 				t.Fatal("a replaced binary was launched")
 			}
-			for _, w := range []string{"refused: checksum mismatch", b.Checksum()} {
+			for _, w := range []string{"refused: checksum mismatch", b.Hash} {
 				if !strings.Contains(err.Error(), w) {
 					t.Errorf("error lacks %q:\n%v", w, err)
 				}
 			}
-			if origin == OriginInstalled && !strings.Contains(err.Error(), "nemoclave plugin install --path") {
+			if origin == OriginInstalled && !strings.Contains(err.Error(), "nemoclave plugin install example.com/acme/mine --path <binary> --version 0.1.0") {
 				t.Errorf("error does not say how to reinstall:\n%v", err)
 			}
 			if _, err := os.Stat(mark); err == nil {
@@ -148,11 +148,15 @@ func TestEnvAllowList(t *testing.T) {
 		}
 	}
 	allowed := []string{"PATH", "TMPDIR", "LANG", "TZ", "HOME", logLevelEnv, "EXTRA_SETTING", helperEnv,
-		plugin.Handshake.MagicCookieKey, "PLUGIN_MIN_PORT", "PLUGIN_MAX_PORT", "PLUGIN_PROTOCOL_VERSIONS", "PLUGIN_CLIENT_CERT"}
+		plugin.Handshake.MagicCookieKey, "PLUGIN_MIN_PORT", "PLUGIN_MAX_PORT", "PLUGIN_PROTOCOL_VERSIONS", "PLUGIN_CLIENT_CERT", "PLUGIN_UNIX_SOCKET_DIR"}
 	for k := range env {
 		if !slices.Contains(allowed, k) {
 			t.Errorf("plugin sees %s, which is not on the allow list", k)
 		}
+	}
+	// Sockets go in the manager's directory under the home, not /tmp.
+	if d := env["PLUGIN_UNIX_SOCKET_DIR"]; !strings.HasPrefix(d, filepath.Join(m.opts.Home, "run", ".sock")+"/") {
+		t.Errorf("PLUGIN_UNIX_SOCKET_DIR = %q, want a directory under %s/run/.sock", d, m.opts.Home)
 	}
 	want := map[string]string{"HOME": stateDir, "TZ": "Europe/Paris", "EXTRA_SETTING": "on", logLevelEnv: "debug"}
 	for k, v := range want {

@@ -66,6 +66,9 @@ type Manager struct {
 	closed     bool
 	probes     map[string]*probed
 	supervised map[*Supervised]struct{}
+	// sockets is this manager's socket directory (sockets.go), made on
+	// first launch.
+	sockets string
 }
 
 // New returns a Manager. It fails only on a malformed
@@ -152,4 +155,5 @@ func (m *Manager) Close() {
 		}
 	}
 	wg.Wait()
+	m.removeSocketDir()
 }

@@ -173,3 +173,22 @@ func (s *SchemaSource) validateConfig(ctx context.Context, kind, source string, 
 	}
 	return out, nil
 }
+
+// CheckPlugin implements blueprints.PluginChecker: the plugin must be
+// installed (in a version satisfying the constraint), locked in the
+// blueprint directory's .nemoclave.lock.hcl and unchanged since.
+func (s *SchemaSource) CheckPlugin(_ context.Context, req blueprints.PluginCheck) (*blueprints.PluginPin, error) {
+	lock, err := ReadProjectLock(req.Dir)
+	if err != nil {
+		return nil, err
+	}
+	c, err := s.m.CheckLocked(lock, req.Dir, req.Source, req.Constraint)
+	if err != nil {
+		return nil, err
+	}
+	pin := &blueprints.PluginPin{Source: c.Binary.Source, Hash: c.Binary.Hash, Warning: c.Warning}
+	if c.Pin != nil {
+		pin.Version, pin.DevOverride = c.Pin.Version, c.Pin.DevOverride
+	}
+	return pin, nil
+}

@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc/codes"
 	grpcstatus "google.golang.org/grpc/status"
 
+	"github.com/nemoclave/nemoclave/internal/pluginsource"
 	"github.com/nemoclave/nemoclave/sdk/plugin"
 )
 
@@ -112,7 +113,7 @@ func (e *ConfigError) Error() string {
 // start or refuses its config is an error here, not retried: that is a
 // problem for the user to fix, not a crash.
 func (m *Manager) Start(ctx context.Context, spec Spec) (*Supervised, error) {
-	b, err := m.Resolve(spec.Source)
+	b, err := m.resolveSpec(spec)
 	if err != nil {
 		return nil, err
 	}
@@ -129,7 +130,7 @@ func (m *Manager) Start(ctx context.Context, spec Spec) (*Supervised, error) {
 		dependents: map[*Supervised]struct{}{},
 	}
 	s.conn = &supervisedConn{s: s}
-	_, s.reattached = m.reattachFor(b)
+	_, s.reattached = m.reattachFor(b, spec)
 	l, info, err := s.launchAndConfigure(ctx)
 	if err != nil {
 		cancel()
@@ -150,6 +151,34 @@ func (m *Manager) Start(ctx context.Context, spec Spec) (*Supervised, error) {
 	}
 	go s.monitor()
 	return s, nil
+}
+
+// resolveSpec resolves spec.Source, held to spec.Pin: the locked version
+// of an address, and the locked hash, checked here before every launch
+// (the launch then verifies the file against that hash).
+func (m *Manager) resolveSpec(spec Spec) (*Binary, error) {
+	p := spec.Pin
+	if p == nil {
+		return m.Resolve(spec.Source)
+	}
+	if p.DevOverride != "" {
+		m.logger.Warn("plugin dev override in effect: version and checksum not checked", "source", spec.Source, "binary", p.DevOverride)
+		return resolvePath(p.DevOverride)
+	}
+	source := spec.Source
+	if p.Version != "" {
+		if src, err := pluginsource.Parse(source, false); err == nil && src.Type == pluginsource.Installed {
+			source = src.Address() + "@" + p.Version
+		}
+	}
+	b, err := m.Resolve(source)
+	if err != nil {
+		return nil, err
+	}
+	if b.Hash != p.Hash {
+		return nil, fmt.Errorf("plugin %s (%s) refused: its hash %s is not the one locked for this blueprint (%s); if you changed it on purpose, run `nemoclave init` in the blueprint's directory", spec.Source, b.Path, b.Hash, p.Hash)
+	}
+	return b, nil
 }
 
 // Name is <kind>.<name>, as used in logs and errors.

@@ -106,6 +106,10 @@ func (r *Runtime) startPlugin(ctx context.Context, p *blueprints.Plugin, started
 		return nil, r.redactErr(fmt.Errorf("plugin %s: %w", p.Address, err))
 	}
 	spec := plugins.Spec{Source: source, Kind: plugin.Kind(p.Kind), Name: p.Name, Config: cfg}
+	if l := p.Locked; l != nil {
+		// Held to the project lock at launch, not only at evaluation.
+		spec.Pin = &plugins.Pin{Version: l.Version, Hash: l.Hash, DevOverride: l.DevOverride}
+	}
 	for _, w := range p.Wiring {
 		target := started["plugin."+w.Kind+"."+w.Name]
 		if target == nil {
@@ -240,7 +244,7 @@ func routesFor(bp *blueprints.Blueprint) (inference.Routes, inference.Limits, er
 		if !strings.HasPrefix(provider, "plugin.") {
 			provider = "plugin.llm." + provider // the blueprint names the llm plugin
 		}
-		route := inference.Route{Provider: provider, Model: m.Model, Fallback: m.Fallback, Timeout: time.Duration(m.Timeouts.Total)}
+		route := inference.Route{Provider: provider, Model: m.Model, Fallback: m.Fallback, Timeout: time.Duration(m.Timeouts.Total), Total: time.Duration(m.Timeouts.Total)}
 		if fb := time.Duration(m.Timeouts.FirstByte); fb > 0 && (route.Timeout == 0 || fb < route.Timeout) {
 			route.Timeout = fb
 		}

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"reflect"
 	"slices"
 
@@ -118,7 +117,8 @@ func (r *Runtime) SetPolicy(ctx context.Context, name string, policyJSON []byte,
 	if len(addPresets) > 0 {
 		source = "add-preset"
 		l := blueprints.NewLoader(blueprints.Options{})
-		all, diags := l.Presets([]string{filepath.Join(r.opts.Home, "presets")})
+		// The user's preset directory is optional: a fresh home has none.
+		all, diags := l.Presets(presetDirs(r.opts.Home))
 		if diags.HasErrors() {
 			return nil, fmt.Errorf("presets: %s", diags.Error())
 		}

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -26,6 +27,7 @@ import (
 	"github.com/nemoclave/nemoclave/host/plugins"
 	"github.com/nemoclave/nemoclave/host/state"
 	"github.com/nemoclave/nemoclave/sandbox"
+	"github.com/nemoclave/nemoclave/sandbox/local"
 	"github.com/nemoclave/nemoclave/sdk/tools"
 )
 
@@ -53,6 +55,10 @@ type run struct {
 
 	stopOnce sync.Once
 	done     chan struct{}
+	// deleteOnce guards deleteState: after a delete, a replacement run
+	// may use the same name, and a late second delete would remove it.
+	deleteOnce sync.Once
+	deleteErr  error
 }
 
 type refcount struct {
@@ -91,8 +97,7 @@ func (r *Runtime) Run(ctx context.Context, req daemon.RunRequest, ev daemon.RunE
 	}); err != nil {
 		return err
 	}
-	if err := r.checkNew(ctx, bp); err != nil {
-		ev.Step(daemon.Step{Name: "evaluate blueprint", Phase: "failed", Detail: err.Error()})
+	if err := step("prepare sandboxes", func() (string, error) { return r.checkNew(ctx, bp, req) }); err != nil {
 		return err
 	}
 
@@ -107,9 +112,14 @@ func (r *Runtime) Run(ctx context.Context, req daemon.RunRequest, ev daemon.RunE
 	refs := &refcount{n: len(bp.Agents)}
 
 	var runs []*run
+	// A failed start leaves nothing behind: no process, no record, so the
+	// next run of the blueprint starts afresh.
 	cleanup := func(reason string) {
 		for _, rn := range runs {
 			rn.stop(context.Background(), reason)
+			if err := rn.deleteState(context.Background()); err != nil {
+				r.log.Warn("cannot remove a sandbox whose start failed", "sandbox", rn.name, "err", err)
+			}
 		}
 	}
 	for _, a := range bp.Agents {
@@ -190,6 +200,7 @@ func (r *Runtime) evaluate(ctx context.Context, req daemon.RunRequest) (*bluepri
 	l := blueprints.NewLoader(blueprints.Options{
 		Vars: req.Vars, VarFiles: req.VarFiles, LookupEnv: lookup,
 		Schemas: plugins.NewSchemaSource(probes, nil).WithCache(r.schemas), PresetDirs: presetDirs(r.opts.Home),
+		Host: blueprintHost{r},
 	})
 	bp, diags := l.Load(ctx, req.Path)
 	if diags.HasErrors() {
@@ -201,21 +212,49 @@ func (r *Runtime) evaluate(ctx context.Context, req daemon.RunRequest) (*bluepri
 	return bp, nil
 }
 
-// checkNew refuses a run whose sandbox names are taken.
-func (r *Runtime) checkNew(ctx context.Context, bp *blueprints.Blueprint) error {
-	seen := map[string]string{}
+// checkNew makes room for the run's sandboxes: the one check that needs the
+// daemon's state (everything static — names, one agent per sandbox, drivers,
+// credentials — the blueprint language reported already). A sandbox name
+// taken by another blueprint is refused (never deleted for the user). One of this
+// blueprint's own is replaced when it no longer runs (stopped, exited,
+// failed, lost), and when it runs only with req.Replace. Every name is
+// checked before anything is deleted.
+func (r *Runtime) checkNew(ctx context.Context, bp *blueprints.Blueprint, req daemon.RunRequest) (string, error) {
+	var replace []string
 	for _, a := range bp.Agents {
-		if other, dup := seen[a.Sandbox]; dup {
-			return fmt.Errorf("agents %q and %q both use sandbox %q; give each agent its own sandbox", other, a.Name, a.Sandbox)
+		s, err := r.db.Sandbox(ctx, a.Sandbox)
+		if errors.Is(err, state.ErrNotFound) {
+			continue
 		}
-		seen[a.Sandbox] = a.Name
-		if _, err := r.db.Sandbox(ctx, a.Sandbox); err == nil {
-			return fmt.Errorf("sandbox %q already exists; delete it first with `nemoclave sandbox delete %s`", a.Sandbox, a.Sandbox)
-		} else if !errors.Is(err, state.ErrNotFound) {
-			return err
+		if err != nil {
+			return "", err
+		}
+		if !sameBlueprint(s.Blueprint, req.Path) {
+			return "", fmt.Errorf("sandbox %q already exists and belongs to another blueprint (%s); it is not deleted for you: delete it with `nemoclave sandbox delete %s`, or give this blueprint's sandbox another name",
+				a.Sandbox, s.Blueprint, a.Sandbox)
+		}
+		if s.State == string(sandbox.StateRunning) && !req.Replace {
+			return "", fmt.Errorf("sandbox %q of this blueprint (%s) is running; replace it with `nemoclave run %s --replace`, or stop it with `nemoclave sandbox delete %s`",
+				a.Sandbox, s.Blueprint, req.Path, a.Sandbox)
+		}
+		replace = append(replace, a.Sandbox)
+	}
+	for _, name := range replace {
+		if _, err := r.DeleteSandbox(ctx, name); err != nil && !errors.Is(err, state.ErrNotFound) {
+			return "", fmt.Errorf("replace sandbox %q of this blueprint: %w", name, err)
 		}
 	}
-	return nil
+	if len(replace) == 0 {
+		return "names free", nil
+	}
+	return fmt.Sprintf("replaced %s", strings.Join(replace, ", ")), nil
+}
+
+// sameBlueprint says whether two recorded blueprint paths name the same
+// blueprint: equal, or a directory and a file in it.
+func sameBlueprint(a, b string) bool {
+	a, b = filepath.Clean(a), filepath.Clean(b)
+	return a == b || filepath.Dir(a) == b || filepath.Dir(b) == a
 }
 
 // configureGateway builds the sandbox's inference router and agent API and
@@ -317,7 +356,8 @@ func (rn *run) subagentTools(routes inference.Routes) tools.Provider {
 }
 
 // createSandbox creates the sandbox with the gateway's listeners, the
-// nemoclave binary and the egress CA bundle visible read-only inside.
+// egress CA bundle visible read-only inside (the driver adds the nemoclave
+// binary itself).
 func (rn *run) createSandbox(ctx context.Context, blueprintPath string) (string, error) {
 	r, sb := rn.r, rn.bp.Sandbox(rn.agent.Sandbox)
 	driverName := sb.Driver
@@ -325,8 +365,8 @@ func (rn *run) createSandbox(ctx context.Context, blueprintPath string) (string,
 		driverName = "local"
 	}
 	d, ok := r.drivers[driverName]
-	if !ok {
-		return "", fmt.Errorf("sandbox %s: driver %q is not available in this daemon (available: %v)", sb.Name, driverName, sortedKeys(r.drivers))
+	if !ok { // evaluate checked it; the daemon's drivers do not change
+		return "", fmt.Errorf("sandbox %s: %w", sb.Name, DriverUnavailable(driverName, sortedKeys(r.drivers)))
 	}
 	rn.driver = d
 	runDir := filepath.Join(r.opts.Home, "run", rn.name)
@@ -342,11 +382,7 @@ func (rn *run) createSandbox(ctx context.Context, blueprintPath string) (string,
 		return "", err
 	}
 	pol := rn.base.Clone()
-	exe, _ := filepath.EvalSymlinks(r.opts.Executable)
-	if exe == "" {
-		exe = r.opts.Executable
-	}
-	pol.Filesystem.ReadOnly = append(pol.Filesystem.ReadOnly, exe, caPath)
+	pol.Filesystem.ReadOnly = append(pol.Filesystem.ReadOnly, caPath)
 	env := map[string]string{}
 	for k, v := range sb.Environment {
 		env[k] = v
@@ -359,15 +395,18 @@ func (rn *run) createSandbox(ctx context.Context, blueprintPath string) (string,
 			}
 		}
 	}
-	// Wrapper scripts reach the built-in agent as "$NEMOCLAVE_BIN" agent.
-	env["NEMOCLAVE_BIN"] = exe
+	// The nemoclave binary is inside every sandbox on PATH (the local
+	// driver binds it at local.BinaryPath, the pod image ships it), never
+	// at its host path: wrapper scripts reach the built-in agent as
+	// "$NEMOCLAVE_BIN" agent.
+	env["NEMOCLAVE_BIN"] = "nemoclave"
+	if driverName == "local" {
+		env["NEMOCLAVE_BIN"] = local.BinaryPath
+	}
 	if rn.agent.Model != "" {
 		env["NEMOCLAVE_MODEL"] = rn.agent.Model
 	}
 	cmd := append([]string(nil), rn.agent.Command...)
-	if len(cmd) > 0 && cmd[0] == "nemoclave" {
-		cmd[0] = exe
-	}
 	workspace := rn.workspace
 	spec := sandbox.Spec{
 		Name: rn.name, Command: cmd, Env: env, Workspace: workspace, Policy: pol,
@@ -430,13 +469,16 @@ func (rn *run) serveHTTP(ln net.Listener, h http.Handler) {
 	go func() { _ = srv.Serve(ln) }()
 }
 
-// watchExit records the agent's exit for detached runs.
+// watchExit records the agent's exit and stops what served it (gateway,
+// plugins); the record stays for `sandbox list` and `logs` until deleted or
+// replaced by the next run of the blueprint.
 func (rn *run) watchExit() {
 	info, err := rn.driver.Wait(context.Background(), rn.name)
 	if err != nil {
 		return
 	}
 	_ = rn.r.db.SetSandboxState(context.Background(), rn.name, string(info.State), info.ExitCode, info.Reason)
+	rn.stop(context.Background(), "agent exited")
 }
 
 func (rn *run) followLogs(ctx context.Context, w io.Writer) error {
@@ -498,13 +540,19 @@ func (rn *run) releasePlugins() {
 
 // deleteState removes the sandbox from the driver and the state.
 func (rn *run) deleteState(ctx context.Context) error {
-	if rn.driver != nil {
-		if err := rn.driver.Delete(ctx, rn.name); err != nil && !errors.Is(err, sandbox.ErrNotFound) {
-			return err
+	rn.deleteOnce.Do(func() {
+		if rn.driver != nil {
+			if err := rn.driver.Delete(ctx, rn.name); err != nil && !errors.Is(err, sandbox.ErrNotFound) {
+				rn.deleteErr = err
+				return
+			}
 		}
-	}
-	_ = os.RemoveAll(filepath.Join(rn.r.opts.Home, "run", rn.name))
-	return rn.r.db.DeleteSandbox(ctx, rn.name)
+		_ = os.RemoveAll(filepath.Join(rn.r.opts.Home, "run", rn.name))
+		if err := rn.r.db.DeleteSandbox(ctx, rn.name); err != nil && !errors.Is(err, state.ErrNotFound) {
+			rn.deleteErr = err
+		}
+	})
+	return rn.deleteErr
 }
 
 func firstNonEmpty(a, b string) string {

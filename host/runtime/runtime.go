@@ -138,7 +138,7 @@ func New(ctx context.Context, o Options) (*Runtime, error) {
 		// One cgroup parent per home, so two daemons (two users, or tests)
 		// may both run a sandbox called "assistant".
 		sum := sha256.Sum256([]byte(o.Home))
-		d, err := local.New(local.Config{StateRoot: filepath.Join(o.Home, "sandboxes"), CgroupParent: "nemoclave-" + hex.EncodeToString(sum[:4])})
+		d, err := local.New(local.Config{StateRoot: filepath.Join(o.Home, "sandboxes"), CgroupParent: "nemoclave-" + hex.EncodeToString(sum[:4]), Binary: o.Executable})
 		if err != nil {
 			r.Close(ctx)
 			return nil, err

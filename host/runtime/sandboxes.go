@@ -233,3 +233,11 @@ func (r *Runtime) auditLogs(ctx context.Context, req daemon.LogsRequest, w io.Wr
 	_, err = w.Write(out)
 	return err
 }
+
+// ActiveSandboxes counts the sandboxes this daemon runs now (attached or
+// detached); the CLI's version handshake restarts only an idle daemon.
+func (r *Runtime) ActiveSandboxes() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.runs)
+}

@@ -31,7 +31,7 @@ func followFile(ctx context.Context, open func() (io.ReadCloser, error), w io.Wr
 	if err != nil {
 		return err
 	}
-	defer rc.Close()
+	defer func() { rc.Close() }()
 	if tail > 0 {
 		all, err := io.ReadAll(rc)
 		if err != nil {
@@ -52,6 +52,13 @@ func followFile(ctx context.Context, open func() (io.ReadCloser, error), w io.Wr
 		if err == io.EOF {
 			if !follow {
 				return nil
+			}
+			// The sandbox rotates a full log to agent.log.1: once the old
+			// file is read to its end, carry on in the new one.
+			if next := rotated(rc, open); next != nil {
+				rc.Close()
+				rc = next
+				continue
 			}
 			select {
 			case <-ctx.Done():
@@ -102,4 +109,28 @@ func openOrEmpty(path string) (io.ReadCloser, error) {
 		return io.NopCloser(bytes.NewReader(nil)), nil
 	}
 	return f, err
+}
+
+// rotated opens the log again and returns it when it is another file than
+// cur (the log was rotated); nil otherwise.
+func rotated(cur io.ReadCloser, open func() (io.ReadCloser, error)) io.ReadCloser {
+	cf, ok := cur.(*os.File)
+	if !ok {
+		return nil
+	}
+	cst, err := cf.Stat()
+	if err != nil {
+		return nil
+	}
+	next, err := open()
+	if err != nil {
+		return nil
+	}
+	if nf, ok := next.(*os.File); ok {
+		if nst, err := nf.Stat(); err == nil && !os.SameFile(cst, nst) {
+			return next
+		}
+	}
+	next.Close()
+	return nil
 }

@@ -1,6 +1,7 @@
 package testupstream
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
@@ -45,7 +46,9 @@ func Handler(o Options) http.Handler {
 	mux.HandleFunc("POST /v1/messages", s.anthropicMessages)
 	mux.HandleFunc("GET /v1/models", s.models)
 	mux.HandleFunc("POST /v1/embeddings", s.embeddings)
+	mux.HandleFunc("POST /v1/messages/count_tokens", s.countTokens)
 	mux.HandleFunc("GET /_last_headers", s.lastHeaders)
+	mux.HandleFunc("GET /_last_request", s.lastRequest)
 	return mux
 }
 
@@ -53,12 +56,56 @@ type server struct {
 	o    Options
 	mu   sync.Mutex
 	last http.Header
+	req  Recorded
 }
 
+// Recorded is the last model request as it arrived, for tests that check
+// what a gateway passed through (GET /_last_request).
+type Recorded struct {
+	Method  string          `json:"method"`
+	Path    string          `json:"path"`
+	Query   string          `json:"query"`
+	Headers http.Header     `json:"headers"`
+	Body    json.RawMessage `json:"body"`
+}
+
+// remember records r's headers and body and leaves the body readable.
 func (s *server) remember(r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	rec := Recorded{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Headers: r.Header.Clone()}
+	if json.Valid(body) {
+		rec.Body = body
+	}
 	s.mu.Lock()
-	s.last = r.Header.Clone()
+	s.last, s.req = r.Header.Clone(), rec
 	s.mu.Unlock()
+}
+
+func (s *server) lastRequest(w http.ResponseWriter, _ *http.Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_ = json.NewEncoder(w).Encode(s.req)
+}
+
+// countTokens answers POST /v1/messages/count_tokens with one token per
+// word of the request's text.
+func (s *server) countTokens(w http.ResponseWriter, r *http.Request) {
+	s.remember(r)
+	if !s.authorised(w, r, true) {
+		return
+	}
+	body, _ := io.ReadAll(r.Body)
+	req, _, err := anthropic.DecodeRequest(body)
+	if err != nil {
+		s.fail(w, true, 400, err.Error())
+		return
+	}
+	n := len(strings.Fields(req.System))
+	for _, m := range req.Messages {
+		n += len(strings.Fields(m.Text()))
+	}
+	writeJSON(w, 200, map[string]int{"input_tokens": n})
 }
 
 // lastHeaders reports the headers of the last model request, so tests can

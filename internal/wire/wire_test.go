@@ -24,7 +24,7 @@ func sample() *llm.ChatRequest {
 			{Role: llm.RoleAssistant, ToolCalls: []llm.ToolCall{{ID: "c1", Name: "lookup", Arguments: `{"q":"x"}`}}},
 			{Role: llm.RoleTool, ToolCallID: "c1", Content: []llm.ContentPart{llm.Text("found")}},
 		},
-		Extra: json.RawMessage(`{"seed":3}`),
+		Extra: json.RawMessage(`{"top_k":3}`), // a field both dialects know
 	}
 }
 

@@ -87,7 +87,7 @@ func post(ctx context.Context, hc *http.Client, cfg config, body []byte) (*opena
 		case errors.Is(rctx.Err(), context.DeadlineExceeded):
 			return nil, 0, status.Errorf(status.Unavailable, "embeddings server at %s did not answer within %s; raise timeout in the plugin config if it is slow", cfg.BaseURL, cfg.Timeout)
 		}
-		return nil, 0, status.Errorf(status.Unavailable, "embeddings server at %s unreachable: %s", cfg.BaseURL, redact(err.Error(), cfg.APIKey))
+		return nil, 0, status.Errorf(status.Unavailable, "embeddings server at %s unreachable: %s", cfg.BaseURL, status.Redact(err.Error(), cfg.APIKey))
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
@@ -111,7 +111,7 @@ func post(ctx context.Context, hc *http.Client, cfg config, body []byte) (*opena
 		case status.NotFound:
 			hint = " (check the model name and base_url)"
 		}
-		return nil, retryAfter(resp.Header.Get("Retry-After")), status.Errorf(code, "embeddings server at %s answered %d: %s%s", cfg.BaseURL, resp.StatusCode, redact(msg, cfg.APIKey), hint)
+		return nil, retryAfter(resp.Header.Get("Retry-After")), status.Errorf(code, "embeddings server at %s answered %d: %s%s", cfg.BaseURL, resp.StatusCode, status.Redact(msg, cfg.APIKey), hint)
 	}
 	var out openai.EmbeddingsResponse
 	if err := json.Unmarshal(raw, &out); err != nil {
@@ -184,19 +184,4 @@ func retryAfter(h string) time.Duration {
 		return time.Until(t)
 	}
 	return 0
-}
-
-// redact removes the key, and any long-enough piece of it a server might
-// echo ("Incorrect API key provided: sk-abc***xyz"), from text.
-func redact(text, key string) string {
-	if key == "" {
-		return text
-	}
-	text = strings.ReplaceAll(text, key, "[REDACTED]")
-	const piece = 8
-	if len(key) > 2*piece {
-		text = strings.ReplaceAll(text, key[:piece], "[REDACTED]")
-		text = strings.ReplaceAll(text, key[len(key)-piece:], "[REDACTED]")
-	}
-	return text
 }

@@ -10,7 +10,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -155,16 +154,14 @@ func New(ctx context.Context, o Options) (*Driver, error) {
 	return d, nil
 }
 
-var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,47}$`)
-
 // trustEnv are variables whose value names a CA bundle the agent must see;
 // the driver ships each file in the sandbox ConfigMap at the same path.
 var trustEnv = []string{"SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "NODE_EXTRA_CA_CERTS", "CURL_CA_BUNDLE", "GIT_SSL_CAINFO"}
 
 func validate(spec *sandbox.Spec) error {
 	var errs []error
-	if !nameRE.MatchString(spec.Name) || strings.HasSuffix(spec.Name, "-") {
-		errs = append(errs, fmt.Errorf("sandbox name %q: use 1-48 lower-case letters, digits and '-', starting and ending with a letter or digit", spec.Name))
+	if err := sandbox.ValidName(spec.Name); err != nil {
+		errs = append(errs, err)
 	}
 	if len(spec.Command) == 0 || spec.Command[0] == "" {
 		errs = append(errs, errors.New("no agent command: set the agent's command"))

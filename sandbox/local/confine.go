@@ -59,3 +59,7 @@ func ListenerEnv(ports map[string]int) []string { return listenerEnv(ports) }
 
 // SandboxPath is the PATH every sandboxed process starts with.
 const SandboxPath = sandboxPath
+
+// BinaryPath is where the nemoclave binary is inside every local sandbox;
+// its directory is first on SandboxPath, so `nemoclave agent` resolves.
+const BinaryPath = binaryDir + "/nemoclave"

@@ -38,6 +38,14 @@ type Config struct {
 	// Executable is the binary re-executed as the init stage; it must call
 	// MaybeInit first thing. Empty means /proc/self/exe.
 	Executable string
+	// Binary is the host path of the nemoclave binary that every sandbox
+	// sees read-only at BinaryPath (on the sandbox PATH). Empty means the
+	// supervisor's own binary.
+	Binary string
+	// LogMaxBytes caps each agent.log; the sandbox rotates it to
+	// agent.log.1 past the cap, so one sandbox's output never takes more
+	// than twice this on disk. Zero means DefaultLogMaxBytes.
+	LogMaxBytes int64
 }
 
 // Driver is the local sandbox driver. Create one per state root.
@@ -61,6 +69,16 @@ func New(cfg Config) (*Driver, error) {
 	}
 	if cfg.Executable == "" {
 		cfg.Executable = "/proc/self/exe"
+	}
+	if cfg.Binary == "" {
+		// Resolved here, in the supervisor's mount namespace: init's own
+		// /proc/self/exe belongs to that namespace, and a mount cannot be
+		// cloned from another one.
+		exe, err := os.Executable()
+		if err != nil {
+			return nil, fmt.Errorf("local driver: find the nemoclave binary to expose in sandboxes: %w", err)
+		}
+		cfg.Binary = exe
 	}
 	return &Driver{cfg: cfg, running: map[string]*running{}, locks: map[string]*sync.Mutex{}}, nil
 }
@@ -112,7 +130,7 @@ func (d *Driver) Create(ctx context.Context, spec sandbox.Spec) (sandbox.Info, e
 // Status reports one sandbox, reconciling the record with the processes
 // actually alive.
 func (d *Driver) Status(ctx context.Context, name string) (sandbox.Info, error) {
-	if !nameRE.MatchString(name) {
+	if sandbox.ValidName(name) != nil {
 		return sandbox.Info{}, fmt.Errorf("%w: %q", sandbox.ErrNotFound, name)
 	}
 	d.mu.Lock()
@@ -256,7 +274,7 @@ func (d *Driver) killOrphan(name, reason string) error {
 
 // Delete kills everything the sandbox runs and removes its state.
 func (d *Driver) Delete(ctx context.Context, name string) error {
-	if !nameRE.MatchString(name) {
+	if sandbox.ValidName(name) != nil {
 		return fmt.Errorf("%w: %q", sandbox.ErrNotFound, name)
 	}
 	defer d.lock(name)() // not while Start is still launching it
@@ -418,6 +436,7 @@ func (d *Driver) launch(ctx context.Context, r *record) (_ *running, _ map[strin
 	cfg := &initConfig{
 		Name: spec.Name, Rootfs: filepath.Join(dir, "rootfs"), Workspace: spec.Workspace, Policy: spec.Policy,
 		Argv: spec.Command, Env: env, Protected: protected, TmpBytes: tmpBytes(spec.Resources),
+		Binary: d.cfg.Binary, LogMaxBytes: d.cfg.LogMaxBytes,
 	}
 	for _, l := range spec.Listeners {
 		cfg.Listeners = append(cfg.Listeners, l.Name)

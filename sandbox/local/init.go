@@ -58,6 +58,10 @@ type initStage struct {
 	mu       sync.Mutex
 	procs    map[int]int // pid → request ID (0 is the agent)
 	agentPid int
+
+	// drained closes once the agent's output pipe reached EOF and all of
+	// it is in the log.
+	drained chan struct{}
 }
 
 func initMain() int {
@@ -134,9 +138,23 @@ func (s *initStage) setup() error {
 	}
 	defer null.Close()
 	env := append(listenerEnvFor(cfg.Listeners, ports), cfg.Env...)
-	if err := s.spawn(0, cfg.Argv, env, []uintptr{null.Fd(), logFD, logFD}, false); err != nil {
+	// The agent's stdout and stderr are a pipe this stage drains into the
+	// log (F18): never the host log file itself, which the agent could
+	// otherwise truncate, fallocate or chmod through fd 1, or fill without
+	// bound. The pipe is blocking (os.Pipe would hand the agent a
+	// non-blocking one, and writers that do not expect EAGAIN would fail).
+	var p [2]int
+	if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
+		return fmt.Errorf("agent output pipe: %w", err)
+	}
+	err = s.spawn(0, cfg.Argv, env, []uintptr{null.Fd(), uintptr(p[1]), uintptr(p[1])}, false)
+	unix.Close(p[1])
+	if err != nil {
+		unix.Close(p[0])
 		return err
 	}
+	s.drained = make(chan struct{})
+	go s.drain(os.NewFile(uintptr(p[0]), "agent output"), logLimit(cfg.LogMaxBytes))
 	return send(ctlFD, message{Op: opStarted, ID: 0, Pid: s.agentPid})
 }
 

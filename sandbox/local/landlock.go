@@ -81,7 +81,8 @@ type fsRule struct {
 func landlockRules(cfg *initConfig) []fsRule {
 	all := ^uint64(0)
 	dev := uint64(ll.AccessFSReadFile | ll.AccessFSWriteFile | ll.AccessFSTruncate | ll.AccessFSIoctlDev)
-	rules := []fsRule{{"/proc", ll.AccessFSReadFile | ll.AccessFSReadDir}, {"/dev/pts", dev | ll.AccessFSReadDir}, {"/dev/ptmx", dev}, {"/dev/shm", all}}
+	rules := []fsRule{{"/proc", ll.AccessFSReadFile | ll.AccessFSReadDir}, {"/dev/pts", dev | ll.AccessFSReadDir}, {"/dev/ptmx", dev}, {"/dev/shm", all},
+		{binaryDir, fsRead}}
 	for _, n := range devNodes {
 		rules = append(rules, fsRule{n, dev})
 	}

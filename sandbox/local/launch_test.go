@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -509,5 +510,43 @@ touch /workspace/made; cat `+rootOnly+` 2>&1 || true`)
 	var st syscall.Stat_t
 	if err := syscall.Stat(filepath.Join(ws, "made"), &st); err != nil || st.Uid != unprivUID {
 		t.Errorf("file made by the agent: uid %d, %v; want %d", st.Uid, err, unprivUID)
+	}
+}
+
+// The nemoclave binary is inside every sandbox at BinaryPath, first on
+// PATH, read-only, whatever its host path (issue: a checkout under /tmp).
+func TestLaunch_BinaryAtFixedPath(t *testing.T) {
+	t.Parallel()
+	testSetup(t)
+	dir := t.TempDir()
+	ws := filepath.Join(dir, "ws")
+	if err := os.Mkdir(ws, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// A host path under /tmp, which the sandbox replaces with its own.
+	bin := filepath.Join(dir, "nemoclave")
+	if err := copyFile(probePath, bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	d, err := New(Config{StateRoot: filepath.Join(dir, "state"), Binary: bin})
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := testSpec(t, ws, "/bin/sh", "-c",
+		`command -v nemoclave; od -An -c -N4 "$(command -v nemoclave)" | tr -d ' '; `+
+			`if (echo x >> /opt/nemoclave/bin/nemoclave) 2>/dev/null; then echo writable; else echo read-only; fi; test -e `+bin+` && echo host-path-visible; echo done`)
+	createStart(t, d, spec)
+	if _, err := d.Wait(t.Context(), spec.Name); err != nil {
+		t.Fatal(err)
+	}
+	rc, err := d.Logs(t.Context(), spec.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(rc)
+	rc.Close()
+	want := BinaryPath + "\n177ELF\nread-only\ndone\n"
+	if got := strings.ReplaceAll(string(b), `\`, ""); got != want {
+		t.Errorf("inside the sandbox:\n%s\nwant:\n%s", got, want)
 	}
 }

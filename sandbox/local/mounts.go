@@ -108,7 +108,7 @@ func buildRoot(cfg *initConfig) error {
 		rw[filepath.Clean(p)] = true
 		delete(ro, filepath.Clean(p))
 	}
-	special := map[string]bool{"/workspace": true, "/tmp": true, "/proc": true, "/dev": true, "/dev/shm": true}
+	special := map[string]bool{"/workspace": true, "/tmp": true, "/proc": true, "/dev": true, "/dev/shm": true, binaryDir: true}
 
 	var paths []string
 	for p := range ro {
@@ -195,6 +195,9 @@ func buildRoot(cfg *initConfig) error {
 		}
 	}
 
+	if err := mountBinary(cfg, in); err != nil {
+		return err
+	}
 	if err := mountWorkspace(cfg, in("/workspace"), rw["/workspace"]); err != nil {
 		return err
 	}
@@ -242,6 +245,39 @@ func underSpecial(p string, special map[string]bool) bool {
 		}
 	}
 	return false
+}
+
+// mountBinary binds the nemoclave binary read-only (but executable) at
+// BinaryPath. The host path never appears inside: a sandbox has its own
+// /tmp, so a binary under the host's /tmp would not be found at its path.
+func mountBinary(cfg *initConfig, in func(string) string) error {
+	src := cfg.Binary
+	dst := in(BinaryPath)
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return fmt.Errorf("mount point for the nemoclave binary at %s: %w (a policy path that is a parent of %s hides it; grant narrower paths)", BinaryPath, err, binaryDir)
+	}
+	f, err := os.OpenFile(dst, os.O_CREATE|os.O_RDONLY, 0o555)
+	if err != nil {
+		return fmt.Errorf("mount point for the nemoclave binary at %s: %w", BinaryPath, err)
+	}
+	f.Close()
+	fd, err := unix.Open(src, unix.O_PATH|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("nemoclave binary %s: %w", src, err)
+	}
+	defer unix.Close(fd)
+	tree, err := unix.OpenTree(fd, "", unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_EMPTY_PATH)
+	if err != nil {
+		return fmt.Errorf("clone mount of the nemoclave binary %s: %w", src, err)
+	}
+	defer unix.Close(tree)
+	if err := unix.MountSetattr(tree, "", unix.AT_EMPTY_PATH, &unix.MountAttr{Attr_set: roAttrs}); err != nil {
+		return fmt.Errorf("read-only nemoclave binary: %w", err)
+	}
+	if err := unix.MoveMount(tree, "", unix.AT_FDCWD, dst, unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
+		return fmt.Errorf("attach the nemoclave binary at %s: %w", BinaryPath, err)
+	}
+	return nil
 }
 
 func mountWorkspace(cfg *initConfig, dst string, writable bool) error {

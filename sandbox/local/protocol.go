@@ -63,6 +63,11 @@ type initConfig struct {
 	// root supervisor runs the agent as the workspace's owner rather than
 	// as root.
 	RunAs *[2]int `json:"run_as,omitempty"`
+	// Binary is the host path of the nemoclave binary bound at BinaryPath.
+	Binary string `json:"binary,omitempty"`
+	// LogMaxBytes caps agent.log; the stage rotates it to agent.log.1
+	// (replacing the previous one) when a write would pass the cap.
+	LogMaxBytes int64 `json:"log_max_bytes,omitempty"`
 }
 
 // send writes one message with optional descriptors.

@@ -67,6 +67,11 @@ func (s *initStage) finish(rec exitRecord) int {
 			break
 		}
 	}
+	if s.drained != nil {
+		// Every writer is dead: the pipe is at EOF once read to its end,
+		// so the log holds all the agent wrote before the exit is told.
+		<-s.drained
+	}
 	if b, err := json.Marshal(rec); err == nil {
 		if fd, err := unix.Openat(stateFD, "exit.json", unix.O_WRONLY|unix.O_CREAT|unix.O_TRUNC|unix.O_CLOEXEC, 0o644); err == nil {
 			_, _ = unix.Write(fd, b)

@@ -6,7 +6,6 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -25,10 +24,13 @@ const (
 	DefaultMinLandlockABI = 6
 	// sandboxWorkspace is where Spec.Workspace appears inside the sandbox.
 	sandboxWorkspace = "/workspace"
-	sandboxPath      = "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin"
+	sandboxPath      = binaryDir + ":/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin"
+	// binaryDir holds the nemoclave binary inside every sandbox. It is
+	// not a host path: wherever the binary lives on the host (a checkout
+	// under /tmp, a home directory the agent's uid cannot traverse), the
+	// sandbox sees it here, first on PATH, read-only.
+	binaryDir = "/opt/nemoclave/bin"
 )
-
-var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,47}$`)
 
 // validateSpec refuses anything the driver could not enforce. It runs in
 // Create, so an invalid sandbox never leaves a process or a cgroup behind.
@@ -37,8 +39,8 @@ func validateSpec(spec *sandbox.Spec) error {
 		return errors.New("driver settings (a kubernetes {} block) were given to the local driver, which takes none; remove the block or set driver = \"kubernetes\"")
 	}
 	var errs []error
-	if !nameRE.MatchString(spec.Name) {
-		errs = append(errs, fmt.Errorf("sandbox name %q: use 1-48 lower-case letters, digits and '-', starting with a letter or digit", spec.Name))
+	if err := sandbox.ValidName(spec.Name); err != nil {
+		errs = append(errs, err)
 	}
 	if len(spec.Command) == 0 || spec.Command[0] == "" {
 		errs = append(errs, errors.New("no agent command: set the agent's command"))

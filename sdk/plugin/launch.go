@@ -42,12 +42,24 @@ type LaunchOptions struct {
 	// SysProcAttr overrides the process attributes (sandboxing). Pdeathsig
 	// is always set so the plugin dies with the host.
 	SysProcAttr *syscall.SysProcAttr
+	// Cmd, when set, is the command to run instead of one built from Path,
+	// Args and Env (a host that verified the binary itself and executes it
+	// from a descriptor, or wraps it in a sandbox). Path still names the
+	// plugin in errors; SHA256 is ignored.
+	Cmd *exec.Cmd
+	// SocketDir is where the plugin and the host create their unix
+	// sockets (go-plugin makes a private directory inside it and removes
+	// it when the plugin is killed). Empty means the system temp dir.
+	SocketDir string
 }
 
 // Launched is a running plugin process and its connection.
 type Launched struct {
 	*Client
 	proc *goplugin.Client
+	// pid is the process started by our runner (go-plugin's
+	// ReattachConfig only knows processes it started itself).
+	pid int
 }
 
 // Exited reports whether the plugin process has exited.
@@ -59,6 +71,9 @@ func (l *Launched) Kill() { l.proc.Kill() }
 
 // Pid is the plugin's process id, or 0 when reattached.
 func (l *Launched) Pid() int {
+	if l.pid != 0 {
+		return l.pid
+	}
 	if rc := l.proc.ReattachConfig(); rc != nil {
 		return rc.Pid
 	}
@@ -105,6 +120,12 @@ func Launch(ctx context.Context, o LaunchOptions) (*Launched, error) {
 		if cfg.Plugins == nil {
 			return nil, fmt.Errorf("reattach: the debug plugin speaks protocol version %d, this nemoclave speaks %d; rebuild one of them", o.Reattach.ProtocolVersion, ProtocolVersion)
 		}
+	} else if o.Cmd != nil {
+		if o.Cmd.SysProcAttr == nil {
+			o.Cmd.SysProcAttr = &syscall.SysProcAttr{}
+		}
+		o.Cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
+		cfg.Cmd = o.Cmd
 	} else {
 		if _, err := os.Stat(o.Path); err != nil {
 			return nil, fmt.Errorf("plugin binary %s: %w (build it with `make plugins` or install it with `nemoclave plugin install`)", o.Path, err)
@@ -122,18 +143,45 @@ func Launch(ctx context.Context, o LaunchOptions) (*Launched, error) {
 			cfg.SecureConfig = &goplugin.SecureConfig{Checksum: o.SHA256, Hash: sha256.New()}
 		}
 	}
+	var run **cmdRunner
+	if cfg.Cmd != nil {
+		// Our runner keeps the plugin's stderr tail and exit status, and
+		// (being a RunnerFunc) makes go-plugin create a private socket
+		// directory in SocketDir for the plugin's and the host's broker
+		// sockets, removed on Kill.
+		if cfg.SecureConfig != nil {
+			// go-plugin checks SecureConfig against Cmd.Path, which a
+			// RunnerFunc launch does not have: check it here.
+			if ok, err := cfg.SecureConfig.Check(cfg.Cmd.Path); err != nil || !ok {
+				if err == nil {
+					err = goplugin.ErrChecksumsDoNotMatch
+				}
+				return nil, fmt.Errorf("launch plugin %s: %w", o.Path, explainLaunchError(err))
+			}
+			cfg.SecureConfig = nil
+		}
+		run = useRunner(cfg, cfg.Cmd, o.Path, o.SocketDir)
+	}
 	proc := goplugin.NewClient(cfg)
 	rpc, err := proc.Client()
 	if err != nil {
+		detail := ""
+		if run != nil && *run != nil {
+			detail = "\n  " + (*run).explain(2*time.Second)
+		}
 		proc.Kill()
-		return nil, fmt.Errorf("launch plugin %s: %w", o.Path, explainLaunchError(err))
+		return nil, fmt.Errorf("launch plugin %s: %w%s", o.Path, explainLaunchError(err), detail)
 	}
 	raw, err := rpc.Dispense(pluginName)
 	if err != nil {
 		proc.Kill()
 		return nil, fmt.Errorf("plugin %s: %w", o.Path, err)
 	}
-	return &Launched{Client: raw.(*Client), proc: proc}, nil
+	l := &Launched{Client: raw.(*Client), proc: proc}
+	if run != nil && *run != nil && (*run).cmd.Process != nil {
+		l.pid = (*run).cmd.Process.Pid
+	}
+	return l, nil
 }
 
 // stdioLogger logs each line written to it: hclog JSON lines at their own

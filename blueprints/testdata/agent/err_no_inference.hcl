@@ -13,6 +13,10 @@ sandbox "s" {
 }
 
 agent "a" {
-  sandbox = sandbox.s
+  sandbox = sandbox.a
   command = ["nemoclave", "agent"]
+}
+
+sandbox "a" {
+  policy = policy.p
 }

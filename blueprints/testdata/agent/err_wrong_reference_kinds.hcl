@@ -19,6 +19,10 @@ sandbox "s" {
 }
 
 agent "a" {
-  sandbox = sandbox.s
+  sandbox = sandbox.a
   command = ["nemoclave", "agent"]
+}
+
+sandbox "a" {
+  policy = policy.p
 }

@@ -9,7 +9,7 @@ plugin "llm" "replay" {
 plugin "embeddings" "e" {
   source = "builtin/embeddings-hash"
   config {
-    dimensions = 3
+    dimensions = 9000
   }
 }
 

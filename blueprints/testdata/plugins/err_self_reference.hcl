@@ -1,5 +1,5 @@
 plugin "llm" "rec" {
-  source = "builtin/llm-replay"
+  source = "./plugins/relay"
   config {
     cassette = "c.json"
     mode     = "record"

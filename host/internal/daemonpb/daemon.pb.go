@@ -107,12 +107,18 @@ func (*PingRequest) Descriptor() ([]byte, []int) {
 }
 
 type PingResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Version       string                 `protobuf:"bytes,1,opt,name=version,proto3" json:"version,omitempty"`
-	Pid           int32                  `protobuf:"varint,2,opt,name=pid,proto3" json:"pid,omitempty"`
-	Home          string                 `protobuf:"bytes,3,opt,name=home,proto3" json:"home,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Version string                 `protobuf:"bytes,1,opt,name=version,proto3" json:"version,omitempty"`
+	Pid     int32                  `protobuf:"varint,2,opt,name=pid,proto3" json:"pid,omitempty"`
+	Home    string                 `protobuf:"bytes,3,opt,name=home,proto3" json:"home,omitempty"`
+	// The Go build id of the daemon's binary: two builds of one version
+	// differ here, so a CLI notices a daemon started by an older build.
+	BuildId string `protobuf:"bytes,4,opt,name=build_id,json=buildId,proto3" json:"build_id,omitempty"`
+	// Sandboxes the daemon runs now; a mismatched daemon is restarted for
+	// the CLI only when this is zero.
+	ActiveSandboxes int32 `protobuf:"varint,5,opt,name=active_sandboxes,json=activeSandboxes,proto3" json:"active_sandboxes,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *PingResponse) Reset() {
@@ -166,6 +172,20 @@ func (x *PingResponse) GetHome() string {
 	return ""
 }
 
+func (x *PingResponse) GetBuildId() string {
+	if x != nil {
+		return x.BuildId
+	}
+	return ""
+}
+
+func (x *PingResponse) GetActiveSandboxes() int32 {
+	if x != nil {
+		return x.ActiveSandboxes
+	}
+	return 0
+}
+
 type RunRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Absolute path of the blueprint file or directory.
@@ -174,8 +194,11 @@ type RunRequest struct {
 	VarFiles []string          `protobuf:"bytes,3,rep,name=var_files,json=varFiles,proto3" json:"var_files,omitempty"`
 	// NEMOCLAVE_VAR_* from the CLI's environment (the daemon's own
 	// environment is not the user's).
-	VarEnv        map[string]string `protobuf:"bytes,4,rep,name=var_env,json=varEnv,proto3" json:"var_env,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	Detach        bool              `protobuf:"varint,5,opt,name=detach,proto3" json:"detach,omitempty"`
+	VarEnv map[string]string `protobuf:"bytes,4,rep,name=var_env,json=varEnv,proto3" json:"var_env,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Detach bool              `protobuf:"varint,5,opt,name=detach,proto3" json:"detach,omitempty"`
+	// Replace deletes a running sandbox of the same blueprint first; without
+	// it such a run is refused.
+	Replace       bool `protobuf:"varint,6,opt,name=replace,proto3" json:"replace,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -241,6 +264,13 @@ func (x *RunRequest) GetVarEnv() map[string]string {
 func (x *RunRequest) GetDetach() bool {
 	if x != nil {
 		return x.Detach
+	}
+	return false
+}
+
+func (x *RunRequest) GetReplace() bool {
+	if x != nil {
+		return x.Replace
 	}
 	return false
 }
@@ -1418,18 +1448,21 @@ const file_host_api_daemon_proto_rawDesc = "" +
 	"\x15host/api/daemon.proto\x12\x13nemoclave.daemon.v1\"\"\n" +
 	"\fJSONResponse\x12\x12\n" +
 	"\x04json\x18\x01 \x01(\fR\x04json\"\r\n" +
-	"\vPingRequest\"N\n" +
+	"\vPingRequest\"\x94\x01\n" +
 	"\fPingResponse\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\tR\aversion\x12\x10\n" +
 	"\x03pid\x18\x02 \x01(\x05R\x03pid\x12\x12\n" +
-	"\x04home\x18\x03 \x01(\tR\x04home\"\xce\x02\n" +
+	"\x04home\x18\x03 \x01(\tR\x04home\x12\x19\n" +
+	"\bbuild_id\x18\x04 \x01(\tR\abuildId\x12)\n" +
+	"\x10active_sandboxes\x18\x05 \x01(\x05R\x0factiveSandboxes\"\xe8\x02\n" +
 	"\n" +
 	"RunRequest\x12\x12\n" +
 	"\x04path\x18\x01 \x01(\tR\x04path\x12=\n" +
 	"\x04vars\x18\x02 \x03(\v2).nemoclave.daemon.v1.RunRequest.VarsEntryR\x04vars\x12\x1b\n" +
 	"\tvar_files\x18\x03 \x03(\tR\bvarFiles\x12D\n" +
 	"\avar_env\x18\x04 \x03(\v2+.nemoclave.daemon.v1.RunRequest.VarEnvEntryR\x06varEnv\x12\x16\n" +
-	"\x06detach\x18\x05 \x01(\bR\x06detach\x1a7\n" +
+	"\x06detach\x18\x05 \x01(\bR\x06detach\x12\x18\n" +
+	"\areplace\x18\x06 \x01(\bR\areplace\x1a7\n" +
 	"\tVarsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a9\n" +

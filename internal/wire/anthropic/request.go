@@ -64,8 +64,17 @@ func DecodeRequest(body []byte) (*llm.ChatRequest, bool, error) {
 }
 
 func decodeMessage(m Message) ([]llm.Message, error) {
+	if m.Role == llm.RoleSystem {
+		// Claude Code sends system turns inside messages; they keep their
+		// place in the conversation.
+		text, err := textOf(m.Content)
+		if err != nil {
+			return nil, err
+		}
+		return []llm.Message{{Role: llm.RoleSystem, Content: []llm.ContentPart{llm.Text(text)}}}, nil
+	}
 	if m.Role != llm.RoleUser && m.Role != llm.RoleAssistant {
-		return nil, fmt.Errorf("role %q is not user or assistant", m.Role)
+		return nil, fmt.Errorf("role %q is not user, assistant or system", m.Role)
 	}
 	blocks, err := blocksOf(m.Content)
 	if err != nil {
@@ -213,6 +222,13 @@ func EncodeRequest(req *llm.ChatRequest, stream bool) ([]byte, error) {
 			role = llm.RoleUser
 		}
 		if role == llm.RoleSystem {
+			if len(w.Messages) == 0 {
+				// Leading system turns belong in the system prompt.
+				w.System = appendSystem(w.System, m.Text())
+				continue
+			}
+			content, _ := json.Marshal(m.Text())
+			w.Messages = append(w.Messages, Message{Role: llm.RoleSystem, Content: content})
 			continue
 		}
 		if n := len(w.Messages); n > 0 && w.Messages[n-1].Role == role && (m.Role == llm.RoleTool || role == llm.RoleUser) {
@@ -225,11 +241,27 @@ func EncodeRequest(req *llm.ChatRequest, stream bool) ([]byte, error) {
 		content, _ := json.Marshal(blocks)
 		w.Messages = append(w.Messages, Message{Role: role, Content: content})
 	}
+	if w.Messages == nil {
+		w.Messages = []Message{} // the API wants an array, never null
+	}
 	body, err := json.Marshal(w)
 	if err != nil {
 		return nil, err
 	}
 	return mergeExtra(body, req.Extra)
+}
+
+// appendSystem adds text to a string system prompt.
+func appendSystem(sys json.RawMessage, text string) json.RawMessage {
+	var cur string
+	if len(sys) > 0 {
+		_ = json.Unmarshal(sys, &cur)
+	}
+	if cur != "" {
+		cur += "\n\n"
+	}
+	b, _ := json.Marshal(cur + text)
+	return b
 }
 
 func encodeBlocks(m llm.Message) []Block {
@@ -275,6 +307,18 @@ func ToolInput(args string) json.RawMessage {
 	return b
 }
 
+// openaiOnly are Chat Completions / Responses fields an OpenAI-dialect
+// agent may send that the Messages API rejects as unknown. They are
+// mapped where Messages has an equivalent (parallel_tool_calls) and
+// otherwise dropped; docs/inference.md lists them.
+var openaiOnly = map[string]bool{
+	"parallel_tool_calls": true, "reasoning_effort": true, "response_format": true, "stream_options": true,
+	"n": true, "presence_penalty": true, "frequency_penalty": true, "logit_bias": true, "logprobs": true,
+	"top_logprobs": true, "seed": true, "store": true, "service_tier": true, "modalities": true,
+	"prediction": true, "audio": true, "web_search_options": true, "verbosity": true, "prompt_cache_key": true,
+	"safety_identifier": true, "function_call": true, "functions": true,
+}
+
 func mergeExtra(body []byte, extra json.RawMessage) ([]byte, error) {
 	if len(extra) == 0 || bytes.Equal(extra, []byte("null")) {
 		return body, nil
@@ -286,7 +330,20 @@ func mergeExtra(body []byte, extra json.RawMessage) ([]byte, error) {
 	if err := json.Unmarshal(body, &base); err != nil {
 		return nil, err
 	}
+	if string(add["parallel_tool_calls"]) == "false" && len(base["tools"]) > 0 {
+		tc := ToolChoice{Type: "auto"}
+		if raw, ok := base["tool_choice"]; ok {
+			_ = json.Unmarshal(raw, &tc)
+		}
+		if tc.Type != "none" {
+			tc.DisableParallelToolUse = true
+			base["tool_choice"], _ = json.Marshal(tc)
+		}
+	}
 	for k, v := range add {
+		if openaiOnly[k] {
+			continue
+		}
 		if _, ok := base[k]; !ok {
 			base[k] = v
 		}

@@ -68,8 +68,9 @@ type Tool struct {
 
 // ToolChoice is auto, any, tool (with Name) or none.
 type ToolChoice struct {
-	Type string `json:"type"`
-	Name string `json:"name,omitempty"`
+	Type                   string `json:"type"`
+	Name                   string `json:"name,omitempty"`
+	DisableParallelToolUse bool   `json:"disable_parallel_tool_use,omitempty"`
 }
 
 // Response is a complete message.

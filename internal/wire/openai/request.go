@@ -44,7 +44,12 @@ func DecodeChatRequest(body []byte) (req *llm.ChatRequest, stream, includeUsage 
 		}
 		switch m.Role {
 		case "system", "developer":
-			system = append(system, llm.Message{Content: parts}.Text())
+			if len(req.Messages) == 0 {
+				system = append(system, llm.Message{Content: parts}.Text())
+			} else {
+				// A system turn later in the conversation keeps its place.
+				req.Messages = append(req.Messages, llm.Message{Role: llm.RoleSystem, Content: parts})
+			}
 			continue
 		case llm.RoleUser, llm.RoleAssistant, llm.RoleTool:
 		default:
@@ -206,6 +211,9 @@ func EncodeChatRequest(req *llm.ChatRequest, stream bool) ([]byte, error) {
 	}
 	for _, m := range req.Messages {
 		w.Messages = append(w.Messages, EncodeMessage(m))
+	}
+	if w.Messages == nil {
+		w.Messages = []Message{} // an array, never null
 	}
 	body, err := json.Marshal(w)
 	if err != nil {

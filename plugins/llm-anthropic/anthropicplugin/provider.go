@@ -7,12 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 
+	"github.com/nemoclave/nemoclave/internal/llmhttp"
 	"github.com/nemoclave/nemoclave/internal/wire/anthropic"
 	"github.com/nemoclave/nemoclave/internal/wire/sse"
 	"github.com/nemoclave/nemoclave/sdk/llm"
@@ -64,19 +63,9 @@ func (p *Plugin) Configure(_ context.Context, cfg plugin.Config, _ plugin.Host) 
 	if err := errorsOf(diags); err != nil {
 		return err
 	}
-	tr := &http.Transport{
-		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		MaxIdleConns:          512,
-		MaxIdleConnsPerHost:   256,
-		IdleConnTimeout:       90 * time.Second,
-		TLSHandshakeTimeout:   10 * time.Second,
-		ResponseHeaderTimeout: timeout,
-		ForceAttemptHTTP2:     true,
-	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.cfg, p.timeout, p.hc = c, timeout, &http.Client{Transport: tr}
+	p.cfg, p.timeout, p.hc = c, timeout, llmhttp.NewClient(0, timeout)
 	return nil
 }
 
@@ -109,7 +98,7 @@ func (p *Plugin) ListModels(ctx context.Context) ([]llm.Model, error) {
 	defer resp.Body.Close()
 	var list anthropic.ModelList
 	if err := json.NewDecoder(resp.Body).Decode(&list); err != nil {
-		return nil, status.Errorf(status.Unavailable, "provider at %s sent an unreadable model list: %v", cfg.BaseURL, err)
+		return nil, status.Errorf(status.Unavailable, "the provider sent an unreadable model list: %v", err)
 	}
 	out := make([]llm.Model, len(list.Data))
 	for i, m := range list.Data {
@@ -134,7 +123,7 @@ func (p *Plugin) Chat(ctx context.Context, req *llm.ChatRequest) (*llm.ChatRespo
 	defer resp.Body.Close()
 	var w anthropic.Response
 	if err := json.NewDecoder(resp.Body).Decode(&w); err != nil {
-		return nil, status.Errorf(status.Unavailable, "provider at %s sent an unreadable response: %v", cfg.BaseURL, err)
+		return nil, status.Errorf(status.Unavailable, "the provider sent an unreadable response: %v", err)
 	}
 	return anthropic.DecodeResponse(&w), nil
 }
@@ -162,11 +151,11 @@ func (p *Plugin) ChatStream(ctx context.Context, req *llm.ChatRequest, send func
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			return status.Errorf(status.Unavailable, "stream from %s broke: %s", cfg.BaseURL, redact(err.Error(), cfg.APIKey))
+			return status.Errorf(status.Unavailable, "the provider's stream broke: %s", status.Redact(err.Error(), cfg.APIKey))
 		}
 		chunk, done, err := dec.Decode(ev.Data)
 		if err != nil {
-			return status.Errorf(status.CodeOf(err), "%s", redact(err.Error(), cfg.APIKey))
+			return status.Errorf(status.CodeOf(err), "%s", status.Redact(messageOf(err), cfg.APIKey))
 		}
 		if done {
 			return nil
@@ -175,6 +164,44 @@ func (p *Plugin) ChatStream(ctx context.Context, req *llm.ChatRequest, send func
 			if err := send(chunk); err != nil {
 				return err
 			}
+		}
+	}
+}
+
+// api is how this plugin talks to the Messages API; 529 (overloaded)
+// is worth a fallback like any outage.
+func api(cfg Config) llmhttp.Provider {
+	return llmhttp.Provider{Key: cfg.APIKey, ErrorMessage: func(raw []byte) string {
+		var e anthropic.ErrorBody
+		if json.Unmarshal(raw, &e) == nil && e.Error.Message != "" {
+			return e.Error.Type + ": " + e.Error.Message
+		}
+		return ""
+	}, Code: func(httpStatus int) status.Code {
+		if httpStatus == 529 {
+			return status.Unavailable
+		}
+		return anthropic.StatusCode(httpStatus)
+	}}
+}
+
+// setHeaders adds the configured headers, the API version unless the
+// agent chose one, and the credential. Configured anthropic-beta values
+// are added to the agent's rather than replacing them.
+func setHeaders(cfg Config) func(http.Header) {
+	return func(h http.Header) {
+		agentBeta := h.Get("anthropic-beta")
+		for k, v := range cfg.Headers {
+			h.Set(k, v)
+		}
+		if b := h.Get("anthropic-beta"); agentBeta != "" && b != agentBeta {
+			h.Set("anthropic-beta", agentBeta+","+b)
+		}
+		if h.Get("anthropic-version") == "" {
+			h.Set("anthropic-version", cfg.AnthropicVersion)
+		}
+		if cfg.APIKey != "" {
+			h.Set("x-api-key", cfg.APIKey)
 		}
 	}
 }
@@ -188,59 +215,30 @@ func (p *Plugin) do(ctx context.Context, hc *http.Client, cfg Config, method, pa
 	if err != nil {
 		return nil, status.Errorf(status.InvalidArgument, "build request: %v", err)
 	}
-	for k, v := range cfg.Headers {
-		hreq.Header.Set(k, v)
-	}
 	if body != nil {
 		hreq.Header.Set("Content-Type", "application/json")
 	}
-	hreq.Header.Set("anthropic-version", cfg.AnthropicVersion)
-	if cfg.APIKey != "" {
-		hreq.Header.Set("x-api-key", cfg.APIKey)
-	}
-	resp, err := hc.Do(hreq)
-	if err != nil {
-		if ctxErr := ctx.Err(); ctxErr != nil {
-			if errors.Is(ctxErr, context.DeadlineExceeded) {
-				return nil, status.Errorf(status.DeadlineExceeded, "provider at %s did not answer in time; raise timeout in the plugin config if it is slow", cfg.BaseURL)
-			}
-			return nil, ctxErr
-		}
-		return nil, status.Errorf(status.Unavailable, "provider at %s unreachable: %s", cfg.BaseURL, redact(err.Error(), cfg.APIKey))
-	}
-	if resp.StatusCode/100 == 2 {
-		return resp, nil
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	msg := strings.TrimSpace(string(raw))
-	var e anthropic.ErrorBody
-	if json.Unmarshal(raw, &e) == nil && e.Error.Message != "" {
-		msg = e.Error.Type + ": " + e.Error.Message
-	}
-	code := anthropic.StatusCode(resp.StatusCode)
-	if resp.StatusCode == 529 {
-		code = status.Unavailable
-	}
-	hint := ""
-	if code == status.Unauthenticated {
-		hint = " (check the credential the api_key attribute names: nemoclave provider add NAME)"
-	}
-	return nil, status.Errorf(code, "provider at %s answered %d: %s%s", cfg.BaseURL, resp.StatusCode, redact(msg, cfg.APIKey), hint)
+	setHeaders(cfg)(hreq.Header)
+	return api(cfg).Send(ctx, hc, hreq)
 }
 
-func redact(text, key string) string {
-	if key == "" {
-		return text
+// Forward sends an Anthropic-dialect request (messages, count_tokens)
+// unchanged but for the credential; the agent's anthropic-version and
+// anthropic-beta headers and ?beta=true pass with it.
+func (p *Plugin) Forward(ctx context.Context, req *llm.ForwardRequest, send func(*llm.ForwardChunk) error) error {
+	if req.Dialect != llm.DialectAnthropic {
+		return status.Errorf(status.NotSupported, "llm-anthropic speaks the anthropic dialect, not %q", req.Dialect)
 	}
-	text = strings.ReplaceAll(text, key, "[REDACTED]")
-	const piece = 8
-	if len(key) > 2*piece {
-		text = strings.ReplaceAll(text, key[:piece], "[REDACTED]")
-		text = strings.ReplaceAll(text, key[len(key)-piece:], "[REDACTED]")
+	cfg, timeout, hc := p.snapshot()
+	if !req.Stream {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
 	}
-	return text
+	return api(cfg).Forward(ctx, hc, cfg.BaseURL+"/v1"+req.Path, req, setHeaders(cfg), send)
 }
+
+var _ llm.Forwarder = (*Plugin)(nil)
 
 var _ llm.Provider = (*Plugin)(nil)
 
@@ -248,4 +246,14 @@ var _ llm.Provider = (*Plugin)(nil)
 func (p *Plugin) String() string {
 	cfg, _, _ := p.snapshot()
 	return fmt.Sprintf("llm-anthropic(%s)", cfg.BaseURL)
+}
+
+// messageOf is an error's text without its class prefix, so re-wrapping
+// it does not repeat "unavailable: ".
+func messageOf(err error) string {
+	var se *status.Error
+	if errors.As(err, &se) {
+		return se.Message
+	}
+	return err.Error()
 }

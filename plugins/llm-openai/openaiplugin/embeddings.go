@@ -46,15 +46,15 @@ func (p *Plugin) Embed(ctx context.Context, req *embeddings.EmbedRequest) (*embe
 		} `json:"usage"`
 	}
 	if err := json.NewDecoder(resp.Body).Decode(&w); err != nil {
-		return nil, status.Errorf(status.Unavailable, "provider at %s sent an unreadable embeddings response: %v", cfg.BaseURL, err)
+		return nil, status.Errorf(status.Unavailable, "the provider sent an unreadable embeddings response: %v", err)
 	}
 	if len(w.Data) != len(req.Inputs) {
-		return nil, status.Errorf(status.Unavailable, "provider at %s returned %d embeddings for %d inputs", cfg.BaseURL, len(w.Data), len(req.Inputs))
+		return nil, status.Errorf(status.Unavailable, "the provider returned %d embeddings for %d inputs", len(w.Data), len(req.Inputs))
 	}
 	out.Vectors = make([][]float32, len(req.Inputs))
 	for _, d := range w.Data {
 		if d.Index < 0 || d.Index >= len(out.Vectors) || out.Vectors[d.Index] != nil {
-			return nil, status.Errorf(status.Unavailable, "provider at %s returned embeddings with bad indexes", cfg.BaseURL)
+			return nil, status.Errorf(status.Unavailable, "the provider returned embeddings with bad indexes")
 		}
 		out.Vectors[d.Index] = d.Embedding
 	}

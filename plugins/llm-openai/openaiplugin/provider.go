@@ -7,12 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 
+	"github.com/nemoclave/nemoclave/internal/llmhttp"
 	"github.com/nemoclave/nemoclave/internal/wire/openai"
 	"github.com/nemoclave/nemoclave/internal/wire/sse"
 	"github.com/nemoclave/nemoclave/sdk/llm"
@@ -65,20 +64,10 @@ func (p *Plugin) Configure(_ context.Context, cfg plugin.Config, _ plugin.Host) 
 	if err := errorsOf(diags); err != nil {
 		return err
 	}
-	tr := &http.Transport{
-		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		MaxIdleConns:          512,
-		MaxIdleConnsPerHost:   256,
-		IdleConnTimeout:       90 * time.Second,
-		TLSHandshakeTimeout:   10 * time.Second,
-		ResponseHeaderTimeout: timeout,
-		ForceAttemptHTTP2:     true,
-	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.cfg, p.timeout, p.dims = c, timeout, nil
-	p.hc = &http.Client{Transport: tr}
+	p.hc = llmhttp.NewClient(0, timeout)
 	return nil
 }
 
@@ -111,7 +100,7 @@ func (p *Plugin) ListModels(ctx context.Context) ([]llm.Model, error) {
 	defer resp.Body.Close()
 	var list openai.ModelList
 	if err := json.NewDecoder(resp.Body).Decode(&list); err != nil {
-		return nil, status.Errorf(status.Unavailable, "provider at %s sent an unreadable model list: %v", cfg.BaseURL, err)
+		return nil, status.Errorf(status.Unavailable, "the provider sent an unreadable model list: %v", err)
 	}
 	out := make([]llm.Model, len(list.Data))
 	for i, m := range list.Data {
@@ -136,7 +125,7 @@ func (p *Plugin) Chat(ctx context.Context, req *llm.ChatRequest) (*llm.ChatRespo
 	defer resp.Body.Close()
 	var w openai.ChatResponse
 	if err := json.NewDecoder(resp.Body).Decode(&w); err != nil {
-		return nil, status.Errorf(status.Unavailable, "provider at %s sent an unreadable response: %v", cfg.BaseURL, err)
+		return nil, status.Errorf(status.Unavailable, "the provider sent an unreadable response: %v", err)
 	}
 	return openai.DecodeResponse(&w), nil
 }
@@ -163,24 +152,47 @@ func (p *Plugin) ChatStream(ctx context.Context, req *llm.ChatRequest, send func
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			return status.Errorf(status.Unavailable, "stream from %s broke: %s", cfg.BaseURL, redact(err.Error(), cfg.APIKey))
+			return status.Errorf(status.Unavailable, "the provider's stream broke: %s", status.Redact(err.Error(), cfg.APIKey))
 		}
 		if bytes.Equal(ev.Data, []byte("[DONE]")) {
 			return nil
 		}
 		var c openai.ChatChunk
 		if err := json.Unmarshal(ev.Data, &c); err != nil {
-			return status.Errorf(status.Unavailable, "provider at %s sent a malformed stream chunk: %v", cfg.BaseURL, err)
+			return status.Errorf(status.Unavailable, "the provider sent a malformed stream chunk: %v", err)
 		}
 		if len(c.Choices) == 0 && c.Usage == nil {
 			var e openai.ErrorBody
 			if json.Unmarshal(ev.Data, &e) == nil && e.Error.Message != "" {
-				return status.Errorf(status.Unavailable, "provider stream error: %s", redact(e.Error.Message, cfg.APIKey))
+				return status.Errorf(status.Unavailable, "the provider reported an error mid-stream: %s", status.Redact(e.Error.Message, cfg.APIKey))
 			}
 			continue
 		}
 		if err := send(openai.DecodeChunk(&c)); err != nil {
 			return err
+		}
+	}
+}
+
+// api is how this plugin talks to an OpenAI-compatible server.
+func api(cfg Config) llmhttp.Provider {
+	return llmhttp.Provider{Key: cfg.APIKey, Code: openai.StatusCode, ErrorMessage: func(raw []byte) string {
+		var e openai.ErrorBody
+		if json.Unmarshal(raw, &e) == nil {
+			return e.Error.Message
+		}
+		return ""
+	}}
+}
+
+// setHeaders adds the configured headers and the credential.
+func setHeaders(cfg Config) func(http.Header) {
+	return func(h http.Header) {
+		for k, v := range cfg.Headers {
+			h.Set(k, v)
+		}
+		if cfg.APIKey != "" {
+			h.Set("Authorization", "Bearer "+cfg.APIKey)
 		}
 	}
 }
@@ -196,61 +208,30 @@ func (p *Plugin) do(ctx context.Context, hc *http.Client, cfg Config, method, pa
 	if err != nil {
 		return nil, status.Errorf(status.InvalidArgument, "build request: %v", err)
 	}
-	for k, v := range cfg.Headers {
-		hreq.Header.Set(k, v)
-	}
 	if body != nil {
 		hreq.Header.Set("Content-Type", "application/json")
 	}
 	hreq.Header.Set("Accept", "application/json, text/event-stream")
-	if cfg.APIKey != "" {
-		hreq.Header.Set("Authorization", "Bearer "+cfg.APIKey)
-	}
-	resp, err := hc.Do(hreq)
-	if err != nil {
-		if ctxErr := ctx.Err(); ctxErr != nil {
-			if errors.Is(ctxErr, context.DeadlineExceeded) {
-				return nil, status.Errorf(status.DeadlineExceeded, "provider at %s did not answer in time; raise timeout in the plugin config if it is slow", cfg.BaseURL)
-			}
-			return nil, ctxErr
-		}
-		return nil, status.Errorf(status.Unavailable, "provider at %s unreachable: %s", cfg.BaseURL, redact(err.Error(), cfg.APIKey))
-	}
-	if resp.StatusCode/100 == 2 {
-		return resp, nil
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	msg := strings.TrimSpace(string(raw))
-	var e openai.ErrorBody
-	if json.Unmarshal(raw, &e) == nil && e.Error.Message != "" {
-		msg = e.Error.Message
-	}
-	code := openai.StatusCode(resp.StatusCode)
-	hint := ""
-	switch code {
-	case status.Unauthenticated:
-		hint = " (check the credential the api_key attribute names: nemoclave provider add NAME)"
-	case status.NotFound:
-		hint = " (check the model name and base_url)"
-	}
-	return nil, status.Errorf(code, "provider at %s answered %d: %s%s", cfg.BaseURL, resp.StatusCode, redact(msg, cfg.APIKey), hint)
+	setHeaders(cfg)(hreq.Header)
+	return api(cfg).Send(ctx, hc, hreq)
 }
 
-// redact removes the key, and any long-enough piece of it a provider might
-// echo ("Incorrect API key provided: sk-abc***xyz"), from text.
-func redact(text, key string) string {
-	if key == "" {
-		return text
+// Forward sends an OpenAI-dialect request (chat completions, responses)
+// unchanged but for the credential. Other dialects are not spoken here.
+func (p *Plugin) Forward(ctx context.Context, req *llm.ForwardRequest, send func(*llm.ForwardChunk) error) error {
+	if req.Dialect != llm.DialectOpenAI {
+		return status.Errorf(status.NotSupported, "llm-openai speaks the openai dialect, not %q", req.Dialect)
 	}
-	text = strings.ReplaceAll(text, key, "[REDACTED]")
-	const piece = 8
-	if len(key) > 2*piece {
-		text = strings.ReplaceAll(text, key[:piece], "[REDACTED]")
-		text = strings.ReplaceAll(text, key[len(key)-piece:], "[REDACTED]")
+	cfg, timeout, hc := p.snapshot()
+	if !req.Stream {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
 	}
-	return text
+	return api(cfg).Forward(ctx, hc, cfg.BaseURL+req.Path, req, setHeaders(cfg), send)
 }
+
+var _ llm.Forwarder = (*Plugin)(nil)
 
 var _ llm.Provider = (*Plugin)(nil)
 

@@ -924,6 +924,163 @@ func (x *ToolCallDelta) GetArgumentsDelta() string {
 	return ""
 }
 
+// ForwardRequest is one agent request in a provider dialect. The gateway
+// has already rewritten the body's model name; the plugin adds its
+// credentials and sends everything else as it is.
+type ForwardRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Dialect is the wire format: "openai" or "anthropic".
+	Dialect string `protobuf:"bytes,1,opt,name=dialect,proto3" json:"dialect,omitempty"`
+	// Path is relative to the API root the plugin is configured with, such
+	// as "/chat/completions", "/responses", "/messages",
+	// "/messages/count_tokens".
+	Path string `protobuf:"bytes,2,opt,name=path,proto3" json:"path,omitempty"`
+	// Query is the raw query string without "?" (Anthropic's beta=true).
+	Query string `protobuf:"bytes,3,opt,name=query,proto3" json:"query,omitempty"`
+	// Headers are the agent's protocol headers the gateway lets through
+	// (anthropic-version, anthropic-beta, openai-beta); never credentials.
+	Headers map[string]string `protobuf:"bytes,4,rep,name=headers,proto3" json:"headers,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Body    []byte            `protobuf:"bytes,5,opt,name=body,proto3" json:"body,omitempty"`
+	// Stream tells the plugin the answer is an event stream.
+	Stream        bool `protobuf:"varint,6,opt,name=stream,proto3" json:"stream,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ForwardRequest) Reset() {
+	*x = ForwardRequest{}
+	mi := &file_nemoclave_llm_v1_llm_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ForwardRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ForwardRequest) ProtoMessage() {}
+
+func (x *ForwardRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_nemoclave_llm_v1_llm_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ForwardRequest.ProtoReflect.Descriptor instead.
+func (*ForwardRequest) Descriptor() ([]byte, []int) {
+	return file_nemoclave_llm_v1_llm_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *ForwardRequest) GetDialect() string {
+	if x != nil {
+		return x.Dialect
+	}
+	return ""
+}
+
+func (x *ForwardRequest) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *ForwardRequest) GetQuery() string {
+	if x != nil {
+		return x.Query
+	}
+	return ""
+}
+
+func (x *ForwardRequest) GetHeaders() map[string]string {
+	if x != nil {
+		return x.Headers
+	}
+	return nil
+}
+
+func (x *ForwardRequest) GetBody() []byte {
+	if x != nil {
+		return x.Body
+	}
+	return nil
+}
+
+func (x *ForwardRequest) GetStream() bool {
+	if x != nil {
+		return x.Stream
+	}
+	return false
+}
+
+// ForwardChunk is a piece of the provider's answer: the first one carries
+// the HTTP status and headers, every one may carry body bytes.
+type ForwardChunk struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Status        int32                  `protobuf:"varint,1,opt,name=status,proto3" json:"status,omitempty"`
+	Headers       map[string]string      `protobuf:"bytes,2,rep,name=headers,proto3" json:"headers,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Data          []byte                 `protobuf:"bytes,3,opt,name=data,proto3" json:"data,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ForwardChunk) Reset() {
+	*x = ForwardChunk{}
+	mi := &file_nemoclave_llm_v1_llm_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ForwardChunk) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ForwardChunk) ProtoMessage() {}
+
+func (x *ForwardChunk) ProtoReflect() protoreflect.Message {
+	mi := &file_nemoclave_llm_v1_llm_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ForwardChunk.ProtoReflect.Descriptor instead.
+func (*ForwardChunk) Descriptor() ([]byte, []int) {
+	return file_nemoclave_llm_v1_llm_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *ForwardChunk) GetStatus() int32 {
+	if x != nil {
+		return x.Status
+	}
+	return 0
+}
+
+func (x *ForwardChunk) GetHeaders() map[string]string {
+	if x != nil {
+		return x.Headers
+	}
+	return nil
+}
+
+func (x *ForwardChunk) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
 var File_nemoclave_llm_v1_llm_proto protoreflect.FileDescriptor
 
 const file_nemoclave_llm_v1_llm_proto_rawDesc = "" +
@@ -1003,13 +1160,31 @@ const file_nemoclave_llm_v1_llm_proto_rawDesc = "" +
 	"\x05index\x18\x01 \x01(\x05R\x05index\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x03 \x01(\tR\x04name\x12'\n" +
-	"\x0farguments_delta\x18\x04 \x01(\tR\x0eargumentsDelta2\xf1\x01\n" +
+	"\x0farguments_delta\x18\x04 \x01(\tR\x0eargumentsDelta\"\x85\x02\n" +
+	"\x0eForwardRequest\x12\x18\n" +
+	"\adialect\x18\x01 \x01(\tR\adialect\x12\x12\n" +
+	"\x04path\x18\x02 \x01(\tR\x04path\x12\x14\n" +
+	"\x05query\x18\x03 \x01(\tR\x05query\x12G\n" +
+	"\aheaders\x18\x04 \x03(\v2-.nemoclave.llm.v1.ForwardRequest.HeadersEntryR\aheaders\x12\x12\n" +
+	"\x04body\x18\x05 \x01(\fR\x04body\x12\x16\n" +
+	"\x06stream\x18\x06 \x01(\bR\x06stream\x1a:\n" +
+	"\fHeadersEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xbd\x01\n" +
+	"\fForwardChunk\x12\x16\n" +
+	"\x06status\x18\x01 \x01(\x05R\x06status\x12E\n" +
+	"\aheaders\x18\x02 \x03(\v2+.nemoclave.llm.v1.ForwardChunk.HeadersEntryR\aheaders\x12\x12\n" +
+	"\x04data\x18\x03 \x01(\fR\x04data\x1a:\n" +
+	"\fHeadersEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x012\xc0\x02\n" +
 	"\x03LLM\x12W\n" +
 	"\n" +
 	"ListModels\x12#.nemoclave.llm.v1.ListModelsRequest\x1a$.nemoclave.llm.v1.ListModelsResponse\x12E\n" +
 	"\x04Chat\x12\x1d.nemoclave.llm.v1.ChatRequest\x1a\x1e.nemoclave.llm.v1.ChatResponse\x12J\n" +
 	"\n" +
-	"ChatStream\x12\x1d.nemoclave.llm.v1.ChatRequest\x1a\x1b.nemoclave.llm.v1.ChatChunk0\x01B6Z4github.com/nemoclave/nemoclave/sdk/internal/pb/llmv1b\x06proto3"
+	"ChatStream\x12\x1d.nemoclave.llm.v1.ChatRequest\x1a\x1b.nemoclave.llm.v1.ChatChunk0\x01\x12M\n" +
+	"\aForward\x12 .nemoclave.llm.v1.ForwardRequest\x1a\x1e.nemoclave.llm.v1.ForwardChunk0\x01B6Z4github.com/nemoclave/nemoclave/sdk/internal/pb/llmv1b\x06proto3"
 
 var (
 	file_nemoclave_llm_v1_llm_proto_rawDescOnce sync.Once
@@ -1023,7 +1198,7 @@ func file_nemoclave_llm_v1_llm_proto_rawDescGZIP() []byte {
 	return file_nemoclave_llm_v1_llm_proto_rawDescData
 }
 
-var file_nemoclave_llm_v1_llm_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_nemoclave_llm_v1_llm_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_nemoclave_llm_v1_llm_proto_goTypes = []any{
 	(*ListModelsRequest)(nil),  // 0: nemoclave.llm.v1.ListModelsRequest
 	(*ListModelsResponse)(nil), // 1: nemoclave.llm.v1.ListModelsResponse
@@ -1038,6 +1213,10 @@ var file_nemoclave_llm_v1_llm_proto_goTypes = []any{
 	(*ChatResponse)(nil),       // 10: nemoclave.llm.v1.ChatResponse
 	(*ChatChunk)(nil),          // 11: nemoclave.llm.v1.ChatChunk
 	(*ToolCallDelta)(nil),      // 12: nemoclave.llm.v1.ToolCallDelta
+	(*ForwardRequest)(nil),     // 13: nemoclave.llm.v1.ForwardRequest
+	(*ForwardChunk)(nil),       // 14: nemoclave.llm.v1.ForwardChunk
+	nil,                        // 15: nemoclave.llm.v1.ForwardRequest.HeadersEntry
+	nil,                        // 16: nemoclave.llm.v1.ForwardChunk.HeadersEntry
 }
 var file_nemoclave_llm_v1_llm_proto_depIdxs = []int32{
 	2,  // 0: nemoclave.llm.v1.ListModelsResponse.models:type_name -> nemoclave.llm.v1.Model
@@ -1050,17 +1229,21 @@ var file_nemoclave_llm_v1_llm_proto_depIdxs = []int32{
 	9,  // 7: nemoclave.llm.v1.ChatResponse.usage:type_name -> nemoclave.llm.v1.Usage
 	12, // 8: nemoclave.llm.v1.ChatChunk.tool_calls:type_name -> nemoclave.llm.v1.ToolCallDelta
 	9,  // 9: nemoclave.llm.v1.ChatChunk.usage:type_name -> nemoclave.llm.v1.Usage
-	0,  // 10: nemoclave.llm.v1.LLM.ListModels:input_type -> nemoclave.llm.v1.ListModelsRequest
-	3,  // 11: nemoclave.llm.v1.LLM.Chat:input_type -> nemoclave.llm.v1.ChatRequest
-	3,  // 12: nemoclave.llm.v1.LLM.ChatStream:input_type -> nemoclave.llm.v1.ChatRequest
-	1,  // 13: nemoclave.llm.v1.LLM.ListModels:output_type -> nemoclave.llm.v1.ListModelsResponse
-	10, // 14: nemoclave.llm.v1.LLM.Chat:output_type -> nemoclave.llm.v1.ChatResponse
-	11, // 15: nemoclave.llm.v1.LLM.ChatStream:output_type -> nemoclave.llm.v1.ChatChunk
-	13, // [13:16] is the sub-list for method output_type
-	10, // [10:13] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	15, // 10: nemoclave.llm.v1.ForwardRequest.headers:type_name -> nemoclave.llm.v1.ForwardRequest.HeadersEntry
+	16, // 11: nemoclave.llm.v1.ForwardChunk.headers:type_name -> nemoclave.llm.v1.ForwardChunk.HeadersEntry
+	0,  // 12: nemoclave.llm.v1.LLM.ListModels:input_type -> nemoclave.llm.v1.ListModelsRequest
+	3,  // 13: nemoclave.llm.v1.LLM.Chat:input_type -> nemoclave.llm.v1.ChatRequest
+	3,  // 14: nemoclave.llm.v1.LLM.ChatStream:input_type -> nemoclave.llm.v1.ChatRequest
+	13, // 15: nemoclave.llm.v1.LLM.Forward:input_type -> nemoclave.llm.v1.ForwardRequest
+	1,  // 16: nemoclave.llm.v1.LLM.ListModels:output_type -> nemoclave.llm.v1.ListModelsResponse
+	10, // 17: nemoclave.llm.v1.LLM.Chat:output_type -> nemoclave.llm.v1.ChatResponse
+	11, // 18: nemoclave.llm.v1.LLM.ChatStream:output_type -> nemoclave.llm.v1.ChatChunk
+	14, // 19: nemoclave.llm.v1.LLM.Forward:output_type -> nemoclave.llm.v1.ForwardChunk
+	16, // [16:20] is the sub-list for method output_type
+	12, // [12:16] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_nemoclave_llm_v1_llm_proto_init() }
@@ -1079,7 +1262,7 @@ func file_nemoclave_llm_v1_llm_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_nemoclave_llm_v1_llm_proto_rawDesc), len(file_nemoclave_llm_v1_llm_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   13,
+			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

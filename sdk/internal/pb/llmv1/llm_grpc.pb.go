@@ -25,6 +25,7 @@ const (
 	LLM_ListModels_FullMethodName = "/nemoclave.llm.v1.LLM/ListModels"
 	LLM_Chat_FullMethodName       = "/nemoclave.llm.v1.LLM/Chat"
 	LLM_ChatStream_FullMethodName = "/nemoclave.llm.v1.LLM/ChatStream"
+	LLM_Forward_FullMethodName    = "/nemoclave.llm.v1.LLM/Forward"
 )
 
 // LLMClient is the client API for LLM service.
@@ -34,6 +35,12 @@ type LLMClient interface {
 	ListModels(ctx context.Context, in *ListModelsRequest, opts ...grpc.CallOption) (*ListModelsResponse, error)
 	Chat(ctx context.Context, in *ChatRequest, opts ...grpc.CallOption) (*ChatResponse, error)
 	ChatStream(ctx context.Context, in *ChatRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ChatChunk], error)
+	// Forward sends a request in the provider's own wire dialect unchanged
+	// (same-dialect pass-through). Added in 0.2: plugins built before it
+	// answer UNIMPLEMENTED, and the gateway then translates through Chat /
+	// ChatStream as before. A plugin that does not speak the request's
+	// dialect answers UNIMPLEMENTED too.
+	Forward(ctx context.Context, in *ForwardRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ForwardChunk], error)
 }
 
 type lLMClient struct {
@@ -83,6 +90,25 @@ func (c *lLMClient) ChatStream(ctx context.Context, in *ChatRequest, opts ...grp
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type LLM_ChatStreamClient = grpc.ServerStreamingClient[ChatChunk]
 
+func (c *lLMClient) Forward(ctx context.Context, in *ForwardRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ForwardChunk], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &LLM_ServiceDesc.Streams[1], LLM_Forward_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[ForwardRequest, ForwardChunk]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type LLM_ForwardClient = grpc.ServerStreamingClient[ForwardChunk]
+
 // LLMServer is the server API for LLM service.
 // All implementations must embed UnimplementedLLMServer
 // for forward compatibility.
@@ -90,6 +116,12 @@ type LLMServer interface {
 	ListModels(context.Context, *ListModelsRequest) (*ListModelsResponse, error)
 	Chat(context.Context, *ChatRequest) (*ChatResponse, error)
 	ChatStream(*ChatRequest, grpc.ServerStreamingServer[ChatChunk]) error
+	// Forward sends a request in the provider's own wire dialect unchanged
+	// (same-dialect pass-through). Added in 0.2: plugins built before it
+	// answer UNIMPLEMENTED, and the gateway then translates through Chat /
+	// ChatStream as before. A plugin that does not speak the request's
+	// dialect answers UNIMPLEMENTED too.
+	Forward(*ForwardRequest, grpc.ServerStreamingServer[ForwardChunk]) error
 	mustEmbedUnimplementedLLMServer()
 }
 
@@ -108,6 +140,9 @@ func (UnimplementedLLMServer) Chat(context.Context, *ChatRequest) (*ChatResponse
 }
 func (UnimplementedLLMServer) ChatStream(*ChatRequest, grpc.ServerStreamingServer[ChatChunk]) error {
 	return status.Error(codes.Unimplemented, "method ChatStream not implemented")
+}
+func (UnimplementedLLMServer) Forward(*ForwardRequest, grpc.ServerStreamingServer[ForwardChunk]) error {
+	return status.Error(codes.Unimplemented, "method Forward not implemented")
 }
 func (UnimplementedLLMServer) mustEmbedUnimplementedLLMServer() {}
 func (UnimplementedLLMServer) testEmbeddedByValue()             {}
@@ -177,6 +212,17 @@ func _LLM_ChatStream_Handler(srv interface{}, stream grpc.ServerStream) error {
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type LLM_ChatStreamServer = grpc.ServerStreamingServer[ChatChunk]
 
+func _LLM_Forward_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(ForwardRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(LLMServer).Forward(m, &grpc.GenericServerStream[ForwardRequest, ForwardChunk]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type LLM_ForwardServer = grpc.ServerStreamingServer[ForwardChunk]
+
 // LLM_ServiceDesc is the grpc.ServiceDesc for LLM service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -197,6 +243,11 @@ var LLM_ServiceDesc = grpc.ServiceDesc{
 		{
 			StreamName:    "ChatStream",
 			Handler:       _LLM_ChatStream_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "Forward",
+			Handler:       _LLM_Forward_Handler,
 			ServerStreams: true,
 		},
 	},

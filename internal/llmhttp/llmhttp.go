@@ -1,0 +1,106 @@
+package llmhttp
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/nemoclave/nemoclave/sdk/status"
+)
+
+// NewClient returns the pooled client a plugin keeps per config. connect
+// bounds dialling (and the TLS handshake); header bounds the wait for the
+// response headers, so a stream may then run as long as its context lets.
+func NewClient(connect, header time.Duration) *http.Client {
+	if connect <= 0 {
+		connect = 10 * time.Second
+	}
+	tr := &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           (&net.Dialer{Timeout: connect, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns:          512,
+		MaxIdleConnsPerHost:   256,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   connect,
+		ResponseHeaderTimeout: header,
+		ForceAttemptHTTP2:     true,
+	}
+	return &http.Client{Transport: tr}
+}
+
+// Provider describes how one plugin talks to its API.
+type Provider struct {
+	// Key is the credential, redacted from every error.
+	Key string
+	// ErrorMessage extracts the human message from an error body; ""
+	// falls back to the trimmed body.
+	ErrorMessage func(body []byte) string
+	// Code maps an HTTP status to an error class.
+	Code func(httpStatus int) status.Code
+}
+
+// Send performs hreq and returns a 2xx response (the caller closes its
+// body) or a classified error with the key redacted and no URL in it.
+func (p Provider) Send(ctx context.Context, hc *http.Client, hreq *http.Request) (*http.Response, error) {
+	resp, err := hc.Do(hreq)
+	if err != nil {
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			if errors.Is(ctxErr, context.DeadlineExceeded) {
+				return nil, status.Errorf(status.DeadlineExceeded, "the provider did not answer in time; raise the plugin's timeout if it is slow")
+			}
+			return nil, ctxErr
+		}
+		return nil, status.Errorf(status.Unavailable, "the provider is unreachable: %s", p.Redact(transportReason(err)))
+	}
+	if resp.StatusCode/100 == 2 {
+		return resp, nil
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	msg := ""
+	if p.ErrorMessage != nil {
+		msg = p.ErrorMessage(raw)
+	}
+	if msg == "" {
+		msg = strings.TrimSpace(string(raw))
+	}
+	code := status.Unknown
+	if p.Code != nil {
+		code = p.Code(resp.StatusCode)
+	}
+	hint := ""
+	switch code {
+	case status.Unauthenticated, status.PermissionDenied:
+		hint = " (the gateway's credential for this provider was refused: check the credential the plugin's api_key names, e.g. nemoclave provider add NAME)"
+	case status.NotFound:
+		hint = " (check the route's model name and the plugin's base_url)"
+	}
+	return nil, status.Errorf(code, "the provider answered %d: %s%s", resp.StatusCode, p.Redact(msg), hint)
+}
+
+// transportReason is a transport error without the request URL: the
+// innermost network error ("connection refused", "i/o timeout").
+func transportReason(err error) string {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	var oe *net.OpError
+	if errors.As(err, &oe) && oe.Err != nil {
+		return oe.Op + ": " + oe.Err.Error()
+	}
+	var de *net.DNSError
+	if errors.As(err, &de) {
+		return "name resolution failed: " + de.Err
+	}
+	return err.Error()
+}
+
+// Redact removes the key, and any long-enough piece of it a provider might
+// echo ("Incorrect API key provided: sk-abc***xyz"), from text.
+func (p Provider) Redact(text string) string { return status.Redact(text, p.Key) }
