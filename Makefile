@@ -17,7 +17,7 @@ PLUGINS := $(notdir $(wildcard plugins/*))
 LDFLAGS ?= -s -w
 GOTEST_FLAGS ?= -race -count=1 -timeout 20m
 
-.PHONY: all build build-k8s plugins run test test-k8s test-unit test-security lint proto bench bench-quick fuzz e2e tools clean
+.PHONY: all build build-k8s plugins image run test test-k8s test-unit test-security lint proto bench bench-quick fuzz e2e tools clean
 
 all: build
 
@@ -40,6 +40,24 @@ plugins:
 		$(GO) build -ldflags='$(LDFLAGS)' -o $(BIN)/nemoclave-plugin-$$p ./plugins/$$p || exit 1; \
 	done
 
+## image: the daemon/gateway image and the sandbox base image as OCI archives in out/image/, built
+## offline on scratch from static binaries (deploy/image), each with a CycloneDX SBOM (.cdx.json)
+## and a cosign-format signature of its manifest (.manifest.sig; key IMAGE_KEY, made when missing).
+## IMAGE is the one place the images are named: $(IMAGE):<version> and $(IMAGE)-sandbox:<version>.
+IMAGE     ?= ghcr.io/nemoclave/nemoclave
+IMAGE_DIR ?= $(CURDIR)/out/image
+IMAGE_KEY ?= $(IMAGE_DIR)/cosign.key
+IMAGE_CA  ?= /etc/ssl/certs/ca-certificates.crt
+image:
+	@mkdir -p $(IMAGE_DIR)/bin
+	cp $(IMAGE_CA) $(IMAGE_DIR)/ca-certificates.crt
+	CGO_ENABLED=0 $(GO) build -tags kubernetes -ldflags='$(LDFLAGS)' -o $(IMAGE_DIR)/bin/nemoclave ./host/cmd/nemoclave
+	@for p in $(PLUGINS); do \
+		echo "go build (static) plugins/$$p"; \
+		CGO_ENABLED=0 $(GO) build -ldflags='$(LDFLAGS)' -o $(IMAGE_DIR)/bin/nemoclave-plugin-$$p ./plugins/$$p || exit 1; \
+	done
+	$(GO) run ./deploy/image/cmd/nemoclave-image -bin $(IMAGE_DIR)/bin -out $(IMAGE_DIR) -image $(IMAGE) -key $(IMAGE_KEY) -ca-bundle $(IMAGE_DIR)/ca-certificates.crt
+
 ## run: build everything and run the quickstart blueprint on embedded defaults
 run: build
 	$(BIN)/nemoclave run examples/quickstart/blueprint.hcl
@@ -56,8 +74,11 @@ test: build
 
 ## test-k8s: the kubernetes driver, the Secret credential backend and deploy/ against a real
 ## kube-apiserver + etcd on loopback (scripts/k8s-testenv.sh; the first run builds kube-apiserver)
-## then `nemoclave run` of a driver = "kubernetes" blueprint against it (scripts/k8s-acceptance.sh)
+## then `nemoclave run` of a driver = "kubernetes" blueprint against it (scripts/k8s-acceptance.sh),
+## and the corporate-proxy tests against a real squid (scripts/test-squid.sh installs it)
 test-k8s: build build-k8s
+	bash scripts/test-squid.sh
+	$(GO) test $(GOTEST_FLAGS) -run 'TestUpstreamProxy' ./host/runtime/ ./gateway/egress/
 	bash scripts/k8s-testenv.sh run -- bash -c '$(GO) test -tags kubernetes $(GOTEST_FLAGS) ./sandbox/kubernetes/... ./host/credentials/... ./host/cli/... ./deploy/... && bash scripts/k8s-acceptance.sh'
 
 ## test-security: the sandbox escape catalogue only

@@ -1,6 +1,7 @@
 package blueprints
 
 import (
+	"encoding/json"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -10,6 +11,7 @@ import (
 	"github.com/nemoclave/nemoclave/blueprints/policy"
 	"github.com/nemoclave/nemoclave/sandbox"
 	"github.com/zclconf/go-cty/cty"
+	ctyjson "github.com/zclconf/go-cty/cty/json"
 )
 
 // Sandbox drivers.
@@ -64,6 +66,14 @@ type KubernetesSettings struct {
 	StorageBytes int64             `json:"storage_bytes,omitempty"`
 	Image        string            `json:"image,omitempty"`
 	NodeSelector map[string]string `json:"node_selector,omitempty"`
+	// Tolerations (a list), Affinity (an object) and
+	// TopologySpreadConstraints (a list) are written with the Kubernetes
+	// pod spec's own field names and kept as JSON: the blueprint language
+	// does not know their schema, the kubernetes driver decodes and
+	// validates them (sandbox.Spec.DriverConfig).
+	Tolerations               json.RawMessage `json:"tolerations,omitempty"`
+	Affinity                  json.RawMessage `json:"affinity,omitempty"`
+	TopologySpreadConstraints json.RawMessage `json:"topology_spread_constraints,omitempty"`
 }
 
 var sandboxSchema = &hcl.BodySchema{
@@ -76,6 +86,7 @@ var resourcesSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{{Name: "
 var kubernetesSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
 	{Name: "namespace"}, {Name: "runtime_class"}, {Name: "storage_class"}, {Name: "storage"},
 	{Name: "image"}, {Name: "node_selector"},
+	{Name: "tolerations"}, {Name: "affinity"}, {Name: "topology_spread_constraints"},
 }}
 
 // reservedEnv are set by the sandbox and gateway; a blueprint may not
@@ -152,6 +163,9 @@ func (e *evaluator) decodeSandbox(b *hcl.Block, bp *Blueprint) *Sandbox {
 				Namespace: e.str(c.Attributes["namespace"]), RuntimeClass: e.str(c.Attributes["runtime_class"]),
 				StorageClass: e.str(c.Attributes["storage_class"]), StorageBytes: e.byteSize(c.Attributes["storage"]),
 				Image: e.str(c.Attributes["image"]), NodeSelector: e.strMap(c.Attributes["node_selector"]),
+				Tolerations:               e.podSpecJSON(c.Attributes["tolerations"], true, `[{ key = "nemoclave.dev/sandbox", operator = "Exists", effect = "NoSchedule" }]`),
+				Affinity:                  e.podSpecJSON(c.Attributes["affinity"], false, `{ nodeAffinity = { … } }`),
+				TopologySpreadConstraints: e.podSpecJSON(c.Attributes["topology_spread_constraints"], true, `[{ maxSkew = 1, topologyKey = "topology.kubernetes.io/zone", whenUnsatisfiable = "ScheduleAnyway" }]`),
 			}
 		}
 	}
@@ -159,6 +173,30 @@ func (e *evaluator) decodeSandbox(b *hcl.Block, bp *Blueprint) *Sandbox {
 		s.Kubernetes = &KubernetesSettings{}
 	}
 	return s
+}
+
+// podSpecJSON reads a kubernetes attribute given in the pod spec's shape
+// (a list of objects, or one object) as JSON for the driver to decode.
+func (e *evaluator) podSpecJSON(a *hcl.Attribute, list bool, example string) json.RawMessage {
+	v, ok := e.attrValue(a, cty.DynamicPseudoType)
+	if !ok || v.IsNull() {
+		return nil
+	}
+	ty := v.Type()
+	if list && !(ty.IsTupleType() || ty.IsListType()) || !list && !(ty.IsObjectType() || ty.IsMapType()) {
+		e.errorf(a.Expr.Range().Ptr(), "Invalid "+a.Name, "%s takes the pod spec's shape, as in %s = %s.", a.Name, a.Name, example)
+		return nil
+	}
+	if !e.noCredential(v, a.Expr.Range()) {
+		return nil
+	}
+	v, _ = v.UnmarkDeep()
+	raw, err := ctyjson.Marshal(v, ty)
+	if err != nil {
+		e.errorf(a.Expr.Range().Ptr(), "Invalid "+a.Name, "%s: %v", a.Name, err)
+		return nil
+	}
+	return raw
 }
 
 // environment decodes the sandbox environment, refusing anything that

@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net"
@@ -79,23 +80,13 @@ type Spec struct {
 	// Timeout kills the whole sandbox when it has run this long. Zero means
 	// no timeout.
 	Timeout time.Duration `json:"timeout,omitempty"`
-	// Kubernetes holds the blueprint's per-sandbox kubernetes settings;
-	// the kubernetes driver applies them over its own defaults and every
-	// other driver refuses a spec that sets them.
-	Kubernetes *KubernetesSpec `json:"kubernetes,omitempty"`
-}
-
-// KubernetesSpec overrides the kubernetes driver's defaults for one
-// sandbox. Empty fields keep the driver's (daemon flags) values.
-type KubernetesSpec struct {
-	// Namespace must equal the driver's: one daemon serves one sandbox
-	// namespace (its informers, RBAC and NetworkPolicies are scoped to it).
-	Namespace    string            `json:"namespace,omitempty"`
-	RuntimeClass string            `json:"runtime_class,omitempty"`
-	StorageClass string            `json:"storage_class,omitempty"`
-	StorageBytes int64             `json:"storage_bytes,omitempty"`
-	Image        string            `json:"image,omitempty"`
-	NodeSelector map[string]string `json:"node_selector,omitempty"`
+	// DriverConfig is the sandbox's driver-specific settings (a
+	// blueprint's kubernetes {} block) as JSON. It is opaque here: only the
+	// driver it is meant for decodes and validates it (as Nomad's
+	// DecodeDriverConfig does), so a new driver setting needs no change to
+	// this generic Spec, and a driver that takes no settings refuses a spec
+	// that carries some.
+	DriverConfig json.RawMessage `json:"driver_config,omitempty"`
 }
 
 // Resources are enforced with cgroups. Zero fields mean the driver's default.

@@ -168,7 +168,8 @@ func SystemRootsPEM() ([]byte, error) {
 	return nil, errors.New("egress: no system CA bundle found (install ca-certificates); the sandbox would trust only its own CA")
 }
 
-// TrustBundle returns the system roots followed by the sandbox's CA, the
+// TrustBundle returns the system roots, the corporate CA bundle
+// (Config.UpstreamCAPEM) and then the sandbox's CA, the
 // file the caller writes into the sandbox and names in TrustEnv. It fails
 // when the system roots cannot be read, rather than hand out a bundle that
 // breaks every non-inspected TLS connection.
@@ -181,7 +182,7 @@ func (p *Proxy) TrustBundle(sandboxID string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return Bundle(roots, ca.CertPEM()), nil
+	return Bundle(roots, p.cfg.UpstreamCAPEM, ca.CertPEM()), nil
 }
 
 // Bundle concatenates PEM blocks, making sure each starts on its own line.

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/net/http/httpproxy"
 
 	"github.com/nemoclave/nemoclave/blueprints/policy"
 )
@@ -47,9 +48,21 @@ type Config struct {
 	// Proxy-Authorization Basic). The target is still resolved and vetted
 	// locally first, so SSRF defence does not depend on the corporate proxy.
 	UpstreamProxy *url.URL
+	// UpstreamNoProxy lists the targets dialled directly although
+	// UpstreamProxy is set, in NO_PROXY syntax (comma-separated names,
+	// ".suffix" or "suffix" for a domain and its subdomains, IP literals,
+	// CIDRs, optional :port, "*" for all). Empty: every target goes through
+	// UpstreamProxy.
+	UpstreamNoProxy string
 	// UpstreamRootCAs verifies upstream servers of inspected endpoints.
 	// Nil means the system roots.
 	UpstreamRootCAs *x509.CertPool
+	// UpstreamCAPEM is a corporate CA bundle (PEM): a TLS-inspecting
+	// corporate proxy re-signs every upstream with it. It is added to
+	// UpstreamRootCAs (or to the system roots when that is nil) and to
+	// every sandbox's TrustBundle, so both inspected endpoints and
+	// passthrough tunnels verify. New fails when it holds no certificate.
+	UpstreamCAPEM []byte
 
 	// DialTimeout bounds DNS plus TCP connect (default 10 s).
 	DialTimeout time.Duration
@@ -112,6 +125,21 @@ func (c *Config) defaults() error {
 	if c.UpstreamProxy != nil && (c.UpstreamProxy.Scheme != "http" || c.UpstreamProxy.Host == "") {
 		return fmt.Errorf("egress: upstream proxy %q: only http://host:port proxies are supported", c.UpstreamProxy.Redacted())
 	}
+	if len(c.UpstreamCAPEM) > 0 {
+		pool := c.UpstreamRootCAs
+		if pool == nil {
+			var err error
+			if pool, err = x509.SystemCertPool(); err != nil {
+				return fmt.Errorf("egress: reading the system roots to add the corporate CA bundle to: %w", err)
+			}
+		} else {
+			pool = pool.Clone()
+		}
+		if !pool.AppendCertsFromPEM(c.UpstreamCAPEM) {
+			return errors.New("egress: the corporate CA bundle holds no PEM certificate; pass a file of -----BEGIN CERTIFICATE----- blocks")
+		}
+		c.UpstreamRootCAs = pool
+	}
 	setDur := func(d *time.Duration, v time.Duration) {
 		if *d <= 0 {
 			*d = v
@@ -146,6 +174,9 @@ type Proxy struct {
 	metrics   *metrics
 	approvals *Approvals
 
+	// noProxy decides UpstreamNoProxy; nil when it is empty.
+	noProxy func(*url.URL) (*url.URL, error)
+
 	mu        sync.Mutex
 	sandboxes map[string]*sandbox
 }
@@ -164,6 +195,9 @@ func New(cfg Config) (*Proxy, error) {
 		return nil, err
 	}
 	p := &Proxy{cfg: cfg, audit: a, metrics: m, sandboxes: map[string]*sandbox{}}
+	if cfg.UpstreamProxy != nil && cfg.UpstreamNoProxy != "" {
+		p.noProxy = (&httpproxy.Config{HTTPSProxy: cfg.UpstreamProxy.String(), NoProxy: cfg.UpstreamNoProxy}).ProxyFunc()
+	}
 	p.approvals = newApprovals(p)
 	return p, nil
 }

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"time"
 )
 
@@ -18,7 +19,7 @@ import (
 func (p *Proxy) dialVetted(ctx context.Context, t Target, addrs []netip.Addr) (net.Conn, netip.Addr, error) {
 	ctx, cancel := context.WithTimeout(ctx, p.cfg.DialTimeout)
 	defer cancel()
-	if p.cfg.UpstreamProxy != nil {
+	if p.viaUpstreamProxy(t) {
 		c, err := p.dialViaUpstreamProxy(ctx, t)
 		return c, addrs[0], err
 	}
@@ -35,6 +36,22 @@ func (p *Proxy) dialVetted(ctx context.Context, t Target, addrs []netip.Addr) (n
 		errs = append(errs, err)
 	}
 	return nil, netip.Addr{}, fmt.Errorf("connecting to %s: %w", t, errors.Join(errs...))
+}
+
+// viaUpstreamProxy says whether t is dialled through Config.UpstreamProxy:
+// one is set and t is not in Config.UpstreamNoProxy. httpproxy applies the
+// same NO_PROXY rules as Go's HTTP clients, so a NO_PROXY copied from the
+// environment means here what it means to every other program on the host
+// (it also always exempts localhost and loopback addresses).
+func (p *Proxy) viaUpstreamProxy(t Target) bool {
+	if p.cfg.UpstreamProxy == nil {
+		return false
+	}
+	if p.noProxy == nil {
+		return true
+	}
+	u, err := p.noProxy(&url.URL{Scheme: "https", Host: t.String()})
+	return err != nil || u != nil
 }
 
 // dialViaUpstreamProxy opens a CONNECT tunnel through the corporate proxy.

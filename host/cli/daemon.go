@@ -22,6 +22,11 @@ import (
 // metricsListen is --metrics-listen; stateURL is --state-url.
 var metricsListen, stateURL string
 
+// upstreamProxy, noProxy and upstreamCAFile are --upstream-proxy,
+// --no-proxy and --upstream-ca-file: the corporate network the egress
+// gateway dials allowed hosts through.
+var upstreamProxy, noProxy, upstreamCAFile string
+
 // daemonCredentials supplies the daemon's credential lookup and redactor.
 // The credential store (host/credentials) replaces the environment-only
 // default.
@@ -44,6 +49,9 @@ Run it in the foreground yourself only to watch its log.`,
 		}
 		addKubernetesDaemonFlags(cmd)
 		cmd.Flags().StringVar(&stateURL, "state-url", os.Getenv("NEMOCLAVE_STATE_URL"), "state database: empty for $NEMOCLAVE_HOME/state.db (SQLite), or postgres://user@host/db for PostgreSQL ($NEMOCLAVE_STATE_URL)")
+		cmd.Flags().StringVar(&upstreamProxy, "upstream-proxy", runtime.EnvUpstreamProxy(), "corporate proxy (http://[user:pass@]host:port) that the egress gateway sends allowed connections through with CONNECT ($NEMOCLAVE_UPSTREAM_PROXY, else $HTTPS_PROXY; direct when empty)")
+		cmd.Flags().StringVar(&noProxy, "no-proxy", runtime.EnvNoProxy(), "hosts dialled directly despite --upstream-proxy, in NO_PROXY syntax: names, .domain suffixes, IPs, CIDRs ($NEMOCLAVE_NO_PROXY, else $NO_PROXY)")
+		cmd.Flags().StringVar(&upstreamCAFile, "upstream-ca-file", os.Getenv("NEMOCLAVE_UPSTREAM_CA_FILE"), "PEM bundle of a corporate CA (a TLS-inspecting proxy) trusted for upstream TLS and added to every sandbox's trust bundle ($NEMOCLAVE_UPSTREAM_CA_FILE)")
 		cmd.Flags().StringVar(&metricsListen, "metrics-listen", os.Getenv("NEMOCLAVE_METRICS_LISTEN"), "serve the gateway's Prometheus metrics on this address, e.g. 127.0.0.1:9464 ($NEMOCLAVE_METRICS_LISTEN; off when empty)")
 		cmd.AddCommand(&cobra.Command{
 			Use:   "stop",
@@ -118,7 +126,8 @@ func serveDaemon(ctx context.Context, home string) error {
 		return err
 	}
 	defer stopTracing()
-	rt, err := runtime.New(ctx, runtime.Options{Home: home, StateURL: stateURL, TracerProvider: tp, Credential: lookup, Redact: redact, Logger: logger, Drivers: k8s.drivers, ConfinePlugins: true})
+	rt, err := runtime.New(ctx, runtime.Options{Home: home, StateURL: stateURL, TracerProvider: tp, Credential: lookup, Redact: redact, Logger: logger, Drivers: k8s.drivers, ConfinePlugins: true,
+		UpstreamProxy: upstreamProxy, UpstreamNoProxy: noProxy, UpstreamCAFile: upstreamCAFile})
 	if err != nil {
 		return err
 	}

@@ -39,6 +39,11 @@ type kubernetesDaemonFlags struct {
 	gatewayNamespace, gatewayService, gatewayAddress, frontAddress          string
 	audience, credentialsSecret                                             string
 	frontCert, frontKey, frontCA                                            string
+	// tolerations (kubectl taint syntax) and schedulingFile (pod spec
+	// shape) place the sandbox pods; see sbk8s.ParseToleration and
+	// sbk8s.LoadScheduling.
+	tolerations    []string
+	schedulingFile string
 }
 
 var k8sFlags kubernetesDaemonFlags
@@ -66,6 +71,8 @@ func addKubernetesDaemonFlags(cmd *cobra.Command) {
 	f.StringVar(&k8sFlags.frontCert, "kubernetes-front-tls-cert", env("NEMOCLAVE_K8S_FRONT_TLS_CERT", ""), "TLS certificate (PEM) the Front presents to sandbox pods, re-read when it changes (cert-manager); needs --kubernetes-front-tls-key and --kubernetes-front-ca ($NEMOCLAVE_K8S_FRONT_TLS_CERT)")
 	f.StringVar(&k8sFlags.frontKey, "kubernetes-front-tls-key", env("NEMOCLAVE_K8S_FRONT_TLS_KEY", ""), "private key of --kubernetes-front-tls-cert ($NEMOCLAVE_K8S_FRONT_TLS_KEY)")
 	f.StringVar(&k8sFlags.frontCA, "kubernetes-front-ca", env("NEMOCLAVE_K8S_FRONT_CA", ""), "CA (PEM) sandbox pods verify the Front's certificate with ($NEMOCLAVE_K8S_FRONT_CA)")
+	f.StringArrayVar(&k8sFlags.tolerations, "kubernetes-toleration", splitList(env("NEMOCLAVE_K8S_TOLERATIONS", "")), "let sandbox pods onto nodes with this taint, written as the taint: key=value:Effect or key:Effect (repeatable; $NEMOCLAVE_K8S_TOLERATIONS, comma-separated)")
+	f.StringVar(&k8sFlags.schedulingFile, "kubernetes-scheduling-file", env("NEMOCLAVE_K8S_SCHEDULING_FILE", ""), "YAML or JSON file with nodeSelector, tolerations, affinity and topologySpreadConstraints for sandbox pods, as in a pod spec ($NEMOCLAVE_K8S_SCHEDULING_FILE)")
 	f.StringVar(&k8sFlags.credentialsSecret, "kubernetes-credentials-secret", env("NEMOCLAVE_K8S_CREDENTIALS_SECRET", ""), "namespace/name of a Secret whose keys are provider credentials, looked up before the other stores ($NEMOCLAVE_K8S_CREDENTIALS_SECRET)")
 }
 
@@ -163,6 +170,10 @@ func setupDaemonKubernetes(ctx context.Context, home string, logger *slog.Logger
 		}
 		size = q.Value()
 	}
+	sched, nodeSelector, err := kubernetesScheduling()
+	if err != nil {
+		return out, err
+	}
 	ln, err := net.Listen("tcp", k8sFlags.frontAddress)
 	if err != nil {
 		return out, fmt.Errorf("kubernetes: listen for sandbox pods on --kubernetes-front-address %s: %w", k8sFlags.frontAddress, err)
@@ -191,6 +202,7 @@ func setupDaemonKubernetes(ctx context.Context, home string, logger *slog.Logger
 		RuntimeClassName: k8sFlags.runtimeClass, StorageClass: k8sFlags.storageClass, StorageBytes: size,
 		Audience: k8sFlags.audience, GatewayNamespace: k8sFlags.gatewayNamespace, GatewayService: k8sFlags.gatewayService,
 		GatewayAddress: k8sFlags.gatewayAddress, Front: front, Logger: logger, FrontCA: frontCA,
+		Scheduling: sched, NodeSelector: nodeSelector,
 	})
 	if err != nil {
 		ln.Close()
@@ -204,6 +216,39 @@ func setupDaemonKubernetes(ctx context.Context, home string, logger *slog.Logger
 	out.drivers = map[string]sandbox.Driver{"local": ld, sbk8s.DriverName: d}
 	logger.Info("kubernetes driver ready", "namespace", k8sFlags.namespace, "front", ln.Addr().String())
 	return out, nil
+}
+
+// kubernetesScheduling is the sandbox pods' placement from
+// --kubernetes-scheduling-file and --kubernetes-toleration (added to the
+// file's tolerations).
+func kubernetesScheduling() (sbk8s.Scheduling, map[string]string, error) {
+	var s sbk8s.Scheduling
+	var nodeSelector map[string]string
+	if k8sFlags.schedulingFile != "" {
+		var err error
+		if s, nodeSelector, err = sbk8s.LoadScheduling(k8sFlags.schedulingFile); err != nil {
+			return s, nil, fmt.Errorf("kubernetes: --kubernetes-scheduling-file: %w", err)
+		}
+	}
+	for _, t := range k8sFlags.tolerations {
+		tol, err := sbk8s.ParseToleration(t)
+		if err != nil {
+			return s, nil, fmt.Errorf("kubernetes: --kubernetes-toleration: %w", err)
+		}
+		s.Tolerations = append(s.Tolerations, tol)
+	}
+	return s, nodeSelector, nil
+}
+
+// splitList splits a comma-separated environment value, dropping empties.
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // secretCredentials looks credentials up in the Secret first, then in the

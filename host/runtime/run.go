@@ -431,8 +431,11 @@ func (rn *run) createSandbox(ctx context.Context, blueprintPath string) (string,
 		Listeners: []sandbox.ListenerSpec{{Name: sandbox.ListenerEgress}, {Name: sandbox.ListenerInference}, {Name: sandbox.ListenerAgentAPI}},
 	}
 	if k := sb.Kubernetes; k != nil && driverName == "kubernetes" {
-		spec.Kubernetes = &sandbox.KubernetesSpec{Namespace: k.Namespace, RuntimeClass: k.RuntimeClass, StorageClass: k.StorageClass,
-			StorageBytes: k.StorageBytes, Image: k.Image, NodeSelector: k.NodeSelector}
+		// Opaque to the runtime: the kubernetes driver decodes and
+		// validates its own block.
+		if spec.DriverConfig, err = json.Marshal(k); err != nil {
+			return "", err
+		}
 	}
 	if _, err := d.Create(ctx, spec); err != nil {
 		return "", err

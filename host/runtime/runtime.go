@@ -58,6 +58,15 @@ type Options struct {
 	// "internet" hosts on loopback.
 	EgressResolver      egress.Resolver
 	UnsafeAllowLoopback bool
+	// UpstreamProxy is the corporate proxy (http://host:port) every
+	// allowed egress connection is chained through, except targets in
+	// UpstreamNoProxy (NO_PROXY syntax). UpstreamCAFile is a PEM bundle of
+	// the corporate CA, trusted for upstream TLS and added to every
+	// sandbox's trust bundle. The daemon fills them from --upstream-proxy,
+	// --no-proxy and --upstream-ca-file (HTTPS_PROXY, NO_PROXY by default).
+	UpstreamProxy   string
+	UpstreamNoProxy string
+	UpstreamCAFile  string
 	// Logger receives daemon logs.
 	Logger *slog.Logger
 	// TracerProvider receives the inference gateway's spans; nil records
@@ -179,11 +188,13 @@ func New(ctx context.Context, o Options) (*Runtime, error) {
 		r.Close(ctx)
 		return nil, err
 	}
-	if r.egress, err = egress.New(egress.Config{
-		AuditDir: filepath.Join(o.Home, "audit"), Registry: r.registry, Logger: o.Logger,
-		Resolver: o.EgressResolver, UnsafeAllowLoopback: o.UnsafeAllowLoopback,
-		OnPersist: r.persistPolicy,
-	}); err != nil {
+	ecfg, err := egressConfig(o)
+	if err != nil {
+		r.Close(ctx)
+		return nil, err
+	}
+	ecfg.Registry, ecfg.OnPersist = r.registry, r.persistPolicy
+	if r.egress, err = egress.New(ecfg); err != nil {
 		r.Close(ctx)
 		return nil, err
 	}

@@ -55,6 +55,10 @@ type Options struct {
 	StorageBytes int64
 	StorageClass string
 	NodeSelector map[string]string
+	// Scheduling places every sandbox pod (tolerations for a tainted
+	// sandbox node pool, affinity, topology spread); a blueprint's
+	// kubernetes {} block adds tolerations and replaces the rest.
+	Scheduling Scheduling
 	// DefaultCPUs and DefaultMemoryBytes apply when the blueprint sets no
 	// limit (1 CPU, 1 GiB). Pods always get limits: an unbounded sandbox
 	// could starve its node.
@@ -215,6 +219,10 @@ func (d *Driver) Create(ctx context.Context, spec sandbox.Spec) (sandbox.Info, e
 	if err := validate(&spec); err != nil {
 		return sandbox.Info{}, err
 	}
+	k, err := DecodeDriverConfig(spec.DriverConfig)
+	if err != nil {
+		return sandbox.Info{}, fmt.Errorf("sandbox %s: %w", spec.Name, err)
+	}
 	gw, err := d.gatewayAddress(ctx)
 	if err != nil {
 		return sandbox.Info{}, err
@@ -243,12 +251,12 @@ func (d *Driver) Create(ctx context.Context, spec sandbox.Spec) (sandbox.Info, e
 		Gateway: gw, TokenFile: identityDir + "/" + identityFile, Workspace: workspaceDir,
 		GatewayCA: string(d.opts.FrontCA), GatewayServerName: d.opts.FrontServerName,
 		CreatedAt: metav1.Now(), TimeoutSeconds: int64(spec.Timeout / time.Second), Resources: spec.Resources,
-		Kubernetes: spec.Kubernetes,
+		Kubernetes: k,
 	}
-	if k := spec.Kubernetes; k != nil && k.Namespace != "" && k.Namespace != d.opts.Namespace {
+	if k.Namespace != "" && k.Namespace != d.opts.Namespace {
 		return sandbox.Info{}, fmt.Errorf("sandbox %s asks for namespace %q, but this daemon's kubernetes driver serves %q; run a daemon per sandbox namespace (--kubernetes-namespace) or drop the setting", spec.Name, k.Namespace, d.opts.Namespace)
 	}
-	set := d.settings(spec.Kubernetes)
+	set := d.settings(k)
 	name := objectName(spec.Name)
 	sa, err := d.opts.Client.CoreV1().ServiceAccounts(d.opts.Namespace).Create(ctx, &corev1.ServiceAccount{
 		ObjectMeta:                   metav1.ObjectMeta{Name: name, Namespace: d.opts.Namespace, Labels: sandboxLabels(spec.Name)},

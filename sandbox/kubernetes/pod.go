@@ -76,32 +76,7 @@ type supervisorConfig struct {
 	TimeoutSeconds int64             `json:"timeout_seconds,omitempty"`
 	Resources      sandbox.Resources `json:"resources"`
 	// Kubernetes are the blueprint's overrides of the driver's defaults.
-	Kubernetes *sandbox.KubernetesSpec `json:"kubernetes,omitempty"`
-}
-
-// settings merges the sandbox's overrides over the driver's defaults.
-func (d *Driver) settings(k *sandbox.KubernetesSpec) sandbox.KubernetesSpec {
-	out := sandbox.KubernetesSpec{Namespace: d.opts.Namespace, RuntimeClass: d.opts.RuntimeClassName, StorageClass: d.opts.StorageClass,
-		StorageBytes: d.opts.StorageBytes, Image: d.opts.Image, NodeSelector: d.opts.NodeSelector}
-	if k == nil {
-		return out
-	}
-	if k.RuntimeClass != "" {
-		out.RuntimeClass = k.RuntimeClass
-	}
-	if k.StorageClass != "" {
-		out.StorageClass = k.StorageClass
-	}
-	if k.StorageBytes > 0 {
-		out.StorageBytes = k.StorageBytes
-	}
-	if k.Image != "" {
-		out.Image = k.Image
-	}
-	if len(k.NodeSelector) > 0 {
-		out.NodeSelector = k.NodeSelector
-	}
-	return out
+	Kubernetes *SandboxConfig `json:"kubernetes,omitempty"`
 }
 
 // configMap carries the supervisor configuration and the trust files (CA
@@ -158,6 +133,9 @@ func (d *Driver) pod(cfg *supervisorConfig, trust []string, owner []metav1.Owner
 			RestartPolicy:                 corev1.RestartPolicyNever,
 			RuntimeClassName:              nonEmpty(set.RuntimeClass),
 			NodeSelector:                  set.NodeSelector,
+			Tolerations:                   set.Tolerations,
+			Affinity:                      set.Affinity,
+			TopologySpreadConstraints:     set.TopologySpreadConstraints,
 			HostNetwork:                   false,
 			HostPID:                       false,
 			HostIPC:                       false,

@@ -2,8 +2,6 @@ package kubernetes
 
 import (
 	"testing"
-
-	"github.com/nemoclave/nemoclave/sandbox"
 )
 
 // A blueprint's kubernetes {} block overrides the daemon's defaults for
@@ -15,7 +13,7 @@ func TestSandboxSettingsOverrideDriverDefaults(t *testing.T) {
 	if base.Spec.Containers[0].Image != "registry/nemoclave:1" || *base.Spec.RuntimeClassName != "gvisor" || base.Spec.Volumes == nil {
 		t.Fatalf("defaults not applied: %+v", base.Spec)
 	}
-	over := d.pod(&supervisorConfig{Name: "b", Kubernetes: &sandbox.KubernetesSpec{
+	over := d.pod(&supervisorConfig{Name: "b", Kubernetes: &SandboxConfig{
 		Image: "registry/agent-with-tools:2", RuntimeClass: "kata", StorageBytes: 1 << 30, NodeSelector: map[string]string{"pool": "agents"}}}, nil, nil)
 	spec := over.Spec
 	if spec.Containers[0].Image != "registry/agent-with-tools:2" || *spec.RuntimeClassName != "kata" || spec.NodeSelector["pool"] != "agents" {

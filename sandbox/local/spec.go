@@ -34,8 +34,8 @@ const (
 // validateSpec refuses anything the driver could not enforce. It runs in
 // Create, so an invalid sandbox never leaves a process or a cgroup behind.
 func validateSpec(spec *sandbox.Spec) error {
-	if spec.Kubernetes != nil {
-		return errors.New("kubernetes settings were given to the local driver; they apply only to driver = \"kubernetes\"")
+	if len(spec.DriverConfig) > 0 {
+		return errors.New("driver settings (a kubernetes {} block) were given to the local driver, which takes none; remove the block or set driver = \"kubernetes\"")
 	}
 	var errs []error
 	if err := sandbox.ValidName(spec.Name); err != nil {
