@@ -26,6 +26,9 @@ import (
 // the tests see what the runtime asked of it and what it left behind.
 type fakeDriver struct {
 	exitCode int
+	// stayUp keeps each agent running until its sandbox is deleted,
+	// instead of exiting at once.
+	stayUp bool
 
 	mu     sync.Mutex
 	boxes  map[string]*fakeBox
@@ -106,8 +109,12 @@ func (d *fakeDriver) Start(_ context.Context, name string) (*sandbox.Started, er
 		ls[l.Name] = ln
 	}
 	d.mu.Lock()
-	b.info.State, b.info.ExitCode, b.info.StartedAt = sandbox.StateExited, d.exitCode, time.Now()
-	close(b.done) // the agent exits at once
+	if d.stayUp {
+		b.info.State, b.info.StartedAt = sandbox.StateRunning, time.Now()
+	} else {
+		b.info.State, b.info.ExitCode, b.info.StartedAt = sandbox.StateExited, d.exitCode, time.Now()
+		close(b.done) // the agent exits at once
+	}
 	d.mu.Unlock()
 	return &sandbox.Started{Info: b.info, Listeners: ls}, nil
 }
@@ -138,8 +145,13 @@ func (d *fakeDriver) Delete(_ context.Context, name string) error {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if _, ok := d.boxes[name]; !ok {
+	b, ok := d.boxes[name]
+	if !ok {
 		return sandbox.ErrNotFound
+	}
+	if b.info.State == sandbox.StateRunning {
+		b.info.State = sandbox.StateExited
+		close(b.done) // a deleted sandbox's agent is gone
 	}
 	delete(d.boxes, name)
 	return nil
@@ -339,9 +351,13 @@ func TestAttachedRunStreamsAndCleansUp(t *testing.T) {
 
 // A detached run leaves the sandbox in the state until it is deleted; a
 // second run of the same sandbox name is refused with what to do.
+// A re-run of a blueprint refuses to replace its own sandbox while that
+// sandbox runs (naming --replace), replaces it with --replace, and replaces
+// one whose agent has exited without being asked.
 func TestDetachedRunAndNameInUse(t *testing.T) {
 	t.Parallel()
 	d := newFakeDriver(0)
+	d.stayUp = true
 	r := newRuntime(t, d, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
@@ -349,18 +365,39 @@ func TestDetachedRunAndNameInUse(t *testing.T) {
 	if err := r.Run(ctx, daemon.RunRequest{Path: bp, Detach: true}, &events{}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := r.GetSandbox(ctx, "box"); err != nil {
+	if s, err := r.GetSandbox(ctx, "box"); err != nil {
 		t.Fatalf("detached sandbox not in the state: %v", err)
+	} else if !strings.Contains(fmt.Sprint(s), "running") {
+		t.Fatalf("detached sandbox: %+v, want running", s)
 	}
 	err := r.Run(ctx, daemon.RunRequest{Path: bp, Detach: true}, &events{})
-	if err == nil || !strings.Contains(err.Error(), "nemoclave sandbox delete box") {
-		t.Fatalf("second run of the same name: %v", err)
+	if err == nil || !strings.Contains(err.Error(), "--replace") || !strings.Contains(err.Error(), "is running") {
+		t.Fatalf("second run while the sandbox runs: %v, want a refusal offering --replace", err)
 	}
-	if _, err := r.DeleteSandbox(ctx, "box"); err != nil {
-		t.Fatal(err)
+	if d.called("Delete box") {
+		t.Fatal("a running sandbox was deleted without --replace")
+	}
+	if err := r.Run(ctx, daemon.RunRequest{Path: bp, Detach: true, Replace: true}, &events{}); err != nil {
+		t.Fatalf("run --replace: %v", err)
 	}
 	if !d.called("Delete box") {
-		t.Error("DeleteSandbox did not delete from the driver")
+		t.Error("--replace did not delete the running sandbox from the driver")
+	}
+
+	// An agent that has exited: its sandbox is replaced without --replace.
+	d2 := newFakeDriver(0)
+	r2 := newRuntime(t, d2, nil)
+	bp2 := writeBlueprint(t, withModel(oneAgent))
+	for i := 0; i < 2; i++ {
+		if err := r2.Run(ctx, daemon.RunRequest{Path: bp2, Detach: true}, &events{}); err != nil {
+			t.Fatalf("run %d of a blueprint whose agent exited: %v", i+1, err)
+		}
+	}
+	if !d2.called("Delete box") {
+		t.Error("the exited sandbox was not replaced")
+	}
+	if _, err := r2.DeleteSandbox(ctx, "box"); err != nil {
+		t.Fatal(err)
 	}
 }
 
