@@ -104,13 +104,26 @@ func (c *capped) Accept() (net.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		if n := c.open.Add(1); n > c.max {
-			c.open.Add(-1)
+		if !c.admit() {
 			c.refused.Add(1)
 			go refuse(conn, fmt.Sprintf("the sandbox already has %d open connections to the gateway's %s listener; close idle connections and retry", c.max, c.name))
 			continue
 		}
 		return &counted{Conn: conn, open: &c.open}, nil
+	}
+}
+
+// admit counts one more open connection unless max are open. The count
+// never exceeds max, not even for an instant, so Open is exact.
+func (c *capped) admit() bool {
+	for {
+		n := c.open.Load()
+		if n >= c.max {
+			return false
+		}
+		if c.open.CompareAndSwap(n, n+1) {
+			return true
+		}
 	}
 }
 

@@ -1,8 +1,6 @@
 package runtime
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/url"
@@ -46,8 +44,7 @@ func pluginBox(o Options) (*pluginbox.Box, error) {
 	if err := os.MkdirAll(root, 0o755); err != nil {
 		return nil, fmt.Errorf("plugin confinement: %w (check that %s is writable)", err, o.Home)
 	}
-	sum := sha256.Sum256([]byte(o.Home))
-	return &pluginbox.Box{Launcher: exe, RootDir: root, CgroupParent: "nemoclave-" + hex.EncodeToString(sum[:4])}, nil
+	return &pluginbox.Box{Launcher: exe, RootDir: root, CgroupParent: cgroupParent(o.Home)}, nil
 }
 
 // pluginAccess derives what a confined plugin may reach from its config,

@@ -145,17 +145,7 @@ func New(ctx context.Context, o Options) (*Runtime, error) {
 		return nil, err
 	}
 	if o.Drivers == nil {
-		// One cgroup parent per home, so two daemons (two users, or tests)
-		// may both run a sandbox called "assistant".
-		sum := sha256.Sum256([]byte(o.Home))
-		parent := "nemoclave-" + hex.EncodeToString(sum[:4])
-		if uid := os.Geteuid(); uid != 0 && confine.HasUserCgroup(uid) {
-			// Delegated by `nemoclave setup --user NAME`; otherwise the
-			// default below the daemon's own cgroup serves a
-			// systemd-delegated subtree.
-			parent = filepath.Join(confine.UserCgroupParent(uid), parent)
-		}
-		d, err := local.New(local.Config{StateRoot: filepath.Join(o.Home, "sandboxes"), DaemonHome: o.Home, CgroupParent: parent, Binary: o.Executable})
+		d, err := local.New(local.Config{StateRoot: filepath.Join(o.Home, "sandboxes"), DaemonHome: o.Home, CgroupParent: cgroupParent(o.Home), Binary: o.Executable})
 		if err != nil {
 			r.Close(ctx)
 			return nil, err
@@ -272,3 +262,18 @@ func (r *Runtime) Close(ctx context.Context) error {
 }
 
 func since(t time.Time) int64 { return time.Since(t).Milliseconds() }
+
+// cgroupParent is where this daemon's sandboxes and plugin boxes get their
+// cgroups: one parent per home, so two daemons (two users, or tests) may
+// both run a sandbox called "assistant". A daemon that is not root uses the
+// cgroups `nemoclave setup --user NAME` delegated to it when they exist;
+// otherwise the default, below the daemon's own cgroup, serves a
+// systemd-delegated subtree.
+func cgroupParent(home string) string {
+	sum := sha256.Sum256([]byte(home))
+	parent := "nemoclave-" + hex.EncodeToString(sum[:4])
+	if uid := os.Geteuid(); uid != 0 && confine.HasUserCgroup(uid) {
+		parent = filepath.Join(confine.UserCgroupParent(uid), parent)
+	}
+	return parent
+}
