@@ -115,7 +115,7 @@ proto: tools
 bench: build
 	./bench/run.sh
 
-## bench-quick: a short version of every benchmark (under 5 minutes), same outputs as bench
+## bench-quick: a short version of every benchmark (fewer rounds, smaller data sets), same outputs as bench
 bench-quick: build
 	QUICK=1 ./bench/run.sh
 
