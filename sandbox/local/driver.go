@@ -426,7 +426,7 @@ func (d *Driver) launch(ctx context.Context, r *record) (_ *running, _ map[strin
 		defer unix.Close(cgfd)
 		cmd.SysProcAttr.UseCgroupFD, cmd.SysProcAttr.CgroupFD = true, cgfd
 	}
-	err = startOnForkThread(cmd)
+	err = confine.StartOnForkThread(cmd)
 	child.Close()
 	if err != nil {
 		return nil, nil, fmt.Errorf("start the sandbox init stage (%s): %w; unprivileged users need user namespaces enabled (sysctl user.max_user_namespaces > 0)", d.cfg.Executable, err)

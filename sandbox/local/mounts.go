@@ -22,44 +22,6 @@ import (
 // inside the workspace is pinned by a bind mount onto itself so it cannot be
 // renamed away (F6). Landlock then narrows what is visible to the policy.
 
-// systemDirs are always mounted read-only (when present on the host) so
-// the dynamic loader and libraries resolve; Landlock decides which of them
-// the agent may actually read.
-var systemDirs = []string{"/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc"}
-
-// maskedFiles hide host secrets that live in otherwise readable places.
-var maskedFiles = []string{
-	"/etc/shadow", "/etc/shadow-", "/etc/gshadow", "/etc/gshadow-",
-	"/etc/sudoers", "/etc/ssh/ssh_host_rsa_key", "/etc/ssh/ssh_host_ecdsa_key", "/etc/ssh/ssh_host_ed25519_key",
-	"/etc/nemoclave/credentials.json",
-}
-var maskedDirs = []string{"/etc/sudoers.d", "/etc/ssl/private"}
-
-// procMasks are /proc files that leak host data or accept dangerous writes.
-var procMasks = []string{"/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/sysrq-trigger", "/proc/kallsyms"}
-
-// maskFile is the unopenable inode bind-mounted over masked files.
-const maskFile = "/.masked"
-
-// bindMount clones src (recursively) and attaches it at dst with the given
-// attributes, using the new mount API so every submount gets them too.
-func bindMount(src, dst string, attrs uint64) error {
-	fd, err := unix.OpenTree(unix.AT_FDCWD, src, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_RECURSIVE)
-	if err != nil {
-		return fmt.Errorf("clone mount %s: %w", src, err)
-	}
-	defer unix.Close(fd)
-	if attrs != 0 {
-		if err := unix.MountSetattr(fd, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, &unix.MountAttr{Attr_set: attrs}); err != nil {
-			return fmt.Errorf("set attributes on %s: %w", src, err)
-		}
-	}
-	if err := unix.MoveMount(fd, "", unix.AT_FDCWD, dst, unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
-		return fmt.Errorf("attach %s at %s: %w", src, dst, err)
-	}
-	return nil
-}
-
 // mountPointFor creates an empty directory or file at dst to mount src on.
 func mountPointFor(src, dst string) error {
 	st, err := os.Stat(src)
@@ -79,11 +41,6 @@ func mountPointFor(src, dst string) error {
 	return f.Close()
 }
 
-const (
-	roAttrs = unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV
-	rwAttrs = unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV
-)
-
 // buildRoot assembles the sandbox filesystem under cfg.Rootfs and pivots
 // into it. It runs in the init stage, in the new mount namespace.
 func buildRoot(cfg *initConfig) error {
@@ -97,7 +54,7 @@ func buildRoot(cfg *initConfig) error {
 	in := func(p string) string { return filepath.Join(root, p) }
 
 	ro := map[string]bool{}
-	for _, p := range systemDirs {
+	for _, p := range confine.SystemDirs {
 		ro[p] = true
 	}
 	for _, p := range cfg.Policy.Filesystem.ReadOnly {
@@ -148,27 +105,27 @@ func buildRoot(cfg *initConfig) error {
 		if err := mountPointFor(p, in(p)); err != nil {
 			return fmt.Errorf("mount point %s: %w", p, err)
 		}
-		attrs := uint64(roAttrs)
+		attrs := uint64(confine.ROAttrs)
 		if rw[p] {
-			attrs = rwAttrs
+			attrs = confine.RWAttrs
 		}
-		if err := bindMount(p, in(p), attrs); err != nil {
+		if err := confine.BindMount(p, in(p), attrs); err != nil {
 			return err
 		}
 	}
 	// Masks are an inode nobody may open (mode 0000, on the root tmpfs
 	// that becomes read-only, so not even its owner can chmod it): reading
 	// a masked file fails with EACCES instead of returning empty content.
-	mask := in(maskFile)
+	mask := in(confine.MaskFile)
 	if err := os.WriteFile(mask, nil, 0); err != nil {
 		return fmt.Errorf("create mask: %w", err)
 	}
 	if err := os.Chmod(mask, 0); err != nil {
 		return fmt.Errorf("create mask: %w", err)
 	}
-	for _, f := range maskedFiles {
+	for _, f := range confine.MaskedFiles {
 		if st, err := os.Stat(in(f)); err == nil && !st.IsDir() {
-			if err := bindMount(mask, in(f), roAttrs); err != nil {
+			if err := confine.BindMount(mask, in(f), confine.ROAttrs); err != nil {
 				return fmt.Errorf("mask %s: %w", f, err)
 			}
 		}
@@ -187,7 +144,7 @@ func buildRoot(cfg *initConfig) error {
 			return err
 		}
 	}
-	for _, d := range maskedDirs {
+	for _, d := range confine.MaskedDirs {
 		if st, err := os.Stat(in(d)); err == nil && st.IsDir() {
 			if err := unix.Mount("tmpfs", in(d), "tmpfs", unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "size=4k,mode=0000"); err != nil {
 				return fmt.Errorf("mask %s: %w", d, err)
@@ -230,7 +187,7 @@ func buildRoot(cfg *initConfig) error {
 }
 
 func systemDir(p string) bool {
-	for _, s := range systemDirs {
+	for _, s := range confine.SystemDirs {
 		if p == s {
 			return true
 		}
@@ -271,7 +228,7 @@ func mountBinary(cfg *initConfig, in func(string) string) error {
 		return fmt.Errorf("clone mount of the nemoclave binary %s: %w", src, err)
 	}
 	defer unix.Close(tree)
-	if err := unix.MountSetattr(tree, "", unix.AT_EMPTY_PATH, &unix.MountAttr{Attr_set: roAttrs}); err != nil {
+	if err := unix.MountSetattr(tree, "", unix.AT_EMPTY_PATH, &unix.MountAttr{Attr_set: confine.ROAttrs}); err != nil {
 		return fmt.Errorf("read-only nemoclave binary: %w", err)
 	}
 	if err := unix.MoveMount(tree, "", unix.AT_FDCWD, dst, unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
@@ -284,11 +241,11 @@ func mountWorkspace(cfg *initConfig, dst string, writable bool) error {
 	if err := os.MkdirAll(dst, 0o755); err != nil {
 		return err
 	}
-	attrs := uint64(roAttrs)
+	attrs := uint64(confine.ROAttrs)
 	if writable {
-		attrs = rwAttrs
+		attrs = confine.RWAttrs
 	}
-	if err := bindMount(cfg.Workspace, dst, attrs); err != nil {
+	if err := confine.BindMount(cfg.Workspace, dst, attrs); err != nil {
 		return fmt.Errorf("workspace: %w", err)
 	}
 	return protectPaths(dst, cfg.Protected)
@@ -325,14 +282,14 @@ func mountProc(in func(string) string) error {
 	if err := unix.Mount("proc", in("/proc"), "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
 		return fmt.Errorf("mount /proc for the sandbox's pid namespace: %w", err)
 	}
-	if err := bindMount(in("/proc/sys"), in("/proc/sys"), roAttrs|unix.MOUNT_ATTR_NOEXEC); err != nil {
+	if err := confine.BindMount(in("/proc/sys"), in("/proc/sys"), confine.ROAttrs|unix.MOUNT_ATTR_NOEXEC); err != nil {
 		return fmt.Errorf("read-only /proc/sys: %w", err)
 	}
-	for _, p := range procMasks {
+	for _, p := range confine.ProcMasks {
 		if _, err := os.Stat(in(p)); err != nil {
 			continue
 		}
-		if err := bindMount(in(maskFile), in(p), roAttrs); err != nil {
+		if err := confine.BindMount(in(confine.MaskFile), in(p), confine.ROAttrs); err != nil {
 			return fmt.Errorf("mask %s: %w", p, err)
 		}
 	}
@@ -351,7 +308,7 @@ func mountDev(cfg *initConfig, in func(string) string) error {
 		if err := mountPointFor(n, in(n)); err != nil {
 			return fmt.Errorf("/dev node %s: %w", n, err)
 		}
-		if err := bindMount(n, in(n), unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NOEXEC); err != nil {
+		if err := confine.BindMount(n, in(n), unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NOEXEC); err != nil {
 			return err
 		}
 	}

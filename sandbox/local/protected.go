@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/nemoclave/nemoclave/sandbox/confine"
 )
 
 // Protected workspace paths (policy.Filesystem.EffectiveProtected: the
@@ -178,10 +180,10 @@ func protectPaths(ws string, protected []string) error {
 		}
 	}
 	for _, rel := range protected {
-		err := bindOnto(root, rel, roAttrs)
+		err := bindOnto(root, rel, confine.ROAttrs)
 		if errors.Is(err, unix.ENOENT) {
 			if _, perr := makePlaceholdersAt(root, "", []string{rel}); perr == nil {
-				err = bindOnto(root, rel, roAttrs)
+				err = bindOnto(root, rel, confine.ROAttrs)
 			}
 		}
 		if err != nil {

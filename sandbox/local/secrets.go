@@ -9,6 +9,7 @@ import (
 
 	"github.com/nemoclave/nemoclave/blueprints/policy"
 	"github.com/nemoclave/nemoclave/sandbox"
+	"github.com/nemoclave/nemoclave/sandbox/confine"
 )
 
 // A policy may grant a directory that holds credentials without meaning to
@@ -76,7 +77,7 @@ func maskBeneath(root string, dfd int, rel string, wantDir bool) error {
 	if isDir != wantDir || (!isDir && st.Mode&unix.S_IFMT != unix.S_IFREG) {
 		return nil
 	}
-	src := filepath.Join(root, maskFile)
+	src := filepath.Join(root, confine.MaskFile)
 	if isDir {
 		src = filepath.Join(root, maskDir)
 	}
@@ -85,7 +86,7 @@ func maskBeneath(root string, dfd int, rel string, wantDir bool) error {
 		return err
 	}
 	defer unix.Close(tree)
-	if err := unix.MountSetattr(tree, "", unix.AT_EMPTY_PATH, &unix.MountAttr{Attr_set: roAttrs | unix.MOUNT_ATTR_NOEXEC}); err != nil {
+	if err := unix.MountSetattr(tree, "", unix.AT_EMPTY_PATH, &unix.MountAttr{Attr_set: confine.ROAttrs | unix.MOUNT_ATTR_NOEXEC}); err != nil {
 		return err
 	}
 	return unix.MoveMount(tree, "", fd, "", unix.MOVE_MOUNT_F_EMPTY_PATH|unix.MOVE_MOUNT_T_EMPTY_PATH)

@@ -99,7 +99,7 @@ func rules(c *config) []confine.PathRule {
 		{Path: "/tmp", Access: confine.FSAll},
 		{Path: filepath.Dir(c.Binary), Access: confine.FSRead},
 	}
-	for _, d := range systemDirs {
+	for _, d := range confine.SystemDirs {
 		rs = append(rs, confine.PathRule{Path: d, Access: confine.FSRead})
 	}
 	for _, n := range confine.DevNodes {

@@ -21,38 +21,6 @@ import (
 // device nodes and a private tmpfs /tmp. Nothing else of the host exists
 // inside: not $NEMOCLAVE_HOME, not other plugins' sockets, not ~/.ssh.
 
-var systemDirs = []string{"/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc"}
-
-// maskedFiles hide host secrets that live in the readable /etc.
-var maskedFiles = []string{
-	"/etc/shadow", "/etc/shadow-", "/etc/gshadow", "/etc/gshadow-",
-	"/etc/sudoers", "/etc/ssh/ssh_host_rsa_key", "/etc/ssh/ssh_host_ecdsa_key", "/etc/ssh/ssh_host_ed25519_key",
-	"/etc/nemoclave/credentials.json",
-}
-var maskedDirs = []string{"/etc/sudoers.d", "/etc/ssl/private"}
-
-const (
-	roAttrs = unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV
-	rwAttrs = unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV
-	// maskFile is an inode nobody may open, bound over masked files.
-	maskFile = "/.masked"
-)
-
-func bindMount(src, dst string, attrs uint64) error {
-	fd, err := unix.OpenTree(unix.AT_FDCWD, src, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_RECURSIVE)
-	if err != nil {
-		return fmt.Errorf("clone mount %s: %w", src, err)
-	}
-	defer unix.Close(fd)
-	if err := unix.MountSetattr(fd, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, &unix.MountAttr{Attr_set: attrs}); err != nil {
-		return fmt.Errorf("set attributes on %s: %w", src, err)
-	}
-	if err := unix.MoveMount(fd, "", unix.AT_FDCWD, dst, unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
-		return fmt.Errorf("attach %s at %s: %w", src, dst, err)
-	}
-	return nil
-}
-
 // mountPoint creates an empty directory or file at dst for src.
 func mountPoint(src, dst string) error {
 	st, err := os.Stat(src)
@@ -81,7 +49,7 @@ func buildRoot(c *config) error {
 		return fmt.Errorf("mount root tmpfs on %s: %w", root, err)
 	}
 	in := func(p string) string { return filepath.Join(root, p) }
-	if err := os.WriteFile(in(maskFile), nil, 0); err != nil {
+	if err := os.WriteFile(in(confine.MaskFile), nil, 0); err != nil {
 		return err
 	}
 	tmp := c.TmpBytes
@@ -96,17 +64,17 @@ func buildRoot(c *config) error {
 	}
 
 	attrs := map[string]uint64{}
-	for _, p := range systemDirs {
+	for _, p := range confine.SystemDirs {
 		if _, err := os.Stat(p); err == nil {
-			attrs[p] = roAttrs
+			attrs[p] = confine.ROAttrs
 		}
 	}
-	attrs[filepath.Dir(c.Binary)] = roAttrs
+	attrs[filepath.Dir(c.Binary)] = confine.ROAttrs
 	for _, p := range c.ReadOnly {
-		attrs[filepath.Clean(p)] = roAttrs
+		attrs[filepath.Clean(p)] = confine.ROAttrs
 	}
 	for _, p := range c.ReadWrite {
-		attrs[filepath.Clean(p)] = rwAttrs
+		attrs[filepath.Clean(p)] = confine.RWAttrs
 	}
 	var paths []string
 	for p := range attrs {
@@ -124,18 +92,18 @@ func buildRoot(c *config) error {
 		if err := mountPoint(p, in(p)); err != nil {
 			return fmt.Errorf("mount point for %s: %w", p, err)
 		}
-		if err := bindMount(p, in(p), attrs[p]); err != nil {
+		if err := confine.BindMount(p, in(p), attrs[p]); err != nil {
 			return err
 		}
 	}
-	for _, f := range maskedFiles {
+	for _, f := range confine.MaskedFiles {
 		if st, err := os.Stat(in(f)); err == nil && !st.IsDir() {
-			if err := bindMount(in(maskFile), in(f), roAttrs); err != nil {
+			if err := confine.BindMount(in(confine.MaskFile), in(f), confine.ROAttrs); err != nil {
 				return fmt.Errorf("mask %s: %w", f, err)
 			}
 		}
 	}
-	for _, d := range maskedDirs {
+	for _, d := range confine.MaskedDirs {
 		if isDir(in(d)) {
 			if err := unix.Mount("tmpfs", in(d), "tmpfs", unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV, "mode=0,size=4k"); err != nil {
 				return fmt.Errorf("mask %s: %w", d, err)
@@ -166,9 +134,6 @@ func buildRoot(c *config) error {
 	return nil
 }
 
-// procMasks are /proc files that leak host data or accept dangerous writes.
-var procMasks = []string{"/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/sysrq-trigger", "/proc/kallsyms"}
-
 func mountProc(in func(string) string) error {
 	if err := os.MkdirAll(in("/proc"), 0o555); err != nil {
 		return err
@@ -176,14 +141,14 @@ func mountProc(in func(string) string) error {
 	if err := unix.Mount("proc", in("/proc"), "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
 		return fmt.Errorf("mount /proc for the box's pid namespace: %w", err)
 	}
-	if err := bindMount(in("/proc/sys"), in("/proc/sys"), roAttrs|unix.MOUNT_ATTR_NOEXEC); err != nil {
+	if err := confine.BindMount(in("/proc/sys"), in("/proc/sys"), confine.ROAttrs|unix.MOUNT_ATTR_NOEXEC); err != nil {
 		return fmt.Errorf("read-only /proc/sys: %w", err)
 	}
-	for _, p := range procMasks {
+	for _, p := range confine.ProcMasks {
 		if _, err := os.Stat(in(p)); err != nil {
 			continue
 		}
-		if err := bindMount(in(maskFile), in(p), roAttrs); err != nil {
+		if err := confine.BindMount(in(confine.MaskFile), in(p), confine.ROAttrs); err != nil {
 			return fmt.Errorf("mask %s: %w", p, err)
 		}
 	}
@@ -205,7 +170,7 @@ func mountDev(in func(string) string) error {
 			}
 			return fmt.Errorf("/dev node %s: %w", n, err)
 		}
-		if err := bindMount(n, in(n), unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NOEXEC); err != nil {
+		if err := confine.BindMount(n, in(n), unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NOEXEC); err != nil {
 			return err
 		}
 	}

@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"runtime"
 	"strconv"
 	"sync"
 
@@ -60,7 +59,7 @@ type boxRunner struct {
 // the box's cgroup, and only then hands it its config: nothing the plugin
 // runs can start outside the limits.
 func (r *boxRunner) Start(context.Context) error {
-	err := startOnForkThread(r.cmd)
+	err := confine.StartOnForkThread(r.cmd)
 	closeFiles(r.cmd)
 	if err != nil {
 		r.cfgW.Close()
@@ -160,32 +159,4 @@ func safeName(s string) string {
 		}
 	}
 	return string(out)
-}
-
-// The parent-death signal fires when the thread that forked the child
-// exits (golang/go#27505); every box is forked from one thread locked for
-// the life of the process, as the local driver does.
-var (
-	forkOnce sync.Once
-	forkReqs chan forkReq
-)
-
-type forkReq struct {
-	cmd  *exec.Cmd
-	done chan error
-}
-
-func startOnForkThread(cmd *exec.Cmd) error {
-	forkOnce.Do(func() {
-		forkReqs = make(chan forkReq)
-		go func() {
-			runtime.LockOSThread() // never unlocked
-			for r := range forkReqs {
-				r.done <- r.cmd.Start()
-			}
-		}()
-	})
-	req := forkReq{cmd: cmd, done: make(chan error, 1)}
-	forkReqs <- req
-	return <-req.done
 }

@@ -1,4 +1,4 @@
-package local
+package confine
 
 import (
 	"os/exec"
@@ -6,12 +6,13 @@ import (
 	"sync"
 )
 
-// The parent-death signal fires when the *thread* that forked the child
+// The parent-death signal fires when the thread that forked the child
 // exits, not the process (golang/go#27505), and the Go runtime does end
 // threads (a goroutine that exits while locked to its thread takes the
-// thread with it). Every init stage is therefore forked from one thread that
-// is locked for the life of the process, so sandboxes die with the
-// supervisor and never earlier.
+// thread with it). Every confined child (a sandbox's init stage, a plugin
+// box) is therefore forked from one thread that is locked for the life of
+// the process, so children die with their supervisor and never earlier.
+
 var (
 	forkOnce sync.Once
 	forkReqs chan forkReq
@@ -22,7 +23,8 @@ type forkReq struct {
 	done chan error
 }
 
-func startOnForkThread(cmd *exec.Cmd) error {
+// StartOnForkThread starts cmd from the process's one locked fork thread.
+func StartOnForkThread(cmd *exec.Cmd) error {
 	forkOnce.Do(func() {
 		forkReqs = make(chan forkReq)
 		go func() {
