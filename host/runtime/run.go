@@ -240,7 +240,9 @@ func (r *Runtime) checkNew(ctx context.Context, bp *blueprints.Blueprint, req da
 			return "", fmt.Errorf("sandbox %q already exists and belongs to another blueprint (%s); it is not deleted for you: delete it with `nemoclave sandbox delete %s`, or give this blueprint's sandbox another name",
 				a.Sandbox, s.Blueprint, a.Sandbox)
 		}
-		if s.State == string(sandbox.StateRunning) && !req.Replace {
+		// The driver knows whether the agent still runs; the state's record
+		// may lag an exit by the time its watcher writes it.
+		if r.view(ctx, s).State == string(sandbox.StateRunning) && !req.Replace {
 			return "", fmt.Errorf("sandbox %q of this blueprint (%s) is running; replace it with `nemoclave run %s --replace`, or stop it with `nemoclave sandbox delete %s`",
 				a.Sandbox, s.Blueprint, req.Path, a.Sandbox)
 		}
