@@ -106,7 +106,7 @@ func LoadAccess(p string) (*Access, error) {
 	}
 	var a Access
 	if err := hclsimple.DecodeFile(p, nil, &a); err != nil {
-		return nil, fmt.Errorf("%s: %w", p, err)
+		return nil, err // the diagnostics name the file and line
 	}
 	if err := a.check(); err != nil {
 		return nil, fmt.Errorf("%s: %w", p, err)

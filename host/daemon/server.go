@@ -122,8 +122,11 @@ func (s *Server) LoginInfo(context.Context, *pb.LoginInfoRequest) (*pb.LoginInfo
 	return &pb.LoginInfoResponse{Issuer: o.Issuer, ClientId: o.ClientID, Audience: o.Audience, Scopes: o.Scopes}, nil
 }
 
-func (s *Server) Ping(context.Context, *pb.PingRequest) (*pb.PingResponse, error) {
+func (s *Server) Ping(ctx context.Context, _ *pb.PingRequest) (*pb.PingResponse, error) {
 	r := &pb.PingResponse{Version: version.Version, Pid: int32(os.Getpid()), Home: s.home, BuildId: BuildID()}
+	if c := CallerFrom(ctx); c != nil {
+		r.Caller, r.Role = c.Subject, c.Role().String()
+	}
 	if a, ok := s.backend.(ActiveCounter); ok {
 		r.ActiveSandboxes = int32(a.ActiveSandboxes())
 	}

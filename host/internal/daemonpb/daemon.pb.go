@@ -119,8 +119,12 @@ type PingResponse struct {
 	// Sandboxes the daemon runs now; a mismatched daemon is restarted for
 	// the CLI only when this is zero.
 	ActiveSandboxes int32 `protobuf:"varint,5,opt,name=active_sandboxes,json=activeSandboxes,proto3" json:"active_sandboxes,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// Who the daemon takes the caller for ("local:<uid>" or
+	// "oidc:<subject>") and the caller's highest role.
+	Caller        string `protobuf:"bytes,6,opt,name=caller,proto3" json:"caller,omitempty"`
+	Role          string `protobuf:"bytes,7,opt,name=role,proto3" json:"role,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *PingResponse) Reset() {
@@ -186,6 +190,20 @@ func (x *PingResponse) GetActiveSandboxes() int32 {
 		return x.ActiveSandboxes
 	}
 	return 0
+}
+
+func (x *PingResponse) GetCaller() string {
+	if x != nil {
+		return x.Caller
+	}
+	return ""
+}
+
+func (x *PingResponse) GetRole() string {
+	if x != nil {
+		return x.Role
+	}
+	return ""
 }
 
 type RunRequest struct {
@@ -1558,13 +1576,15 @@ const file_host_api_daemon_proto_rawDesc = "" +
 	"\x15host/api/daemon.proto\x12\x13nemoclave.daemon.v1\"\"\n" +
 	"\fJSONResponse\x12\x12\n" +
 	"\x04json\x18\x01 \x01(\fR\x04json\"\r\n" +
-	"\vPingRequest\"\x94\x01\n" +
+	"\vPingRequest\"\xc0\x01\n" +
 	"\fPingResponse\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\tR\aversion\x12\x10\n" +
 	"\x03pid\x18\x02 \x01(\x05R\x03pid\x12\x12\n" +
 	"\x04home\x18\x03 \x01(\tR\x04home\x12\x19\n" +
 	"\bbuild_id\x18\x04 \x01(\tR\abuildId\x12)\n" +
-	"\x10active_sandboxes\x18\x05 \x01(\x05R\x0factiveSandboxes\"\xe8\x02\n" +
+	"\x10active_sandboxes\x18\x05 \x01(\x05R\x0factiveSandboxes\x12\x16\n" +
+	"\x06caller\x18\x06 \x01(\tR\x06caller\x12\x12\n" +
+	"\x04role\x18\a \x01(\tR\x04role\"\xe8\x02\n" +
 	"\n" +
 	"RunRequest\x12\x12\n" +
 	"\x04path\x18\x01 \x01(\tR\x04path\x12=\n" +
