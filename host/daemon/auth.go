@@ -133,7 +133,11 @@ func (g *guard) caller(ctx context.Context, method string) (*Caller, Class, erro
 		if r == RoleNone {
 			return c, cls, status.Errorf(codes.PermissionDenied, "%s matches no grant in the daemon's access.hcl; ask an admin for a role", c.Subject)
 		}
-		return c, cls, status.Errorf(codes.PermissionDenied, "%s is a %s; %s needs the %s role (ask an admin for it)", c.Subject, r, method, cls.Min)
+		article := "a"
+		if r == RoleOperator || r == RoleAdmin {
+			article = "an"
+		}
+		return c, cls, status.Errorf(codes.PermissionDenied, "%s is %s %s; %s needs the %s role (ask an admin for it)", c.Subject, article, r, method, cls.Min)
 	}
 	return c, cls, nil
 }
