@@ -137,13 +137,20 @@ grant "operators" {
 	}
 
 	// An operator's answer reaches the runtime (which knows no such id).
+	// Its tokens live 29s, inside the CLI's 30s renewal margin, so every
+	// command renews the stored token with the refresh token first.
+	is.SetTTL(29 * time.Second)
 	is.AutoApprove(oidctest.Identity{Subject: "u-otto", Claims: map[string]any{"email": "otto@example.com", "groups": []string{"ops"}}})
 	if out := cli.must("login", "--server", server, "--fingerprint", fp); !strings.Contains(out, "(operator)") {
 		t.Errorf("operator login: %s", out)
 	}
+	before, refreshes := readFile(t, filepath.Join(cli.home, "login.json")), is.Refreshes()
 	r = cli.run(ctx, "approvals", "approve", "ap-none")
 	if r.code == 0 || !strings.Contains(r.stderr, "no pending approval") {
 		t.Errorf("operator approves an unknown id: exit %d\n%s", r.code, r.stderr)
+	}
+	if is.Refreshes() <= refreshes || readFile(t, filepath.Join(cli.home, "login.json")) == before {
+		t.Errorf("a token about to expire was not renewed (%d refreshes before, %d after)", refreshes, is.Refreshes())
 	}
 	// ... but an operator may not stop the daemon.
 	r = cli.run(ctx, "daemon", "stop")
@@ -187,4 +194,13 @@ grant "operators" {
 	if r.code == 0 || !strings.Contains(r.stderr, "not running") {
 		t.Errorf("status after logout: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
+}
+
+func readFile(t *testing.T, p string) string {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }

@@ -33,8 +33,6 @@ type Issuer struct {
 	URL string
 	// ClientID is the audience of the tokens it issues through the flow.
 	ClientID string
-	// TTL is the lifetime of tokens from the token endpoint.
-	TTL time.Duration
 
 	srv    *httptest.Server
 	key    *rsa.PrivateKey
@@ -44,8 +42,11 @@ type Issuer struct {
 	mu      sync.Mutex
 	devices map[string]*device // by device code
 	refresh map[string]Identity
-	// Polls counts token endpoint polls for device codes.
-	polls int
+	// polls counts token endpoint polls for device codes, refreshes the
+	// refresh token grants.
+	polls, refreshes int
+	// ttl is the lifetime of tokens from the token endpoint.
+	ttl time.Duration
 }
 
 type device struct {
@@ -63,7 +64,7 @@ func Start(clientID string) (*Issuer, error) {
 	if err != nil {
 		return nil, err
 	}
-	is := &Issuer{ClientID: clientID, TTL: time.Hour, key: key, kid: randHex(8), devices: map[string]*device{}, refresh: map[string]Identity{}}
+	is := &Issuer{ClientID: clientID, ttl: time.Hour, key: key, kid: randHex(8), devices: map[string]*device{}, refresh: map[string]Identity{}}
 	is.signer, err = jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: key}, (&jose.SignerOptions{}).WithType("JWT").WithHeader("kid", is.kid))
 	if err != nil {
 		return nil, err
@@ -126,6 +127,20 @@ func (is *Issuer) AutoApprove(id Identity) {
 	is.mu.Lock()
 	defer is.mu.Unlock()
 	is.devices[""] = &device{auto: &id}
+}
+
+// SetTTL sets the lifetime of the tokens the token endpoint issues.
+func (is *Issuer) SetTTL(d time.Duration) {
+	is.mu.Lock()
+	defer is.mu.Unlock()
+	is.ttl = d
+}
+
+// Refreshes returns how many refresh token grants succeeded.
+func (is *Issuer) Refreshes() int {
+	is.mu.Lock()
+	defer is.mu.Unlock()
+	return is.refreshes
 }
 
 // Polls returns how many device-code token requests were made.
@@ -215,6 +230,9 @@ func (is *Issuer) token(w http.ResponseWriter, r *http.Request) {
 		is.mu.Lock()
 		got, ok := is.refresh[r.PostForm.Get("refresh_token")]
 		delete(is.refresh, r.PostForm.Get("refresh_token"))
+		if ok {
+			is.refreshes++
+		}
 		is.mu.Unlock()
 		if !ok {
 			writeJSON(w, 400, map[string]string{"error": "invalid_grant"})
@@ -225,7 +243,10 @@ func (is *Issuer) token(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, 400, map[string]string{"error": "unsupported_grant_type"})
 		return
 	}
-	tok, err := is.Token(id.Subject, is.ClientID, is.TTL, id.Claims)
+	is.mu.Lock()
+	ttl := is.ttl
+	is.mu.Unlock()
+	tok, err := is.Token(id.Subject, is.ClientID, ttl, id.Claims)
 	if err != nil {
 		writeJSON(w, 500, map[string]string{"error": "server_error"})
 		return
@@ -235,5 +256,5 @@ func (is *Issuer) token(w http.ResponseWriter, r *http.Request) {
 	is.refresh[rt] = id
 	is.mu.Unlock()
 	writeJSON(w, 200, map[string]any{"access_token": randHex(16), "token_type": "Bearer", "id_token": tok,
-		"refresh_token": rt, "expires_in": int(is.TTL.Seconds())})
+		"refresh_token": rt, "expires_in": int(ttl.Seconds())})
 }
