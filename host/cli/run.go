@@ -62,6 +62,13 @@ leaves nothing behind.`,
 					req.Vars[k] = v
 				}
 				for _, vf := range f.varFiles {
+					if remote != nil {
+						if !filepath.IsAbs(vf) {
+							return fmt.Errorf("--var-file %s: the daemon at %s reads it on its own host; give the absolute path there", vf, remote.Server)
+						}
+						req.VarFiles = append(req.VarFiles, vf)
+						continue
+					}
 					abs, err := filepath.Abs(vf)
 					if err != nil {
 						return err

@@ -182,8 +182,11 @@ func (g *guard) checkRun(c *Caller, r *pb.RunRequest) error {
 	if !c.mayAllSandboxes() {
 		return status.Errorf(codes.PermissionDenied, "%s may run blueprints only with an operator grant without sandbox patterns (a blueprint names its own sandboxes)", c.Subject)
 	}
-	if !c.access.allowsRunPath(r.Path) {
-		return status.Errorf(codes.PermissionDenied, "a remote run reads the blueprint on the daemon's host, and %q is not under the run_dirs of its access.hcl; give the path of a blueprint in one of %v", r.Path, c.access.RunDirs)
+	// Var files are read by the daemon too: the same rule applies.
+	for _, p := range append([]string{r.Path}, r.VarFiles...) {
+		if !c.access.allowsRunPath(p) {
+			return status.Errorf(codes.PermissionDenied, "a remote run reads the blueprint and its var files on the daemon's host, and %q is not under the run_dirs of its access.hcl; give paths in one of %v", p, c.access.RunDirs)
+		}
 	}
 	return nil
 }

@@ -256,6 +256,10 @@ func TestOIDC_RolesOverTLS(t *testing.T) {
 	if err := os.WriteFile(bp, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
+	err = admin.Run(ctx, RunRequest{Path: bp, VarFiles: []string{"/etc/shadow"}}, &recordedEvents{})
+	if err == nil || !strings.Contains(err.Error(), `"/etc/shadow" is not under the run_dirs`) {
+		t.Errorf("admin runs with a var file outside run_dirs: %v", err)
+	}
 	if err := admin.Run(ctx, RunRequest{Path: bp}, &recordedEvents{}); err != nil {
 		t.Errorf("admin runs a blueprint in run_dirs: %v", err)
 	}
