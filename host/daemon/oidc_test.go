@@ -75,7 +75,7 @@ type remoteFixture struct {
 
 const testAudience = "nemoclave-test"
 
-func startRemote(t *testing.T) *remoteFixture {
+func startRemote(t testing.TB) *remoteFixture {
 	t.Helper()
 	is, err := oidctest.Start(testAudience)
 	if err != nil {
@@ -132,7 +132,7 @@ run_dirs = [%q]
 }
 
 // as returns a remote client holding token.
-func (f *remoteFixture) as(t *testing.T, token string) *Client {
+func (f *remoteFixture) as(t testing.TB, token string) *Client {
 	t.Helper()
 	c, err := dialRemoteConn(&Login{Server: f.addr, Fingerprint: f.fingerprint, Token: token})
 	if err != nil {
@@ -142,7 +142,7 @@ func (f *remoteFixture) as(t *testing.T, token string) *Client {
 	return c
 }
 
-func (f *remoteFixture) token(t *testing.T, email string, groups ...string) string {
+func (f *remoteFixture) token(t testing.TB, email string, groups ...string) string {
 	t.Helper()
 	tok, err := f.issuer.Token("sub-"+email, testAudience, time.Hour, map[string]any{"email": email, "groups": groups})
 	if err != nil {
@@ -403,4 +403,27 @@ func oidcBlock(issuer string) string {
 
 func grantBlock(role string) string {
 	return fmt.Sprintf("grant \"g\" {\n  value = \"v\"\n  role = %q\n}\n", role)
+}
+
+// BenchmarkOIDC_Ping measures one authenticated remote call (TLS session
+// reused, the token's RS256 signature verified on every call) against the
+// same call on the unix socket.
+func BenchmarkOIDC_Ping(b *testing.B) {
+	f := startRemote(b)
+	ctx := context.Background()
+	remote := f.as(b, f.token(b, "vera@example.com", "viewers"))
+	local, err := Connect(ctx, f.home, false)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer local.Close()
+	for name, c := range map[string]*Client{"remote": remote, "local": local} {
+		b.Run(name, func(b *testing.B) {
+			for b.Loop() {
+				if _, err := c.rpc.Ping(ctx, &pb.PingRequest{}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }
