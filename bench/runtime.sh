@@ -46,6 +46,10 @@ for i in $(seq 1 10); do
 	cp -r examples/quickstart "$d"
 	sed -i "s/sandbox \"quickstart\"/sandbox \"idle$i\"/; s/sandbox.quickstart/sandbox.idle$i/; s/policy \"quickstart\"/policy \"idle$i\"/; s/policy.quickstart/policy.idle$i/" "$d/blueprint.hcl"
 	sed -i 's|command = var.prompt == "" ? \["nemoclave", "agent"\] : \["nemoclave", "agent", "-p", var.prompt\]|command = ["/bin/sleep", "600"]|' "$d/blueprint.hcl"
+	# One provider for all ten, as a team's sandboxes have: the same model
+	# configuration (so the daemon shares that plugin process); each keeps
+	# its own workspace (so each has its own files tool).
+	sed -i "s|\${path.blueprint}/cassette.json|$PWD/examples/quickstart/cassette.json|" "$d/blueprint.hcl"
 	"$BIN/nemoclave" run -d "$d/blueprint.hcl" >/dev/null 2>&1
 done
 pid=$("$BIN/nemoclave" daemon status -o json | sed -n 's/.*"pid": *\([0-9]*\).*/\1/p')
