@@ -10,12 +10,12 @@ import (
 	"github.com/nemoclave/nemoclave/sandbox/pluginbox"
 )
 
-// TestCloudIdentityReachesOnlyBuiltinCloudPlugins: the daemon's workload
+// TestBedrockAndAzureOpenAIAloneGetTheWorkloadIdentity: the daemon's workload
 // identity (IRSA, Pod Identity, AKS workload identity variables, their
 // token directories, the metadata ports) goes to builtin/llm-bedrock and
 // builtin/llm-azure-openai, never to another plugin, never with static
 // keys, and never when the config names a static credential.
-func TestCloudIdentityReachesOnlyBuiltinCloudPlugins(t *testing.T) {
+func TestBedrockAndAzureOpenAIAloneGetTheWorkloadIdentity(t *testing.T) {
 	t.Parallel()
 	env := map[string]string{
 		"AWS_REGION": "us-east-1", "AWS_ROLE_ARN": "arn:aws:iam::123456789012:role/r",
