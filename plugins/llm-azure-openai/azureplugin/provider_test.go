@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nemoclave/nemoclave/internal/cloudstandin"
 	"github.com/nemoclave/nemoclave/sdk/llm"
 	"github.com/nemoclave/nemoclave/sdk/plugin"
 	"github.com/nemoclave/nemoclave/sdk/sdktest"
@@ -22,11 +23,11 @@ const (
 
 var testDeployments = map[string]string{"gpt-4o": "gpt-test", "busy": "fail-429", "broken": "fail-500", "bad": "fail-400", "missing": "no-such-deployment"}
 
-func azureConfig(a *azureStandIn, e *entraStandIn, extra map[string]any) string {
+func azureConfig(a *cloudstandin.Azure, e *cloudstandin.Entra, extra map[string]any) string {
 	m := map[string]any{"endpoint": a.URL, "deployments": testDeployments, "timeout": "60s"}
 	if e != nil {
 		m["authority_host"] = e.URL + "/"
-		m["tenant_id"], m["client_id"] = testTenant, testClientID
+		m["tenant_id"], m["client_id"] = cloudstandin.Tenant, cloudstandin.ClientID
 	}
 	for k, v := range extra {
 		m[k] = v
@@ -37,7 +38,7 @@ func azureConfig(a *azureStandIn, e *entraStandIn, extra map[string]any) string 
 
 // newPlugin is a plugin whose Entra requests trust the stand-in's TLS
 // certificate (in production: the system roots).
-func newPlugin(e *entraStandIn) *Plugin {
+func newPlugin(e *cloudstandin.Entra) *Plugin {
 	p := New()
 	if e != nil {
 		p.entraTransport = e.Client()
@@ -63,13 +64,13 @@ func hello() *llm.ChatRequest {
 // by the Azure stand-in, and the one token is cached across the calls.
 func TestAzureOpenAIConformanceClientSecret(t *testing.T) {
 	t.Parallel()
-	e := startEntra(t, testSecret, "")
-	a := startAzure(t, e, "")
+	e := cloudstandin.StartEntra(t, testSecret, "")
+	a := cloudstandin.StartAzure(t, e, "")
 	sdktest.LLM(t, newPlugin(e), sdktest.WithConfig(azureConfig(a, e, map[string]any{"client_secret": testSecret})),
 		sdktest.WithModel("gpt-4o"), sdktest.WithDeterministic())
-	tokens, h, q := a.seen()
-	if len(tokens) < 4 || e.count() != 1 {
-		t.Fatalf("%d calls carried a verified token, the token endpoint issued %d (want one, cached)", len(tokens), e.count())
+	tokens, h, q := a.Seen()
+	if len(tokens) < 4 || e.Count() != 1 {
+		t.Fatalf("%d calls carried a verified token, the token endpoint issued %d (want one, cached)", len(tokens), e.Count())
 	}
 	if q != "api-version="+defaultAPIVersion || h.Get("api-key") != "" {
 		t.Fatalf("query %q, api-key header %q", q, h.Get("api-key"))
@@ -87,15 +88,15 @@ func TestAzureOpenAIWorkloadIdentityTokenRefresh(t *testing.T) {
 	if err := os.WriteFile(file, []byte(federated), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	e := startEntra(t, "", federated, 303, 3600)
-	a := startAzure(t, e, "")
+	e := cloudstandin.StartEntra(t, "", federated, 303, 3600)
+	a := cloudstandin.StartAzure(t, e, "")
 	p := azureProvider(t, newPlugin(e), azureConfig(a, e, map[string]any{"auth": "workload_identity", "token_file": file}))
 	ctx := context.Background()
 	if resp, err := p.Chat(ctx, hello()); err != nil || resp.Message.Text() != "echo: hello" || resp.Model != "gpt-4o" {
 		t.Fatalf("first call: %v %+v", err, resp)
 	}
 	deadline := time.Now().Add(2 * time.Minute)
-	for e.count() < 2 {
+	for e.Count() < 2 {
 		if time.Now().After(deadline) {
 			t.Fatal("no new token two minutes into the first one's refresh margin")
 		}
@@ -104,19 +105,19 @@ func TestAzureOpenAIWorkloadIdentityTokenRefresh(t *testing.T) {
 			t.Fatalf("call during refresh: %v", err)
 		}
 	}
-	tokens, _, _ := a.seen()
+	tokens, _, _ := a.Seen()
 	if tokens[0] != "token-1" || tokens[len(tokens)-1] != "token-2" {
 		t.Fatalf("tokens seen %v, want token-1 first and the refreshed token-2 last", tokens)
 	}
 	// The refreshed token is long-lived and cached.
-	if _, err := p.Chat(ctx, hello()); err != nil || e.count() != 2 {
-		t.Fatalf("after refresh: %v, %d tokens issued", err, e.count())
+	if _, err := p.Chat(ctx, hello()); err != nil || e.Count() != 2 {
+		t.Fatalf("after refresh: %v, %d tokens issued", err, e.Count())
 	}
 }
 
 func TestAzureOpenAIAPIKeyToolsAndErrors(t *testing.T) {
 	t.Parallel()
-	a := startAzure(t, nil, testAPIKey)
+	a := cloudstandin.StartAzure(t, nil, testAPIKey)
 	p := azureProvider(t, New(), azureConfig(a, nil, map[string]any{"api_key": testAPIKey, "api_version": "2025-01-01-preview"}))
 	ctx := context.Background()
 	req := hello()
@@ -134,7 +135,7 @@ func TestAzureOpenAIAPIKeyToolsAndErrors(t *testing.T) {
 	if final := llm.Accumulate(chunks); final.Message.Text() != "tool said: 42" || final.Usage.OutputTokens == 0 || final.Model != "gpt-4o" {
 		t.Fatalf("%+v", final)
 	}
-	_, h, q := a.seen()
+	_, h, q := a.Seen()
 	if h.Get("api-key") != testAPIKey || h.Get("Authorization") != "" || q != "api-version=2025-01-01-preview" {
 		t.Fatalf("headers %v query %q", h, q)
 	}
@@ -155,9 +156,9 @@ func TestAzureOpenAIAPIKeyToolsAndErrors(t *testing.T) {
 // token; both surface as Unauthenticated with what to check.
 func TestAzureOpenAIRefusesUntrustedTokens(t *testing.T) {
 	t.Parallel()
-	trusted := startEntra(t, testSecret, "")
-	other := startEntra(t, testSecret, "")
-	a := startAzure(t, trusted, "")
+	trusted := cloudstandin.StartEntra(t, testSecret, "")
+	other := cloudstandin.StartEntra(t, testSecret, "")
+	a := cloudstandin.StartAzure(t, trusted, "")
 	ctx := context.Background()
 	p := azureProvider(t, newPlugin(other), azureConfig(a, other, map[string]any{"client_secret": testSecret}))
 	if _, err := p.Chat(ctx, hello()); status.CodeOf(err) != status.Unauthenticated || !strings.Contains(err.Error(), "signature") {
@@ -168,7 +169,7 @@ func TestAzureOpenAIRefusesUntrustedTokens(t *testing.T) {
 	if status.CodeOf(err) != status.Unauthenticated || !strings.Contains(err.Error(), "AADSTS7000215") || strings.Contains(err.Error(), "wrong-secret") {
 		t.Fatalf("wrong secret: %v", err)
 	}
-	if tokens, _, _ := a.seen(); len(tokens) != 0 {
+	if tokens, _, _ := a.Seen(); len(tokens) != 0 {
 		t.Fatalf("the resource accepted %v", tokens)
 	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 
+	"github.com/nemoclave/nemoclave/internal/cloudstandin"
 	"github.com/nemoclave/nemoclave/sdk/llm"
 	"github.com/nemoclave/nemoclave/sdk/plugin"
 	"github.com/nemoclave/nemoclave/sdk/sdktest"
@@ -20,8 +21,8 @@ import (
 
 var testCreds = aws.Credentials{AccessKeyID: "AKIANEMOCLAVETEST01", SecretAccessKey: "bedrock-secret-0123456789abcdefSECRET", SessionToken: "bedrock-session-token-XYZ"}
 
-func bedrockConfig(s *bedrockStandIn, extra map[string]any) string {
-	m := map[string]any{"region": s.region, "endpoint_url": s.URL, "models": []string{"anthropic.claude-test", "fail-throttle", "fail-validation", "fail-unavailable", "fail-denied", "fail-midstream"},
+func bedrockConfig(s *cloudstandin.Bedrock, extra map[string]any) string {
+	m := map[string]any{"region": s.Region, "endpoint_url": s.URL, "models": []string{"anthropic.claude-test", "fail-throttle", "fail-validation", "fail-unavailable", "fail-denied", "fail-midstream"},
 		"access_key_id": testCreds.AccessKeyID, "secret_access_key": testCreds.SecretAccessKey, "session_token": testCreds.SessionToken, "max_attempts": 1, "timeout": "60s"}
 	for k, v := range extra {
 		m[k] = v
@@ -47,16 +48,16 @@ func userMsg(parts ...llm.ContentPart) llm.Message {
 // event-stream-checking stand-in.
 func TestBedrockConformance(t *testing.T) {
 	t.Parallel()
-	s := startBedrock(t, "us-east-1", testCreds)
+	s := cloudstandin.StartBedrock(t, "us-east-1", testCreds)
 	sdktest.LLM(t, New(), sdktest.WithConfig(bedrockConfig(s, nil)), sdktest.WithModel("anthropic.claude-test"), sdktest.WithDeterministic())
-	if s.verifiedBy(testCreds.AccessKeyID) < 4 {
-		t.Fatalf("the stand-in verified %d signed calls, want the suite's 4 or more", s.verifiedBy(testCreds.AccessKeyID))
+	if s.VerifiedBy(testCreds.AccessKeyID) < 4 {
+		t.Fatalf("the stand-in verified %d signed calls, want the suite's 4 or more", s.VerifiedBy(testCreds.AccessKeyID))
 	}
 }
 
 func TestBedrockToolUseImagesAndInferenceProfiles(t *testing.T) {
 	t.Parallel()
-	s := startBedrock(t, "eu-west-1", testCreds)
+	s := cloudstandin.StartBedrock(t, "eu-west-1", testCreds)
 	profile := "arn:aws:bedrock:eu-west-1:123456789012:inference-profile/eu.anthropic.claude-test-v1:0"
 	p := bedrockProvider(t, bedrockConfig(s, map[string]any{"region": "eu-west-1", "models": []string{}, "aliases": map[string]string{"claude": profile}}))
 	ctx := context.Background()
@@ -71,7 +72,7 @@ func TestBedrockToolUseImagesAndInferenceProfiles(t *testing.T) {
 	if err != nil || len(resp.Message.ToolCalls) != 1 || resp.FinishReason != llm.FinishToolCalls || resp.Message.ToolCalls[0].Arguments != `{"q":"find x"}` || resp.Model != "claude" {
 		t.Fatalf("%v %+v", err, resp)
 	}
-	body, model := s.last()
+	body, model := s.Last()
 	if model != profile || body.System[0]["text"] != "be brief" || body.InferenceConfig["maxTokens"] != float64(100) || body.ToolConfig.Tools[0].ToolSpec.Name != "lookup" {
 		t.Fatalf("the stand-in saw model %q body %+v", model, body)
 	}
@@ -88,7 +89,7 @@ func TestBedrockToolUseImagesAndInferenceProfiles(t *testing.T) {
 	if final.Message.Text() != "tool said: r2" || final.FinishReason != llm.FinishStop || final.Usage.OutputTokens == 0 {
 		t.Fatalf("%+v", final)
 	}
-	body, _ = s.last()
+	body, _ = s.Last()
 	if len(body.Messages) != 3 || body.Messages[2].Role != "user" || len(body.Messages[2].Content) != 2 {
 		t.Fatalf("tool results were not merged into one user turn: %+v", body.Messages)
 	}
@@ -106,7 +107,7 @@ func TestBedrockToolUseImagesAndInferenceProfiles(t *testing.T) {
 	if len(final.Message.ToolCalls) != 1 || final.Message.ToolCalls[0].Arguments != `{"q":"find y"}` || final.Message.ToolCalls[0].ID != "tooluse_1" || final.FinishReason != llm.FinishToolCalls {
 		t.Fatalf("streamed tool call: %+v", final)
 	}
-	if body, _ = s.last(); body.ToolConfig.ToolChoice["any"] == nil {
+	if body, _ = s.Last(); body.ToolConfig.ToolChoice["any"] == nil {
 		t.Fatalf("tool_choice required was not sent as any: %+v", body.ToolConfig.ToolChoice)
 	}
 
@@ -126,7 +127,7 @@ func TestBedrockToolUseImagesAndInferenceProfiles(t *testing.T) {
 
 func TestBedrockErrorsAreClassifiedAndRedacted(t *testing.T) {
 	t.Parallel()
-	s := startBedrock(t, "us-east-1", testCreds)
+	s := cloudstandin.StartBedrock(t, "us-east-1", testCreds)
 	p := bedrockProvider(t, bedrockConfig(s, nil))
 	ctx := context.Background()
 	msgs := []llm.Message{userMsg(llm.Text("x"))}
@@ -167,8 +168,8 @@ func TestBedrockWebIdentityCredentialsRefresh(t *testing.T) {
 	if err := os.WriteFile(tokenFile, []byte(token), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	s := startBedrock(t, "us-east-1")
-	sts := startSTS(t, token, role, s, 3*time.Second)
+	s := cloudstandin.StartBedrock(t, "us-east-1")
+	sts := cloudstandin.StartSTS(t, token, role, s, 3*time.Second)
 	for k, v := range map[string]string{"AWS_WEB_IDENTITY_TOKEN_FILE": tokenFile, "AWS_ROLE_ARN": role, "AWS_ENDPOINT_URL_STS": sts.URL,
 		"AWS_EC2_METADATA_DISABLED": "true", "AWS_CONFIG_FILE": filepath.Join(dir, "none"), "AWS_SHARED_CREDENTIALS_FILE": filepath.Join(dir, "none"),
 		"AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": "", "AWS_SESSION_TOKEN": "", "AWS_PROFILE": "", "AWS_CONTAINER_CREDENTIALS_FULL_URI": "", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI": ""} {
@@ -182,13 +183,13 @@ func TestBedrockWebIdentityCredentialsRefresh(t *testing.T) {
 	if resp, err := p.Chat(ctx, req); err != nil || resp.Message.Text() != "echo: hello" {
 		t.Fatalf("first call: %v %+v", err, resp)
 	}
-	if sts.count() != 1 || s.verifiedBy("ASIAIRSA00000001") != 1 {
-		t.Fatalf("STS issued %d, the first key was verified %d times", sts.count(), s.verifiedBy("ASIAIRSA00000001"))
+	if sts.Count() != 1 || s.VerifiedBy("ASIAIRSA00000001") != 1 {
+		t.Fatalf("STS issued %d, the first key was verified %d times", sts.Count(), s.VerifiedBy("ASIAIRSA00000001"))
 	}
 	// Wait until the first keys have expired (the SDK refreshes ahead of
 	// expiry, so this is past any refresh window), then call again.
 	deadline := time.Now().Add(2 * time.Minute)
-	for sts.count() < 2 {
+	for sts.Count() < 2 {
 		if time.Now().After(deadline) {
 			t.Fatal("the SDK kept using the first keys two minutes after they expired")
 		}
@@ -197,7 +198,7 @@ func TestBedrockWebIdentityCredentialsRefresh(t *testing.T) {
 			t.Fatalf("call after expiry: %v", err)
 		}
 	}
-	if s.verifiedBy("ASIAIRSA00000002") == 0 {
+	if s.VerifiedBy("ASIAIRSA00000002") == 0 {
 		t.Fatal("the refreshed keys were not used")
 	}
 }

@@ -1,4 +1,4 @@
-package azureplugin
+package cloudstandin
 
 import (
 	"bytes"
@@ -21,18 +21,20 @@ import (
 	"github.com/nemoclave/nemoclave/internal/testupstream"
 )
 
+// The identity the stand-ins expect: Entra's tenant and application, and
+// the audience of the tokens Azure OpenAI accepts.
 const (
-	testTenant   = "72f988bf-86f1-41af-91ab-2d7cd011db47"
-	testClientID = "0d6c1a4e-5b8f-4c2e-9a7d-3e1f2b4c6d8e"
-	testAudience = "https://cognitiveservices.azure.com"
+	Tenant   = "72f988bf-86f1-41af-91ab-2d7cd011db47"
+	ClientID = "0d6c1a4e-5b8f-4c2e-9a7d-3e1f2b4c6d8e"
+	Audience = "https://cognitiveservices.azure.com"
 )
 
-// entraStandIn is a Microsoft Entra ID token endpoint over TLS (MSAL
+// Entra is a Microsoft Entra ID token endpoint over TLS (MSAL
 // insists on https): the tenant's OpenID discovery document and the v2.0
 // token endpoint for the client-credentials grant, with a client secret or
 // a federated client assertion (workload identity). It issues RS256 JWTs
-// for the Cognitive Services audience that azureStandIn verifies.
-type entraStandIn struct {
+// for the Cognitive Services audience that Azure verifies.
+type Entra struct {
 	*httptest.Server
 	key       *rsa.PrivateKey
 	secret    string // accepted client_secret
@@ -43,7 +45,7 @@ type entraStandIn struct {
 	lifetimes []int // expires_in of the next tokens; the last one repeats
 }
 
-func startEntra(t *testing.T, secret, assertion string, lifetimes ...int) *entraStandIn {
+func StartEntra(t testing.TB, secret, assertion string, lifetimes ...int) *Entra {
 	t.Helper()
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
@@ -52,13 +54,14 @@ func startEntra(t *testing.T, secret, assertion string, lifetimes ...int) *entra
 	if len(lifetimes) == 0 {
 		lifetimes = []int{3600}
 	}
-	e := &entraStandIn{key: key, secret: secret, assertion: assertion, lifetimes: lifetimes}
+	e := &Entra{key: key, secret: secret, assertion: assertion, lifetimes: lifetimes}
 	e.Server = httptest.NewTLSServer(http.HandlerFunc(e.serve))
 	t.Cleanup(e.Close)
 	return e
 }
 
-func (e *entraStandIn) count() int {
+// Count is the number of tokens issued so far.
+func (e *Entra) Count() int {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return e.issued
@@ -70,15 +73,15 @@ func oauthError(w http.ResponseWriter, code int, kind, desc string) {
 	_ = json.NewEncoder(w).Encode(map[string]any{"error": kind, "error_description": desc, "error_codes": []int{7000215}})
 }
 
-func (e *entraStandIn) serve(w http.ResponseWriter, r *http.Request) {
-	base := e.URL + "/" + testTenant
+func (e *Entra) serve(w http.ResponseWriter, r *http.Request) {
+	base := e.URL + "/" + Tenant
 	switch r.URL.Path {
-	case "/" + testTenant + "/v2.0/.well-known/openid-configuration":
+	case "/" + Tenant + "/v2.0/.well-known/openid-configuration":
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(map[string]any{"token_endpoint": base + "/oauth2/v2.0/token", "authorization_endpoint": base + "/oauth2/v2.0/authorize",
 			"issuer": base + "/v2.0", "jwks_uri": base + "/discovery/v2.0/keys", "tenant_region_scope": "EU"})
 		return
-	case "/" + testTenant + "/oauth2/v2.0/token":
+	case "/" + Tenant + "/oauth2/v2.0/token":
 	default:
 		oauthError(w, 400, "invalid_tenant", "AADSTS90002: Tenant not found "+r.URL.Path)
 		return
@@ -87,12 +90,12 @@ func (e *entraStandIn) serve(w http.ResponseWriter, r *http.Request) {
 		oauthError(w, 400, "unsupported_grant_type", "AADSTS70003: only client_credentials here")
 		return
 	}
-	if r.PostForm.Get("client_id") != testClientID {
+	if r.PostForm.Get("client_id") != ClientID {
 		oauthError(w, 400, "unauthorized_client", "AADSTS700016: Application not found in the directory")
 		return
 	}
 	// MSAL adds openid, profile and offline_access to the scope asked for.
-	if !slices.Contains(strings.Fields(r.PostForm.Get("scope")), testAudience+"/.default") {
+	if !slices.Contains(strings.Fields(r.PostForm.Get("scope")), Audience+"/.default") {
 		oauthError(w, 400, "invalid_scope", "AADSTS70011: The provided value for scope is not valid")
 		return
 	}
@@ -117,8 +120,8 @@ func (e *entraStandIn) serve(w http.ResponseWriter, r *http.Request) {
 	life := e.lifetimes[min(n, len(e.lifetimes))-1]
 	e.mu.Unlock()
 	now := time.Now()
-	tok := signJWT(e.key, map[string]any{"aud": testAudience, "iss": "https://sts.windows.net/" + testTenant + "/", "tid": testTenant,
-		"appid": testClientID, "oid": "obj-" + testClientID, "iat": now.Unix(), "nbf": now.Unix(), "exp": now.Add(time.Duration(life) * time.Second).Unix(), "jti": fmt.Sprintf("token-%d", n)})
+	tok := signJWT(e.key, map[string]any{"aud": Audience, "iss": "https://sts.windows.net/" + Tenant + "/", "tid": Tenant,
+		"appid": ClientID, "oid": "obj-" + ClientID, "iat": now.Unix(), "nbf": now.Unix(), "exp": now.Add(time.Duration(life) * time.Second).Unix(), "jti": fmt.Sprintf("token-%d", n)})
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(map[string]any{"token_type": "Bearer", "expires_in": life, "ext_expires_in": life, "access_token": tok})
 }
@@ -154,7 +157,7 @@ func verifyJWT(pub *rsa.PublicKey, tok string) (map[string]any, error) {
 	if err := json.Unmarshal(raw, &claims); err != nil {
 		return nil, err
 	}
-	if claims["aud"] != testAudience || claims["tid"] != testTenant {
+	if claims["aud"] != Audience || claims["tid"] != Tenant {
 		return nil, fmt.Errorf("audience %v or tenant %v", claims["aud"], claims["tid"])
 	}
 	if exp, _ := claims["exp"].(float64); time.Now().Unix() >= int64(exp) {
@@ -163,11 +166,11 @@ func verifyJWT(pub *rsa.PublicKey, tok string) (map[string]any, error) {
 	return claims, nil
 }
 
-// azureStandIn is an Azure OpenAI resource: it checks the api-version,
+// Azure is an Azure OpenAI resource: it checks the api-version,
 // the deployment and the caller (an api-key, or a bearer token from the
 // Entra stand-in), then answers through internal/testupstream's OpenAI
 // handler with the deployment's name as the model.
-type azureStandIn struct {
+type Azure struct {
 	*httptest.Server
 	entra *rsa.PublicKey
 	key   string // accepted api-key; "" accepts none
@@ -178,9 +181,9 @@ type azureStandIn struct {
 	query  string
 }
 
-func startAzure(t *testing.T, entra *entraStandIn, apiKey string) *azureStandIn {
+func StartAzure(t testing.TB, entra *Entra, apiKey string) *Azure {
 	t.Helper()
-	a := &azureStandIn{key: apiKey}
+	a := &Azure{key: apiKey}
 	if entra != nil {
 		a.entra = &entra.key.PublicKey
 	}
@@ -198,7 +201,7 @@ func azError(w http.ResponseWriter, code int, kind, msg string) {
 	_ = json.NewEncoder(w).Encode(map[string]any{"error": map[string]string{"code": kind, "message": msg}})
 }
 
-func (a *azureStandIn) serve(w http.ResponseWriter, r *http.Request, up http.Handler) {
+func (a *Azure) serve(w http.ResponseWriter, r *http.Request, up http.Handler) {
 	a.mu.Lock()
 	a.last, a.query = r.Header.Clone(), r.URL.RawQuery
 	a.mu.Unlock()
@@ -251,7 +254,9 @@ func (a *azureStandIn) serve(w http.ResponseWriter, r *http.Request, up http.Han
 	up.ServeHTTP(w, r2)
 }
 
-func (a *azureStandIn) seen() ([]string, http.Header, string) {
+// Seen returns the jti of every bearer token accepted, in order, and the
+// headers and query of the last request.
+func (a *Azure) Seen() ([]string, http.Header, string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return append([]string(nil), a.tokens...), a.last, a.query

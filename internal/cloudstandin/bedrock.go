@@ -1,4 +1,4 @@
-package bedrockplugin
+package cloudstandin
 
 import (
 	"bytes"
@@ -22,7 +22,7 @@ import (
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 )
 
-// bedrockStandIn is a local Bedrock runtime that checks what AWS checks
+// Bedrock is a local Bedrock runtime that checks what AWS checks
 // before it answers: the SigV4 signature (it re-signs its own copy of the
 // request with the SDK's signer and compares), the credential scope
 // (region, service "bedrock"), the clock skew and the session token. It
@@ -30,18 +30,19 @@ import (
 // frames, deterministically: tools offered and no tool result yet → a
 // tool call; a tool result → "tool said: <result>"; an image →
 // "image <format> <bytes>"; otherwise "echo: <last user text>".
-type bedrockStandIn struct {
+type Bedrock struct {
 	*httptest.Server
-	region string
+	Region string
 
 	mu       sync.Mutex
 	keys     map[string]aws.Credentials // access key id → credentials
 	verified map[string]int             // access key id → requests that passed SigV4
-	bodies   []converseBody
+	bodies   []ConverseBody
 	models   []string
 }
 
-type converseBody struct {
+// ConverseBody is the part of a Converse request the stand-in reads.
+type ConverseBody struct {
 	Messages []struct {
 		Role    string           `json:"role"`
 		Content []map[string]any `json:"content"`
@@ -58,9 +59,10 @@ type converseBody struct {
 	InferenceConfig map[string]any `json:"inferenceConfig"`
 }
 
-func startBedrock(t *testing.T, region string, creds ...aws.Credentials) *bedrockStandIn {
+// StartBedrock serves a Bedrock runtime for region that accepts creds.
+func StartBedrock(t testing.TB, region string, creds ...aws.Credentials) *Bedrock {
 	t.Helper()
-	s := &bedrockStandIn{region: region, keys: map[string]aws.Credentials{}, verified: map[string]int{}}
+	s := &Bedrock{Region: region, keys: map[string]aws.Credentials{}, verified: map[string]int{}}
 	for _, c := range creds {
 		s.keys[c.AccessKeyID] = c
 	}
@@ -69,19 +71,22 @@ func startBedrock(t *testing.T, region string, creds ...aws.Credentials) *bedroc
 	return s
 }
 
-func (s *bedrockStandIn) allow(c aws.Credentials) {
+// Allow accepts another key pair.
+func (s *Bedrock) Allow(c aws.Credentials) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.keys[c.AccessKeyID] = c
 }
 
-func (s *bedrockStandIn) verifiedBy(key string) int {
+// VerifiedBy counts the requests signed with key that passed SigV4.
+func (s *Bedrock) VerifiedBy(key string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.verified[key]
 }
 
-func (s *bedrockStandIn) last() (converseBody, string) {
+// Last returns the last accepted request's body and model id.
+func (s *Bedrock) Last() (ConverseBody, string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.bodies[len(s.bodies)-1], s.models[len(s.models)-1]
@@ -95,7 +100,7 @@ func awsError(w http.ResponseWriter, code int, typ, msg string) {
 }
 
 // verify re-signs a copy of r and compares signatures, as AWS does.
-func (s *bedrockStandIn) verify(r *http.Request, body []byte) (string, int, string, string) {
+func (s *Bedrock) verify(r *http.Request, body []byte) (string, int, string, string) {
 	auth := r.Header.Get("Authorization")
 	const algo = "AWS4-HMAC-SHA256 "
 	if !strings.HasPrefix(auth, algo) {
@@ -116,7 +121,7 @@ func (s *bedrockStandIn) verify(r *http.Request, body []byte) (string, int, stri
 	if !ok {
 		return "", 403, "UnrecognizedClientException", "The security token included in the request is invalid."
 	}
-	if scope[2] != s.region || scope[3] != "bedrock" {
+	if scope[2] != s.Region || scope[3] != "bedrock" {
 		return "", 403, "InvalidSignatureException", fmt.Sprintf("Credential should be scoped to a valid region and service bedrock, not %s/%s", scope[2], scope[3])
 	}
 	when, err := time.Parse("20060102T150405Z", r.Header.Get("X-Amz-Date"))
@@ -134,7 +139,7 @@ func (s *bedrockStandIn) verify(r *http.Request, body []byte) (string, int, stri
 		}
 	}
 	sum := sha256.Sum256(body)
-	if err := v4.NewSigner().SignHTTP(context.Background(), creds, cp, hex.EncodeToString(sum[:]), "bedrock", s.region, when); err != nil {
+	if err := v4.NewSigner().SignHTTP(context.Background(), creds, cp, hex.EncodeToString(sum[:]), "bedrock", s.Region, when); err != nil {
 		return "", 500, "InternalServerException", err.Error()
 	}
 	if cp.Header.Get("Authorization") != auth {
@@ -143,7 +148,7 @@ func (s *bedrockStandIn) verify(r *http.Request, body []byte) (string, int, stri
 	return creds.AccessKeyID, 0, "", ""
 }
 
-func (s *bedrockStandIn) serve(w http.ResponseWriter, r *http.Request) {
+func (s *Bedrock) serve(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
 	key, code, typ, msg := s.verify(r, body)
 	if code != 0 {
@@ -157,7 +162,7 @@ func (s *bedrockStandIn) serve(w http.ResponseWriter, r *http.Request) {
 		awsError(w, 404, "UnknownOperationException", "no such operation "+r.URL.Path)
 		return
 	}
-	var req converseBody
+	var req ConverseBody
 	if err := json.Unmarshal(body, &req); err != nil || len(req.Messages) == 0 {
 		awsError(w, 400, "ValidationException", "malformed request")
 		return
@@ -239,7 +244,7 @@ func (s *bedrockStandIn) serve(w http.ResponseWriter, r *http.Request) {
 	event("metadata", map[string]any{"usage": usage, "metrics": map[string]any{"latencyMs": 1}})
 }
 
-func lastUserText(req converseBody) string {
+func lastUserText(req ConverseBody) string {
 	m := req.Messages[len(req.Messages)-1]
 	var b strings.Builder
 	for _, c := range m.Content {
@@ -251,7 +256,7 @@ func lastUserText(req converseBody) string {
 }
 
 // answer decides the reply; tool is non-nil for a tool call.
-func answer(req converseBody) (string, map[string]any) {
+func answer(req ConverseBody) (string, map[string]any) {
 	last := req.Messages[len(req.Messages)-1]
 	for i := len(last.Content) - 1; i >= 0; i-- {
 		if tr, ok := last.Content[i]["toolResult"].(map[string]any); ok {
@@ -284,17 +289,19 @@ func answer(req converseBody) (string, map[string]any) {
 	return "echo: " + lastUserText(req), nil
 }
 
-// stsStandIn answers AssumeRoleWithWebIdentity (IRSA) for one token,
+// STS answers AssumeRoleWithWebIdentity (IRSA) for one token,
 // issuing short-lived credentials it registers with the Bedrock stand-in.
-type stsStandIn struct {
+type STS struct {
 	*httptest.Server
 	mu     sync.Mutex
 	issued int
 }
 
-func startSTS(t *testing.T, token, roleARN string, bedrock *bedrockStandIn, lifetime time.Duration) *stsStandIn {
+// StartSTS serves STS; each issued key pair lives for lifetime and is
+// allowed at bedrock.
+func StartSTS(t testing.TB, token, roleARN string, bedrock *Bedrock, lifetime time.Duration) *STS {
 	t.Helper()
-	s := &stsStandIn{}
+	s := &STS{}
 	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_ = r.ParseForm()
 		if r.Form.Get("Action") != "AssumeRoleWithWebIdentity" || r.Form.Get("WebIdentityToken") != token || r.Form.Get("RoleArn") != roleARN {
@@ -307,7 +314,7 @@ func startSTS(t *testing.T, token, roleARN string, bedrock *bedrockStandIn, life
 		n := s.issued
 		s.mu.Unlock()
 		c := aws.Credentials{AccessKeyID: fmt.Sprintf("ASIAIRSA%08d", n), SecretAccessKey: fmt.Sprintf("irsa-secret-%d", n), SessionToken: fmt.Sprintf("irsa-session-%d", n)}
-		bedrock.allow(c)
+		bedrock.Allow(c)
 		w.Header().Set("Content-Type", "text/xml")
 		fmt.Fprintf(w, `<AssumeRoleWithWebIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><AssumeRoleWithWebIdentityResult>
 <Credentials><AccessKeyId>%s</AccessKeyId><SecretAccessKey>%s</SecretAccessKey><SessionToken>%s</SessionToken><Expiration>%s</Expiration></Credentials>
@@ -319,7 +326,8 @@ func startSTS(t *testing.T, token, roleARN string, bedrock *bedrockStandIn, life
 	return s
 }
 
-func (s *stsStandIn) count() int {
+// Count is the number of key pairs issued so far.
+func (s *STS) Count() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.issued
