@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -183,13 +184,15 @@ func TestBedrockWebIdentityCredentialsRefresh(t *testing.T) {
 	if resp, err := p.Chat(ctx, req); err != nil || resp.Message.Text() != "echo: hello" {
 		t.Fatalf("first call: %v %+v", err, resp)
 	}
-	if sts.Count() != 1 || s.VerifiedBy("ASIAIRSA00000001") != 1 {
-		t.Fatalf("STS issued %d, the first key was verified %d times", sts.Count(), s.VerifiedBy("ASIAIRSA00000001"))
+	// On a loaded machine the first keys may expire before they are used
+	// and be fetched twice; what matters is that every call is signed with
+	// keys STS issued, and that new keys come when the old ones expire.
+	first := sts.Count()
+	if first == 0 || s.VerifiedBy(issuedKey(first)) == 0 {
+		t.Fatalf("STS issued %d key pairs; the last one was never verified", first)
 	}
-	// Wait until the first keys have expired (the SDK refreshes ahead of
-	// expiry, so this is past any refresh window), then call again.
 	deadline := time.Now().Add(2 * time.Minute)
-	for sts.Count() < 2 {
+	for sts.Count() == first {
 		if time.Now().After(deadline) {
 			t.Fatal("the SDK kept using the first keys two minutes after they expired")
 		}
@@ -198,10 +201,12 @@ func TestBedrockWebIdentityCredentialsRefresh(t *testing.T) {
 			t.Fatalf("call after expiry: %v", err)
 		}
 	}
-	if s.VerifiedBy("ASIAIRSA00000002") == 0 {
+	if s.VerifiedBy(issuedKey(sts.Count())) == 0 {
 		t.Fatal("the refreshed keys were not used")
 	}
 }
+
+func issuedKey(n int) string { return fmt.Sprintf("ASIAIRSA%08d", n) }
 
 func TestBedrockConfigValidation(t *testing.T) {
 	t.Parallel()
