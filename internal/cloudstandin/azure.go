@@ -114,16 +114,43 @@ func (e *Entra) serve(w http.ResponseWriter, r *http.Request) {
 		oauthError(w, 401, "invalid_client", "AADSTS7000216: client_assertion or client_secret is required")
 		return
 	}
+	tok, life := e.issue()
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(map[string]any{"token_type": "Bearer", "expires_in": life, "ext_expires_in": life, "access_token": tok})
+}
+
+// issue signs the next token and returns it with its lifetime in seconds.
+func (e *Entra) issue() (string, int) {
 	e.mu.Lock()
 	e.issued++
 	n := e.issued
 	life := e.lifetimes[min(n, len(e.lifetimes))-1]
 	e.mu.Unlock()
 	now := time.Now()
-	tok := signJWT(e.key, map[string]any{"aud": Audience, "iss": "https://sts.windows.net/" + Tenant + "/", "tid": Tenant,
-		"appid": ClientID, "oid": "obj-" + ClientID, "iat": now.Unix(), "nbf": now.Unix(), "exp": now.Add(time.Duration(life) * time.Second).Unix(), "jti": fmt.Sprintf("token-%d", n)})
-	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(map[string]any{"token_type": "Bearer", "expires_in": life, "ext_expires_in": life, "access_token": tok})
+	return signJWT(e.key, map[string]any{"aud": Audience, "iss": "https://sts.windows.net/" + Tenant + "/", "tid": Tenant,
+		"appid": ClientID, "oid": "obj-" + ClientID, "iat": now.Unix(), "nbf": now.Unix(), "exp": now.Add(time.Duration(life) * time.Second).Unix(), "jti": fmt.Sprintf("token-%d", n)}), life
+}
+
+// ManagedIdentity is the local managed identity endpoint Azure App
+// Service and Azure Arc give a process (IDENTITY_ENDPOINT, with the
+// secret IDENTITY_HEADER): it checks the header, the api-version and the
+// resource, and answers with tokens from this Entra.
+func (e *Entra) ManagedIdentity(header string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		if r.Header.Get("X-IDENTITY-HEADER") != header || q.Get("api-version") == "" {
+			oauthError(w, 401, "invalid_request", "the X-IDENTITY-HEADER or api-version is missing or wrong")
+			return
+		}
+		if strings.TrimSuffix(q.Get("resource"), "/") != Audience {
+			oauthError(w, 400, "invalid_resource", "AADSTS500011: resource "+q.Get("resource")+" not found")
+			return
+		}
+		tok, life := e.issue()
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]any{"access_token": tok, "token_type": "Bearer", "resource": Audience,
+			"expires_on": fmt.Sprint(time.Now().Add(time.Duration(life) * time.Second).Unix()), "client_id": ClientID})
+	})
 }
 
 func b64(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }

@@ -3,6 +3,7 @@ package azureplugin
 import (
 	"context"
 	"encoding/json"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -171,6 +172,30 @@ func TestAzureOpenAIRefusesUntrustedTokens(t *testing.T) {
 	}
 	if tokens, _, _ := a.Seen(); len(tokens) != 0 {
 		t.Fatalf("the resource accepted %v", tokens)
+	}
+}
+
+// TestAzureOpenAIManagedIdentity takes the token from the local managed
+// identity endpoint (IDENTITY_ENDPOINT and IDENTITY_HEADER, as App Service
+// and Azure Arc set them); the resource verifies it like any Entra token.
+func TestAzureOpenAIManagedIdentity(t *testing.T) {
+	e := cloudstandin.StartEntra(t, "", "")
+	mi := httptest.NewServer(e.ManagedIdentity("mi-header-secret"))
+	t.Cleanup(mi.Close)
+	t.Setenv("IDENTITY_ENDPOINT", mi.URL+"/msi/token")
+	t.Setenv("IDENTITY_HEADER", "mi-header-secret")
+	for _, k := range []string{"IDENTITY_SERVER_THUMBPRINT", "IMDS_ENDPOINT", "MSI_ENDPOINT", "MSI_SECRET", "AZURE_POD_IDENTITY_AUTHORITY_HOST"} {
+		t.Setenv(k, "")
+	}
+	a := cloudstandin.StartAzure(t, e, "")
+	p := azureProvider(t, New(), azureConfig(a, nil, map[string]any{"auth": "managed_identity"}))
+	for range 2 {
+		if resp, err := p.Chat(context.Background(), hello()); err != nil || resp.Message.Text() != "echo: hello" {
+			t.Fatalf("%v %+v", err, resp)
+		}
+	}
+	if tokens, _, _ := a.Seen(); len(tokens) != 2 || tokens[0] != "token-1" || e.Count() != 1 {
+		t.Fatalf("tokens seen %v, %d issued (want one, cached)", tokens, e.Count())
 	}
 }
 
