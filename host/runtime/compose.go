@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"os"
 	"sync"
 
 	"context"
@@ -107,6 +108,7 @@ func (r *Runtime) startPlugin(ctx context.Context, p *blueprints.Plugin, started
 	}
 	spec := plugins.Spec{Source: source, Kind: plugin.Kind(p.Kind), Name: p.Name, Config: cfg}
 	spec.Access = pluginAccess(source, p.Kind, cfg)
+	cloudIdentity(source, cfg, &spec, os.LookupEnv)
 	if why := unboxable(source, cfg); why != "" && r.opts.ConfinePlugins {
 		spec.Unconfined = true
 		r.log.Warn("plugin runs unconfined", "plugin", p.Address, "reason", why)
