@@ -136,6 +136,12 @@ func serveDaemon(ctx context.Context, home string) error {
 		rt.Close(context.Background())
 		return err
 	}
+	if k8s.withRuntime != nil {
+		if err := k8s.withRuntime(ctx, rt); err != nil {
+			rt.Close(context.Background())
+			return err
+		}
+	}
 	if metricsListen != "" {
 		ln, err := net.Listen("tcp", metricsListen)
 		if err != nil {
