@@ -204,6 +204,8 @@ func setupDaemonKubernetes(ctx context.Context, home string, logger *slog.Logger
 		Audience: k8sFlags.audience, GatewayNamespace: k8sFlags.gatewayNamespace, GatewayService: k8sFlags.gatewayService,
 		GatewayAddress: k8sFlags.gatewayAddress, Front: front, Logger: logger, FrontCA: frontCA,
 		Scheduling: sched, NodeSelector: nodeSelector,
+		// Replicas under a leader Lease hand their pods over on shutdown.
+		KeepPodsOnShutdown: ctrlFlags.enabled,
 	})
 	if err != nil {
 		ln.Close()

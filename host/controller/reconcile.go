@@ -45,9 +45,8 @@ const retryAfter = time.Minute
 // Reconciler runs AgentEnvironments through the daemon's runtime.
 type Reconciler struct {
 	Client client.Client
-	// Reader reads ConfigMaps straight from the API server, so the
-	// controller needs no cache (and no list permission) of every
-	// ConfigMap in the cluster.
+	// Reader reads straight from the API server: the resource being
+	// reconciled (never a stale copy) and the ConfigMaps it names.
 	Reader   client.Reader
 	Runtime  Runtime
 	Driver   sandbox.Driver // the kubernetes driver: sandboxes another replica created
@@ -66,8 +65,11 @@ func (r *Reconciler) dir(ae *AgentEnvironment) string {
 
 // Reconcile brings one AgentEnvironment's sandboxes to its spec.
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	// Read past the cache: a reconcile queued by this controller's own
+	// status write may otherwise see the resource from before it and run
+	// the blueprint a second time, replacing the pods it just made.
 	var ae AgentEnvironment
-	if err := r.Client.Get(ctx, req.NamespacedName, &ae); err != nil {
+	if err := r.Reader.Get(ctx, req.NamespacedName, &ae); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if !ae.DeletionTimestamp.IsZero() {

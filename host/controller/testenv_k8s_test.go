@@ -159,6 +159,18 @@ func (r *replica) kill() {
 	<-r.exited
 }
 
+// terminate stops the daemon as the kubelet does in a rolling update
+// (SIGTERM) and waits for it to exit.
+func (r *replica) terminate(t *testing.T) {
+	t.Helper()
+	_ = r.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-r.exited:
+	case <-time.After(2 * time.Minute):
+		t.Fatalf("daemon %s did not exit within 2 minutes of SIGTERM", r.identity())
+	}
+}
+
 func binary(t *testing.T) (bin, dir string) {
 	t.Helper()
 	dir = os.Getenv("NEMOCLAVE_BIN_DIR")
