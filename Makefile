@@ -76,11 +76,12 @@ test: build
 ## test-k8s: the kubernetes driver, the Secret credential backend and deploy/ against a real
 ## kube-apiserver + etcd on loopback (scripts/k8s-testenv.sh; the first run builds kube-apiserver)
 ## then `nemoclave run` of a driver = "kubernetes" blueprint against it (scripts/k8s-acceptance.sh),
-## and the corporate-proxy tests against a real squid (scripts/test-squid.sh installs it)
+## and the corporate-proxy tests against a real squid (scripts/test-squid.sh installs it);
+## host/controller runs daemon replicas (bin/nemoclave-k8s): TestCRD_* (AgentEnvironment) and TestHA_* (leader Lease)
 test-k8s: build build-k8s
 	bash scripts/test-squid.sh
 	$(GO) test $(GOTEST_FLAGS) -run 'TestUpstreamProxy' ./host/runtime/ ./gateway/egress/
-	bash scripts/k8s-testenv.sh run -- bash -c '$(GO) test -tags kubernetes $(GOTEST_FLAGS) ./sandbox/kubernetes/... ./host/credentials/... ./host/cli/... ./deploy/... && bash scripts/k8s-acceptance.sh'
+	bash scripts/k8s-testenv.sh run -- bash -c '$(GO) test -tags kubernetes $(GOTEST_FLAGS) ./sandbox/kubernetes/... ./host/credentials/... ./host/cli/... ./host/controller/... ./deploy/... && bash scripts/k8s-acceptance.sh'
 
 ## test-security: the sandbox escape catalogue only
 test-security: build

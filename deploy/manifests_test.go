@@ -57,7 +57,7 @@ func TestManifests(t *testing.T) {
 	}
 	if _, stderr, err := kubectl(t, kc, nil, "wait", "--for", "condition=established", "--timeout", "60s",
 		"crd/externalsecrets.external-secrets.io", "crd/secretstores.external-secrets.io", "crd/secretproviderclasses.secrets-store.csi.x-k8s.io",
-		"crd/certificates.cert-manager.io", "crd/issuers.cert-manager.io"); err != nil {
+		"crd/certificates.cert-manager.io", "crd/issuers.cert-manager.io", "crd/servicemonitors.monitoring.coreos.com"); err != nil {
 		t.Fatalf("CRDs not established: %v\n%s", err, stderr)
 	}
 	base, stderr, err := kubectl(t, kc, nil, "kustomize", "base")
@@ -67,7 +67,7 @@ func TestManifests(t *testing.T) {
 	if _, stderr, err := kubectl(t, kc, []byte(base), "apply", "-f", "-"); err != nil {
 		t.Fatalf("apply base: %v\n%s", err, stderr)
 	}
-	for _, dir := range []string{"base", "overlays/eks", "overlays/aks"} {
+	for _, dir := range []string{"base", "overlays/eks", "overlays/aks", "testdata/with-monitoring"} {
 		t.Run(dir, func(t *testing.T) {
 			out, stderr, err := kubectl(t, kc, nil, "kustomize", dir)
 			if err != nil {

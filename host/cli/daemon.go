@@ -155,6 +155,12 @@ func serveDaemon(ctx context.Context, home string) error {
 		}
 		logger.Info("remote API serving", "addr", rem.Addr, "fingerprint", rem.Fingerprint, "self_signed", rem.SelfSigned)
 	}
+	if k8s.withRuntime != nil {
+		if err := k8s.withRuntime(ctx, rt); err != nil {
+			rt.Close(context.Background())
+			return err
+		}
+	}
 	if metricsListen != "" {
 		ln, err := net.Listen("tcp", metricsListen)
 		if err != nil {

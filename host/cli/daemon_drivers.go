@@ -1,6 +1,11 @@
 package cli
 
-import "github.com/nemoclave/nemoclave/sandbox"
+import (
+	"context"
+
+	"github.com/nemoclave/nemoclave/host/runtime"
+	"github.com/nemoclave/nemoclave/sandbox"
+)
 
 // daemonKubernetes is what serveDaemon takes from the cluster: the drivers
 // for runtime.Options (nil: the runtime's default, local only) and the
@@ -10,6 +15,9 @@ import "github.com/nemoclave/nemoclave/sandbox"
 type daemonKubernetes struct {
 	drivers map[string]sandbox.Driver
 	wrap    func(lookup func(string) (string, error), redact func(string) string) (func(string) (string, error), func(string) string)
+	// withRuntime, when set, starts what needs the running runtime (the
+	// AgentEnvironment controller, the probes) once the daemon serves.
+	withRuntime func(ctx context.Context, rt *runtime.Runtime) error
 }
 
 func noKubernetes() daemonKubernetes {

@@ -74,6 +74,7 @@ func addKubernetesDaemonFlags(cmd *cobra.Command) {
 	f.StringArrayVar(&k8sFlags.tolerations, "kubernetes-toleration", splitList(env("NEMOCLAVE_K8S_TOLERATIONS", "")), "let sandbox pods onto nodes with this taint, written as the taint: key=value:Effect or key:Effect (repeatable; $NEMOCLAVE_K8S_TOLERATIONS, comma-separated)")
 	f.StringVar(&k8sFlags.schedulingFile, "kubernetes-scheduling-file", env("NEMOCLAVE_K8S_SCHEDULING_FILE", ""), "YAML or JSON file with nodeSelector, tolerations, affinity and topologySpreadConstraints for sandbox pods, as in a pod spec ($NEMOCLAVE_K8S_SCHEDULING_FILE)")
 	f.StringVar(&k8sFlags.credentialsSecret, "kubernetes-credentials-secret", env("NEMOCLAVE_K8S_CREDENTIALS_SECRET", ""), "namespace/name of a Secret whose keys are provider credentials, looked up before the other stores ($NEMOCLAVE_K8S_CREDENTIALS_SECRET)")
+	addControllerFlags(f, env)
 }
 
 // kubernetesAvailable is validate's answer for driver = "kubernetes": the
@@ -203,6 +204,8 @@ func setupDaemonKubernetes(ctx context.Context, home string, logger *slog.Logger
 		Audience: k8sFlags.audience, GatewayNamespace: k8sFlags.gatewayNamespace, GatewayService: k8sFlags.gatewayService,
 		GatewayAddress: k8sFlags.gatewayAddress, Front: front, Logger: logger, FrontCA: frontCA,
 		Scheduling: sched, NodeSelector: nodeSelector,
+		// Replicas under a leader Lease hand their pods over on shutdown.
+		KeepPodsOnShutdown: ctrlFlags.enabled,
 	})
 	if err != nil {
 		ln.Close()
@@ -214,6 +217,12 @@ func setupDaemonKubernetes(ctx context.Context, home string, logger *slog.Logger
 		return out, err
 	}
 	out.drivers = map[string]sandbox.Driver{"local": ld, sbk8s.DriverName: d}
+	gwNS := k8sFlags.gatewayNamespace
+	if gwNS == "" {
+		gwNS = k8sFlags.namespace
+	}
+	out.withRuntime = withRuntimeHook(cfg, d, home, gwNS, logger)
+
 	logger.Info("kubernetes driver ready", "namespace", k8sFlags.namespace, "front", ln.Addr().String())
 	return out, nil
 }

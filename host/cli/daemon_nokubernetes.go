@@ -33,11 +33,14 @@ var kubernetesFlagEnv = map[string]string{
 	"kubernetes-audience": "NEMOCLAVE_K8S_AUDIENCE", "kubernetes-front-tls-cert": "NEMOCLAVE_K8S_FRONT_TLS_CERT",
 	"kubernetes-front-tls-key": "NEMOCLAVE_K8S_FRONT_TLS_KEY", "kubernetes-front-ca": "NEMOCLAVE_K8S_FRONT_CA",
 	"kubernetes-credentials-secret": "NEMOCLAVE_K8S_CREDENTIALS_SECRET",
+	"kubernetes-controller":         "NEMOCLAVE_K8S_CONTROLLER", "kubernetes-lease-namespace": "NEMOCLAVE_K8S_LEASE_NAMESPACE",
+	"kubernetes-lease-name": "NEMOCLAVE_K8S_LEASE_NAME", "kubernetes-lease-duration": "NEMOCLAVE_K8S_LEASE_DURATION",
+	"health-probe-address": "NEMOCLAVE_HEALTH_PROBE_ADDRESS", "kubernetes-controller-namespace": "NEMOCLAVE_K8S_CONTROLLER_NAMESPACES",
 }
 
 // kubernetesEnablers are the variables that turn the kubernetes driver or
 // the Secret backend on; the others only tune them.
-var kubernetesEnablers = []string{"NEMOCLAVE_KUBECONFIG", "NEMOCLAVE_K8S_IMAGE", "NEMOCLAVE_K8S_CREDENTIALS_SECRET"}
+var kubernetesEnablers = []string{"NEMOCLAVE_KUBECONFIG", "NEMOCLAVE_K8S_IMAGE", "NEMOCLAVE_K8S_CREDENTIALS_SECRET", "NEMOCLAVE_K8S_CONTROLLER"}
 
 // kubernetesFlagsSet are the kubernetes flags given on the command line.
 var kubernetesFlagsSet func() []string
@@ -51,6 +54,9 @@ func addKubernetesDaemonFlags(cmd *cobra.Command) {
 	for _, name := range names {
 		cmd.Flags().String(name, "", "only in the "+runtime.KubernetesBuild+" build ($"+kubernetesFlagEnv[name]+")")
 		_ = cmd.Flags().MarkHidden(name)
+		if name == "kubernetes-controller" {
+			cmd.Flags().Lookup(name).NoOptDefVal = "true" // a boolean in the kubernetes build
+		}
 	}
 	kubernetesFlagsSet = func() []string {
 		var set []string

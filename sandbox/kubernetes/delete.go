@@ -20,6 +20,10 @@ func (d *Driver) Stop(ctx context.Context, name string, grace time.Duration) err
 		return err
 	}
 	d.opts.Front.unregisterIfSet(name)
+	if d.opts.KeepPodsOnShutdown && d.ctx.Err() != nil {
+		d.opts.Logger.Info("the daemon is shutting down: leaving the sandbox pod to the replica that adopts it", "sandbox", name)
+		return nil
+	}
 	if info.State != sandbox.StateExited {
 		info.State, info.Reason, info.ExitedAt = sandbox.StateExited, "stopped", time.Now()
 	}

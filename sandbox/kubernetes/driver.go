@@ -88,12 +88,18 @@ type Options struct {
 	// Front serves the sandboxes' connections; Start needs it.
 	Front  *Front
 	Logger *slog.Logger
+	// KeepPodsOnShutdown: once the context given to New has ended (the
+	// daemon is shutting down, e.g. a rolling update), Stop only detaches
+	// the sandbox from this replica's Front and leaves its pod running for
+	// the replica that adopts it. Delete always deletes.
+	KeepPodsOnShutdown bool
 }
 
 // Driver implements sandbox.Driver on a Kubernetes cluster.
 type Driver struct {
 	opts Options
 	w    *watcher
+	ctx  context.Context // New's: done once the daemon shuts down
 
 	mu      sync.Mutex
 	stopped map[string]sandbox.Info // sandboxes whose pod Stop deleted
@@ -143,7 +149,7 @@ func New(ctx context.Context, o Options) (*Driver, error) {
 			o.FrontServerName = o.GatewayService + "." + o.GatewayNamespace + ".svc"
 		}
 	}
-	d := &Driver{opts: o, stopped: map[string]sandbox.Info{}, started: map[string]bool{}}
+	d := &Driver{opts: o, ctx: ctx, stopped: map[string]sandbox.Info{}, started: map[string]bool{}}
 	var err error
 	if d.w, err = newWatcher(d); err != nil {
 		return nil, err
