@@ -92,7 +92,6 @@ const agentFinal = "All done: the file is written."
 
 func TestAgents(t *testing.T) {
 	cli := agentCLIs(t)
-	node26 := filepath.Join(cli, "node26", "bin", "node")
 	cases := []agentCase{
 		{
 			name: "codex", sandbox: "codex", file: "codex.txt", dialect: "/v1/chat/completions", suffix: "/v1",
@@ -110,8 +109,25 @@ func TestAgents(t *testing.T) {
 				{Tool: "Bash", Arguments: json.RawMessage(`{"command":"echo written by claude-code > /workspace/claude.txt","description":"Write claude.txt"}`)},
 			},
 		},
+		{
+			name: "openclaw", sandbox: "openclaw", file: "openclaw.txt", dialect: "/v1/chat/completions", suffix: "/v1",
+			blueprint: func(t *testing.T) string {
+				b, err := os.ReadFile(filepath.Join(repoRoot(t), "examples", "openclaw", "blueprint.hcl"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				return string(b)
+			},
+			vars: func(cli string) []string {
+				return []string{"node_modules=" + filepath.Join(cli, "node_modules"), "node_dir=" + filepath.Join(cli, "node26")}
+			},
+			calls: []testupstream.ScriptCall{
+				{Tool: "exec", Arguments: json.RawMessage(`{"command":"echo written by openclaw > /workspace/openclaw.txt"}`)},
+				{Tool: "bash", Arguments: json.RawMessage(`{"command":"echo written by openclaw > /workspace/openclaw.txt"}`)},
+				{Tool: "write", Arguments: json.RawMessage(`{"path":"/workspace/openclaw.txt","content":"written by openclaw\n"}`)},
+			},
+		},
 	}
-	_ = node26
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { runAgent(t, cli, c) })
 	}
@@ -129,9 +145,11 @@ func runAgent(t *testing.T, cli string, c agentCase) {
 	if err := os.MkdirAll(filepath.Join(dir, "workspace"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	text := docBlueprint(t, c.name)
+	var text string
 	if c.blueprint != nil {
 		text = c.blueprint(t)
+	} else {
+		text = docBlueprint(t, c.name)
 	}
 	bp := filepath.Join(dir, "blueprint.hcl")
 	if err := os.WriteFile(bp, []byte(text), 0o644); err != nil {
