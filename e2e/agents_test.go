@@ -71,6 +71,25 @@ func docBlueprint(t *testing.T, name string) string {
 	return string(m[1])
 }
 
+// docAgentBlock returns the ```hcl block of docs/agents.md that is
+// `agent "<name>" {...}`.
+func docAgentBlock(t *testing.T, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(repoRoot(t), "docs", "agents.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile("(?s)```hcl\n(agent \"" + regexp.QuoteMeta(name) + "\" \\{.*?)```").FindSubmatch(b)
+	if m == nil {
+		t.Fatalf("docs/agents.md has no ```hcl block with agent %q", name)
+	}
+	return string(m[1])
+}
+
+// squash collapses white space, so a block compares equal to the file it
+// was copied from whatever the indentation.
+func squash(s string) string { return strings.Join(strings.Fields(s), " ") }
+
 // agentCase is one agent's run.
 type agentCase struct {
 	name    string // subtest and blueprint name in docs/agents.md
@@ -120,6 +139,10 @@ func TestAgents(t *testing.T) {
 				b, err := os.ReadFile(filepath.Join(repoRoot(t), "examples", "openclaw", "blueprint.hcl"))
 				if err != nil {
 					t.Fatal(err)
+				}
+				// docs/agents.md shows this file's agent block.
+				if block := docAgentBlock(t, "openclaw"); !strings.Contains(squash(string(b)), squash(block)) {
+					t.Fatalf("docs/agents.md's agent \"openclaw\" block is not the one in examples/openclaw/blueprint.hcl:\n%s", block)
 				}
 				return string(b)
 			},
