@@ -67,10 +67,10 @@ sandbox "openclaw" {
   }
 }
 
+# One headless agent turn (`openclaw agent exec`); the shell expands the
+# variables, which nemoclave itself never does.
 agent "openclaw" {
   sandbox = sandbox.openclaw
   tools   = [plugin.tools.files]
-  # One headless agent turn (`openclaw agent exec`); the shell expands the
-  # variables, which nemoclave itself never does.
   command = ["/bin/sh", "-c", "nemoclave agent-config openclaw --write \"$HOME/.openclaw/openclaw.json\" && exec \"$NODE_DIR/bin/node\" \"$NODE_MODULES/openclaw/openclaw.mjs\" agent exec --config \"$HOME/.openclaw/openclaw.json\" --cwd /workspace --model nemoclave/default \"$TASK\""]
 }
