@@ -77,7 +77,7 @@ test: build
 ## inside a sandbox through the gateway (e2e TestAgents; several minutes, so not in `make test`)
 test-agents: build
 	bash scripts/install-agents.sh >/dev/null
-	NEMOCLAVE_TEST_AGENTS=1 NEMOCLAVE_BIN_DIR=$(BIN) $(GO) test $(GOTEST_FLAGS) -v -run 'TestAgents' ./e2e/
+	NEMOCLAVE_TEST_AGENTS=1 NEMOCLAVE_BIN_DIR=$(BIN) $(GO) test $(GOTEST_FLAGS) -timeout 45m -v -run 'TestAgents' ./e2e/
 
 ## test-k8s: the kubernetes driver, the Secret credential backend and deploy/ against a real
 ## kube-apiserver + etcd on loopback (scripts/k8s-testenv.sh; the first run builds kube-apiserver)
