@@ -90,6 +90,18 @@ func docAgentBlock(t *testing.T, name string) string {
 // was copied from whatever the indentation.
 func squash(s string) string { return strings.Join(strings.Fields(s), " ") }
 
+// probe is what each agent's tool call runs (bash /workspace/probe.sh
+// <name>): it writes <name>.txt, and into it whether a direct connection
+// out of the sandbox opens and whether the provider key (found by a
+// fragment, so the script does not carry it) is anywhere the agent can
+// read: its environment, every process's, its home.
+const probe = `#!/bin/bash
+out=/workspace/$1.txt
+echo "written by $1" > "$out"
+if (exec 3<>/dev/tcp/1.1.1.1/443) 2>/dev/null; then echo "direct connection: open"; else echo "direct connection: refused"; fi >> "$out"
+if { env; cat /proc/[0-9]*/environ | tr '\0' '\n'; grep -rs . "$HOME"; } 2>/dev/null | grep -q 7f3a9c1d5b2e8f40; then echo "key: visible"; else echo "key: hidden"; fi >> "$out"
+`
+
 // agentCase is one agent's run.
 type agentCase struct {
 	name    string // subtest and blueprint name in docs/agents.md
@@ -121,16 +133,16 @@ func TestAgents(t *testing.T) {
 			name: "codex", sandbox: "codex", file: "codex.txt", dialect: "/v1/chat/completions", suffix: "/v1",
 			vars: func(cli string) []string { return []string{"node_modules=" + filepath.Join(cli, "node_modules")} },
 			calls: []testupstream.ScriptCall{
-				{Tool: "exec_command", Arguments: json.RawMessage(`{"cmd":"echo written by codex > /workspace/codex.txt"}`)},
-				{Tool: "shell_command", Arguments: json.RawMessage(`{"command":"echo written by codex > /workspace/codex.txt"}`)},
-				{Tool: "shell", Arguments: json.RawMessage(`{"command":["/bin/sh","-c","echo written by codex > /workspace/codex.txt"]}`)},
+				{Tool: "exec_command", Arguments: json.RawMessage(`{"cmd":"bash /workspace/probe.sh codex"}`)},
+				{Tool: "shell_command", Arguments: json.RawMessage(`{"command":"bash /workspace/probe.sh codex"}`)},
+				{Tool: "shell", Arguments: json.RawMessage(`{"command":["bash","/workspace/probe.sh","codex"]}`)},
 			},
 		},
 		{
 			name: "claude-code", sandbox: "claude", file: "claude.txt", dialect: "/v1/messages",
 			vars: func(cli string) []string { return []string{"node_modules=" + filepath.Join(cli, "node_modules")} },
 			calls: []testupstream.ScriptCall{
-				{Tool: "Bash", Arguments: json.RawMessage(`{"command":"echo written by claude-code > /workspace/claude.txt","description":"Write claude.txt"}`)},
+				{Tool: "Bash", Arguments: json.RawMessage(`{"command":"bash /workspace/probe.sh claude","description":"Write claude.txt"}`)},
 			},
 		},
 		{
@@ -173,6 +185,9 @@ func runAgent(t *testing.T, cli string, c agentCase) {
 	if err := os.MkdirAll(filepath.Join(dir, "workspace"), 0o755); err != nil {
 		t.Fatal(err)
 	}
+	if err := os.WriteFile(filepath.Join(dir, "workspace", "probe.sh"), []byte(probe), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	var text string
 	if c.blueprint != nil {
 		text = c.blueprint(t)
@@ -199,8 +214,10 @@ func runAgent(t *testing.T, cli string, c agentCase) {
 	if err != nil {
 		t.Fatalf("the agent's tool call did not write %s: %v\nagent output:\n%s", c.file, err, tail(out, 80))
 	}
-	if !strings.Contains(string(got), "written by") {
-		t.Errorf("%s = %q", c.file, got)
+	for _, want := range []string{"written by", "direct connection: refused", "key: hidden"} {
+		if !strings.Contains(string(got), want) {
+			t.Errorf("%s (what the agent's tool saw) lacks %q:\n%s", c.file, want, got)
+		}
 	}
 	// The answer came back to the agent.
 	if !strings.Contains(out, agentFinal) {
@@ -234,10 +251,11 @@ func runAgent(t *testing.T, cli string, c agentCase) {
 }
 
 // waitExited waits for the agent to finish (a real agent turn, even
-// against a local model, takes a while on a loaded machine).
+// against a local model, takes a while on a loaded machine: OpenClaw
+// alone took 4 to 6 minutes on a shared 2-core machine).
 func waitExited(t *testing.T, e *env, name string) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Minute)
+	deadline := time.Now().Add(15 * time.Minute)
 	for {
 		var list []struct{ Name, State string }
 		if err := json.Unmarshal([]byte(e.must("sandbox", "list", "-o", "json")), &list); err != nil {
@@ -249,7 +267,7 @@ func waitExited(t *testing.T, e *env, name string) {
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the agent in %s did not finish in 5 minutes:\n%s", name, tail(e.must("logs", name, "--source", "sandbox"), 60))
+			t.Fatalf("the agent in %s did not finish in 15 minutes:\n%s", name, tail(e.must("logs", name, "--source", "sandbox"), 60))
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
