@@ -73,7 +73,12 @@ func (s *server) note(r *http.Request, req *llm.ChatRequest, stream bool, answer
 			n.Tools = append(n.Tools, t.Name)
 		}
 		for _, m := range req.Messages {
-			n.ToolResult = n.ToolResult || m.Role == llm.RoleTool
+			if m.Role == llm.RoleTool {
+				n.ToolResult, n.ToolOutput = true, m.Text()
+			}
+		}
+		if len(n.ToolOutput) > 2000 {
+			n.ToolOutput = n.ToolOutput[:2000]
 		}
 	}
 	s.mu.Lock()

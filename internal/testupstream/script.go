@@ -75,6 +75,9 @@ type Seen struct {
 	Stream     bool     `json:"stream"`
 	Tools      []string `json:"tools,omitempty"`
 	ToolResult bool     `json:"tool_result"`
+	// ToolOutput is the last tool result's text (at most 2000 bytes), to
+	// see what an agent's tool reported.
+	ToolOutput string `json:"tool_output,omitempty"`
 	// Authorised is whether the request carried the stand-in's key.
 	Authorised bool `json:"authorised"`
 	// Answer is what the stand-in answered: "tool:<name>", "text" or
