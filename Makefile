@@ -17,7 +17,7 @@ PLUGINS := $(notdir $(wildcard plugins/*))
 LDFLAGS ?= -s -w
 GOTEST_FLAGS ?= -race -count=1 -timeout 20m
 
-.PHONY: all build build-k8s plugins image run test test-k8s test-unit test-security lint proto bench bench-quick fuzz e2e tools clean
+.PHONY: all build build-k8s plugins image run test test-agents test-k8s test-unit test-security lint proto bench bench-quick fuzz e2e tools clean
 
 all: build
 
@@ -72,6 +72,13 @@ test: build
 	elif [ -z "$${NEMOCLAVE_TEST_POSTGRES_URL:-}" ]; then echo "make test: not root, so the PostgreSQL/pgvector tests skip (run as root, or export NEMOCLAVE_TEST_POSTGRES_URL and NEMOCLAVE_TEST_PGVECTOR_URL)" >&2; fi; \
 	$(GO) test $(GOTEST_FLAGS) ./... ./sdk/...
 	cd examples/tools-wordcount && GOWORK=off $(GO) test $(GOTEST_FLAGS) ./...
+
+## test-agents: Codex, Claude Code and OpenClaw, as released on npm (pinned, installed into
+## ~/.cache/nemoclave/agents by scripts/install-agents.sh, Node 26 included), each run
+## inside a sandbox through the gateway (e2e TestAgents; several minutes, so not in `make test`)
+test-agents: build
+	bash scripts/install-agents.sh >/dev/null
+	NEMOCLAVE_TEST_AGENTS=1 NEMOCLAVE_BIN_DIR=$(BIN) $(GO) test $(GOTEST_FLAGS) -timeout 45m -v -run 'TestAgents' ./e2e/
 
 ## test-k8s: the kubernetes driver, the Secret credential backend and deploy/ against a real
 ## kube-apiserver + etcd on loopback (scripts/k8s-testenv.sh; the first run builds kube-apiserver)

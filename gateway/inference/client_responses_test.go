@@ -155,9 +155,13 @@ func TestResponsesClient(t *testing.T) {
 			t.Fatalf("want a 404 that explains the store, got %v", err)
 		}
 	})
-	t.Run("hosted-tool-refused", func(t *testing.T) {
-		status, _, body := e.post(t, "/v1/responses", `{"model":"gpt","input":"hi","tools":[{"type":"web_search"}]}`, nil)
-		if status != http.StatusBadRequest || !strings.Contains(body, "only function tools") {
+	// Codex sends a hosted tool and a tool namespace with every request:
+	// a translated route leaves both out and offers the function tools.
+	t.Run("hosted-tools-and-namespaces-left-out", func(t *testing.T) {
+		status, _, body := e.post(t, "/v1/responses", `{"model":"gpt","input":"hi","tools":[{"type":"web_search","external_web_access":true},`+
+			`{"type":"namespace","name":"multi_agent_v1","description":"sub-agents","tools":[{"type":"function","name":"spawn_agent","parameters":{"type":"object"}}]},`+
+			`{"type":"function","name":"list_files","parameters":{"type":"object","properties":{}}}]}`, nil)
+		if status != http.StatusOK || !strings.Contains(body, `"name":"list_files"`) || strings.Contains(body, "spawn_agent") {
 			t.Fatalf("status %d body %s", status, body)
 		}
 	})

@@ -279,10 +279,14 @@ func (r *Router) Close() {
 	}
 }
 
-// record meters a finished call: budgets, rate limits and the store.
+// record meters a finished call: budgets, rate limits and the store,
+// and logs it, so `nemoclave logs <sandbox> --source gateway` shows every
+// model call an agent made, not only the failed ones.
 func (r *Router) record(rec UsageRecord) {
 	rec.Sandbox = r.sandbox
 	rec.CostUSD = r.prices.Cost(rec.Model, rec.InputTokens, rec.CachedInputTokens, rec.OutputTokens)
+	r.log.Info("inference call", "sandbox", r.sandbox, "operation", rec.Operation, "alias", rec.Alias, "provider", rec.Provider, "model", rec.Model,
+		"input_tokens", rec.InputTokens, "output_tokens", rec.OutputTokens, "cost_usd", rec.CostUSD, "estimated", rec.Estimated)
 	r.meter.charge(rec.Time, rec.InputTokens+rec.OutputTokens, rec.CostUSD)
 	if r.writer != nil {
 		r.writer.add(rec)

@@ -24,6 +24,9 @@ type Options struct {
 	Key string
 	// ReplyBytes pads plain answers to about this many bytes (0: none).
 	ReplyBytes int
+	// Script, when set, answers the requests that offer one of its tools
+	// (see Script).
+	Script *Script
 }
 
 // Models the stand-in serves. The model name picks the behaviour:
@@ -49,6 +52,7 @@ func Handler(o Options) http.Handler {
 	mux.HandleFunc("POST /v1/messages/count_tokens", s.countTokens)
 	mux.HandleFunc("GET /_last_headers", s.lastHeaders)
 	mux.HandleFunc("GET /_last_request", s.lastRequest)
+	mux.HandleFunc("GET /_requests", s.requests)
 	return mux
 }
 
@@ -57,6 +61,43 @@ type server struct {
 	mu   sync.Mutex
 	last http.Header
 	req  Recorded
+	seen []Seen
+}
+
+// note records a model request for GET /_requests.
+func (s *server) note(r *http.Request, req *llm.ChatRequest, stream bool, answer string) {
+	n := Seen{Path: r.URL.Path, Stream: stream, Answer: answer, Authorised: answer != "error:401"}
+	if req != nil {
+		n.Model = req.Model
+		for _, t := range req.Tools {
+			n.Tools = append(n.Tools, t.Name)
+		}
+		for _, m := range req.Messages {
+			if m.Role == llm.RoleTool {
+				n.ToolResult, n.ToolOutput = true, m.Text()
+			}
+		}
+		if len(n.ToolOutput) > 2000 {
+			n.ToolOutput = n.ToolOutput[:2000]
+		}
+	}
+	s.mu.Lock()
+	s.seen = append(s.seen, n)
+	s.mu.Unlock()
+}
+
+func (s *server) requests(w http.ResponseWriter, _ *http.Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_ = json.NewEncoder(w).Encode(append([]Seen{}, s.seen...))
+}
+
+// answered names an answer for Seen.Answer.
+func answered(resp *llm.ChatResponse) string {
+	if len(resp.Message.ToolCalls) > 0 {
+		return "tool:" + resp.Message.ToolCalls[0].Name
+	}
+	return "text"
 }
 
 // Recorded is the last model request as it arrived, for tests that check
@@ -180,18 +221,22 @@ func (s *server) failure(w http.ResponseWriter, r *http.Request, anth bool, mode
 func (s *server) openaiChat(w http.ResponseWriter, r *http.Request) {
 	s.remember(r)
 	if !s.authorised(w, r, false) {
+		s.note(r, nil, false, "error:401")
 		return
 	}
 	body, _ := io.ReadAll(r.Body)
 	req, stream, _, err := openai.DecodeChatRequest(body)
 	if err != nil {
+		s.note(r, nil, false, "error:400")
 		s.fail(w, false, 400, err.Error())
 		return
 	}
 	if s.failure(w, r, false, req.Model) {
+		s.note(r, req, stream, "error:"+req.Model)
 		return
 	}
 	resp := s.answer(req)
+	s.note(r, req, stream, answered(resp))
 	if !stream {
 		writeJSON(w, 200, openai.EncodeResponse(resp, req.Model, 1767225600))
 		return
@@ -211,22 +256,27 @@ func (s *server) openaiChat(w http.ResponseWriter, r *http.Request) {
 func (s *server) anthropicMessages(w http.ResponseWriter, r *http.Request) {
 	s.remember(r)
 	if !s.authorised(w, r, true) {
+		s.note(r, nil, false, "error:401")
 		return
 	}
 	if r.Header.Get("anthropic-version") == "" {
+		s.note(r, nil, false, "error:400")
 		s.fail(w, true, 400, "anthropic-version header is required")
 		return
 	}
 	body, _ := io.ReadAll(r.Body)
 	req, stream, err := anthropic.DecodeRequest(body)
 	if err != nil {
+		s.note(r, nil, false, "error:400")
 		s.fail(w, true, 400, err.Error())
 		return
 	}
 	if s.failure(w, r, true, req.Model) {
+		s.note(r, req, stream, "error:"+req.Model)
 		return
 	}
 	resp := s.answer(req)
+	s.note(r, req, stream, answered(resp))
 	if !stream {
 		writeJSON(w, 200, anthropic.EncodeResponse(resp, req.Model))
 		return
@@ -296,6 +346,12 @@ func hashVector(text string, dims int) []float32 {
 
 // answer is the deterministic reply to req.
 func (s *server) answer(req *llm.ChatRequest) *llm.ChatResponse {
+	if s.o.Script != nil {
+		if resp, ok := s.o.Script.scripted(req); ok {
+			resp.Usage = llm.Usage{InputTokens: 10, OutputTokens: int64(len(strings.Fields(resp.Message.Text())) + 2*len(resp.Message.ToolCalls))}
+			return resp
+		}
+	}
 	var lastUser, lastTool string
 	toolAfterUser := false
 	words := int64(len(strings.Fields(req.System)))

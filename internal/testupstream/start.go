@@ -46,10 +46,10 @@ func (e *buildError) Error() string { return e.err.Error() + ": " + e.out }
 
 // Start runs the stand-in as a separate process accepting only key and
 // returns its base URL (http://127.0.0.1:port, no /v1). The process is
-// killed when the test ends.
-func Start(t testing.TB, key string) string {
+// killed when the test ends. extra are further flags (-script file).
+func Start(t testing.TB, key string, extra ...string) string {
 	t.Helper()
-	cmd := exec.Command(Binary(t), "-addr", "127.0.0.1:0", "-key", key)
+	cmd := exec.Command(Binary(t), append([]string{"-addr", "127.0.0.1:0", "-key", key}, extra...)...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -21,8 +21,12 @@ import (
 // response_format) travel as Chat Completions fields in Extra, which the
 // Anthropic encoder maps or drops. Reasoning items from earlier turns are
 // dropped (they are provider-internal). Hosted tools (web search, file
-// search, computer use, custom grammars), file inputs and item
-// references have no neutral equivalent and are refused with a 400.
+// search, computer use, custom grammars) and tool namespaces are not
+// offered to a translated model: the gateway cannot run hosted tools and
+// a namespaced call has no Chat Completions or Messages form, so they are
+// left out rather than failing the whole request (Codex always sends
+// both). File inputs and item references have no neutral equivalent and
+// are refused with a 400.
 func DecodeRequest(body []byte) (*Request, *llm.ChatRequest, error) {
 	var w Request
 	if err := json.Unmarshal(body, &w); err != nil {
@@ -35,7 +39,7 @@ func DecodeRequest(body []byte) (*Request, *llm.ChatRequest, error) {
 	}
 	for i, t := range w.Tools {
 		if t.Type != "function" {
-			return nil, nil, fmt.Errorf("tools[%d]: tool type %q is not supported through the gateway: only function tools are (hosted tools run at OpenAI only)", i, t.Type)
+			continue // hosted tool or namespace: not offered (see above)
 		}
 		if t.Name == "" {
 			return nil, nil, fmt.Errorf("tools[%d]: a function tool needs a name", i)

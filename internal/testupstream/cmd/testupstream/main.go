@@ -16,14 +16,24 @@ func main() {
 	addr := flag.String("addr", "127.0.0.1:0", "listen address")
 	key := flag.String("key", "", "the only API key accepted (empty: any)")
 	reply := flag.Int("reply-bytes", 0, "pad plain answers to about this many bytes")
+	script := flag.String("script", "", "a JSON Script file: play the model for one agent task")
 	flag.Parse()
+	o := testupstream.Options{Key: *key, ReplyBytes: *reply}
+	if *script != "" {
+		sc, err := testupstream.LoadScript(*script)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "testupstream:", err)
+			os.Exit(1)
+		}
+		o.Script = sc
+	}
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "testupstream:", err)
 		os.Exit(1)
 	}
 	fmt.Printf("listening on http://%s\n", ln.Addr())
-	srv := &http.Server{Handler: testupstream.Handler(testupstream.Options{Key: *key, ReplyBytes: *reply})}
+	srv := &http.Server{Handler: testupstream.Handler(o)}
 	if err := srv.Serve(ln); err != nil {
 		fmt.Fprintln(os.Stderr, "testupstream:", err)
 		os.Exit(1)
