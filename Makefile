@@ -65,6 +65,8 @@ run: build
 
 ## test: every test, with the race detector, including the example plugin in its own module
 test: build
+	@# After the run no plugin socket may be left in the temp dir (scripts/tmp-leaks.sh).
+	scripts/tmp-leaks.sh start $(BIN)/.test-started
 	@# PostgreSQL 15 and PGlite+pgvector for the memory-postgres and retrieval-pgvector tests,
 	@# started here as .ci/run does (root only: the cluster runs as the postgres user), unless
 	@# the caller already exported them.
@@ -72,6 +74,7 @@ test: build
 	elif [ -z "$${NEMOCLAVE_TEST_POSTGRES_URL:-}" ]; then echo "make test: not root, so the PostgreSQL/pgvector tests skip (run as root, or export NEMOCLAVE_TEST_POSTGRES_URL and NEMOCLAVE_TEST_PGVECTOR_URL)" >&2; fi; \
 	$(GO) test $(GOTEST_FLAGS) ./... ./sdk/...
 	cd examples/tools-wordcount && GOWORK=off $(GO) test $(GOTEST_FLAGS) ./...
+	scripts/tmp-leaks.sh check $(BIN)/.test-started
 
 ## test-agents: Codex, Claude Code and OpenClaw, as released on npm (pinned, installed into
 ## ~/.cache/nemoclave/agents by scripts/install-agents.sh, Node 26 included), each run

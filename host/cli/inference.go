@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	"github.com/nemoclave/nemoclave/gateway/inference"
 	"github.com/nemoclave/nemoclave/host/config"
 	"github.com/nemoclave/nemoclave/host/daemon"
+	"github.com/nemoclave/nemoclave/host/runtime"
 )
 
 func init() { Register(newInferenceCmd) }
@@ -160,52 +162,61 @@ func newInferenceSetCmd(g *Globals) *cobra.Command {
 			"default new runs start with) and, when the daemon is running, points the default alias of every running\n" +
 			"sandbox at the provider and model at once. With --sandbox: changes only that running sandbox\n" +
 			"(config.yaml holds no per-sandbox defaults). The provider is the name of an llm plugin loaded for the\n" +
-			"sandbox (the name in `inference status`).",
+			"sandbox (`main` or `plugin.llm.main`, as in `inference status`); the model must be one the provider lists.\n" +
+			"Running sandboxes are changed first, so a provider or model they reject is not written to config.yaml.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if provider == "" || model == "" {
-				return errors.New("both --provider and --model are required")
+				return errors.New("both --provider and --model are required (the provider as the blueprint names it: main for plugin.llm.main)")
 			}
-			ctx := cmd.Context()
-			out := cmd.OutOrStdout()
-			if sandbox == "" {
-				cfg, err := config.Load(g.Home)
-				if err != nil {
-					return err
-				}
-				cfg.Inference.Provider, cfg.Inference.Model = provider, model
-				if err := config.Save(g.Home, cfg); err != nil {
-					return fmt.Errorf("write %s: %w", config.Path(g.Home), err)
-				}
-				fmt.Fprintf(out, "wrote the default (provider %s, model %s) to %s: new runs use it\n", provider, model, config.Path(g.Home))
-			}
-			c, err := daemon.Connect(ctx, g.Home, false)
-			if err != nil {
-				if sandbox != "" {
-					return fmt.Errorf("--sandbox %s changes a running sandbox, but the daemon is not running (start the sandbox with nemoclave run)", sandbox)
-				}
-				fmt.Fprintln(out, "the daemon is not running: no running sandbox was changed")
-				return nil
-			}
-			defer c.Close()
-			raw, err := c.InferenceSet(ctx, sandbox, provider, model)
-			if err != nil {
-				if sandbox == "" {
-					fmt.Fprintf(out, "running sandboxes were not changed: %v\n", err)
-					return nil
-				}
-				return err
-			}
-			var res struct {
-				Sandboxes []string `json:"sandboxes"`
-			}
-			_ = json.Unmarshal(raw, &res)
-			fmt.Fprintf(out, "running sandboxes now using provider %s, model %s for their default alias: %v\n", provider, model, res.Sandboxes)
-			return nil
+			return inferenceSet(cmd, g, provider, model, sandbox)
 		},
 	}
 	cmd.Flags().StringVar(&provider, "provider", "", "llm provider plugin name")
 	cmd.Flags().StringVar(&model, "model", "", "provider model name")
 	cmd.Flags().StringVar(&sandbox, "sandbox", "", "change only this running sandbox")
 	return cmd
+}
+
+// inferenceSet changes running sandboxes through the daemon (which checks
+// the provider and model against what the provider lists) and then, without
+// --sandbox, config.yaml: the default every new run applies to the
+// blueprint's default alias when it loads that provider.
+func inferenceSet(cmd *cobra.Command, g *Globals, provider, model, sandbox string) error {
+	ctx, out := cmd.Context(), cmd.OutOrStdout()
+	c, err := daemon.Connect(ctx, g.Home, false)
+	switch {
+	case err != nil && sandbox != "":
+		return fmt.Errorf("--sandbox %s changes a running sandbox, but the daemon is not running (start the sandbox with nemoclave run)", sandbox)
+	case err != nil:
+		fmt.Fprintln(out, "no daemon is running, so no running sandbox was changed and the model could not be checked against the provider")
+	default:
+		defer c.Close()
+		raw, err := c.InferenceSet(ctx, sandbox, provider, model)
+		if err != nil && (sandbox != "" || !strings.Contains(err.Error(), "no sandbox is running")) {
+			return err
+		}
+		if err == nil {
+			var res struct {
+				Sandboxes []string `json:"sandboxes"`
+			}
+			_ = json.Unmarshal(raw, &res)
+			fmt.Fprintf(out, "running sandboxes now using provider %s, model %s for their default alias: %s\n",
+				runtime.ProviderAddress(provider), model, strings.Join(res.Sandboxes, ", "))
+		}
+	}
+	if sandbox != "" {
+		return nil
+	}
+	cfg, err := config.Load(g.Home)
+	if err != nil {
+		return err
+	}
+	cfg.Inference.Provider, cfg.Inference.Model = provider, model
+	if err := config.Save(g.Home, cfg); err != nil {
+		return fmt.Errorf("write %s: %w", config.Path(g.Home), err)
+	}
+	fmt.Fprintf(out, "wrote the default (provider %s, model %s) to %s: new runs of a blueprint with that provider use it for their default alias\n",
+		provider, model, config.Path(g.Home))
+	return nil
 }

@@ -63,6 +63,7 @@ func NewRoot(name string) *cobra.Command {
 	for _, f := range registered {
 		root.AddCommand(f(g))
 	}
+	addCompletions(root, g)
 	return root
 }
 

@@ -3,9 +3,13 @@ package onboard
 import (
 	"bytes"
 	"fmt"
+	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"text/template"
+
+	"github.com/nemoclave/nemoclave/plugins/llm-replay/replayplugin"
 )
 
 // Choices are the wizard's answers.
@@ -32,6 +36,46 @@ func (c Choices) Validate() error {
 	}
 	if c.Provider.ID == "replay" && c.Cassette == "" {
 		return fmt.Errorf("the replay provider needs a cassette (--cassette path/to/cassette.json)")
+	}
+	if c.BaseURL != "" {
+		if err := checkURL(c.BaseURL); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Check is Validate plus what needs the machine: the presets exist among
+// known (the builtin ones and any in the user's preset directory) and the
+// replay cassette is a readable cassette with answers. onboard runs it
+// before it writes anything, so a typo never leaves a blueprint that
+// `validate` then rejects.
+func (c Choices) Check(known []string) error {
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	for _, p := range c.Presets {
+		if !slices.Contains(known, p) {
+			return fmt.Errorf("unknown preset %q: choose from %s (or add %s.hcl to $NEMOCLAVE_HOME/presets)", p, strings.Join(known, ", "), p)
+		}
+	}
+	if c.Provider.ID == "replay" {
+		cas, err := replayplugin.LoadCassette(c.Cassette, false)
+		if err != nil {
+			return err
+		}
+		if len(cas.Interactions) == 0 {
+			return fmt.Errorf("cassette %s has no interactions, so the replay provider could answer nothing (examples/quickstart/cassette.json is one that works)", c.Cassette)
+		}
+	}
+	return nil
+}
+
+// checkURL accepts an http(s) endpoint with a host.
+func checkURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("base URL %q: give the provider's API root with scheme and host, e.g. http://127.0.0.1:11434/v1", raw)
 	}
 	return nil
 }

@@ -23,6 +23,9 @@ type Provider struct {
 	// Preset is the policy preset the provider's plugin itself would need
 	// if it ran sandboxed; it is informational for the starter blueprint.
 	Preset string
+	// SelfHosted providers run wherever the user put them, so the wizard
+	// asks for their URL (BaseURL is only the usual local default).
+	SelfHosted bool
 }
 
 // Providers is the catalogue, in the order the wizard shows it.
@@ -36,9 +39,11 @@ var Providers = []Provider{
 	{ID: "anthropic", Label: "Anthropic", Plugin: "builtin/llm-anthropic", BaseURL: "https://api.anthropic.com",
 		Credential: "ANTHROPIC_API_KEY", DefaultModel: "claude-sonnet-4-5", Models: []string{"claude-sonnet-4-5", "claude-haiku-4-5", "claude-opus-4-1"}, Preset: "anthropic"},
 	{ID: "ollama", Label: "Ollama on this machine", Plugin: "builtin/llm-openai", BaseURL: "http://127.0.0.1:11434/v1",
-		DefaultModel: "llama3.1", Models: []string{"llama3.1", "qwen2.5", "mistral"}, Preset: "ollama-local"},
+		DefaultModel: "llama3.1", Models: []string{"llama3.1", "qwen2.5", "mistral"}, Preset: "ollama-local", SelfHosted: true},
 	{ID: "vllm", Label: "vLLM (OpenAI-compatible server)", Plugin: "builtin/llm-openai", BaseURL: "http://127.0.0.1:8000/v1",
-		DefaultModel: "meta-llama/Llama-3.1-8B-Instruct"},
+		DefaultModel: "meta-llama/Llama-3.1-8B-Instruct", SelfHosted: true},
+	{ID: "nim", Label: "NVIDIA NIM you run (self-hosted container)", Plugin: "builtin/llm-openai", BaseURL: "http://127.0.0.1:8000/v1",
+		DefaultModel: "meta/llama-3.1-8b-instruct", SelfHosted: true},
 	{ID: "replay", Label: "Offline replay demo (no network, no key)", Plugin: "builtin/llm-replay",
 		DefaultModel: "replay", Models: []string{"replay"}},
 }

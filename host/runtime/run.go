@@ -297,12 +297,13 @@ func (rn *run) configureGateway() (string, error) {
 	if err != nil {
 		return "", err
 	}
+	llms, embs := rn.plugins.providers()
+	applyConfigDefault(r.opts.Home, &routes, llms, rn.log)
 	if rn.agent.Model != "" {
 		if _, ok := routes.Models[rn.agent.Model]; ok {
 			routes.Default = rn.agent.Model
 		}
 	}
-	llms, embs := rn.plugins.providers()
 	if rn.router, err = inference.New(context.Background(), inference.Config{
 		Sandbox: rn.name, Routes: routes, Providers: llms, Embedders: embs, Limits: limits,
 		Usage: r.usage, Health: rn.health, Metrics: r.metrics, Logger: newJSONLogger(rn.gwLog, "inference", rn.name),
