@@ -20,6 +20,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/nemoclave/nemoclave/sandbox/pluginbox"
 	"github.com/nemoclave/nemoclave/sdk/embeddings"
 	"github.com/nemoclave/nemoclave/sdk/llm"
 	"github.com/nemoclave/nemoclave/sdk/plugin"
@@ -40,6 +41,9 @@ const (
 const helperName = "embeddings-helper"
 
 func TestMain(m *testing.M) {
+	// Re-executed as a plugin box's init stage (python_test.go), this
+	// binary builds the box and execs the plugin; it never returns then.
+	pluginbox.MaybeInit()
 	mode := os.Getenv(helperEnv)
 	if mode == "" && os.Getenv(plugin.Handshake.MagicCookieKey) == plugin.Handshake.MagicCookieValue {
 		mode = "serve" // launched as a plugin without a mode: by Install's probe, inspect or list
