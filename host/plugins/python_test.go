@@ -40,6 +40,13 @@ func needPython(t *testing.T) {
 // pluginbox.MaybeInit).
 func boxedManager(t *testing.T) (*Manager, *syncBuffer) {
 	t.Helper()
+	return boxedManagerIn(t, "")
+}
+
+// boxedManagerIn is boxedManager over the built-in plugins in binDir
+// (empty: the test binary as the helper plugin).
+func boxedManagerIn(t *testing.T, binDir string) (*Manager, *syncBuffer) {
+	t.Helper()
 	if abi, err := ll.LandlockGetABIVersion(); err != nil || abi < confine.DefaultMinLandlockABI {
 		t.Skipf("kernel Landlock ABI %d (%v) is below %d; plugin boxes refuse to start here", abi, err, confine.DefaultMinLandlockABI)
 	}
@@ -54,7 +61,7 @@ func boxedManager(t *testing.T) (*Manager, *syncBuffer) {
 	if err := os.MkdirAll(root, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	m, logs := testManager(t, Options{Home: home, Box: &pluginbox.Box{Launcher: exe, RootDir: root,
+	m, logs := testManager(t, Options{Home: home, BinDir: binDir, Box: &pluginbox.Box{Launcher: exe, RootDir: root,
 		CgroupParent: "nemoclave-plugins-test-" + filepath.Base(home)}})
 	t.Cleanup(func() {
 		if t.Failed() || testing.Verbose() {
