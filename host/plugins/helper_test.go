@@ -153,6 +153,8 @@ func (p *helperPlugin) Embed(ctx context.Context, req *embeddings.EmbedRequest) 
 		switch in {
 		case "crash":
 			os.Exit(3)
+		case "panic":
+			panic("helper plugin panicked on purpose")
 		case "unavailable":
 			return nil, status.Errorf(status.Unavailable, "upstream down")
 		}

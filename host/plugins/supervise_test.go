@@ -64,6 +64,40 @@ func TestCrashMidCall(t *testing.T) {
 	waitGone(t, firstPid, 5*time.Second)
 }
 
+// TestCrashStackTraceIsLogged: a plugin that panics has its panic message
+// and goroutine stacks in the host's log as one text entry, at error level
+// (go-plugin alone logs raw stderr line by line at debug level).
+func TestCrashStackTraceIsLogged(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	m, logs := testManager(t, Options{HealthInterval: time.Hour, RestartBackoff: 50 * time.Millisecond})
+	s, err := m.Start(ctx, helperSpec("serve"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := embedOne(ctx, s.Embeddings(), "", "panic"); status.CodeOf(err) != status.Unavailable {
+		t.Fatalf("panicking call: %v, want Unavailable", err)
+	}
+	if err := s.Ready(ctx); err != nil {
+		t.Fatal(err)
+	}
+	out := logs.String()
+	i := strings.Index(out, "[ERROR] plugin.embeddings.test: the crashed plugin's last output")
+	if i < 0 {
+		t.Fatalf("no crash entry in the host log:\n%s", out)
+	}
+	entry := out[i:]
+	if j := strings.Index(entry[1:], "\n20"); j > 0 { // the next entry starts with its timestamp
+		entry = entry[:j+1]
+	}
+	for _, want := range []string{"| panic: helper plugin panicked on purpose", "| goroutine ", "helperPlugin).Embed"} {
+		if !strings.Contains(entry, want) {
+			t.Errorf("the crash entry lacks %q:\n%s", want, entry)
+		}
+	}
+}
+
 // TestPluginUnavailableIsNotACrash: a live plugin returning Unavailable
 // (its provider is down) must reach the caller as is, without a restart.
 func TestPluginUnavailableIsNotACrash(t *testing.T) {
