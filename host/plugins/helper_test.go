@@ -164,12 +164,17 @@ func (p *helperPlugin) Embed(ctx context.Context, req *embeddings.EmbedRequest) 
 }
 
 // ChatStream streams the last message's text one byte per chunk; for
-// "crash-mid-stream" it sends one chunk and dies.
-func (*helperPlugin) ChatStream(_ context.Context, req *llm.ChatRequest, send func(*llm.ChatChunk) error) error {
+// "crash-mid-stream" it sends one chunk and dies, for "stall-mid-stream" it
+// sends one chunk and then nothing until cancelled.
+func (*helperPlugin) ChatStream(ctx context.Context, req *llm.ChatRequest, send func(*llm.ChatChunk) error) error {
 	text := req.Messages[len(req.Messages)-1].Text()
 	for i := range len(text) {
 		if err := send(&llm.ChatChunk{DeltaText: text[i : i+1]}); err != nil {
 			return err
+		}
+		if text == "stall-mid-stream" {
+			<-ctx.Done() // a provider that stops sending
+			return ctx.Err()
 		}
 		if text == "crash-mid-stream" {
 			time.Sleep(50 * time.Millisecond) // let the chunk leave

@@ -317,6 +317,39 @@ func TestCrashMidStream(t *testing.T) {
 	}
 }
 
+// TestStreamIdleDeadline: a stream whose plugin stops sending mid-way fails
+// after the per-call deadline with an error naming the plugin and the call;
+// the plugin stays up (it is alive, only slow) and the next stream works.
+func TestStreamIdleDeadline(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	m, _ := testManager(t, Options{HealthInterval: time.Hour})
+	spec := helperSpec("serve")
+	spec.Kind = plugin.KindLLM
+	spec.CallTimeout = 500 * time.Millisecond
+	s, err := m.Start(ctx, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stream := func(text string) (string, error) {
+		var got strings.Builder
+		err := s.LLM().ChatStream(ctx, &llm.ChatRequest{Messages: []llm.Message{{Role: llm.RoleUser, Content: []llm.ContentPart{llm.Text(text)}}}},
+			func(c *llm.ChatChunk) error { got.WriteString(c.DeltaText); return nil })
+		return got.String(), err
+	}
+	got, err := stream("stall-mid-stream")
+	if got != "s" || status.CodeOf(err) != status.DeadlineExceeded || !strings.Contains(err.Error(), "plugin llm.test sent nothing on /nemoclave.llm.v1.LLM/ChatStream for 500ms") {
+		t.Fatalf("stalled stream: got %q, err %v (code %v)", got, err, status.CodeOf(err))
+	}
+	if got, err := stream("a longer answer than the deadline needs"); err != nil || got != "a longer answer than the deadline needs" {
+		t.Fatalf("stream after the stall: %q %v", got, err)
+	}
+	if s.Restarts() != 0 {
+		t.Errorf("a slow plugin was restarted %d times", s.Restarts())
+	}
+}
+
 // TestCallDeadline: a plugin that stops answering (SIGSTOP, and no health
 // check soon enough to notice) fails the call at its per-call deadline with
 // an error naming the plugin and the call, instead of blocking the caller.
