@@ -186,3 +186,33 @@ func TestPythonStubsCurrent(t *testing.T) {
 		return nil
 	})
 }
+
+// TestPythonPluginUnboxedKeepsItsHash: run unconfined (as the CLI's
+// install probe and inspect do), the interpreter writes no bytecode into
+// the installed directory, so the next launch still matches its hash.
+func TestPythonPluginUnboxedKeepsItsHash(t *testing.T) {
+	needPython(t)
+	m, _ := testManager(t, Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	b, err := m.Install(ctx, InstallRequest{Address: "example.com/acme/pywordcount", Path: pythonExample, Version: "0.1.0"})
+	if err != nil {
+		t.Fatalf("install: %v", err)
+	}
+	for i := range 2 {
+		l, err := m.Launch(ctx, b, Spec{Kind: plugin.KindTools, Name: "unboxed"})
+		if err != nil {
+			t.Fatalf("launch %d: %v", i+1, err)
+		}
+		if _, err := l.Info(ctx); err != nil {
+			t.Fatal(err)
+		}
+		l.Kill()
+	}
+	_ = filepath.WalkDir(b.Root, func(p string, d os.DirEntry, err error) error {
+		if err == nil && d.IsDir() && d.Name() == "__pycache__" {
+			t.Errorf("the interpreter wrote %s into the installed plugin", p)
+		}
+		return nil
+	})
+}
