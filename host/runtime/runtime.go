@@ -83,6 +83,8 @@ type Runtime struct {
 	opts    Options
 	db      *state.DB
 	plugins *plugins.Manager
+	// pool shares plugin processes between runs (pool.go).
+	pool *pluginPool
 	// pluginOpts also build the short-lived managers that evaluate
 	// blueprints, so schema probes die with the evaluation.
 	pluginOpts plugins.Options
@@ -131,7 +133,7 @@ func New(ctx context.Context, o Options) (*Runtime, error) {
 			return nil, fmt.Errorf("runtime: %w", err)
 		}
 	}
-	r := &Runtime{opts: o, log: o.Logger, runs: map[string]*run{}, registry: prometheus.NewRegistry(), schemas: plugins.NewSchemaCache()}
+	r := &Runtime{opts: o, log: o.Logger, runs: map[string]*run{}, pool: newPluginPool(), registry: prometheus.NewRegistry(), schemas: plugins.NewSchemaCache()}
 	var err error
 	stateURL := o.StateURL
 	if stateURL == "" {
@@ -145,7 +147,15 @@ func New(ctx context.Context, o Options) (*Runtime, error) {
 		return nil, err
 	}
 	if o.Drivers == nil {
-		d, err := local.New(local.Config{StateRoot: filepath.Join(o.Home, "sandboxes"), DaemonHome: o.Home, CgroupParent: cgroupParent(o.Home), Binary: o.Executable})
+		// Every running sandbox holds its init stage: the small binary when
+		// it is installed.
+		initExe, err := beside(o, "nemoclave-sandbox-init")
+		if err != nil {
+			r.Close(ctx)
+			return nil, err
+		}
+		d, err := local.New(local.Config{StateRoot: filepath.Join(o.Home, "sandboxes"), DaemonHome: o.Home, CgroupParent: cgroupParent(o.Home),
+			Binary: o.Executable, Executable: initExe})
 		if err != nil {
 			r.Close(ctx)
 			return nil, err
