@@ -48,14 +48,10 @@ func TestBuiltinBinariesConformance(t *testing.T) {
 	bin := builtinBinDir(t)
 	m, _ := boxedManagerIn(t, bin)
 	const key = "sk-conformance"
-	var up string
-	parent := t
-	upstream := func(t *testing.T) (string, *pluginbox.Profile) {
-		if up == "" {
-			up = testupstream.Start(parent, key) // shared: lives as long as the whole test
-		}
-		return up, hostPorts(t, up)
-	}
+	// The provider plugins' stand-in, shared by their cases; started here
+	// so a failure fails this test, not a subtest through its parent.
+	up := testupstream.Start(t, key)
+	upstream := func(t *testing.T) (string, *pluginbox.Profile) { return up, hostPorts(t, up) }
 	work := t.TempDir()
 	if err := os.WriteFile(filepath.Join(work, "a.txt"), []byte("alpha\nbeta\n"), 0o644); err != nil {
 		t.Fatal(err)

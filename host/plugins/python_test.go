@@ -86,9 +86,15 @@ func TestPythonPlugin(t *testing.T) {
 	m, logs := boxedManager(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	b, err := m.Install(ctx, InstallRequest{Address: "example.com/acme/pywordcount", Path: pythonExample, Version: "0.1.0"})
-	if err != nil {
+	// Installed and probed as the CLI does, outside a box (a box without
+	// a profile has cgroup limits, which an ordinary user cannot set up).
+	plain, _ := testManager(t, Options{Home: m.opts.Home})
+	if _, err := plain.Install(ctx, InstallRequest{Address: "example.com/acme/pywordcount", Path: pythonExample, Version: "0.1.0"}); err != nil {
 		t.Fatalf("install the Python plugin: %v", err)
+	}
+	b, err := m.Resolve("example.com/acme/pywordcount")
+	if err != nil {
+		t.Fatal(err)
 	}
 	t.Cleanup(func() {
 		// Every stop went through GRPCController.Shutdown: a plugin
@@ -133,7 +139,7 @@ func TestPythonPlugin(t *testing.T) {
 		if err != nil || !res.IsError {
 			t.Errorf("wordcount with bad arguments = %+v, %v; want a tool error the model sees", res, err)
 		}
-		launched, _, err := m.Client(ctx, "example.com/acme/pywordcount")
+		launched, _, err := plain.Client(ctx, "example.com/acme/pywordcount")
 		if err != nil {
 			t.Fatal(err)
 		}
