@@ -67,6 +67,10 @@ run: build
 test: build
 	@# After the run no plugin socket may be left in the temp dir (scripts/tmp-leaks.sh).
 	scripts/tmp-leaks.sh start $(BIN)/.test-started
+	@# Debian's Python gRPC for the Python example plugin (host/plugins TestPythonPlugin).
+	if ! /usr/bin/python3 -c 'import grpc, google.protobuf, cryptography' 2>/dev/null; then \
+		if [ "$$(id -u)" = 0 ]; then apt-get update && apt-get install -y python3-grpcio python3-protobuf python3-cryptography; \
+		else echo "make test: not root, so the Python plugin test skips unless python3-grpcio, python3-protobuf and python3-cryptography are installed" >&2; fi; fi
 	@# PostgreSQL 15 and PGlite+pgvector for the memory-postgres and retrieval-pgvector tests,
 	@# started here as .ci/run does (root only: the cluster runs as the postgres user), unless
 	@# the caller already exported them.

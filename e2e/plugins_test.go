@@ -160,3 +160,54 @@ func TestPathPluginIsLocked(t *testing.T) {
 	}
 	wantFail(t, e.run(t.Context(), "validate", dir), "validate with a replaced path plugin", "does not match", "nemoclave init")
 }
+
+// TestPythonPluginInBlueprint: the Python example, installed as a directory
+// under an address, is used from a blueprint like a Go plugin (init,
+// validate, plan, run, the daemon boxing it), and an edit to one of its
+// sibling modules is refused as a changed plugin.
+func TestPythonPluginInBlueprint(t *testing.T) {
+	if out, err := exec.Command("/usr/bin/python3", "-c", "import grpc, google.protobuf, cryptography").CombinedOutput(); err != nil {
+		t.Skipf("the Python plugin needs /usr/bin/python3 with grpcio, protobuf and cryptography (apt-get install -y python3-grpcio python3-protobuf python3-cryptography): %v: %s", err, out)
+	}
+	e := newEnv(t)
+	src := filepath.Join(repoRoot(t), "examples", "python-tools")
+	out := e.must("plugin", "install", "example.com/acme/pywordcount", "--path", src, "--version", "0.1.0")
+	if !strings.Contains(out, "installed example.com/acme/pywordcount 0.1.0 (tools)") {
+		t.Fatalf("install: %s", out)
+	}
+	dir := filepath.Join(t.TempDir(), "py")
+	copyDir(t, filepath.Join(repoRoot(t), "examples", "quickstart"), dir)
+	hcl := `plugin "tools" "words" {
+  source  = "example.com/acme/pywordcount"
+  version = ">= 0.1"
+  config {
+    min_length = 2
+  }
+}
+`
+	if err := os.WriteFile(filepath.Join(dir, "words.hcl"), []byte(hcl), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e.must("init", dir)
+	e.must("validate", dir)
+	if plan := e.must("plan", dir); !strings.Contains(plan, "example.com/acme/pywordcount") {
+		t.Errorf("plan does not show the plugin:\n%s", plan)
+	}
+	r := e.run(t.Context(), "run", dir)
+	if r.code != 0 {
+		t.Fatalf("run: exit %d\nstdout:\n%s\nstderr:\n%s\n%s", r.code, r.stdout, r.stderr, e.daemonLog())
+	}
+
+	// A sibling module is part of the plugin: editing it is refused.
+	mod := filepath.Join(e.home, "plugins", "example.com", "acme", "pywordcount", "0.1.0", "nemoclave_plugin", "__init__.py")
+	if err := os.Chmod(mod, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(mod, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = f.WriteString("\n# tampered\n")
+	f.Close()
+	wantFail(t, e.run(t.Context(), "validate", dir), "validate with an edited module", "checksum mismatch")
+}

@@ -12,13 +12,39 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// plugintmpl holds the scaffold `plugin new` writes. go.mod and go.sum
-// carry the SDK's dependencies, kept equal to examples/tools-wordcount's by
-// TestPluginNewTemplatesMatchExample, so the new module builds offline
-// with GOWORK=off out of the box.
+// plugintmpl holds the scaffold `plugin new` writes: go.mod, go.sum and
+// README.md for every kind, plugintmpl/<kind>/ the plugin and its test.
+// go.mod and go.sum carry the SDK's dependencies, kept equal to
+// examples/tools-wordcount's by TestPluginNewTemplatesMatchExample, so the
+// new module builds offline with GOWORK=off out of the box.
 //
-//go:embed plugintmpl/*.tmpl
+//go:embed plugintmpl/*.tmpl plugintmpl/*/*.tmpl
 var plugintmpl embed.FS
+
+// scaffoldKinds are the kinds `plugin new` writes, in plugin.Kinds order,
+// and whether the kind's skeleton uses the hashing embedding (hash.go).
+var scaffoldKinds = []struct {
+	kind string
+	hash bool
+}{{"llm", false}, {"embeddings", true}, {"retrieval", true}, {"memory", true}, {"tools", false}, {"dataproc", false}}
+
+// scaffoldFiles lists the files of kind's scaffold: file name → template.
+func scaffoldFiles(kind string) (map[string]string, error) {
+	var names []string
+	for _, k := range scaffoldKinds {
+		names = append(names, k.kind)
+		if k.kind != kind {
+			continue
+		}
+		files := map[string]string{"go.mod": "go.mod.tmpl", "go.sum": "go.sum.tmpl", "README.md": "README.md.tmpl",
+			"main.go": kind + "/main.go.tmpl", "main_test.go": kind + "/main_test.go.tmpl"}
+		if k.hash {
+			files["hash.go"] = "hash.go.tmpl"
+		}
+		return files, nil
+	}
+	return nil, fmt.Errorf("no plugin kind %q; plugin new writes %s", kind, strings.Join(names, ", "))
+}
 
 type scaffold struct {
 	Kind, Name, Short, Binary, Module, SDKDir string
@@ -33,12 +59,13 @@ func newPluginNewCmd(g *Globals) *cobra.Command {
 			"<kind>, a conformance test using the SDK's sdktest, and a README saying how to build, install\n" +
 			"and use it. go.mod requires the SDK and replaces it with the sdk/ directory of the nemoclave\n" +
 			"checkout this binary was built in (or --sdk), until the SDK is published under a tag.\n" +
-			"Kinds: tools.",
+			"Kinds: llm, embeddings, retrieval, memory, tools, dataproc.",
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			kind, dir := args[0], args[1]
-			if kind != "tools" {
-				return fmt.Errorf("plugin new writes tools plugins for now; for %s, start from a tools scaffold and the %s interface in the SDK (sdk/%s), with sdktest.%s for its test", kind, kind, kind, strings.ToUpper(kind[:1])+kind[1:])
+			files, err := scaffoldFiles(kind)
+			if err != nil {
+				return err
 			}
 			if ents, err := os.ReadDir(dir); err == nil && len(ents) > 0 {
 				return fmt.Errorf("%s exists and is not empty; give a new directory", dir)
@@ -67,8 +94,8 @@ func newPluginNewCmd(g *Globals) *cobra.Command {
 			if err := os.MkdirAll(abs, 0o755); err != nil {
 				return err
 			}
-			for _, f := range []string{"go.mod", "go.sum", "main.go", "main_test.go", "README.md"} {
-				raw, err := plugintmpl.ReadFile("plugintmpl/" + f + ".tmpl")
+			for f, tmpl := range files {
+				raw, err := plugintmpl.ReadFile("plugintmpl/" + tmpl)
 				if err != nil {
 					return err
 				}

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
@@ -25,8 +27,10 @@ type supervisedConn struct{ s *Supervised }
 // DefaultCallTimeouts bound one unary call per kind, so a plugin that
 // hangs cannot block its caller for ever: generous for kinds that wait on
 // models or run tools, tighter for local stores. Spec.CallTimeout (the
-// plugin block's timeout) overrides them. Streams (an llm completion) are
-// not bounded here: they end with their caller's context.
+// plugin block's timeout) overrides them. A stream (an llm completion)
+// may last longer, but not stay silent longer: the same duration bounds
+// the wait for each of its messages. WatchTools, silent by design until
+// the list changes, ends only with its caller's context.
 var DefaultCallTimeouts = map[plugin.Kind]time.Duration{
 	plugin.KindLLM:        10 * time.Minute,
 	plugin.KindTools:      5 * time.Minute,
@@ -69,19 +73,53 @@ func (c *supervisedConn) NewStream(ctx context.Context, desc *grpc.StreamDesc, m
 	if err != nil {
 		return nil, err
 	}
-	cs, err := l.Conn().NewStream(ctx, desc, method, opts...)
+	st := &supervisedStream{s: c.s, l: l, ctx: ctx, method: method}
+	sctx := ctx
+	if !strings.HasSuffix(method, "/WatchTools") {
+		var cancel context.CancelFunc
+		sctx, cancel = context.WithCancel(ctx)
+		st.limit, st.cancel = c.s.callTimeout(), cancel
+		st.idle = time.AfterFunc(st.limit, func() { st.expired.Store(true); cancel() })
+	}
+	cs, err := l.Conn().NewStream(sctx, desc, method, opts...)
 	if err != nil {
+		st.end()
 		return nil, c.s.classify(l, err)
 	}
-	return &supervisedStream{ClientStream: cs, s: c.s, l: l}, nil
+	st.ClientStream = cs
+	return st, nil
 }
 
 // supervisedStream classifies errors of a stream in flight when its plugin
-// dies (an llm plugin crashing mid-completion).
+// dies (an llm plugin crashing mid-completion), and cancels a stream whose
+// plugin sends nothing for limit (idle, reset by every message).
 type supervisedStream struct {
 	grpc.ClientStream
-	s *Supervised
-	l *plugin.Launched
+	s      *Supervised
+	l      *plugin.Launched
+	ctx    context.Context // the caller's
+	method string
+
+	limit   time.Duration
+	idle    *time.Timer // nil: not bounded
+	cancel  context.CancelFunc
+	expired atomic.Bool
+}
+
+// end releases the idle timer and the stream's context.
+func (st *supervisedStream) end() {
+	if st.idle != nil {
+		st.idle.Stop()
+		st.cancel()
+	}
+}
+
+// idleErr is the error of a stream cancelled for silence, or nil.
+func (st *supervisedStream) idleErr() error {
+	if !st.expired.Load() || st.ctx.Err() != nil {
+		return nil
+	}
+	return grpcstatus.Error(codes.DeadlineExceeded, fmt.Sprintf("plugin %s sent nothing on %s for %s (the per-call deadline for %s plugins bounds each message of a stream; set timeout = \"...\" in its plugin block to change it)", st.s.Name(), st.method, st.limit, st.s.kind))
 }
 
 func (st *supervisedStream) SendMsg(m any) error {
@@ -93,11 +131,21 @@ func (st *supervisedStream) SendMsg(m any) error {
 }
 
 func (st *supervisedStream) RecvMsg(m any) error {
-	if err := st.ClientStream.RecvMsg(m); err != nil && !errors.Is(err, io.EOF) {
-		return st.s.classify(st.l, err)
-	} else {
+	err := st.ClientStream.RecvMsg(m)
+	if err == nil {
+		if st.idle != nil && !st.expired.Load() {
+			st.idle.Reset(st.limit)
+		}
+		return nil
+	}
+	st.end()
+	if ierr := st.idleErr(); ierr != nil {
+		return ierr
+	}
+	if errors.Is(err, io.EOF) {
 		return err
 	}
+	return st.s.classify(st.l, err)
 }
 
 // classify turns a call's failure on a dead or unreachable process into

@@ -3,6 +3,7 @@ package plugins
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 
@@ -14,6 +15,9 @@ import (
 // in the host: credentials reach a plugin through its resolved config, never
 // its environment.
 var passedThrough = []string{"PATH", "TMPDIR", "LANG", "TZ", logLevelEnv}
+
+// pycacheEnv keeps Python's bytecode cache out of a plugin's directory.
+const pycacheEnv = "PYTHONPYCACHEPREFIX"
 
 // logLevelEnv sets the plugin's hclog level (read by plugin.Serve).
 const logLevelEnv = "NEMOCLAVE_PLUGIN_LOG_LEVEL"
@@ -39,6 +43,12 @@ func (m *Manager) environ(stateDir string, extra map[string]string) ([]string, e
 		vars[logLevelEnv] = strings.ToLower(m.logger.GetLevel().String())
 	}
 	vars["HOME"] = stateDir
+	// Python writes and reads compiled modules under this prefix instead of
+	// __pycache__ beside its sources: an installed directory plugin stays
+	// exactly the tree that was hashed (run unconfined as root, Python
+	// would otherwise write into it and the next launch be refused), and a
+	// planted __pycache__ in it is never loaded.
+	vars[pycacheEnv] = filepath.Join(stateDir, ".cache", "pycache")
 	for k, v := range extra {
 		if err := checkExtraEnv(k); err != nil {
 			return nil, err

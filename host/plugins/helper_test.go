@@ -20,6 +20,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/nemoclave/nemoclave/sandbox/pluginbox"
 	"github.com/nemoclave/nemoclave/sdk/embeddings"
 	"github.com/nemoclave/nemoclave/sdk/llm"
 	"github.com/nemoclave/nemoclave/sdk/plugin"
@@ -40,6 +41,9 @@ const (
 const helperName = "embeddings-helper"
 
 func TestMain(m *testing.M) {
+	// Re-executed as a plugin box's init stage (python_test.go), this
+	// binary builds the box and execs the plugin; it never returns then.
+	pluginbox.MaybeInit()
 	mode := os.Getenv(helperEnv)
 	if mode == "" && os.Getenv(plugin.Handshake.MagicCookieKey) == plugin.Handshake.MagicCookieValue {
 		mode = "serve" // launched as a plugin without a mode: by Install's probe, inspect or list
@@ -149,6 +153,8 @@ func (p *helperPlugin) Embed(ctx context.Context, req *embeddings.EmbedRequest) 
 		switch in {
 		case "crash":
 			os.Exit(3)
+		case "panic":
+			panic("helper plugin panicked on purpose")
 		case "unavailable":
 			return nil, status.Errorf(status.Unavailable, "upstream down")
 		}
@@ -158,12 +164,17 @@ func (p *helperPlugin) Embed(ctx context.Context, req *embeddings.EmbedRequest) 
 }
 
 // ChatStream streams the last message's text one byte per chunk; for
-// "crash-mid-stream" it sends one chunk and dies.
-func (*helperPlugin) ChatStream(_ context.Context, req *llm.ChatRequest, send func(*llm.ChatChunk) error) error {
+// "crash-mid-stream" it sends one chunk and dies, for "stall-mid-stream" it
+// sends one chunk and then nothing until cancelled.
+func (*helperPlugin) ChatStream(ctx context.Context, req *llm.ChatRequest, send func(*llm.ChatChunk) error) error {
 	text := req.Messages[len(req.Messages)-1].Text()
 	for i := range len(text) {
 		if err := send(&llm.ChatChunk{DeltaText: text[i : i+1]}); err != nil {
 			return err
+		}
+		if text == "stall-mid-stream" {
+			<-ctx.Done() // a provider that stops sending
+			return ctx.Err()
 		}
 		if text == "crash-mid-stream" {
 			time.Sleep(50 * time.Millisecond) // let the chunk leave

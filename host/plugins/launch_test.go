@@ -147,7 +147,7 @@ func TestEnvAllowList(t *testing.T) {
 			}
 		}
 	}
-	allowed := []string{"PATH", "TMPDIR", "LANG", "TZ", "HOME", logLevelEnv, "EXTRA_SETTING", helperEnv,
+	allowed := []string{"PATH", "TMPDIR", "LANG", "TZ", "HOME", logLevelEnv, pycacheEnv, "EXTRA_SETTING", helperEnv,
 		plugin.Handshake.MagicCookieKey, "PLUGIN_MIN_PORT", "PLUGIN_MAX_PORT", "PLUGIN_PROTOCOL_VERSIONS", "PLUGIN_CLIENT_CERT", "PLUGIN_UNIX_SOCKET_DIR"}
 	for k := range env {
 		if !slices.Contains(allowed, k) {
@@ -158,7 +158,8 @@ func TestEnvAllowList(t *testing.T) {
 	if d := env["PLUGIN_UNIX_SOCKET_DIR"]; !strings.HasPrefix(d, filepath.Join(m.opts.Home, "run", ".sock")+"/") {
 		t.Errorf("PLUGIN_UNIX_SOCKET_DIR = %q, want a directory under %s/run/.sock", d, m.opts.Home)
 	}
-	want := map[string]string{"HOME": stateDir, "TZ": "Europe/Paris", "EXTRA_SETTING": "on", logLevelEnv: "debug"}
+	want := map[string]string{"HOME": stateDir, "TZ": "Europe/Paris", "EXTRA_SETTING": "on", logLevelEnv: "debug",
+		pycacheEnv: filepath.Join(stateDir, ".cache", "pycache")}
 	for k, v := range want {
 		if env[k] != v {
 			t.Errorf("plugin %s = %q, want %q", k, env[k], v)

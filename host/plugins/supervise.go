@@ -476,6 +476,12 @@ func (s *Supervised) restart() {
 			_ = syscall.Kill(dead.Pid(), syscall.SIGKILL)
 		}
 		dead.Kill()
+		// After Kill the dead process's stderr is read to the end: its
+		// panic and stack trace (or traceback) go to the log as one text
+		// entry, not line by line at debug level.
+		if text := strings.TrimSpace(dead.StderrText()); text != "" {
+			s.log.Error("the crashed plugin's last output", "pid", dead.Pid(), "stderr", text)
+		}
 	}
 	for attempt := 1; ; attempt++ {
 		s.backoff = min(max(2*s.backoff, s.m.opts.RestartBackoff), s.m.opts.MaxRestartBackoff)

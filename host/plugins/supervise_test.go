@@ -64,6 +64,40 @@ func TestCrashMidCall(t *testing.T) {
 	waitGone(t, firstPid, 5*time.Second)
 }
 
+// TestCrashStackTraceIsLogged: a plugin that panics has its panic message
+// and goroutine stacks in the host's log as one text entry, at error level
+// (go-plugin alone logs raw stderr line by line at debug level).
+func TestCrashStackTraceIsLogged(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	m, logs := testManager(t, Options{HealthInterval: time.Hour, RestartBackoff: 50 * time.Millisecond})
+	s, err := m.Start(ctx, helperSpec("serve"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := embedOne(ctx, s.Embeddings(), "", "panic"); status.CodeOf(err) != status.Unavailable {
+		t.Fatalf("panicking call: %v, want Unavailable", err)
+	}
+	if err := s.Ready(ctx); err != nil {
+		t.Fatal(err)
+	}
+	out := logs.String()
+	i := strings.Index(out, "[ERROR] plugin.embeddings.test: the crashed plugin's last output")
+	if i < 0 {
+		t.Fatalf("no crash entry in the host log:\n%s", out)
+	}
+	entry := out[i:]
+	if j := strings.Index(entry[1:], "\n20"); j > 0 { // the next entry starts with its timestamp
+		entry = entry[:j+1]
+	}
+	for _, want := range []string{"| panic: helper plugin panicked on purpose", "| goroutine ", "helperPlugin).Embed"} {
+		if !strings.Contains(entry, want) {
+			t.Errorf("the crash entry lacks %q:\n%s", want, entry)
+		}
+	}
+}
+
 // TestPluginUnavailableIsNotACrash: a live plugin returning Unavailable
 // (its provider is down) must reach the caller as is, without a restart.
 func TestPluginUnavailableIsNotACrash(t *testing.T) {
@@ -280,6 +314,39 @@ func TestCrashMidStream(t *testing.T) {
 	}
 	if got, err := stream("again"); err != nil || got != "again" {
 		t.Fatalf("stream after the restart: %q %v", got, err)
+	}
+}
+
+// TestStreamIdleDeadline: a stream whose plugin stops sending mid-way fails
+// after the per-call deadline with an error naming the plugin and the call;
+// the plugin stays up (it is alive, only slow) and the next stream works.
+func TestStreamIdleDeadline(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	m, _ := testManager(t, Options{HealthInterval: time.Hour})
+	spec := helperSpec("serve")
+	spec.Kind = plugin.KindLLM
+	spec.CallTimeout = 500 * time.Millisecond
+	s, err := m.Start(ctx, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stream := func(text string) (string, error) {
+		var got strings.Builder
+		err := s.LLM().ChatStream(ctx, &llm.ChatRequest{Messages: []llm.Message{{Role: llm.RoleUser, Content: []llm.ContentPart{llm.Text(text)}}}},
+			func(c *llm.ChatChunk) error { got.WriteString(c.DeltaText); return nil })
+		return got.String(), err
+	}
+	got, err := stream("stall-mid-stream")
+	if got != "s" || status.CodeOf(err) != status.DeadlineExceeded || !strings.Contains(err.Error(), "plugin llm.test sent nothing on /nemoclave.llm.v1.LLM/ChatStream for 500ms") {
+		t.Fatalf("stalled stream: got %q, err %v (code %v)", got, err, status.CodeOf(err))
+	}
+	if got, err := stream("a longer answer than the deadline needs"); err != nil || got != "a longer answer than the deadline needs" {
+		t.Fatalf("stream after the stall: %q %v", got, err)
+	}
+	if s.Restarts() != 0 {
+		t.Errorf("a slow plugin was restarted %d times", s.Restarts())
 	}
 }
 

@@ -256,7 +256,7 @@ func TestEscape_PL5_CredentialsNotReferenced(t *testing.T) {
 	for _, line := range vars {
 		k, _, _ := strings.Cut(line, "=")
 		switch {
-		case k == "PATH", k == "HOME", k == "TMPDIR", k == "LANG", k == "TZ", k == "NEMOCLAVE_PLUGIN_LOG_LEVEL",
+		case k == "PATH", k == "HOME", k == "TMPDIR", k == "LANG", k == "TZ", k == "NEMOCLAVE_PLUGIN_LOG_LEVEL", k == "PYTHONPYCACHEPREFIX",
 			k == plugin.Handshake.MagicCookieKey, strings.HasPrefix(k, "PLUGIN_"):
 		default:
 			t.Errorf("unexpected variable in the plugin's environment: %s", k)

@@ -87,7 +87,24 @@ func initMain() error {
 	if err := confine.LoadSeccomp(filter); err != nil {
 		return err
 	}
+	if isScript(exe) {
+		// A script cannot run from a close-on-exec descriptor: the kernel
+		// hands its interpreter /dev/fd/N, which is closed by then
+		// (ENOENT), and an interpreter must find the script's sibling
+		// modules by its path anyway. It runs by path: its directory is
+		// bound read-only here, and the host verified every file of a
+		// directory plugin before launch and checks them again after the
+		// handshake (host/plugins/verify.go).
+		return syscall.Exec(c.Binary, c.Argv, c.Env)
+	}
 	return execFD(exe, c.Argv, c.Env)
+}
+
+// isScript reports whether the file open at fd starts with "#!".
+func isScript(fd int) bool {
+	var magic [2]byte
+	n, _ := unix.Pread(fd, magic[:], 0)
+	return n == 2 && string(magic[:]) == "#!"
 }
 
 // rules are the only paths the plugin may use: the system read-only, its

@@ -67,9 +67,21 @@ type LaunchOptions struct {
 type Launched struct {
 	*Client
 	proc *goplugin.Client
+	// text keeps what the plugin wrote to stderr that is not a log line.
+	text *stderrText
 	// pid is the process started by our runner (go-plugin's
 	// ReattachConfig only knows processes it started itself).
 	pid int
+}
+
+// StderrText is the tail (up to 16 KiB) of what the plugin wrote to
+// stderr outside its JSON log lines: a Go panic and its goroutine stacks,
+// a Python traceback, an interpreter's error. Complete once Kill returned.
+func (l *Launched) StderrText() string {
+	if l.text == nil {
+		return ""
+	}
+	return l.text.String()
 }
 
 // Exited reports whether the plugin process has exited.
@@ -100,6 +112,7 @@ func Launch(ctx context.Context, o LaunchOptions) (*Launched, error) {
 	if o.Logger == nil {
 		o.Logger = hclog.NewNullLogger()
 	}
+	text := &stderrText{}
 	cfg := &goplugin.ClientConfig{
 		HandshakeConfig:  Handshake,
 		VersionedPlugins: versionedPlugins(nil),
@@ -117,6 +130,10 @@ func Launch(ctx context.Context, o LaunchOptions) (*Launched, error) {
 		// logger created after Serve started (in Configure, say).
 		SyncStdout: &stdioLogger{logger: o.Logger, level: hclog.Debug},
 		SyncStderr: &stdioLogger{logger: o.Logger, level: hclog.Info},
+		// go-plugin logs the plugin's raw stderr lines that are not hclog
+		// JSON at debug level, one entry per line, so a crash's stack
+		// trace is lost at the host's usual level. Keep them as text.
+		Stderr: text,
 	}
 	if o.Reattach != nil {
 		addr, err := reattachAddr(o.Reattach)
@@ -161,7 +178,7 @@ func Launch(ctx context.Context, o LaunchOptions) (*Launched, error) {
 			proc.Kill()
 			return nil, fmt.Errorf("plugin %s: %w", o.Path, err)
 		}
-		l := &Launched{Client: raw.(*Client), proc: proc}
+		l := &Launched{Client: raw.(*Client), proc: proc, text: text}
 		if started != nil {
 			l.pid, _ = strconv.Atoi(started.ID())
 		}
@@ -223,11 +240,62 @@ func Launch(ctx context.Context, o LaunchOptions) (*Launched, error) {
 		proc.Kill()
 		return nil, fmt.Errorf("plugin %s: %w", o.Path, err)
 	}
-	l := &Launched{Client: raw.(*Client), proc: proc}
+	l := &Launched{Client: raw.(*Client), proc: proc, text: text}
 	if run != nil && *run != nil && (*run).cmd.Process != nil {
 		l.pid = (*run).cmd.Process.Pid
 	}
 	return l, nil
+}
+
+// stderrTextMax bounds stderrText: a Go panic with a few goroutines fits.
+const stderrTextMax = 16 << 10
+
+// stderrText keeps the last stderrTextMax bytes of the non-JSON lines
+// written to it (go-plugin writes every raw stderr line, then "\n").
+type stderrText struct {
+	mu      sync.Mutex
+	pending []byte
+	kept    []byte
+}
+
+func (w *stderrText) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.pending = append(w.pending, p...)
+	for {
+		i := bytes.IndexByte(w.pending, '\n')
+		if i < 0 {
+			break
+		}
+		line := w.pending[:i+1]
+		if !isLogLine(line) {
+			w.kept = append(w.kept, line...)
+			if len(w.kept) > stderrTextMax {
+				w.kept = w.kept[len(w.kept)-stderrTextMax:]
+			}
+		}
+		w.pending = w.pending[i+1:]
+	}
+	return len(p), nil
+}
+
+func (w *stderrText) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return string(w.kept) + string(w.pending)
+}
+
+// isLogLine reports whether line is an hclog JSON entry (logged on its
+// own by go-plugin).
+func isLogLine(line []byte) bool {
+	line = bytes.TrimSpace(line)
+	if len(line) == 0 || line[0] != '{' {
+		return false
+	}
+	var entry struct {
+		Message *string `json:"@message"`
+	}
+	return json.Unmarshal(line, &entry) == nil && entry.Message != nil
 }
 
 // stdioLogger logs each line written to it: hclog JSON lines at their own

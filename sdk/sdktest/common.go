@@ -21,7 +21,19 @@ func Common(t *testing.T, p plugin.Plugin, opts ...Option) {
 	t.Helper()
 	o := collect(opts)
 	ctx := suiteContext(t, o)
-	info := p.Info()
+	c := connect(t, ctx, p, o)
+	var info plugin.Info
+	if o.binary != nil {
+		// A binary has no in-process value: its Info over the wire is
+		// the reference, and each kind suite checks the kind is served.
+		ri, err := c.Info(ctx)
+		if err != nil {
+			t.Fatalf("GetInfo: %v", err)
+		}
+		info = ri.Info
+	} else {
+		info = p.Info()
+	}
 
 	t.Run("info", func(t *testing.T) {
 		if info.Name == "" || info.Version == "" {
@@ -38,13 +50,12 @@ func Common(t *testing.T, p plugin.Plugin, opts ...Option) {
 			seen[k] = true
 			if !slices.Contains(plugin.Kinds(), k) {
 				t.Errorf("kind %q is unknown to this SDK (known: %v)", k, plugin.Kinds())
-			} else if !implementsKind(p, k) {
+			} else if o.binary == nil && !implementsKind(p, k) {
 				t.Errorf("kind %q is declared but %T does not implement its interface", k, p)
 			}
 		}
 	})
 
-	c := plugin.InProcess(t, p)
 	t.Run("remote info", func(t *testing.T) {
 		ri, err := c.Info(ctx)
 		if err != nil {

@@ -15,6 +15,10 @@
 // there. Options supply the inputs only the author knows (sample tool
 // arguments, documents, the model to use).
 //
+// RunBinary runs the same suites against a built plugin binary in any
+// language, launched through go-plugin as the host does (binary.go); the
+// suites then see only what crosses the wire.
+//
 // The package owns the contract checks. It must not reach into
 // sdk/plugin's internals: it sees a plugin exactly as the host does.
 package sdktest

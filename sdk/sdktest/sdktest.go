@@ -29,6 +29,12 @@ type options struct {
 
 	toolSamples []toolSample
 	documents   []docSample
+
+	// binary, set by RunBinary, launches the plugin under test as a
+	// process; nil means serve the plugin.Plugin in-process.
+	binary   *binaryTarget
+	launcher Launcher
+	env      []string
 }
 
 type wiring struct {
@@ -135,7 +141,7 @@ func start(t *testing.T, p plugin.Plugin, o *options) (*plugin.Client, plugin.Co
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), o.timeout)
 	defer cancel()
-	c := plugin.InProcess(t, p)
+	c := connect(t, ctx, p, o)
 	cfg, err := withDefaults(ctx, c, o.config)
 	if err != nil {
 		t.Fatalf("sdktest: %v", err)
@@ -202,6 +208,19 @@ type configError struct{ err error }
 
 func (e *configError) Error() string {
 	return "WithConfig must be a JSON object of the plugin's attributes: " + e.err.Error()
+}
+
+// connect returns a host-side client of the plugin under test: p served
+// in-process, or with RunBinary a freshly launched process.
+func connect(t *testing.T, ctx context.Context, p plugin.Plugin, o *options) *plugin.Client {
+	t.Helper()
+	if o.binary != nil {
+		return o.binary.launch(t, ctx)
+	}
+	if p == nil {
+		t.Fatal("sdktest: the plugin is nil; pass the plugin value, or use sdktest.RunBinary for a built binary")
+	}
+	return plugin.InProcess(t, p)
 }
 
 // suiteContext bounds one suite.

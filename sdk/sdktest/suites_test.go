@@ -122,6 +122,17 @@ var brokenCases = map[string]struct {
 	"dataproc offsets":      {func(t *testing.T) { sdktest.DataProc(t, &textProc{broken: "offsets"}) }, "is not Text["},
 	"common bad default":    {func(t *testing.T) { sdktest.Common(t, &configured{badDefault: true}) }, "rejected the schema defaults"},
 	"common missing wiring": {func(t *testing.T) { sdktest.Memory(t, &wiredMemory{}) }, "configure the plugin"},
+	// The same checks against a binary (this test binary serving the
+	// defective plugin, see binary_test.go).
+	"binary tools unknown ok": {func(t *testing.T) {
+		sdktest.RunBinary(t, os.Args[0], sdktest.WithEnv(serveEnv+"=tools-unknown"))
+	}, "want a status.NotFound"},
+	"binary memory leaks users": {func(t *testing.T) {
+		sdktest.RunBinary(t, os.Args[0], sdktest.WithEnv(serveEnv+"=memory-leaking"))
+	}, "another user recalled alice's"},
+	"binary not a plugin": {func(t *testing.T) {
+		sdktest.RunBinary(t, "/bin/true")
+	}, "sdktest: launch /bin/true"},
 }
 
 const brokenEnv = "SDKTEST_BROKEN_CASE"

@@ -115,6 +115,22 @@ func Tools(t *testing.T, p plugin.Plugin, opts ...Option) {
 			})
 		}()
 		_, isWatcher := p.(tools.Watcher)
+		if o.binary != nil {
+			// A binary's implementation is unknown: either answer
+			// conforms, a first list or NotSupported.
+			select {
+			case ts := <-first:
+				isWatcher = true
+				first <- ts
+			case err := <-done:
+				if status.CodeOf(err) != status.NotSupported {
+					t.Fatalf("WatchTools: %v; deliver the current list first, or answer NotSupported (UNIMPLEMENTED)", err)
+				}
+				return
+			case <-time.After(10 * time.Second):
+				t.Fatal("WatchTools neither delivered the current list nor answered NotSupported within 10s")
+			}
+		}
 		if !isWatcher {
 			select {
 			case err := <-done:
