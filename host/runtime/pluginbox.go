@@ -1,8 +1,11 @@
 package runtime
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -10,7 +13,10 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
+	"github.com/nemoclave/nemoclave/blueprints/policy"
+	"github.com/nemoclave/nemoclave/gateway/egress"
 	"github.com/nemoclave/nemoclave/sandbox"
 	"github.com/nemoclave/nemoclave/sandbox/pluginbox"
 )
@@ -50,10 +56,20 @@ func pluginBox(o Options) (*pluginbox.Box, error) {
 // pluginAccess derives what a confined plugin may reach from its config,
 // the rule docs/plugins.md states: every absolute path its config names is
 // visible (writable for the kinds that keep data there or act on it:
-// memory, retrieval, tools; read-only otherwise), and a plugin whose config
-// names a URL or a database address keeps the host network with TCP
-// connect limited to those ports. Everything else gets no network at all.
-func pluginAccess(source, kind string, cfg json.RawMessage) *pluginbox.Profile {
+// memory, retrieval, tools; read-only otherwise). Network:
+//   - a plugin whose config names only URLs of remote hosts (a provider's
+//     base_url) gets a network namespace of its own whose one way out is
+//     the egress gateway, under a policy naming exactly those hosts and
+//     ports (the returned endpoints): every connection is judged and
+//     audited with the plugin's identity;
+//   - a plugin whose config names a database address, or a URL on the
+//     host's loopback (a local model server, which no sandbox may reach
+//     through the gateway), keeps the host network with TCP connect
+//     limited to those ports;
+//   - tools-http fetches what the agent asks for, on the web's ports, on
+//     the host network (its own SSRF checks apply);
+//   - everything else gets no network at all.
+func pluginAccess(source, kind string, cfg json.RawMessage) (*pluginbox.Profile, []policy.Endpoint) {
 	var v any
 	_ = json.Unmarshal(cfg, &v)
 	var strs []string
@@ -65,7 +81,9 @@ func pluginAccess(source, kind string, cfg json.RawMessage) *pluginbox.Profile {
 	// resources.allow_unlimited does. Everything else still fails closed.
 	p := &pluginbox.Profile{Resources: sandbox.Resources{AllowUnlimited: os.Geteuid() != 0}}
 	ports := map[int]bool{}
+	hostNet := false // a database or loopback address: proxying cannot serve it
 	seen := map[string]bool{}
+	var eps []policy.Endpoint
 	for _, s := range strs {
 		switch {
 		case filepath.IsAbs(s) && !strings.ContainsAny(s, "\n\x00"):
@@ -88,23 +106,98 @@ func pluginAccess(source, kind string, cfg json.RawMessage) *pluginbox.Profile {
 				p.ReadOnly = append(p.ReadOnly, path)
 			}
 		default:
-			for _, port := range addrPorts(s) {
+			ps := addrPorts(s)
+			for _, port := range ps {
 				ports[port] = true
+			}
+			if len(ps) == 0 {
+				continue
+			}
+			if ep, ok := proxiedEndpoint(s, ps[0]); ok {
+				if !seen["endpoint "+ep.Host+":"+strconv.Itoa(ps[0])] {
+					seen["endpoint "+ep.Host+":"+strconv.Itoa(ps[0])] = true
+					eps = append(eps, ep)
+				}
+			} else {
+				hostNet = true
 			}
 		}
 	}
 	// tools-http fetches what the agent asks for: the web's ports.
 	if strings.HasSuffix(source, "tools-http") {
 		ports[80], ports[443] = true, true
+		hostNet = true
 	}
-	if len(ports) > 0 {
+	switch {
+	case hostNet:
 		p.Network = pluginbox.NetworkHost
 		for port := range ports {
 			p.Ports = append(p.Ports, port)
 		}
 		sort.Ints(p.Ports)
+		return p, nil
+	case len(eps) > 0:
+		p.Network = pluginbox.NetworkProxy
+		return p, eps
 	}
-	return p
+	return p, nil
+}
+
+// proxiedEndpoint is the egress endpoint for an http(s) or ws(s) URL on a
+// host other than the loopback, with its port; ok is false for anything
+// else (a database address, a loopback URL), which the gateway cannot
+// serve. Private addresses are allowed (AllowPrivate): the operator named
+// the host in the plugin's config, and an in-house model server is a
+// common one; loopback, link-local and metadata addresses stay refused.
+func proxiedEndpoint(s string, port int) (policy.Endpoint, bool) {
+	u, err := url.Parse(s)
+	if err != nil || u.Hostname() == "" {
+		return policy.Endpoint{}, false
+	}
+	switch u.Scheme {
+	case "http", "https", "ws", "wss":
+	default:
+		return policy.Endpoint{}, false
+	}
+	host := strings.ToLower(strings.TrimSuffix(u.Hostname(), "."))
+	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
+		return policy.Endpoint{}, false
+	}
+	if a, err := netip.ParseAddr(host); err == nil && (a.IsLoopback() || a.IsUnspecified()) {
+		return policy.Endpoint{}, false
+	}
+	ep := policy.Endpoint{Host: host, Ports: []int{port}, AllowPrivate: true}
+	// ws:// through a proxy is a CONNECT tunnel carrying no TLS.
+	ep.AllowOpaque = u.Scheme == "ws"
+	if policy.ValidateHostPattern(ep.Host) != nil {
+		return policy.Endpoint{}, false
+	}
+	return ep, true
+}
+
+// pluginLaunches numbers the proxied plugin processes this daemon starts:
+// each launch, restarts included, is judged and audited under an identity
+// of its own (egress.PluginID).
+var pluginLaunches atomic.Int64
+
+// pluginEgress serves a NetworkProxy box's listener with the daemon's
+// egress gateway under the plugin's policy (the endpoints its config
+// names, unknown hosts denied), for as long as that plugin process lives.
+func (r *Runtime) pluginEgress(kind, name string, eps []policy.Endpoint) func(context.Context, net.Listener) {
+	return func(ctx context.Context, ln net.Listener) {
+		id := egress.PluginID(kind, name, pluginLaunches.Add(1))
+		if err := r.egress.SetPolicy(id, egress.PluginPolicy(id, eps)); err != nil {
+			// Nothing is served: every connect the plugin makes fails,
+			// which its calls report.
+			r.log.Error("plugin egress policy refused; the plugin has no network", "plugin", id, "err", err)
+			ln.Close()
+			return
+		}
+		defer r.egress.RemoveSandbox(id)
+		if err := r.egress.Serve(ctx, ln, id); err != nil {
+			r.log.Warn("plugin egress listener failed", "plugin", id, "err", err)
+		}
+	}
 }
 
 // unboxable says why a plugin cannot run in a box, or "". tools-mcp with a
