@@ -28,3 +28,12 @@ func PluginPolicy(id string, endpoints []policy.Endpoint) *policy.Policy {
 		UnknownHosts: policy.UnknownDeny,
 	}
 }
+
+// RecordPlugin writes a plugin-lifecycle line to the audit log (kind
+// "plugin"), for decisions about a plugin's network and confinement that
+// are not a connection: a plugin started unconfined (decision
+// "unconfined") or refused for asking to be (decision "deny"). The error
+// is returned so a caller can refuse what it could not record.
+func (p *Proxy) RecordPlugin(plugin, decision, reason string) error {
+	return p.recordStrict(Event{Sandbox: plugin, Kind: "plugin", Decision: decision, Reason: reason})
+}

@@ -27,6 +27,10 @@ var metricsListen, stateURL string
 // gateway dials allowed hosts through.
 var upstreamProxy, noProxy, upstreamCAFile string
 
+// allowUnconfinedPlugins is --allow-unconfined-plugins: a blueprint's
+// confine = false takes effect instead of being refused.
+var allowUnconfinedPlugins bool
+
 // daemonCredentials supplies the daemon's credential lookup and redactor.
 // The credential store (host/credentials) replaces the environment-only
 // default.
@@ -52,6 +56,7 @@ Run it in the foreground yourself only to watch its log.`,
 		cmd.Flags().StringVar(&upstreamProxy, "upstream-proxy", runtime.EnvUpstreamProxy(), "corporate proxy (http://[user:pass@]host:port) that the egress gateway sends allowed connections through with CONNECT ($NEMOCLAVE_UPSTREAM_PROXY, else $HTTPS_PROXY; direct when empty)")
 		cmd.Flags().StringVar(&noProxy, "no-proxy", runtime.EnvNoProxy(), "hosts dialled directly despite --upstream-proxy, in NO_PROXY syntax: names, .domain suffixes, IPs, CIDRs ($NEMOCLAVE_NO_PROXY, else $NO_PROXY)")
 		cmd.Flags().StringVar(&upstreamCAFile, "upstream-ca-file", os.Getenv("NEMOCLAVE_UPSTREAM_CA_FILE"), "PEM bundle of a corporate CA (a TLS-inspecting proxy) trusted for upstream TLS and added to every sandbox's trust bundle ($NEMOCLAVE_UPSTREAM_CA_FILE)")
+		cmd.Flags().BoolVar(&allowUnconfinedPlugins, "allow-unconfined-plugins", envTrue("NEMOCLAVE_ALLOW_UNCONFINED_PLUGINS"), "let plugin blocks with confine = false run outside a plugin box, with the daemon's files and network (audited; $NEMOCLAVE_ALLOW_UNCONFINED_PLUGINS=1); refused otherwise")
 		cmd.Flags().StringVar(&metricsListen, "metrics-listen", os.Getenv("NEMOCLAVE_METRICS_LISTEN"), "serve the gateway's Prometheus metrics on this address, e.g. 127.0.0.1:9464 ($NEMOCLAVE_METRICS_LISTEN; off when empty)")
 		cmd.AddCommand(&cobra.Command{
 			Use:   "stop",
@@ -126,7 +131,7 @@ func serveDaemon(ctx context.Context, home string) error {
 		return err
 	}
 	defer stopTracing()
-	rt, err := runtime.New(ctx, runtime.Options{Home: home, StateURL: stateURL, TracerProvider: tp, Credential: lookup, Redact: redact, Logger: logger, Drivers: k8s.drivers, ConfinePlugins: true,
+	rt, err := runtime.New(ctx, runtime.Options{Home: home, StateURL: stateURL, TracerProvider: tp, Credential: lookup, Redact: redact, Logger: logger, Drivers: k8s.drivers, ConfinePlugins: true, AllowUnconfinedPlugins: allowUnconfinedPlugins,
 		UpstreamProxy: upstreamProxy, UpstreamNoProxy: noProxy, UpstreamCAFile: upstreamCAFile})
 	if err != nil {
 		return err
@@ -165,4 +170,9 @@ func connect(ctx context.Context, g *Globals) (*daemon.Client, error) {
 		fmt.Fprintln(os.Stderr, c.Warning)
 	}
 	return c, err
+}
+
+func envTrue(name string) bool {
+	v := os.Getenv(name)
+	return v == "1" || v == "true"
 }

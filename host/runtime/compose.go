@@ -113,6 +113,12 @@ func (r *Runtime) startPlugin(ctx context.Context, p *blueprints.Plugin, started
 	if spec.Access.Network == pluginbox.NetworkProxy {
 		spec.Access.Egress = r.pluginEgress(p.Kind, p.Name, eps)
 	}
+	if p.Unconfined && r.opts.ConfinePlugins {
+		if err := r.unconfined(p.Address); err != nil {
+			return nil, err
+		}
+		spec.Unconfined = true
+	}
 	if why := unboxable(source, cfg); why != "" && r.opts.ConfinePlugins {
 		spec.Unconfined = true
 		r.log.Warn("plugin runs unconfined", "plugin", p.Address, "reason", why)

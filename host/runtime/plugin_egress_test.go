@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	goruntime "runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -34,28 +35,53 @@ func (m nameResolver) LookupNetIP(_ context.Context, _, host string) ([]netip.Ad
 	return nil, fmt.Errorf("no such host %s", host)
 }
 
+var (
+	boxDirOnce sync.Once
+	boxDir     string
+	boxDirErr  error
+)
+
+// confinedBinDir is a plugin directory as a release lays it out: the test
+// plugins beside a real nemoclave-pluginbox, the boxes' init stage, built
+// once for the package.
+func confinedBinDir(t *testing.T) string {
+	t.Helper()
+	if abi, err := ll.LandlockGetABIVersion(); err != nil || abi < confine.DefaultMinLandlockABI {
+		t.Skipf("kernel Landlock ABI %d (%v) is below %d; plugin boxes refuse to start here", abi, err, confine.DefaultMinLandlockABI)
+	}
+	boxDirOnce.Do(func() {
+		boxDir = filepath.Join(pluginDir, "confined")
+		if boxDirErr = os.MkdirAll(boxDir, 0o755); boxDirErr != nil {
+			return
+		}
+		for _, f := range []string{"nemoclave-plugin-llm-openai", "nemoclave-plugin-llm-replay"} {
+			b, err := os.ReadFile(filepath.Join(pluginDir, f))
+			if err == nil {
+				err = os.WriteFile(filepath.Join(boxDir, f), b, 0o755)
+			}
+			if err != nil {
+				boxDirErr = err
+				return
+			}
+		}
+		_, file, _, _ := goruntime.Caller(0)
+		root := filepath.Join(filepath.Dir(file), "..", "..")
+		if out, err := exec.Command("go", "build", "-C", root, "-o", filepath.Join(boxDir, "nemoclave-pluginbox"), "./sandbox/pluginbox/cmd/nemoclave-pluginbox").CombinedOutput(); err != nil {
+			boxDirErr = fmt.Errorf("build the plugin box: %v\n%s", err, out)
+		}
+	})
+	if boxDirErr != nil {
+		t.Fatal(boxDirErr)
+	}
+	return boxDir
+}
+
 // TestPluginEgressThroughGateway is PL2 as the daemon wires it: a real,
 // confined llm-openai plugin whose base_url names a remote host reaches
 // it only through the daemon's egress gateway, and the call is audited
 // under the plugin's identity.
 func TestPluginEgressThroughGateway(t *testing.T) {
-	if abi, err := ll.LandlockGetABIVersion(); err != nil || abi < confine.DefaultMinLandlockABI {
-		t.Skipf("kernel Landlock ABI %d (%v) is below %d; plugin boxes refuse to start here", abi, err, confine.DefaultMinLandlockABI)
-	}
-	// The box's init stage, beside the plugins as in a release.
-	binDir := t.TempDir()
-	b, err := os.ReadFile(filepath.Join(pluginDir, "nemoclave-plugin-llm-openai"))
-	if err == nil {
-		err = os.WriteFile(filepath.Join(binDir, "nemoclave-plugin-llm-openai"), b, 0o755)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, file, _, _ := goruntime.Caller(0)
-	root := filepath.Join(filepath.Dir(file), "..", "..")
-	if out, err := exec.Command("go", "build", "-C", root, "-o", filepath.Join(binDir, "nemoclave-pluginbox"), "./sandbox/pluginbox/cmd/nemoclave-pluginbox").CombinedOutput(); err != nil {
-		t.Fatalf("build the plugin box: %v\n%s", err, out)
-	}
+	binDir := confinedBinDir(t)
 
 	// The "provider" on a loopback address other than the host's own, the
 	// only place this test may send traffic to; a name resolves to it.

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync/atomic"
 
+	"github.com/nemoclave/nemoclave/blueprints"
 	"github.com/nemoclave/nemoclave/blueprints/policy"
 	"github.com/nemoclave/nemoclave/gateway/egress"
 	"github.com/nemoclave/nemoclave/sandbox"
@@ -198,6 +199,35 @@ func (r *Runtime) pluginEgress(kind, name string, eps []policy.Endpoint) func(co
 			r.log.Warn("plugin egress listener failed", "plugin", id, "err", err)
 		}
 	}
+}
+
+// unconfined decides a plugin block's confine = false: refused unless the
+// daemon allows unconfined plugins, and recorded in the audit log and the
+// daemon log either way. A decision that cannot be recorded is a refusal.
+func (r *Runtime) unconfined(addr string) error {
+	if !r.opts.AllowUnconfinedPlugins {
+		reason := "confine = false, but this daemon does not allow unconfined plugins"
+		_ = r.egress.RecordPlugin(addr, "deny", reason)
+		r.log.Warn("unconfined plugin refused", "plugin", addr)
+		return fmt.Errorf("plugin %s: %s. Remove confine = false from its block (the plugin then runs in a plugin box), or, if you trust it as much as nemoclave itself, restart the daemon allowing it: nemoclave daemon stop, then run again with NEMOCLAVE_ALLOW_UNCONFINED_PLUGINS=1 in the environment (or start nemoclave daemon --allow-unconfined-plugins yourself)", addr, reason)
+	}
+	reason := "confine = false: runs outside any plugin box, as the daemon's user, with the daemon's files and network"
+	if err := r.egress.RecordPlugin(addr, "unconfined", reason); err != nil {
+		return fmt.Errorf("plugin %s: not started unconfined, because its audit record cannot be written: %w", addr, err)
+	}
+	r.log.Warn("PLUGIN RUNS UNCONFINED", "plugin", addr, "reason", reason)
+	return nil
+}
+
+// unconfinedPlugins lists the blueprint's plugins with confine = false.
+func unconfinedPlugins(bp *blueprints.Blueprint) []string {
+	var out []string
+	for _, p := range bp.Plugins {
+		if p.Unconfined {
+			out = append(out, p.Address)
+		}
+	}
+	return out
 }
 
 // unboxable says why a plugin cannot run in a box, or "". tools-mcp with a

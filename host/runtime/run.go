@@ -110,7 +110,11 @@ func (r *Runtime) Run(ctx context.Context, req daemon.RunRequest, ev daemon.RunE
 	if err := step("launch plugins", func() (string, error) {
 		var err error
 		pl, err = r.launchPlugins(ctx, bp)
-		return fmt.Sprintf("%d running", len(pl)), err
+		detail := fmt.Sprintf("%d running", len(pl))
+		if un := unconfinedPlugins(bp); len(un) > 0 && r.opts.ConfinePlugins && err == nil {
+			detail += "; WARNING: UNCONFINED (confine = false, with the daemon's files and network): " + strings.Join(un, ", ")
+		}
+		return detail, err
 	}); err != nil {
 		return err
 	}

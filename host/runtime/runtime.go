@@ -54,6 +54,10 @@ type Options struct {
 	// first; a blueprint opts a plugin out with confine = false. The
 	// daemon sets it; false keeps plugins plain child processes.
 	ConfinePlugins bool
+	// AllowUnconfinedPlugins lets a blueprint's confine = false take
+	// effect (the daemon's --allow-unconfined-plugins); otherwise such a
+	// plugin is refused at launch. Either way it is audited.
+	AllowUnconfinedPlugins bool
 	// EgressResolver and UnsafeAllowLoopback exist for tests that serve
 	// "internet" hosts on loopback.
 	EgressResolver      egress.Resolver

@@ -213,7 +213,7 @@ func (r *boxRunner) ID() string {
 }
 
 func (r *boxRunner) Diagnose(context.Context) string {
-	return fmt.Sprintf("plugin %s ran confined (network %s); a plugin that needs more access than its profile grants fails here: read its log above, then widen the plugin block (read_only, read_write, network) or, as a last resort, set confine = false on it", r.profile.Name, r.profile.Network)
+	return fmt.Sprintf("plugin %s ran confined (network %s); a plugin that needs more access than its profile grants fails here: read its log above, then name in its config the paths it must see and the URLs it must reach, or, as a last resort, set confine = false on its block (a daemon runs it only with --allow-unconfined-plugins)", r.profile.Name, r.profile.Network)
 }
 
 // The socket paths are the same on both sides of the box.
