@@ -29,6 +29,9 @@ type Event struct {
 	SNI      string    `json:"sni,omitempty"`
 	Method   string    `json:"method,omitempty"`
 	Path     string    `json:"path,omitempty"`
+	// Query is the request's query string (plain and inspected requests),
+	// credential-like values redacted and cut to maxAuditQuery bytes.
+	Query string `json:"query,omitempty"`
 	Rule     string    `json:"rule,omitempty"`
 	Endpoint string    `json:"endpoint,omitempty"`
 	Revision int       `json:"revision"`
