@@ -48,7 +48,7 @@ func pluginBox(o Options) (*pluginbox.Box, error) {
 		}
 	}
 	root := filepath.Join(o.Home, "run", "pluginbox-root")
-	if err := os.MkdirAll(root, 0o755); err != nil {
+	if err := os.MkdirAll(root, 0o700); err != nil {
 		return nil, fmt.Errorf("plugin confinement: %w (check that %s is writable)", err, o.Home)
 	}
 	return &pluginbox.Box{Launcher: exe, RootDir: root, CgroupParent: cgroupParent(o.Home)}, nil

@@ -392,7 +392,14 @@ func (rn *run) createSandbox(ctx context.Context, blueprintPath string) (string,
 	}
 	rn.driver = d
 	runDir := filepath.Join(r.opts.Home, "run", rn.name)
-	if err := os.MkdirAll(runDir, 0o755); err != nil {
+	// The sandbox's run directory is the daemon's (R10): 0700. The CA
+	// bundle in it stays 0644: it holds only public certificates, and the
+	// sandbox reads it through a bind mount of the file (which does not
+	// walk this directory) possibly as another uid.
+	if err := os.MkdirAll(runDir, 0o700); err != nil {
+		return "", err
+	}
+	if err := os.Chmod(runDir, 0o700); err != nil { // made 0755 by an older daemon
 		return "", err
 	}
 	bundle, err := r.egress.TrustBundle(rn.name)

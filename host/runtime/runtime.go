@@ -135,6 +135,11 @@ func New(ctx context.Context, o Options) (*Runtime, error) {
 			return nil, fmt.Errorf("runtime: %w", err)
 		}
 	}
+	// The home holds credentials, state and every sandbox's data: no
+	// other local user may even list it (R10), however it was created.
+	if err := os.Chmod(o.Home, 0o700); err != nil {
+		return nil, fmt.Errorf("runtime: make %s private: %w", o.Home, err)
+	}
 	r := &Runtime{opts: o, log: o.Logger, runs: map[string]*run{}, registry: prometheus.NewRegistry(), schemas: plugins.NewSchemaCache()}
 	var err error
 	stateURL := o.StateURL

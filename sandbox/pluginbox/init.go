@@ -85,6 +85,9 @@ func initMain() error {
 	if err := os.Chdir(dir); err != nil {
 		return err
 	}
+	// Whatever the plugin creates (a memory database, its journal) is
+	// private to the daemon's user (R10), whatever mode it asks for.
+	unix.Umask(0o077)
 	if err := confine.DropPrivileges(); err != nil {
 		return err
 	}
