@@ -2,6 +2,7 @@ package egress
 
 import (
 	"bufio"
+	"context"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -159,5 +160,29 @@ func TestAbuse_R9_QueryStringsAudited(t *testing.T) {
 	}
 	e.waitEvent(t, "refused request with its query", func(ev Event) bool {
 		return ev.Decision == "deny" && ev.Host == "other.example" && ev.Query == "token=[REDACTED]&id=7"
+	})
+}
+
+// TestAbuse_R9_ApprovalIDAndOperatorAudited: the held request and its
+// answer carry the approval id, and the answer the operator who gave it.
+func TestAbuse_R9_ApprovalIDAndOperatorAudited(t *testing.T) {
+	_, port := tlsUpstream(t, echoHandler, "a.example")
+	e := newEnv(t, map[string]string{"a.example": "127.0.0.1"})
+	addr := e.serve(t, "sb", pol(1, policy.UnknownAsk, ep("api.example.com", 443)))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	events := e.p.Approvals().Watch(ctx)
+	a, done := heldConnect(t, e, addr, "a.example:"+strconv.Itoa(port), events)
+	if err := e.p.Approvals().AnswerBy(ctx, a.ID, AnswerDeny, "alice (uid 1000), pid 42"); err != nil {
+		t.Fatal(err)
+	}
+	if r := <-done; r.StatusCode != http.StatusForbidden {
+		t.Fatalf("denied request: %d", r.StatusCode)
+	}
+	e.waitEvent(t, "held request with its id", func(ev Event) bool {
+		return ev.Kind == "approval" && ev.Decision == "ask" && ev.ApprovalID == a.ID
+	})
+	e.waitEvent(t, "answer with id and operator", func(ev Event) bool {
+		return ev.Kind == "approval" && ev.Decision == "deny" && ev.ApprovalID == a.ID && ev.Operator == "alice (uid 1000), pid 42"
 	})
 }

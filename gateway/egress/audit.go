@@ -32,6 +32,10 @@ type Event struct {
 	// Query is the request's query string (plain and inspected requests),
 	// credential-like values redacted and cut to maxAuditQuery bytes.
 	Query string `json:"query,omitempty"`
+	// ApprovalID and Operator identify a held request and who answered
+	// it (kind "approval"; Operator is empty for a timeout).
+	ApprovalID string `json:"approval_id,omitempty"`
+	Operator   string `json:"operator,omitempty"`
 	Rule     string    `json:"rule,omitempty"`
 	Endpoint string    `json:"endpoint,omitempty"`
 	Revision int       `json:"revision"`

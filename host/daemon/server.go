@@ -60,7 +60,7 @@ func Listen(home string, backend Backend) (*Server, error) {
 		ln.Close()
 		return nil, err
 	}
-	s := &Server{home: home, backend: backend, grpc: grpc.NewServer(), ln: ln, stopped: make(chan struct{})}
+	s := &Server{home: home, backend: backend, grpc: grpc.NewServer(), ln: credListener{ln}, stopped: make(chan struct{})}
 	pb.RegisterDaemonServer(s.grpc, s)
 	return s, nil
 }

@@ -217,7 +217,7 @@ func (r *Runtime) AnswerApproval(ctx context.Context, id string, allow bool, sco
 	} else {
 		scope = "once"
 	}
-	if err := r.egress.Approvals().Answer(ctx, id, ans); err != nil {
+	if err := r.egress.Approvals().AnswerBy(ctx, id, ans, daemon.Operator(ctx)); err != nil {
 		return nil, err
 	}
 	decision := "deny"
