@@ -173,16 +173,16 @@ func TestAbuse_R9_ApprovalIDAndOperatorAudited(t *testing.T) {
 	defer cancel()
 	events := e.p.Approvals().Watch(ctx)
 	a, done := heldConnect(t, e, addr, "a.example:"+strconv.Itoa(port), events)
-	if err := e.p.Approvals().AnswerBy(ctx, a.ID, AnswerDeny, "alice (uid 1000), pid 42"); err != nil {
+	if err := e.p.Approvals().AnswerAs(ctx, a.ID, AnswerDeny, "local:1000"); err != nil {
 		t.Fatal(err)
 	}
 	if r := <-done; r.StatusCode != http.StatusForbidden {
 		t.Fatalf("denied request: %d", r.StatusCode)
 	}
 	e.waitEvent(t, "held request with its id", func(ev Event) bool {
-		return ev.Kind == "approval" && ev.Decision == "ask" && ev.ApprovalID == a.ID
+		return ev.Kind == "approval" && ev.Decision == "ask" && ev.Approval == a.ID
 	})
 	e.waitEvent(t, "answer with id and operator", func(ev Event) bool {
-		return ev.Kind == "approval" && ev.Decision == "deny" && ev.ApprovalID == a.ID && ev.Operator == "alice (uid 1000), pid 42"
+		return ev.Kind == "approval" && ev.Decision == "deny" && ev.Approval == a.ID && ev.Operator == "local:1000"
 	})
 }

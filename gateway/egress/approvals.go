@@ -133,12 +133,12 @@ var ErrNoSuchApproval = errors.New("no such pending approval")
 // in force before Answer returns; an error from Config.OnPersist is
 // returned, and the grant then lasts only for the sandbox's lifetime.
 func (a *Approvals) Answer(ctx context.Context, id string, ans Answer) error {
-	return a.AnswerBy(ctx, id, ans, "")
+	return a.AnswerAs(ctx, id, ans, "")
 }
 
-// AnswerBy is Answer recording who answered (the operator's identity as
-// the control plane knows it) in the audit line.
-func (a *Approvals) AnswerBy(ctx context.Context, id string, ans Answer, operator string) error {
+// AnswerAs is Answer by a named operator (the daemon's caller, e.g.
+// "oidc:alice@example.com" or "local:1000"), recorded in the audit event.
+func (a *Approvals) AnswerAs(ctx context.Context, id string, ans Answer, operator string) error {
 	switch ans {
 	case AnswerDeny, AnswerOnce, AnswerSandbox, AnswerPersist:
 	default:
@@ -165,14 +165,19 @@ func (a *Approvals) AnswerBy(ctx context.Context, id string, ans Answer, operato
 		}
 	}
 	reason := "operator answered " + string(ans)
+	if operator != "" {
+		reason = "operator " + operator + " answered " + string(ans)
+	}
 	if persistErr != nil {
 		reason += " (not persisted: " + persistErr.Error() + ")"
 	}
-	a.resolve(h, ans, reason, operator)
+	a.resolveBy(h, ans, reason, operator)
 	return persistErr
 }
 
-func (a *Approvals) resolve(h *held, ans Answer, reason, operator string) {
+func (a *Approvals) resolve(h *held, ans Answer, reason string) { a.resolveBy(h, ans, reason, "") }
+
+func (a *Approvals) resolveBy(h *held, ans Answer, reason, operator string) {
 	h.answer, h.reason = ans, reason
 	close(h.done)
 	a.mu.Lock()
@@ -180,7 +185,7 @@ func (a *Approvals) resolve(h *held, ans Answer, reason, operator string) {
 	a.mu.Unlock()
 	a.p.record(Event{Sandbox: h.a.Sandbox, Kind: "approval", Host: h.a.Host, Port: h.a.Port,
 		Method: h.a.Method, Path: h.a.Path, Revision: h.a.Revision, Decision: string(ans), Reason: reason,
-		ApprovalID: h.a.ID, Operator: operator})
+		Operator: operator, Approval: h.a.ID})
 }
 
 // remove must be called with a.mu held.
@@ -214,7 +219,7 @@ func (a *Approvals) wait(ctx context.Context, sb *sandbox, t Target, method, pat
 		a.pending[h.a.ID], a.byKey[key] = h, h
 		a.p.metrics.pending.WithLabelValues(sb.id).Inc()
 		a.p.record(Event{Sandbox: sb.id, Kind: "approval", Host: t.Host, Port: t.Port, Method: method,
-			Path: path, Revision: rev, Decision: "ask", Reason: "held for operator approval " + h.a.ID, ApprovalID: h.a.ID})
+			Path: path, Revision: rev, Decision: "ask", Reason: "held for operator approval " + h.a.ID, Approval: h.a.ID})
 	}
 	h.a.Waiting++
 	a.publish(ApprovalEvent{Type: "pending", Approval: h.a})
@@ -245,7 +250,7 @@ func (a *Approvals) expire(h *held, reason string) {
 	}
 	a.mu.Unlock()
 	if still {
-		a.resolve(h, AnswerDeny, reason, "")
+		a.resolve(h, AnswerDeny, reason)
 	}
 }
 
@@ -288,7 +293,7 @@ func (a *Approvals) dropSandbox(id string) {
 	delete(a.buckets, id)
 	a.mu.Unlock()
 	for _, h := range hs {
-		a.resolve(h, AnswerDeny, "sandbox removed", "")
+		a.resolve(h, AnswerDeny, "sandbox removed")
 	}
 }
 

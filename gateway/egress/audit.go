@@ -31,21 +31,20 @@ type Event struct {
 	Path    string    `json:"path,omitempty"`
 	// Query is the request's query string (plain and inspected requests),
 	// credential-like values redacted and cut to maxAuditQuery bytes.
-	Query string `json:"query,omitempty"`
-	// ApprovalID and Operator identify a held request and who answered
-	// it (kind "approval"; Operator is empty for a timeout).
-	ApprovalID string  `json:"approval_id,omitempty"`
-	Operator   string  `json:"operator,omitempty"`
-	Rule       string  `json:"rule,omitempty"`
-	Endpoint   string  `json:"endpoint,omitempty"`
-	Revision   int     `json:"revision"`
-	Decision   string  `json:"decision"` // open, allow, deny, closed, ask, answer, reload
-	Reason     string  `json:"reason,omitempty"`
-	IP         string  `json:"resolved_ip,omitempty"`
-	BytesUp    int64   `json:"bytes_up"`
-	BytesDn    int64   `json:"bytes_down"`
-	Duration   float64 `json:"duration_ms"`
-	Status     int     `json:"status,omitempty"`
+	Query    string  `json:"query,omitempty"`
+	Rule     string  `json:"rule,omitempty"`
+	Endpoint string  `json:"endpoint,omitempty"`
+	Revision int     `json:"revision"`
+	Decision string  `json:"decision"` // open, allow, deny, closed, ask, answer, reload
+	Reason   string  `json:"reason,omitempty"`
+	IP       string  `json:"resolved_ip,omitempty"`
+	BytesUp  int64   `json:"bytes_up"`
+	BytesDn  int64   `json:"bytes_down"`
+	Duration float64 `json:"duration_ms"`
+	Status   int     `json:"status,omitempty"`
+	// Operator and Approval name who answered which approval.
+	Operator string `json:"operator,omitempty"`
+	Approval string `json:"approval,omitempty"`
 }
 
 // auditLog appends events to <dir>/egress.jsonl and rotates it to

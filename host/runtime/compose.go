@@ -70,7 +70,7 @@ func (r *Runtime) launchPlugins(ctx context.Context, bp *blueprints.Blueprint) (
 	ok := false
 	defer func() {
 		if !ok {
-			out.close()
+			out.close(r.pool)
 		}
 	}()
 	var mu sync.Mutex
@@ -137,7 +137,7 @@ func (r *Runtime) startPlugin(ctx context.Context, p *blueprints.Plugin, started
 		}
 		spec.Wires = append(spec.Wires, plugins.Wire{Attribute: strings.Join(w.Path, "."), Target: target})
 	}
-	s, err := r.plugins.Start(ctx, spec)
+	s, err := r.pool.acquire(ctx, spec, func() (*plugins.Supervised, error) { return r.plugins.Start(ctx, spec) })
 	if err != nil {
 		return nil, r.redactErr(fmt.Errorf("plugin %s (%s): %w", p.Address, source, err))
 	}
@@ -166,14 +166,14 @@ func launchWaves(bp *blueprints.Blueprint) [][]*blueprints.Plugin {
 	return waves
 }
 
-// close stops every plugin, concurrently: each may take its shutdown
-// grace period.
-func (l launched) close() {
-	var wg sync.WaitGroup
+// close releases the run's plugins: a process no other run shares stops,
+// concurrently with the others (each may take its shutdown grace period).
+func (l launched) close(pool *pluginPool) {
+	sups := make([]*plugins.Supervised, 0, len(l))
 	for _, s := range l {
-		wg.Go(s.Close)
+		sups = append(sups, s)
 	}
-	wg.Wait()
+	pool.close(sups)
 }
 
 // supervised returns the plugin at addr. Its kind clients survive a

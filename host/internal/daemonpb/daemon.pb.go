@@ -5,7 +5,9 @@
 // source: host/api/daemon.proto
 
 // The daemon's control API, served on $NEMOCLAVE_HOME/run/nemoclave.sock
-// (mode 0600) to the nemoclave CLI and TUI. Read results travel as JSON of
+// (mode 0600) to the nemoclave CLI and TUI, and with `nemoclave daemon
+// --listen` on TCP with TLS to remote callers holding an OIDC bearer token
+// (metadata "authorization: Bearer <token>"; roles in host/daemon/rpcclass.go). Read results travel as JSON of
 // the host's Go types (bytes json) so -o json/yaml print them unchanged and
 // the CLI never re-models them.
 
@@ -117,8 +119,12 @@ type PingResponse struct {
 	// Sandboxes the daemon runs now; a mismatched daemon is restarted for
 	// the CLI only when this is zero.
 	ActiveSandboxes int32 `protobuf:"varint,5,opt,name=active_sandboxes,json=activeSandboxes,proto3" json:"active_sandboxes,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// Who the daemon takes the caller for ("local:<uid>" or
+	// "oidc:<subject>") and the caller's highest role.
+	Caller        string `protobuf:"bytes,6,opt,name=caller,proto3" json:"caller,omitempty"`
+	Role          string `protobuf:"bytes,7,opt,name=role,proto3" json:"role,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *PingResponse) Reset() {
@@ -184,6 +190,20 @@ func (x *PingResponse) GetActiveSandboxes() int32 {
 		return x.ActiveSandboxes
 	}
 	return 0
+}
+
+func (x *PingResponse) GetCaller() string {
+	if x != nil {
+		return x.Caller
+	}
+	return ""
+}
+
+func (x *PingResponse) GetRole() string {
+	if x != nil {
+		return x.Role
+	}
+	return ""
 }
 
 type RunRequest struct {
@@ -1441,6 +1461,114 @@ func (*ShutdownResponse) Descriptor() ([]byte, []int) {
 	return file_host_api_daemon_proto_rawDescGZIP(), []int{22}
 }
 
+type LoginInfoRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LoginInfoRequest) Reset() {
+	*x = LoginInfoRequest{}
+	mi := &file_host_api_daemon_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LoginInfoRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LoginInfoRequest) ProtoMessage() {}
+
+func (x *LoginInfoRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_host_api_daemon_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LoginInfoRequest.ProtoReflect.Descriptor instead.
+func (*LoginInfoRequest) Descriptor() ([]byte, []int) {
+	return file_host_api_daemon_proto_rawDescGZIP(), []int{23}
+}
+
+type LoginInfoResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The OIDC issuer whose tokens the daemon accepts; empty when remote
+	// access is off.
+	Issuer string `protobuf:"bytes,1,opt,name=issuer,proto3" json:"issuer,omitempty"`
+	// The OAuth client the CLI uses for the device-code flow.
+	ClientId string `protobuf:"bytes,2,opt,name=client_id,json=clientId,proto3" json:"client_id,omitempty"`
+	// The audience the daemon requires in a token.
+	Audience      string   `protobuf:"bytes,3,opt,name=audience,proto3" json:"audience,omitempty"`
+	Scopes        []string `protobuf:"bytes,4,rep,name=scopes,proto3" json:"scopes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LoginInfoResponse) Reset() {
+	*x = LoginInfoResponse{}
+	mi := &file_host_api_daemon_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LoginInfoResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LoginInfoResponse) ProtoMessage() {}
+
+func (x *LoginInfoResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_host_api_daemon_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LoginInfoResponse.ProtoReflect.Descriptor instead.
+func (*LoginInfoResponse) Descriptor() ([]byte, []int) {
+	return file_host_api_daemon_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *LoginInfoResponse) GetIssuer() string {
+	if x != nil {
+		return x.Issuer
+	}
+	return ""
+}
+
+func (x *LoginInfoResponse) GetClientId() string {
+	if x != nil {
+		return x.ClientId
+	}
+	return ""
+}
+
+func (x *LoginInfoResponse) GetAudience() string {
+	if x != nil {
+		return x.Audience
+	}
+	return ""
+}
+
+func (x *LoginInfoResponse) GetScopes() []string {
+	if x != nil {
+		return x.Scopes
+	}
+	return nil
+}
+
 var File_host_api_daemon_proto protoreflect.FileDescriptor
 
 const file_host_api_daemon_proto_rawDesc = "" +
@@ -1448,13 +1576,15 @@ const file_host_api_daemon_proto_rawDesc = "" +
 	"\x15host/api/daemon.proto\x12\x13nemoclave.daemon.v1\"\"\n" +
 	"\fJSONResponse\x12\x12\n" +
 	"\x04json\x18\x01 \x01(\fR\x04json\"\r\n" +
-	"\vPingRequest\"\x94\x01\n" +
+	"\vPingRequest\"\xc0\x01\n" +
 	"\fPingResponse\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\tR\aversion\x12\x10\n" +
 	"\x03pid\x18\x02 \x01(\x05R\x03pid\x12\x12\n" +
 	"\x04home\x18\x03 \x01(\tR\x04home\x12\x19\n" +
 	"\bbuild_id\x18\x04 \x01(\tR\abuildId\x12)\n" +
-	"\x10active_sandboxes\x18\x05 \x01(\x05R\x0factiveSandboxes\"\xe8\x02\n" +
+	"\x10active_sandboxes\x18\x05 \x01(\x05R\x0factiveSandboxes\x12\x16\n" +
+	"\x06caller\x18\x06 \x01(\tR\x06caller\x12\x12\n" +
+	"\x04role\x18\a \x01(\tR\x04role\"\xe8\x02\n" +
 	"\n" +
 	"RunRequest\x12\x12\n" +
 	"\x04path\x18\x01 \x01(\tR\x04path\x12=\n" +
@@ -1542,8 +1672,13 @@ const file_host_api_daemon_proto_rawDesc = "" +
 	"\bprovider\x18\x02 \x01(\tR\bprovider\x12\x14\n" +
 	"\x05model\x18\x03 \x01(\tR\x05model\"\x11\n" +
 	"\x0fShutdownRequest\"\x12\n" +
-	"\x10ShutdownResponse2\xad\n" +
-	"\n" +
+	"\x10ShutdownResponse\"\x12\n" +
+	"\x10LoginInfoRequest\"|\n" +
+	"\x11LoginInfoResponse\x12\x16\n" +
+	"\x06issuer\x18\x01 \x01(\tR\x06issuer\x12\x1b\n" +
+	"\tclient_id\x18\x02 \x01(\tR\bclientId\x12\x1a\n" +
+	"\baudience\x18\x03 \x01(\tR\baudience\x12\x16\n" +
+	"\x06scopes\x18\x04 \x03(\tR\x06scopes2\x89\v\n" +
 	"\x06Daemon\x12K\n" +
 	"\x04Ping\x12 .nemoclave.daemon.v1.PingRequest\x1a!.nemoclave.daemon.v1.PingResponse\x12G\n" +
 	"\x03Run\x12\x1f.nemoclave.daemon.v1.RunRequest\x1a\x1d.nemoclave.daemon.v1.RunEvent0\x01\x12]\n" +
@@ -1560,7 +1695,8 @@ const file_host_api_daemon_proto_rawDesc = "" +
 	"\x0eAnswerApproval\x12*.nemoclave.daemon.v1.AnswerApprovalRequest\x1a!.nemoclave.daemon.v1.JSONResponse\x12a\n" +
 	"\x0fInferenceStatus\x12+.nemoclave.daemon.v1.InferenceStatusRequest\x1a!.nemoclave.daemon.v1.JSONResponse\x12[\n" +
 	"\fInferenceSet\x12(.nemoclave.daemon.v1.InferenceSetRequest\x1a!.nemoclave.daemon.v1.JSONResponse\x12W\n" +
-	"\bShutdown\x12$.nemoclave.daemon.v1.ShutdownRequest\x1a%.nemoclave.daemon.v1.ShutdownResponseB7Z5github.com/nemoclave/nemoclave/host/internal/daemonpbb\x06proto3"
+	"\bShutdown\x12$.nemoclave.daemon.v1.ShutdownRequest\x1a%.nemoclave.daemon.v1.ShutdownResponse\x12Z\n" +
+	"\tLoginInfo\x12%.nemoclave.daemon.v1.LoginInfoRequest\x1a&.nemoclave.daemon.v1.LoginInfoResponseB7Z5github.com/nemoclave/nemoclave/host/internal/daemonpbb\x06proto3"
 
 var (
 	file_host_api_daemon_proto_rawDescOnce sync.Once
@@ -1574,7 +1710,7 @@ func file_host_api_daemon_proto_rawDescGZIP() []byte {
 	return file_host_api_daemon_proto_rawDescData
 }
 
-var file_host_api_daemon_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
+var file_host_api_daemon_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
 var file_host_api_daemon_proto_goTypes = []any{
 	(*JSONResponse)(nil),           // 0: nemoclave.daemon.v1.JSONResponse
 	(*PingRequest)(nil),            // 1: nemoclave.daemon.v1.PingRequest
@@ -1599,18 +1735,20 @@ var file_host_api_daemon_proto_goTypes = []any{
 	(*InferenceSetRequest)(nil),    // 20: nemoclave.daemon.v1.InferenceSetRequest
 	(*ShutdownRequest)(nil),        // 21: nemoclave.daemon.v1.ShutdownRequest
 	(*ShutdownResponse)(nil),       // 22: nemoclave.daemon.v1.ShutdownResponse
-	nil,                            // 23: nemoclave.daemon.v1.RunRequest.VarsEntry
-	nil,                            // 24: nemoclave.daemon.v1.RunRequest.VarEnvEntry
-	nil,                            // 25: nemoclave.daemon.v1.ExecStart.EnvEntry
+	(*LoginInfoRequest)(nil),       // 23: nemoclave.daemon.v1.LoginInfoRequest
+	(*LoginInfoResponse)(nil),      // 24: nemoclave.daemon.v1.LoginInfoResponse
+	nil,                            // 25: nemoclave.daemon.v1.RunRequest.VarsEntry
+	nil,                            // 26: nemoclave.daemon.v1.RunRequest.VarEnvEntry
+	nil,                            // 27: nemoclave.daemon.v1.ExecStart.EnvEntry
 }
 var file_host_api_daemon_proto_depIdxs = []int32{
-	23, // 0: nemoclave.daemon.v1.RunRequest.vars:type_name -> nemoclave.daemon.v1.RunRequest.VarsEntry
-	24, // 1: nemoclave.daemon.v1.RunRequest.var_env:type_name -> nemoclave.daemon.v1.RunRequest.VarEnvEntry
+	25, // 0: nemoclave.daemon.v1.RunRequest.vars:type_name -> nemoclave.daemon.v1.RunRequest.VarsEntry
+	26, // 1: nemoclave.daemon.v1.RunRequest.var_env:type_name -> nemoclave.daemon.v1.RunRequest.VarEnvEntry
 	5,  // 2: nemoclave.daemon.v1.RunEvent.step:type_name -> nemoclave.daemon.v1.Step
 	6,  // 3: nemoclave.daemon.v1.RunEvent.exit:type_name -> nemoclave.daemon.v1.Exit
 	10, // 4: nemoclave.daemon.v1.ExecInput.start:type_name -> nemoclave.daemon.v1.ExecStart
 	11, // 5: nemoclave.daemon.v1.ExecInput.resize:type_name -> nemoclave.daemon.v1.Resize
-	25, // 6: nemoclave.daemon.v1.ExecStart.env:type_name -> nemoclave.daemon.v1.ExecStart.EnvEntry
+	27, // 6: nemoclave.daemon.v1.ExecStart.env:type_name -> nemoclave.daemon.v1.ExecStart.EnvEntry
 	1,  // 7: nemoclave.daemon.v1.Daemon.Ping:input_type -> nemoclave.daemon.v1.PingRequest
 	3,  // 8: nemoclave.daemon.v1.Daemon.Run:input_type -> nemoclave.daemon.v1.RunRequest
 	7,  // 9: nemoclave.daemon.v1.Daemon.ListSandboxes:input_type -> nemoclave.daemon.v1.ListSandboxesRequest
@@ -1626,23 +1764,25 @@ var file_host_api_daemon_proto_depIdxs = []int32{
 	19, // 19: nemoclave.daemon.v1.Daemon.InferenceStatus:input_type -> nemoclave.daemon.v1.InferenceStatusRequest
 	20, // 20: nemoclave.daemon.v1.Daemon.InferenceSet:input_type -> nemoclave.daemon.v1.InferenceSetRequest
 	21, // 21: nemoclave.daemon.v1.Daemon.Shutdown:input_type -> nemoclave.daemon.v1.ShutdownRequest
-	2,  // 22: nemoclave.daemon.v1.Daemon.Ping:output_type -> nemoclave.daemon.v1.PingResponse
-	4,  // 23: nemoclave.daemon.v1.Daemon.Run:output_type -> nemoclave.daemon.v1.RunEvent
-	0,  // 24: nemoclave.daemon.v1.Daemon.ListSandboxes:output_type -> nemoclave.daemon.v1.JSONResponse
-	0,  // 25: nemoclave.daemon.v1.Daemon.GetSandbox:output_type -> nemoclave.daemon.v1.JSONResponse
-	0,  // 26: nemoclave.daemon.v1.Daemon.DeleteSandbox:output_type -> nemoclave.daemon.v1.JSONResponse
-	12, // 27: nemoclave.daemon.v1.Daemon.Exec:output_type -> nemoclave.daemon.v1.ExecOutput
-	14, // 28: nemoclave.daemon.v1.Daemon.Logs:output_type -> nemoclave.daemon.v1.LogChunk
-	0,  // 29: nemoclave.daemon.v1.Daemon.GetPolicy:output_type -> nemoclave.daemon.v1.JSONResponse
-	0,  // 30: nemoclave.daemon.v1.Daemon.SetPolicy:output_type -> nemoclave.daemon.v1.JSONResponse
-	0,  // 31: nemoclave.daemon.v1.Daemon.ListApprovals:output_type -> nemoclave.daemon.v1.JSONResponse
-	0,  // 32: nemoclave.daemon.v1.Daemon.WatchApprovals:output_type -> nemoclave.daemon.v1.JSONResponse
-	0,  // 33: nemoclave.daemon.v1.Daemon.AnswerApproval:output_type -> nemoclave.daemon.v1.JSONResponse
-	0,  // 34: nemoclave.daemon.v1.Daemon.InferenceStatus:output_type -> nemoclave.daemon.v1.JSONResponse
-	0,  // 35: nemoclave.daemon.v1.Daemon.InferenceSet:output_type -> nemoclave.daemon.v1.JSONResponse
-	22, // 36: nemoclave.daemon.v1.Daemon.Shutdown:output_type -> nemoclave.daemon.v1.ShutdownResponse
-	22, // [22:37] is the sub-list for method output_type
-	7,  // [7:22] is the sub-list for method input_type
+	23, // 22: nemoclave.daemon.v1.Daemon.LoginInfo:input_type -> nemoclave.daemon.v1.LoginInfoRequest
+	2,  // 23: nemoclave.daemon.v1.Daemon.Ping:output_type -> nemoclave.daemon.v1.PingResponse
+	4,  // 24: nemoclave.daemon.v1.Daemon.Run:output_type -> nemoclave.daemon.v1.RunEvent
+	0,  // 25: nemoclave.daemon.v1.Daemon.ListSandboxes:output_type -> nemoclave.daemon.v1.JSONResponse
+	0,  // 26: nemoclave.daemon.v1.Daemon.GetSandbox:output_type -> nemoclave.daemon.v1.JSONResponse
+	0,  // 27: nemoclave.daemon.v1.Daemon.DeleteSandbox:output_type -> nemoclave.daemon.v1.JSONResponse
+	12, // 28: nemoclave.daemon.v1.Daemon.Exec:output_type -> nemoclave.daemon.v1.ExecOutput
+	14, // 29: nemoclave.daemon.v1.Daemon.Logs:output_type -> nemoclave.daemon.v1.LogChunk
+	0,  // 30: nemoclave.daemon.v1.Daemon.GetPolicy:output_type -> nemoclave.daemon.v1.JSONResponse
+	0,  // 31: nemoclave.daemon.v1.Daemon.SetPolicy:output_type -> nemoclave.daemon.v1.JSONResponse
+	0,  // 32: nemoclave.daemon.v1.Daemon.ListApprovals:output_type -> nemoclave.daemon.v1.JSONResponse
+	0,  // 33: nemoclave.daemon.v1.Daemon.WatchApprovals:output_type -> nemoclave.daemon.v1.JSONResponse
+	0,  // 34: nemoclave.daemon.v1.Daemon.AnswerApproval:output_type -> nemoclave.daemon.v1.JSONResponse
+	0,  // 35: nemoclave.daemon.v1.Daemon.InferenceStatus:output_type -> nemoclave.daemon.v1.JSONResponse
+	0,  // 36: nemoclave.daemon.v1.Daemon.InferenceSet:output_type -> nemoclave.daemon.v1.JSONResponse
+	22, // 37: nemoclave.daemon.v1.Daemon.Shutdown:output_type -> nemoclave.daemon.v1.ShutdownResponse
+	24, // 38: nemoclave.daemon.v1.Daemon.LoginInfo:output_type -> nemoclave.daemon.v1.LoginInfoResponse
+	23, // [23:39] is the sub-list for method output_type
+	7,  // [7:23] is the sub-list for method input_type
 	7,  // [7:7] is the sub-list for extension type_name
 	7,  // [7:7] is the sub-list for extension extendee
 	0,  // [0:7] is the sub-list for field type_name
@@ -1675,7 +1815,7 @@ func file_host_api_daemon_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_host_api_daemon_proto_rawDesc), len(file_host_api_daemon_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   26,
+			NumMessages:   28,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
