@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
+	"github.com/zclconf/go-cty/cty"
 
 	"github.com/nemoclave/nemoclave/internal/pluginsource"
 	"github.com/nemoclave/nemoclave/sdk/schema"
@@ -37,6 +38,11 @@ type Plugin struct {
 	// Timeout bounds each call to the plugin (a Go duration, "90s");
 	// empty means the host's default for the kind.
 	Timeout string `json:"timeout,omitempty"`
+	// Unconfined is confine = false: the plugin runs outside any plugin
+	// box, as the daemon's user with the daemon's view of the machine.
+	// Validate, plan and run warn; the daemon refuses it unless started
+	// with --allow-unconfined-plugins.
+	Unconfined bool `json:"unconfined,omitempty"`
 	// Locked is what the project lock fixes (set when the SchemaSource is
 	// a PluginChecker and the source is an address or a path).
 	Locked *PluginPin `json:"locked,omitempty"`
@@ -80,7 +86,7 @@ type MCPServer struct {
 
 var pluginSchema = &hcl.BodySchema{
 	Attributes: []hcl.AttributeSchema{
-		{Name: "source", Required: true}, {Name: "version"}, {Name: "command"}, {Name: "url"}, {Name: "timeout"},
+		{Name: "source", Required: true}, {Name: "version"}, {Name: "command"}, {Name: "url"}, {Name: "timeout"}, {Name: "confine"},
 	},
 	Blocks: []hcl.BlockHeaderSchema{{Type: "config"}},
 }
@@ -143,6 +149,18 @@ func (e *evaluator) decodePlugin(kind, name string, b *hcl.Block) *Plugin {
 		if d, err := time.ParseDuration(p.Timeout); err != nil || d <= 0 {
 			e.errorf(a.Expr.Range().Ptr(), "Invalid plugin timeout", "timeout = %q: write a positive duration like \"90s\" or \"10m\"; it bounds each call to the plugin.", p.Timeout)
 		}
+	}
+	// Only a literal false opts out: a value that fails to evaluate is an
+	// error (attrValue reports it), never an opt-out.
+	if a := content.Attributes["confine"]; a != nil {
+		if v, ok := e.attrValue(a, cty.Bool); ok && v.False() {
+			p.Unconfined = true
+		}
+	}
+	if a := content.Attributes["confine"]; p.Unconfined {
+		p.Unconfined = true
+		e.warnf(a.Expr.Range().Ptr(), "Plugin runs unconfined",
+			"%s has confine = false: it runs outside any plugin box, as the daemon's user, able to read $NEMOCLAVE_HOME (credentials, state), every workspace and your home directory, and to reach any host directly, unaudited. A daemon refuses to start it unless started with --allow-unconfined-plugins. Remove confine = false unless you trust this plugin as much as nemoclave itself.", p.Address)
 	}
 	cmdAttr, urlAttr := content.Attributes["command"], content.Attributes["url"]
 	srcRange := srcAttr.Expr.Range()

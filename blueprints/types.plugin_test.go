@@ -3,6 +3,8 @@ package blueprints
 import (
 	"strings"
 	"testing"
+
+	"github.com/hashicorp/hcl/v2"
 )
 
 func TestPluginSourceTypes(t *testing.T) {
@@ -107,4 +109,43 @@ plugin "embeddings" "e" {
   timeout = "soon"
 }
 `, Options{}, "positive duration")
+}
+
+// confine = false is recorded and warned about; anything else confines.
+func TestPluginConfineFalse(t *testing.T) {
+	t.Parallel()
+	bp, diags, _ := loadString(t, `
+plugin "embeddings" "e" {
+  source  = "builtin/embeddings-hash"
+  confine = false
+}
+`, Options{})
+	if diags.HasErrors() || len(bp.Plugins) != 1 || !bp.Plugins[0].Unconfined {
+		t.Fatalf("confine = false not recorded: %+v %v", bp, diags)
+	}
+	warned := false
+	for _, d := range diags {
+		if d.Severity == hcl.DiagWarning && d.Summary == "Plugin runs unconfined" && strings.Contains(d.Detail, "--allow-unconfined-plugins") {
+			warned = true
+		}
+	}
+	if !warned {
+		t.Errorf("no warning for confine = false: %v", diags)
+	}
+	bp = mustLoad(t, `
+plugin "embeddings" "e" {
+  source  = "builtin/embeddings-hash"
+  confine = true
+}
+`, Options{})
+	if bp.Plugins[0].Unconfined {
+		t.Error("confine = true opted the plugin out")
+	}
+	// A value that is not a bool is an error, never an opt-out.
+	wantError(t, `
+plugin "embeddings" "e" {
+  source  = "builtin/embeddings-hash"
+  confine = "no"
+}
+`, Options{}, "bool")
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/nemoclave/nemoclave/blueprints/policy"
+	"github.com/nemoclave/nemoclave/internal/secrets"
 	"github.com/nemoclave/nemoclave/internal/wsfs"
 	"github.com/nemoclave/nemoclave/sdk/dataproc"
 	"github.com/nemoclave/nemoclave/sdk/memory"
@@ -41,6 +42,21 @@ type Event struct {
 	Decision   string    `json:"decision"` // "ok" or "error"
 	Error      string    `json:"error,omitempty"`
 	DurationMS float64   `json:"duration_ms"`
+	// Args are a tool call's arguments as the agent sent them, key-shaped
+	// values redacted and cut to maxAuditArgs bytes (R9).
+	Args string `json:"args,omitempty"`
+}
+
+// maxAuditArgs caps the arguments one audit line keeps.
+const maxAuditArgs = 2048
+
+// auditArgs is a tool call's arguments as the audit log keeps them.
+func auditArgs(raw []byte) string {
+	s := (*secrets.Scrubber)(nil).Scrub(string(raw))
+	if len(s) > maxAuditArgs {
+		s = s[:maxAuditArgs] + "…"
+	}
+	return s
 }
 
 // Config is the agent API of one sandbox.
@@ -100,9 +116,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.Serv
 // Close stops watching tool lists.
 func (h *Handler) Close() { h.tools.close() }
 
-func (h *Handler) audit(kind, name, source string, start time.Time, err error) {
+func (h *Handler) audit(kind, name, source string, start time.Time, err error, args ...[]byte) {
 	e := Event{Time: start.UTC(), Sandbox: h.cfg.Identity.Sandbox, Agent: h.cfg.Identity.Agent, Kind: kind, Name: name,
 		Source: source, Decision: "ok", DurationMS: float64(time.Since(start).Microseconds()) / 1000}
+	if len(args) > 0 {
+		e.Args = auditArgs(args[0])
+	}
 	if err != nil {
 		e.Decision, e.Error = "error", err.Error()
 	}

@@ -211,6 +211,10 @@ func TestMCPToolsFromPluginsAndBuiltins(t *testing.T) {
 	if ev.Kind != "tool_call" || ev.Name != "echo" || ev.Decision != "ok" || ev.Sandbox != "sb1" {
 		t.Fatalf("audit event = %+v", ev)
 	}
+	// R9: the call's arguments are in the record.
+	if ev.Args != `{"text":"hi"}` {
+		t.Errorf("audited args = %q", ev.Args)
+	}
 	f.plugin.mu.Lock()
 	seen := f.plugin.seen
 	f.plugin.mu.Unlock()

@@ -127,7 +127,7 @@ func (ts *toolServer) callPlugin(src ToolSource, t tools.Tool) mcp.ToolHandler {
 		start := time.Now()
 		if t.Destructive {
 			if err := ts.h.checkToolPaths(req.Params.Arguments); err != nil {
-				ts.h.audit("tool_call", pluginName, src.Name, start, err)
+				ts.h.audit("tool_call", pluginName, src.Name, start, err, req.Params.Arguments)
 				return &mcp.CallToolResult{IsError: true, Content: []mcp.Content{&mcp.TextContent{Text: err.Error()}}}, nil
 			}
 		}
@@ -137,9 +137,9 @@ func (ts *toolServer) callPlugin(src ToolSource, t tools.Tool) mcp.ToolHandler {
 			Context: tools.CallContext{Sandbox: id.Sandbox, Agent: id.Agent, Session: sessionOf(req)},
 		})
 		if err == nil && res.IsError {
-			ts.h.audit("tool_call", pluginName, src.Name, start, fmt.Errorf("tool reported an error"))
+			ts.h.audit("tool_call", pluginName, src.Name, start, fmt.Errorf("tool reported an error"), req.Params.Arguments)
 		} else {
-			ts.h.audit("tool_call", pluginName, src.Name, start, err)
+			ts.h.audit("tool_call", pluginName, src.Name, start, err, req.Params.Arguments)
 		}
 		if err != nil {
 			// A failed call is a tool result the model can read, not a

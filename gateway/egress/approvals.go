@@ -219,7 +219,7 @@ func (a *Approvals) wait(ctx context.Context, sb *sandbox, t Target, method, pat
 		a.pending[h.a.ID], a.byKey[key] = h, h
 		a.p.metrics.pending.WithLabelValues(sb.id).Inc()
 		a.p.record(Event{Sandbox: sb.id, Kind: "approval", Host: t.Host, Port: t.Port, Method: method,
-			Path: path, Revision: rev, Decision: "ask", Reason: "held for operator approval " + h.a.ID})
+			Path: path, Revision: rev, Decision: "ask", Reason: "held for operator approval " + h.a.ID, Approval: h.a.ID})
 	}
 	h.a.Waiting++
 	a.publish(ApprovalEvent{Type: "pending", Approval: h.a})

@@ -21,24 +21,27 @@ import (
 // the tunnel) and its final record when it ends, with bytes and duration;
 // refusals are written at once.
 type Event struct {
-	Time     time.Time `json:"time"`
-	Sandbox  string    `json:"sandbox"`
-	Kind     string    `json:"kind"` // connect, http, inspected, approval, policy
-	Host     string    `json:"host,omitempty"`
-	Port     int       `json:"port,omitempty"`
-	SNI      string    `json:"sni,omitempty"`
-	Method   string    `json:"method,omitempty"`
-	Path     string    `json:"path,omitempty"`
-	Rule     string    `json:"rule,omitempty"`
-	Endpoint string    `json:"endpoint,omitempty"`
-	Revision int       `json:"revision"`
-	Decision string    `json:"decision"` // open, allow, deny, closed, ask, answer, reload
-	Reason   string    `json:"reason,omitempty"`
-	IP       string    `json:"resolved_ip,omitempty"`
-	BytesUp  int64     `json:"bytes_up"`
-	BytesDn  int64     `json:"bytes_down"`
-	Duration float64   `json:"duration_ms"`
-	Status   int       `json:"status,omitempty"`
+	Time    time.Time `json:"time"`
+	Sandbox string    `json:"sandbox"`
+	Kind    string    `json:"kind"` // connect, http, inspected, approval, policy
+	Host    string    `json:"host,omitempty"`
+	Port    int       `json:"port,omitempty"`
+	SNI     string    `json:"sni,omitempty"`
+	Method  string    `json:"method,omitempty"`
+	Path    string    `json:"path,omitempty"`
+	// Query is the request's query string (plain and inspected requests),
+	// credential-like values redacted and cut to maxAuditQuery bytes.
+	Query    string  `json:"query,omitempty"`
+	Rule     string  `json:"rule,omitempty"`
+	Endpoint string  `json:"endpoint,omitempty"`
+	Revision int     `json:"revision"`
+	Decision string  `json:"decision"` // open, allow, deny, closed, ask, answer, reload
+	Reason   string  `json:"reason,omitempty"`
+	IP       string  `json:"resolved_ip,omitempty"`
+	BytesUp  int64   `json:"bytes_up"`
+	BytesDn  int64   `json:"bytes_down"`
+	Duration float64 `json:"duration_ms"`
+	Status   int     `json:"status,omitempty"`
 	// Operator and Approval name who answered which approval.
 	Operator string `json:"operator,omitempty"`
 	Approval string `json:"approval,omitempty"`

@@ -102,9 +102,10 @@ func splitTarget(requestURI string) (rawPath, rawQuery string, err error) {
 
 // prepared is a request that passed the policy, ready to forward.
 type prepared struct {
-	judged  string // normalised path, for the audit log
-	forward string // origin-form target sent upstream
-	query   url.Values
+	judged   string // normalised path, for the audit log
+	forward  string // origin-form target sent upstream
+	query    url.Values
+	rawQuery string // as sent, for the audit log (redacted there)
 }
 
 // prepareRequest normalises the target and applies the endpoint's rules.
@@ -116,13 +117,13 @@ func prepareRequest(ep policy.Endpoint, req *http.Request) (prepared, int, strin
 	}
 	judged, fwd, err := NormalisePath(rawPath)
 	if err != nil {
-		return prepared{}, http.StatusBadRequest, err.Error()
+		return prepared{rawQuery: rawQuery}, http.StatusBadRequest, err.Error()
 	}
 	q, err := url.ParseQuery(rawQuery)
 	if err != nil {
-		return prepared{judged: judged}, http.StatusBadRequest, fmt.Sprintf("%v: malformed query: %v", errBadRequest, err)
+		return prepared{judged: judged, rawQuery: rawQuery}, http.StatusBadRequest, fmt.Sprintf("%v: malformed query: %v", errBadRequest, err)
 	}
-	pr := prepared{judged: judged, forward: fwd, query: q}
+	pr := prepared{judged: judged, forward: fwd, query: q, rawQuery: rawQuery}
 	if rawQuery != "" {
 		pr.forward += "?" + rawQuery
 	}

@@ -120,7 +120,7 @@ func (p *Proxy) serveInspected(ctx context.Context, sb *sandbox, tun *tunnel, c 
 			return
 		}
 		pr, status, reason := prepareRequest(d.endpoint, req)
-		ev.Path = pr.judged
+		ev.Path, ev.Query = pr.judged, p.auditQuery(pr.rawQuery)
 		if status != 0 {
 			ev.Reason = reason
 			// Close rather than drain a body we refused to read.
@@ -130,6 +130,15 @@ func (p *Proxy) serveInspected(ctx context.Context, sb *sandbox, tun *tunnel, c 
 				return
 			}
 			continue
+		}
+		// As for a plain request: recorded before it goes upstream, or
+		// refused (fail closed, R7).
+		open := ev
+		open.Time, open.Decision, open.Reason = time.Now().UTC(), "open", d.reason
+		if err := p.recordStrict(open); err != nil {
+			ev.Reason = "the gateway cannot write this request's audit record (" + err.Error() + "); the operator must free space under the audit directory"
+			p.refuse(tc, sb, ev, http.StatusServiceUnavailable, what, true)
+			return
 		}
 		if up == nil {
 			up, ev.IP, err = p.dialInspectedUpstream(ctx, tun, t, v)

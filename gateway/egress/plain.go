@@ -24,7 +24,7 @@ func hostHeaderTarget(req *http.Request, defPort int) (Target, bool) {
 func (p *Proxy) handlePlain(ctx context.Context, sb *sandbox, c net.Conn, br *bufio.Reader, req *http.Request) bool {
 	start := time.Now()
 	defer lingerBody(c, req)
-	ev := Event{Sandbox: sb.id, Kind: "http", Method: req.Method}
+	ev := Event{Sandbox: sb.id, Kind: "http", Method: req.Method, Query: p.auditQuery(req.URL.RawQuery)}
 	t, err := ParseURLTarget(req.URL)
 	if err != nil {
 		ev.Reason = err.Error()
@@ -46,7 +46,7 @@ func (p *Proxy) handlePlain(ctx context.Context, sb *sandbox, c net.Conn, br *bu
 		return false
 	}
 	pr, status, reason := prepareRequest(d.endpoint, req)
-	ev.Path = pr.judged
+	ev.Path, ev.Query = pr.judged, p.auditQuery(pr.rawQuery)
 	if status != 0 {
 		ev.Reason = reason
 		p.refuse(c, sb, ev, status, req.Method+" http://"+t.String()+pr.judged, true)
@@ -66,6 +66,15 @@ func (p *Proxy) handlePlain(ctx context.Context, sb *sandbox, c net.Conn, br *bu
 		return false
 	}
 	defer upc.Close()
+	// The request's record exists before any byte of it goes upstream: a
+	// log that cannot be written refuses the request (fail closed, R7).
+	open := ev
+	open.Time, open.Decision, open.Reason = time.Now().UTC(), "open", d.reason
+	if err := p.recordStrict(open); err != nil {
+		ev.Reason = "the gateway cannot write this request's audit record (" + err.Error() + "); the operator must free space under the audit directory"
+		p.refuse(c, sb, ev, http.StatusServiceUnavailable, what, true)
+		return false
+	}
 	tun := &tunnel{target: t}
 	tun.attach(c)
 	tun.attach(upc)

@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"github.com/nemoclave/nemoclave/internal/secrets"
 	"log/slog"
 	"net"
 	"net/http"
@@ -35,6 +36,10 @@ type Config struct {
 	// Logger receives operational errors (audit write failures, upstream
 	// errors). Decisions go to the audit log, not here. Default: discard.
 	Logger *slog.Logger
+	// Redact scrubs the daemon's credentials from what the audit log
+	// keeps of a request (its query string), after the generic redaction
+	// of credential-named parameters. Nil: the generic redaction only.
+	Redact func(string) string
 
 	// Resolver resolves allowed names. Default net.DefaultResolver. Tests
 	// inject a map so no real DNS is ever asked.
@@ -309,6 +314,18 @@ func (p *Proxy) RemoveSandbox(id string) {
 	for _, t := range sb.tunnelList() {
 		t.close("sandbox removed")
 	}
+}
+
+// maxAuditQuery caps the query string one audit line keeps.
+const maxAuditQuery = 1024
+
+// auditQuery is a request's query string as the audit log keeps it.
+func (p *Proxy) auditQuery(raw string) string {
+	q := secrets.Query(raw, maxAuditQuery)
+	if p.cfg.Redact != nil {
+		q = p.cfg.Redact(q)
+	}
+	return q
 }
 
 // recordStrict writes an event that must exist before the action it

@@ -27,6 +27,9 @@ var metricsListen, stateURL string
 // gateway dials allowed hosts through.
 var upstreamProxy, noProxy, upstreamCAFile string
 
+// allowUnconfinedPlugins is --allow-unconfined-plugins: a blueprint's
+// confine = false takes effect instead of being refused.
+var allowUnconfinedPlugins bool
 // remoteOpts are --listen, --tls-cert, --tls-key and --access-file: the
 // remote API (TCP, TLS, OIDC bearer tokens).
 var remoteOpts daemon.RemoteOptions
@@ -56,6 +59,7 @@ Run it in the foreground yourself only to watch its log.`,
 		cmd.Flags().StringVar(&upstreamProxy, "upstream-proxy", runtime.EnvUpstreamProxy(), "corporate proxy (http://[user:pass@]host:port) that the egress gateway sends allowed connections through with CONNECT ($NEMOCLAVE_UPSTREAM_PROXY, else $HTTPS_PROXY; direct when empty)")
 		cmd.Flags().StringVar(&noProxy, "no-proxy", runtime.EnvNoProxy(), "hosts dialled directly despite --upstream-proxy, in NO_PROXY syntax: names, .domain suffixes, IPs, CIDRs ($NEMOCLAVE_NO_PROXY, else $NO_PROXY)")
 		cmd.Flags().StringVar(&upstreamCAFile, "upstream-ca-file", os.Getenv("NEMOCLAVE_UPSTREAM_CA_FILE"), "PEM bundle of a corporate CA (a TLS-inspecting proxy) trusted for upstream TLS and added to every sandbox's trust bundle ($NEMOCLAVE_UPSTREAM_CA_FILE)")
+		cmd.Flags().BoolVar(&allowUnconfinedPlugins, "allow-unconfined-plugins", envTrue("NEMOCLAVE_ALLOW_UNCONFINED_PLUGINS"), "let plugin blocks with confine = false run outside a plugin box, with the daemon's files and network (audited; $NEMOCLAVE_ALLOW_UNCONFINED_PLUGINS=1); refused otherwise")
 		cmd.Flags().StringVar(&remoteOpts.Addr, "listen", os.Getenv("NEMOCLAVE_LISTEN"), "also serve the API remotely on this TCP address with TLS, e.g. 0.0.0.0:7443; callers sign in with OIDC (see --access-file) ($NEMOCLAVE_LISTEN; off when empty)")
 		cmd.Flags().StringVar(&remoteOpts.CertFile, "tls-cert", os.Getenv("NEMOCLAVE_TLS_CERT"), "PEM certificate of --listen; without it and --tls-key a self-signed one is kept in $NEMOCLAVE_HOME/tls and its fingerprint printed")
 		cmd.Flags().StringVar(&remoteOpts.KeyFile, "tls-key", os.Getenv("NEMOCLAVE_TLS_KEY"), "PEM private key of --tls-cert")
@@ -134,7 +138,7 @@ func serveDaemon(ctx context.Context, home string) error {
 		return err
 	}
 	defer stopTracing()
-	rt, err := runtime.New(ctx, runtime.Options{Home: home, StateURL: stateURL, TracerProvider: tp, Credential: lookup, Redact: redact, Logger: logger, Drivers: k8s.drivers, ConfinePlugins: true,
+	rt, err := runtime.New(ctx, runtime.Options{Home: home, StateURL: stateURL, TracerProvider: tp, Credential: lookup, Redact: redact, Logger: logger, Drivers: k8s.drivers, ConfinePlugins: true, AllowUnconfinedPlugins: allowUnconfinedPlugins,
 		UpstreamProxy: upstreamProxy, UpstreamNoProxy: noProxy, UpstreamCAFile: upstreamCAFile})
 	if err != nil {
 		return err
@@ -190,4 +194,9 @@ func connect(ctx context.Context, g *Globals) (*daemon.Client, error) {
 		fmt.Fprintln(os.Stderr, c.Warning)
 	}
 	return c, err
+}
+
+func envTrue(name string) bool {
+	v := os.Getenv(name)
+	return v == "1" || v == "true"
 }

@@ -26,7 +26,8 @@ func TestBedrockAndAzureOpenAIAloneGetTheWorkloadIdentity(t *testing.T) {
 	}
 	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
 	launch := func(source, cfg string) plugins.Spec {
-		spec := plugins.Spec{Source: source, Access: pluginAccess(source, "llm", json.RawMessage(cfg))}
+		access, _ := pluginAccess(source, "llm", json.RawMessage(cfg))
+		spec := plugins.Spec{Source: source, Access: access}
 		cloudIdentity(source, json.RawMessage(cfg), &spec, lookup)
 		return spec
 	}

@@ -13,8 +13,10 @@ import (
 	"time"
 
 	"github.com/nemoclave/nemoclave/blueprints"
+	"github.com/nemoclave/nemoclave/blueprints/policy"
 	"github.com/nemoclave/nemoclave/gateway/inference"
 	"github.com/nemoclave/nemoclave/host/plugins"
+	"github.com/nemoclave/nemoclave/sandbox/pluginbox"
 	"github.com/nemoclave/nemoclave/sdk/dataproc"
 	"github.com/nemoclave/nemoclave/sdk/embeddings"
 	"github.com/nemoclave/nemoclave/sdk/llm"
@@ -107,8 +109,20 @@ func (r *Runtime) startPlugin(ctx context.Context, p *blueprints.Plugin, started
 		return nil, r.redactErr(fmt.Errorf("plugin %s: %w", p.Address, err))
 	}
 	spec := plugins.Spec{Source: source, Kind: plugin.Kind(p.Kind), Name: p.Name, Config: cfg}
-	spec.Access = pluginAccess(source, p.Kind, cfg)
+	var eps []policy.Endpoint
+	spec.Access, eps = pluginAccess(source, p.Kind, cfg)
+	// A cloud identity (metadata services, token files) needs the host
+	// network; it decides before the egress proxy does.
 	cloudIdentity(source, cfg, &spec, os.LookupEnv)
+	if spec.Access.Network == pluginbox.NetworkProxy {
+		spec.Access.Egress = r.pluginEgress(p.Kind, p.Name, eps)
+	}
+	if p.Unconfined && r.opts.ConfinePlugins {
+		if err := r.unconfined(p.Address); err != nil {
+			return nil, err
+		}
+		spec.Unconfined = true
+	}
 	if why := unboxable(source, cfg); why != "" && r.opts.ConfinePlugins {
 		spec.Unconfined = true
 		r.log.Warn("plugin runs unconfined", "plugin", p.Address, "reason", why)

@@ -1,8 +1,11 @@
 package runtime
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -10,7 +13,11 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
+	"github.com/nemoclave/nemoclave/blueprints"
+	"github.com/nemoclave/nemoclave/blueprints/policy"
+	"github.com/nemoclave/nemoclave/gateway/egress"
 	"github.com/nemoclave/nemoclave/sandbox"
 	"github.com/nemoclave/nemoclave/sandbox/pluginbox"
 )
@@ -26,7 +33,7 @@ func pluginBox(o Options) (*pluginbox.Box, error) {
 		return nil, fmt.Errorf("plugin confinement: cannot find the nemoclave binary to start plugin boxes with: %w", err)
 	}
 	root := filepath.Join(o.Home, "run", "pluginbox-root")
-	if err := os.MkdirAll(root, 0o755); err != nil {
+	if err := os.MkdirAll(root, 0o700); err != nil {
 		return nil, fmt.Errorf("plugin confinement: %w (check that %s is writable)", err, o.Home)
 	}
 	return &pluginbox.Box{Launcher: exe, RootDir: root, CgroupParent: cgroupParent(o.Home)}, nil
@@ -35,10 +42,20 @@ func pluginBox(o Options) (*pluginbox.Box, error) {
 // pluginAccess derives what a confined plugin may reach from its config,
 // the rule docs/plugins.md states: every absolute path its config names is
 // visible (writable for the kinds that keep data there or act on it:
-// memory, retrieval, tools; read-only otherwise), and a plugin whose config
-// names a URL or a database address keeps the host network with TCP
-// connect limited to those ports. Everything else gets no network at all.
-func pluginAccess(source, kind string, cfg json.RawMessage) *pluginbox.Profile {
+// memory, retrieval, tools; read-only otherwise). Network:
+//   - a plugin whose config names only URLs of remote hosts (a provider's
+//     base_url) gets a network namespace of its own whose one way out is
+//     the egress gateway, under a policy naming exactly those hosts and
+//     ports (the returned endpoints): every connection is judged and
+//     audited with the plugin's identity;
+//   - a plugin whose config names a database address, or a URL on the
+//     host's loopback (a local model server, which no sandbox may reach
+//     through the gateway), keeps the host network with TCP connect
+//     limited to those ports;
+//   - tools-http fetches what the agent asks for, on the web's ports, on
+//     the host network (its own SSRF checks apply);
+//   - everything else gets no network at all.
+func pluginAccess(source, kind string, cfg json.RawMessage) (*pluginbox.Profile, []policy.Endpoint) {
 	var v any
 	_ = json.Unmarshal(cfg, &v)
 	var strs []string
@@ -50,7 +67,9 @@ func pluginAccess(source, kind string, cfg json.RawMessage) *pluginbox.Profile {
 	// resources.allow_unlimited does. Everything else still fails closed.
 	p := &pluginbox.Profile{Resources: sandbox.Resources{AllowUnlimited: os.Geteuid() != 0}}
 	ports := map[int]bool{}
+	hostNet := false // a database or loopback address: proxying cannot serve it
 	seen := map[string]bool{}
+	var eps []policy.Endpoint
 	for _, s := range strs {
 		switch {
 		case filepath.IsAbs(s) && !strings.ContainsAny(s, "\n\x00"):
@@ -73,23 +92,127 @@ func pluginAccess(source, kind string, cfg json.RawMessage) *pluginbox.Profile {
 				p.ReadOnly = append(p.ReadOnly, path)
 			}
 		default:
-			for _, port := range addrPorts(s) {
+			ps := addrPorts(s)
+			for _, port := range ps {
 				ports[port] = true
+			}
+			if len(ps) == 0 {
+				continue
+			}
+			if ep, ok := proxiedEndpoint(s, ps[0]); ok {
+				if !seen["endpoint "+ep.Host+":"+strconv.Itoa(ps[0])] {
+					seen["endpoint "+ep.Host+":"+strconv.Itoa(ps[0])] = true
+					eps = append(eps, ep)
+				}
+			} else {
+				hostNet = true
 			}
 		}
 	}
 	// tools-http fetches what the agent asks for: the web's ports.
 	if strings.HasSuffix(source, "tools-http") {
 		ports[80], ports[443] = true, true
+		hostNet = true
 	}
-	if len(ports) > 0 {
+	switch {
+	case hostNet:
 		p.Network = pluginbox.NetworkHost
 		for port := range ports {
 			p.Ports = append(p.Ports, port)
 		}
 		sort.Ints(p.Ports)
+		return p, nil
+	case len(eps) > 0:
+		p.Network = pluginbox.NetworkProxy
+		return p, eps
 	}
-	return p
+	return p, nil
+}
+
+// proxiedEndpoint is the egress endpoint for an http(s) or ws(s) URL on a
+// host other than the loopback, with its port; ok is false for anything
+// else (a database address, a loopback URL), which the gateway cannot
+// serve. Private addresses are allowed (AllowPrivate): the operator named
+// the host in the plugin's config, and an in-house model server is a
+// common one; loopback, link-local and metadata addresses stay refused.
+func proxiedEndpoint(s string, port int) (policy.Endpoint, bool) {
+	u, err := url.Parse(s)
+	if err != nil || u.Hostname() == "" {
+		return policy.Endpoint{}, false
+	}
+	switch u.Scheme {
+	case "http", "https", "ws", "wss":
+	default:
+		return policy.Endpoint{}, false
+	}
+	host := strings.ToLower(strings.TrimSuffix(u.Hostname(), "."))
+	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
+		return policy.Endpoint{}, false
+	}
+	if a, err := netip.ParseAddr(host); err == nil && (a.IsLoopback() || a.IsUnspecified()) {
+		return policy.Endpoint{}, false
+	}
+	ep := policy.Endpoint{Host: host, Ports: []int{port}, AllowPrivate: true}
+	// ws:// through a proxy is a CONNECT tunnel carrying no TLS.
+	ep.AllowOpaque = u.Scheme == "ws"
+	if policy.ValidateHostPattern(ep.Host) != nil {
+		return policy.Endpoint{}, false
+	}
+	return ep, true
+}
+
+// pluginLaunches numbers the proxied plugin processes this daemon starts:
+// each launch, restarts included, is judged and audited under an identity
+// of its own (egress.PluginID).
+var pluginLaunches atomic.Int64
+
+// pluginEgress serves a NetworkProxy box's listener with the daemon's
+// egress gateway under the plugin's policy (the endpoints its config
+// names, unknown hosts denied), for as long as that plugin process lives.
+func (r *Runtime) pluginEgress(kind, name string, eps []policy.Endpoint) func(context.Context, net.Listener) {
+	return func(ctx context.Context, ln net.Listener) {
+		id := egress.PluginID(kind, name, pluginLaunches.Add(1))
+		if err := r.egress.SetPolicy(id, egress.PluginPolicy(id, eps)); err != nil {
+			// Nothing is served: every connect the plugin makes fails,
+			// which its calls report.
+			r.log.Error("plugin egress policy refused; the plugin has no network", "plugin", id, "err", err)
+			ln.Close()
+			return
+		}
+		defer r.egress.RemoveSandbox(id)
+		if err := r.egress.Serve(ctx, ln, id); err != nil {
+			r.log.Warn("plugin egress listener failed", "plugin", id, "err", err)
+		}
+	}
+}
+
+// unconfined decides a plugin block's confine = false: refused unless the
+// daemon allows unconfined plugins, and recorded in the audit log and the
+// daemon log either way. A decision that cannot be recorded is a refusal.
+func (r *Runtime) unconfined(addr string) error {
+	if !r.opts.AllowUnconfinedPlugins {
+		reason := "confine = false, but this daemon does not allow unconfined plugins"
+		_ = r.egress.RecordPlugin(addr, "deny", reason)
+		r.log.Warn("unconfined plugin refused", "plugin", addr)
+		return fmt.Errorf("plugin %s: %s. Remove confine = false from its block (the plugin then runs in a plugin box), or, if you trust it as much as nemoclave itself, restart the daemon allowing it: nemoclave daemon stop, then run again with NEMOCLAVE_ALLOW_UNCONFINED_PLUGINS=1 in the environment (or start nemoclave daemon --allow-unconfined-plugins yourself)", addr, reason)
+	}
+	reason := "confine = false: runs outside any plugin box, as the daemon's user, with the daemon's files and network"
+	if err := r.egress.RecordPlugin(addr, "unconfined", reason); err != nil {
+		return fmt.Errorf("plugin %s: not started unconfined, because its audit record cannot be written: %w", addr, err)
+	}
+	r.log.Warn("PLUGIN RUNS UNCONFINED", "plugin", addr, "reason", reason)
+	return nil
+}
+
+// unconfinedPlugins lists the blueprint's plugins with confine = false.
+func unconfinedPlugins(bp *blueprints.Blueprint) []string {
+	var out []string
+	for _, p := range bp.Plugins {
+		if p.Unconfined {
+			out = append(out, p.Address)
+		}
+	}
+	return out
 }
 
 // unboxable says why a plugin cannot run in a box, or "". tools-mcp with a

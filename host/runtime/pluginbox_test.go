@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"testing"
 
+	"github.com/nemoclave/nemoclave/blueprints/policy"
 	"github.com/nemoclave/nemoclave/sandbox/pluginbox"
 )
 
@@ -24,13 +25,18 @@ func TestPluginAccess(t *testing.T) {
 		ro, rw                     []string
 		network                    pluginbox.Network
 		ports                      []int
+		endpoints                  []policy.Endpoint
 	}{
 		{name: "nothing named", source: "builtin/embeddings-hash", kind: "embeddings", config: `{"dimensions":384}`},
 		{name: "llm reads its cassette", source: "builtin/llm-replay", kind: "llm", config: `{"cassette":"` + cassette + `"}`, ro: []string{cassette}},
 		{name: "a path that does not exist is not granted to a reader", source: "builtin/llm-replay", kind: "llm", config: `{"cassette":"` + filepath.Join(dir, "missing.json") + `"}`},
 		{name: "tools write their root", source: "builtin/tools-files", kind: "tools", config: `{"root":"` + dir + `","workspace_path":"/workspace"}`, rw: []string{dir}},
 		{name: "a database file grants its directory", source: "builtin/memory-sqlite", kind: "memory", config: `{"path":"` + filepath.Join(dir, "mem.db") + `"}`, rw: []string{dir}},
-		{name: "provider URL", source: "builtin/llm-openai", kind: "llm", config: `{"base_url":"https://api.example.com/v1","api_key":"sk-x"}`, network: pluginbox.NetworkHost, ports: []int{443}},
+		{name: "provider URL goes through the egress gateway", source: "builtin/llm-openai", kind: "llm", config: `{"base_url":"https://api.example.com/v1","api_key":"sk-x"}`,
+			network: pluginbox.NetworkProxy, endpoints: []policy.Endpoint{{Host: "api.example.com", Ports: []int{443}, AllowPrivate: true}}},
+		{name: "in-house provider on a private address and port", source: "builtin/llm-openai", kind: "llm", config: `{"base_url":"http://10.1.2.3:8000/v1"}`,
+			network: pluginbox.NetworkProxy, endpoints: []policy.Endpoint{{Host: "10.1.2.3", Ports: []int{8000}, AllowPrivate: true}}},
+		{name: "a loopback URL keeps the host network", source: "builtin/llm-openai", kind: "llm", config: `{"base_url":"http://localhost:11434/v1"}`, network: pluginbox.NetworkHost, ports: []int{11434}},
 		{name: "URL with a port", source: "builtin/embeddings-openai", kind: "embeddings", config: `{"base_url":"http://127.0.0.1:8081/v1"}`, network: pluginbox.NetworkHost, ports: []int{8081}},
 		{name: "postgres URL", source: "builtin/memory-postgres", kind: "memory", config: `{"dsn":"postgres://u@db.internal/mem"}`, network: pluginbox.NetworkHost, ports: []int{5432}},
 		{name: "libpq key/value DSN", source: "builtin/retrieval-pgvector", kind: "retrieval", config: `{"dsn":"host=db port=6543 user=u"}`, network: pluginbox.NetworkHost, ports: []int{6543}},
@@ -38,7 +44,10 @@ func TestPluginAccess(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			p := pluginAccess(c.source, c.kind, json.RawMessage(c.config))
+			p, eps := pluginAccess(c.source, c.kind, json.RawMessage(c.config))
+			if !reflect.DeepEqual(eps, c.endpoints) {
+				t.Errorf("egress endpoints %+v, want %+v", eps, c.endpoints)
+			}
 			if !reflect.DeepEqual(p.ReadOnly, c.ro) || !reflect.DeepEqual(p.ReadWrite, c.rw) {
 				t.Errorf("paths: read-only %v read-write %v, want %v %v", p.ReadOnly, p.ReadWrite, c.ro, c.rw)
 			}

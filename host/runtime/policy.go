@@ -145,11 +145,14 @@ func (r *Runtime) SetPolicy(ctx context.Context, name string, policyJSON []byte,
 	if err := next.Validate(); err != nil {
 		return nil, fmt.Errorf("the new policy is invalid: %w", err)
 	}
-	if err := r.egress.SetPolicy(name, next); err != nil {
-		return nil, err
-	}
+	// Stored first, then enforced (R7): a revision the store could not
+	// keep (a full disk) never takes effect, so what runs is always what
+	// `policy get` and the next daemon will find.
 	if err := r.db.AddRevision(ctx, name, source, next); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("policy revision %d not applied: it could not be stored (%w); revision %d stays in force — free space under $NEMOCLAVE_HOME and retry", next.Revision, err, cur.Revision)
+	}
+	if err := r.egress.SetPolicy(name, next); err != nil {
+		return nil, fmt.Errorf("policy revision %d was stored but not applied: %w", next.Revision, err)
 	}
 	return map[string]any{"sandbox": name, "revision": next.Revision, "hosts": next.Hosts(),
 		"note": "network changes apply to new connections; open tunnels to hosts no longer allowed were closed"}, nil

@@ -56,6 +56,14 @@ func (p *pluginPool) launchKey(spec plugins.Spec) (string, bool) {
 		wires = append(wires, [2]string{w.Attribute, e.key})
 	}
 	p.mu.Unlock()
+	// The per-plugin egress listener is made for each launch from the
+	// labels and the config's endpoints, which the key holds already.
+	var access any
+	if spec.Access != nil {
+		a := *spec.Access
+		a.Egress = nil
+		access = a
+	}
 	b, err := json.Marshal(struct {
 		Source, Kind, Name, StateDir string
 		Config                       json.RawMessage
@@ -66,7 +74,7 @@ func (p *pluginPool) launchKey(spec plugins.Spec) (string, bool) {
 		Pin                          *plugins.Pin
 		Reattach                     any
 		Wires                        [][2]string
-	}{spec.Source, string(spec.Kind), spec.Name, spec.StateDir, spec.Config, spec.Env, spec.Access,
+	}{spec.Source, string(spec.Kind), spec.Name, spec.StateDir, spec.Config, spec.Env, access,
 		spec.Unconfined, int64(spec.CallTimeout), spec.Pin, spec.Reattach, wires})
 	if err != nil {
 		return "", false

@@ -110,7 +110,11 @@ func (r *Runtime) Run(ctx context.Context, req daemon.RunRequest, ev daemon.RunE
 	if err := step("launch plugins", func() (string, error) {
 		var err error
 		pl, err = r.launchPlugins(ctx, bp)
-		return fmt.Sprintf("%d running", len(pl)), err
+		detail := fmt.Sprintf("%d running", len(pl))
+		if un := unconfinedPlugins(bp); len(un) > 0 && r.opts.ConfinePlugins && err == nil {
+			detail += "; WARNING: UNCONFINED (confine = false, with the daemon's files and network): " + strings.Join(un, ", ")
+		}
+		return detail, err
 	}); err != nil {
 		return err
 	}
@@ -389,7 +393,14 @@ func (rn *run) createSandbox(ctx context.Context, blueprintPath string) (string,
 	}
 	rn.driver = d
 	runDir := filepath.Join(r.opts.Home, "run", rn.name)
-	if err := os.MkdirAll(runDir, 0o755); err != nil {
+	// The sandbox's run directory is the daemon's (R10): 0700. The CA
+	// bundle in it stays 0644: it holds only public certificates, and the
+	// sandbox reads it through a bind mount of the file (which does not
+	// walk this directory) possibly as another uid.
+	if err := os.MkdirAll(runDir, 0o700); err != nil {
+		return "", err
+	}
+	if err := os.Chmod(runDir, 0o700); err != nil { // made 0755 by an older daemon
 		return "", err
 	}
 	bundle, err := r.egress.TrustBundle(rn.name)

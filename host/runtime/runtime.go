@@ -54,6 +54,10 @@ type Options struct {
 	// first; a blueprint opts a plugin out with confine = false. The
 	// daemon sets it; false keeps plugins plain child processes.
 	ConfinePlugins bool
+	// AllowUnconfinedPlugins lets a blueprint's confine = false take
+	// effect (the daemon's --allow-unconfined-plugins); otherwise such a
+	// plugin is refused at launch. Either way it is audited.
+	AllowUnconfinedPlugins bool
 	// EgressResolver and UnsafeAllowLoopback exist for tests that serve
 	// "internet" hosts on loopback.
 	EgressResolver      egress.Resolver
@@ -132,6 +136,11 @@ func New(ctx context.Context, o Options) (*Runtime, error) {
 		if err := os.MkdirAll(filepath.Join(o.Home, d), 0o700); err != nil {
 			return nil, fmt.Errorf("runtime: %w", err)
 		}
+	}
+	// The home holds credentials, state and every sandbox's data: no
+	// other local user may even list it (R10), however it was created.
+	if err := os.Chmod(o.Home, 0o700); err != nil {
+		return nil, fmt.Errorf("runtime: make %s private: %w", o.Home, err)
 	}
 	r := &Runtime{opts: o, log: o.Logger, runs: map[string]*run{}, pool: newPluginPool(), registry: prometheus.NewRegistry(), schemas: plugins.NewSchemaCache()}
 	var err error

@@ -37,7 +37,7 @@ func firstEnv(names ...string) string {
 // through an unverified TLS path.
 func egressConfig(o Options) (egress.Config, error) {
 	cfg := egress.Config{
-		AuditDir: filepath.Join(o.Home, "audit"), Logger: o.Logger,
+		AuditDir: filepath.Join(o.Home, "audit"), Logger: o.Logger, Redact: o.Redact,
 		Resolver: o.EgressResolver, UnsafeAllowLoopback: o.UnsafeAllowLoopback,
 		UpstreamNoProxy: o.UpstreamNoProxy,
 	}

@@ -49,3 +49,22 @@ func TestScrubKeysWholePiecesAndShapes(t *testing.T) {
 		t.Fatalf("ordinary text changed: %q", got)
 	}
 }
+
+func TestQuery(t *testing.T) {
+	for in, want := range map[string]string{
+		"":                                   "",
+		"q=weather&page=2":                   "q=weather&page=2",
+		"sig=abc123&sv=2024&se=2030":         "sig=[REDACTED]&sv=2024&se=2030",
+		"X-Amz-Signature=ff&X-Amz-Date=1":    "X-Amz-Signature=[REDACTED]&X-Amz-Date=1",
+		"access_token=t&api_key=k&flag":      "access_token=[REDACTED]&api_key=[REDACTED]&flag",
+		"note=sk-proj-abcdefghijklmnopqrstu": "note=[REDACTED]",
+		"bad=%zz":                            "[REDACTED]",
+	} {
+		if got := Query(in, 0); got != want {
+			t.Errorf("Query(%q) = %q, want %q", in, got, want)
+		}
+	}
+	if got := Query("q="+strings.Repeat("a", 100), 20); len(got) > 20+len("…") || !strings.HasSuffix(got, "…") {
+		t.Errorf("not capped: %q", got)
+	}
+}

@@ -1,9 +1,11 @@
 package pluginbox
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -26,11 +28,22 @@ const (
 	// Landlock limiting TCP connect to Profile.Ports (and abstract unix
 	// sockets scoped away). For plugins that call a provider or a database.
 	NetworkHost
+	// NetworkProxy gives the plugin a network namespace of its own whose
+	// only reachable address is an HTTP proxy listener on 127.0.0.1 inside
+	// it (HTTP_PROXY, HTTPS_PROXY and ALL_PROXY point there). The init
+	// stage creates the listener and hands it to the host, which serves it
+	// with Profile.Egress: the daemon's egress gateway under a per-plugin
+	// policy, so every connection is judged and audited with the plugin's
+	// identity, and a direct connect gets ENETUNREACH.
+	NetworkProxy
 )
 
 func (n Network) String() string {
-	if n == NetworkHost {
+	switch n {
+	case NetworkHost:
 		return "host"
+	case NetworkProxy:
+		return "proxy"
 	}
 	return "none"
 }
@@ -52,6 +65,9 @@ type Profile struct {
 	// Network and, with NetworkHost, the TCP ports it may connect to.
 	Network Network
 	Ports   []int
+	// Egress serves the proxy listener of a NetworkProxy box until ctx
+	// ends (the box stopped). Required with NetworkProxy.
+	Egress func(ctx context.Context, ln net.Listener) `json:"-"`
 	// Resources bounds the box's cgroup (zero fields: the sandbox
 	// defaults). AllowUnlimited starts it without a cgroup when none can
 	// be created.
@@ -89,6 +105,9 @@ const (
 	initEnvVar = "_NEMOCLAVE_PLUGIN_BOX"
 	cfgFD      = 3
 	binFD      = 4
+	// proxyFD is the init stage's end of a socket pair over which it sends
+	// the host its proxy listener (NetworkProxy only).
+	proxyFD = 5
 	// exitSetupFailed is the init stage's exit code when it could not
 	// build the box; its reason is on stderr, which the host logs.
 	exitSetupFailed = 125
@@ -115,8 +134,11 @@ func (p *Profile) check() error {
 			}
 		}
 	}
-	if p.Network == NetworkNone && len(p.Ports) > 0 {
-		errs = append(errs, errors.New("ports given to a plugin without network"))
+	if p.Network != NetworkHost && len(p.Ports) > 0 {
+		errs = append(errs, fmt.Errorf("ports given to a plugin with network %s (only the host network takes ports)", p.Network))
+	}
+	if p.Network == NetworkProxy && p.Egress == nil {
+		errs = append(errs, errors.New("network proxy without an egress server for it"))
 	}
 	return errors.Join(errs...)
 }
@@ -124,8 +146,24 @@ func (p *Profile) check() error {
 // command prepares cmd (argv and env as go-plugin built them) to start the
 // init stage in new namespaces. The returned pipe end receives the config
 // once the process is in its cgroup; the binary file is handed over as an
-// open descriptor.
-func (b *Box) command(cmd *exec.Cmd, socketDir string, p Profile) (cfgW *os.File, cfgBuf []byte, err error) {
+// open descriptor. With NetworkProxy, proxyHost is the host's end of the
+// socket pair the proxy listener arrives on.
+func (b *Box) command(cmd *exec.Cmd, socketDir string, p Profile) (cfgW *os.File, cfgBuf []byte, proxyHost *os.File, err error) {
+	cfgW, cfgBuf, err = b.command1(cmd, socketDir, p)
+	if err != nil || p.Network != NetworkProxy {
+		return cfgW, cfgBuf, nil, err
+	}
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		closeFiles(cmd)
+		cfgW.Close()
+		return nil, nil, nil, fmt.Errorf("plugin %s: proxy socket pair: %w", p.Name, err)
+	}
+	cmd.ExtraFiles = append(cmd.ExtraFiles, os.NewFile(uintptr(fds[1]), "proxy"))
+	return cfgW, cfgBuf, os.NewFile(uintptr(fds[0]), "proxy-host"), nil
+}
+
+func (b *Box) command1(cmd *exec.Cmd, socketDir string, p Profile) (cfgW *os.File, cfgBuf []byte, err error) {
 	if err := p.check(); err != nil {
 		return nil, nil, fmt.Errorf("plugin %s cannot be confined: %w", p.Name, err)
 	}
@@ -164,7 +202,7 @@ func (b *Box) command(cmd *exec.Cmd, socketDir string, p Profile) (cfgW *os.File
 	cmd.Env = []string{initEnvVar + "=1"}
 	cmd.ExtraFiles = []*os.File{cfgR, bin}
 	flags := uintptr(unix.CLONE_NEWNS | unix.CLONE_NEWPID | unix.CLONE_NEWIPC | unix.CLONE_NEWUTS | unix.CLONE_NEWCGROUP)
-	if p.Network == NetworkNone {
+	if p.Network != NetworkHost {
 		flags |= unix.CLONE_NEWNET
 	}
 	attr := &syscall.SysProcAttr{Cloneflags: flags, Pdeathsig: syscall.SIGKILL}

@@ -4,7 +4,7 @@
 //
 // A box is new mount, pid, ipc, uts and cgroup namespaces (plus a user
 // namespace when the daemon is not root, and a network namespace unless
-// the plugin's config names an address); a tmpfs root holding the system
+// the profile keeps the host network); a tmpfs root holding the system
 // directories read-only with host secrets masked, the plugin's binary
 // directory, the paths its profile names (read-only or writable) at their
 // host paths, a fresh /proc, the basic device nodes and a private /tmp;
@@ -13,6 +13,14 @@
 // scoped) and the seccomp filter; and a cgroup with the memory, pids and
 // cpu limits. The binary is hashed through the very descriptor that is
 // executed, so a file swapped after the host hashed it never runs.
+//
+// NetworkProxy boxes reach the network only through the host: the init
+// stage brings up lo in the box's empty network namespace, listens on
+// 127.0.0.1 there, sends that listener to the host over a socket pair
+// (fd 5) and points the plugin's proxy variables at it; the host serves it
+// with Profile.Egress (the daemon's egress gateway under a per-plugin
+// policy). The listener belongs to the box's namespace, so nothing but
+// the plugin can connect to it, and the plugin can connect nowhere else.
 //
 // The box plugs into go-plugin as a runner (go-plugin's RunnerFunc):
 // go-plugin makes a per-plugin socket directory for the plugin's listener

@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
+	"strings"
 	"syscall"
 	"unsafe"
 
@@ -47,6 +49,11 @@ func initMain() error {
 	if err := json.Unmarshal(raw, &c); err != nil || len(c.Argv) == 0 {
 		return fmt.Errorf("no usable config from the host (%v)", err)
 	}
+	if c.Network == NetworkProxy {
+		if err := proxyListener(&c); err != nil {
+			return fmt.Errorf("egress proxy listener: %w", err)
+		}
+	}
 	plan, err := confine.PlanLandlock(0, false)
 	if err != nil {
 		return err
@@ -78,6 +85,9 @@ func initMain() error {
 	if err := os.Chdir(dir); err != nil {
 		return err
 	}
+	// Whatever the plugin creates (a memory database, its journal) is
+	// private to the daemon's user (R10), whatever mode it asks for.
+	unix.Umask(0o077)
 	if err := confine.DropPrivileges(); err != nil {
 		return err
 	}
@@ -105,6 +115,55 @@ func isScript(fd int) bool {
 	var magic [2]byte
 	n, _ := unix.Pread(fd, magic[:], 0)
 	return n == 2 && string(magic[:]) == "#!"
+}
+
+// proxyListener brings up lo in the box's empty network namespace, listens
+// on 127.0.0.1 there, sends the listener to the host (which serves it with
+// the egress gateway under the plugin's policy), and points the plugin's
+// proxy variables at it. Landlock then allows TCP connect to that port
+// only; there is no route anywhere else.
+func proxyListener(c *config) error {
+	if err := confine.BringUpLoopback(); err != nil {
+		return err
+	}
+	lfd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(lfd)
+	if err := unix.Bind(lfd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		return err
+	}
+	if err := unix.Listen(lfd, 128); err != nil {
+		return err
+	}
+	sa, err := unix.Getsockname(lfd)
+	if err != nil {
+		return err
+	}
+	port := sa.(*unix.SockaddrInet4).Port
+	if err := unix.Sendmsg(proxyFD, []byte{0}, unix.UnixRights(lfd), nil, 0); err != nil {
+		return fmt.Errorf("send it to the host: %w", err)
+	}
+	_ = unix.Close(proxyFD)
+	c.Ports = []int{port}
+	// Whatever proxy the host's environment named is replaced: the box
+	// has one way out.
+	env := c.Env[:0:0]
+	for _, kv := range c.Env {
+		name, _, _ := strings.Cut(kv, "=")
+		switch strings.ToUpper(name) {
+		case "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY":
+			continue
+		}
+		env = append(env, kv)
+	}
+	u := "http://127.0.0.1:" + strconv.Itoa(port)
+	for _, n := range []string{"HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"} {
+		env = append(env, n+"="+u, strings.ToLower(n)+"="+u)
+	}
+	c.Env = env
+	return nil
 }
 
 // rules are the only paths the plugin may use: the system read-only, its

@@ -5,13 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin/runner"
+	"golang.org/x/sys/unix"
 
 	"github.com/nemoclave/nemoclave/sandbox/confine"
 )
@@ -23,7 +26,7 @@ import (
 // plugin's listener and the host's broker listeners need no translation.
 func (b *Box) Runner(logger hclog.Logger, cmd *exec.Cmd, socketDir string, p Profile) (runner.Runner, error) {
 	p.ReadWrite = append(append([]string(nil), p.ReadWrite...), socketDir)
-	cfgW, buf, err := b.command(cmd, socketDir, p)
+	cfgW, buf, proxyHost, err := b.command(cmd, socketDir, p)
 	if err != nil {
 		return nil, err
 	}
@@ -31,11 +34,14 @@ func (b *Box) Runner(logger hclog.Logger, cmd *exec.Cmd, socketDir string, p Pro
 	if err == nil {
 		var stderr io.ReadCloser
 		if stderr, err = cmd.StderrPipe(); err == nil {
-			return &boxRunner{box: b, logger: logger, cmd: cmd, profile: p, cfgW: cfgW, cfgBuf: buf, stdout: stdout, stderr: stderr}, nil
+			return &boxRunner{box: b, logger: logger, cmd: cmd, profile: p, cfgW: cfgW, cfgBuf: buf, proxyHost: proxyHost, stdout: stdout, stderr: stderr}, nil
 		}
 	}
 	closeFiles(cmd)
 	cfgW.Close()
+	if proxyHost != nil {
+		proxyHost.Close()
+	}
 	return nil, err
 }
 
@@ -46,7 +52,9 @@ type boxRunner struct {
 	profile        Profile
 	cfgW           *os.File
 	cfgBuf         []byte
+	proxyHost      *os.File // NetworkProxy: the listener arrives here
 	stdout, stderr io.ReadCloser
+	stopEgress     context.CancelFunc
 
 	mu      sync.Mutex
 	pid     int
@@ -63,6 +71,9 @@ func (r *boxRunner) Start(context.Context) error {
 	closeFiles(r.cmd)
 	if err != nil {
 		r.cfgW.Close()
+		if r.proxyHost != nil {
+			r.proxyHost.Close()
+		}
 		return fmt.Errorf("start plugin box %s: %w", r.profile.Name, err)
 	}
 	r.mu.Lock()
@@ -90,11 +101,66 @@ func (r *boxRunner) Start(context.Context) error {
 		r.abort()
 		return fmt.Errorf("plugin box %s: send config: %w", r.profile.Name, err)
 	}
+	if r.proxyHost != nil {
+		if err := r.serveProxy(); err != nil {
+			r.abort()
+			return fmt.Errorf("plugin box %s: %w", r.profile.Name, err)
+		}
+	}
 	r.logger.Debug("plugin box started", "pid", r.pid, "network", r.profile.Network.String())
 	return nil
 }
 
+// serveProxy receives the proxy listener the init stage created inside the
+// box's network namespace and hands it to Profile.Egress until the box
+// stops. The init stage sends it before building the view; if the stage
+// dies first, its end of the pair closes and the read ends.
+func (r *boxRunner) serveProxy() error {
+	defer func() { r.proxyHost.Close() }()
+	fc, err := net.FileConn(r.proxyHost)
+	if err != nil {
+		return fmt.Errorf("proxy socket: %w", err)
+	}
+	defer fc.Close()
+	uc, ok := fc.(*net.UnixConn)
+	if !ok {
+		return errors.New("proxy socket is not a unix socket")
+	}
+	_ = uc.SetReadDeadline(time.Now().Add(time.Minute))
+	oob := make([]byte, unix.CmsgSpace(4))
+	_, oobn, _, _, err := uc.ReadMsgUnix(make([]byte, 1), oob)
+	if err != nil {
+		return fmt.Errorf("receive the proxy listener from the box (its init stage failed; see its log): %w", err)
+	}
+	msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
+	if err != nil || len(msgs) != 1 {
+		return fmt.Errorf("no proxy listener from the box (%v)", err)
+	}
+	fds, err := unix.ParseUnixRights(&msgs[0])
+	if err != nil || len(fds) != 1 {
+		return fmt.Errorf("no proxy listener from the box (%v)", err)
+	}
+	f := os.NewFile(uintptr(fds[0]), "plugin-proxy")
+	ln, err := net.FileListener(f)
+	f.Close()
+	if err != nil {
+		return fmt.Errorf("proxy listener: %w", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r.mu.Lock()
+	r.stopEgress = cancel
+	r.mu.Unlock()
+	go func() {
+		defer ln.Close()
+		r.profile.Egress(ctx, ln)
+	}()
+	return nil
+}
+
 func (r *boxRunner) abort() {
+	if r.proxyHost != nil {
+		_ = r.proxyHost.Close() // a second close is harmless
+	}
 	_ = r.cmd.Process.Kill()
 	_ = r.cmd.Wait()
 	r.cleanup()
@@ -109,6 +175,9 @@ func (r *boxRunner) cleanup() {
 		return
 	}
 	r.cleaned = true
+	if r.stopEgress != nil {
+		r.stopEgress()
+	}
 	if r.cg != nil {
 		r.cg.Kill()
 		if err := r.cg.Remove(); err != nil {
@@ -144,7 +213,7 @@ func (r *boxRunner) ID() string {
 }
 
 func (r *boxRunner) Diagnose(context.Context) string {
-	return fmt.Sprintf("plugin %s ran confined (network %s); a plugin that needs more access than its profile grants fails here: read its log above, then widen the plugin block (read_only, read_write, network) or, as a last resort, set confine = false on it", r.profile.Name, r.profile.Network)
+	return fmt.Sprintf("plugin %s ran confined (network %s); a plugin that needs more access than its profile grants fails here: read its log above, then name in its config the paths it must see and the URLs it must reach, or, as a last resort, set confine = false on its block (a daemon runs it only with --allow-unconfined-plugins)", r.profile.Name, r.profile.Network)
 }
 
 // The socket paths are the same on both sides of the box.

@@ -8,7 +8,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"strconv"
@@ -75,6 +77,17 @@ func probe(a args) string {
 			c.Close()
 		}
 		return result(err, "connected")
+	case "http_get":
+		// Through whatever proxy the environment names, as the provider
+		// plugins' HTTP clients do.
+		cl := &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{Proxy: http.ProxyFromEnvironment}}
+		resp, err := cl.Get(a.Target)
+		if err != nil {
+			return "error: " + err.Error()
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		return fmt.Sprintf("ok: %d %s", resp.StatusCode, strings.TrimSpace(string(b)))
 	case "env":
 		b, _ := json.Marshal(os.Environ())
 		return "ok: " + string(b)
