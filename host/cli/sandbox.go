@@ -118,6 +118,19 @@ func runExec(cmd *cobra.Command, g *Globals, sandbox string, command []string, t
 			return fmt.Errorf("cannot put the terminal in raw mode: %w (use `sandbox exec` without -t)", err)
 		}
 		defer term.Restore(fd, old)
+		resize := make(chan [2]uint16, 1)
+		ctx, cancel := context.WithCancel(cmd.Context())
+		defer cancel()
+		followWindow(ctx, func(rows, cols uint16) error {
+			// Only the latest size matters: replace one still pending.
+			select {
+			case <-resize:
+			default:
+			}
+			resize <- [2]uint16{rows, cols}
+			return nil
+		})
+		eio.Resize = resize
 	}
 	code, err := c.Exec(cmd.Context(), req, eio)
 	if err != nil {
