@@ -303,7 +303,7 @@ func ptyJourney(t *testing.T, a *actor) {
 
 	// connect, chat, detach: the agent runs on.
 	c := a.onPTY("quickstart", "connect")
-	c.expect("connected to the agent in quickstart")
+	c.expect("connecting to the agent in quickstart")
 	c.expect("> ")
 	c.typeIn("What files are in my workspace?\r")
 	c.expect("→ list_files")
@@ -392,7 +392,7 @@ func ptyJourney(t *testing.T, a *actor) {
 
 	// Leave the chat: /exit ends the agent and connect reports it.
 	c = a.onPTY("quickstart", "connect")
-	c.expect("connected to the agent in quickstart")
+	c.expect("connecting to the agent in quickstart")
 	c.typeIn("/exit\r")
 	c.expect("exited with code 0")
 	if code := c.exit(); code != 0 {
@@ -417,7 +417,7 @@ func ptyJourney(t *testing.T, a *actor) {
 		t.Fatalf("after detaching from an attached run the sandbox is %q, want running\n%s", st, a.logs())
 	}
 	c = a.onPTY("quickstart", "connect")
-	c.expect("connected to the agent in quickstart")
+	c.expect("connecting to the agent in quickstart")
 	c.typeIn("\x04") // Ctrl-D: end of input
 	c.expect("exited with code 0")
 	if code := c.exit(); code != 0 {

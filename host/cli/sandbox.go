@@ -202,13 +202,16 @@ func connectAgent(cmd *cobra.Command, g *Globals, name string) error {
 		ev.out, progress = tw, crlfWriter{progress}
 	}
 	defer func() { ev.mu.Lock(); _ = ev.out.Flush(); ev.mu.Unlock() }()
+	if tty {
+		// Before the agent's last lines arrive, so it never splits them.
+		fmt.Fprintf(progress, "connecting to the agent in %s (%s detaches)\n", name, detachKeyDoc)
+	}
 	s, done, err := c.Attach(ctx, req, ev)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
 	if tty {
-		fmt.Fprintf(progress, "connected to the agent in %s; %s detaches\n", name, detachKeyDoc)
 		followWindow(ctx, s.Resize)
 	}
 	if mode != "" {
