@@ -5,8 +5,8 @@
 #      bubblewrap using equivalent namespaces and mounts;
 #   2. 50 sandboxes started concurrently (time to ready, p99), then a check
 #      that no process, mount, cgroup or state directory leaked.
-# The measurement lives in sandbox/local/bench_test.go (TestSandboxBench) so
-# the test binary can act as the sandbox init stage. Exits non-zero only
+# The measurement lives in sandbox/local/bench_test.go (TestSandboxBench),
+# with the daemon's real init stage (nemoclave-sandbox-init). Exits non-zero only
 # when it cannot measure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,7 +27,10 @@ echo "load:    $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "user:    $(id -un) (root mode: no user namespace, cgroup limits applied)"
 echo "bwrap:   $(bwrap --version 2>/dev/null || echo missing)"
 
-NEMOCLAVE_BENCH_SANDBOX=1 NEMOCLAVE_BENCH_ROUNDS="${NEMOCLAVE_BENCH_ROUNDS:-300}" \
+# The init stage the daemon really uses (nemoclave-sandbox-init), built here.
+mkdir -p bench/out
+${GO:-go} build -trimpath -ldflags='-s -w' -o bench/out/nemoclave-sandbox-init ./sandbox/local/cmd/nemoclave-sandbox-init
+NEMOCLAVE_BENCH_INIT=$PWD/bench/out/nemoclave-sandbox-init NEMOCLAVE_BENCH_SANDBOX=1 NEMOCLAVE_BENCH_ROUNDS="${NEMOCLAVE_BENCH_ROUNDS:-300}" \
 	${GO:-go} test -count=1 -run '^TestSandboxBench$' -v ./sandbox/local/ 2>&1 |
 	grep -v -e '^=== ' -e '^--- ' -e '^PASS$' -e '^ok ' || {
 	echo "bench/sandbox.sh: measurement failed" >&2

@@ -246,6 +246,12 @@ func (e *evaluator) duration(a *hcl.Attribute) Duration {
 func (e *evaluator) decodeBudget(b *hcl.Block) *Budget {
 	c, diags := b.Body.Content(budgetSchema)
 	e.diags = append(e.diags, diags...)
+	if a := c.Attributes["tokens_per_hour"]; a != nil {
+		// The gateway meters budgets per UTC day and month only; refusing
+		// here keeps validate from passing what run would reject.
+		e.errorf(a.Expr.Range().Ptr(), "Unsupported budget window",
+			"tokens_per_hour is not enforced by the gateway: use tokens_per_day or tokens_per_month, or rate_limit { tokens_per_minute = N } for a short window.")
+	}
 	return &Budget{
 		TokensPerHour: int64(e.whole(c.Attributes["tokens_per_hour"])), TokensPerDay: int64(e.whole(c.Attributes["tokens_per_day"])),
 		TokensPerMonth: int64(e.whole(c.Attributes["tokens_per_month"])),

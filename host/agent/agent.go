@@ -3,15 +3,14 @@ package agent
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"strings"
 
-	"github.com/openai/openai-go/v3"
-	"github.com/openai/openai-go/v3/option"
+	"github.com/nemoclave/nemoclave/internal/toolloop"
+	"github.com/nemoclave/nemoclave/internal/wire/openai"
 )
 
 // Options configures a run. Zero values take the sandbox environment.
@@ -66,13 +65,6 @@ func Run(ctx context.Context, o Options) error {
 	if o.HTTP == nil {
 		o.HTTP = http.DefaultClient
 	}
-	client := openai.NewClient(
-		option.WithBaseURL(o.BaseURL),
-		// The gateway ignores caller credentials; the SDK insists on one.
-		option.WithAPIKey("sandbox"),
-		option.WithHTTPClient(o.HTTP),
-		option.WithMaxRetries(0),
-	)
 	var tb *toolbox
 	if o.MCPURL != "" {
 		var err error
@@ -82,8 +74,21 @@ func Run(ctx context.Context, o Options) error {
 		}
 		defer tb.Close()
 	}
-	c := &conversation{o: o, client: client, tools: tb,
-		history: []openai.ChatCompletionMessageParamUnion{openai.SystemMessage(o.System)}}
+	c := &conversation{o: o, tools: tb, history: []openai.Message{toolloop.SystemMessage(o.System)}}
+	c.loop = &toolloop.Loop{
+		// The gateway ignores caller credentials and needs none.
+		Client:   &toolloop.Client{BaseURL: o.BaseURL, HTTP: o.HTTP, Stream: !o.NoStream},
+		Model:    o.Model,
+		MaxSteps: o.MaxSteps,
+		Text:     o.Out,
+		OnCall:   func(name, args string) { fmt.Fprintf(o.Progress, "→ %s %s\n", name, args) },
+		OnToolError: func(_ string, err error) {
+			fmt.Fprintf(o.Progress, "  tool error: %v\n", err)
+		},
+	}
+	if tb != nil {
+		c.loop.Tools = tb
+	}
 	if o.Prompt != "" {
 		return c.turn(ctx, o.Prompt, o.Attachments)
 	}
@@ -95,9 +100,9 @@ func Run(ctx context.Context, o Options) error {
 
 type conversation struct {
 	o       Options
-	client  openai.Client
+	loop    *toolloop.Loop
 	tools   *toolbox
-	history []openai.ChatCompletionMessageParamUnion
+	history []openai.Message
 }
 
 func (c *conversation) interactive(ctx context.Context) error {
@@ -133,81 +138,8 @@ func (c *conversation) turn(ctx context.Context, text string, attachments []stri
 	if err != nil {
 		return err
 	}
-	c.history = append(c.history, msg)
-	for step := 0; step < c.o.MaxSteps; step++ {
-		msg, err := c.complete(ctx)
-		if err != nil {
-			return err
-		}
-		c.history = append(c.history, msg.ToParam())
-		if len(msg.ToolCalls) == 0 {
-			return nil
-		}
-		for _, call := range msg.ToolCalls {
-			fmt.Fprintf(c.o.Progress, "→ %s %s\n", call.Function.Name, call.Function.Arguments)
-			result := c.callTool(ctx, call.Function.Name, call.Function.Arguments)
-			c.history = append(c.history, openai.ToolMessage(result, call.ID))
-		}
-	}
-	return fmt.Errorf("stopped after %d model calls in one turn; the model kept calling tools", c.o.MaxSteps)
-}
-
-func (c *conversation) params() openai.ChatCompletionNewParams {
-	p := openai.ChatCompletionNewParams{Model: c.o.Model, Messages: c.history}
-	if c.tools != nil {
-		p.Tools = c.tools.openaiTools()
-	}
-	return p
-}
-
-// complete asks the model for the next message, streaming its text to Out.
-func (c *conversation) complete(ctx context.Context) (openai.ChatCompletionMessage, error) {
-	if c.o.NoStream {
-		resp, err := c.client.Chat.Completions.New(ctx, c.params())
-		if err != nil {
-			return openai.ChatCompletionMessage{}, fmt.Errorf("inference gateway: %w", err)
-		}
-		if len(resp.Choices) == 0 {
-			return openai.ChatCompletionMessage{}, errors.New("inference gateway returned no choices")
-		}
-		msg := resp.Choices[0].Message
-		if msg.Content != "" {
-			fmt.Fprintln(c.o.Out, msg.Content)
-		}
-		return msg, nil
-	}
-	stream := c.client.Chat.Completions.NewStreaming(ctx, c.params())
-	defer stream.Close()
-	var acc openai.ChatCompletionAccumulator
-	wrote := false
-	for stream.Next() {
-		chunk := stream.Current()
-		acc.AddChunk(chunk)
-		if len(chunk.Choices) > 0 && chunk.Choices[0].Delta.Content != "" {
-			fmt.Fprint(c.o.Out, chunk.Choices[0].Delta.Content)
-			wrote = true
-		}
-	}
-	if wrote {
-		fmt.Fprintln(c.o.Out)
-	}
-	if err := stream.Err(); err != nil {
-		return openai.ChatCompletionMessage{}, fmt.Errorf("inference gateway: %w", err)
-	}
-	if len(acc.Choices) == 0 {
-		return openai.ChatCompletionMessage{}, errors.New("inference gateway streamed no choices")
-	}
-	return acc.Choices[0].Message, nil
-}
-
-func (c *conversation) callTool(ctx context.Context, name, args string) string {
-	if c.tools == nil {
-		return `{"error":"no tools are available in this sandbox"}`
-	}
-	out, err := c.tools.call(ctx, name, json.RawMessage(args))
-	if err != nil {
-		fmt.Fprintf(c.o.Progress, "  tool error: %v\n", err)
-		return fmt.Sprintf(`{"error":%q}`, err.Error())
-	}
-	return out
+	// What the turn added stays, even when it failed: the next message
+	// is read in the context the user saw.
+	c.history, _, err = c.loop.Turn(ctx, append(c.history, msg))
+	return err
 }

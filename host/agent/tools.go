@@ -9,8 +9,8 @@ import (
 	"sync"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
-	"github.com/openai/openai-go/v3"
-	"github.com/openai/openai-go/v3/shared"
+
+	"github.com/nemoclave/nemoclave/internal/wire/openai"
 )
 
 // toolbox is the agent's view of the gateway's MCP server. The tool list is
@@ -58,35 +58,29 @@ func (t *toolbox) refresh(ctx context.Context) error {
 	return nil
 }
 
-func (t *toolbox) openaiTools() []openai.ChatCompletionToolUnionParam {
+// List offers the server's tools to the model (toolloop.Tools).
+func (t *toolbox) List(ctx context.Context) []openai.Tool {
 	t.mu.Lock()
 	stale := t.stale
 	t.mu.Unlock()
 	if stale {
-		_ = t.refresh(context.Background()) // keep the old list if the refresh fails
+		_ = t.refresh(ctx) // keep the old list if the refresh fails
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	out := make([]openai.ChatCompletionToolUnionParam, 0, len(t.tools))
+	out := make([]openai.Tool, 0, len(t.tools))
 	for _, tool := range t.tools {
-		params := shared.FunctionParameters{"type": "object", "properties": map[string]any{}}
-		if b, err := json.Marshal(tool.InputSchema); err == nil {
-			var m map[string]any
-			if json.Unmarshal(b, &m) == nil && m != nil {
-				params = m
-			}
+		params := json.RawMessage(`{"type":"object","properties":{}}`)
+		if b, err := json.Marshal(tool.InputSchema); err == nil && string(b) != "null" {
+			params = b
 		}
-		out = append(out, openai.ChatCompletionFunctionTool(shared.FunctionDefinitionParam{
-			Name:        tool.Name,
-			Description: openai.String(tool.Description),
-			Parameters:  params,
-		}))
+		out = append(out, openai.Tool{Type: "function", Function: openai.Function{Name: tool.Name, Description: tool.Description, Parameters: params}})
 	}
 	return out
 }
 
 // call runs a tool and renders its content as the text the model sees.
-func (t *toolbox) call(ctx context.Context, name string, args json.RawMessage) (string, error) {
+func (t *toolbox) Call(ctx context.Context, name string, args json.RawMessage) (string, error) {
 	var arguments map[string]any
 	if len(args) > 0 {
 		if err := json.Unmarshal(args, &arguments); err != nil {

@@ -21,24 +21,9 @@ import (
 // pluginbox.MaybeInit too but starts slower; an empty root mount point
 // under Home; the same cgroup parent as the local driver's sandboxes.
 func pluginBox(o Options) (*pluginbox.Box, error) {
-	exe := o.Executable
-	if exe == "" {
-		var err error
-		if exe, err = os.Executable(); err != nil {
-			return nil, fmt.Errorf("plugin confinement: cannot find the nemoclave binary to start plugin boxes with: %w", err)
-		}
-	}
-	if real, err := filepath.EvalSymlinks(exe); err == nil {
-		exe = real
-	}
-	for _, dir := range []string{o.PluginBinDir, os.Getenv("NEMOCLAVE_BIN_DIR"), filepath.Dir(exe)} {
-		if dir == "" {
-			continue
-		}
-		if p := filepath.Join(dir, "nemoclave-pluginbox"); isExecutable(p) {
-			exe = p
-			break
-		}
+	exe, err := beside(o, "nemoclave-pluginbox")
+	if err != nil {
+		return nil, fmt.Errorf("plugin confinement: cannot find the nemoclave binary to start plugin boxes with: %w", err)
 	}
 	root := filepath.Join(o.Home, "run", "pluginbox-root")
 	if err := os.MkdirAll(root, 0o755); err != nil {
@@ -171,6 +156,32 @@ func addrPorts(s string) []int {
 		return []int{5432}
 	}
 	return nil
+}
+
+// beside finds a small single-purpose binary (an init stage) beside the
+// daemon's, among the builtin plugins, or in NEMOCLAVE_BIN_DIR; without
+// one it is the daemon's own binary, whose main runs every init stage too
+// but starts slower and holds more memory.
+func beside(o Options, name string) (string, error) {
+	exe := o.Executable
+	if exe == "" {
+		var err error
+		if exe, err = os.Executable(); err != nil {
+			return "", err
+		}
+	}
+	if real, err := filepath.EvalSymlinks(exe); err == nil {
+		exe = real
+	}
+	for _, dir := range []string{o.PluginBinDir, os.Getenv("NEMOCLAVE_BIN_DIR"), filepath.Dir(exe)} {
+		if dir == "" {
+			continue
+		}
+		if p := filepath.Join(dir, name); isExecutable(p) {
+			return p, nil
+		}
+	}
+	return exe, nil
 }
 
 func isExecutable(p string) bool {

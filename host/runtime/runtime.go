@@ -145,7 +145,15 @@ func New(ctx context.Context, o Options) (*Runtime, error) {
 		return nil, err
 	}
 	if o.Drivers == nil {
-		d, err := local.New(local.Config{StateRoot: filepath.Join(o.Home, "sandboxes"), DaemonHome: o.Home, CgroupParent: cgroupParent(o.Home), Binary: o.Executable})
+		// Every running sandbox holds its init stage: the small binary when
+		// it is installed.
+		initExe, err := beside(o, "nemoclave-sandbox-init")
+		if err != nil {
+			r.Close(ctx)
+			return nil, err
+		}
+		d, err := local.New(local.Config{StateRoot: filepath.Join(o.Home, "sandboxes"), DaemonHome: o.Home, CgroupParent: cgroupParent(o.Home),
+			Binary: o.Executable, Executable: initExe})
 		if err != nil {
 			r.Close(ctx)
 			return nil, err

@@ -8,12 +8,10 @@ import (
 	"net/http/httptest"
 	"strings"
 
-	"github.com/openai/openai-go/v3"
-	"github.com/openai/openai-go/v3/option"
-	"github.com/openai/openai-go/v3/shared"
-
 	"github.com/nemoclave/nemoclave/blueprints"
 	"github.com/nemoclave/nemoclave/gateway/inference"
+	"github.com/nemoclave/nemoclave/internal/toolloop"
+	"github.com/nemoclave/nemoclave/internal/wire/openai"
 	"github.com/nemoclave/nemoclave/sdk/status"
 	"github.com/nemoclave/nemoclave/sdk/tools"
 )
@@ -92,11 +90,7 @@ func (s *subagents) delegate(ctx context.Context, sa *blueprints.Subagent, task 
 	if model == "" {
 		model = s.routes.Default
 	}
-	client := openai.NewClient(option.WithBaseURL("http://gateway/v1"), option.WithAPIKey("subagent"),
-		option.WithHTTPClient(&http.Client{Transport: inProcess{s.rn.router}}), option.WithMaxRetries(0),
-		option.WithHeader("X-Nemoclave-Subagent", sa.Name))
-	provs := map[string]tools.Provider{}
-	var toolParams []openai.ChatCompletionToolUnionParam
+	st := &subagentTools{byName: map[string]tools.Provider{}, call: tools.CallContext{Sandbox: s.rn.name, Agent: s.rn.agent.Name + "/" + sa.Name}}
 	for _, addr := range sa.Tools {
 		tp, err := s.rn.plugins.tools(addr)
 		if err != nil {
@@ -107,50 +101,47 @@ func (s *subagents) delegate(ctx context.Context, sa *blueprints.Subagent, task 
 			return "", err
 		}
 		for _, t := range list {
-			provs[t.Name] = tp
-			var params shared.FunctionParameters
-			if json.Unmarshal(t.InputSchema, &params) != nil || params == nil {
-				params = shared.FunctionParameters{"type": "object", "properties": map[string]any{}}
+			st.byName[t.Name] = tp
+			params := t.InputSchema
+			if len(params) == 0 || string(params) == "null" {
+				params = json.RawMessage(`{"type":"object","properties":{}}`)
 			}
-			toolParams = append(toolParams, openai.ChatCompletionFunctionTool(shared.FunctionDefinitionParam{
-				Name: t.Name, Description: openai.String(t.Description), Parameters: params}))
+			st.list = append(st.list, openai.Tool{Type: "function", Function: openai.Function{Name: t.Name, Description: t.Description, Parameters: params}})
 		}
 	}
-	msgs := []openai.ChatCompletionMessageParamUnion{
-		openai.SystemMessage("You are the " + sa.Name + " subagent. Complete the task and reply with the result only."),
-		openai.UserMessage(task),
+	loop := &toolloop.Loop{
+		Client: &toolloop.Client{BaseURL: "http://gateway/v1", HTTP: &http.Client{Transport: inProcess{s.rn.router}},
+			Header: http.Header{"X-Nemoclave-Subagent": {sa.Name}}},
+		Model: model, Tools: st, MaxSteps: maxSubagentSteps,
 	}
-	for step := 0; step < maxSubagentSteps; step++ {
-		resp, err := client.Chat.Completions.New(ctx, openai.ChatCompletionNewParams{Model: model, Messages: msgs, Tools: toolParams})
-		if err != nil {
-			return "", err
-		}
-		if len(resp.Choices) == 0 {
-			return "", fmt.Errorf("model %s returned no choices", model)
-		}
-		msg := resp.Choices[0].Message
-		msgs = append(msgs, msg.ToParam())
-		if len(msg.ToolCalls) == 0 {
-			return msg.Content, nil
-		}
-		for _, call := range msg.ToolCalls {
-			tp := provs[call.Function.Name]
-			out := `{"error":"unknown tool"}`
-			if tp != nil {
-				res, err := tp.CallTool(ctx, &tools.CallRequest{Name: call.Function.Name, Arguments: json.RawMessage(call.Function.Arguments),
-					Context: tools.CallContext{Sandbox: s.rn.name, Agent: s.rn.agent.Name + "/" + sa.Name}})
-				if err != nil {
-					out = fmt.Sprintf(`{"error":%q}`, err.Error())
-				} else {
-					var b strings.Builder
-					for _, c := range res.Content {
-						b.WriteString(c.Text)
-					}
-					out = b.String()
-				}
-			}
-			msgs = append(msgs, openai.ToolMessage(out, call.ID))
-		}
+	_, answer, err := loop.Turn(ctx, []openai.Message{
+		toolloop.SystemMessage("You are the " + sa.Name + " subagent. Complete the task and reply with the result only."),
+		toolloop.UserMessage(task),
+	})
+	return answer, err
+}
+
+// subagentTools offers a subagent the tool plugins the blueprint gave it.
+type subagentTools struct {
+	list   []openai.Tool
+	byName map[string]tools.Provider
+	call   tools.CallContext
+}
+
+func (t *subagentTools) List(context.Context) []openai.Tool { return t.list }
+
+func (t *subagentTools) Call(ctx context.Context, name string, args json.RawMessage) (string, error) {
+	tp := t.byName[name]
+	if tp == nil {
+		return "", fmt.Errorf("unknown tool %q", name)
 	}
-	return "", fmt.Errorf("the subagent made %d model calls without finishing", maxSubagentSteps)
+	res, err := tp.CallTool(ctx, &tools.CallRequest{Name: name, Arguments: args, Context: t.call})
+	if err != nil {
+		return "", err
+	}
+	var b strings.Builder
+	for _, c := range res.Content {
+		b.WriteString(c.Text)
+	}
+	return b.String(), nil
 }

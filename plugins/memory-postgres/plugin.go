@@ -4,11 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"sync"
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/nemoclave/nemoclave/sdk/embeddings"
 	"github.com/nemoclave/nemoclave/sdk/memory"
 	"github.com/nemoclave/nemoclave/sdk/plugin"
 	"github.com/nemoclave/nemoclave/sdk/schema"
@@ -85,13 +83,14 @@ func (c config) validate() []plugin.Diagnostic {
 type memoryPlugin struct {
 	plugin.Base
 
-	mu    sync.RWMutex
-	store *store
+	store plugin.Store[*store]
 }
 
 var _ memory.Store = (*memoryPlugin)(nil)
 
-func newPlugin() *memoryPlugin { return &memoryPlugin{} }
+func newPlugin() *memoryPlugin {
+	return &memoryPlugin{store: plugin.Store[*store]{Name: "memory-postgres"}}
+}
 
 func (*memoryPlugin) Info() plugin.Info {
 	return plugin.Info{
@@ -129,72 +128,49 @@ func (*memoryPlugin) ValidateConfig(_ context.Context, raw json.RawMessage) []pl
 }
 
 func (p *memoryPlugin) Configure(ctx context.Context, cfg plugin.Config, host plugin.Host) error {
-	c, err := parseConfig(cfg.JSON)
+	c, err := parseConfig(cfg.JSON) // the SDK ran ValidateConfig already
 	if err != nil {
 		return status.Errorf(status.InvalidArgument, "%v", err)
 	}
-	if ds := c.validate(); len(ds) > 0 {
-		return status.Errorf(status.InvalidArgument, "%s", ds[0].Summary)
-	}
-	var emb embeddings.Embedder
-	for _, w := range cfg.Wirings {
-		if w.Attribute == embeddingsAttr {
-			if emb, err = host.Embeddings(embeddingsAttr); err != nil {
-				return err
-			}
-		}
-	}
-	s, err := openStore(ctx, c, emb)
+	emb, err := cfg.WiredEmbeddings(host, embeddingsAttr)
 	if err != nil {
 		return err
 	}
-	p.mu.Lock()
-	old := p.store
-	p.store = s
-	p.mu.Unlock()
-	if old != nil {
-		old.Close()
-	}
-	return nil
-}
-
-func (p *memoryPlugin) current() (*store, error) {
-	p.mu.RLock()
-	defer p.mu.RUnlock()
-	if p.store == nil {
-		return nil, status.Errorf(status.Unavailable, "memory-postgres is not configured yet; the host configures it before use")
-	}
-	return p.store, nil
+	return p.store.Swap(false, func() (*store, error) { return openStore(ctx, c, emb) })
 }
 
 func (p *memoryPlugin) Remember(ctx context.Context, scope memory.Scope, text string, metadata map[string]any) (memory.Memory, error) {
-	s, err := p.current()
+	s, release, err := p.store.Acquire()
 	if err != nil {
 		return memory.Memory{}, err
 	}
+	defer release()
 	return s.Remember(ctx, scope, text, metadata)
 }
 
 func (p *memoryPlugin) Recall(ctx context.Context, scope memory.Scope, query string, limit int, minScore float64) ([]memory.Scored, error) {
-	s, err := p.current()
+	s, release, err := p.store.Acquire()
 	if err != nil {
 		return nil, err
 	}
+	defer release()
 	return s.Recall(ctx, scope, query, limit, minScore)
 }
 
 func (p *memoryPlugin) List(ctx context.Context, scope memory.Scope, limit int, pageToken string) (memory.Page, error) {
-	s, err := p.current()
+	s, release, err := p.store.Acquire()
 	if err != nil {
 		return memory.Page{}, err
 	}
+	defer release()
 	return s.List(ctx, scope, limit, pageToken)
 }
 
 func (p *memoryPlugin) Forget(ctx context.Context, scope memory.Scope, ids []string, all bool) (int, error) {
-	s, err := p.current()
+	s, release, err := p.store.Acquire()
 	if err != nil {
 		return 0, err
 	}
+	defer release()
 	return s.Forget(ctx, scope, ids, all)
 }

@@ -105,7 +105,7 @@ func (s *store) migrate(ctx context.Context) error {
 	return nil
 }
 
-func (s *store) Close() { s.pool.Close() }
+func (s *store) Close() error { s.pool.Close(); return nil }
 
 func newID() string {
 	var b [12]byte

@@ -4,10 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"path/filepath"
-	"sync"
 
-	"github.com/nemoclave/nemoclave/sdk/embeddings"
 	"github.com/nemoclave/nemoclave/sdk/memory"
 	"github.com/nemoclave/nemoclave/sdk/plugin"
 	"github.com/nemoclave/nemoclave/sdk/schema"
@@ -79,13 +76,14 @@ func (c config) validate() []plugin.Diagnostic {
 type memoryPlugin struct {
 	plugin.Base
 
-	mu    sync.RWMutex
-	store *store
+	store plugin.Store[*store]
 }
 
 var _ memory.Store = (*memoryPlugin)(nil)
 
-func newPlugin() *memoryPlugin { return &memoryPlugin{} }
+func newPlugin() *memoryPlugin {
+	return &memoryPlugin{store: plugin.Store[*store]{Name: "memory-sqlite"}}
+}
 
 func (*memoryPlugin) Info() plugin.Info {
 	return plugin.Info{
@@ -123,90 +121,55 @@ func (*memoryPlugin) ValidateConfig(_ context.Context, raw json.RawMessage) []pl
 // Configure opens (or reopens) the database and, when an embedder is wired,
 // embeds memories stored without a vector or under another model.
 func (p *memoryPlugin) Configure(ctx context.Context, cfg plugin.Config, host plugin.Host) error {
-	c, err := parseConfig(cfg.JSON)
+	c, err := parseConfig(cfg.JSON) // the SDK ran ValidateConfig already
 	if err != nil {
 		return status.Errorf(status.InvalidArgument, "%v", err)
 	}
-	if ds := c.validate(); len(ds) > 0 {
-		return status.Errorf(status.InvalidArgument, "%s", ds[0].Summary)
-	}
-	path := c.Path
-	if !filepath.IsAbs(path) {
-		if cfg.StateDir == "" {
-			return status.Errorf(status.InvalidArgument, "path %q is relative and the host gave no state dir; set an absolute path", path)
-		}
-		path = filepath.Join(cfg.StateDir, path)
-	}
-	var emb embeddings.Embedder
-	for _, w := range cfg.Wirings {
-		if w.Attribute == embeddingsAttr {
-			if emb, err = host.Embeddings(embeddingsAttr); err != nil {
-				return err
-			}
-		}
-	}
-	// Under the write lock: no call is in flight, so the new store's
-	// vector index is loaded from a database nobody else is writing.
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	s, err := openStore(ctx, path, emb, c)
+	path, err := cfg.StatePath(c.Path)
 	if err != nil {
 		return err
 	}
-	if p.store != nil {
-		p.store.Close()
+	emb, err := cfg.WiredEmbeddings(host, embeddingsAttr)
+	if err != nil {
+		return err
 	}
-	p.store = s
-	return nil
-}
-
-// current is called with p.mu read-locked for the whole call, so
-// Configure (which takes the write lock) never swaps the store under a
-// call in flight, and no write lands in a store whose vectors are being
-// reloaded.
-func (p *memoryPlugin) current() (*store, error) {
-	if p.store == nil {
-		return nil, status.Errorf(status.Unavailable, "memory-sqlite is not configured yet; the host configures it before use")
-	}
-	return p.store, nil
+	// Swap waits for calls in flight: the new store's vectors load from a
+	// database nobody is writing.
+	return p.store.Swap(false, func() (*store, error) { return openStore(ctx, path, emb, c) })
 }
 
 func (p *memoryPlugin) Remember(ctx context.Context, scope memory.Scope, text string, metadata map[string]any) (memory.Memory, error) {
-	p.mu.RLock()
-	defer p.mu.RUnlock()
-	s, err := p.current()
+	s, release, err := p.store.Acquire()
 	if err != nil {
 		return memory.Memory{}, err
 	}
+	defer release()
 	return s.Remember(ctx, scope, text, metadata)
 }
 
 func (p *memoryPlugin) Recall(ctx context.Context, scope memory.Scope, query string, limit int, minScore float64) ([]memory.Scored, error) {
-	p.mu.RLock()
-	defer p.mu.RUnlock()
-	s, err := p.current()
+	s, release, err := p.store.Acquire()
 	if err != nil {
 		return nil, err
 	}
+	defer release()
 	return s.Recall(ctx, scope, query, limit, minScore)
 }
 
 func (p *memoryPlugin) List(ctx context.Context, scope memory.Scope, limit int, pageToken string) (memory.Page, error) {
-	p.mu.RLock()
-	defer p.mu.RUnlock()
-	s, err := p.current()
+	s, release, err := p.store.Acquire()
 	if err != nil {
 		return memory.Page{}, err
 	}
+	defer release()
 	return s.List(ctx, scope, limit, pageToken)
 }
 
 func (p *memoryPlugin) Forget(ctx context.Context, scope memory.Scope, ids []string, all bool) (int, error) {
-	p.mu.RLock()
-	defer p.mu.RUnlock()
-	s, err := p.current()
+	s, release, err := p.store.Acquire()
 	if err != nil {
 		return 0, err
 	}
+	defer release()
 	return s.Forget(ctx, scope, ids, all)
 }

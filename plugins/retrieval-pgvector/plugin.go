@@ -4,11 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"sync"
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/nemoclave/nemoclave/sdk/embeddings"
 	"github.com/nemoclave/nemoclave/sdk/plugin"
 	"github.com/nemoclave/nemoclave/sdk/retrieval"
 	"github.com/nemoclave/nemoclave/sdk/schema"
@@ -72,13 +70,14 @@ func (c config) validate() []plugin.Diagnostic {
 type retrievalPlugin struct {
 	plugin.Base
 
-	mu    sync.RWMutex
-	store *store
+	store plugin.Store[*store]
 }
 
 var _ retrieval.Store = (*retrievalPlugin)(nil)
 
-func newPlugin() *retrievalPlugin { return &retrievalPlugin{} }
+func newPlugin() *retrievalPlugin {
+	return &retrievalPlugin{store: plugin.Store[*store]{Name: "retrieval-pgvector"}}
+}
 
 func (*retrievalPlugin) Info() plugin.Info {
 	return plugin.Info{
@@ -113,88 +112,67 @@ func (*retrievalPlugin) ValidateConfig(_ context.Context, raw json.RawMessage) [
 }
 
 func (p *retrievalPlugin) Configure(ctx context.Context, cfg plugin.Config, host plugin.Host) error {
-	c, err := parseConfig(cfg.JSON)
+	c, err := parseConfig(cfg.JSON) // the SDK ran ValidateConfig already
 	if err != nil {
 		return status.Errorf(status.InvalidArgument, "%v", err)
 	}
-	if ds := c.validate(); len(ds) > 0 {
-		return status.Errorf(status.InvalidArgument, "%s", ds[0].Summary)
-	}
-	var emb embeddings.Embedder
-	for _, w := range cfg.Wirings {
-		if w.Attribute == embeddingsAttr {
-			if emb, err = host.Embeddings(embeddingsAttr); err != nil {
-				return err
-			}
-		}
-	}
-	s, err := openStore(ctx, c, emb)
+	emb, err := cfg.WiredEmbeddings(host, embeddingsAttr)
 	if err != nil {
 		return err
 	}
-	p.mu.Lock()
-	old := p.store
-	p.store = s
-	p.mu.Unlock()
-	if old != nil {
-		old.Close()
-	}
-	return nil
-}
-
-func (p *retrievalPlugin) current() (*store, error) {
-	p.mu.RLock()
-	defer p.mu.RUnlock()
-	if p.store == nil {
-		return nil, status.Errorf(status.Unavailable, "retrieval-pgvector is not configured yet; the host configures it before use")
-	}
-	return p.store, nil
+	return p.store.Swap(false, func() (*store, error) { return openStore(ctx, c, emb) })
 }
 
 func (p *retrievalPlugin) ListCollections(ctx context.Context) ([]retrieval.Collection, error) {
-	s, err := p.current()
+	s, release, err := p.store.Acquire()
 	if err != nil {
 		return nil, err
 	}
+	defer release()
 	return s.ListCollections(ctx)
 }
 
 func (p *retrievalPlugin) CreateCollection(ctx context.Context, name string, dims int) (retrieval.Collection, error) {
-	s, err := p.current()
+	s, release, err := p.store.Acquire()
 	if err != nil {
 		return retrieval.Collection{}, err
 	}
+	defer release()
 	return s.CreateCollection(ctx, name, dims)
 }
 
 func (p *retrievalPlugin) DeleteCollection(ctx context.Context, name string) error {
-	s, err := p.current()
+	s, release, err := p.store.Acquire()
 	if err != nil {
 		return err
 	}
+	defer release()
 	return s.DeleteCollection(ctx, name)
 }
 
 func (p *retrievalPlugin) Upsert(ctx context.Context, collection string, docs []retrieval.Document) (int, error) {
-	s, err := p.current()
+	s, release, err := p.store.Acquire()
 	if err != nil {
 		return 0, err
 	}
+	defer release()
 	return s.Upsert(ctx, collection, docs)
 }
 
 func (p *retrievalPlugin) Query(ctx context.Context, req *retrieval.QueryRequest) ([]retrieval.Match, error) {
-	s, err := p.current()
+	s, release, err := p.store.Acquire()
 	if err != nil {
 		return nil, err
 	}
+	defer release()
 	return s.Query(ctx, req)
 }
 
 func (p *retrievalPlugin) Delete(ctx context.Context, req *retrieval.DeleteRequest) (int, error) {
-	s, err := p.current()
+	s, release, err := p.store.Acquire()
 	if err != nil {
 		return 0, err
 	}
+	defer release()
 	return s.Delete(ctx, req)
 }

@@ -86,7 +86,7 @@ func (s *store) migrate(ctx context.Context) error {
 	return nil
 }
 
-func (s *store) Close() { s.pool.Close() }
+func (s *store) Close() error { s.pool.Close(); return nil }
 
 // quoteLiteral quotes a string for SQL text (standard_conforming_strings
 // is on in every supported PostgreSQL). Only collection names go through

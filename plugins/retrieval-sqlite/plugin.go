@@ -4,10 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"path/filepath"
-	"sync"
 
-	"github.com/nemoclave/nemoclave/sdk/embeddings"
 	"github.com/nemoclave/nemoclave/sdk/plugin"
 	"github.com/nemoclave/nemoclave/sdk/retrieval"
 	"github.com/nemoclave/nemoclave/sdk/schema"
@@ -86,13 +83,14 @@ func (c config) validate() []plugin.Diagnostic {
 type retrievalPlugin struct {
 	plugin.Base
 
-	mu    sync.RWMutex
-	store *store
+	store plugin.Store[*store]
 }
 
 var _ retrieval.Store = (*retrievalPlugin)(nil)
 
-func newPlugin() *retrievalPlugin { return &retrievalPlugin{} }
+func newPlugin() *retrievalPlugin {
+	return &retrievalPlugin{store: plugin.Store[*store]{Name: "retrieval-sqlite"}}
+}
 
 func (*retrievalPlugin) Info() plugin.Info {
 	return plugin.Info{
@@ -131,110 +129,73 @@ func (*retrievalPlugin) ValidateConfig(_ context.Context, raw json.RawMessage) [
 }
 
 func (p *retrievalPlugin) Configure(ctx context.Context, cfg plugin.Config, host plugin.Host) error {
-	c, err := parseConfig(cfg.JSON)
+	c, err := parseConfig(cfg.JSON) // the SDK ran ValidateConfig already
 	if err != nil {
 		return status.Errorf(status.InvalidArgument, "%v", err)
 	}
-	if ds := c.validate(); len(ds) > 0 {
-		return status.Errorf(status.InvalidArgument, "%s", ds[0].Summary)
-	}
-	path := c.Path
-	if !filepath.IsAbs(path) {
-		if cfg.StateDir == "" {
-			return status.Errorf(status.InvalidArgument, "path %q is relative and the host gave no state dir; set an absolute path", path)
-		}
-		path = filepath.Join(cfg.StateDir, path)
-	}
-	var emb embeddings.Embedder
-	for _, w := range cfg.Wirings {
-		if w.Attribute == embeddingsAttr {
-			if emb, err = host.Embeddings(embeddingsAttr); err != nil {
-				return err
-			}
-		}
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	// Two stores on one file would each hold their own copy of the vectors
-	// and drift apart: close the old one before loading the new.
-	if p.store != nil {
-		p.store.Close()
-		p.store = nil
-	}
-	s, err := openStore(ctx, path, emb, c)
+	path, err := cfg.StatePath(c.Path)
 	if err != nil {
 		return err
 	}
-	p.store = s
-	return nil
-}
-
-// current is called with p.mu read-locked for the whole call, so
-// Configure (which takes the write lock) never swaps the store under a
-// call in flight.
-func (p *retrievalPlugin) current() (*store, error) {
-	if p.store == nil {
-		return nil, status.Errorf(status.Unavailable, "retrieval-sqlite is not configured yet; the host configures it before use")
+	emb, err := cfg.WiredEmbeddings(host, embeddingsAttr)
+	if err != nil {
+		return err
 	}
-	return p.store, nil
+	// Two stores on one file would each hold their own copy of the
+	// vectors and drift apart: the old one is closed before the new loads.
+	return p.store.Swap(true, func() (*store, error) { return openStore(ctx, path, emb, c) })
 }
 
 func (p *retrievalPlugin) ListCollections(ctx context.Context) ([]retrieval.Collection, error) {
-	p.mu.RLock()
-	defer p.mu.RUnlock()
-	s, err := p.current()
+	s, release, err := p.store.Acquire()
 	if err != nil {
 		return nil, err
 	}
+	defer release()
 	return s.ListCollections(ctx)
 }
 
 func (p *retrievalPlugin) CreateCollection(ctx context.Context, name string, dims int) (retrieval.Collection, error) {
-	p.mu.RLock()
-	defer p.mu.RUnlock()
-	s, err := p.current()
+	s, release, err := p.store.Acquire()
 	if err != nil {
 		return retrieval.Collection{}, err
 	}
+	defer release()
 	return s.CreateCollection(ctx, name, dims)
 }
 
 func (p *retrievalPlugin) DeleteCollection(ctx context.Context, name string) error {
-	p.mu.RLock()
-	defer p.mu.RUnlock()
-	s, err := p.current()
+	s, release, err := p.store.Acquire()
 	if err != nil {
 		return err
 	}
+	defer release()
 	return s.DeleteCollection(ctx, name)
 }
 
 func (p *retrievalPlugin) Upsert(ctx context.Context, collection string, docs []retrieval.Document) (int, error) {
-	p.mu.RLock()
-	defer p.mu.RUnlock()
-	s, err := p.current()
+	s, release, err := p.store.Acquire()
 	if err != nil {
 		return 0, err
 	}
+	defer release()
 	return s.Upsert(ctx, collection, docs)
 }
 
 func (p *retrievalPlugin) Query(ctx context.Context, req *retrieval.QueryRequest) ([]retrieval.Match, error) {
-	p.mu.RLock()
-	defer p.mu.RUnlock()
-	s, err := p.current()
+	s, release, err := p.store.Acquire()
 	if err != nil {
 		return nil, err
 	}
+	defer release()
 	return s.Query(ctx, req)
 }
 
 func (p *retrievalPlugin) Delete(ctx context.Context, req *retrieval.DeleteRequest) (int, error) {
-	p.mu.RLock()
-	defer p.mu.RUnlock()
-	s, err := p.current()
+	s, release, err := p.store.Acquire()
 	if err != nil {
 		return 0, err
 	}
+	defer release()
 	return s.Delete(ctx, req)
 }

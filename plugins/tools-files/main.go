@@ -131,12 +131,9 @@ func (*filesPlugin) ValidateConfig(_ context.Context, raw json.RawMessage) []plu
 }
 
 func (p *filesPlugin) Configure(_ context.Context, cfg plugin.Config, _ plugin.Host) error {
-	c, err := parseConfig(cfg.JSON)
+	c, err := parseConfig(cfg.JSON) // the SDK ran ValidateConfig already
 	if err != nil {
 		return err
-	}
-	if ds := c.validate(); len(ds) > 0 {
-		return status.Errorf(status.InvalidArgument, "%s", ds[0].Summary)
 	}
 	root, err := os.OpenRoot(c.Root)
 	if err != nil {

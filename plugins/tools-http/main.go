@@ -115,12 +115,9 @@ func (*httpPlugin) ValidateConfig(_ context.Context, raw json.RawMessage) []plug
 }
 
 func (p *httpPlugin) Configure(_ context.Context, cfg plugin.Config, _ plugin.Host) error {
-	c, err := parseConfig(cfg.JSON)
+	c, err := parseConfig(cfg.JSON) // the SDK ran ValidateConfig already
 	if err != nil {
 		return err
-	}
-	if ds := c.validate(); len(ds) > 0 {
-		return status.Errorf(status.InvalidArgument, "%s", ds[0].Summary)
 	}
 	p.mu.Lock()
 	p.cfg, p.client = c, newClient(c)

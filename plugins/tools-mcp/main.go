@@ -82,12 +82,9 @@ func (*mcpPlugin) ValidateConfig(_ context.Context, raw json.RawMessage) []plugi
 // Configure records the server to import; it connects on first use, so a
 // slow or absent server does not fail the blueprint's start.
 func (p *mcpPlugin) Configure(_ context.Context, cfg plugin.Config, _ plugin.Host) error {
-	c, err := parseConfig(cfg.JSON)
+	c, err := parseConfig(cfg.JSON) // the SDK ran ValidateConfig already
 	if err != nil {
 		return err
-	}
-	if ds := c.validate(); len(ds) > 0 {
-		return status.Errorf(status.InvalidArgument, "%s", ds[0].Summary)
 	}
 	p.mu.Lock()
 	old := p.up

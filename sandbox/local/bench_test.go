@@ -1,6 +1,7 @@
 package local
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"os"
@@ -42,7 +43,13 @@ func TestSandboxBench(t *testing.T) {
 	if err := os.Mkdir(ws, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	d, err := New(Config{StateRoot: filepath.Join(dir, "state")})
+	// The real path: the init stage the daemon uses (bench/sandbox.sh
+	// builds it and passes it in), not this test binary.
+	initExe := os.Getenv("NEMOCLAVE_BENCH_INIT")
+	if initExe == "" {
+		t.Log("NEMOCLAVE_BENCH_INIT unset: the test binary is the init stage, which the daemon never uses")
+	}
+	d, err := New(Config{StateRoot: filepath.Join(dir, "state"), Executable: initExe})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,7 +119,7 @@ func TestSandboxBench(t *testing.T) {
 			}
 		}
 	}
-	fmt.Printf("\ncreate → exec → exit of /bin/true, %d rounds, A/B/C alternating in one loop\n", rounds)
+	fmt.Printf("\ncreate → exec → exit of /bin/true, %d rounds, A/B/C alternating in one loop, init stage %s\n", rounds, cmp.Or(initExe, "the test binary"))
 	fmt.Printf("| %-42s | %9s | %9s | %9s |\n", "variant", "min", "median", "p99")
 	fmt.Printf("|%s|%s|%s|%s|\n", strings.Repeat("-", 44), strings.Repeat("-", 11), strings.Repeat("-", 11), strings.Repeat("-", 11))
 	for _, s := range all {
