@@ -591,19 +591,3 @@ func (rn *run) deleteState(ctx context.Context) error {
 	})
 	return rn.deleteErr
 }
-
-func firstNonEmpty(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
-}
-
-// presetDirs is $NEMOCLAVE_HOME/presets when it exists, as for validate.
-func presetDirs(home string) []string {
-	d := filepath.Join(home, "presets")
-	if st, err := os.Stat(d); err == nil && st.IsDir() {
-		return []string{d}
-	}
-	return nil
-}

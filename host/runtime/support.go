@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"time"
 )
 
@@ -160,5 +161,21 @@ func rotated(cur io.ReadCloser, open func() (io.ReadCloser, error)) io.ReadClose
 		}
 	}
 	next.Close()
+	return nil
+}
+
+func firstNonEmpty(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// presetDirs is $NEMOCLAVE_HOME/presets when it exists, as for validate.
+func presetDirs(home string) []string {
+	d := filepath.Join(home, "presets")
+	if st, err := os.Stat(d); err == nil && st.IsDir() {
+		return []string{d}
+	}
 	return nil
 }
