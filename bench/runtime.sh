@@ -46,11 +46,18 @@ for i in $(seq 1 10); do
 	cp -r examples/quickstart "$d"
 	sed -i "s/sandbox \"quickstart\"/sandbox \"idle$i\"/; s/sandbox.quickstart/sandbox.idle$i/; s/policy \"quickstart\"/policy \"idle$i\"/; s/policy.quickstart/policy.idle$i/" "$d/blueprint.hcl"
 	sed -i 's|command = var.prompt == "" ? \["nemoclave", "agent"\] : \["nemoclave", "agent", "-p", var.prompt\]|command = ["/bin/sleep", "600"]|' "$d/blueprint.hcl"
+	# One provider for all ten, as a team's sandboxes have: the same model
+	# configuration (so the daemon shares that plugin process); each keeps
+	# its own workspace (so each has its own files tool).
+	sed -i "s|\${path.blueprint}/cassette.json|$PWD/examples/quickstart/cassette.json|" "$d/blueprint.hcl"
 	"$BIN/nemoclave" run -d "$d/blueprint.hcl" >/dev/null 2>&1
 done
 pid=$("$BIN/nemoclave" daemon status -o json | sed -n 's/.*"pid": *\([0-9]*\).*/\1/p')
 running=$("$BIN/nemoclave" sandbox list -o json | grep -c '"state": "running"' || true)
 rss_kib() { awk '/VmRSS/ {print $2}' /proc/"$1"/status 2>/dev/null || echo 0; }
+# PSS splits pages shared between processes (the text of ten processes of one
+# plugin binary) among them, so a sum of PSS counts each page once.
+pss_kib() { awk '/^Pss:/ {print $2}' /proc/"$1"/smaps_rollup 2>/dev/null || echo 0; }
 # The daemon's whole process tree: the daemon, its plugin processes, every
 # sandbox's init stage and the (sleeping) agents, each counted once.
 tree=$pid
@@ -63,9 +70,10 @@ while [ -n "$frontier" ]; do
 	tree="$tree $next"
 	frontier=$(echo $next)
 done
-daemon=0 plugins=0 inits=0 agents=0
+daemon=0 plugins=0 inits=0 agents=0 pss=0
 for p in $tree; do
 	r=$(rss_kib "$p")
+	pss=$((pss + $(pss_kib "$p")))
 	if [ "$p" = "$pid" ]; then daemon=$((daemon + r))
 	elif tr '\0' ' ' < /proc/"$p"/cmdline 2>/dev/null | grep -q 'nemoclave-plugin-'; then plugins=$((plugins + r))
 	elif tr '\0' '\n' < /proc/"$p"/environ 2>/dev/null | grep -qx '_NEMOCLAVE_SANDBOX_INIT=1'; then inits=$((inits + r))
@@ -74,4 +82,5 @@ done
 total=$(( (daemon + plugins + inits + agents) / 1024 ))
 echo "running sandboxes: $running"
 echo "tree RSS: $total MiB (daemon $((daemon / 1024)), plugins $((plugins / 1024)), sandbox init $((inits / 1024)), agents $((agents / 1024)))"
+echo "tree PSS: $((pss / 1024)) MiB (shared pages counted once)"
 echo "target: daemon plus plugin processes <= 200 MiB in all"

@@ -339,6 +339,9 @@ func parseRuntime(text string) map[string]raw {
 			x, _ := strconv.ParseFloat(m[i+2], 64)
 			extra[k] = x
 		}
+		if m := regexp.MustCompile(`tree PSS: (\d+) MiB`).FindStringSubmatch(text); m != nil {
+			extra["pss_mib"], _ = strconv.ParseFloat(m[1], 64)
+		}
 		out["rss_10_idle_sandboxes_mib"] = raw{Value: num(v), Extra: extra}
 	}
 	return out

@@ -133,6 +133,12 @@ var ErrNoSuchApproval = errors.New("no such pending approval")
 // in force before Answer returns; an error from Config.OnPersist is
 // returned, and the grant then lasts only for the sandbox's lifetime.
 func (a *Approvals) Answer(ctx context.Context, id string, ans Answer) error {
+	return a.AnswerAs(ctx, id, ans, "")
+}
+
+// AnswerAs is Answer by a named operator (the daemon's caller, e.g.
+// "oidc:alice@example.com" or "local:1000"), recorded in the audit event.
+func (a *Approvals) AnswerAs(ctx context.Context, id string, ans Answer, operator string) error {
 	switch ans {
 	case AnswerDeny, AnswerOnce, AnswerSandbox, AnswerPersist:
 	default:
@@ -159,21 +165,27 @@ func (a *Approvals) Answer(ctx context.Context, id string, ans Answer) error {
 		}
 	}
 	reason := "operator answered " + string(ans)
+	if operator != "" {
+		reason = "operator " + operator + " answered " + string(ans)
+	}
 	if persistErr != nil {
 		reason += " (not persisted: " + persistErr.Error() + ")"
 	}
-	a.resolve(h, ans, reason)
+	a.resolveBy(h, ans, reason, operator)
 	return persistErr
 }
 
-func (a *Approvals) resolve(h *held, ans Answer, reason string) {
+func (a *Approvals) resolve(h *held, ans Answer, reason string) { a.resolveBy(h, ans, reason, "") }
+
+func (a *Approvals) resolveBy(h *held, ans Answer, reason, operator string) {
 	h.answer, h.reason = ans, reason
 	close(h.done)
 	a.mu.Lock()
 	a.publish(ApprovalEvent{Type: "resolved", Approval: h.a, Answer: ans, Reason: reason})
 	a.mu.Unlock()
 	a.p.record(Event{Sandbox: h.a.Sandbox, Kind: "approval", Host: h.a.Host, Port: h.a.Port,
-		Method: h.a.Method, Path: h.a.Path, Revision: h.a.Revision, Decision: string(ans), Reason: reason})
+		Method: h.a.Method, Path: h.a.Path, Revision: h.a.Revision, Decision: string(ans), Reason: reason,
+		Operator: operator, Approval: h.a.ID})
 }
 
 // remove must be called with a.mu held.

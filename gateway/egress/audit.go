@@ -39,6 +39,9 @@ type Event struct {
 	BytesDn  int64     `json:"bytes_down"`
 	Duration float64   `json:"duration_ms"`
 	Status   int       `json:"status,omitempty"`
+	// Operator and Approval name who answered which approval.
+	Operator string `json:"operator,omitempty"`
+	Approval string `json:"approval,omitempty"`
 }
 
 // auditLog appends events to <dir>/egress.jsonl and rotates it to

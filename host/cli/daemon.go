@@ -27,6 +27,10 @@ var metricsListen, stateURL string
 // gateway dials allowed hosts through.
 var upstreamProxy, noProxy, upstreamCAFile string
 
+// remoteOpts are --listen, --tls-cert, --tls-key and --access-file: the
+// remote API (TCP, TLS, OIDC bearer tokens).
+var remoteOpts daemon.RemoteOptions
+
 // daemonCredentials supplies the daemon's credential lookup and redactor.
 // The credential store (host/credentials) replaces the environment-only
 // default.
@@ -52,6 +56,10 @@ Run it in the foreground yourself only to watch its log.`,
 		cmd.Flags().StringVar(&upstreamProxy, "upstream-proxy", runtime.EnvUpstreamProxy(), "corporate proxy (http://[user:pass@]host:port) that the egress gateway sends allowed connections through with CONNECT ($NEMOCLAVE_UPSTREAM_PROXY, else $HTTPS_PROXY; direct when empty)")
 		cmd.Flags().StringVar(&noProxy, "no-proxy", runtime.EnvNoProxy(), "hosts dialled directly despite --upstream-proxy, in NO_PROXY syntax: names, .domain suffixes, IPs, CIDRs ($NEMOCLAVE_NO_PROXY, else $NO_PROXY)")
 		cmd.Flags().StringVar(&upstreamCAFile, "upstream-ca-file", os.Getenv("NEMOCLAVE_UPSTREAM_CA_FILE"), "PEM bundle of a corporate CA (a TLS-inspecting proxy) trusted for upstream TLS and added to every sandbox's trust bundle ($NEMOCLAVE_UPSTREAM_CA_FILE)")
+		cmd.Flags().StringVar(&remoteOpts.Addr, "listen", os.Getenv("NEMOCLAVE_LISTEN"), "also serve the API remotely on this TCP address with TLS, e.g. 0.0.0.0:7443; callers sign in with OIDC (see --access-file) ($NEMOCLAVE_LISTEN; off when empty)")
+		cmd.Flags().StringVar(&remoteOpts.CertFile, "tls-cert", os.Getenv("NEMOCLAVE_TLS_CERT"), "PEM certificate of --listen; without it and --tls-key a self-signed one is kept in $NEMOCLAVE_HOME/tls and its fingerprint printed")
+		cmd.Flags().StringVar(&remoteOpts.KeyFile, "tls-key", os.Getenv("NEMOCLAVE_TLS_KEY"), "PEM private key of --tls-cert")
+		cmd.Flags().StringVar(&remoteOpts.AccessFile, "access-file", "", "OIDC issuer and role grants for --listen (default $NEMOCLAVE_HOME/access.hcl)")
 		cmd.Flags().StringVar(&metricsListen, "metrics-listen", os.Getenv("NEMOCLAVE_METRICS_LISTEN"), "serve the gateway's Prometheus metrics on this address, e.g. 127.0.0.1:9464 ($NEMOCLAVE_METRICS_LISTEN; off when empty)")
 		cmd.AddCommand(&cobra.Command{
 			Use:   "stop",
@@ -135,6 +143,17 @@ func serveDaemon(ctx context.Context, home string) error {
 	if err != nil {
 		rt.Close(context.Background())
 		return err
+	}
+	if remoteOpts.Addr != "" {
+		rem, err := srv.ListenRemote(remoteOpts)
+		if err != nil {
+			rt.Close(context.Background())
+			return err
+		}
+		if rem.SelfSigned {
+			fmt.Fprintf(os.Stderr, "remote API on %s with a self-signed certificate, fingerprint %s\nclients: nemoclave login --server https://%s --fingerprint %s\n", rem.Addr, rem.Fingerprint, rem.Addr, rem.Fingerprint)
+		}
+		logger.Info("remote API serving", "addr", rem.Addr, "fingerprint", rem.Fingerprint, "self_signed", rem.SelfSigned)
 	}
 	if metricsListen != "" {
 		ln, err := net.Listen("tcp", metricsListen)

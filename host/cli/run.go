@@ -44,12 +44,24 @@ leaves nothing behind.`,
   nemoclave run ./blueprints/assistant -d --var model=llama3.1`,
 			Args: cobra.ExactArgs(1),
 			RunE: func(cmd *cobra.Command, args []string) error {
-				path, err := filepath.Abs(args[0])
+				remote, err := daemon.LoadLogin(g.Home)
 				if err != nil {
 					return err
 				}
-				if _, err := os.Stat(path); err != nil {
-					return fmt.Errorf("blueprint %s: %w", args[0], err)
+				path := args[0]
+				if remote != nil {
+					// A remote daemon reads the blueprint on its own host,
+					// from a directory its admin opened for runs.
+					if !filepath.IsAbs(path) {
+						return fmt.Errorf("blueprint %s: the daemon at %s reads blueprints on its own host; give the absolute path there (under the run_dirs of its access.hcl)", path, remote.Server)
+					}
+				} else {
+					if path, err = filepath.Abs(path); err != nil {
+						return err
+					}
+					if _, err := os.Stat(path); err != nil {
+						return fmt.Errorf("blueprint %s: %w", args[0], err)
+					}
 				}
 				req := daemon.RunRequest{Path: path, Vars: map[string]string{}, Detach: detach, Replace: replace, VarEnv: map[string]string{}}
 				for _, kv := range f.vars {
@@ -60,6 +72,13 @@ leaves nothing behind.`,
 					req.Vars[k] = v
 				}
 				for _, vf := range f.varFiles {
+					if remote != nil {
+						if !filepath.IsAbs(vf) {
+							return fmt.Errorf("--var-file %s: the daemon at %s reads it on its own host; give the absolute path there", vf, remote.Server)
+						}
+						req.VarFiles = append(req.VarFiles, vf)
+						continue
+					}
 					abs, err := filepath.Abs(vf)
 					if err != nil {
 						return err

@@ -32,6 +32,9 @@ type Client struct {
 	// CLI and was left running (it is busy, or autostart was off), with
 	// the command that restarts it. The CLI prints it once.
 	Warning string
+	// Remote is the host:port of a remote daemon (`nemoclave login`);
+	// empty for the local socket.
+	Remote string
 }
 
 // ErrNotRunning is returned by Connect without autostart when no daemon
@@ -41,7 +44,24 @@ var ErrNotRunning = errors.New("the nemoclave daemon is not running")
 // Connect returns a client of the daemon serving home. With autostart, a
 // missing daemon is started (as `nemoclave daemon`, detached, logging to
 // $NEMOCLAVE_HOME/logs/daemon.log) and waited for.
+//
+// After `nemoclave login` (or with NEMOCLAVE_SERVER set) the client is the
+// remote daemon's instead, over TLS with the login's bearer token; a
+// remote daemon is never started or restarted by a CLI.
 func Connect(ctx context.Context, home string, autostart bool) (*Client, error) {
+	l, err := LoadLogin(home)
+	if err != nil {
+		return nil, err
+	}
+	if l != nil {
+		c, err := DialRemote(ctx, home, l)
+		// Only versions are compared: two machines' builds of one version
+		// differ in build id without differing in API.
+		if err == nil && c.Daemon.Version != version.Version {
+			c.Warning = fmt.Sprintf("warning: the remote daemon %s is nemoclave %s but this CLI is %s", l.Server, VersionString(c.Daemon.Version, c.Daemon.BuildId), Self())
+		}
+		return c, err
+	}
 	c, err := dial(ctx, home)
 	if err == nil {
 		return c.checkBuild(ctx, autostart)

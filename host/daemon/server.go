@@ -30,6 +30,12 @@ type Server struct {
 	backend Backend
 	grpc    *grpc.Server
 	ln      net.Listener
+	audit   *controlAudit
+
+	// remote serves the same API on TCP with TLS and OIDC (ListenRemote).
+	remote   *grpc.Server
+	remoteLn net.Listener
+	access   *Access
 
 	stopOnce sync.Once
 	stopped  chan struct{}
@@ -60,29 +66,67 @@ func Listen(home string, backend Backend) (*Server, error) {
 		ln.Close()
 		return nil, err
 	}
-	s := &Server{home: home, backend: backend, grpc: grpc.NewServer(), ln: ln, stopped: make(chan struct{})}
-	pb.RegisterDaemonServer(s.grpc, s)
+	audit, err := openControlAudit(home)
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	s := &Server{home: home, backend: backend, ln: ln, audit: audit, stopped: make(chan struct{})}
+	// The socket's caller is its owner and holds every right; the guard
+	// only names it (local:<uid>) for the audit log.
+	g := &guard{s: s}
+	s.grpc = grpc.NewServer(grpc.Creds(peerCreds{}), grpc.UnaryInterceptor(g.unary), grpc.StreamInterceptor(g.stream))
+	s.registerOn(s.grpc)
 	return s, nil
 }
+
+func (s *Server) registerOn(g *grpc.Server) { pb.RegisterDaemonServer(g, s) }
 
 // Serve serves until ctx ends or a client asks for Shutdown, then closes the
 // backend (stopping every sandbox and plugin).
 func (s *Server) Serve(ctx context.Context) error {
-	errc := make(chan error, 1)
+	errc := make(chan error, 2)
 	go func() { errc <- s.grpc.Serve(s.ln) }()
+	if s.remote != nil {
+		go func() { errc <- s.remote.Serve(s.remoteLn) }()
+	}
+	var serveErr error
 	select {
 	case <-ctx.Done():
 	case <-s.stopped:
-	case err := <-errc:
-		return err
+	case serveErr = <-errc:
+	}
+	if s.remote != nil {
+		// Remote streams (a follow of logs, a watch) would hold a graceful
+		// stop open; remote callers reconnect to the next daemon.
+		s.remote.Stop()
+	}
+	if serveErr != nil {
+		s.grpc.Stop()
+		s.audit.close()
+		return serveErr
 	}
 	s.grpc.GracefulStop()
 	_ = os.Remove(SocketPath(s.home))
-	return s.backend.Close(context.Background())
+	err := s.backend.Close(context.Background())
+	s.audit.close()
+	return err
 }
 
-func (s *Server) Ping(context.Context, *pb.PingRequest) (*pb.PingResponse, error) {
+// LoginInfo tells a CLI which issuer and client to sign in with.
+func (s *Server) LoginInfo(context.Context, *pb.LoginInfoRequest) (*pb.LoginInfoResponse, error) {
+	if s.access == nil {
+		return &pb.LoginInfoResponse{}, nil
+	}
+	o := s.access.OIDC
+	return &pb.LoginInfoResponse{Issuer: o.Issuer, ClientId: o.ClientID, Audience: o.Audience, Scopes: o.Scopes}, nil
+}
+
+func (s *Server) Ping(ctx context.Context, _ *pb.PingRequest) (*pb.PingResponse, error) {
 	r := &pb.PingResponse{Version: version.Version, Pid: int32(os.Getpid()), Home: s.home, BuildId: BuildID()}
+	if c := CallerFrom(ctx); c != nil {
+		r.Caller, r.Role = c.Subject, c.Role().String()
+	}
 	if a, ok := s.backend.(ActiveCounter); ok {
 		r.ActiveSandboxes = int32(a.ActiveSandboxes())
 	}

@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"os"
 	"sync"
 
 	"context"
@@ -68,7 +69,7 @@ func (r *Runtime) launchPlugins(ctx context.Context, bp *blueprints.Blueprint) (
 	ok := false
 	defer func() {
 		if !ok {
-			out.close()
+			out.close(r.pool)
 		}
 	}()
 	var mu sync.Mutex
@@ -107,6 +108,7 @@ func (r *Runtime) startPlugin(ctx context.Context, p *blueprints.Plugin, started
 	}
 	spec := plugins.Spec{Source: source, Kind: plugin.Kind(p.Kind), Name: p.Name, Config: cfg}
 	spec.Access = pluginAccess(source, p.Kind, cfg)
+	cloudIdentity(source, cfg, &spec, os.LookupEnv)
 	if why := unboxable(source, cfg); why != "" && r.opts.ConfinePlugins {
 		spec.Unconfined = true
 		r.log.Warn("plugin runs unconfined", "plugin", p.Address, "reason", why)
@@ -125,7 +127,7 @@ func (r *Runtime) startPlugin(ctx context.Context, p *blueprints.Plugin, started
 		}
 		spec.Wires = append(spec.Wires, plugins.Wire{Attribute: strings.Join(w.Path, "."), Target: target})
 	}
-	s, err := r.plugins.Start(ctx, spec)
+	s, err := r.pool.acquire(ctx, spec, func() (*plugins.Supervised, error) { return r.plugins.Start(ctx, spec) })
 	if err != nil {
 		return nil, r.redactErr(fmt.Errorf("plugin %s (%s): %w", p.Address, source, err))
 	}
@@ -154,14 +156,14 @@ func launchWaves(bp *blueprints.Blueprint) [][]*blueprints.Plugin {
 	return waves
 }
 
-// close stops every plugin, concurrently: each may take its shutdown
-// grace period.
-func (l launched) close() {
-	var wg sync.WaitGroup
+// close releases the run's plugins: a process no other run shares stops,
+// concurrently with the others (each may take its shutdown grace period).
+func (l launched) close(pool *pluginPool) {
+	sups := make([]*plugins.Supervised, 0, len(l))
 	for _, s := range l {
-		wg.Go(s.Close)
+		sups = append(sups, s)
 	}
-	wg.Wait()
+	pool.close(sups)
 }
 
 // supervised returns the plugin at addr. Its kind clients survive a

@@ -214,14 +214,18 @@ func (r *Runtime) AnswerApproval(ctx context.Context, id string, allow bool, sco
 	} else {
 		scope = "once"
 	}
-	if err := r.egress.Approvals().Answer(ctx, id, ans); err != nil {
+	operator := ""
+	if c := daemon.CallerFrom(ctx); c != nil {
+		operator = c.Subject
+	}
+	if err := r.egress.Approvals().AnswerAs(ctx, id, ans, operator); err != nil {
 		return nil, err
 	}
 	decision := "deny"
 	if allow {
 		decision = "allow"
 	}
-	rec := state.Approval{Sandbox: pending.Sandbox, Host: pending.Host, Port: pending.Port, Decision: decision, Scope: scope}
+	rec := state.Approval{Sandbox: pending.Sandbox, Host: pending.Host, Port: pending.Port, Decision: decision, Scope: scope, Operator: operator}
 	if _, err := r.db.AddApproval(ctx, rec); err != nil {
 		return nil, err
 	}

@@ -571,7 +571,7 @@ func (rn *run) releasePlugins() {
 	defer rn.pluginRefs.mu.Unlock()
 	rn.pluginRefs.n--
 	if rn.pluginRefs.n <= 0 {
-		rn.plugins.close()
+		rn.plugins.close(rn.r.pool)
 	}
 }
 

@@ -83,6 +83,8 @@ type Runtime struct {
 	opts    Options
 	db      *state.DB
 	plugins *plugins.Manager
+	// pool shares plugin processes between runs (pool.go).
+	pool *pluginPool
 	// pluginOpts also build the short-lived managers that evaluate
 	// blueprints, so schema probes die with the evaluation.
 	pluginOpts plugins.Options
@@ -131,7 +133,7 @@ func New(ctx context.Context, o Options) (*Runtime, error) {
 			return nil, fmt.Errorf("runtime: %w", err)
 		}
 	}
-	r := &Runtime{opts: o, log: o.Logger, runs: map[string]*run{}, registry: prometheus.NewRegistry(), schemas: plugins.NewSchemaCache()}
+	r := &Runtime{opts: o, log: o.Logger, runs: map[string]*run{}, pool: newPluginPool(), registry: prometheus.NewRegistry(), schemas: plugins.NewSchemaCache()}
 	var err error
 	stateURL := o.StateURL
 	if stateURL == "" {

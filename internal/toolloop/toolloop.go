@@ -234,10 +234,14 @@ func gatewayError(resp *http.Response) error {
 
 // SystemMessage, UserMessage and ToolMessage build the messages the loop
 // sends; UserParts carries text and images.
-func SystemMessage(text string) openai.Message { return openai.Message{Role: "system", Content: jsonString(text)} }
+func SystemMessage(text string) openai.Message {
+	return openai.Message{Role: "system", Content: jsonString(text)}
+}
 
 // UserMessage is a plain text user turn.
-func UserMessage(text string) openai.Message { return openai.Message{Role: "user", Content: jsonString(text)} }
+func UserMessage(text string) openai.Message {
+	return openai.Message{Role: "user", Content: jsonString(text)}
+}
 
 // UserParts is a user turn of content parts (text, image_url).
 func UserParts(parts []openai.ContentPart) openai.Message {

@@ -5,7 +5,9 @@
 // source: host/api/daemon.proto
 
 // The daemon's control API, served on $NEMOCLAVE_HOME/run/nemoclave.sock
-// (mode 0600) to the nemoclave CLI and TUI. Read results travel as JSON of
+// (mode 0600) to the nemoclave CLI and TUI, and with `nemoclave daemon
+// --listen` on TCP with TLS to remote callers holding an OIDC bearer token
+// (metadata "authorization: Bearer <token>"; roles in host/daemon/rpcclass.go). Read results travel as JSON of
 // the host's Go types (bytes json) so -o json/yaml print them unchanged and
 // the CLI never re-models them.
 
@@ -117,8 +119,12 @@ type PingResponse struct {
 	// Sandboxes the daemon runs now; a mismatched daemon is restarted for
 	// the CLI only when this is zero.
 	ActiveSandboxes int32 `protobuf:"varint,5,opt,name=active_sandboxes,json=activeSandboxes,proto3" json:"active_sandboxes,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// Who the daemon takes the caller for ("local:<uid>" or
+	// "oidc:<subject>") and the caller's highest role.
+	Caller        string `protobuf:"bytes,6,opt,name=caller,proto3" json:"caller,omitempty"`
+	Role          string `protobuf:"bytes,7,opt,name=role,proto3" json:"role,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *PingResponse) Reset() {
@@ -184,6 +190,20 @@ func (x *PingResponse) GetActiveSandboxes() int32 {
 		return x.ActiveSandboxes
 	}
 	return 0
+}
+
+func (x *PingResponse) GetCaller() string {
+	if x != nil {
+		return x.Caller
+	}
+	return ""
+}
+
+func (x *PingResponse) GetRole() string {
+	if x != nil {
+		return x.Role
+	}
+	return ""
 }
 
 type RunRequest struct {
@@ -1866,6 +1886,114 @@ func (*ShutdownResponse) Descriptor() ([]byte, []int) {
 	return file_host_api_daemon_proto_rawDescGZIP(), []int{26}
 }
 
+type LoginInfoRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LoginInfoRequest) Reset() {
+	*x = LoginInfoRequest{}
+	mi := &file_host_api_daemon_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LoginInfoRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LoginInfoRequest) ProtoMessage() {}
+
+func (x *LoginInfoRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_host_api_daemon_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LoginInfoRequest.ProtoReflect.Descriptor instead.
+func (*LoginInfoRequest) Descriptor() ([]byte, []int) {
+	return file_host_api_daemon_proto_rawDescGZIP(), []int{27}
+}
+
+type LoginInfoResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The OIDC issuer whose tokens the daemon accepts; empty when remote
+	// access is off.
+	Issuer string `protobuf:"bytes,1,opt,name=issuer,proto3" json:"issuer,omitempty"`
+	// The OAuth client the CLI uses for the device-code flow.
+	ClientId string `protobuf:"bytes,2,opt,name=client_id,json=clientId,proto3" json:"client_id,omitempty"`
+	// The audience the daemon requires in a token.
+	Audience      string   `protobuf:"bytes,3,opt,name=audience,proto3" json:"audience,omitempty"`
+	Scopes        []string `protobuf:"bytes,4,rep,name=scopes,proto3" json:"scopes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LoginInfoResponse) Reset() {
+	*x = LoginInfoResponse{}
+	mi := &file_host_api_daemon_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LoginInfoResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LoginInfoResponse) ProtoMessage() {}
+
+func (x *LoginInfoResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_host_api_daemon_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LoginInfoResponse.ProtoReflect.Descriptor instead.
+func (*LoginInfoResponse) Descriptor() ([]byte, []int) {
+	return file_host_api_daemon_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *LoginInfoResponse) GetIssuer() string {
+	if x != nil {
+		return x.Issuer
+	}
+	return ""
+}
+
+func (x *LoginInfoResponse) GetClientId() string {
+	if x != nil {
+		return x.ClientId
+	}
+	return ""
+}
+
+func (x *LoginInfoResponse) GetAudience() string {
+	if x != nil {
+		return x.Audience
+	}
+	return ""
+}
+
+func (x *LoginInfoResponse) GetScopes() []string {
+	if x != nil {
+		return x.Scopes
+	}
+	return nil
+}
+
 var File_host_api_daemon_proto protoreflect.FileDescriptor
 
 const file_host_api_daemon_proto_rawDesc = "" +
@@ -1873,13 +2001,15 @@ const file_host_api_daemon_proto_rawDesc = "" +
 	"\x15host/api/daemon.proto\x12\x13nemoclave.daemon.v1\"\"\n" +
 	"\fJSONResponse\x12\x12\n" +
 	"\x04json\x18\x01 \x01(\fR\x04json\"\r\n" +
-	"\vPingRequest\"\x94\x01\n" +
+	"\vPingRequest\"\xc0\x01\n" +
 	"\fPingResponse\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\tR\aversion\x12\x10\n" +
 	"\x03pid\x18\x02 \x01(\x05R\x03pid\x12\x12\n" +
 	"\x04home\x18\x03 \x01(\tR\x04home\x12\x19\n" +
 	"\bbuild_id\x18\x04 \x01(\tR\abuildId\x12)\n" +
-	"\x10active_sandboxes\x18\x05 \x01(\x05R\x0factiveSandboxes\"\xa6\x03\n" +
+	"\x10active_sandboxes\x18\x05 \x01(\x05R\x0factiveSandboxes\x12\x16\n" +
+	"\x06caller\x18\x06 \x01(\tR\x06caller\x12\x12\n" +
+	"\x04role\x18\a \x01(\tR\x04role\"\xa6\x03\n" +
 	"\n" +
 	"RunRequest\x12\x12\n" +
 	"\x04path\x18\x01 \x01(\tR\x04path\x12=\n" +
@@ -1994,7 +2124,13 @@ const file_host_api_daemon_proto_rawDesc = "" +
 	"\bprovider\x18\x02 \x01(\tR\bprovider\x12\x14\n" +
 	"\x05model\x18\x03 \x01(\tR\x05model\"\x11\n" +
 	"\x0fShutdownRequest\"\x12\n" +
-	"\x10ShutdownResponse2\x80\v\n" +
+	"\x10ShutdownResponse\"\x12\n" +
+	"\x10LoginInfoRequest\"|\n" +
+	"\x11LoginInfoResponse\x12\x16\n" +
+	"\x06issuer\x18\x01 \x01(\tR\x06issuer\x12\x1b\n" +
+	"\tclient_id\x18\x02 \x01(\tR\bclientId\x12\x1a\n" +
+	"\baudience\x18\x03 \x01(\tR\baudience\x12\x16\n" +
+	"\x06scopes\x18\x04 \x03(\tR\x06scopes2\xdc\v\n" +
 	"\x06Daemon\x12K\n" +
 	"\x04Ping\x12 .nemoclave.daemon.v1.PingRequest\x1a!.nemoclave.daemon.v1.PingResponse\x12G\n" +
 	"\x03Run\x12\x1f.nemoclave.daemon.v1.RunRequest\x1a\x1d.nemoclave.daemon.v1.RunEvent0\x01\x12]\n" +
@@ -2012,7 +2148,8 @@ const file_host_api_daemon_proto_rawDesc = "" +
 	"\x0eAnswerApproval\x12*.nemoclave.daemon.v1.AnswerApprovalRequest\x1a!.nemoclave.daemon.v1.JSONResponse\x12a\n" +
 	"\x0fInferenceStatus\x12+.nemoclave.daemon.v1.InferenceStatusRequest\x1a!.nemoclave.daemon.v1.JSONResponse\x12[\n" +
 	"\fInferenceSet\x12(.nemoclave.daemon.v1.InferenceSetRequest\x1a!.nemoclave.daemon.v1.JSONResponse\x12W\n" +
-	"\bShutdown\x12$.nemoclave.daemon.v1.ShutdownRequest\x1a%.nemoclave.daemon.v1.ShutdownResponseB7Z5github.com/nemoclave/nemoclave/host/internal/daemonpbb\x06proto3"
+	"\bShutdown\x12$.nemoclave.daemon.v1.ShutdownRequest\x1a%.nemoclave.daemon.v1.ShutdownResponse\x12Z\n" +
+	"\tLoginInfo\x12%.nemoclave.daemon.v1.LoginInfoRequest\x1a&.nemoclave.daemon.v1.LoginInfoResponseB7Z5github.com/nemoclave/nemoclave/host/internal/daemonpbb\x06proto3"
 
 var (
 	file_host_api_daemon_proto_rawDescOnce sync.Once
@@ -2026,7 +2163,7 @@ func file_host_api_daemon_proto_rawDescGZIP() []byte {
 	return file_host_api_daemon_proto_rawDescData
 }
 
-var file_host_api_daemon_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
+var file_host_api_daemon_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
 var file_host_api_daemon_proto_goTypes = []any{
 	(*JSONResponse)(nil),           // 0: nemoclave.daemon.v1.JSONResponse
 	(*PingRequest)(nil),            // 1: nemoclave.daemon.v1.PingRequest
@@ -2055,13 +2192,15 @@ var file_host_api_daemon_proto_goTypes = []any{
 	(*InferenceSetRequest)(nil),    // 24: nemoclave.daemon.v1.InferenceSetRequest
 	(*ShutdownRequest)(nil),        // 25: nemoclave.daemon.v1.ShutdownRequest
 	(*ShutdownResponse)(nil),       // 26: nemoclave.daemon.v1.ShutdownResponse
-	nil,                            // 27: nemoclave.daemon.v1.RunRequest.VarsEntry
-	nil,                            // 28: nemoclave.daemon.v1.RunRequest.VarEnvEntry
-	nil,                            // 29: nemoclave.daemon.v1.ExecStart.EnvEntry
+	(*LoginInfoRequest)(nil),       // 27: nemoclave.daemon.v1.LoginInfoRequest
+	(*LoginInfoResponse)(nil),      // 28: nemoclave.daemon.v1.LoginInfoResponse
+	nil,                            // 29: nemoclave.daemon.v1.RunRequest.VarsEntry
+	nil,                            // 30: nemoclave.daemon.v1.RunRequest.VarEnvEntry
+	nil,                            // 31: nemoclave.daemon.v1.ExecStart.EnvEntry
 }
 var file_host_api_daemon_proto_depIdxs = []int32{
-	27, // 0: nemoclave.daemon.v1.RunRequest.vars:type_name -> nemoclave.daemon.v1.RunRequest.VarsEntry
-	28, // 1: nemoclave.daemon.v1.RunRequest.var_env:type_name -> nemoclave.daemon.v1.RunRequest.VarEnvEntry
+	29, // 0: nemoclave.daemon.v1.RunRequest.vars:type_name -> nemoclave.daemon.v1.RunRequest.VarsEntry
+	30, // 1: nemoclave.daemon.v1.RunRequest.var_env:type_name -> nemoclave.daemon.v1.RunRequest.VarEnvEntry
 	6,  // 2: nemoclave.daemon.v1.RunEvent.step:type_name -> nemoclave.daemon.v1.Step
 	7,  // 3: nemoclave.daemon.v1.RunEvent.exit:type_name -> nemoclave.daemon.v1.Exit
 	5,  // 4: nemoclave.daemon.v1.RunEvent.console:type_name -> nemoclave.daemon.v1.Console
@@ -2071,7 +2210,7 @@ var file_host_api_daemon_proto_depIdxs = []int32{
 	15, // 8: nemoclave.daemon.v1.AttachInput.resize:type_name -> nemoclave.daemon.v1.Resize
 	5,  // 9: nemoclave.daemon.v1.AttachOutput.ready:type_name -> nemoclave.daemon.v1.Console
 	7,  // 10: nemoclave.daemon.v1.AttachOutput.exit:type_name -> nemoclave.daemon.v1.Exit
-	29, // 11: nemoclave.daemon.v1.ExecStart.env:type_name -> nemoclave.daemon.v1.ExecStart.EnvEntry
+	31, // 11: nemoclave.daemon.v1.ExecStart.env:type_name -> nemoclave.daemon.v1.ExecStart.EnvEntry
 	1,  // 12: nemoclave.daemon.v1.Daemon.Ping:input_type -> nemoclave.daemon.v1.PingRequest
 	3,  // 13: nemoclave.daemon.v1.Daemon.Run:input_type -> nemoclave.daemon.v1.RunRequest
 	8,  // 14: nemoclave.daemon.v1.Daemon.ListSandboxes:input_type -> nemoclave.daemon.v1.ListSandboxesRequest
@@ -2088,24 +2227,26 @@ var file_host_api_daemon_proto_depIdxs = []int32{
 	23, // 25: nemoclave.daemon.v1.Daemon.InferenceStatus:input_type -> nemoclave.daemon.v1.InferenceStatusRequest
 	24, // 26: nemoclave.daemon.v1.Daemon.InferenceSet:input_type -> nemoclave.daemon.v1.InferenceSetRequest
 	25, // 27: nemoclave.daemon.v1.Daemon.Shutdown:input_type -> nemoclave.daemon.v1.ShutdownRequest
-	2,  // 28: nemoclave.daemon.v1.Daemon.Ping:output_type -> nemoclave.daemon.v1.PingResponse
-	4,  // 29: nemoclave.daemon.v1.Daemon.Run:output_type -> nemoclave.daemon.v1.RunEvent
-	0,  // 30: nemoclave.daemon.v1.Daemon.ListSandboxes:output_type -> nemoclave.daemon.v1.JSONResponse
-	0,  // 31: nemoclave.daemon.v1.Daemon.GetSandbox:output_type -> nemoclave.daemon.v1.JSONResponse
-	0,  // 32: nemoclave.daemon.v1.Daemon.DeleteSandbox:output_type -> nemoclave.daemon.v1.JSONResponse
-	16, // 33: nemoclave.daemon.v1.Daemon.Exec:output_type -> nemoclave.daemon.v1.ExecOutput
-	13, // 34: nemoclave.daemon.v1.Daemon.Attach:output_type -> nemoclave.daemon.v1.AttachOutput
-	18, // 35: nemoclave.daemon.v1.Daemon.Logs:output_type -> nemoclave.daemon.v1.LogChunk
-	0,  // 36: nemoclave.daemon.v1.Daemon.GetPolicy:output_type -> nemoclave.daemon.v1.JSONResponse
-	0,  // 37: nemoclave.daemon.v1.Daemon.SetPolicy:output_type -> nemoclave.daemon.v1.JSONResponse
-	0,  // 38: nemoclave.daemon.v1.Daemon.ListApprovals:output_type -> nemoclave.daemon.v1.JSONResponse
-	0,  // 39: nemoclave.daemon.v1.Daemon.WatchApprovals:output_type -> nemoclave.daemon.v1.JSONResponse
-	0,  // 40: nemoclave.daemon.v1.Daemon.AnswerApproval:output_type -> nemoclave.daemon.v1.JSONResponse
-	0,  // 41: nemoclave.daemon.v1.Daemon.InferenceStatus:output_type -> nemoclave.daemon.v1.JSONResponse
-	0,  // 42: nemoclave.daemon.v1.Daemon.InferenceSet:output_type -> nemoclave.daemon.v1.JSONResponse
-	26, // 43: nemoclave.daemon.v1.Daemon.Shutdown:output_type -> nemoclave.daemon.v1.ShutdownResponse
-	28, // [28:44] is the sub-list for method output_type
-	12, // [12:28] is the sub-list for method input_type
+	27, // 28: nemoclave.daemon.v1.Daemon.LoginInfo:input_type -> nemoclave.daemon.v1.LoginInfoRequest
+	2,  // 29: nemoclave.daemon.v1.Daemon.Ping:output_type -> nemoclave.daemon.v1.PingResponse
+	4,  // 30: nemoclave.daemon.v1.Daemon.Run:output_type -> nemoclave.daemon.v1.RunEvent
+	0,  // 31: nemoclave.daemon.v1.Daemon.ListSandboxes:output_type -> nemoclave.daemon.v1.JSONResponse
+	0,  // 32: nemoclave.daemon.v1.Daemon.GetSandbox:output_type -> nemoclave.daemon.v1.JSONResponse
+	0,  // 33: nemoclave.daemon.v1.Daemon.DeleteSandbox:output_type -> nemoclave.daemon.v1.JSONResponse
+	16, // 34: nemoclave.daemon.v1.Daemon.Exec:output_type -> nemoclave.daemon.v1.ExecOutput
+	13, // 35: nemoclave.daemon.v1.Daemon.Attach:output_type -> nemoclave.daemon.v1.AttachOutput
+	18, // 36: nemoclave.daemon.v1.Daemon.Logs:output_type -> nemoclave.daemon.v1.LogChunk
+	0,  // 37: nemoclave.daemon.v1.Daemon.GetPolicy:output_type -> nemoclave.daemon.v1.JSONResponse
+	0,  // 38: nemoclave.daemon.v1.Daemon.SetPolicy:output_type -> nemoclave.daemon.v1.JSONResponse
+	0,  // 39: nemoclave.daemon.v1.Daemon.ListApprovals:output_type -> nemoclave.daemon.v1.JSONResponse
+	0,  // 40: nemoclave.daemon.v1.Daemon.WatchApprovals:output_type -> nemoclave.daemon.v1.JSONResponse
+	0,  // 41: nemoclave.daemon.v1.Daemon.AnswerApproval:output_type -> nemoclave.daemon.v1.JSONResponse
+	0,  // 42: nemoclave.daemon.v1.Daemon.InferenceStatus:output_type -> nemoclave.daemon.v1.JSONResponse
+	0,  // 43: nemoclave.daemon.v1.Daemon.InferenceSet:output_type -> nemoclave.daemon.v1.JSONResponse
+	26, // 44: nemoclave.daemon.v1.Daemon.Shutdown:output_type -> nemoclave.daemon.v1.ShutdownResponse
+	28, // 45: nemoclave.daemon.v1.Daemon.LoginInfo:output_type -> nemoclave.daemon.v1.LoginInfoResponse
+	29, // [29:46] is the sub-list for method output_type
+	12, // [12:29] is the sub-list for method input_type
 	12, // [12:12] is the sub-list for extension type_name
 	12, // [12:12] is the sub-list for extension extendee
 	0,  // [0:12] is the sub-list for field type_name
@@ -2152,7 +2293,7 @@ func file_host_api_daemon_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_host_api_daemon_proto_rawDesc), len(file_host_api_daemon_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   30,
+			NumMessages:   32,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -5,7 +5,9 @@
 // source: host/api/daemon.proto
 
 // The daemon's control API, served on $NEMOCLAVE_HOME/run/nemoclave.sock
-// (mode 0600) to the nemoclave CLI and TUI. Read results travel as JSON of
+// (mode 0600) to the nemoclave CLI and TUI, and with `nemoclave daemon
+// --listen` on TCP with TLS to remote callers holding an OIDC bearer token
+// (metadata "authorization: Bearer <token>"; roles in host/daemon/rpcclass.go). Read results travel as JSON of
 // the host's Go types (bytes json) so -o json/yaml print them unchanged and
 // the CLI never re-models them.
 
@@ -40,6 +42,7 @@ const (
 	Daemon_InferenceStatus_FullMethodName = "/nemoclave.daemon.v1.Daemon/InferenceStatus"
 	Daemon_InferenceSet_FullMethodName    = "/nemoclave.daemon.v1.Daemon/InferenceSet"
 	Daemon_Shutdown_FullMethodName        = "/nemoclave.daemon.v1.Daemon/Shutdown"
+	Daemon_LoginInfo_FullMethodName       = "/nemoclave.daemon.v1.Daemon/LoginInfo"
 )
 
 // DaemonClient is the client API for Daemon service.
@@ -65,6 +68,9 @@ type DaemonClient interface {
 	InferenceStatus(ctx context.Context, in *InferenceStatusRequest, opts ...grpc.CallOption) (*JSONResponse, error)
 	InferenceSet(ctx context.Context, in *InferenceSetRequest, opts ...grpc.CallOption) (*JSONResponse, error)
 	Shutdown(ctx context.Context, in *ShutdownRequest, opts ...grpc.CallOption) (*ShutdownResponse, error)
+	// LoginInfo tells a CLI how to sign in before it has a token: the only
+	// RPC a remote caller may make without one.
+	LoginInfo(ctx context.Context, in *LoginInfoRequest, opts ...grpc.CallOption) (*LoginInfoResponse, error)
 }
 
 type daemonClient struct {
@@ -268,6 +274,16 @@ func (c *daemonClient) Shutdown(ctx context.Context, in *ShutdownRequest, opts .
 	return out, nil
 }
 
+func (c *daemonClient) LoginInfo(ctx context.Context, in *LoginInfoRequest, opts ...grpc.CallOption) (*LoginInfoResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(LoginInfoResponse)
+	err := c.cc.Invoke(ctx, Daemon_LoginInfo_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // DaemonServer is the server API for Daemon service.
 // All implementations must embed UnimplementedDaemonServer
 // for forward compatibility.
@@ -291,6 +307,9 @@ type DaemonServer interface {
 	InferenceStatus(context.Context, *InferenceStatusRequest) (*JSONResponse, error)
 	InferenceSet(context.Context, *InferenceSetRequest) (*JSONResponse, error)
 	Shutdown(context.Context, *ShutdownRequest) (*ShutdownResponse, error)
+	// LoginInfo tells a CLI how to sign in before it has a token: the only
+	// RPC a remote caller may make without one.
+	LoginInfo(context.Context, *LoginInfoRequest) (*LoginInfoResponse, error)
 	mustEmbedUnimplementedDaemonServer()
 }
 
@@ -348,6 +367,9 @@ func (UnimplementedDaemonServer) InferenceSet(context.Context, *InferenceSetRequ
 }
 func (UnimplementedDaemonServer) Shutdown(context.Context, *ShutdownRequest) (*ShutdownResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Shutdown not implemented")
+}
+func (UnimplementedDaemonServer) LoginInfo(context.Context, *LoginInfoRequest) (*LoginInfoResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method LoginInfo not implemented")
 }
 func (UnimplementedDaemonServer) mustEmbedUnimplementedDaemonServer() {}
 func (UnimplementedDaemonServer) testEmbeddedByValue()                {}
@@ -615,6 +637,24 @@ func _Daemon_Shutdown_Handler(srv interface{}, ctx context.Context, dec func(int
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Daemon_LoginInfo_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(LoginInfoRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DaemonServer).LoginInfo(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Daemon_LoginInfo_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DaemonServer).LoginInfo(ctx, req.(*LoginInfoRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Daemon_ServiceDesc is the grpc.ServiceDesc for Daemon service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -665,6 +705,10 @@ var Daemon_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Shutdown",
 			Handler:    _Daemon_Shutdown_Handler,
+		},
+		{
+			MethodName: "LoginInfo",
+			Handler:    _Daemon_LoginInfo_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -1,0 +1,159 @@
+package runtime
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"sync"
+
+	"github.com/nemoclave/nemoclave/host/plugins"
+)
+
+// pluginPool shares plugin processes between runs. Two plugin blocks —
+// of one blueprint's sandboxes or of different runs — that resolve to the
+// same launch (source, labels, configuration with its credentials,
+// confinement, pin, timeouts, and the same shared processes wired to
+// them) use one process, counted by reference and stopped when the last
+// run using it ends. A plugin keeps each caller's data apart by the call
+// context it already gets (sandbox and agent on every call), which is how
+// a plugin used by a multi-sandbox blueprint has always worked; and two
+// launches of one plugin block share a state directory anyway
+// (<state>/<kind>.<name>), where one process holding a store's in-memory
+// index is more correct than two.
+//
+// Ten idle sandboxes of one blueprint cost one set of plugin processes
+// instead of ten.
+type pluginPool struct {
+	mu    sync.Mutex
+	byKey map[string]*pooled
+	bySup map[*plugins.Supervised]*pooled
+}
+
+type pooled struct {
+	key  string
+	refs int
+	sup  *plugins.Supervised
+	err  error
+	done chan struct{} // closed once the start finished (sup or err set)
+}
+
+func newPluginPool() *pluginPool {
+	return &pluginPool{byKey: map[string]*pooled{}, bySup: map[*plugins.Supervised]*pooled{}}
+}
+
+// launchKey names what a spec would launch. Wired targets are pooled
+// processes themselves, so they enter the key by theirs.
+func (p *pluginPool) launchKey(spec plugins.Spec) (string, bool) {
+	p.mu.Lock()
+	wires := make([][2]string, 0, len(spec.Wires))
+	for _, w := range spec.Wires {
+		e := p.bySup[w.Target]
+		if e == nil {
+			p.mu.Unlock()
+			return "", false // a target outside the pool: do not share
+		}
+		wires = append(wires, [2]string{w.Attribute, e.key})
+	}
+	p.mu.Unlock()
+	b, err := json.Marshal(struct {
+		Source, Kind, Name, StateDir string
+		Config                       json.RawMessage
+		Env                          map[string]string
+		Access                       any
+		Unconfined                   bool
+		CallTimeout                  int64
+		Pin                          *plugins.Pin
+		Reattach                     any
+		Wires                        [][2]string
+	}{spec.Source, string(spec.Kind), spec.Name, spec.StateDir, spec.Config, spec.Env, spec.Access,
+		spec.Unconfined, int64(spec.CallTimeout), spec.Pin, spec.Reattach, wires})
+	if err != nil {
+		return "", false
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:]), true
+}
+
+// acquire returns the running process for spec, starting it with start
+// when no run holds one. Concurrent runs asking for one key wait for a
+// single start. A failed start is not cached.
+func (p *pluginPool) acquire(ctx context.Context, spec plugins.Spec, start func() (*plugins.Supervised, error)) (*plugins.Supervised, error) {
+	key, ok := p.launchKey(spec)
+	if !ok {
+		return start()
+	}
+	for {
+		p.mu.Lock()
+		e := p.byKey[key]
+		if e == nil {
+			e = &pooled{key: key, refs: 1, done: make(chan struct{})}
+			p.byKey[key] = e
+			p.mu.Unlock()
+			sup, err := start()
+			p.mu.Lock()
+			e.sup, e.err = sup, err
+			if err != nil {
+				delete(p.byKey, key)
+			} else {
+				p.bySup[sup] = e
+			}
+			close(e.done)
+			p.mu.Unlock()
+			return sup, err
+		}
+		e.refs++
+		p.mu.Unlock()
+		select {
+		case <-e.done:
+		case <-ctx.Done():
+			p.release(e)
+			return nil, ctx.Err()
+		}
+		if e.err == nil {
+			return e.sup, nil
+		}
+		// The start we waited for failed: try our own.
+		p.mu.Lock()
+		e.refs--
+		p.mu.Unlock()
+	}
+}
+
+// close releases a run's hold on each of its plugins; a process no run
+// holds any more is stopped, concurrently with the others.
+func (p *pluginPool) close(sups []*plugins.Supervised) {
+	var wg sync.WaitGroup
+	for _, s := range sups {
+		p.mu.Lock()
+		e := p.bySup[s]
+		p.mu.Unlock()
+		if e == nil {
+			wg.Go(s.Close) // never pooled
+			continue
+		}
+		wg.Go(func() { p.release(e) })
+	}
+	wg.Wait()
+}
+
+func (p *pluginPool) release(e *pooled) {
+	p.mu.Lock()
+	e.refs--
+	last := e.refs == 0 && e.sup != nil
+	if last {
+		delete(p.byKey, e.key)
+		delete(p.bySup, e.sup)
+	}
+	p.mu.Unlock()
+	if last {
+		e.sup.Close()
+	}
+}
+
+// running counts the processes the pool holds (for tests and status).
+func (p *pluginPool) running() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.bySup)
+}
