@@ -29,6 +29,10 @@ type Driver interface {
 	// Attach runs a command inside a running sandbox on a new pseudo
 	// terminal and returns the terminal's controlling side.
 	Attach(ctx context.Context, name string, req AttachRequest) (Terminal, error)
+	// Console returns the input side of the agent's own standard input,
+	// for a sandbox created with Spec.Stdin set. The agent's output stays
+	// where it always is (Logs); writing is typing into the agent.
+	Console(ctx context.Context, name string) (Console, error)
 	// Logs returns the agent's combined stdout and stderr so far.
 	Logs(ctx context.Context, name string) (io.ReadCloser, error)
 	// Stop asks the agent to exit (SIGTERM) and kills the whole sandbox
@@ -87,7 +91,26 @@ type Spec struct {
 	// this generic Spec, and a driver that takes no settings refuses a spec
 	// that carries some.
 	DriverConfig json.RawMessage `json:"driver_config,omitempty"`
+	// Stdin says what the agent's standard input is: nothing (/dev/null),
+	// a pipe, or a terminal inside the sandbox (Console writes to both).
+	Stdin StdinMode `json:"stdin,omitempty"`
 }
+
+// StdinMode is what the agent reads as its standard input.
+type StdinMode string
+
+// Stdin modes.
+const (
+	// StdinNull reads /dev/null: the agent sees end of input at once.
+	StdinNull StdinMode = ""
+	// StdinPipe is a pipe; Console.CloseInput gives the agent EOF.
+	StdinPipe StdinMode = "pipe"
+	// StdinTTY makes the agent's stdin, stdout and stderr a terminal
+	// allocated inside the sandbox: the agent is an interactive program
+	// (line editing, Ctrl-C as SIGINT, window size). Its output still goes
+	// to the agent log.
+	StdinTTY StdinMode = "tty"
+)
 
 // Resources are enforced with cgroups. Zero fields mean the driver's default.
 type Resources struct {
@@ -195,9 +218,30 @@ type Terminal interface {
 	Process
 }
 
+// Console is the keyboard of an agent started with Spec.Stdin set. Several
+// consoles of one agent may be open at once; closing one leaves the agent
+// running.
+type Console interface {
+	// Write types into the agent: raw bytes to its terminal (Ctrl-C is
+	// 0x03 and the terminal turns it into SIGINT) or to its stdin pipe.
+	io.Writer
+	// Resize sets the terminal's window size (SIGWINCH to the agent); a
+	// no-op for a pipe.
+	Resize(rows, cols uint16) error
+	// CloseInput ends the agent's input: the pipe is closed, or the
+	// terminal is sent its end-of-file character.
+	CloseInput() error
+	// TTY reports whether the agent is on a terminal.
+	TTY() bool
+	// Close releases this console; the agent keeps running.
+	Close() error
+}
+
 // Errors a caller can test for with errors.Is.
 var (
 	ErrNotFound   = errors.New("sandbox not found")
 	ErrExists     = errors.New("sandbox already exists")
 	ErrNotRunning = errors.New("sandbox is not running")
+	// ErrNoConsole means the agent was started without Spec.Stdin.
+	ErrNoConsole = errors.New("the agent was started without an input (its stdin is /dev/null)")
 )

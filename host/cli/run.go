@@ -1,12 +1,14 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/spf13/cobra"
 
@@ -22,15 +24,23 @@ func init() {
 			Short: "Run a blueprint: plugins, gateway, sandbox and agent",
 			Long: `Evaluate the blueprint, launch its plugins, configure the gateway, create
 each agent's sandbox and start the agent. Attached (the default) the agent's
-output is your terminal until it exits; Ctrl-C stops it and removes what the
-run created. With -d the run continues in the daemon: watch it with
-'nemoclave sandbox list' and 'nemoclave logs <sandbox> --tail'.
+output is your terminal until it exits, and your input is its input: on a
+terminal the agent gets a terminal of its own inside the sandbox (window
+size, Ctrl-C goes to the agent), and Ctrl-P Ctrl-Q detaches, leaving it
+running as with -d; a pipe is copied to the agent's stdin, and its end is
+the agent's end of input. Stopping the run (Ctrl-C while the sandbox starts,
+or SIGTERM) stops the agent and removes what the run created. With -d the
+run continues in the daemon: watch it with 'nemoclave sandbox list' and
+'nemoclave logs <sandbox> --tail', type into it with
+'nemoclave <sandbox> connect'.
 
 Re-running a blueprint replaces its own sandboxes when they no longer run
 (exited, failed, lost); a running one is replaced only with --replace. A
 sandbox of another blueprint is never deleted for you. A failed start
 leaves nothing behind.`,
 			Example: `  nemoclave run examples/quickstart/blueprint.hcl
+  nemoclave run examples/quickstart/blueprint.hcl --var prompt=   # a chat
+  printf 'What files are in my workspace?\n' | nemoclave run examples/quickstart/blueprint.hcl --var prompt=
   nemoclave run ./blueprints/assistant -d --var model=llama3.1`,
 			Args: cobra.ExactArgs(1),
 			RunE: func(cmd *cobra.Command, args []string) error {
@@ -85,14 +95,41 @@ leaves nothing behind.`,
 					return err
 				}
 				defer c.Close()
+				ctx, cancel := context.WithCancel(cmd.Context())
+				defer cancel()
 				// The agent's output reaches the terminal escaped (F20), like
 				// `nemoclave logs`.
 				out := newEscapeWriter(cmd.OutOrStdout())
 				defer out.Flush()
 				ev := &runPrinter{out: out, progress: cmd.ErrOrStderr()}
-				if err := c.Run(cmd.Context(), req, ev); err != nil {
-					if cmd.Context().Err() != nil {
-						fmt.Fprintln(cmd.ErrOrStderr(), "interrupted: the run was stopped and cleaned up")
+				var sess *attachedRun
+				if !detach {
+					req.Stdin = stdinMode()
+				}
+				if req.Stdin == "tty" {
+					req.Rows, req.Cols = terminalSize()
+					restore, err := rawTerminal()
+					if err != nil {
+						return fmt.Errorf("%w; run with -d and `nemoclave <sandbox> connect`, or pipe the input", err)
+					}
+					defer restore()
+					tw := newTerminalWriter(cmd.OutOrStdout())
+					defer tw.Flush()
+					ev.out, ev.progress = tw, crlfWriter{cmd.ErrOrStderr()}
+				}
+				if req.Stdin != "" {
+					sess = &attachedRun{c: c, ctx: ctx, cancel: cancel, tty: req.Stdin == "tty", progress: ev.progress}
+					sess.input = readInput(os.Stdin, sess.tty, sess.started.Load, sess.interrupt)
+					ev.attach = sess.attach
+				}
+				err = c.Run(ctx, req, ev)
+				if sess != nil && sess.detached.Load() {
+					fmt.Fprintf(ev.progress, "detached from %s; it keeps running: type into it again with `nemoclave %s connect`, stop it with `nemoclave sandbox delete %s`\n", sess.sandbox, sess.sandbox, sess.sandbox)
+					return nil
+				}
+				if err != nil {
+					if ctx.Err() != nil {
+						fmt.Fprintln(ev.progress, "interrupted: the run was stopped and cleaned up")
 						return &ExitError{Code: 130}
 					}
 					if ev.stepFailed {
@@ -115,6 +152,8 @@ leaves nothing behind.`,
 		f.register(cmd)
 		cmd.Flags().BoolVarP(&detach, "detach", "d", false, "start and return; the run continues in the daemon")
 		cmd.Flags().BoolVar(&replace, "replace", false, "delete this blueprint's sandboxes first even when they are running")
+		// Terraform's spelling (-var name=value) works as for validate and plan.
+		allowSingleDash(cmd, "var", "var-file", "preset-dir", "replace")
 		return cmd
 	})
 }
@@ -128,6 +167,14 @@ type runPrinter struct {
 	failed   int
 	// stepFailed is set once a failed step printed its diagnostic.
 	stepFailed bool
+	// attach, when set, connects the run's input to the agent that reads it.
+	attach func(sandbox string, tty bool)
+}
+
+func (p *runPrinter) Console(sandbox string, tty bool) {
+	if p.attach != nil {
+		go p.attach(sandbox, tty)
+	}
 }
 
 func (p *runPrinter) Step(s daemon.Step) {
@@ -170,4 +217,57 @@ func (p *runPrinter) Exit(sandbox string, code int, reason string) {
 
 func indent(s string) string {
 	return "    " + strings.ReplaceAll(strings.TrimRight(s, "\n"), "\n", "\n    ")
+}
+
+// attachedRun forwards the CLI's input to the agent of an attached run.
+type attachedRun struct {
+	c        *daemon.Client
+	ctx      context.Context
+	cancel   context.CancelFunc
+	tty      bool
+	progress io.Writer
+	input    <-chan []byte
+
+	started  atomic.Bool
+	detached atomic.Bool
+	sandbox  string
+}
+
+// interrupt is a Ctrl-C typed before the agent runs: stop the run.
+func (a *attachedRun) interrupt() { a.cancel() }
+
+func (a *attachedRun) attach(sandbox string, tty bool) {
+	a.sandbox = sandbox
+	s, done, err := a.c.Attach(a.ctx, daemon.AttachRequest{Sandbox: sandbox}, runAttachEvents{a})
+	if err != nil {
+		if a.ctx.Err() == nil {
+			fmt.Fprintf(a.progress, "nemoclave: cannot forward input to the agent: %v\n", err)
+		}
+		return
+	}
+	a.started.Store(true)
+	if a.tty && tty {
+		if r, c := terminalSize(); r > 0 && c > 0 {
+			_ = s.Resize(r, c)
+		}
+		followWindow(a.ctx, s.Resize)
+	}
+	go func() { <-done; s.Close() }()
+	pumpInput(a.input, s, a.tty, func() {
+		if err := s.Detach(); err != nil {
+			fmt.Fprintf(a.progress, "nemoclave: cannot detach: %v\n", err)
+		}
+	})
+}
+
+type runAttachEvents struct{ a *attachedRun }
+
+func (runAttachEvents) Ready(bool)       {}
+func (runAttachEvents) Output([]byte)    {}
+func (runAttachEvents) Exit(int, string) {}
+func (e runAttachEvents) Detached() {
+	// The daemon recorded the detach: ending the run's stream now leaves
+	// the agent running.
+	e.a.detached.Store(true)
+	e.a.cancel()
 }

@@ -159,6 +159,11 @@ func (g *guard) checkRequest(ctx context.Context, c *Caller, method string, cls 
 			return nil // the handler refuses it
 		}
 		sandbox = m.GetStart().Sandbox
+	case *pb.AttachInput:
+		if m.GetStart() == nil {
+			return nil // the handler refuses it
+		}
+		sandbox = m.GetStart().Sandbox
 	case *pb.AnswerApprovalRequest:
 		sandbox = g.approvalSandbox(ctx, m.Id)
 		if sandbox == "" {

@@ -14,6 +14,10 @@ type RunRequest struct {
 	Detach   bool
 	// Replace deletes a running sandbox of the same blueprint first.
 	Replace bool
+	// Stdin is what an attached run forwards to its first agent: "tty",
+	// "pipe" or "" (sandbox.StdinMode); Rows and Cols size the terminal.
+	Stdin      string
+	Rows, Cols uint16
 }
 
 // Step is a progress report of a run.
@@ -29,6 +33,39 @@ type RunEvents interface {
 	Step(Step)
 	Output([]byte)
 	Exit(sandbox string, code int, reason string)
+	// Console says the sandbox's agent reads the run's input now; the CLI
+	// attaches to it (Attach without output) to type.
+	Console(sandbox string, tty bool)
+}
+
+// AttachRequest attaches to a running agent's console.
+type AttachRequest struct {
+	Sandbox    string
+	Rows, Cols uint16
+	// Output streams the agent's output, starting with the last Tail
+	// lines of its log.
+	Output bool
+	Tail   int
+}
+
+// AttachInput is one message from an attached client: input bytes, a
+// window size, the end of input, or a detach.
+type AttachInput struct {
+	Stdin      []byte
+	Resize     *[2]uint16
+	CloseStdin bool
+	Detach     bool
+}
+
+// AttachEvents receives what an attach produces.
+type AttachEvents interface {
+	// Ready is sent once the console is open.
+	Ready(tty bool)
+	Output([]byte)
+	// Detached acknowledges a detach: the agent keeps running.
+	Detached()
+	// Exit reports the agent's exit; the attach ends.
+	Exit(code int, reason string)
 }
 
 // ExecRequest runs a command in a sandbox.
@@ -65,6 +102,9 @@ type Backend interface {
 	GetSandbox(ctx context.Context, name string) (any, error)
 	DeleteSandbox(ctx context.Context, name string) (any, error)
 	Exec(ctx context.Context, req ExecRequest, io ExecIO) (int, error)
+	// Attach serves one attached client until the agent exits, the client
+	// detaches, or in closes (the client went away: the agent runs on).
+	Attach(ctx context.Context, req AttachRequest, in <-chan AttachInput, ev AttachEvents) error
 	Logs(ctx context.Context, req LogsRequest, w io.Writer) error
 	GetPolicy(ctx context.Context, sandbox, view string) (any, error)
 	SetPolicy(ctx context.Context, sandbox string, policyJSON []byte, addPresets []string) (any, error)

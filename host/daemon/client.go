@@ -310,7 +310,8 @@ func (c *Client) WatchApprovals(ctx context.Context, sandbox string, fn func([]b
 // the sandboxes are started (detached). Cancelling ctx (Ctrl-C) makes the
 // daemon stop and clean up an attached run.
 func (c *Client) Run(ctx context.Context, req RunRequest, ev RunEvents) error {
-	st, err := c.rpc.Run(ctx, &pb.RunRequest{Path: req.Path, Vars: req.Vars, VarFiles: req.VarFiles, VarEnv: req.VarEnv, Detach: req.Detach, Replace: req.Replace})
+	st, err := c.rpc.Run(ctx, &pb.RunRequest{Path: req.Path, Vars: req.Vars, VarFiles: req.VarFiles, VarEnv: req.VarEnv, Detach: req.Detach, Replace: req.Replace,
+		Stdin: req.Stdin, Rows: uint32(req.Rows), Cols: uint32(req.Cols)})
 	if err != nil {
 		return Err(err)
 	}
@@ -329,6 +330,8 @@ func (c *Client) Run(ctx context.Context, req RunRequest, ev RunEvents) error {
 			ev.Output(v.Output)
 		case *pb.RunEvent_Exit:
 			ev.Exit(v.Exit.Sandbox, int(v.Exit.Code), v.Exit.Reason)
+		case *pb.RunEvent_Console:
+			ev.Console(v.Console.Sandbox, v.Console.Tty)
 		}
 	}
 }

@@ -120,6 +120,42 @@ func (b *fakeBackend) Close(context.Context) error {
 	return nil
 }
 
+// Attach echoes input back upper-cased as output, reports every resize
+// and the end of input as output lines, and exits 7 on "exit".
+func (b *fakeBackend) Attach(ctx context.Context, req AttachRequest, in <-chan AttachInput, ev AttachEvents) error {
+	b.record("Attach %s %dx%d output=%v tail=%d", req.Sandbox, req.Rows, req.Cols, req.Output, req.Tail)
+	if req.Sandbox == "missing" {
+		return errors.New("sandbox not found: missing")
+	}
+	ev.Ready(true)
+	for {
+		select {
+		case m, ok := <-in:
+			if !ok {
+				b.record("Attach client gone")
+				return nil
+			}
+			switch {
+			case m.Detach:
+				b.record("Attach detach")
+				ev.Detached()
+				return nil
+			case m.Resize != nil:
+				ev.Output(fmt.Appendf(nil, "resize %dx%d\n", m.Resize[0], m.Resize[1]))
+			case m.CloseStdin:
+				ev.Output([]byte("eof\n"))
+			case string(m.Stdin) == "exit":
+				ev.Exit(7, "asked to")
+				return nil
+			default:
+				ev.Output(bytes.ToUpper(m.Stdin))
+			}
+		case <-ctx.Done():
+			return nil
+		}
+	}
+}
+
 func (b *fakeBackend) saw(t *testing.T, want string) {
 	t.Helper()
 	b.mu.Lock()
@@ -170,6 +206,9 @@ func (r *recordedEvents) Step(s Step) {
 func (r *recordedEvents) Output(b []byte) { fmt.Fprintf(&r.buf, "output %s", b) }
 func (r *recordedEvents) Exit(sb string, code int, reason string) {
 	fmt.Fprintf(&r.buf, "exit %s %d %s\n", sb, code, reason)
+}
+func (r *recordedEvents) Console(sb string, tty bool) {
+	fmt.Fprintf(&r.buf, "console %s %v\n", sb, tty)
 }
 
 func TestRPCsOverTheSocket(t *testing.T) {

@@ -35,10 +35,12 @@ var rpcClasses = map[string]Class{
 	"Run":             {Min: RoleOperator, Mutating: true, Sandboxed: true},
 	"DeleteSandbox":   {Min: RoleOperator, Mutating: true, Sandboxed: true},
 	"Exec":            {Min: RoleOperator, Mutating: true, Sandboxed: true},
-	"AnswerApproval":  {Min: RoleOperator, Mutating: true, Sandboxed: true},
-	"InferenceSet":    {Min: RoleOperator, Mutating: true, Sandboxed: true},
-	"SetPolicy":       {Min: RoleAdmin, Mutating: true},
-	"Shutdown":        {Min: RoleAdmin, Mutating: true},
+	// Attach types into a running agent: as Exec.
+	"Attach":         {Min: RoleOperator, Mutating: true, Sandboxed: true},
+	"AnswerApproval": {Min: RoleOperator, Mutating: true, Sandboxed: true},
+	"InferenceSet":   {Min: RoleOperator, Mutating: true, Sandboxed: true},
+	"SetPolicy":      {Min: RoleAdmin, Mutating: true},
+	"Shutdown":       {Min: RoleAdmin, Mutating: true},
 }
 
 // methodName turns "/nemoclave.daemon.v1.Daemon/Run" into "Run".

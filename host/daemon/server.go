@@ -233,8 +233,13 @@ func (e *runEvents) Exit(sb string, code int, reason string) {
 	e.send(&pb.RunEvent{Event: &pb.RunEvent_Exit{Exit: &pb.Exit{Sandbox: sb, Code: int32(code), Reason: reason}}})
 }
 
+func (e *runEvents) Console(sb string, tty bool) {
+	e.send(&pb.RunEvent{Event: &pb.RunEvent_Console{Console: &pb.Console{Sandbox: sb, Tty: tty}}})
+}
+
 func (s *Server) Run(r *pb.RunRequest, stream pb.Daemon_RunServer) error {
-	req := RunRequest{Path: r.Path, Vars: r.Vars, VarFiles: r.VarFiles, VarEnv: r.VarEnv, Detach: r.Detach, Replace: r.Replace}
+	req := RunRequest{Path: r.Path, Vars: r.Vars, VarFiles: r.VarFiles, VarEnv: r.VarEnv, Detach: r.Detach, Replace: r.Replace,
+		Stdin: r.Stdin, Rows: uint16(r.Rows), Cols: uint16(r.Cols)}
 	return rpcError(s.backend.Run(stream.Context(), req, &runEvents{stream: stream}))
 }
 

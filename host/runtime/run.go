@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -14,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
@@ -64,6 +64,12 @@ type run struct {
 	// may use the same name, and a late second delete would remove it.
 	deleteOnce sync.Once
 	deleteErr  error
+
+	// stdin is what the agent reads (a terminal, a pipe or nothing).
+	stdin sandbox.StdinMode
+	// detached is set when the operator detached from an attached run:
+	// the run's end no longer stops the agent.
+	detached atomic.Bool
 }
 
 type refcount struct {
@@ -102,6 +108,11 @@ func (r *Runtime) Run(ctx context.Context, req daemon.RunRequest, ev daemon.RunE
 	}); err != nil {
 		return err
 	}
+	switch sandbox.StdinMode(req.Stdin) {
+	case sandbox.StdinNull, sandbox.StdinPipe, sandbox.StdinTTY:
+	default:
+		return fmt.Errorf("run: unknown stdin mode %q (tty, pipe or empty)", req.Stdin)
+	}
 	if err := step("prepare sandboxes", func() (string, error) { return r.checkNew(ctx, bp, req) }); err != nil {
 		return err
 	}
@@ -132,8 +143,17 @@ func (r *Runtime) Run(ctx context.Context, req daemon.RunRequest, ev daemon.RunE
 			}
 		}
 	}
-	for _, a := range bp.Agents {
+	for i, a := range bp.Agents {
 		rn := &run{r: r, name: a.Sandbox, agent: a, bp: bp, plugins: pl, pluginRefs: refs, health: health, done: make(chan struct{})}
+		// The first agent of an attached run reads what the CLI forwards;
+		// detached agents get a terminal, so `connect` can type into them
+		// later (an agent that reads nothing never notices it).
+		switch {
+		case req.Detach:
+			rn.stdin = sandbox.StdinTTY
+		case i == 0:
+			rn.stdin = sandbox.StdinMode(req.Stdin)
+		}
 		if err := step("configure gateway for "+a.Sandbox, rn.configureGateway); err != nil {
 			cleanup("start failed")
 			rn.releasePlugins()
@@ -151,6 +171,7 @@ func (r *Runtime) Run(ctx context.Context, req daemon.RunRequest, ev daemon.RunE
 			cleanup("start failed")
 			return err
 		}
+		rn.openConsole(ctx, req, ev)
 	}
 	if req.Detach {
 		return nil
@@ -176,6 +197,10 @@ func (r *Runtime) follow(ctx context.Context, runs []*run, ev daemon.RunEvents) 
 				}
 			}()
 			info, err := rn.driver.Wait(ctx, rn.name)
+			if err != nil && rn.detached.Load() {
+				// The operator detached: the agent runs on, as with -d.
+				return
+			}
 			if err != nil {
 				ev.Exit(rn.name, -1, "interrupted: the sandbox was stopped and deleted")
 				rn.stop(context.Background(), "interrupted")
@@ -194,10 +219,6 @@ func (r *Runtime) follow(ctx context.Context, runs []*run, ev daemon.RunEvents) 
 	wg.Wait()
 	return nil
 }
-
-type eventWriter struct{ ev daemon.RunEvents }
-
-func (w eventWriter) Write(b []byte) (int, error) { w.ev.Output(b); return len(b), nil }
 
 // evaluate loads the blueprint, asking the plugins themselves for schemas.
 func (r *Runtime) evaluate(ctx context.Context, req daemon.RunRequest) (*blueprints.Blueprint, error) {
@@ -439,7 +460,7 @@ func (rn *run) createSandbox(ctx context.Context, blueprintPath string) (string,
 	cmd := append([]string(nil), rn.agent.Command...)
 	workspace := rn.workspace
 	spec := sandbox.Spec{
-		Name: rn.name, Command: cmd, Env: env, Workspace: workspace, Policy: pol,
+		Name: rn.name, Command: cmd, Env: env, Workspace: workspace, Policy: pol, Stdin: rn.stdin,
 		Resources: sandbox.Resources{CPUs: sb.Resources.CPUs, MemoryBytes: sb.Resources.MemoryBytes, Pids: int64(sb.Resources.PIDs),
 			TmpBytes: sb.Resources.TmpBytes, AllowUnlimited: sb.Resources.AllowUnlimited},
 		Listeners: []sandbox.ListenerSpec{{Name: sandbox.ListenerEgress}, {Name: sandbox.ListenerInference}, {Name: sandbox.ListenerAgentAPI}},
@@ -515,12 +536,6 @@ func (rn *run) watchExit() {
 	rn.stop(context.Background(), "agent exited")
 }
 
-func (rn *run) followLogs(ctx context.Context, w io.Writer) error {
-	// The log is opened whatever ctx says: a cancelled follower still
-	// delivers everything written so far, then stops at its end.
-	return followFile(ctx, func() (io.ReadCloser, error) { return rn.driver.Logs(context.Background(), rn.name) }, w, true, 0)
-}
-
 // stop stops the agent, the gateway servers and (when no other sandbox of
 // the run uses them) the plugins. The sandbox record stays.
 func (rn *run) stop(ctx context.Context, reason string) {
@@ -587,20 +602,4 @@ func (rn *run) deleteState(ctx context.Context) error {
 		}
 	})
 	return rn.deleteErr
-}
-
-func firstNonEmpty(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
-}
-
-// presetDirs is $NEMOCLAVE_HOME/presets when it exists, as for validate.
-func presetDirs(home string) []string {
-	d := filepath.Join(home, "presets")
-	if st, err := os.Stat(d); err == nil && st.IsDir() {
-		return []string{d}
-	}
-	return nil
 }

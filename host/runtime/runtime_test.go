@@ -127,6 +127,10 @@ func (d *fakeDriver) Attach(context.Context, string, sandbox.AttachRequest) (san
 	return nil, errors.New("fake driver: no attach")
 }
 
+func (d *fakeDriver) Console(context.Context, string) (sandbox.Console, error) {
+	return nil, sandbox.ErrNoConsole
+}
+
 func (d *fakeDriver) Logs(_ context.Context, name string) (io.ReadCloser, error) {
 	b, err := d.box(name)
 	if err != nil {
@@ -208,6 +212,12 @@ func (e *events) Output(b []byte) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	fmt.Fprintf(&e.buf, "output %s", b)
+}
+
+func (e *events) Console(sb string, tty bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	fmt.Fprintf(&e.buf, "console %s %v\n", sb, tty)
 }
 
 func (e *events) Exit(sb string, code int, reason string) {

@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"time"
 )
 
@@ -27,6 +28,13 @@ func (r *Runtime) redactErr(err error) error {
 // new data until ctx ends, and then drains what was written up to that
 // moment before returning. tail > 0 starts at the last tail lines.
 func followFile(ctx context.Context, open func() (io.ReadCloser, error), w io.Writer, follow bool, tail int) error {
+	return followFileEvery(ctx, open, w, follow, tail, false, 100*time.Millisecond)
+}
+
+// followFileEvery is followFile polling every poll. rawTail starts at the
+// last tail lines byte for byte (an unfinished last line, such as a
+// chat's prompt, stays unfinished) rather than as whole lines.
+func followFileEvery(ctx context.Context, open func() (io.ReadCloser, error), w io.Writer, follow bool, tail int, rawTail bool, poll time.Duration) error {
 	rc, err := open()
 	if err != nil {
 		return err
@@ -37,7 +45,11 @@ func followFile(ctx context.Context, open func() (io.ReadCloser, error), w io.Wr
 		if err != nil {
 			return err
 		}
-		if _, err := w.Write(lastLines(all, tail)); err != nil {
+		last := lastLines(all, tail)
+		if rawTail {
+			last = lastRawLines(all, tail)
+		}
+		if _, err := w.Write(last); err != nil {
 			return err
 		}
 	}
@@ -63,7 +75,7 @@ func followFile(ctx context.Context, open func() (io.ReadCloser, error), w io.Wr
 			select {
 			case <-ctx.Done():
 				follow = false // one more pass to the end, then stop
-			case <-time.After(100 * time.Millisecond):
+			case <-time.After(poll):
 			}
 			continue
 		}
@@ -71,6 +83,23 @@ func followFile(ctx context.Context, open func() (io.ReadCloser, error), w io.Wr
 			return err
 		}
 	}
+}
+
+// lastRawLines is the end of b from the start of its n-th last line,
+// unchanged.
+func lastRawLines(b []byte, n int) []byte {
+	idx := len(b)
+	if idx > 0 && b[idx-1] == '\n' {
+		idx--
+	}
+	for i := 0; i < n; i++ {
+		j := bytes.LastIndexByte(b[:idx], '\n')
+		if j < 0 {
+			return b
+		}
+		idx = j
+	}
+	return b[idx+1:]
 }
 
 func lastLines(b []byte, n int) []byte {
@@ -132,5 +161,21 @@ func rotated(cur io.ReadCloser, open func() (io.ReadCloser, error)) io.ReadClose
 		}
 	}
 	next.Close()
+	return nil
+}
+
+func firstNonEmpty(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// presetDirs is $NEMOCLAVE_HOME/presets when it exists, as for validate.
+func presetDirs(home string) []string {
+	d := filepath.Join(home, "presets")
+	if st, err := os.Stat(d); err == nil && st.IsDir() {
+		return []string{d}
+	}
 	return nil
 }

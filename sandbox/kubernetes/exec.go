@@ -190,3 +190,13 @@ func (t *terminal) Next() *remotecommand.TerminalSize {
 		return nil
 	}
 }
+
+// Console is not offered for pods: the agent container's stdin is not
+// opened (the pod spec sets no stdin), so there is nothing to type into.
+// Shells and commands on a terminal go through Attach.
+func (d *Driver) Console(ctx context.Context, name string) (sandbox.Console, error) {
+	if _, err := d.Status(ctx, name); err != nil {
+		return nil, err
+	}
+	return nil, fmt.Errorf("%s: %w: the kubernetes driver does not connect to a pod agent's input; open a shell with `nemoclave sandbox connect %s --shell`", name, sandbox.ErrNoConsole, name)
+}

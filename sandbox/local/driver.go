@@ -442,7 +442,7 @@ func (d *Driver) launch(ctx context.Context, r *record) (_ *running, _ map[strin
 	cfg := &initConfig{
 		Name: spec.Name, Rootfs: filepath.Join(dir, "rootfs"), Workspace: spec.Workspace, Policy: spec.Policy,
 		Argv: spec.Command, Env: env, Protected: protected, TmpBytes: tmpBytes(spec.Resources),
-		Binary: d.cfg.Binary, LogMaxBytes: d.cfg.LogMaxBytes,
+		Binary: d.cfg.Binary, LogMaxBytes: d.cfg.LogMaxBytes, Stdin: string(spec.Stdin),
 	}
 	for _, l := range spec.Listeners {
 		cfg.Listeners = append(cfg.Listeners, l.Name)
@@ -499,6 +499,10 @@ func (d *Driver) launch(ctx context.Context, r *record) (_ *running, _ map[strin
 				ports[m.Names[i]] = m.Ports[i]
 			}
 		case opStarted:
+			var input *os.File
+			if spec.Stdin != sandbox.StdinNull && len(files) > 0 {
+				input, files = files[0], files[1:]
+			}
 			closeAll(files)
 			now := time.Now().UTC()
 			r.Info.State, r.Info.StartedAt, r.Info.Ports = sandbox.StateRunning, now, ports
@@ -509,6 +513,7 @@ func (d *Driver) launch(ctx context.Context, r *record) (_ *running, _ map[strin
 			run := &running{
 				cmd: cmd, ctl: ctl, rec: r, env: sandboxEnv(spec.Name, spec.Env, ports),
 				done: make(chan struct{}), waiters: map[int]chan envelope{},
+				input: input, inputTTY: spec.Stdin == sandbox.StdinTTY,
 			}
 			if spec.Timeout > 0 {
 				run.timer = time.AfterFunc(spec.Timeout, func() { run.kill("timeout") })

@@ -74,6 +74,10 @@ type job struct {
 	// DeleteWhenFile deletes the running sandbox as soon as the agent has
 	// created this workspace file.
 	DeleteWhenFile string `json:"delete_when_file,omitempty"`
+	// Stdin is the agent's stdin mode; Console are the steps typed into
+	// it once it runs (console_test.go).
+	Stdin   sandbox.StdinMode `json:"stdin,omitempty"`
+	Console []consoleStep     `json:"console,omitempty"`
 }
 
 type result struct {
@@ -364,7 +368,7 @@ func runInProcess(ctx context.Context, j job) result {
 	argv := j.Argv
 	spec := sandbox.Spec{
 		Name: j.Name, Command: argv, Env: j.Env, Workspace: j.Workspace, Policy: j.Policy,
-		Resources: j.Resources, Timeout: j.Timeout,
+		Resources: j.Resources, Timeout: j.Timeout, Stdin: j.Stdin,
 	}
 	for _, l := range j.Listeners {
 		spec.Listeners = append(spec.Listeners, sandbox.ListenerSpec{Name: l})
@@ -397,6 +401,10 @@ func runInProcess(ctx context.Context, j job) result {
 			res.StartErr = "reload: " + err.Error()
 		}
 		_ = os.WriteFile(filepath.Join(j.Workspace, "reloaded"), nil, 0o644)
+	}
+	var consoleOut string
+	if j.Console != nil {
+		consoleOut = driveConsole(ctx, d, j)
 	}
 	var attachOut string
 	if len(j.Attach) > 0 {
@@ -431,6 +439,9 @@ func runInProcess(ctx context.Context, j job) result {
 	}
 	if len(j.Attach) > 0 {
 		res.Output += "--- attach ---\n" + attachOut
+	}
+	if j.Console != nil {
+		res.Output += "--- console ---\n" + consoleOut
 	}
 	return res
 }

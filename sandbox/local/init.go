@@ -13,6 +13,7 @@ import (
 	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
 
+	"github.com/nemoclave/nemoclave/sandbox"
 	"github.com/nemoclave/nemoclave/sandbox/confine"
 )
 
@@ -145,11 +146,28 @@ func (s *initStage) setup() error {
 	// otherwise truncate, fallocate or chmod through fd 1, or fill without
 	// bound. The pipe is blocking (os.Pipe would hand the agent a
 	// non-blocking one, and writers that do not expect EAGAIN would fail).
+	if cfg.Stdin == string(sandbox.StdinTTY) {
+		return s.startOnTerminal(env)
+	}
 	var p [2]int
 	if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
 		return fmt.Errorf("agent output pipe: %w", err)
 	}
-	err = s.spawn(0, cfg.Argv, env, []uintptr{null.Fd(), uintptr(p[1]), uintptr(p[1])}, false)
+	stdin, input := null.Fd(), -1
+	if cfg.Stdin == string(sandbox.StdinPipe) {
+		// The supervisor gets the write end: console input, and EOF when
+		// it closes it.
+		var in [2]int
+		if err := unix.Pipe2(in[:], unix.O_CLOEXEC); err != nil {
+			unix.Close(p[0])
+			unix.Close(p[1])
+			return fmt.Errorf("agent input pipe: %w", err)
+		}
+		defer unix.Close(in[0])
+		defer unix.Close(in[1])
+		stdin, input = uintptr(in[0]), in[1]
+	}
+	err = s.spawn(0, cfg.Argv, env, []uintptr{stdin, uintptr(p[1]), uintptr(p[1])}, false)
 	unix.Close(p[1])
 	if err != nil {
 		unix.Close(p[0])
@@ -157,7 +175,54 @@ func (s *initStage) setup() error {
 	}
 	s.drained = make(chan struct{})
 	go s.drain(os.NewFile(uintptr(p[0]), "agent output"), logLimit(cfg.LogMaxBytes))
+	if input >= 0 {
+		return send(ctlFD, message{Op: opStarted, ID: 0, Pid: s.agentPid}, input)
+	}
 	return send(ctlFD, message{Op: opStarted, ID: 0, Pid: s.agentPid})
+}
+
+// startOnTerminal starts the agent on a terminal from the sandbox's own
+// devpts: stdin, stdout and stderr are its side, it is the session's
+// controlling terminal (Ctrl-C becomes SIGINT for the agent's foreground
+// process group), and this stage drains the controlling side into the log
+// as it drains the pipe otherwise (F18). The supervisor gets a copy of the
+// controlling side to type into and resize; only this stage reads it.
+func (s *initStage) startOnTerminal(env []string) error {
+	master, slave, err := openPTY()
+	if err != nil {
+		return err
+	}
+	defer master.Close()
+	// No CR before each LF: the log keeps the agent's own line ends, as
+	// with a pipe; the operator's CLI adds CRs for its raw terminal.
+	if t, err := unix.IoctlGetTermios(int(slave.Fd()), unix.TCGETS); err == nil {
+		t.Oflag &^= unix.ONLCR
+		_ = unix.IoctlSetTermios(int(slave.Fd()), unix.TCSETS, t)
+	}
+	fd := slave.Fd()
+	err = s.spawn(0, s.cfg.Argv, env, []uintptr{fd, fd, fd}, true)
+	slave.Close()
+	if err != nil {
+		return err
+	}
+	out, err := dupFile(master, "agent terminal")
+	if err != nil {
+		return err
+	}
+	s.drained = make(chan struct{})
+	// Reading the controlling side ends with EIO once every holder of the
+	// terminal side has exited; drain stops at any error.
+	go s.drain(out, logLimit(s.cfg.LogMaxBytes))
+	return send(ctlFD, message{Op: opStarted, ID: 0, Pid: s.agentPid}, int(master.Fd()))
+}
+
+// dupFile duplicates f (close-on-exec) as an independent *os.File.
+func dupFile(f *os.File, name string) (*os.File, error) {
+	fd, err := unix.FcntlInt(f.Fd(), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("duplicate %s: %w", name, err)
+	}
+	return os.NewFile(uintptr(fd), name), nil
 }
 
 func listenerEnvFor(names []string, ports []int) []string {

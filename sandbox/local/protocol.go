@@ -68,6 +68,10 @@ type initConfig struct {
 	// LogMaxBytes caps agent.log; the stage rotates it to agent.log.1
 	// (replacing the previous one) when a write would pass the cap.
 	LogMaxBytes int64 `json:"log_max_bytes,omitempty"`
+	// Stdin is the agent's standard input: "" (/dev/null), "pipe" or
+	// "tty" (sandbox.StdinMode). For pipe and tty the started message
+	// carries the input side to the supervisor.
+	Stdin string `json:"stdin,omitempty"`
 }
 
 // send writes one message with optional descriptors.

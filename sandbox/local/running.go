@@ -28,6 +28,17 @@ type running struct {
 	reason  string
 	nextID  int
 	waiters map[int]chan envelope
+
+	// input is the agent's stdin pipe (write end) or the controlling
+	// side of its terminal; nil when the agent reads /dev/null. Guarded
+	// by inputMu; closed when the sandbox ends (or a pipe's input ends).
+	inputMu  sync.Mutex
+	input    *os.File
+	inputTTY bool
+	// lastInput is the last byte typed, so CloseInput knows whether the
+	// terminal's line is empty (one EOF character ends the input) or not
+	// (the first only submits the line).
+	lastInput byte
 }
 
 func (r *running) info() sandbox.Info {
@@ -125,6 +136,12 @@ func (r *running) supervise(d *Driver) {
 	}
 	_ = d.save(rec)
 	r.mu.Unlock()
+	r.inputMu.Lock()
+	if r.input != nil {
+		r.input.Close()
+		r.input = nil
+	}
+	r.inputMu.Unlock()
 	unix.Close(r.ctl)
 	if rec.Cgroup != nil {
 		_ = rec.Cgroup.Remove()

@@ -8,11 +8,14 @@ import (
 	"os"
 
 	"github.com/nemoclave/nemoclave/host/cli"
+	"github.com/nemoclave/nemoclave/host/internal/termquiet"
 	"github.com/nemoclave/nemoclave/sandbox/local"
 	"github.com/nemoclave/nemoclave/sandbox/pluginbox"
 )
 
 func main() {
+	// Before anything reads the environment (see termquiet).
+	termquiet.Restore()
 	// The sandbox driver re-executes this binary as a sandbox's init stage;
 	// in that case this never returns.
 	local.MaybeInit()

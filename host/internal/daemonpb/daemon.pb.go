@@ -218,7 +218,14 @@ type RunRequest struct {
 	Detach bool              `protobuf:"varint,5,opt,name=detach,proto3" json:"detach,omitempty"`
 	// Replace deletes a running sandbox of the same blueprint first; without
 	// it such a run is refused.
-	Replace       bool `protobuf:"varint,6,opt,name=replace,proto3" json:"replace,omitempty"`
+	Replace bool `protobuf:"varint,6,opt,name=replace,proto3" json:"replace,omitempty"`
+	// Stdin is what the CLI forwards to the (first) agent of an attached
+	// run: "tty" (its stdin is a terminal), "pipe", or "" (nothing; the
+	// agent reads /dev/null). Detached runs always get a terminal, for
+	// `nemoclave <sandbox> connect`.
+	Stdin         string `protobuf:"bytes,7,opt,name=stdin,proto3" json:"stdin,omitempty"`
+	Rows          uint32 `protobuf:"varint,8,opt,name=rows,proto3" json:"rows,omitempty"`
+	Cols          uint32 `protobuf:"varint,9,opt,name=cols,proto3" json:"cols,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -295,6 +302,27 @@ func (x *RunRequest) GetReplace() bool {
 	return false
 }
 
+func (x *RunRequest) GetStdin() string {
+	if x != nil {
+		return x.Stdin
+	}
+	return ""
+}
+
+func (x *RunRequest) GetRows() uint32 {
+	if x != nil {
+		return x.Rows
+	}
+	return 0
+}
+
+func (x *RunRequest) GetCols() uint32 {
+	if x != nil {
+		return x.Cols
+	}
+	return 0
+}
+
 type RunEvent struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Types that are valid to be assigned to Event:
@@ -302,6 +330,7 @@ type RunEvent struct {
 	//	*RunEvent_Step
 	//	*RunEvent_Output
 	//	*RunEvent_Exit
+	//	*RunEvent_Console
 	Event         isRunEvent_Event `protobuf_oneof:"event"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -371,6 +400,15 @@ func (x *RunEvent) GetExit() *Exit {
 	return nil
 }
 
+func (x *RunEvent) GetConsole() *Console {
+	if x != nil {
+		if x, ok := x.Event.(*RunEvent_Console); ok {
+			return x.Console
+		}
+	}
+	return nil
+}
+
 type isRunEvent_Event interface {
 	isRunEvent_Event()
 }
@@ -387,11 +425,71 @@ type RunEvent_Exit struct {
 	Exit *Exit `protobuf:"bytes,3,opt,name=exit,proto3,oneof"`
 }
 
+type RunEvent_Console struct {
+	// The agent of this sandbox reads the run's input now: the CLI opens
+	// Attach for it.
+	Console *Console `protobuf:"bytes,4,opt,name=console,proto3,oneof"`
+}
+
 func (*RunEvent_Step) isRunEvent_Event() {}
 
 func (*RunEvent_Output) isRunEvent_Event() {}
 
 func (*RunEvent_Exit) isRunEvent_Event() {}
+
+func (*RunEvent_Console) isRunEvent_Event() {}
+
+type Console struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Sandbox       string                 `protobuf:"bytes,1,opt,name=sandbox,proto3" json:"sandbox,omitempty"`
+	Tty           bool                   `protobuf:"varint,2,opt,name=tty,proto3" json:"tty,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Console) Reset() {
+	*x = Console{}
+	mi := &file_host_api_daemon_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Console) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Console) ProtoMessage() {}
+
+func (x *Console) ProtoReflect() protoreflect.Message {
+	mi := &file_host_api_daemon_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Console.ProtoReflect.Descriptor instead.
+func (*Console) Descriptor() ([]byte, []int) {
+	return file_host_api_daemon_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *Console) GetSandbox() string {
+	if x != nil {
+		return x.Sandbox
+	}
+	return ""
+}
+
+func (x *Console) GetTty() bool {
+	if x != nil {
+		return x.Tty
+	}
+	return false
+}
 
 type Step struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -406,7 +504,7 @@ type Step struct {
 
 func (x *Step) Reset() {
 	*x = Step{}
-	mi := &file_host_api_daemon_proto_msgTypes[5]
+	mi := &file_host_api_daemon_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -418,7 +516,7 @@ func (x *Step) String() string {
 func (*Step) ProtoMessage() {}
 
 func (x *Step) ProtoReflect() protoreflect.Message {
-	mi := &file_host_api_daemon_proto_msgTypes[5]
+	mi := &file_host_api_daemon_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -431,7 +529,7 @@ func (x *Step) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Step.ProtoReflect.Descriptor instead.
 func (*Step) Descriptor() ([]byte, []int) {
-	return file_host_api_daemon_proto_rawDescGZIP(), []int{5}
+	return file_host_api_daemon_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Step) GetName() string {
@@ -473,7 +571,7 @@ type Exit struct {
 
 func (x *Exit) Reset() {
 	*x = Exit{}
-	mi := &file_host_api_daemon_proto_msgTypes[6]
+	mi := &file_host_api_daemon_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -485,7 +583,7 @@ func (x *Exit) String() string {
 func (*Exit) ProtoMessage() {}
 
 func (x *Exit) ProtoReflect() protoreflect.Message {
-	mi := &file_host_api_daemon_proto_msgTypes[6]
+	mi := &file_host_api_daemon_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -498,7 +596,7 @@ func (x *Exit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Exit.ProtoReflect.Descriptor instead.
 func (*Exit) Descriptor() ([]byte, []int) {
-	return file_host_api_daemon_proto_rawDescGZIP(), []int{6}
+	return file_host_api_daemon_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Exit) GetSandbox() string {
@@ -530,7 +628,7 @@ type ListSandboxesRequest struct {
 
 func (x *ListSandboxesRequest) Reset() {
 	*x = ListSandboxesRequest{}
-	mi := &file_host_api_daemon_proto_msgTypes[7]
+	mi := &file_host_api_daemon_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -542,7 +640,7 @@ func (x *ListSandboxesRequest) String() string {
 func (*ListSandboxesRequest) ProtoMessage() {}
 
 func (x *ListSandboxesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_host_api_daemon_proto_msgTypes[7]
+	mi := &file_host_api_daemon_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -555,7 +653,7 @@ func (x *ListSandboxesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSandboxesRequest.ProtoReflect.Descriptor instead.
 func (*ListSandboxesRequest) Descriptor() ([]byte, []int) {
-	return file_host_api_daemon_proto_rawDescGZIP(), []int{7}
+	return file_host_api_daemon_proto_rawDescGZIP(), []int{8}
 }
 
 type SandboxRequest struct {
@@ -567,7 +665,7 @@ type SandboxRequest struct {
 
 func (x *SandboxRequest) Reset() {
 	*x = SandboxRequest{}
-	mi := &file_host_api_daemon_proto_msgTypes[8]
+	mi := &file_host_api_daemon_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -579,7 +677,7 @@ func (x *SandboxRequest) String() string {
 func (*SandboxRequest) ProtoMessage() {}
 
 func (x *SandboxRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_host_api_daemon_proto_msgTypes[8]
+	mi := &file_host_api_daemon_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -592,7 +690,7 @@ func (x *SandboxRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SandboxRequest.ProtoReflect.Descriptor instead.
 func (*SandboxRequest) Descriptor() ([]byte, []int) {
-	return file_host_api_daemon_proto_rawDescGZIP(), []int{8}
+	return file_host_api_daemon_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *SandboxRequest) GetName() string {
@@ -617,7 +715,7 @@ type ExecInput struct {
 
 func (x *ExecInput) Reset() {
 	*x = ExecInput{}
-	mi := &file_host_api_daemon_proto_msgTypes[9]
+	mi := &file_host_api_daemon_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -629,7 +727,7 @@ func (x *ExecInput) String() string {
 func (*ExecInput) ProtoMessage() {}
 
 func (x *ExecInput) ProtoReflect() protoreflect.Message {
-	mi := &file_host_api_daemon_proto_msgTypes[9]
+	mi := &file_host_api_daemon_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -642,7 +740,7 @@ func (x *ExecInput) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecInput.ProtoReflect.Descriptor instead.
 func (*ExecInput) Descriptor() ([]byte, []int) {
-	return file_host_api_daemon_proto_rawDescGZIP(), []int{9}
+	return file_host_api_daemon_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ExecInput) GetInput() isExecInput_Input {
@@ -716,6 +814,333 @@ func (*ExecInput_Resize) isExecInput_Input() {}
 
 func (*ExecInput_CloseStdin) isExecInput_Input() {}
 
+type AttachInput struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Input:
+	//
+	//	*AttachInput_Start
+	//	*AttachInput_Stdin
+	//	*AttachInput_Resize
+	//	*AttachInput_CloseStdin
+	//	*AttachInput_Detach
+	Input         isAttachInput_Input `protobuf_oneof:"input"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AttachInput) Reset() {
+	*x = AttachInput{}
+	mi := &file_host_api_daemon_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AttachInput) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AttachInput) ProtoMessage() {}
+
+func (x *AttachInput) ProtoReflect() protoreflect.Message {
+	mi := &file_host_api_daemon_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AttachInput.ProtoReflect.Descriptor instead.
+func (*AttachInput) Descriptor() ([]byte, []int) {
+	return file_host_api_daemon_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *AttachInput) GetInput() isAttachInput_Input {
+	if x != nil {
+		return x.Input
+	}
+	return nil
+}
+
+func (x *AttachInput) GetStart() *AttachStart {
+	if x != nil {
+		if x, ok := x.Input.(*AttachInput_Start); ok {
+			return x.Start
+		}
+	}
+	return nil
+}
+
+func (x *AttachInput) GetStdin() []byte {
+	if x != nil {
+		if x, ok := x.Input.(*AttachInput_Stdin); ok {
+			return x.Stdin
+		}
+	}
+	return nil
+}
+
+func (x *AttachInput) GetResize() *Resize {
+	if x != nil {
+		if x, ok := x.Input.(*AttachInput_Resize); ok {
+			return x.Resize
+		}
+	}
+	return nil
+}
+
+func (x *AttachInput) GetCloseStdin() bool {
+	if x != nil {
+		if x, ok := x.Input.(*AttachInput_CloseStdin); ok {
+			return x.CloseStdin
+		}
+	}
+	return false
+}
+
+func (x *AttachInput) GetDetach() bool {
+	if x != nil {
+		if x, ok := x.Input.(*AttachInput_Detach); ok {
+			return x.Detach
+		}
+	}
+	return false
+}
+
+type isAttachInput_Input interface {
+	isAttachInput_Input()
+}
+
+type AttachInput_Start struct {
+	Start *AttachStart `protobuf:"bytes,1,opt,name=start,proto3,oneof"`
+}
+
+type AttachInput_Stdin struct {
+	Stdin []byte `protobuf:"bytes,2,opt,name=stdin,proto3,oneof"`
+}
+
+type AttachInput_Resize struct {
+	Resize *Resize `protobuf:"bytes,3,opt,name=resize,proto3,oneof"`
+}
+
+type AttachInput_CloseStdin struct {
+	// close_stdin ends the agent's input (EOF).
+	CloseStdin bool `protobuf:"varint,4,opt,name=close_stdin,json=closeStdin,proto3,oneof"`
+}
+
+type AttachInput_Detach struct {
+	// detach leaves the agent running; an attached run carries on as if
+	// it had been started with -d.
+	Detach bool `protobuf:"varint,5,opt,name=detach,proto3,oneof"`
+}
+
+func (*AttachInput_Start) isAttachInput_Input() {}
+
+func (*AttachInput_Stdin) isAttachInput_Input() {}
+
+func (*AttachInput_Resize) isAttachInput_Input() {}
+
+func (*AttachInput_CloseStdin) isAttachInput_Input() {}
+
+func (*AttachInput_Detach) isAttachInput_Input() {}
+
+type AttachStart struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Sandbox string                 `protobuf:"bytes,1,opt,name=sandbox,proto3" json:"sandbox,omitempty"`
+	Rows    uint32                 `protobuf:"varint,2,opt,name=rows,proto3" json:"rows,omitempty"`
+	Cols    uint32                 `protobuf:"varint,3,opt,name=cols,proto3" json:"cols,omitempty"`
+	// output streams the agent's output: the last `tail` lines of its log,
+	// then what follows. An attached run leaves it off (Run streams it).
+	Output        bool  `protobuf:"varint,4,opt,name=output,proto3" json:"output,omitempty"`
+	Tail          int32 `protobuf:"varint,5,opt,name=tail,proto3" json:"tail,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AttachStart) Reset() {
+	*x = AttachStart{}
+	mi := &file_host_api_daemon_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AttachStart) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AttachStart) ProtoMessage() {}
+
+func (x *AttachStart) ProtoReflect() protoreflect.Message {
+	mi := &file_host_api_daemon_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AttachStart.ProtoReflect.Descriptor instead.
+func (*AttachStart) Descriptor() ([]byte, []int) {
+	return file_host_api_daemon_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *AttachStart) GetSandbox() string {
+	if x != nil {
+		return x.Sandbox
+	}
+	return ""
+}
+
+func (x *AttachStart) GetRows() uint32 {
+	if x != nil {
+		return x.Rows
+	}
+	return 0
+}
+
+func (x *AttachStart) GetCols() uint32 {
+	if x != nil {
+		return x.Cols
+	}
+	return 0
+}
+
+func (x *AttachStart) GetOutput() bool {
+	if x != nil {
+		return x.Output
+	}
+	return false
+}
+
+func (x *AttachStart) GetTail() int32 {
+	if x != nil {
+		return x.Tail
+	}
+	return 0
+}
+
+type AttachOutput struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Output:
+	//
+	//	*AttachOutput_Ready
+	//	*AttachOutput_Data
+	//	*AttachOutput_Exit
+	//	*AttachOutput_Detached
+	Output        isAttachOutput_Output `protobuf_oneof:"output"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AttachOutput) Reset() {
+	*x = AttachOutput{}
+	mi := &file_host_api_daemon_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AttachOutput) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AttachOutput) ProtoMessage() {}
+
+func (x *AttachOutput) ProtoReflect() protoreflect.Message {
+	mi := &file_host_api_daemon_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AttachOutput.ProtoReflect.Descriptor instead.
+func (*AttachOutput) Descriptor() ([]byte, []int) {
+	return file_host_api_daemon_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *AttachOutput) GetOutput() isAttachOutput_Output {
+	if x != nil {
+		return x.Output
+	}
+	return nil
+}
+
+func (x *AttachOutput) GetReady() *Console {
+	if x != nil {
+		if x, ok := x.Output.(*AttachOutput_Ready); ok {
+			return x.Ready
+		}
+	}
+	return nil
+}
+
+func (x *AttachOutput) GetData() []byte {
+	if x != nil {
+		if x, ok := x.Output.(*AttachOutput_Data); ok {
+			return x.Data
+		}
+	}
+	return nil
+}
+
+func (x *AttachOutput) GetExit() *Exit {
+	if x != nil {
+		if x, ok := x.Output.(*AttachOutput_Exit); ok {
+			return x.Exit
+		}
+	}
+	return nil
+}
+
+func (x *AttachOutput) GetDetached() bool {
+	if x != nil {
+		if x, ok := x.Output.(*AttachOutput_Detached); ok {
+			return x.Detached
+		}
+	}
+	return false
+}
+
+type isAttachOutput_Output interface {
+	isAttachOutput_Output()
+}
+
+type AttachOutput_Ready struct {
+	// The console is open; tty says whether the agent is on a terminal.
+	Ready *Console `protobuf:"bytes,1,opt,name=ready,proto3,oneof"`
+}
+
+type AttachOutput_Data struct {
+	Data []byte `protobuf:"bytes,2,opt,name=data,proto3,oneof"`
+}
+
+type AttachOutput_Exit struct {
+	Exit *Exit `protobuf:"bytes,3,opt,name=exit,proto3,oneof"`
+}
+
+type AttachOutput_Detached struct {
+	// The detach was recorded; the client may go.
+	Detached bool `protobuf:"varint,4,opt,name=detached,proto3,oneof"`
+}
+
+func (*AttachOutput_Ready) isAttachOutput_Output() {}
+
+func (*AttachOutput_Data) isAttachOutput_Output() {}
+
+func (*AttachOutput_Exit) isAttachOutput_Output() {}
+
+func (*AttachOutput_Detached) isAttachOutput_Output() {}
+
 type ExecStart struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Sandbox       string                 `protobuf:"bytes,1,opt,name=sandbox,proto3" json:"sandbox,omitempty"`
@@ -730,7 +1155,7 @@ type ExecStart struct {
 
 func (x *ExecStart) Reset() {
 	*x = ExecStart{}
-	mi := &file_host_api_daemon_proto_msgTypes[10]
+	mi := &file_host_api_daemon_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -742,7 +1167,7 @@ func (x *ExecStart) String() string {
 func (*ExecStart) ProtoMessage() {}
 
 func (x *ExecStart) ProtoReflect() protoreflect.Message {
-	mi := &file_host_api_daemon_proto_msgTypes[10]
+	mi := &file_host_api_daemon_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -755,7 +1180,7 @@ func (x *ExecStart) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecStart.ProtoReflect.Descriptor instead.
 func (*ExecStart) Descriptor() ([]byte, []int) {
-	return file_host_api_daemon_proto_rawDescGZIP(), []int{10}
+	return file_host_api_daemon_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ExecStart) GetSandbox() string {
@@ -810,7 +1235,7 @@ type Resize struct {
 
 func (x *Resize) Reset() {
 	*x = Resize{}
-	mi := &file_host_api_daemon_proto_msgTypes[11]
+	mi := &file_host_api_daemon_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -822,7 +1247,7 @@ func (x *Resize) String() string {
 func (*Resize) ProtoMessage() {}
 
 func (x *Resize) ProtoReflect() protoreflect.Message {
-	mi := &file_host_api_daemon_proto_msgTypes[11]
+	mi := &file_host_api_daemon_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -835,7 +1260,7 @@ func (x *Resize) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Resize.ProtoReflect.Descriptor instead.
 func (*Resize) Descriptor() ([]byte, []int) {
-	return file_host_api_daemon_proto_rawDescGZIP(), []int{11}
+	return file_host_api_daemon_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Resize) GetRows() uint32 {
@@ -866,7 +1291,7 @@ type ExecOutput struct {
 
 func (x *ExecOutput) Reset() {
 	*x = ExecOutput{}
-	mi := &file_host_api_daemon_proto_msgTypes[12]
+	mi := &file_host_api_daemon_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -878,7 +1303,7 @@ func (x *ExecOutput) String() string {
 func (*ExecOutput) ProtoMessage() {}
 
 func (x *ExecOutput) ProtoReflect() protoreflect.Message {
-	mi := &file_host_api_daemon_proto_msgTypes[12]
+	mi := &file_host_api_daemon_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -891,7 +1316,7 @@ func (x *ExecOutput) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecOutput.ProtoReflect.Descriptor instead.
 func (*ExecOutput) Descriptor() ([]byte, []int) {
-	return file_host_api_daemon_proto_rawDescGZIP(), []int{12}
+	return file_host_api_daemon_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ExecOutput) GetOutput() isExecOutput_Output {
@@ -964,7 +1389,7 @@ type LogsRequest struct {
 
 func (x *LogsRequest) Reset() {
 	*x = LogsRequest{}
-	mi := &file_host_api_daemon_proto_msgTypes[13]
+	mi := &file_host_api_daemon_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -976,7 +1401,7 @@ func (x *LogsRequest) String() string {
 func (*LogsRequest) ProtoMessage() {}
 
 func (x *LogsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_host_api_daemon_proto_msgTypes[13]
+	mi := &file_host_api_daemon_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -989,7 +1414,7 @@ func (x *LogsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogsRequest.ProtoReflect.Descriptor instead.
 func (*LogsRequest) Descriptor() ([]byte, []int) {
-	return file_host_api_daemon_proto_rawDescGZIP(), []int{13}
+	return file_host_api_daemon_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *LogsRequest) GetSandbox() string {
@@ -1029,7 +1454,7 @@ type LogChunk struct {
 
 func (x *LogChunk) Reset() {
 	*x = LogChunk{}
-	mi := &file_host_api_daemon_proto_msgTypes[14]
+	mi := &file_host_api_daemon_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1041,7 +1466,7 @@ func (x *LogChunk) String() string {
 func (*LogChunk) ProtoMessage() {}
 
 func (x *LogChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_host_api_daemon_proto_msgTypes[14]
+	mi := &file_host_api_daemon_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1054,7 +1479,7 @@ func (x *LogChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogChunk.ProtoReflect.Descriptor instead.
 func (*LogChunk) Descriptor() ([]byte, []int) {
-	return file_host_api_daemon_proto_rawDescGZIP(), []int{14}
+	return file_host_api_daemon_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *LogChunk) GetData() []byte {
@@ -1076,7 +1501,7 @@ type GetPolicyRequest struct {
 
 func (x *GetPolicyRequest) Reset() {
 	*x = GetPolicyRequest{}
-	mi := &file_host_api_daemon_proto_msgTypes[15]
+	mi := &file_host_api_daemon_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1088,7 +1513,7 @@ func (x *GetPolicyRequest) String() string {
 func (*GetPolicyRequest) ProtoMessage() {}
 
 func (x *GetPolicyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_host_api_daemon_proto_msgTypes[15]
+	mi := &file_host_api_daemon_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1101,7 +1526,7 @@ func (x *GetPolicyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPolicyRequest.ProtoReflect.Descriptor instead.
 func (*GetPolicyRequest) Descriptor() ([]byte, []int) {
-	return file_host_api_daemon_proto_rawDescGZIP(), []int{15}
+	return file_host_api_daemon_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *GetPolicyRequest) GetSandbox() string {
@@ -1131,7 +1556,7 @@ type SetPolicyRequest struct {
 
 func (x *SetPolicyRequest) Reset() {
 	*x = SetPolicyRequest{}
-	mi := &file_host_api_daemon_proto_msgTypes[16]
+	mi := &file_host_api_daemon_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1143,7 +1568,7 @@ func (x *SetPolicyRequest) String() string {
 func (*SetPolicyRequest) ProtoMessage() {}
 
 func (x *SetPolicyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_host_api_daemon_proto_msgTypes[16]
+	mi := &file_host_api_daemon_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1156,7 +1581,7 @@ func (x *SetPolicyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetPolicyRequest.ProtoReflect.Descriptor instead.
 func (*SetPolicyRequest) Descriptor() ([]byte, []int) {
-	return file_host_api_daemon_proto_rawDescGZIP(), []int{16}
+	return file_host_api_daemon_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *SetPolicyRequest) GetSandbox() string {
@@ -1189,7 +1614,7 @@ type ListApprovalsRequest struct {
 
 func (x *ListApprovalsRequest) Reset() {
 	*x = ListApprovalsRequest{}
-	mi := &file_host_api_daemon_proto_msgTypes[17]
+	mi := &file_host_api_daemon_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1201,7 +1626,7 @@ func (x *ListApprovalsRequest) String() string {
 func (*ListApprovalsRequest) ProtoMessage() {}
 
 func (x *ListApprovalsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_host_api_daemon_proto_msgTypes[17]
+	mi := &file_host_api_daemon_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1214,7 +1639,7 @@ func (x *ListApprovalsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListApprovalsRequest.ProtoReflect.Descriptor instead.
 func (*ListApprovalsRequest) Descriptor() ([]byte, []int) {
-	return file_host_api_daemon_proto_rawDescGZIP(), []int{17}
+	return file_host_api_daemon_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ListApprovalsRequest) GetSandbox() string {
@@ -1236,7 +1661,7 @@ type AnswerApprovalRequest struct {
 
 func (x *AnswerApprovalRequest) Reset() {
 	*x = AnswerApprovalRequest{}
-	mi := &file_host_api_daemon_proto_msgTypes[18]
+	mi := &file_host_api_daemon_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1248,7 +1673,7 @@ func (x *AnswerApprovalRequest) String() string {
 func (*AnswerApprovalRequest) ProtoMessage() {}
 
 func (x *AnswerApprovalRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_host_api_daemon_proto_msgTypes[18]
+	mi := &file_host_api_daemon_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1261,7 +1686,7 @@ func (x *AnswerApprovalRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AnswerApprovalRequest.ProtoReflect.Descriptor instead.
 func (*AnswerApprovalRequest) Descriptor() ([]byte, []int) {
-	return file_host_api_daemon_proto_rawDescGZIP(), []int{18}
+	return file_host_api_daemon_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *AnswerApprovalRequest) GetId() string {
@@ -1294,7 +1719,7 @@ type InferenceStatusRequest struct {
 
 func (x *InferenceStatusRequest) Reset() {
 	*x = InferenceStatusRequest{}
-	mi := &file_host_api_daemon_proto_msgTypes[19]
+	mi := &file_host_api_daemon_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1306,7 +1731,7 @@ func (x *InferenceStatusRequest) String() string {
 func (*InferenceStatusRequest) ProtoMessage() {}
 
 func (x *InferenceStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_host_api_daemon_proto_msgTypes[19]
+	mi := &file_host_api_daemon_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1319,7 +1744,7 @@ func (x *InferenceStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InferenceStatusRequest.ProtoReflect.Descriptor instead.
 func (*InferenceStatusRequest) Descriptor() ([]byte, []int) {
-	return file_host_api_daemon_proto_rawDescGZIP(), []int{19}
+	return file_host_api_daemon_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *InferenceStatusRequest) GetSandbox() string {
@@ -1340,7 +1765,7 @@ type InferenceSetRequest struct {
 
 func (x *InferenceSetRequest) Reset() {
 	*x = InferenceSetRequest{}
-	mi := &file_host_api_daemon_proto_msgTypes[20]
+	mi := &file_host_api_daemon_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1352,7 +1777,7 @@ func (x *InferenceSetRequest) String() string {
 func (*InferenceSetRequest) ProtoMessage() {}
 
 func (x *InferenceSetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_host_api_daemon_proto_msgTypes[20]
+	mi := &file_host_api_daemon_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1365,7 +1790,7 @@ func (x *InferenceSetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InferenceSetRequest.ProtoReflect.Descriptor instead.
 func (*InferenceSetRequest) Descriptor() ([]byte, []int) {
-	return file_host_api_daemon_proto_rawDescGZIP(), []int{20}
+	return file_host_api_daemon_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *InferenceSetRequest) GetSandbox() string {
@@ -1397,7 +1822,7 @@ type ShutdownRequest struct {
 
 func (x *ShutdownRequest) Reset() {
 	*x = ShutdownRequest{}
-	mi := &file_host_api_daemon_proto_msgTypes[21]
+	mi := &file_host_api_daemon_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1409,7 +1834,7 @@ func (x *ShutdownRequest) String() string {
 func (*ShutdownRequest) ProtoMessage() {}
 
 func (x *ShutdownRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_host_api_daemon_proto_msgTypes[21]
+	mi := &file_host_api_daemon_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1422,7 +1847,7 @@ func (x *ShutdownRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShutdownRequest.ProtoReflect.Descriptor instead.
 func (*ShutdownRequest) Descriptor() ([]byte, []int) {
-	return file_host_api_daemon_proto_rawDescGZIP(), []int{21}
+	return file_host_api_daemon_proto_rawDescGZIP(), []int{25}
 }
 
 type ShutdownResponse struct {
@@ -1433,7 +1858,7 @@ type ShutdownResponse struct {
 
 func (x *ShutdownResponse) Reset() {
 	*x = ShutdownResponse{}
-	mi := &file_host_api_daemon_proto_msgTypes[22]
+	mi := &file_host_api_daemon_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1445,7 +1870,7 @@ func (x *ShutdownResponse) String() string {
 func (*ShutdownResponse) ProtoMessage() {}
 
 func (x *ShutdownResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_host_api_daemon_proto_msgTypes[22]
+	mi := &file_host_api_daemon_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1458,7 +1883,7 @@ func (x *ShutdownResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShutdownResponse.ProtoReflect.Descriptor instead.
 func (*ShutdownResponse) Descriptor() ([]byte, []int) {
-	return file_host_api_daemon_proto_rawDescGZIP(), []int{22}
+	return file_host_api_daemon_proto_rawDescGZIP(), []int{26}
 }
 
 type LoginInfoRequest struct {
@@ -1469,7 +1894,7 @@ type LoginInfoRequest struct {
 
 func (x *LoginInfoRequest) Reset() {
 	*x = LoginInfoRequest{}
-	mi := &file_host_api_daemon_proto_msgTypes[23]
+	mi := &file_host_api_daemon_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1481,7 +1906,7 @@ func (x *LoginInfoRequest) String() string {
 func (*LoginInfoRequest) ProtoMessage() {}
 
 func (x *LoginInfoRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_host_api_daemon_proto_msgTypes[23]
+	mi := &file_host_api_daemon_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1494,7 +1919,7 @@ func (x *LoginInfoRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoginInfoRequest.ProtoReflect.Descriptor instead.
 func (*LoginInfoRequest) Descriptor() ([]byte, []int) {
-	return file_host_api_daemon_proto_rawDescGZIP(), []int{23}
+	return file_host_api_daemon_proto_rawDescGZIP(), []int{27}
 }
 
 type LoginInfoResponse struct {
@@ -1513,7 +1938,7 @@ type LoginInfoResponse struct {
 
 func (x *LoginInfoResponse) Reset() {
 	*x = LoginInfoResponse{}
-	mi := &file_host_api_daemon_proto_msgTypes[24]
+	mi := &file_host_api_daemon_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1525,7 +1950,7 @@ func (x *LoginInfoResponse) String() string {
 func (*LoginInfoResponse) ProtoMessage() {}
 
 func (x *LoginInfoResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_host_api_daemon_proto_msgTypes[24]
+	mi := &file_host_api_daemon_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1538,7 +1963,7 @@ func (x *LoginInfoResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoginInfoResponse.ProtoReflect.Descriptor instead.
 func (*LoginInfoResponse) Descriptor() ([]byte, []int) {
-	return file_host_api_daemon_proto_rawDescGZIP(), []int{24}
+	return file_host_api_daemon_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *LoginInfoResponse) GetIssuer() string {
@@ -1584,7 +2009,7 @@ const file_host_api_daemon_proto_rawDesc = "" +
 	"\bbuild_id\x18\x04 \x01(\tR\abuildId\x12)\n" +
 	"\x10active_sandboxes\x18\x05 \x01(\x05R\x0factiveSandboxes\x12\x16\n" +
 	"\x06caller\x18\x06 \x01(\tR\x06caller\x12\x12\n" +
-	"\x04role\x18\a \x01(\tR\x04role\"\xe8\x02\n" +
+	"\x04role\x18\a \x01(\tR\x04role\"\xa6\x03\n" +
 	"\n" +
 	"RunRequest\x12\x12\n" +
 	"\x04path\x18\x01 \x01(\tR\x04path\x12=\n" +
@@ -1592,18 +2017,25 @@ const file_host_api_daemon_proto_rawDesc = "" +
 	"\tvar_files\x18\x03 \x03(\tR\bvarFiles\x12D\n" +
 	"\avar_env\x18\x04 \x03(\v2+.nemoclave.daemon.v1.RunRequest.VarEnvEntryR\x06varEnv\x12\x16\n" +
 	"\x06detach\x18\x05 \x01(\bR\x06detach\x12\x18\n" +
-	"\areplace\x18\x06 \x01(\bR\areplace\x1a7\n" +
+	"\areplace\x18\x06 \x01(\bR\areplace\x12\x14\n" +
+	"\x05stdin\x18\a \x01(\tR\x05stdin\x12\x12\n" +
+	"\x04rows\x18\b \x01(\rR\x04rows\x12\x12\n" +
+	"\x04cols\x18\t \x01(\rR\x04cols\x1a7\n" +
 	"\tVarsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a9\n" +
 	"\vVarEnvEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x8f\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xc9\x01\n" +
 	"\bRunEvent\x12/\n" +
 	"\x04step\x18\x01 \x01(\v2\x19.nemoclave.daemon.v1.StepH\x00R\x04step\x12\x18\n" +
 	"\x06output\x18\x02 \x01(\fH\x00R\x06output\x12/\n" +
-	"\x04exit\x18\x03 \x01(\v2\x19.nemoclave.daemon.v1.ExitH\x00R\x04exitB\a\n" +
-	"\x05event\"i\n" +
+	"\x04exit\x18\x03 \x01(\v2\x19.nemoclave.daemon.v1.ExitH\x00R\x04exit\x128\n" +
+	"\aconsole\x18\x04 \x01(\v2\x1c.nemoclave.daemon.v1.ConsoleH\x00R\aconsoleB\a\n" +
+	"\x05event\"5\n" +
+	"\aConsole\x12\x18\n" +
+	"\asandbox\x18\x01 \x01(\tR\asandbox\x12\x10\n" +
+	"\x03tty\x18\x02 \x01(\bR\x03tty\"i\n" +
 	"\x04Step\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05phase\x18\x02 \x01(\tR\x05phase\x12\x1f\n" +
@@ -1623,7 +2055,27 @@ const file_host_api_daemon_proto_rawDesc = "" +
 	"\x06resize\x18\x03 \x01(\v2\x1b.nemoclave.daemon.v1.ResizeH\x00R\x06resize\x12!\n" +
 	"\vclose_stdin\x18\x04 \x01(\bH\x00R\n" +
 	"closeStdinB\a\n" +
-	"\x05input\"\xec\x01\n" +
+	"\x05input\"\xdc\x01\n" +
+	"\vAttachInput\x128\n" +
+	"\x05start\x18\x01 \x01(\v2 .nemoclave.daemon.v1.AttachStartH\x00R\x05start\x12\x16\n" +
+	"\x05stdin\x18\x02 \x01(\fH\x00R\x05stdin\x125\n" +
+	"\x06resize\x18\x03 \x01(\v2\x1b.nemoclave.daemon.v1.ResizeH\x00R\x06resize\x12!\n" +
+	"\vclose_stdin\x18\x04 \x01(\bH\x00R\n" +
+	"closeStdin\x12\x18\n" +
+	"\x06detach\x18\x05 \x01(\bH\x00R\x06detachB\a\n" +
+	"\x05input\"{\n" +
+	"\vAttachStart\x12\x18\n" +
+	"\asandbox\x18\x01 \x01(\tR\asandbox\x12\x12\n" +
+	"\x04rows\x18\x02 \x01(\rR\x04rows\x12\x12\n" +
+	"\x04cols\x18\x03 \x01(\rR\x04cols\x12\x16\n" +
+	"\x06output\x18\x04 \x01(\bR\x06output\x12\x12\n" +
+	"\x04tail\x18\x05 \x01(\x05R\x04tail\"\xb3\x01\n" +
+	"\fAttachOutput\x124\n" +
+	"\x05ready\x18\x01 \x01(\v2\x1c.nemoclave.daemon.v1.ConsoleH\x00R\x05ready\x12\x14\n" +
+	"\x04data\x18\x02 \x01(\fH\x00R\x04data\x12/\n" +
+	"\x04exit\x18\x03 \x01(\v2\x19.nemoclave.daemon.v1.ExitH\x00R\x04exit\x12\x1c\n" +
+	"\bdetached\x18\x04 \x01(\bH\x00R\bdetachedB\b\n" +
+	"\x06output\"\xec\x01\n" +
 	"\tExecStart\x12\x18\n" +
 	"\asandbox\x18\x01 \x01(\tR\asandbox\x12\x18\n" +
 	"\acommand\x18\x02 \x03(\tR\acommand\x12\x10\n" +
@@ -1678,7 +2130,7 @@ const file_host_api_daemon_proto_rawDesc = "" +
 	"\x06issuer\x18\x01 \x01(\tR\x06issuer\x12\x1b\n" +
 	"\tclient_id\x18\x02 \x01(\tR\bclientId\x12\x1a\n" +
 	"\baudience\x18\x03 \x01(\tR\baudience\x12\x16\n" +
-	"\x06scopes\x18\x04 \x03(\tR\x06scopes2\x89\v\n" +
+	"\x06scopes\x18\x04 \x03(\tR\x06scopes2\xdc\v\n" +
 	"\x06Daemon\x12K\n" +
 	"\x04Ping\x12 .nemoclave.daemon.v1.PingRequest\x1a!.nemoclave.daemon.v1.PingResponse\x12G\n" +
 	"\x03Run\x12\x1f.nemoclave.daemon.v1.RunRequest\x1a\x1d.nemoclave.daemon.v1.RunEvent0\x01\x12]\n" +
@@ -1686,7 +2138,8 @@ const file_host_api_daemon_proto_rawDesc = "" +
 	"\n" +
 	"GetSandbox\x12#.nemoclave.daemon.v1.SandboxRequest\x1a!.nemoclave.daemon.v1.JSONResponse\x12W\n" +
 	"\rDeleteSandbox\x12#.nemoclave.daemon.v1.SandboxRequest\x1a!.nemoclave.daemon.v1.JSONResponse\x12K\n" +
-	"\x04Exec\x12\x1e.nemoclave.daemon.v1.ExecInput\x1a\x1f.nemoclave.daemon.v1.ExecOutput(\x010\x01\x12I\n" +
+	"\x04Exec\x12\x1e.nemoclave.daemon.v1.ExecInput\x1a\x1f.nemoclave.daemon.v1.ExecOutput(\x010\x01\x12Q\n" +
+	"\x06Attach\x12 .nemoclave.daemon.v1.AttachInput\x1a!.nemoclave.daemon.v1.AttachOutput(\x010\x01\x12I\n" +
 	"\x04Logs\x12 .nemoclave.daemon.v1.LogsRequest\x1a\x1d.nemoclave.daemon.v1.LogChunk0\x01\x12U\n" +
 	"\tGetPolicy\x12%.nemoclave.daemon.v1.GetPolicyRequest\x1a!.nemoclave.daemon.v1.JSONResponse\x12U\n" +
 	"\tSetPolicy\x12%.nemoclave.daemon.v1.SetPolicyRequest\x1a!.nemoclave.daemon.v1.JSONResponse\x12]\n" +
@@ -1710,82 +2163,93 @@ func file_host_api_daemon_proto_rawDescGZIP() []byte {
 	return file_host_api_daemon_proto_rawDescData
 }
 
-var file_host_api_daemon_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
+var file_host_api_daemon_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
 var file_host_api_daemon_proto_goTypes = []any{
 	(*JSONResponse)(nil),           // 0: nemoclave.daemon.v1.JSONResponse
 	(*PingRequest)(nil),            // 1: nemoclave.daemon.v1.PingRequest
 	(*PingResponse)(nil),           // 2: nemoclave.daemon.v1.PingResponse
 	(*RunRequest)(nil),             // 3: nemoclave.daemon.v1.RunRequest
 	(*RunEvent)(nil),               // 4: nemoclave.daemon.v1.RunEvent
-	(*Step)(nil),                   // 5: nemoclave.daemon.v1.Step
-	(*Exit)(nil),                   // 6: nemoclave.daemon.v1.Exit
-	(*ListSandboxesRequest)(nil),   // 7: nemoclave.daemon.v1.ListSandboxesRequest
-	(*SandboxRequest)(nil),         // 8: nemoclave.daemon.v1.SandboxRequest
-	(*ExecInput)(nil),              // 9: nemoclave.daemon.v1.ExecInput
-	(*ExecStart)(nil),              // 10: nemoclave.daemon.v1.ExecStart
-	(*Resize)(nil),                 // 11: nemoclave.daemon.v1.Resize
-	(*ExecOutput)(nil),             // 12: nemoclave.daemon.v1.ExecOutput
-	(*LogsRequest)(nil),            // 13: nemoclave.daemon.v1.LogsRequest
-	(*LogChunk)(nil),               // 14: nemoclave.daemon.v1.LogChunk
-	(*GetPolicyRequest)(nil),       // 15: nemoclave.daemon.v1.GetPolicyRequest
-	(*SetPolicyRequest)(nil),       // 16: nemoclave.daemon.v1.SetPolicyRequest
-	(*ListApprovalsRequest)(nil),   // 17: nemoclave.daemon.v1.ListApprovalsRequest
-	(*AnswerApprovalRequest)(nil),  // 18: nemoclave.daemon.v1.AnswerApprovalRequest
-	(*InferenceStatusRequest)(nil), // 19: nemoclave.daemon.v1.InferenceStatusRequest
-	(*InferenceSetRequest)(nil),    // 20: nemoclave.daemon.v1.InferenceSetRequest
-	(*ShutdownRequest)(nil),        // 21: nemoclave.daemon.v1.ShutdownRequest
-	(*ShutdownResponse)(nil),       // 22: nemoclave.daemon.v1.ShutdownResponse
-	(*LoginInfoRequest)(nil),       // 23: nemoclave.daemon.v1.LoginInfoRequest
-	(*LoginInfoResponse)(nil),      // 24: nemoclave.daemon.v1.LoginInfoResponse
-	nil,                            // 25: nemoclave.daemon.v1.RunRequest.VarsEntry
-	nil,                            // 26: nemoclave.daemon.v1.RunRequest.VarEnvEntry
-	nil,                            // 27: nemoclave.daemon.v1.ExecStart.EnvEntry
+	(*Console)(nil),                // 5: nemoclave.daemon.v1.Console
+	(*Step)(nil),                   // 6: nemoclave.daemon.v1.Step
+	(*Exit)(nil),                   // 7: nemoclave.daemon.v1.Exit
+	(*ListSandboxesRequest)(nil),   // 8: nemoclave.daemon.v1.ListSandboxesRequest
+	(*SandboxRequest)(nil),         // 9: nemoclave.daemon.v1.SandboxRequest
+	(*ExecInput)(nil),              // 10: nemoclave.daemon.v1.ExecInput
+	(*AttachInput)(nil),            // 11: nemoclave.daemon.v1.AttachInput
+	(*AttachStart)(nil),            // 12: nemoclave.daemon.v1.AttachStart
+	(*AttachOutput)(nil),           // 13: nemoclave.daemon.v1.AttachOutput
+	(*ExecStart)(nil),              // 14: nemoclave.daemon.v1.ExecStart
+	(*Resize)(nil),                 // 15: nemoclave.daemon.v1.Resize
+	(*ExecOutput)(nil),             // 16: nemoclave.daemon.v1.ExecOutput
+	(*LogsRequest)(nil),            // 17: nemoclave.daemon.v1.LogsRequest
+	(*LogChunk)(nil),               // 18: nemoclave.daemon.v1.LogChunk
+	(*GetPolicyRequest)(nil),       // 19: nemoclave.daemon.v1.GetPolicyRequest
+	(*SetPolicyRequest)(nil),       // 20: nemoclave.daemon.v1.SetPolicyRequest
+	(*ListApprovalsRequest)(nil),   // 21: nemoclave.daemon.v1.ListApprovalsRequest
+	(*AnswerApprovalRequest)(nil),  // 22: nemoclave.daemon.v1.AnswerApprovalRequest
+	(*InferenceStatusRequest)(nil), // 23: nemoclave.daemon.v1.InferenceStatusRequest
+	(*InferenceSetRequest)(nil),    // 24: nemoclave.daemon.v1.InferenceSetRequest
+	(*ShutdownRequest)(nil),        // 25: nemoclave.daemon.v1.ShutdownRequest
+	(*ShutdownResponse)(nil),       // 26: nemoclave.daemon.v1.ShutdownResponse
+	(*LoginInfoRequest)(nil),       // 27: nemoclave.daemon.v1.LoginInfoRequest
+	(*LoginInfoResponse)(nil),      // 28: nemoclave.daemon.v1.LoginInfoResponse
+	nil,                            // 29: nemoclave.daemon.v1.RunRequest.VarsEntry
+	nil,                            // 30: nemoclave.daemon.v1.RunRequest.VarEnvEntry
+	nil,                            // 31: nemoclave.daemon.v1.ExecStart.EnvEntry
 }
 var file_host_api_daemon_proto_depIdxs = []int32{
-	25, // 0: nemoclave.daemon.v1.RunRequest.vars:type_name -> nemoclave.daemon.v1.RunRequest.VarsEntry
-	26, // 1: nemoclave.daemon.v1.RunRequest.var_env:type_name -> nemoclave.daemon.v1.RunRequest.VarEnvEntry
-	5,  // 2: nemoclave.daemon.v1.RunEvent.step:type_name -> nemoclave.daemon.v1.Step
-	6,  // 3: nemoclave.daemon.v1.RunEvent.exit:type_name -> nemoclave.daemon.v1.Exit
-	10, // 4: nemoclave.daemon.v1.ExecInput.start:type_name -> nemoclave.daemon.v1.ExecStart
-	11, // 5: nemoclave.daemon.v1.ExecInput.resize:type_name -> nemoclave.daemon.v1.Resize
-	27, // 6: nemoclave.daemon.v1.ExecStart.env:type_name -> nemoclave.daemon.v1.ExecStart.EnvEntry
-	1,  // 7: nemoclave.daemon.v1.Daemon.Ping:input_type -> nemoclave.daemon.v1.PingRequest
-	3,  // 8: nemoclave.daemon.v1.Daemon.Run:input_type -> nemoclave.daemon.v1.RunRequest
-	7,  // 9: nemoclave.daemon.v1.Daemon.ListSandboxes:input_type -> nemoclave.daemon.v1.ListSandboxesRequest
-	8,  // 10: nemoclave.daemon.v1.Daemon.GetSandbox:input_type -> nemoclave.daemon.v1.SandboxRequest
-	8,  // 11: nemoclave.daemon.v1.Daemon.DeleteSandbox:input_type -> nemoclave.daemon.v1.SandboxRequest
-	9,  // 12: nemoclave.daemon.v1.Daemon.Exec:input_type -> nemoclave.daemon.v1.ExecInput
-	13, // 13: nemoclave.daemon.v1.Daemon.Logs:input_type -> nemoclave.daemon.v1.LogsRequest
-	15, // 14: nemoclave.daemon.v1.Daemon.GetPolicy:input_type -> nemoclave.daemon.v1.GetPolicyRequest
-	16, // 15: nemoclave.daemon.v1.Daemon.SetPolicy:input_type -> nemoclave.daemon.v1.SetPolicyRequest
-	17, // 16: nemoclave.daemon.v1.Daemon.ListApprovals:input_type -> nemoclave.daemon.v1.ListApprovalsRequest
-	17, // 17: nemoclave.daemon.v1.Daemon.WatchApprovals:input_type -> nemoclave.daemon.v1.ListApprovalsRequest
-	18, // 18: nemoclave.daemon.v1.Daemon.AnswerApproval:input_type -> nemoclave.daemon.v1.AnswerApprovalRequest
-	19, // 19: nemoclave.daemon.v1.Daemon.InferenceStatus:input_type -> nemoclave.daemon.v1.InferenceStatusRequest
-	20, // 20: nemoclave.daemon.v1.Daemon.InferenceSet:input_type -> nemoclave.daemon.v1.InferenceSetRequest
-	21, // 21: nemoclave.daemon.v1.Daemon.Shutdown:input_type -> nemoclave.daemon.v1.ShutdownRequest
-	23, // 22: nemoclave.daemon.v1.Daemon.LoginInfo:input_type -> nemoclave.daemon.v1.LoginInfoRequest
-	2,  // 23: nemoclave.daemon.v1.Daemon.Ping:output_type -> nemoclave.daemon.v1.PingResponse
-	4,  // 24: nemoclave.daemon.v1.Daemon.Run:output_type -> nemoclave.daemon.v1.RunEvent
-	0,  // 25: nemoclave.daemon.v1.Daemon.ListSandboxes:output_type -> nemoclave.daemon.v1.JSONResponse
-	0,  // 26: nemoclave.daemon.v1.Daemon.GetSandbox:output_type -> nemoclave.daemon.v1.JSONResponse
-	0,  // 27: nemoclave.daemon.v1.Daemon.DeleteSandbox:output_type -> nemoclave.daemon.v1.JSONResponse
-	12, // 28: nemoclave.daemon.v1.Daemon.Exec:output_type -> nemoclave.daemon.v1.ExecOutput
-	14, // 29: nemoclave.daemon.v1.Daemon.Logs:output_type -> nemoclave.daemon.v1.LogChunk
-	0,  // 30: nemoclave.daemon.v1.Daemon.GetPolicy:output_type -> nemoclave.daemon.v1.JSONResponse
-	0,  // 31: nemoclave.daemon.v1.Daemon.SetPolicy:output_type -> nemoclave.daemon.v1.JSONResponse
-	0,  // 32: nemoclave.daemon.v1.Daemon.ListApprovals:output_type -> nemoclave.daemon.v1.JSONResponse
-	0,  // 33: nemoclave.daemon.v1.Daemon.WatchApprovals:output_type -> nemoclave.daemon.v1.JSONResponse
-	0,  // 34: nemoclave.daemon.v1.Daemon.AnswerApproval:output_type -> nemoclave.daemon.v1.JSONResponse
-	0,  // 35: nemoclave.daemon.v1.Daemon.InferenceStatus:output_type -> nemoclave.daemon.v1.JSONResponse
-	0,  // 36: nemoclave.daemon.v1.Daemon.InferenceSet:output_type -> nemoclave.daemon.v1.JSONResponse
-	22, // 37: nemoclave.daemon.v1.Daemon.Shutdown:output_type -> nemoclave.daemon.v1.ShutdownResponse
-	24, // 38: nemoclave.daemon.v1.Daemon.LoginInfo:output_type -> nemoclave.daemon.v1.LoginInfoResponse
-	23, // [23:39] is the sub-list for method output_type
-	7,  // [7:23] is the sub-list for method input_type
-	7,  // [7:7] is the sub-list for extension type_name
-	7,  // [7:7] is the sub-list for extension extendee
-	0,  // [0:7] is the sub-list for field type_name
+	29, // 0: nemoclave.daemon.v1.RunRequest.vars:type_name -> nemoclave.daemon.v1.RunRequest.VarsEntry
+	30, // 1: nemoclave.daemon.v1.RunRequest.var_env:type_name -> nemoclave.daemon.v1.RunRequest.VarEnvEntry
+	6,  // 2: nemoclave.daemon.v1.RunEvent.step:type_name -> nemoclave.daemon.v1.Step
+	7,  // 3: nemoclave.daemon.v1.RunEvent.exit:type_name -> nemoclave.daemon.v1.Exit
+	5,  // 4: nemoclave.daemon.v1.RunEvent.console:type_name -> nemoclave.daemon.v1.Console
+	14, // 5: nemoclave.daemon.v1.ExecInput.start:type_name -> nemoclave.daemon.v1.ExecStart
+	15, // 6: nemoclave.daemon.v1.ExecInput.resize:type_name -> nemoclave.daemon.v1.Resize
+	12, // 7: nemoclave.daemon.v1.AttachInput.start:type_name -> nemoclave.daemon.v1.AttachStart
+	15, // 8: nemoclave.daemon.v1.AttachInput.resize:type_name -> nemoclave.daemon.v1.Resize
+	5,  // 9: nemoclave.daemon.v1.AttachOutput.ready:type_name -> nemoclave.daemon.v1.Console
+	7,  // 10: nemoclave.daemon.v1.AttachOutput.exit:type_name -> nemoclave.daemon.v1.Exit
+	31, // 11: nemoclave.daemon.v1.ExecStart.env:type_name -> nemoclave.daemon.v1.ExecStart.EnvEntry
+	1,  // 12: nemoclave.daemon.v1.Daemon.Ping:input_type -> nemoclave.daemon.v1.PingRequest
+	3,  // 13: nemoclave.daemon.v1.Daemon.Run:input_type -> nemoclave.daemon.v1.RunRequest
+	8,  // 14: nemoclave.daemon.v1.Daemon.ListSandboxes:input_type -> nemoclave.daemon.v1.ListSandboxesRequest
+	9,  // 15: nemoclave.daemon.v1.Daemon.GetSandbox:input_type -> nemoclave.daemon.v1.SandboxRequest
+	9,  // 16: nemoclave.daemon.v1.Daemon.DeleteSandbox:input_type -> nemoclave.daemon.v1.SandboxRequest
+	10, // 17: nemoclave.daemon.v1.Daemon.Exec:input_type -> nemoclave.daemon.v1.ExecInput
+	11, // 18: nemoclave.daemon.v1.Daemon.Attach:input_type -> nemoclave.daemon.v1.AttachInput
+	17, // 19: nemoclave.daemon.v1.Daemon.Logs:input_type -> nemoclave.daemon.v1.LogsRequest
+	19, // 20: nemoclave.daemon.v1.Daemon.GetPolicy:input_type -> nemoclave.daemon.v1.GetPolicyRequest
+	20, // 21: nemoclave.daemon.v1.Daemon.SetPolicy:input_type -> nemoclave.daemon.v1.SetPolicyRequest
+	21, // 22: nemoclave.daemon.v1.Daemon.ListApprovals:input_type -> nemoclave.daemon.v1.ListApprovalsRequest
+	21, // 23: nemoclave.daemon.v1.Daemon.WatchApprovals:input_type -> nemoclave.daemon.v1.ListApprovalsRequest
+	22, // 24: nemoclave.daemon.v1.Daemon.AnswerApproval:input_type -> nemoclave.daemon.v1.AnswerApprovalRequest
+	23, // 25: nemoclave.daemon.v1.Daemon.InferenceStatus:input_type -> nemoclave.daemon.v1.InferenceStatusRequest
+	24, // 26: nemoclave.daemon.v1.Daemon.InferenceSet:input_type -> nemoclave.daemon.v1.InferenceSetRequest
+	25, // 27: nemoclave.daemon.v1.Daemon.Shutdown:input_type -> nemoclave.daemon.v1.ShutdownRequest
+	27, // 28: nemoclave.daemon.v1.Daemon.LoginInfo:input_type -> nemoclave.daemon.v1.LoginInfoRequest
+	2,  // 29: nemoclave.daemon.v1.Daemon.Ping:output_type -> nemoclave.daemon.v1.PingResponse
+	4,  // 30: nemoclave.daemon.v1.Daemon.Run:output_type -> nemoclave.daemon.v1.RunEvent
+	0,  // 31: nemoclave.daemon.v1.Daemon.ListSandboxes:output_type -> nemoclave.daemon.v1.JSONResponse
+	0,  // 32: nemoclave.daemon.v1.Daemon.GetSandbox:output_type -> nemoclave.daemon.v1.JSONResponse
+	0,  // 33: nemoclave.daemon.v1.Daemon.DeleteSandbox:output_type -> nemoclave.daemon.v1.JSONResponse
+	16, // 34: nemoclave.daemon.v1.Daemon.Exec:output_type -> nemoclave.daemon.v1.ExecOutput
+	13, // 35: nemoclave.daemon.v1.Daemon.Attach:output_type -> nemoclave.daemon.v1.AttachOutput
+	18, // 36: nemoclave.daemon.v1.Daemon.Logs:output_type -> nemoclave.daemon.v1.LogChunk
+	0,  // 37: nemoclave.daemon.v1.Daemon.GetPolicy:output_type -> nemoclave.daemon.v1.JSONResponse
+	0,  // 38: nemoclave.daemon.v1.Daemon.SetPolicy:output_type -> nemoclave.daemon.v1.JSONResponse
+	0,  // 39: nemoclave.daemon.v1.Daemon.ListApprovals:output_type -> nemoclave.daemon.v1.JSONResponse
+	0,  // 40: nemoclave.daemon.v1.Daemon.WatchApprovals:output_type -> nemoclave.daemon.v1.JSONResponse
+	0,  // 41: nemoclave.daemon.v1.Daemon.AnswerApproval:output_type -> nemoclave.daemon.v1.JSONResponse
+	0,  // 42: nemoclave.daemon.v1.Daemon.InferenceStatus:output_type -> nemoclave.daemon.v1.JSONResponse
+	0,  // 43: nemoclave.daemon.v1.Daemon.InferenceSet:output_type -> nemoclave.daemon.v1.JSONResponse
+	26, // 44: nemoclave.daemon.v1.Daemon.Shutdown:output_type -> nemoclave.daemon.v1.ShutdownResponse
+	28, // 45: nemoclave.daemon.v1.Daemon.LoginInfo:output_type -> nemoclave.daemon.v1.LoginInfoResponse
+	29, // [29:46] is the sub-list for method output_type
+	12, // [12:29] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_host_api_daemon_proto_init() }
@@ -1797,14 +2261,28 @@ func file_host_api_daemon_proto_init() {
 		(*RunEvent_Step)(nil),
 		(*RunEvent_Output)(nil),
 		(*RunEvent_Exit)(nil),
+		(*RunEvent_Console)(nil),
 	}
-	file_host_api_daemon_proto_msgTypes[9].OneofWrappers = []any{
+	file_host_api_daemon_proto_msgTypes[10].OneofWrappers = []any{
 		(*ExecInput_Start)(nil),
 		(*ExecInput_Stdin)(nil),
 		(*ExecInput_Resize)(nil),
 		(*ExecInput_CloseStdin)(nil),
 	}
-	file_host_api_daemon_proto_msgTypes[12].OneofWrappers = []any{
+	file_host_api_daemon_proto_msgTypes[11].OneofWrappers = []any{
+		(*AttachInput_Start)(nil),
+		(*AttachInput_Stdin)(nil),
+		(*AttachInput_Resize)(nil),
+		(*AttachInput_CloseStdin)(nil),
+		(*AttachInput_Detach)(nil),
+	}
+	file_host_api_daemon_proto_msgTypes[13].OneofWrappers = []any{
+		(*AttachOutput_Ready)(nil),
+		(*AttachOutput_Data)(nil),
+		(*AttachOutput_Exit)(nil),
+		(*AttachOutput_Detached)(nil),
+	}
+	file_host_api_daemon_proto_msgTypes[16].OneofWrappers = []any{
 		(*ExecOutput_Stdout)(nil),
 		(*ExecOutput_Stderr)(nil),
 		(*ExecOutput_ExitCode)(nil),
@@ -1815,7 +2293,7 @@ func file_host_api_daemon_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_host_api_daemon_proto_rawDesc), len(file_host_api_daemon_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   28,
+			NumMessages:   32,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -32,6 +32,7 @@ const (
 	Daemon_GetSandbox_FullMethodName      = "/nemoclave.daemon.v1.Daemon/GetSandbox"
 	Daemon_DeleteSandbox_FullMethodName   = "/nemoclave.daemon.v1.Daemon/DeleteSandbox"
 	Daemon_Exec_FullMethodName            = "/nemoclave.daemon.v1.Daemon/Exec"
+	Daemon_Attach_FullMethodName          = "/nemoclave.daemon.v1.Daemon/Attach"
 	Daemon_Logs_FullMethodName            = "/nemoclave.daemon.v1.Daemon/Logs"
 	Daemon_GetPolicy_FullMethodName       = "/nemoclave.daemon.v1.Daemon/GetPolicy"
 	Daemon_SetPolicy_FullMethodName       = "/nemoclave.daemon.v1.Daemon/SetPolicy"
@@ -54,6 +55,10 @@ type DaemonClient interface {
 	GetSandbox(ctx context.Context, in *SandboxRequest, opts ...grpc.CallOption) (*JSONResponse, error)
 	DeleteSandbox(ctx context.Context, in *SandboxRequest, opts ...grpc.CallOption) (*JSONResponse, error)
 	Exec(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[ExecInput, ExecOutput], error)
+	// Attach types into a running agent (its console: a terminal or a stdin
+	// pipe) and, for `connect`, streams its output until it exits or the
+	// client detaches.
+	Attach(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[AttachInput, AttachOutput], error)
 	Logs(ctx context.Context, in *LogsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[LogChunk], error)
 	GetPolicy(ctx context.Context, in *GetPolicyRequest, opts ...grpc.CallOption) (*JSONResponse, error)
 	SetPolicy(ctx context.Context, in *SetPolicyRequest, opts ...grpc.CallOption) (*JSONResponse, error)
@@ -148,9 +153,22 @@ func (c *daemonClient) Exec(ctx context.Context, opts ...grpc.CallOption) (grpc.
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Daemon_ExecClient = grpc.BidiStreamingClient[ExecInput, ExecOutput]
 
+func (c *daemonClient) Attach(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[AttachInput, AttachOutput], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Daemon_ServiceDesc.Streams[2], Daemon_Attach_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[AttachInput, AttachOutput]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Daemon_AttachClient = grpc.BidiStreamingClient[AttachInput, AttachOutput]
+
 func (c *daemonClient) Logs(ctx context.Context, in *LogsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[LogChunk], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	stream, err := c.cc.NewStream(ctx, &Daemon_ServiceDesc.Streams[2], Daemon_Logs_FullMethodName, cOpts...)
+	stream, err := c.cc.NewStream(ctx, &Daemon_ServiceDesc.Streams[3], Daemon_Logs_FullMethodName, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -199,7 +217,7 @@ func (c *daemonClient) ListApprovals(ctx context.Context, in *ListApprovalsReque
 
 func (c *daemonClient) WatchApprovals(ctx context.Context, in *ListApprovalsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[JSONResponse], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	stream, err := c.cc.NewStream(ctx, &Daemon_ServiceDesc.Streams[3], Daemon_WatchApprovals_FullMethodName, cOpts...)
+	stream, err := c.cc.NewStream(ctx, &Daemon_ServiceDesc.Streams[4], Daemon_WatchApprovals_FullMethodName, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -276,6 +294,10 @@ type DaemonServer interface {
 	GetSandbox(context.Context, *SandboxRequest) (*JSONResponse, error)
 	DeleteSandbox(context.Context, *SandboxRequest) (*JSONResponse, error)
 	Exec(grpc.BidiStreamingServer[ExecInput, ExecOutput]) error
+	// Attach types into a running agent (its console: a terminal or a stdin
+	// pipe) and, for `connect`, streams its output until it exits or the
+	// client detaches.
+	Attach(grpc.BidiStreamingServer[AttachInput, AttachOutput]) error
 	Logs(*LogsRequest, grpc.ServerStreamingServer[LogChunk]) error
 	GetPolicy(context.Context, *GetPolicyRequest) (*JSONResponse, error)
 	SetPolicy(context.Context, *SetPolicyRequest) (*JSONResponse, error)
@@ -315,6 +337,9 @@ func (UnimplementedDaemonServer) DeleteSandbox(context.Context, *SandboxRequest)
 }
 func (UnimplementedDaemonServer) Exec(grpc.BidiStreamingServer[ExecInput, ExecOutput]) error {
 	return status.Error(codes.Unimplemented, "method Exec not implemented")
+}
+func (UnimplementedDaemonServer) Attach(grpc.BidiStreamingServer[AttachInput, AttachOutput]) error {
+	return status.Error(codes.Unimplemented, "method Attach not implemented")
 }
 func (UnimplementedDaemonServer) Logs(*LogsRequest, grpc.ServerStreamingServer[LogChunk]) error {
 	return status.Error(codes.Unimplemented, "method Logs not implemented")
@@ -456,6 +481,13 @@ func _Daemon_Exec_Handler(srv interface{}, stream grpc.ServerStream) error {
 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Daemon_ExecServer = grpc.BidiStreamingServer[ExecInput, ExecOutput]
+
+func _Daemon_Attach_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(DaemonServer).Attach(&grpc.GenericServerStream[AttachInput, AttachOutput]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Daemon_AttachServer = grpc.BidiStreamingServer[AttachInput, AttachOutput]
 
 func _Daemon_Logs_Handler(srv interface{}, stream grpc.ServerStream) error {
 	m := new(LogsRequest)
@@ -688,6 +720,12 @@ var Daemon_ServiceDesc = grpc.ServiceDesc{
 		{
 			StreamName:    "Exec",
 			Handler:       _Daemon_Exec_Handler,
+			ServerStreams: true,
+			ClientStreams: true,
+		},
+		{
+			StreamName:    "Attach",
+			Handler:       _Daemon_Attach_Handler,
 			ServerStreams: true,
 			ClientStreams: true,
 		},
