@@ -401,6 +401,9 @@ func (e *runEvents) Step(s daemon.Step) {
 func (e *runEvents) Output([]byte)            {}
 func (e *runEvents) Exit(string, int, string) {}
 
+// Console is ignored: a resource's run is detached, nobody types into it.
+func (e *runEvents) Console(string, bool) {}
+
 func contains(list []string, s string) bool {
 	for _, v := range list {
 		if v == s {
