@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/nemoclave/nemoclave/blueprints/policy"
+	"github.com/nemoclave/nemoclave/policy"
 )
 
 // requiredPresets are the presets the platform promises (docs/policies.md).

@@ -3,7 +3,7 @@ package blueprints
 import (
 	"testing"
 
-	"github.com/nemoclave/nemoclave/blueprints/policy"
+	"github.com/nemoclave/nemoclave/policy"
 )
 
 func TestPolicyDefaultsAreClosed(t *testing.T) {

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nemoclave/nemoclave/blueprints/policy"
+	"github.com/nemoclave/nemoclave/policy"
 	"github.com/nemoclave/nemoclave/sandbox"
 	sbk8s "github.com/nemoclave/nemoclave/sandbox/kubernetes"
 	authnv1 "k8s.io/api/authentication/v1"

@@ -8,7 +8,7 @@ import (
 	"net"
 	"time"
 
-	"github.com/nemoclave/nemoclave/blueprints/policy"
+	"github.com/nemoclave/nemoclave/policy"
 )
 
 // Driver creates and runs sandboxes. The runtime in host/ talks only to this

@@ -33,8 +33,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nemoclave/nemoclave/blueprints/policy"
 	"github.com/nemoclave/nemoclave/gateway/egress"
+	"github.com/nemoclave/nemoclave/policy"
 )
 
 func main() {

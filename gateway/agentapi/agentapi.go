@@ -6,9 +6,9 @@ import (
 	"path"
 	"time"
 
-	"github.com/nemoclave/nemoclave/blueprints/policy"
 	"github.com/nemoclave/nemoclave/internal/secrets"
 	"github.com/nemoclave/nemoclave/internal/wsfs"
+	"github.com/nemoclave/nemoclave/policy"
 	"github.com/nemoclave/nemoclave/sdk/dataproc"
 	"github.com/nemoclave/nemoclave/sdk/memory"
 	"github.com/nemoclave/nemoclave/sdk/retrieval"

@@ -10,7 +10,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/nemoclave/nemoclave/blueprints/policy"
+	"github.com/nemoclave/nemoclave/policy"
 )
 
 // Answer is an operator's decision on a held request.

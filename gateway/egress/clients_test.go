@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nemoclave/nemoclave/blueprints/policy"
+	"github.com/nemoclave/nemoclave/policy"
 )
 
 // Real clients through the proxy: curl, git, Go's net/http and Node. Each

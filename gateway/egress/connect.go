@@ -10,7 +10,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/nemoclave/nemoclave/blueprints/policy"
+	"github.com/nemoclave/nemoclave/policy"
 )
 
 // serveConn handles one client connection: a CONNECT (then the tunnel) or a

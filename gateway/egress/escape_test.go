@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nemoclave/nemoclave/blueprints/policy"
+	"github.com/nemoclave/nemoclave/policy"
 )
 
 // The rows of SECURITY-TESTS.md "Network and egress" that the gateway

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nemoclave/nemoclave/blueprints/policy"
+	"github.com/nemoclave/nemoclave/policy"
 )
 
 // judgeHTTP applies an endpoint's allow and deny rules to a request whose

@@ -3,7 +3,7 @@ package egress
 import (
 	"fmt"
 
-	"github.com/nemoclave/nemoclave/blueprints/policy"
+	"github.com/nemoclave/nemoclave/policy"
 )
 
 // PluginID is the identity a confined plugin's egress is judged and

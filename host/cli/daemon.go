@@ -30,6 +30,7 @@ var upstreamProxy, noProxy, upstreamCAFile string
 // allowUnconfinedPlugins is --allow-unconfined-plugins: a blueprint's
 // confine = false takes effect instead of being refused.
 var allowUnconfinedPlugins bool
+
 // remoteOpts are --listen, --tls-cert, --tls-key and --access-file: the
 // remote API (TCP, TLS, OIDC bearer tokens).
 var remoteOpts daemon.RemoteOptions

@@ -8,7 +8,7 @@ import (
 	"strings"
 
 	"github.com/nemoclave/nemoclave/blueprints"
-	"github.com/nemoclave/nemoclave/blueprints/policy"
+	"github.com/nemoclave/nemoclave/policy"
 	"github.com/spf13/cobra"
 )
 

@@ -6,8 +6,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/nemoclave/nemoclave/blueprints/policy"
 	"github.com/nemoclave/nemoclave/host/credentials"
+	"github.com/nemoclave/nemoclave/policy"
 )
 
 func TestPlanJSONHasEffectivePolicy(t *testing.T) {

@@ -8,8 +8,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/nemoclave/nemoclave/blueprints/policy"
 	"github.com/nemoclave/nemoclave/host/runtime"
+	"github.com/nemoclave/nemoclave/policy"
 )
 
 func init() {

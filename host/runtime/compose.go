@@ -13,9 +13,9 @@ import (
 	"time"
 
 	"github.com/nemoclave/nemoclave/blueprints"
-	"github.com/nemoclave/nemoclave/blueprints/policy"
 	"github.com/nemoclave/nemoclave/gateway/inference"
 	"github.com/nemoclave/nemoclave/host/plugins"
+	"github.com/nemoclave/nemoclave/policy"
 	"github.com/nemoclave/nemoclave/sandbox/pluginbox"
 	"github.com/nemoclave/nemoclave/sdk/dataproc"
 	"github.com/nemoclave/nemoclave/sdk/embeddings"

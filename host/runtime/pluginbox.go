@@ -16,8 +16,8 @@ import (
 	"sync/atomic"
 
 	"github.com/nemoclave/nemoclave/blueprints"
-	"github.com/nemoclave/nemoclave/blueprints/policy"
 	"github.com/nemoclave/nemoclave/gateway/egress"
+	"github.com/nemoclave/nemoclave/policy"
 	"github.com/nemoclave/nemoclave/sandbox"
 	"github.com/nemoclave/nemoclave/sandbox/pluginbox"
 )

@@ -10,10 +10,10 @@ import (
 	"slices"
 
 	"github.com/nemoclave/nemoclave/blueprints"
-	"github.com/nemoclave/nemoclave/blueprints/policy"
 	"github.com/nemoclave/nemoclave/gateway/egress"
 	"github.com/nemoclave/nemoclave/host/daemon"
 	"github.com/nemoclave/nemoclave/host/state"
+	"github.com/nemoclave/nemoclave/policy"
 )
 
 var _ daemon.Backend = (*Runtime)(nil)

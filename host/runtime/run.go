@@ -19,7 +19,6 @@ import (
 	"github.com/hashicorp/hcl/v2"
 
 	"github.com/nemoclave/nemoclave/blueprints"
-	"github.com/nemoclave/nemoclave/blueprints/policy"
 	"github.com/nemoclave/nemoclave/gateway/agentapi"
 	"github.com/nemoclave/nemoclave/gateway/egress"
 	"github.com/nemoclave/nemoclave/gateway/inference"
@@ -27,6 +26,7 @@ import (
 	"github.com/nemoclave/nemoclave/host/daemon"
 	"github.com/nemoclave/nemoclave/host/plugins"
 	"github.com/nemoclave/nemoclave/host/state"
+	"github.com/nemoclave/nemoclave/policy"
 	"github.com/nemoclave/nemoclave/sandbox"
 	"github.com/nemoclave/nemoclave/sandbox/local"
 	"github.com/nemoclave/nemoclave/sdk/tools"

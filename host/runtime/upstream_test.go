@@ -25,8 +25,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nemoclave/nemoclave/blueprints/policy"
 	"github.com/nemoclave/nemoclave/gateway/egress"
+	"github.com/nemoclave/nemoclave/policy"
 )
 
 // hostsResolver answers from a map, so no real DNS is asked.

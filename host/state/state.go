@@ -14,8 +14,8 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
 	_ "modernc.org/sqlite"             // registers the "sqlite" driver
 
-	"github.com/nemoclave/nemoclave/blueprints/policy"
 	"github.com/nemoclave/nemoclave/internal/private"
+	"github.com/nemoclave/nemoclave/policy"
 )
 
 // DB is the state database: SQLite (one machine) or PostgreSQL (a daemon

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nemoclave/nemoclave/blueprints/policy"
+	"github.com/nemoclave/nemoclave/policy"
 )
 
 // backends opens the state on SQLite, and on a fresh PostgreSQL database

@@ -8,8 +8,8 @@ import (
 	"path/filepath"
 	"sync"
 
-	"github.com/nemoclave/nemoclave/blueprints/policy"
 	"github.com/nemoclave/nemoclave/internal/wsfs"
+	"github.com/nemoclave/nemoclave/policy"
 	"github.com/nemoclave/nemoclave/sdk/plugin"
 	"github.com/nemoclave/nemoclave/sdk/schema"
 	"github.com/nemoclave/nemoclave/sdk/status"

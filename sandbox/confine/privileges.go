@@ -9,7 +9,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/nemoclave/nemoclave/blueprints/policy"
+	"github.com/nemoclave/nemoclave/policy"
 )
 
 // Privileges are dropped on the spawner thread only (capabilities, like

@@ -1,7 +1,7 @@
 package local
 
 import (
-	"github.com/nemoclave/nemoclave/blueprints/policy"
+	"github.com/nemoclave/nemoclave/policy"
 	"github.com/nemoclave/nemoclave/sandbox/confine"
 )
 

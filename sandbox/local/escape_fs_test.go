@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/nemoclave/nemoclave/blueprints/policy"
+	"github.com/nemoclave/nemoclave/policy"
 )
 
 // Filesystem rows F1–F16 of shared/design/SECURITY-TESTS.md. Each runs real

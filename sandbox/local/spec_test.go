@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/nemoclave/nemoclave/blueprints/policy"
+	"github.com/nemoclave/nemoclave/policy"
 	"github.com/nemoclave/nemoclave/sandbox"
 )
 

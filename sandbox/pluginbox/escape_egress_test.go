@@ -14,8 +14,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/nemoclave/nemoclave/blueprints/policy"
 	"github.com/nemoclave/nemoclave/gateway/egress"
+	"github.com/nemoclave/nemoclave/policy"
 	"github.com/nemoclave/nemoclave/sandbox/pluginbox"
 )
 
