@@ -12,7 +12,7 @@ variable "node_modules" {
 
 variable "node_dir" {
   type    = string
-  default = "/usr" # the Node >= 26.1 installation: its bin/node runs OpenClaw
+  default = "/opt/node" # the Node >= 26.1 installation (not the system one under /usr): its bin/node runs OpenClaw
 }
 
 variable "base_url" {
