@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/nemoclave/nemoclave/host/daemon"
+	"github.com/nemoclave/nemoclave/sdk/plugin"
 )
 
 func init() {
@@ -63,7 +64,10 @@ leaves nothing behind.`,
 						return fmt.Errorf("blueprint %s: %w", args[0], err)
 					}
 				}
-				req := daemon.RunRequest{Path: path, Vars: map[string]string{}, Detach: detach, Replace: replace, VarEnv: map[string]string{}}
+				req := daemon.RunRequest{Path: path, Vars: map[string]string{}, Detach: detach, Replace: replace, VarEnv: map[string]string{},
+					// The daemon was started with another environment: a
+					// debug plugin exported in this shell reaches it per run.
+					ReattachPlugins: os.Getenv(plugin.ReattachEnv)}
 				for _, kv := range f.vars {
 					k, v, ok := strings.Cut(kv, "=")
 					if !ok || k == "" {

@@ -18,6 +18,9 @@ type RunRequest struct {
 	// "pipe" or "" (sandbox.StdinMode); Rows and Cols size the terminal.
 	Stdin      string
 	Rows, Cols uint16
+	// ReattachPlugins is the CLI's NEMOCLAVE_REATTACH_PLUGINS: debug
+	// plugins this run attaches to instead of launching them.
+	ReattachPlugins string
 }
 
 // Step is a progress report of a run.

@@ -239,7 +239,15 @@ func (e *runEvents) Console(sb string, tty bool) {
 
 func (s *Server) Run(r *pb.RunRequest, stream pb.Daemon_RunServer) error {
 	req := RunRequest{Path: r.Path, Vars: r.Vars, VarFiles: r.VarFiles, VarEnv: r.VarEnv, Detach: r.Detach, Replace: r.Replace,
-		Stdin: r.Stdin, Rows: uint16(r.Rows), Cols: uint16(r.Cols)}
+		Stdin: r.Stdin, Rows: uint16(r.Rows), Cols: uint16(r.Cols), ReattachPlugins: r.ReattachPlugins}
+	if req.ReattachPlugins != "" {
+		// A debug plugin receives the run's plugin configuration,
+		// credentials included: only the daemon's own user may point a run
+		// at one, never a remote caller.
+		if c := CallerFrom(stream.Context()); c != nil && !c.Local {
+			return status.Errorf(codes.PermissionDenied, "NEMOCLAVE_REATTACH_PLUGINS is honoured for local callers only (a debug plugin receives the run's credentials); unset it, or run on the daemon's host")
+		}
+	}
 	return rpcError(s.backend.Run(stream.Context(), req, &runEvents{stream: stream}))
 }
 

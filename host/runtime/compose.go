@@ -66,7 +66,9 @@ func pluginSource(p *blueprints.Plugin) (source string, config json.RawMessage, 
 // credentials right before each launch. Plugins start in waves: each wave
 // holds the plugins whose wired targets all run already, launched
 // concurrently. On error everything started so far is stopped.
-func (r *Runtime) launchPlugins(ctx context.Context, bp *blueprints.Blueprint) (launched, error) {
+// reattach names debug plugins this run attaches to instead of launching
+// (the CLI's NEMOCLAVE_REATTACH_PLUGINS).
+func (r *Runtime) launchPlugins(ctx context.Context, bp *blueprints.Blueprint, reattach map[string]plugin.ReattachInfo) (launched, error) {
 	out := launched{}
 	ok := false
 	defer func() {
@@ -79,7 +81,7 @@ func (r *Runtime) launchPlugins(ctx context.Context, bp *blueprints.Blueprint) (
 		g, gctx := errgroup.WithContext(ctx)
 		for _, p := range wave {
 			g.Go(func() error {
-				s, err := r.startPlugin(gctx, p, out)
+				s, err := r.startPlugin(gctx, p, out, reattach)
 				if err != nil {
 					return err
 				}
@@ -99,7 +101,7 @@ func (r *Runtime) launchPlugins(ctx context.Context, bp *blueprints.Blueprint) (
 
 // startPlugin launches one plugin; its wired targets are in started, which
 // is not written while a wave runs.
-func (r *Runtime) startPlugin(ctx context.Context, p *blueprints.Plugin, started launched) (*plugins.Supervised, error) {
+func (r *Runtime) startPlugin(ctx context.Context, p *blueprints.Plugin, started launched, reattach map[string]plugin.ReattachInfo) (*plugins.Supervised, error) {
 	source, cfg, err := pluginSource(p)
 	if err != nil {
 		return nil, fmt.Errorf("plugin %s: %w", p.Address, err)
@@ -108,7 +110,7 @@ func (r *Runtime) startPlugin(ctx context.Context, p *blueprints.Plugin, started
 	if err != nil {
 		return nil, r.redactErr(fmt.Errorf("plugin %s: %w", p.Address, err))
 	}
-	spec := plugins.Spec{Source: source, Kind: plugin.Kind(p.Kind), Name: p.Name, Config: cfg}
+	spec := plugins.Spec{Source: source, Kind: plugin.Kind(p.Kind), Name: p.Name, Config: cfg, Reattach: reattach}
 	var eps []policy.Endpoint
 	spec.Access, eps = pluginAccess(source, p.Kind, cfg)
 	// A cloud identity (metadata services, token files) needs the host

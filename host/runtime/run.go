@@ -29,6 +29,7 @@ import (
 	"github.com/nemoclave/nemoclave/policy"
 	"github.com/nemoclave/nemoclave/sandbox"
 	"github.com/nemoclave/nemoclave/sandbox/local"
+	"github.com/nemoclave/nemoclave/sdk/plugin"
 	"github.com/nemoclave/nemoclave/sdk/tools"
 )
 
@@ -120,7 +121,11 @@ func (r *Runtime) Run(ctx context.Context, req daemon.RunRequest, ev daemon.RunE
 	var pl launched
 	if err := step("launch plugins", func() (string, error) {
 		var err error
-		pl, err = r.launchPlugins(ctx, bp)
+		reattach, err := plugin.ParseReattach(req.ReattachPlugins)
+		if err != nil {
+			return "", fmt.Errorf("%w (the value printed by a debug plugin started with plugin.WithDebug; unset it to launch the installed plugins)", err)
+		}
+		pl, err = r.launchPlugins(ctx, bp, reattach)
 		detail := fmt.Sprintf("%d running", len(pl))
 		if un := unconfinedPlugins(bp); len(un) > 0 && r.opts.ConfinePlugins && err == nil {
 			detail += "; WARNING: UNCONFINED (confine = false, with the daemon's files and network): " + strings.Join(un, ", ")

@@ -223,11 +223,15 @@ type RunRequest struct {
 	// run: "tty" (its stdin is a terminal), "pipe", or "" (nothing; the
 	// agent reads /dev/null). Detached runs always get a terminal, for
 	// `nemoclave <sandbox> connect`.
-	Stdin         string `protobuf:"bytes,7,opt,name=stdin,proto3" json:"stdin,omitempty"`
-	Rows          uint32 `protobuf:"varint,8,opt,name=rows,proto3" json:"rows,omitempty"`
-	Cols          uint32 `protobuf:"varint,9,opt,name=cols,proto3" json:"cols,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Stdin string `protobuf:"bytes,7,opt,name=stdin,proto3" json:"stdin,omitempty"`
+	Rows  uint32 `protobuf:"varint,8,opt,name=rows,proto3" json:"rows,omitempty"`
+	Cols  uint32 `protobuf:"varint,9,opt,name=cols,proto3" json:"cols,omitempty"`
+	// NEMOCLAVE_REATTACH_PLUGINS from the CLI's environment: debug plugins
+	// (plugin.Serve with WithDebug) this run uses instead of launching the
+	// installed binaries. Honoured for local callers only.
+	ReattachPlugins string `protobuf:"bytes,10,opt,name=reattach_plugins,json=reattachPlugins,proto3" json:"reattach_plugins,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *RunRequest) Reset() {
@@ -321,6 +325,13 @@ func (x *RunRequest) GetCols() uint32 {
 		return x.Cols
 	}
 	return 0
+}
+
+func (x *RunRequest) GetReattachPlugins() string {
+	if x != nil {
+		return x.ReattachPlugins
+	}
+	return ""
 }
 
 type RunEvent struct {
@@ -2009,7 +2020,7 @@ const file_host_api_daemon_proto_rawDesc = "" +
 	"\bbuild_id\x18\x04 \x01(\tR\abuildId\x12)\n" +
 	"\x10active_sandboxes\x18\x05 \x01(\x05R\x0factiveSandboxes\x12\x16\n" +
 	"\x06caller\x18\x06 \x01(\tR\x06caller\x12\x12\n" +
-	"\x04role\x18\a \x01(\tR\x04role\"\xa6\x03\n" +
+	"\x04role\x18\a \x01(\tR\x04role\"\xd1\x03\n" +
 	"\n" +
 	"RunRequest\x12\x12\n" +
 	"\x04path\x18\x01 \x01(\tR\x04path\x12=\n" +
@@ -2020,7 +2031,9 @@ const file_host_api_daemon_proto_rawDesc = "" +
 	"\areplace\x18\x06 \x01(\bR\areplace\x12\x14\n" +
 	"\x05stdin\x18\a \x01(\tR\x05stdin\x12\x12\n" +
 	"\x04rows\x18\b \x01(\rR\x04rows\x12\x12\n" +
-	"\x04cols\x18\t \x01(\rR\x04cols\x1a7\n" +
+	"\x04cols\x18\t \x01(\rR\x04cols\x12)\n" +
+	"\x10reattach_plugins\x18\n" +
+	" \x01(\tR\x0freattachPlugins\x1a7\n" +
 	"\tVarsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a9\n" +
