@@ -192,8 +192,7 @@ func (r *Runtime) Logs(ctx context.Context, req daemon.LogsRequest, w io.Writer)
 		p := filepath.Join(r.opts.Home, "logs", req.Sandbox, "gateway.log")
 		return followFile(ctx, func() (io.ReadCloser, error) { return openOrEmpty(p) }, w, req.Follow, req.Tail)
 	case "plugin":
-		p := filepath.Join(r.opts.Home, "logs", "plugins.log")
-		return followFile(ctx, func() (io.ReadCloser, error) { return openOrEmpty(p) }, w, req.Follow, req.Tail)
+		return r.pluginLogs(ctx, req, w)
 	case "audit":
 		return r.auditLogs(ctx, req, w)
 	}
