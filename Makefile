@@ -15,7 +15,7 @@ PLUGINS := $(notdir $(wildcard plugins/*))
 # Release builds are stripped (no symbol table, no DWARF): a third of the
 # binary's size. Debug with `make build LDFLAGS=`.
 LDFLAGS ?= -s -w
-GOTEST_FLAGS ?= -race -count=1 -timeout 20m
+GOTEST_FLAGS ?= -race -count=1 -timeout 40m
 
 .PHONY: all build build-k8s plugins image run test test-agents test-k8s test-unit test-security lint proto bench bench-quick fuzz e2e tools clean
 
