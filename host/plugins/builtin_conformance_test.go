@@ -10,6 +10,9 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+
+	"github.com/nemoclave/nemoclave/internal/cloudstandin"
 	"github.com/nemoclave/nemoclave/internal/testupstream"
 	"github.com/nemoclave/nemoclave/sandbox/pluginbox"
 	"github.com/nemoclave/nemoclave/sdk/dataproc"
@@ -82,6 +85,21 @@ func TestBuiltinBinariesConformance(t *testing.T) {
 			base, access := upstream(t)
 			return builtinCase{access: access, opts: []sdktest.Option{sdktest.WithModel("claude-test"), sdktest.WithDeterministic(),
 				sdktest.WithConfig(`{"base_url":"` + base + `","api_key":"` + key + `","timeout":"30s"}`)}}
+		},
+		"llm-bedrock": func(t *testing.T) builtinCase {
+			creds := aws.Credentials{AccessKeyID: "AKIACONFORMANCE00001", SecretAccessKey: "conformance-bedrock-secret"}
+			s := cloudstandin.StartBedrock(t, "eu-west-1", creds)
+			cfg, _ := json.Marshal(map[string]any{"region": "eu-west-1", "endpoint_url": s.URL, "models": []string{"anthropic.claude-test"},
+				"access_key_id": creds.AccessKeyID, "secret_access_key": creds.SecretAccessKey, "max_attempts": 1, "timeout": "60s"})
+			return builtinCase{access: hostPorts(t, s.URL), opts: []sdktest.Option{sdktest.WithModel("anthropic.claude-test"),
+				sdktest.WithDeterministic(), sdktest.WithConfig(string(cfg))}}
+		},
+		"llm-azure-openai": func(t *testing.T) builtinCase {
+			const azureKey = "conformance-azure-key"
+			a := cloudstandin.StartAzure(t, nil, azureKey)
+			cfg, _ := json.Marshal(map[string]any{"endpoint": a.URL, "deployments": map[string]string{"gpt-4o": "gpt-test"}, "api_key": azureKey, "timeout": "60s"})
+			return builtinCase{access: hostPorts(t, a.URL), opts: []sdktest.Option{sdktest.WithModel("gpt-4o"),
+				sdktest.WithDeterministic(), sdktest.WithConfig(string(cfg))}}
 		},
 		"llm-replay": func(*testing.T) builtinCase {
 			return builtinCase{access: &pluginbox.Profile{ReadOnly: []string{cassette}},
