@@ -103,7 +103,7 @@ func (s *initStage) setup() error {
 	if err != nil {
 		return err
 	}
-	if err := bringUpLoopback(); err != nil {
+	if err := confine.BringUpLoopback(); err != nil {
 		return err
 	}
 	lfiles, ports, err := openListeners(cfg.Listeners)

@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-
-	"golang.org/x/sys/unix"
 )
 
 // The sandbox's network namespace starts with a single interface, lo, and
@@ -13,28 +11,6 @@ import (
 // inside the namespace, so the only addresses the agent can reach are those
 // listeners; there is no route anywhere else, and an agent that ignores the
 // proxy variables gets ENETUNREACH rather than a bypass.
-
-// bringUpLoopback sets IFF_UP on lo. It needs CAP_NET_ADMIN in the
-// namespace, which the init stage holds until it drops every capability.
-func bringUpLoopback() error {
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return fmt.Errorf("socket for lo: %w", err)
-	}
-	defer unix.Close(fd)
-	ifr, err := unix.NewIfreq("lo")
-	if err != nil {
-		return err
-	}
-	if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
-		return fmt.Errorf("read lo flags: %w", err)
-	}
-	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP | unix.IFF_RUNNING)
-	if err := unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr); err != nil {
-		return fmt.Errorf("bring up lo: %w", err)
-	}
-	return nil
-}
 
 // openListeners creates one TCP listener on 127.0.0.1 per name, returning
 // duplicated descriptors to hand to the supervisor and the ports chosen.
