@@ -65,7 +65,9 @@ run: build
 
 ## test: every test, with the race detector, including the example plugin in its own module
 test: build
-	@# After the run no plugin socket may be left in the temp dir (scripts/tmp-leaks.sh).
+	@# After the run no plugin socket may be left in the temp dir (scripts/tmp-leaks.sh). It reports
+	@# and does not fail yet: sdk/plugin.InProcess (go-plugin's TestPluginGRPCConn, whose server is
+	@# never stopped) still leaves sockets in the temp dir; TMPLEAKS_STRICT=1 makes it fail.
 	scripts/tmp-leaks.sh start $(BIN)/.test-started
 	@# Debian's Python gRPC for the Python example plugin (host/plugins TestPythonPlugin).
 	if ! /usr/bin/python3 -c 'import grpc, google.protobuf, cryptography' 2>/dev/null; then \

@@ -199,7 +199,7 @@ func TestReattach(t *testing.T) {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(exe)
-	cmd.Env = []string{helperEnv + "=debug", "DEBUG_MARK=by-hand"}
+	cmd.Env = []string{helperEnv + "=debug", "DEBUG_MARK=by-hand", "TMPDIR=" + t.TempDir()} // its socket goes with the test
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -3,6 +3,7 @@ package runtime
 import (
 	"bufio"
 	"context"
+	"os"
 	"os/exec"
 	"path/filepath"
 	goruntime "runtime"
@@ -26,6 +27,9 @@ func TestRunReattachesDebugPlugins(t *testing.T) {
 		t.Fatalf("build the debug plugin: %v\n%s", err, out)
 	}
 	cmd := exec.Command(bin)
+	// The debug plugin listens in its temp dir and is killed, not stopped:
+	// its socket goes with the test's directory.
+	cmd.Env = append(os.Environ(), "TMPDIR="+t.TempDir())
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

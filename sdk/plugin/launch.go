@@ -142,6 +142,11 @@ func Launch(ctx context.Context, o LaunchOptions) (*Launched, error) {
 		}
 		cfg.Reattach = &goplugin.ReattachConfig{Protocol: goplugin.Protocol(o.Reattach.Protocol), ProtocolVersion: o.Reattach.ProtocolVersion, Addr: addr, Pid: o.Reattach.Pid, Test: true}
 		cfg.AutoMTLS = false
+		if o.SocketDir != "" {
+			// The host's broker listens for the plugin's callbacks here, not
+			// in the temp dir it would outlive.
+			cfg.UnixSocketConfig = &goplugin.UnixSocketConfig{TempDir: o.SocketDir}
+		}
 		// go-plugin only picks a plugin set from VersionedPlugins during a
 		// handshake; a reattached client skips it and needs Plugins set,
 		// or every Dispense fails with "unknown plugin type".

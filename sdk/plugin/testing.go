@@ -1,6 +1,9 @@
 package plugin
 
 import (
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	goplugin "github.com/hashicorp/go-plugin"
@@ -18,7 +21,15 @@ func InProcess(t testing.TB, p Plugin) *Client {
 	// own Serve in this harness. Closing the client ends the connection and
 	// the server's goroutines idle until the test binary exits.
 	client, _ := goplugin.TestPluginGRPCConn(t, false, map[string]goplugin.Plugin{pluginName: &grpcPlugin{impl: p}})
-	t.Cleanup(func() { client.Close() })
+	// The harness listens on a socket in the temp dir that the never
+	// stopped server would leave behind: remove it once the client is done.
+	sock := strings.TrimPrefix(client.Conn.Target(), "unix:")
+	t.Cleanup(func() {
+		client.Close()
+		if strings.HasPrefix(filepath.Base(sock), "plugin") && filepath.Dir(sock) == filepath.Clean(os.TempDir()) {
+			_ = os.Remove(sock)
+		}
+	})
 	raw, err := client.Dispense(pluginName)
 	if err != nil {
 		t.Fatal(err)
