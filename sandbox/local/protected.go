@@ -113,27 +113,36 @@ func makePlaceholdersAt(root int, ws string, protected []string) ([]string, erro
 			}
 			unix.Close(fd)
 		}
-		fd, err := openBeneath(root, rel, unix.O_PATH|unix.O_NOFOLLOW, 0)
-		if err == nil {
-			var st unix.Stat_t
-			serr := unix.Fstat(fd, &st)
-			unix.Close(fd)
-			if serr == nil && st.Mode&unix.S_IFMT == unix.S_IFLNK {
-				return made, symlinkErr(rel, unix.ELOOP)
-			}
-			continue
+		exists, err := existingProtected(root, rel)
+		if err != nil {
+			return made, err
 		}
-		if !errors.Is(err, unix.ENOENT) {
-			return made, symlinkErr(rel, err)
+		if exists {
+			continue
 		}
 		if placeholderDirs[rel] || strings.HasSuffix(rel, "/.git") {
 			if err := unix.Mkdirat(root, rel, 0o755); err != nil {
+				// Another sandbox starting on this workspace made it
+				// between our check and now: theirs serves, if it is
+				// not a link.
+				if errors.Is(err, unix.EEXIST) {
+					if _, err := existingProtected(root, rel); err != nil {
+						return made, err
+					}
+					continue
+				}
 				return made, symlinkErr(rel, err)
 			}
 			made = append(made, filepath.Join(ws, rel))
 			continue
 		}
-		fd, err = openBeneath(root, rel, unix.O_CREAT|unix.O_EXCL|unix.O_WRONLY|unix.O_NOFOLLOW, 0o444)
+		fd, err := openBeneath(root, rel, unix.O_CREAT|unix.O_EXCL|unix.O_WRONLY|unix.O_NOFOLLOW, 0o444)
+		if errors.Is(err, unix.EEXIST) {
+			if _, err := existingProtected(root, rel); err != nil {
+				return made, err
+			}
+			continue
+		}
 		if err != nil {
 			return made, symlinkErr(rel, err)
 		}
@@ -147,6 +156,25 @@ func makePlaceholdersAt(root int, ws string, protected []string) ([]string, erro
 		unix.Close(fd)
 	}
 	return made, nil
+}
+
+// existingProtected reports whether rel exists below root as something
+// other than a symlink; a symlink is an error.
+func existingProtected(root int, rel string) (bool, error) {
+	fd, err := openBeneath(root, rel, unix.O_PATH|unix.O_NOFOLLOW, 0)
+	if errors.Is(err, unix.ENOENT) {
+		return false, nil
+	}
+	if err != nil {
+		return false, symlinkErr(rel, err)
+	}
+	var st unix.Stat_t
+	serr := unix.Fstat(fd, &st)
+	unix.Close(fd)
+	if serr == nil && st.Mode&unix.S_IFMT == unix.S_IFLNK {
+		return false, symlinkErr(rel, unix.ELOOP)
+	}
+	return true, nil
 }
 
 // protectPaths runs in the init stage on the freshly bound workspace at ws.
