@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
+	"path"
 	"time"
 
 	"github.com/nemoclave/nemoclave/policy"
@@ -94,6 +96,49 @@ type Spec struct {
 	// Stdin says what the agent's standard input is: nothing (/dev/null),
 	// a pipe, or a terminal inside the sandbox (Console writes to both).
 	Stdin StdinMode `json:"stdin,omitempty"`
+	// Files are small files the driver places inside the sandbox,
+	// read-only, at fixed paths below FilesDir (the gateway's CA bundle).
+	// They never come from a host path the sandbox would have to see, so a
+	// file kept in the nemoclave home reaches the agent without exposing
+	// the home, wherever it is (under /tmp too, which the sandbox replaces).
+	Files []File `json:"files,omitempty"`
+}
+
+// FilesDir is the sandbox directory that holds Spec.Files.
+const FilesDir = "/opt/nemoclave/etc"
+
+// CABundlePath is where every sandbox finds the CA bundle that trusts the
+// egress gateway; SSL_CERT_FILE and its kin point here.
+const CABundlePath = FilesDir + "/ca-bundle.pem"
+
+// MaxFilesBytes bounds the total size of a spec's Files.
+const MaxFilesBytes = 2 << 20
+
+// File is one entry of Spec.Files.
+type File struct {
+	// Path is the absolute sandbox path, directly below FilesDir.
+	Path string `json:"path"`
+	Data []byte `json:"data"`
+}
+
+// CheckFiles refuses files outside FilesDir, duplicates and oversized sets.
+func CheckFiles(files []File) error {
+	seen := map[string]bool{}
+	total := 0
+	for _, f := range files {
+		if path.Dir(f.Path) != FilesDir || path.Base(f.Path) == "." || path.Base(f.Path) == ".." || path.Clean(f.Path) != f.Path {
+			return fmt.Errorf("sandbox file %q: files the driver places must be directly below %s", f.Path, FilesDir)
+		}
+		if seen[f.Path] {
+			return fmt.Errorf("sandbox file %q is listed twice", f.Path)
+		}
+		seen[f.Path] = true
+		total += len(f.Data)
+	}
+	if total > MaxFilesBytes {
+		return fmt.Errorf("sandbox files total %d bytes, over the %d-byte limit", total, MaxFilesBytes)
+	}
+	return nil
 }
 
 // StdinMode is what the agent reads as its standard input.

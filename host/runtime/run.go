@@ -433,12 +433,13 @@ func (rn *run) createSandbox(ctx context.Context, blueprintPath string) (string,
 	if err != nil {
 		return "", err
 	}
-	caPath := filepath.Join(runDir, "ca-bundle.pem")
-	if err := os.WriteFile(caPath, bundle, 0o644); err != nil {
+	// The host copy is for operators (curl --cacert); the sandbox gets its
+	// own at a fixed path, never a view into the nemoclave home.
+	if err := os.WriteFile(filepath.Join(runDir, "ca-bundle.pem"), bundle, 0o644); err != nil {
 		return "", err
 	}
+	caPath := sandbox.CABundlePath
 	pol := rn.base.Clone()
-	pol.Filesystem.ReadOnly = append(pol.Filesystem.ReadOnly, caPath)
 	env := map[string]string{}
 	for k, v := range sb.Environment {
 		env[k] = v
@@ -466,6 +467,7 @@ func (rn *run) createSandbox(ctx context.Context, blueprintPath string) (string,
 	workspace := rn.workspace
 	spec := sandbox.Spec{
 		Name: rn.name, Command: cmd, Env: env, Workspace: workspace, Policy: pol, Stdin: rn.stdin,
+		Files: []sandbox.File{{Path: caPath, Data: bundle}},
 		Resources: sandbox.Resources{CPUs: sb.Resources.CPUs, MemoryBytes: sb.Resources.MemoryBytes, Pids: int64(sb.Resources.PIDs),
 			TmpBytes: sb.Resources.TmpBytes, AllowUnlimited: sb.Resources.AllowUnlimited},
 		Listeners: []sandbox.ListenerSpec{{Name: sandbox.ListenerEgress}, {Name: sandbox.ListenerInference}, {Name: sandbox.ListenerAgentAPI}},

@@ -172,6 +172,9 @@ func validate(spec *sandbox.Spec) error {
 	if len(spec.Command) == 0 || spec.Command[0] == "" {
 		errs = append(errs, errors.New("no agent command: set the agent's command"))
 	}
+	if err := sandbox.CheckFiles(spec.Files); err != nil {
+		errs = append(errs, err)
+	}
 	if spec.Policy == nil {
 		errs = append(errs, errors.New("no policy: a sandbox never starts without an explicit policy block"))
 	} else if err := spec.Policy.Validate(); err != nil {
@@ -240,6 +243,10 @@ func (d *Driver) Create(ctx context.Context, spec sandbox.Spec) (sandbox.Info, e
 			continue
 		}
 		if _, ok := trust[p]; ok {
+			continue
+		}
+		if b, ok := specFile(spec.Files, p); ok {
+			trust[p] = b
 			continue
 		}
 		b, err := os.ReadFile(p)
@@ -551,4 +558,16 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// specFile returns the data of the spec file at sandbox path p. The pod
+// carries the spec's files that the agent's trust variables name (the
+// gateway's CA bundle); each is mounted from the ConfigMap at its path.
+func specFile(files []sandbox.File, p string) ([]byte, bool) {
+	for _, f := range files {
+		if f.Path == p {
+			return f.Data, true
+		}
+	}
+	return nil, false
 }

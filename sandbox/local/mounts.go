@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/nemoclave/nemoclave/sandbox"
 	"github.com/nemoclave/nemoclave/sandbox/confine"
 )
 
@@ -65,7 +66,7 @@ func buildRoot(cfg *initConfig) error {
 		rw[filepath.Clean(p)] = true
 		delete(ro, filepath.Clean(p))
 	}
-	special := map[string]bool{"/workspace": true, "/tmp": true, "/proc": true, "/dev": true, "/dev/shm": true, binaryDir: true}
+	special := map[string]bool{"/workspace": true, "/tmp": true, "/proc": true, "/dev": true, "/dev/shm": true, binaryDir: true, sandbox.FilesDir: true}
 
 	var paths []string
 	for p := range ro {
@@ -155,6 +156,9 @@ func buildRoot(cfg *initConfig) error {
 	if err := mountBinary(cfg, in); err != nil {
 		return err
 	}
+	if err := writeFiles(cfg, in); err != nil {
+		return err
+	}
 	if err := mountWorkspace(cfg, in("/workspace"), rw["/workspace"]); err != nil {
 		return err
 	}
@@ -233,6 +237,28 @@ func mountBinary(cfg *initConfig, in func(string) string) error {
 	}
 	if err := unix.MoveMount(tree, "", unix.AT_FDCWD, dst, unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
 		return fmt.Errorf("attach the nemoclave binary at %s: %w", BinaryPath, err)
+	}
+	return nil
+}
+
+// writeFiles places the spec's files on the root tmpfs, which becomes
+// read-only after the pivot; the files are 0444 and owned by the init
+// stage's uid, which the agent cannot chmod through a read-only mount.
+func writeFiles(cfg *initConfig, in func(string) string) error {
+	if len(cfg.Files) == 0 {
+		return nil
+	}
+	if err := os.MkdirAll(in(sandbox.FilesDir), 0o755); err != nil {
+		return fmt.Errorf("directory for sandbox files at %s: %w (a policy path that is a parent of %s hides it; grant narrower paths)", sandbox.FilesDir, err, sandbox.FilesDir)
+	}
+	for _, f := range cfg.Files {
+		b, err := os.ReadFile(f.Source)
+		if err != nil {
+			return fmt.Errorf("sandbox file %s: %w", f.Path, err)
+		}
+		if err := os.WriteFile(in(f.Path), b, 0o444); err != nil {
+			return fmt.Errorf("sandbox file %s: %w", f.Path, err)
+		}
 	}
 	return nil
 }

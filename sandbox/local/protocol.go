@@ -11,6 +11,13 @@ import (
 	"github.com/nemoclave/nemoclave/policy"
 )
 
+// initFile is one of sandbox.Spec.Files: Path inside the sandbox, Source
+// the copy in the sandbox's state directory.
+type initFile struct {
+	Path   string `json:"path"`
+	Source string `json:"source"`
+}
+
 // The supervisor and the init stage talk over a SOCK_SEQPACKET socketpair:
 // one JSON message per packet, with file descriptors attached as
 // SCM_RIGHTS. Packets keep message boundaries, so a descriptor always
@@ -72,6 +79,11 @@ type initConfig struct {
 	// "tty" (sandbox.StdinMode). For pipe and tty the started message
 	// carries the input side to the supervisor.
 	Stdin string `json:"stdin,omitempty"`
+	// Files are copied read-only into the root tmpfs below
+	// sandbox.FilesDir (sandbox.Spec.Files); the supervisor wrote each one
+	// into the sandbox's state directory, since a packet could not carry
+	// a CA bundle of the host's size.
+	Files []initFile `json:"files,omitempty"`
 }
 
 // send writes one message with optional descriptors.

@@ -44,6 +44,9 @@ func validateSpec(spec *sandbox.Spec) error {
 	if len(spec.Command) == 0 || spec.Command[0] == "" {
 		errs = append(errs, errors.New("no agent command: set the agent's command"))
 	}
+	if err := sandbox.CheckFiles(spec.Files); err != nil {
+		errs = append(errs, err)
+	}
 	if spec.Policy == nil {
 		errs = append(errs, errors.New("no policy: a sandbox never starts without an explicit policy block"))
 	} else if err := spec.Policy.Validate(); err != nil {
