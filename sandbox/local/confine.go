@@ -2,6 +2,7 @@ package local
 
 import (
 	"github.com/nemoclave/nemoclave/policy"
+	"github.com/nemoclave/nemoclave/sandbox"
 	"github.com/nemoclave/nemoclave/sandbox/confine"
 )
 
@@ -9,7 +10,7 @@ import (
 // see confine.Thread, where it now lives (kept so callers of this driver's
 // API keep compiling).
 func Confine(p *policy.Policy, ports []int) (warning string, err error) {
-	return confine.Thread(p, ports, confine.PathRule{Path: binaryDir, Access: confine.FSRead})
+	return confine.Thread(p, ports, confine.PathRule{Path: binaryDir, Access: confine.FSRead}, confine.PathRule{Path: sandbox.FilesDir, Access: confine.FSRead})
 }
 
 // CheckEnvName refuses variables the driver owns and names that look like

@@ -550,3 +550,32 @@ func TestLaunch_BinaryAtFixedPath(t *testing.T) {
 		t.Errorf("inside the sandbox:\n%s\nwant:\n%s", got, want)
 	}
 }
+
+// TestLaunch_SpecFiles: the files a spec carries (the gateway's CA bundle)
+// are inside the sandbox at their fixed path, read-only, and a path outside
+// sandbox.FilesDir is refused at Create.
+func TestLaunch_SpecFiles(t *testing.T) {
+	t.Parallel()
+	d, ws := newTestDriver(t)
+	body := strings.Repeat("-----CERT-----\n", 20000) // 300 KB: more than one control packet carries
+	spec := testSpec(t, ws, "/bin/sh", "-c", `ls -la /opt/nemoclave /opt/nemoclave/etc > /workspace/diag 2>&1; cmp "$0" /workspace/want >> /workspace/diag 2>&1 || exit 3; echo x > "$0" 2>/dev/null && exit 4; exit 0`, sandbox.CABundlePath)
+	if err := os.WriteFile(filepath.Join(ws, "want"), []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	spec.Files = []sandbox.File{{Path: sandbox.CABundlePath, Data: []byte(body)}}
+	createStart(t, d, spec)
+	info, err := d.Wait(t.Context(), spec.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.ExitCode != 0 {
+		diag, _ := os.ReadFile(filepath.Join(ws, "diag"))
+		t.Errorf("agent exit %d: 3 = the file differs or is missing, 4 = it was writable:\n%s", info.ExitCode, diag)
+	}
+	bad := testSpec(t, ws, "true")
+	bad.Name += "-bad"
+	bad.Files = []sandbox.File{{Path: "/etc/passwd", Data: []byte("x")}}
+	if _, err := d.Create(t.Context(), bad); err == nil || !strings.Contains(err.Error(), sandbox.FilesDir) {
+		t.Errorf("a file outside %s was not refused: %v", sandbox.FilesDir, err)
+	}
+}
