@@ -590,13 +590,13 @@ func writeSpecFiles(dir string, files []sandbox.File) ([]initFile, error) {
 		return nil, nil
 	}
 	fdir := filepath.Join(dir, "files")
-	if err := os.MkdirAll(fdir, 0o755); err != nil {
+	if err := os.MkdirAll(fdir, 0o700); err != nil { // R10: the daemon's data is private; the init stage reads it before it drops privileges
 		return nil, fmt.Errorf("sandbox files: %w", err)
 	}
 	out := make([]initFile, 0, len(files))
 	for i, f := range files {
 		src := filepath.Join(fdir, strconv.Itoa(i)+"-"+filepath.Base(f.Path))
-		if err := os.WriteFile(src, f.Data, 0o644); err != nil {
+		if err := os.WriteFile(src, f.Data, 0o600); err != nil {
 			return nil, fmt.Errorf("sandbox file %s: %w", f.Path, err)
 		}
 		out = append(out, initFile{Path: f.Path, Source: src})
