@@ -12,7 +12,7 @@ import (
 // registered, refused by the MCP server before any handler runs, leaves
 // an audit line with the sandbox, the name asked for (control characters
 // kept for the JSON encoder to escape, length capped) and the arguments;
-// a call with megabytes of arguments is audited with them cut to
+// a call with half a megabyte of arguments is audited with them cut to
 // maxAuditArgs.
 func TestAbuse_R9_UnknownToolsAndArgumentsAudited(t *testing.T) {
 	t.Parallel()
@@ -38,14 +38,14 @@ func TestAbuse_R9_UnknownToolsAndArgumentsAudited(t *testing.T) {
 		t.Fatalf("a 10,000-byte tool name audited as %d bytes", len(ev.Name))
 	}
 
-	big := strings.Repeat("a", 4<<20)
+	big := strings.Repeat("a", 512<<10)
 	res, err := s.CallTool(ctx, &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"text": big}})
 	if err != nil || res.IsError {
-		t.Fatalf("echo with 4 MiB of arguments: %v %+v", err, res)
+		t.Fatalf("echo with 512 KiB of arguments: %v %+v", err, res)
 	}
 	ev = <-f.events
 	if ev.Name != "echo" || ev.Decision != "ok" || len(ev.Args) > maxAuditArgs+len("…") || !strings.HasPrefix(ev.Args, `{"text":"aaa`) {
-		t.Fatalf("4 MiB of arguments audited as %d bytes (%.40q), want at most %d", len(ev.Args), ev.Args, maxAuditArgs)
+		t.Fatalf("512 KiB of arguments audited as %d bytes (%.40q), want at most %d", len(ev.Args), ev.Args, maxAuditArgs)
 	}
 	select {
 	case ev := <-f.events:
