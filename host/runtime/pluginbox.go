@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -52,8 +53,10 @@ func pluginBox(o Options) (*pluginbox.Box, error) {
 //     host's loopback (a local model server, which no sandbox may reach
 //     through the gateway), keeps the host network with TCP connect
 //     limited to those ports;
-//   - tools-http fetches what the agent asks for, on the web's ports, on
-//     the host network (its own SSRF checks apply);
+//   - tools-http fetches what the agent asks for: it gets the egress
+//     gateway like a provider plugin, under the network policy of the
+//     sandboxes whose agents use it (the caller fills in those endpoints,
+//     agentEndpoints), so it reaches exactly what the agent could;
 //   - everything else gets no network at all.
 func pluginAccess(source, kind string, cfg json.RawMessage) (*pluginbox.Profile, []policy.Endpoint) {
 	var v any
@@ -109,10 +112,11 @@ func pluginAccess(source, kind string, cfg json.RawMessage) (*pluginbox.Profile,
 			}
 		}
 	}
-	// tools-http fetches what the agent asks for: the web's ports.
-	if strings.HasSuffix(source, "tools-http") {
-		ports[80], ports[443] = true, true
-		hostNet = true
+	if fetchesForAgents(source) {
+		// Its endpoints are its agents' (agentEndpoints), whatever URLs
+		// its config names; nothing of it reaches the host network.
+		p.Network, p.Ports = pluginbox.NetworkProxy, nil
+		return p, nil
 	}
 	switch {
 	case hostNet:
@@ -127,6 +131,50 @@ func pluginAccess(source, kind string, cfg json.RawMessage) (*pluginbox.Profile,
 		return p, eps
 	}
 	return p, nil
+}
+
+// fetchesForAgents reports a plugin that connects where the agent asks
+// (tools-http): its network policy is the agent's sandbox's.
+func fetchesForAgents(source string) bool { return strings.HasSuffix(source, "tools-http") }
+
+// agentEndpoints is the network policy a plugin that fetches for agents
+// works under: every endpoint of the effective policies of the sandboxes
+// whose agents (or subagents) use the tools plugin p, in blueprint order.
+// A plugin no agent uses gets none: every connection is refused. Hosts
+// a sandbox gains later (approvals, policy set) are not added: the plugin
+// keeps the policy it started with, and its fetches of them are refused.
+func agentEndpoints(bp *blueprints.Blueprint, p *blueprints.Plugin) []policy.Endpoint {
+	if bp == nil || p.Kind != "tools" {
+		return nil
+	}
+	uses := func(a *blueprints.Agent) bool {
+		if slices.Contains(a.Tools, p.Name) {
+			return true
+		}
+		for _, s := range a.Subagents {
+			if slices.Contains(s.Tools, p.Name) {
+				return true
+			}
+		}
+		return false
+	}
+	var eps []policy.Endpoint
+	seen := map[string]bool{}
+	for _, a := range bp.Agents {
+		if !uses(a) || seen[a.Sandbox] {
+			continue
+		}
+		seen[a.Sandbox] = true
+		for _, s := range bp.Sandboxes {
+			if s.Name != a.Sandbox || s.Policy == nil {
+				continue
+			}
+			for _, rule := range s.Policy.Network {
+				eps = append(eps, rule.Endpoints...)
+			}
+		}
+	}
+	return eps
 }
 
 // proxiedEndpoint is the egress endpoint for an http(s) or ws(s) URL on a

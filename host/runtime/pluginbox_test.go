@@ -40,7 +40,7 @@ func TestPluginAccess(t *testing.T) {
 		{name: "URL with a port", source: "builtin/embeddings-openai", kind: "embeddings", config: `{"base_url":"http://127.0.0.1:8081/v1"}`, network: pluginbox.NetworkHost, ports: []int{8081}},
 		{name: "postgres URL", source: "builtin/memory-postgres", kind: "memory", config: `{"dsn":"postgres://u@db.internal/mem"}`, network: pluginbox.NetworkHost, ports: []int{5432}},
 		{name: "libpq key/value DSN", source: "builtin/retrieval-pgvector", kind: "retrieval", config: `{"dsn":"host=db port=6543 user=u"}`, network: pluginbox.NetworkHost, ports: []int{6543}},
-		{name: "tools-http fetches the web", source: "builtin/tools-http", kind: "tools", config: `{}`, network: pluginbox.NetworkHost, ports: []int{80, 443}},
+		{name: "tools-http goes through the egress gateway (under its agents' policy)", source: "builtin/tools-http", kind: "tools", config: `{}`, network: pluginbox.NetworkProxy},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
