@@ -51,8 +51,11 @@ func pluginBox(o Options) (*pluginbox.Box, error) {
 //     audited with the plugin's identity;
 //   - a plugin whose config names a database address, or a URL on the
 //     host's loopback (a local model server, which no sandbox may reach
-//     through the gateway), keeps the host network with TCP connect
-//     limited to those ports;
+//     through the gateway), gets a network namespace of its own in which
+//     exactly those host:port pairs are reachable, each forwarded by the
+//     host to that one address (pluginbox.NetworkForward);
+//   - a plugin naming both kinds keeps the host network with TCP connect
+//     limited to the ports named;
 //   - tools-http fetches what the agent asks for: it gets the egress
 //     gateway like a provider plugin, under the network policy of the
 //     sandboxes whose agents use it (the caller fills in those endpoints,
@@ -70,7 +73,7 @@ func pluginAccess(source, kind string, cfg json.RawMessage) (*pluginbox.Profile,
 	// resources.allow_unlimited does. Everything else still fails closed.
 	p := &pluginbox.Profile{Resources: sandbox.Resources{AllowUnlimited: os.Geteuid() != 0}}
 	ports := map[int]bool{}
-	hostNet := false // a database or loopback address: proxying cannot serve it
+	var forwards []pluginbox.Forward // database or loopback addresses: proxying cannot serve them
 	seen := map[string]bool{}
 	var eps []policy.Endpoint
 	for _, s := range strs {
@@ -95,20 +98,25 @@ func pluginAccess(source, kind string, cfg json.RawMessage) (*pluginbox.Profile,
 				p.ReadOnly = append(p.ReadOnly, path)
 			}
 		default:
-			ps := addrPorts(s)
-			for _, port := range ps {
-				ports[port] = true
+			ts := addrTargets(s)
+			for _, f := range ts {
+				ports[f.Port] = true
 			}
-			if len(ps) == 0 {
+			if len(ts) == 0 {
 				continue
 			}
-			if ep, ok := proxiedEndpoint(s, ps[0]); ok {
-				if !seen["endpoint "+ep.Host+":"+strconv.Itoa(ps[0])] {
-					seen["endpoint "+ep.Host+":"+strconv.Itoa(ps[0])] = true
+			if ep, ok := proxiedEndpoint(s, ts[0].Port); ok {
+				if !seen["endpoint "+ep.Host+":"+strconv.Itoa(ts[0].Port)] {
+					seen["endpoint "+ep.Host+":"+strconv.Itoa(ts[0].Port)] = true
 					eps = append(eps, ep)
 				}
-			} else {
-				hostNet = true
+				continue
+			}
+			for _, f := range ts {
+				if !seen["forward "+f.String()] {
+					seen["forward "+f.String()] = true
+					forwards = append(forwards, f)
+				}
 			}
 		}
 	}
@@ -119,12 +127,15 @@ func pluginAccess(source, kind string, cfg json.RawMessage) (*pluginbox.Profile,
 		return p, nil
 	}
 	switch {
-	case hostNet:
+	case len(forwards) > 0 && len(eps) > 0:
 		p.Network = pluginbox.NetworkHost
 		for port := range ports {
 			p.Ports = append(p.Ports, port)
 		}
 		sort.Ints(p.Ports)
+		return p, nil
+	case len(forwards) > 0:
+		p.Network, p.Forwards = pluginbox.NetworkForward, forwards
 		return p, nil
 	case len(eps) > 0:
 		p.Network = pluginbox.NetworkProxy
@@ -296,37 +307,79 @@ func collectStrings(v any, out *[]string) {
 	}
 }
 
-var dsnPort = regexp.MustCompile(`(?:^|\s)port=(\d+)`)
-
-// addrPorts returns the TCP ports a URL or a libpq key/value DSN names
-// (the scheme's default when the URL has none).
-func addrPorts(s string) []int {
-	if m := dsnPort.FindStringSubmatch(s); m != nil {
-		if n, err := strconv.Atoi(m[1]); err == nil {
-			return []int{n}
+// addrTargets returns the TCP addresses a URL or a libpq key/value DSN
+// names, the scheme's default port when it names none (a DSN's is 5432).
+// A DSN host that is a directory (a unix socket) names no TCP address.
+func addrTargets(s string) []pluginbox.Forward {
+	if kv := dsnFields(s); kv != nil {
+		host := kv["hostaddr"] // what libpq connects to when both are given
+		if host == "" {
+			host = kv["host"]
 		}
-	}
-	if strings.Contains(s, "host=") {
-		return []int{5432}
+		if host == "" {
+			return nil
+		}
+		hosts, ports := strings.Split(host, ","), strings.Split(kv["port"], ",")
+		var out []pluginbox.Forward
+		for i, h := range hosts {
+			port := ports[0]
+			if len(ports) == len(hosts) {
+				port = ports[i]
+			}
+			n := 5432
+			if port != "" {
+				var err error
+				if n, err = strconv.Atoi(port); err != nil {
+					continue
+				}
+			}
+			if h = strings.TrimSpace(h); h != "" && !strings.HasPrefix(h, "/") && !strings.HasPrefix(h, "@") {
+				out = append(out, pluginbox.Forward{Host: h, Port: n})
+			}
+		}
+		return out
 	}
 	u, err := url.Parse(s)
-	if err != nil || u.Host == "" {
+	if err != nil || u.Host == "" || u.Hostname() == "" {
 		return nil
 	}
+	n := 0
 	if p := u.Port(); p != "" {
-		if n, err := strconv.Atoi(p); err == nil {
-			return []int{n}
+		if n, err = strconv.Atoi(p); err != nil {
+			return nil
+		}
+	} else {
+		switch u.Scheme {
+		case "http", "ws":
+			n = 80
+		case "https", "wss":
+			n = 443
+		case "postgres", "postgresql":
+			n = 5432
+		default:
+			return nil
 		}
 	}
-	switch u.Scheme {
-	case "http", "ws":
-		return []int{80}
-	case "https", "wss":
-		return []int{443}
-	case "postgres", "postgresql":
-		return []int{5432}
+	return []pluginbox.Forward{{Host: u.Hostname(), Port: n}}
+}
+
+var dsnField = regexp.MustCompile(`(?:^|\s)(host|hostaddr|port)=([^\s']*)`)
+
+// dsnFields returns the host, hostaddr and port of a libpq key/value
+// DSN ("host=db port=6543 user=u"), or nil when s is not one.
+func dsnFields(s string) map[string]string {
+	if strings.Contains(s, "://") {
+		return nil
 	}
-	return nil
+	ms := dsnField.FindAllStringSubmatch(s, -1)
+	if len(ms) == 0 {
+		return nil
+	}
+	kv := map[string]string{}
+	for _, m := range ms {
+		kv[m[1]] = m[2]
+	}
+	return kv
 }
 
 // beside finds a small single-purpose binary (an init stage) beside the
