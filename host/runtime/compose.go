@@ -115,14 +115,18 @@ func (r *Runtime) startPlugin(ctx context.Context, bp *blueprints.Blueprint, p *
 	spec.Access, eps = pluginAccess(source, p.Kind, cfg)
 	// tools-http fetches for the agents that use it: under their
 	// sandboxes' network policy, not a policy of its own.
+	var trustBundle string
 	if fetchesForAgents(source) {
 		eps = agentEndpoints(bp, p)
+		if trustBundle, err = r.pluginTrust(p, &spec, eps); err != nil {
+			return nil, fmt.Errorf("plugin %s: %w", p.Address, err)
+		}
 	}
 	// A cloud identity (metadata services, token files) needs the host
 	// network; it decides before the egress proxy does.
 	cloudIdentity(source, cfg, &spec, os.LookupEnv)
 	if spec.Access.Network == pluginbox.NetworkProxy {
-		spec.Access.Egress = r.pluginEgress(p.Kind, p.Name, eps)
+		spec.Access.Egress = r.pluginEgress(p.Kind, p.Name, eps, trustBundle)
 	}
 	if p.Unconfined && r.opts.ConfinePlugins {
 		if err := r.unconfined(p.Address); err != nil {

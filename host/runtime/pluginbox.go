@@ -18,6 +18,7 @@ import (
 
 	"github.com/nemoclave/nemoclave/blueprints"
 	"github.com/nemoclave/nemoclave/gateway/egress"
+	"github.com/nemoclave/nemoclave/host/plugins"
 	"github.com/nemoclave/nemoclave/policy"
 	"github.com/nemoclave/nemoclave/sandbox"
 	"github.com/nemoclave/nemoclave/sandbox/pluginbox"
@@ -228,7 +229,7 @@ var pluginLaunches atomic.Int64
 // pluginEgress serves a NetworkProxy box's listener with the daemon's
 // egress gateway under the plugin's policy (the endpoints its config
 // names, unknown hosts denied), for as long as that plugin process lives.
-func (r *Runtime) pluginEgress(kind, name string, eps []policy.Endpoint) func(context.Context, net.Listener) {
+func (r *Runtime) pluginEgress(kind, name string, eps []policy.Endpoint, trustBundle string) func(context.Context, net.Listener) {
 	return func(ctx context.Context, ln net.Listener) {
 		id := egress.PluginID(kind, name, pluginLaunches.Add(1))
 		if err := r.egress.SetPolicy(id, egress.PluginPolicy(id, eps)); err != nil {
@@ -238,11 +239,60 @@ func (r *Runtime) pluginEgress(kind, name string, eps []policy.Endpoint) func(co
 			ln.Close()
 			return
 		}
+		if trustBundle != "" {
+			// This launch's inspection CA, before the plugin can make its
+			// first call (it is still completing go-plugin's handshake).
+			if err := r.writeTrustBundle(id, trustBundle); err != nil {
+				r.log.Error("plugin trust bundle not written; the plugin has no network", "plugin", id, "err", err)
+				r.egress.RemoveSandbox(id)
+				ln.Close()
+				return
+			}
+		}
 		defer r.egress.RemoveSandbox(id)
 		if err := r.egress.Serve(ctx, ln, id); err != nil {
 			r.log.Warn("plugin egress listener failed", "plugin", id, "err", err)
 		}
 	}
+}
+
+// pluginTrust prepares what a plugin that fetches for agents needs when
+// their policy inspects an endpoint (TLS terminated by the gateway with a
+// per-launch CA): a directory the box reads, where each launch's egress
+// writes its trust bundle (system roots, the corporate CA, that launch's
+// CA), named in the plugin's TLS environment. Without inspected endpoints
+// it does nothing and returns "".
+func (r *Runtime) pluginTrust(p *blueprints.Plugin, spec *plugins.Spec, eps []policy.Endpoint) (string, error) {
+	if !slices.ContainsFunc(eps, func(e policy.Endpoint) bool { return e.Inspect }) || spec.Access == nil {
+		return "", nil
+	}
+	dir := filepath.Join(r.opts.Home, "run", "plugin-trust", p.Kind+"."+p.Name)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", fmt.Errorf("trust bundle directory: %w", err)
+	}
+	bundle := filepath.Join(dir, "ca-bundle.pem")
+	spec.Access.ReadOnly = append(spec.Access.ReadOnly, dir)
+	if spec.Env == nil {
+		spec.Env = map[string]string{}
+	}
+	for _, kv := range egress.TrustEnv(bundle) {
+		k, v, _ := strings.Cut(kv, "=")
+		spec.Env[k] = v
+	}
+	return bundle, nil
+}
+
+// writeTrustBundle writes launch id's trust bundle at path, atomically.
+func (r *Runtime) writeTrustBundle(id, path string) error {
+	b, err := r.egress.TrustBundle(id)
+	if err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
 }
 
 // unconfined decides a plugin block's confine = false: refused unless the
