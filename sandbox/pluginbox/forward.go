@@ -51,7 +51,7 @@ func forwardListeners(c *config) error {
 	}
 	hosts := []string{"127.0.0.1 localhost"}
 	names := map[string]netip.Addr{"localhost": netip.AddrFrom4([4]byte{127, 0, 0, 1})}
-	next := byte(1)
+	next := byte(1) // names get 127.77.0.1, 127.77.0.2, …
 	var fds []int
 	defer func() {
 		for _, fd := range fds {
@@ -74,7 +74,7 @@ func forwardListeners(c *config) error {
 		default:
 			var ok bool
 			if a, ok = names[strings.ToLower(f.Host)]; !ok {
-				a = netip.AddrFrom4([4]byte{127, 0, 1, next})
+				a = netip.AddrFrom4([4]byte{127, 77, 0, next}) // a range no configured address is likely to use
 				next++
 				names[strings.ToLower(f.Host)] = a
 				hosts = append(hosts, a.String()+" "+f.Host)
