@@ -1,6 +1,7 @@
 package blueprints
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -48,5 +49,32 @@ func TestAbuse_R6_BoundedEvaluation(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			wantError(t, "locals {\n  x = "+expr+"\n}\n", Options{}, want)
 		})
+	}
+}
+
+// TestAbuse_R6_Locals: 100k locals end in one diagnostic naming the bound
+// (evaluated one by one they took minutes); a chain of MaxLocals locals,
+// each referring to the one before, still evaluates to its value.
+func TestAbuse_R6_Locals(t *testing.T) {
+	chain := func(n int) string {
+		var b strings.Builder
+		b.WriteString("locals {\n  l0 = 1\n")
+		for i := 1; i < n; i++ {
+			fmt.Fprintf(&b, "  l%d = local.l%d + 1\n", i, i-1)
+		}
+		b.WriteString("}\n")
+		return b.String()
+	}
+	wantError(t, chain(100000)+minimalSandbox, Options{}, fmt.Sprintf("declares 100000 local values; at most %d are allowed", MaxLocals))
+
+	src := chain(MaxLocals) + minimalSandbox + fmt.Sprintf(`
+agent "a" {
+  sandbox = sandbox.s
+  command = ["echo", "${local.l%d}"]
+}
+`, MaxLocals-1)
+	bp := mustLoad(t, src, Options{})
+	if got := bp.Agents[0].Command; len(got) != 2 || got[1] != fmt.Sprint(MaxLocals) {
+		t.Fatalf("the last local of a %d-long chain: agent command %q, want [echo %d]", MaxLocals, got, MaxLocals)
 	}
 }

@@ -19,6 +19,10 @@ const (
 	// MaxNesting bounds bracket nesting in a source file; the parsers
 	// recurse once per level.
 	MaxNesting = 256
+	// MaxLocals bounds the local values of a blueprint (all its files
+	// together). Each costs an evaluation; a blueprint with more is
+	// generated, not written, and belongs in a variable or a file().
+	MaxLocals = 2048
 )
 
 // ReadBounded reads a regular file of at most limit bytes (see

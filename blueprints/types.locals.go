@@ -11,6 +11,15 @@ import (
 // evalLocals evaluates every local value after the locals it depends on.
 // A cycle is one diagnostic naming every local in it, with their ranges.
 func (e *evaluator) evalLocals() {
+	if n := len(e.decl.locals); n > MaxLocals {
+		first := e.decl.localBlocks[0]
+		e.errorf(first.DefRange.Ptr(), "Too many local values",
+			"This blueprint declares %d local values; at most %d are allowed. Move tables of data into a variable (a map) or a file read with file() or jsondecode(file(...)).", n, MaxLocals)
+		for name := range e.decl.locals {
+			e.locals[name] = cty.DynamicVal
+		}
+		return
+	}
 	const (
 		unvisited = iota
 		visiting
@@ -40,7 +49,7 @@ func (e *evaluator) evalLocals() {
 			return
 		}
 		state[name] = done
-		ctx := e.evalContext(scopeGeneral, allRoots...)
+		ctx := e.localContext(attr.Expr)
 		v, ok := e.evalExpr(attr.Expr, ctx, allRoots)
 		if ok && !e.noCredential(v, attr.Expr.Range()) {
 			ok = false
@@ -58,6 +67,41 @@ func (e *evaluator) evalLocals() {
 	for _, name := range sortedKeys(e.decl.locals) {
 		visit(name)
 	}
+}
+
+// localContext is the general context for one local's expression, its
+// local object holding only the locals the expression names: building the
+// object of every local for each one made evaluation quadratic in their
+// number (3,000 locals took seconds).
+func (e *evaluator) localContext(expr hcl.Expression) *hcl.EvalContext {
+	roots := make([]string, 0, len(allRoots))
+	for _, r := range allRoots {
+		if r != rootLocal {
+			roots = append(roots, r)
+		}
+	}
+	ctx := e.evalContext(scopeGeneral, roots...)
+	sub := map[string]cty.Value{}
+	for _, t := range expr.Variables() {
+		if t.RootName() != rootLocal {
+			continue
+		}
+		var attr hcl.TraverseAttr
+		ok := false
+		if len(t) >= 2 {
+			attr, ok = t[1].(hcl.TraverseAttr)
+		}
+		if ok {
+			if v, found := e.locals[attr.Name]; found {
+				sub[attr.Name] = v
+			}
+		} else { // local as a whole or local["x"]: give it every local
+			ctx.Variables[rootLocal] = cty.ObjectVal(e.locals)
+			return ctx
+		}
+	}
+	ctx.Variables[rootLocal] = cty.ObjectVal(sub)
+	return ctx
 }
 
 func localDeps(expr hcl.Expression) []string {

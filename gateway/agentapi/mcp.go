@@ -38,6 +38,7 @@ func newToolServer(ctx context.Context, cfg Config) (*toolServer, error) {
 		bySource: map[string][]string{},
 		owner:    map[string]string{},
 	}
+	ts.server.AddReceivingMiddleware(ts.auditRefusedCalls)
 	for _, src := range cfg.Tools {
 		list, err := src.Provider.ListTools(ctx)
 		if err != nil {
@@ -54,6 +55,33 @@ func newToolServer(ctx context.Context, cfg Config) (*toolServer, error) {
 	}
 	return ts, nil
 }
+
+// auditRefusedCalls records the tool calls the MCP server refuses before
+// any handler runs (R9): a tool name nobody registered, arguments its
+// schema rejects. Every handler of this server reports a failure as a
+// tool result (IsError) and audits it itself, never as a protocol error,
+// so an error here is always such a refusal and is audited exactly once.
+func (ts *toolServer) auditRefusedCalls(next mcp.MethodHandler) mcp.MethodHandler {
+	return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
+		start := time.Now()
+		res, err := next(ctx, method, req)
+		if err == nil || method != "tools/call" || ts.h == nil {
+			return res, err
+		}
+		name, args := "", []byte(nil)
+		if r, ok := req.(*mcp.CallToolRequest); ok && r.Params != nil {
+			name, args = r.Params.Name, r.Params.Arguments
+		}
+		if len(name) > maxAuditName {
+			name = name[:maxAuditName] + "…"
+		}
+		ts.h.audit("tool_call", name, "", start, fmt.Errorf("refused: %w", err), args)
+		return res, err
+	}
+}
+
+// maxAuditName caps a tool name as the agent sent it in an audit line.
+const maxAuditName = 256
 
 // bind attaches the handler after construction (the builtin tools need it).
 func (ts *toolServer) bind(h *Handler) {

@@ -20,13 +20,16 @@ func PluginID(kind, name string, launch int64) string {
 // has no operator at its terminal). The filesystem part only satisfies
 // Validate: a plugin's files are its box's business, not the gateway's.
 func PluginPolicy(id string, endpoints []policy.Endpoint) *policy.Policy {
-	return &policy.Policy{
+	pol := &policy.Policy{
 		Name:         id,
 		Revision:     1,
 		Filesystem:   policy.Filesystem{ReadOnly: []string{"/"}},
-		Network:      []policy.NetworkRule{{Name: "plugin config", Source: "plugin", Endpoints: endpoints}},
 		UnknownHosts: policy.UnknownDeny,
 	}
+	if len(endpoints) > 0 { // none: every connection is refused (and audited)
+		pol.Network = []policy.NetworkRule{{Name: "plugin config", Source: "plugin", Endpoints: endpoints}}
+	}
+	return pol
 }
 
 // RecordPlugin writes a plugin-lifecycle line to the audit log (kind

@@ -54,7 +54,7 @@ func TestBuiltinBinariesConformance(t *testing.T) {
 	// The provider plugins' stand-in, shared by their cases; started here
 	// so a failure fails this test, not a subtest through its parent.
 	up := testupstream.Start(t, key)
-	upstream := func(t *testing.T) (string, *pluginbox.Profile) { return up, hostPorts(t, up) }
+	upstream := func(t *testing.T) (string, *pluginbox.Profile) { return up, forwardTo(t, up) }
 	work := t.TempDir()
 	if err := os.WriteFile(filepath.Join(work, "a.txt"), []byte("alpha\nbeta\n"), 0o644); err != nil {
 		t.Fatal(err)
@@ -91,14 +91,14 @@ func TestBuiltinBinariesConformance(t *testing.T) {
 			s := cloudstandin.StartBedrock(t, "eu-west-1", creds)
 			cfg, _ := json.Marshal(map[string]any{"region": "eu-west-1", "endpoint_url": s.URL, "models": []string{"anthropic.claude-test"},
 				"access_key_id": creds.AccessKeyID, "secret_access_key": creds.SecretAccessKey, "max_attempts": 1, "timeout": "60s"})
-			return builtinCase{access: hostPorts(t, s.URL), opts: []sdktest.Option{sdktest.WithModel("anthropic.claude-test"),
+			return builtinCase{access: forwardTo(t, s.URL), opts: []sdktest.Option{sdktest.WithModel("anthropic.claude-test"),
 				sdktest.WithDeterministic(), sdktest.WithConfig(string(cfg))}}
 		},
 		"llm-azure-openai": func(t *testing.T) builtinCase {
 			const azureKey = "conformance-azure-key"
 			a := cloudstandin.StartAzure(t, nil, azureKey)
 			cfg, _ := json.Marshal(map[string]any{"endpoint": a.URL, "deployments": map[string]string{"gpt-4o": "gpt-test"}, "api_key": azureKey, "timeout": "60s"})
-			return builtinCase{access: hostPorts(t, a.URL), opts: []sdktest.Option{sdktest.WithModel("gpt-4o"),
+			return builtinCase{access: forwardTo(t, a.URL), opts: []sdktest.Option{sdktest.WithModel("gpt-4o"),
 				sdktest.WithDeterministic(), sdktest.WithConfig(string(cfg))}}
 		},
 		"llm-replay": func(*testing.T) builtinCase {
@@ -183,9 +183,10 @@ func quoteJSON(s string) string {
 	return string(b)
 }
 
-// hostPorts is a box profile on the host network allowed to connect to
-// rawURL's port.
-func hostPorts(t *testing.T, rawURL string) *pluginbox.Profile {
+// forwardTo is the box profile the daemon gives a database plugin: a
+// network of its own in which only rawURL's server is reachable, through
+// the host's forwarder (pluginbox.NetworkForward).
+func forwardTo(t *testing.T, rawURL string) *pluginbox.Profile {
 	t.Helper()
 	u, err := url.Parse(rawURL)
 	if err != nil {
@@ -195,7 +196,7 @@ func hostPorts(t *testing.T, rawURL string) *pluginbox.Profile {
 	if err != nil {
 		port = 5432
 	}
-	return &pluginbox.Profile{Network: pluginbox.NetworkHost, Ports: []int{port}}
+	return &pluginbox.Profile{Network: pluginbox.NetworkForward, Forwards: []pluginbox.Forward{{Host: u.Hostname(), Port: port}}}
 }
 
 // postgresCase runs a database-backed plugin against the server make test
@@ -205,7 +206,7 @@ func postgresCase(t *testing.T, env string, opts []sdktest.Option) builtinCase {
 	if dsn == "" {
 		t.Skipf("%s is not set: make test starts PostgreSQL and PGlite+pgvector as root (scripts/test-postgres.sh)", env)
 	}
-	return builtinCase{access: hostPorts(t, dsn), opts: append(opts, sdktest.WithConfig(`{"dsn":`+quoteJSON(dsn)+`}`))}
+	return builtinCase{access: forwardTo(t, dsn), opts: append(opts, sdktest.WithConfig(`{"dsn":`+quoteJSON(dsn)+`}`))}
 }
 
 // mcpServer writes a minimal MCP server (JSON-RPC over stdio, one tool

@@ -92,6 +92,14 @@ func allowPort(p *pluginbox.Profile, port int) {
 	if p == nil {
 		return
 	}
+	// The metadata service is a host-network address: forwarded
+	// addresses become ports of the host network.
+	for _, f := range p.Forwards {
+		if !slices.Contains(p.Ports, f.Port) {
+			p.Ports = append(p.Ports, f.Port)
+		}
+	}
+	p.Forwards = nil
 	p.Network = pluginbox.NetworkHost
 	if !slices.Contains(p.Ports, port) {
 		p.Ports = append(p.Ports, port)

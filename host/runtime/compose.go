@@ -81,7 +81,7 @@ func (r *Runtime) launchPlugins(ctx context.Context, bp *blueprints.Blueprint, r
 		g, gctx := errgroup.WithContext(ctx)
 		for _, p := range wave {
 			g.Go(func() error {
-				s, err := r.startPlugin(gctx, p, out, reattach)
+				s, err := r.startPlugin(gctx, bp, p, out, reattach)
 				if err != nil {
 					return err
 				}
@@ -99,9 +99,9 @@ func (r *Runtime) launchPlugins(ctx context.Context, bp *blueprints.Blueprint, r
 	return out, nil
 }
 
-// startPlugin launches one plugin; its wired targets are in started, which
-// is not written while a wave runs.
-func (r *Runtime) startPlugin(ctx context.Context, p *blueprints.Plugin, started launched, reattach map[string]plugin.ReattachInfo) (*plugins.Supervised, error) {
+// startPlugin launches one plugin of bp; its wired targets are in started,
+// which is not written while a wave runs.
+func (r *Runtime) startPlugin(ctx context.Context, bp *blueprints.Blueprint, p *blueprints.Plugin, started launched, reattach map[string]plugin.ReattachInfo) (*plugins.Supervised, error) {
 	source, cfg, err := pluginSource(p)
 	if err != nil {
 		return nil, fmt.Errorf("plugin %s: %w", p.Address, err)
@@ -113,11 +113,20 @@ func (r *Runtime) startPlugin(ctx context.Context, p *blueprints.Plugin, started
 	spec := plugins.Spec{Source: source, Kind: plugin.Kind(p.Kind), Name: p.Name, Config: cfg, Reattach: reattach}
 	var eps []policy.Endpoint
 	spec.Access, eps = pluginAccess(source, p.Kind, cfg)
+	// tools-http fetches for the agents that use it: under their
+	// sandboxes' network policy, not a policy of its own.
+	var trustBundle string
+	if fetchesForAgents(source) {
+		eps = agentEndpoints(bp, p)
+		if trustBundle, err = r.pluginTrust(p, &spec, eps); err != nil {
+			return nil, fmt.Errorf("plugin %s: %w", p.Address, err)
+		}
+	}
 	// A cloud identity (metadata services, token files) needs the host
 	// network; it decides before the egress proxy does.
 	cloudIdentity(source, cfg, &spec, os.LookupEnv)
 	if spec.Access.Network == pluginbox.NetworkProxy {
-		spec.Access.Egress = r.pluginEgress(p.Kind, p.Name, eps)
+		spec.Access.Egress = r.pluginEgress(p.Kind, p.Name, eps, trustBundle)
 	}
 	if p.Unconfined && r.opts.ConfinePlugins {
 		if err := r.unconfined(p.Address); err != nil {
@@ -143,7 +152,7 @@ func (r *Runtime) startPlugin(ctx context.Context, p *blueprints.Plugin, started
 		}
 		spec.Wires = append(spec.Wires, plugins.Wire{Attribute: strings.Join(w.Path, "."), Target: target})
 	}
-	s, err := r.pool.acquire(ctx, spec, func() (*plugins.Supervised, error) { return r.plugins.Start(ctx, spec) })
+	s, err := r.pool.acquire(ctx, spec, eps, func() (*plugins.Supervised, error) { return r.plugins.Start(ctx, spec) })
 	if err != nil {
 		return nil, r.redactErr(fmt.Errorf("plugin %s (%s): %w", p.Address, source, err))
 	}

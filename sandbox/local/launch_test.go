@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"io/fs"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -199,6 +200,21 @@ func TestLaunch_ExecAndLogs(t *testing.T) {
 	}
 	if _, err := d.Exec(t.Context(), spec.Name, sandbox.ExecRequest{Command: []string{"no-such-cmd"}}); err == nil {
 		t.Errorf("exec of a missing command succeeded")
+	}
+	// R10: with the sandbox running, no directory of its state (the root
+	// mount point included) is open to other users.
+	state := filepath.Join(filepath.Dir(ws), "state")
+	err = filepath.WalkDir(state, func(p string, e fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if info, ierr := e.Info(); ierr == nil && e.IsDir() && info.Mode().Perm()&0o077 != 0 {
+			t.Errorf("state directory %s is %v, want no access for group and others", p, info.Mode().Perm())
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 	rc, err := d.Logs(t.Context(), spec.Name)
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -36,6 +37,16 @@ const (
 	// policy, so every connection is judged and audited with the plugin's
 	// identity, and a direct connect gets ENETUNREACH.
 	NetworkProxy
+	// NetworkForward gives the plugin a network namespace of its own in
+	// which only Profile.Forwards are reachable: for each, the init stage
+	// listens inside the box on the address the plugin will dial (the
+	// address itself when it is an IP literal, or a loopback address that
+	// the box's /etc/hosts gives the name) and hands the listener to the
+	// host, which connects each accepted connection to that one host and
+	// port and copies bytes both ways. For plugins that talk to a
+	// database: they reach their configured server and nothing else, with
+	// the server's name unchanged (TLS verification keeps working).
+	NetworkForward
 )
 
 func (n Network) String() string {
@@ -44,6 +55,8 @@ func (n Network) String() string {
 		return "host"
 	case NetworkProxy:
 		return "proxy"
+	case NetworkForward:
+		return "forward"
 	}
 	return "none"
 }
@@ -68,6 +81,11 @@ type Profile struct {
 	// Egress serves the proxy listener of a NetworkProxy box until ctx
 	// ends (the box stopped). Required with NetworkProxy.
 	Egress func(ctx context.Context, ln net.Listener) `json:"-"`
+	// Forwards are the only addresses a NetworkForward box reaches.
+	Forwards []Forward `json:",omitempty"`
+	// Dial connects a forwarded connection on the host; nil means a
+	// net.Dialer with a 10 s timeout.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error) `json:"-"`
 	// Resources bounds the box's cgroup (zero fields: the sandbox
 	// defaults). AllowUnlimited starts it without a cgroup when none can
 	// be created.
@@ -75,6 +93,15 @@ type Profile struct {
 	// TmpBytes sizes the private /tmp; zero means 64 MiB.
 	TmpBytes int64
 }
+
+// Forward is one TCP address a NetworkForward box may reach: a host name
+// or an IP literal, and a port.
+type Forward struct {
+	Host string
+	Port int
+}
+
+func (f Forward) String() string { return net.JoinHostPort(f.Host, strconv.Itoa(f.Port)) }
 
 // Box launches plugin processes confined. Its zero value is not usable.
 type Box struct {
@@ -99,6 +126,9 @@ type config struct {
 	Argv      []string `json:"argv"`
 	Env       []string `json:"env"`
 	UserNS    bool     `json:"userns"`
+	// hosts is the box's /etc/hosts (NetworkForward), made by the init
+	// stage.
+	hosts string
 }
 
 const (
@@ -140,6 +170,17 @@ func (p *Profile) check() error {
 	if p.Network == NetworkProxy && p.Egress == nil {
 		errs = append(errs, errors.New("network proxy without an egress server for it"))
 	}
+	if p.Network == NetworkForward && len(p.Forwards) == 0 {
+		errs = append(errs, errors.New("network forward without an address to forward"))
+	}
+	if p.Network != NetworkForward && len(p.Forwards) > 0 {
+		errs = append(errs, fmt.Errorf("forwards given to a plugin with network %s", p.Network))
+	}
+	for _, f := range p.Forwards {
+		if err := checkForward(f); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	return errors.Join(errs...)
 }
 
@@ -150,7 +191,7 @@ func (p *Profile) check() error {
 // socket pair the proxy listener arrives on.
 func (b *Box) command(cmd *exec.Cmd, socketDir string, p Profile) (cfgW *os.File, cfgBuf []byte, proxyHost *os.File, err error) {
 	cfgW, cfgBuf, err = b.command1(cmd, socketDir, p)
-	if err != nil || p.Network != NetworkProxy {
+	if err != nil || p.Network != NetworkProxy && p.Network != NetworkForward {
 		return cfgW, cfgBuf, nil, err
 	}
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)

@@ -54,6 +54,11 @@ func initMain() error {
 			return fmt.Errorf("egress proxy listener: %w", err)
 		}
 	}
+	if c.Network == NetworkForward {
+		if err := forwardListeners(&c); err != nil {
+			return fmt.Errorf("forwarded addresses: %w", err)
+		}
+	}
 	plan, err := confine.PlanLandlock(0, false)
 	if err != nil {
 		return err

@@ -110,6 +110,9 @@ func buildRoot(c *config) error {
 			}
 		}
 	}
+	if err := mountHosts(c, in); err != nil {
+		return err
+	}
 	if err := mountProc(in); err != nil {
 		return err
 	}

@@ -10,11 +10,9 @@ import (
 	"os/exec"
 	"strconv"
 	"sync"
-	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin/runner"
-	"golang.org/x/sys/unix"
 
 	"github.com/nemoclave/nemoclave/sandbox/confine"
 )
@@ -126,33 +124,25 @@ func (r *boxRunner) serveProxy() error {
 	if !ok {
 		return errors.New("proxy socket is not a unix socket")
 	}
-	_ = uc.SetReadDeadline(time.Now().Add(time.Minute))
-	oob := make([]byte, unix.CmsgSpace(4))
-	_, oobn, _, _, err := uc.ReadMsgUnix(make([]byte, 1), oob)
+	n := 1
+	if r.profile.Network == NetworkForward {
+		n = len(r.profile.Forwards)
+	}
+	lns, err := receiveListeners(uc, n)
 	if err != nil {
-		return fmt.Errorf("receive the proxy listener from the box (its init stage failed; see its log): %w", err)
-	}
-	msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
-	if err != nil || len(msgs) != 1 {
-		return fmt.Errorf("no proxy listener from the box (%v)", err)
-	}
-	fds, err := unix.ParseUnixRights(&msgs[0])
-	if err != nil || len(fds) != 1 {
-		return fmt.Errorf("no proxy listener from the box (%v)", err)
-	}
-	f := os.NewFile(uintptr(fds[0]), "plugin-proxy")
-	ln, err := net.FileListener(f)
-	f.Close()
-	if err != nil {
-		return fmt.Errorf("proxy listener: %w", err)
+		return err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	r.mu.Lock()
 	r.stopEgress = cancel
 	r.mu.Unlock()
+	if r.profile.Network == NetworkForward {
+		go serveForwards(ctx, r.profile, lns, r.logger.Warn)
+		return nil
+	}
 	go func() {
-		defer ln.Close()
-		r.profile.Egress(ctx, ln)
+		defer lns[0].Close()
+		r.profile.Egress(ctx, lns[0])
 	}()
 	return nil
 }

@@ -77,6 +77,18 @@ func probe(a args) string {
 			c.Close()
 		}
 		return result(err, "connected")
+	case "read_tcp":
+		// Connect and report what the server says first (a database's
+		// banner): proves the bytes come from the server, not a listener.
+		c, err := net.DialTimeout("tcp", a.Target, 5*time.Second)
+		if err != nil {
+			return result(err, "")
+		}
+		defer c.Close()
+		_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		b := make([]byte, 64)
+		n, err := c.Read(b)
+		return result(err, "read "+string(b[:n]))
 	case "http_get":
 		// Through whatever proxy the environment names, as the provider
 		// plugins' HTTP clients do.
