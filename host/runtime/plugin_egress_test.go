@@ -114,7 +114,7 @@ func TestPluginEgressThroughGateway(t *testing.T) {
 	p := &blueprints.Plugin{Kind: "llm", Name: "up", Address: "plugin.llm.up", Source: "builtin/llm-openai", SourceType: blueprints.SourceBuiltin, Config: cfg}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	s, err := r.startPlugin(ctx, p, launched{}, nil)
+	s, err := r.startPlugin(ctx, p, launched{}, nil, nil)
 	if err != nil {
 		t.Fatalf("start the confined provider plugin: %v", err)
 	}
