@@ -291,3 +291,35 @@ func TestTailOffset(t *testing.T) {
 		t.Errorf("tail past the start: %d, %d lines", start, lines)
 	}
 }
+
+// A plugin block's timeout bounds each call to it: a call past it fails
+// with an error naming the plugin, the call and the setting, and the
+// caller is not held for longer.
+func TestPluginBlockTimeoutBoundsCalls(t *testing.T) {
+	t.Parallel()
+	d := newFakeDriver(0)
+	d.stayUp = true
+	r := newRuntime(t, d, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	bp := strings.Replace(logBlueprint("slow", "S"), `source = "builtin/tools-logtest"`, `source  = "builtin/tools-logtest"
+  timeout = "700ms"`, 1)
+	if err := r.Run(ctx, daemon.RunRequest{Path: writeBlueprint(t, bp), Detach: true}, &events{}); err != nil {
+		t.Fatal(err)
+	}
+	err := callTool(ctx, t, r, "slow", "hang")
+	for _, w := range []string{"plugin tools.main did not answer", "CallTool", "within 700ms", `timeout = "..."`} {
+		if err == nil || !strings.Contains(err.Error(), w) {
+			t.Errorf("a hung call: %v; want it to say %q", err, w)
+		}
+	}
+	if ctx.Err() != nil {
+		t.Fatal("the call was bounded only by the test's own context")
+	}
+	if err := callTool(ctx, t, r, "slow", "log"); err != nil {
+		t.Errorf("the next call: %v", err)
+	}
+	if _, err := r.DeleteSandbox(ctx, "slow"); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -131,6 +131,9 @@ func (r *Runtime) Run(ctx context.Context, req daemon.RunRequest, ev daemon.RunE
 		if un := unconfinedPlugins(bp); len(un) > 0 && r.opts.ConfinePlugins && err == nil {
 			detail += "; WARNING: UNCONFINED (confine = false, with the daemon's files and network): " + strings.Join(un, ", ")
 		}
+		if dev := devOverrides(bp); len(dev) > 0 && err == nil {
+			detail += "; WARNING: DEV OVERRIDE (version and checksum not checked; $NEMOCLAVE_HOME/" + plugins.DevOverridesName + "): " + strings.Join(dev, ", ")
+		}
 		return detail, err
 	}); err != nil {
 		return err
@@ -190,6 +193,18 @@ func (r *Runtime) Run(ctx context.Context, req daemon.RunRequest, ev daemon.RunE
 		return nil
 	}
 	return r.follow(ctx, runs, ev)
+}
+
+// devOverrides lists the plugins a dev override replaces, with the build
+// that runs instead, for the run's warning (validate warns too).
+func devOverrides(bp *blueprints.Blueprint) []string {
+	var out []string
+	for _, p := range bp.Plugins {
+		if p.Locked != nil && p.Locked.DevOverride != "" {
+			out = append(out, p.Address+" = "+p.Locked.DevOverride)
+		}
+	}
+	return out
 }
 
 // follow streams the agents' output until every agent exits, or ctx ends

@@ -1,7 +1,8 @@
 // Command logplugin is a tools plugin for the runtime's plugin log tests:
 // it logs an untagged line when configured, a line tagged with the
 // calling sandbox on every call of its "log" tool (on stderr and through
-// Host.Log), and panics on "crash".
+// Host.Log), panics on "crash" and answers "hang" only when the call is
+// cancelled.
 package main
 
 import (
@@ -47,7 +48,8 @@ func (p *logPlugin) Configure(ctx context.Context, cfg plugin.Config, host plugi
 
 func (*logPlugin) ListTools(context.Context) ([]tools.Tool, error) {
 	obj := json.RawMessage(`{"type":"object"}`)
-	return []tools.Tool{{Name: "log", Description: "Logs the call.", InputSchema: obj}, {Name: "crash", Description: "Panics.", InputSchema: obj}}, nil
+	return []tools.Tool{{Name: "log", Description: "Logs the call.", InputSchema: obj}, {Name: "crash", Description: "Panics.", InputSchema: obj},
+		{Name: "hang", Description: "Never answers.", InputSchema: obj}}, nil
 }
 
 func (p *logPlugin) CallTool(ctx context.Context, req *tools.CallRequest) (*tools.CallResult, error) {
@@ -60,6 +62,9 @@ func (p *logPlugin) CallTool(ctx context.Context, req *tools.CallRequest) (*tool
 		return &tools.CallResult{Content: []tools.Content{tools.TextContent("logged")}}, nil
 	case "crash":
 		panic("logplugin crashes for " + p.label)
+	case "hang":
+		<-ctx.Done()
+		return nil, status.Errorf(status.DeadlineExceeded, "hung until the caller gave up")
 	}
 	return nil, status.Errorf(status.NotFound, "no tool %q", req.Name)
 }
