@@ -115,7 +115,14 @@ func (e *env) must(args ...string) string {
 func (e *env) daemonLog() string {
 	b, _ := os.ReadFile(filepath.Join(e.home, "logs", "daemon.log"))
 	p, _ := os.ReadFile(filepath.Join(e.home, "logs", "plugins.log"))
-	return string(b) + "\n--- plugins.log (tail) ---\n" + tail(string(p), 40)
+	out := string(b) + "\n--- plugins.log (tail) ---\n" + tail(string(p), 40)
+	// A run's plugins log to each sandbox's own plugin log.
+	sbs, _ := filepath.Glob(filepath.Join(e.home, "logs", "*", "plugins.log"))
+	for _, f := range sbs {
+		p, _ := os.ReadFile(f)
+		out += "\n--- " + filepath.Base(filepath.Dir(f)) + "/plugins.log (tail) ---\n" + tail(string(p), 40)
+	}
+	return out
 }
 
 func tail(s string, n int) string {

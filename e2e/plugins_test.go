@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // buildWordcount builds examples/tools-wordcount as a third-party author
@@ -100,6 +101,20 @@ func TestThirdPartyPluginByAddress(t *testing.T) {
 	if strings.TrimSpace(r.stdout) == "" {
 		t.Fatalf("the agent printed no answer; stderr:\n%s", r.stderr)
 	}
+	// The attached run forgot its sandbox; the plugin log stays, with
+	// the wordcount plugin's lines, until sandbox delete.
+	// (Its last line, the process's exit, may land just after run returns.)
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		logs := e.must("logs", "quickstart", "--source", "plugin")
+		if strings.Contains(logs, "plugin.tools.wordcount: plugin process exited") && !strings.Contains(logs, `"@module"`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("logs --source plugin after the run:\n%s", logs)
+		}
+	}
+	e.must("sandbox", "delete", "quickstart")
+	wantFail(t, e.run(t.Context(), "logs", "quickstart", "--source", "plugin"), "logs after sandbox delete", `no sandbox named "quickstart"`)
 
 	// Swap the installed binary (another plugin in its place, as a
 	// tampering or a botched copy would): validate and run refuse it.
@@ -159,6 +174,22 @@ func TestPathPluginIsLocked(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantFail(t, e.run(t.Context(), "validate", dir), "validate with a replaced path plugin", "does not match", "nemoclave init")
+	wantFail(t, e.run(t.Context(), "run", dir), "run with a replaced path plugin", "does not match", "nemoclave init")
+
+	// A dev override (in the home, keyed as the lock keys the source)
+	// runs a local build unchecked, with a warning from validate and run.
+	override := "dev_overrides = {\n  \"./nemoclave-plugin-tools-wordcount\" = \"" + bin + "\"\n}\n"
+	if err := os.WriteFile(filepath.Join(e.home, "dev_overrides.hcl"), []byte(override), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := e.run(t.Context(), "validate", dir)
+	if got := strings.Join(strings.Fields(r.stdout+r.stderr), " "); r.code != 0 || !strings.Contains(got, "Plugin dev override in effect") || !strings.Contains(got, "overridden by "+bin) {
+		t.Errorf("validate with a dev override: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	r = e.run(t.Context(), "run", dir)
+	if r.code != 0 || !strings.Contains(r.stdout+r.stderr, "WARNING: DEV OVERRIDE") || !strings.Contains(r.stdout+r.stderr, "plugin.tools.wordcount = "+bin) {
+		t.Errorf("run with a dev override: exit %d\nstdout:\n%s\nstderr:\n%s\n%s", r.code, r.stdout, r.stderr, e.daemonLog())
+	}
 }
 
 // TestPythonPluginInBlueprint: the Python example, installed as a directory

@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
+
 	"github.com/nemoclave/nemoclave/sandbox/pluginbox"
 	"github.com/nemoclave/nemoclave/sdk/plugin"
 )
@@ -51,6 +53,13 @@ type Spec struct {
 	// Reattach maps sources to debug plugins for this launch only (a
 	// run's NEMOCLAVE_REATTACH_PLUGINS, passed through the daemon).
 	Reattach map[string]plugin.ReattachInfo
+	// Logger, when set, replaces Options.Logger for this launch: its
+	// stderr, its Host.Log lines and the manager's own lines about it
+	// (crashes, restarts, a dev override) go there, below
+	// plugin.<kind>.<name>. The daemon gives each process a logger that
+	// writes to the logs of the sandboxes using it; without one, every
+	// plugin's lines would share one file.
+	Logger hclog.Logger
 }
 
 // Wire connects attribute Attribute of a plugin to Target, which the host
@@ -79,7 +88,7 @@ func (s Spec) labels(b *Binary) (kind, name string) {
 // verified file is what runs.
 func (m *Manager) Launch(ctx context.Context, b *Binary, spec Spec) (*plugin.Launched, error) {
 	kind, name := spec.labels(b)
-	logger := m.logger.Named("plugin." + kind + "." + name)
+	logger := m.loggerFor(spec).Named("plugin." + kind + "." + name)
 	if ri, ok := m.reattachFor(b, spec); ok {
 		logger.Info("attaching to debug plugin", "pid", ri.Pid, "address", ri.Address)
 		return plugin.Launch(ctx, plugin.LaunchOptions{Path: b.Path, Reattach: &ri, Logger: logger, StartTimeout: m.opts.StartTimeout})
@@ -145,6 +154,14 @@ func command(b *Binary, v *verified, env []string) *exec.Cmd {
 }
 
 const sha256Len = 32
+
+// loggerFor is the parent logger of spec's launch.
+func (m *Manager) loggerFor(spec Spec) hclog.Logger {
+	if spec.Logger != nil {
+		return spec.Logger
+	}
+	return m.logger
+}
 
 // reattachFor finds a debug plugin for b: the run's own reattach map
 // (spec.Reattach, passed per run so a running daemon honours it) first,

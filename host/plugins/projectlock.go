@@ -10,7 +10,6 @@ import (
 	"strings"
 
 	"github.com/hashicorp/go-version"
-	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/gohcl"
 	"github.com/hashicorp/hcl/v2/hclparse"
 	"github.com/hashicorp/hcl/v2/hclwrite"
@@ -154,9 +153,13 @@ func LockKey(dir, source string) (string, error) {
 
 // DevOverrides reads $NEMOCLAVE_HOME/dev_overrides.hcl:
 //
-//	dev_overrides {
+//	dev_overrides = {
 //	  "example.com/acme/wordcount" = "/home/me/src/wordcount/nemoclave-plugin-tools-wordcount"
 //	}
+//
+// An attribute holding an object, not a block as in Terraform's CLI
+// config: HCL 2 does not allow the quoted names sources need as argument
+// names in a block.
 func (m *Manager) DevOverrides() (map[string]string, error) {
 	path := filepath.Join(m.opts.Home, DevOverridesName)
 	src, err := os.ReadFile(path)
@@ -166,26 +169,22 @@ func (m *Manager) DevOverrides() (map[string]string, error) {
 	if err != nil {
 		return nil, err
 	}
+	const form = `it holds dev_overrides = { "<source>" = "<binary>", ... }`
 	f, diags := hclparse.NewParser().ParseHCL(src, path)
 	if diags.HasErrors() {
-		return nil, fmt.Errorf("%s: %s", path, diags.Error())
+		return nil, fmt.Errorf("%s (%s)", diags.Error(), form)
 	}
-	content, diags := f.Body.Content(&hcl.BodySchema{Blocks: []hcl.BlockHeaderSchema{{Type: "dev_overrides"}}})
+	attrs, diags := f.Body.JustAttributes()
 	if diags.HasErrors() {
-		return nil, fmt.Errorf("%s: %s (it holds one dev_overrides { \"<source>\" = \"<binary>\" } block)", path, diags.Error())
+		return nil, fmt.Errorf("%s (%s)", diags.Error(), form)
 	}
 	out := map[string]string{}
-	for _, b := range content.Blocks {
-		attrs, diags := b.Body.JustAttributes()
-		if diags.HasErrors() {
-			return nil, fmt.Errorf("%s: %s", path, diags.Error())
+	for name, a := range attrs {
+		if name != "dev_overrides" {
+			return nil, fmt.Errorf("%s: unknown setting %q (%s)", a.NameRange, name, form)
 		}
-		for _, a := range attrs {
-			var v string
-			if diags := gohcl.DecodeExpression(a.Expr, nil, &v); diags.HasErrors() {
-				return nil, fmt.Errorf("%s: %s", path, diags.Error())
-			}
-			out[a.Name] = v
+		if diags := gohcl.DecodeExpression(a.Expr, nil, &out); diags.HasErrors() {
+			return nil, fmt.Errorf("%s (%s)", diags.Error(), form)
 		}
 	}
 	return out, nil

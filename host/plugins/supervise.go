@@ -121,7 +121,7 @@ func (m *Manager) Start(ctx context.Context, spec Spec) (*Supervised, error) {
 	sctx, cancel := context.WithCancel(context.Background())
 	s := &Supervised{
 		m: m, bin: b, kind: kind, name: name,
-		log:    m.logger.Named("plugin." + kind + "." + name),
+		log:    m.loggerFor(spec).Named("plugin." + kind + "." + name),
 		ctx:    sctx,
 		cancel: cancel,
 		done:   make(chan struct{}),
@@ -162,7 +162,7 @@ func (m *Manager) resolveSpec(spec Spec) (*Binary, error) {
 		return m.Resolve(spec.Source)
 	}
 	if p.DevOverride != "" {
-		m.logger.Warn("plugin dev override in effect: version and checksum not checked", "source", spec.Source, "binary", p.DevOverride)
+		m.loggerFor(spec).Warn("plugin dev override in effect: version and checksum not checked", "source", spec.Source, "binary", p.DevOverride)
 		return resolvePath(p.DevOverride)
 	}
 	source := spec.Source

@@ -67,13 +67,15 @@ func pluginSource(p *blueprints.Plugin) (source string, config json.RawMessage, 
 // holds the plugins whose wired targets all run already, launched
 // concurrently. On error everything started so far is stopped.
 // reattach names debug plugins this run attaches to instead of launching
-// (the CLI's NEMOCLAVE_REATTACH_PLUGINS).
+// (the CLI's NEMOCLAVE_REATTACH_PLUGINS). The plugins log to the plugin
+// logs of the run's sandboxes.
 func (r *Runtime) launchPlugins(ctx context.Context, bp *blueprints.Blueprint, reattach map[string]plugin.ReattachInfo) (launched, error) {
 	out := launched{}
+	holders := runSandboxes(bp)
 	ok := false
 	defer func() {
 		if !ok {
-			out.close(r.pool)
+			out.close(r.pool, holders)
 		}
 	}()
 	var mu sync.Mutex
@@ -81,7 +83,7 @@ func (r *Runtime) launchPlugins(ctx context.Context, bp *blueprints.Blueprint, r
 		g, gctx := errgroup.WithContext(ctx)
 		for _, p := range wave {
 			g.Go(func() error {
-				s, err := r.startPlugin(gctx, bp, p, out, reattach)
+				s, err := r.startPlugin(gctx, bp, p, out, reattach, holders)
 				if err != nil {
 					return err
 				}
@@ -99,9 +101,19 @@ func (r *Runtime) launchPlugins(ctx context.Context, bp *blueprints.Blueprint, r
 	return out, nil
 }
 
-// startPlugin launches one plugin of bp; its wired targets are in started,
-// which is not written while a wave runs.
-func (r *Runtime) startPlugin(ctx context.Context, bp *blueprints.Blueprint, p *blueprints.Plugin, started launched, reattach map[string]plugin.ReattachInfo) (*plugins.Supervised, error) {
+// runSandboxes names the sandboxes of a run, one per agent.
+func runSandboxes(bp *blueprints.Blueprint) []string {
+	out := make([]string, 0, len(bp.Agents))
+	for _, a := range bp.Agents {
+		out = append(out, a.Sandbox)
+	}
+	return out
+}
+
+// startPlugin launches one plugin of bp, logging to the plugin logs of
+// holders; its wired targets are in started, which is not written while a
+// wave runs.
+func (r *Runtime) startPlugin(ctx context.Context, bp *blueprints.Blueprint, p *blueprints.Plugin, started launched, reattach map[string]plugin.ReattachInfo, holders []string) (*plugins.Supervised, error) {
 	source, cfg, err := pluginSource(p)
 	if err != nil {
 		return nil, fmt.Errorf("plugin %s: %w", p.Address, err)
@@ -152,7 +164,7 @@ func (r *Runtime) startPlugin(ctx context.Context, bp *blueprints.Blueprint, p *
 		}
 		spec.Wires = append(spec.Wires, plugins.Wire{Attribute: strings.Join(w.Path, "."), Target: target})
 	}
-	s, err := r.pool.acquire(ctx, spec, eps, func() (*plugins.Supervised, error) { return r.plugins.Start(ctx, spec) })
+	s, err := r.pool.acquire(ctx, spec, eps, holders, func(spec plugins.Spec) (*plugins.Supervised, error) { return r.plugins.Start(ctx, spec) })
 	if err != nil {
 		return nil, r.redactErr(fmt.Errorf("plugin %s (%s): %w", p.Address, source, err))
 	}
@@ -181,14 +193,19 @@ func launchWaves(bp *blueprints.Blueprint) [][]*blueprints.Plugin {
 	return waves
 }
 
-// close releases the run's plugins: a process no other run shares stops,
+// close releases the run's plugins, whose lines stop going to the logs
+// of holders (the run's sandboxes): a process no other run shares stops,
 // concurrently with the others (each may take its shutdown grace period).
-func (l launched) close(pool *pluginPool) {
+func (l launched) close(pool *pluginPool, holders []string) {
+	pool.close(l.all(), holders)
+}
+
+func (l launched) all() []*plugins.Supervised {
 	sups := make([]*plugins.Supervised, 0, len(l))
 	for _, s := range l {
 		sups = append(sups, s)
 	}
-	pool.close(sups)
+	return sups
 }
 
 // supervised returns the plugin at addr. Its kind clients survive a

@@ -128,7 +128,7 @@ func TestPluginEgressThroughGateway(t *testing.T) {
 	p := &blueprints.Plugin{Kind: "llm", Name: "up", Address: "plugin.llm.up", Source: "builtin/llm-openai", SourceType: blueprints.SourceBuiltin, Config: cfg}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	s, err := r.startPlugin(ctx, nil, p, launched{}, nil)
+	s, err := r.startPlugin(ctx, nil, p, launched{}, nil, nil)
 	if err != nil {
 		t.Fatalf("start the confined provider plugin: %v", err)
 	}
@@ -244,7 +244,7 @@ func TestEscape_PL2_ToolsHTTPUnderTheSandboxPolicy(t *testing.T) {
 	}
 
 	web := &blueprints.Plugin{Kind: "tools", Name: "web", Address: "plugin.tools.web", Source: "builtin/tools-http", SourceType: blueprints.SourceBuiltin, Config: json.RawMessage(`{}`)}
-	s, err := r.startPlugin(ctx, bp, web, launched{}, nil)
+	s, err := r.startPlugin(ctx, bp, web, launched{}, nil, nil)
 	if err != nil {
 		t.Fatalf("start the confined tools-http: %v", err)
 	}
@@ -268,7 +268,7 @@ func TestEscape_PL2_ToolsHTTPUnderTheSandboxPolicy(t *testing.T) {
 	// The same plugin used by no agent gets an empty policy (and its own
 	// process: the pool keys launches by their egress too).
 	idle := &blueprints.Plugin{Kind: "tools", Name: "idle", Address: "plugin.tools.idle", Source: "builtin/tools-http", SourceType: blueprints.SourceBuiltin, Config: json.RawMessage(`{}`)}
-	s2, err := r.startPlugin(ctx, bp, idle, launched{}, nil)
+	s2, err := r.startPlugin(ctx, bp, idle, launched{}, nil, nil)
 	if err != nil {
 		t.Fatalf("start the second tools-http: %v", err)
 	}

@@ -25,10 +25,16 @@ import (
 //
 // Ten idle sandboxes of one blueprint cost one set of plugin processes
 // instead of ten.
+//
+// Every process, pooled or not, logs through a pluginLogFanout to the
+// plugin logs of the sandboxes holding it (pluginlogs.go).
 type pluginPool struct {
+	files *pluginLogFiles
+
 	mu    sync.Mutex
 	byKey map[string]*pooled
 	bySup map[*plugins.Supervised]*pooled
+	logs  map[*plugins.Supervised]*pluginLogFanout
 }
 
 type pooled struct {
@@ -36,11 +42,13 @@ type pooled struct {
 	refs int
 	sup  *plugins.Supervised
 	err  error
+	logs *pluginLogFanout
 	done chan struct{} // closed once the start finished (sup or err set)
 }
 
-func newPluginPool() *pluginPool {
-	return &pluginPool{byKey: map[string]*pooled{}, bySup: map[*plugins.Supervised]*pooled{}}
+func newPluginPool(files *pluginLogFiles) *pluginPool {
+	return &pluginPool{files: files, byKey: map[string]*pooled{}, bySup: map[*plugins.Supervised]*pooled{},
+		logs: map[*plugins.Supervised]*pluginLogFanout{}}
 }
 
 // launchKey names what a spec would launch. Wired targets are pooled
@@ -87,27 +95,42 @@ func (p *pluginPool) launchKey(spec plugins.Spec, egress []policy.Endpoint) (str
 }
 
 // acquire returns the running process for spec, starting it with start
-// when no run holds one. Concurrent runs asking for one key wait for a
-// single start. A failed start is not cached.
-func (p *pluginPool) acquire(ctx context.Context, spec plugins.Spec, egress []policy.Endpoint, start func() (*plugins.Supervised, error)) (*plugins.Supervised, error) {
+// when no run holds one; start launches with spec.Logger set to the
+// process's log fanout. holders are the sandboxes of the acquiring run:
+// the process's lines go to their plugin logs until close or dropLogs.
+// Concurrent runs asking for one key wait for a single start. A failed
+// start is not cached.
+func (p *pluginPool) acquire(ctx context.Context, spec plugins.Spec, egress []policy.Endpoint, holders []string, start func(plugins.Spec) (*plugins.Supervised, error)) (*plugins.Supervised, error) {
 	key, ok := p.launchKey(spec, egress)
 	if !ok {
-		return start()
+		logs := newPluginLogFanout(p.files)
+		logs.hold(holders)
+		spec.Logger = logs.logger()
+		sup, err := start(spec)
+		if err == nil {
+			p.mu.Lock()
+			p.logs[sup] = logs
+			p.mu.Unlock()
+		}
+		return sup, err
 	}
 	for {
 		p.mu.Lock()
 		e := p.byKey[key]
 		if e == nil {
-			e = &pooled{key: key, refs: 1, done: make(chan struct{})}
+			e = &pooled{key: key, refs: 1, done: make(chan struct{}), logs: newPluginLogFanout(p.files)}
+			e.logs.hold(holders)
 			p.byKey[key] = e
 			p.mu.Unlock()
-			sup, err := start()
+			spec.Logger = e.logs.logger()
+			sup, err := start(spec)
 			p.mu.Lock()
 			e.sup, e.err = sup, err
 			if err != nil {
 				delete(p.byKey, key)
 			} else {
 				p.bySup[sup] = e
+				p.logs[sup] = e.logs
 			}
 			close(e.done)
 			p.mu.Unlock()
@@ -118,10 +141,11 @@ func (p *pluginPool) acquire(ctx context.Context, spec plugins.Spec, egress []po
 		select {
 		case <-e.done:
 		case <-ctx.Done():
-			p.release(e)
+			p.release(e, nil)
 			return nil, ctx.Err()
 		}
 		if e.err == nil {
+			e.logs.hold(holders)
 			return e.sup, nil
 		}
 		// The start we waited for failed: try our own.
@@ -131,34 +155,62 @@ func (p *pluginPool) acquire(ctx context.Context, spec plugins.Spec, egress []po
 	}
 }
 
-// close releases a run's hold on each of its plugins; a process no run
-// holds any more is stopped, concurrently with the others.
-func (p *pluginPool) close(sups []*plugins.Supervised) {
+// dropLogs stops sending the plugins' lines to the holders' logs.
+func (p *pluginPool) dropLogs(sups []*plugins.Supervised, holders []string) {
+	for _, s := range sups {
+		p.mu.Lock()
+		logs := p.logs[s]
+		p.mu.Unlock()
+		if logs != nil {
+			logs.drop(holders)
+		}
+	}
+}
+
+// close releases a run's hold on each of its plugins (its sandboxes are
+// holders); a process no run holds any more is stopped, concurrently
+// with the others. A process that stops logs its end to the last
+// holders; one that runs on stops writing to theirs at once.
+func (p *pluginPool) close(sups []*plugins.Supervised, holders []string) {
 	var wg sync.WaitGroup
 	for _, s := range sups {
 		p.mu.Lock()
-		e := p.bySup[s]
-		p.mu.Unlock()
+		e, logs := p.bySup[s], p.logs[s]
 		if e == nil {
-			wg.Go(s.Close) // never pooled
+			delete(p.logs, s)
+		}
+		p.mu.Unlock()
+		if e == nil { // never pooled
+			wg.Go(func() {
+				s.Close()
+				if logs != nil {
+					logs.drop(holders)
+				}
+			})
 			continue
 		}
-		wg.Go(func() { p.release(e) })
+		wg.Go(func() { p.release(e, holders) })
 	}
 	wg.Wait()
 }
 
-func (p *pluginPool) release(e *pooled) {
+// release drops one hold on e, by holders (none when a start was waited
+// for in vain), and stops the process when it was the last.
+func (p *pluginPool) release(e *pooled, holders []string) {
 	p.mu.Lock()
 	e.refs--
 	last := e.refs == 0 && e.sup != nil
 	if last {
 		delete(p.byKey, e.key)
 		delete(p.bySup, e.sup)
+		delete(p.logs, e.sup)
 	}
 	p.mu.Unlock()
 	if last {
 		e.sup.Close()
+	}
+	if e.logs != nil {
+		e.logs.drop(holders)
 	}
 }
 

@@ -125,10 +125,14 @@ func (r *Runtime) Run(ctx context.Context, req daemon.RunRequest, ev daemon.RunE
 		if err != nil {
 			return "", fmt.Errorf("%w (the value printed by a debug plugin started with plugin.WithDebug; unset it to launch the installed plugins)", err)
 		}
+		r.pluginLog.noteRun(runSandboxes(bp), req.Path)
 		pl, err = r.launchPlugins(ctx, bp, reattach)
 		detail := fmt.Sprintf("%d running", len(pl))
 		if un := unconfinedPlugins(bp); len(un) > 0 && r.opts.ConfinePlugins && err == nil {
 			detail += "; WARNING: UNCONFINED (confine = false, with the daemon's files and network): " + strings.Join(un, ", ")
+		}
+		if dev := devOverrides(bp); len(dev) > 0 && err == nil {
+			detail += "; WARNING: DEV OVERRIDE (version and checksum not checked; $NEMOCLAVE_HOME/" + plugins.DevOverridesName + "): " + strings.Join(dev, ", ")
 		}
 		return detail, err
 	}); err != nil {
@@ -147,6 +151,13 @@ func (r *Runtime) Run(ctx context.Context, req daemon.RunRequest, ev daemon.RunE
 				r.log.Warn("cannot remove a sandbox whose start failed", "sandbox", rn.name, "err", err)
 			}
 		}
+		// The sandboxes that were never made hold the plugins too.
+		refs.mu.Lock()
+		defer refs.mu.Unlock()
+		if refs.n > 0 {
+			refs.n = 0
+			pl.close(r.pool, runSandboxes(bp))
+		}
 	}
 	for i, a := range bp.Agents {
 		rn := &run{r: r, name: a.Sandbox, agent: a, bp: bp, plugins: pl, pluginRefs: refs, health: health, done: make(chan struct{})}
@@ -160,8 +171,8 @@ func (r *Runtime) Run(ctx context.Context, req daemon.RunRequest, ev daemon.RunE
 			rn.stdin = sandbox.StdinMode(req.Stdin)
 		}
 		if err := step("configure gateway for "+a.Sandbox, rn.configureGateway); err != nil {
+			rn.stop(context.Background(), "start failed") // its gateway parts
 			cleanup("start failed")
-			rn.releasePlugins()
 			return err
 		}
 		runs = append(runs, rn)
@@ -182,6 +193,18 @@ func (r *Runtime) Run(ctx context.Context, req daemon.RunRequest, ev daemon.RunE
 		return nil
 	}
 	return r.follow(ctx, runs, ev)
+}
+
+// devOverrides lists the plugins a dev override replaces, with the build
+// that runs instead, for the run's warning (validate warns too).
+func devOverrides(bp *blueprints.Blueprint) []string {
+	var out []string
+	for _, p := range bp.Plugins {
+		if p.Locked != nil && p.Locked.DevOverride != "" {
+			out = append(out, p.Address+" = "+p.Locked.DevOverride)
+		}
+	}
+	return out
 }
 
 // follow streams the agents' output until every agent exits, or ctx ends
@@ -279,7 +302,7 @@ func (r *Runtime) checkNew(ctx context.Context, bp *blueprints.Blueprint, req da
 		replace = append(replace, a.Sandbox)
 	}
 	for _, name := range replace {
-		if _, err := r.DeleteSandbox(ctx, name); err != nil && !errors.Is(err, state.ErrNotFound) {
+		if err := r.deleteSandbox(ctx, name); err != nil && !errors.Is(err, state.ErrNotFound) {
 			return "", fmt.Errorf("replace sandbox %q of this blueprint: %w", name, err)
 		}
 	}
@@ -585,13 +608,18 @@ func (rn *run) stop(ctx context.Context, reason string) {
 	})
 }
 
+// releasePlugins ends this sandbox's use of the run's plugins: their
+// lines stop going to its plugin log (which stays, for `logs`), and the
+// last sandbox of the run releases the processes.
 func (rn *run) releasePlugins() {
 	rn.pluginRefs.mu.Lock()
 	defer rn.pluginRefs.mu.Unlock()
 	rn.pluginRefs.n--
 	if rn.pluginRefs.n <= 0 {
-		rn.plugins.close(rn.r.pool)
+		rn.plugins.close(rn.r.pool, []string{rn.name})
+		return
 	}
+	rn.r.pool.dropLogs(rn.plugins.all(), []string{rn.name})
 }
 
 // deleteState removes the sandbox from the driver and the state.

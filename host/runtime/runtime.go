@@ -99,7 +99,11 @@ type Runtime struct {
 	metrics    *inference.Metrics
 	usage      inference.UsageStore
 	log        *slog.Logger
-	pluginLog  io.Closer
+	// probeLog is $NEMOCLAVE_HOME/logs/plugins.log: the plugin manager's
+	// own lines and those of plugins probed for schemas, which belong to
+	// no sandbox. A run's plugins write to pluginLog instead.
+	probeLog  io.Closer
+	pluginLog *pluginLogFiles
 
 	mu   sync.Mutex
 	runs map[string]*run // by sandbox name
@@ -142,7 +146,7 @@ func New(ctx context.Context, o Options) (*Runtime, error) {
 	if err := os.Chmod(o.Home, 0o700); err != nil {
 		return nil, fmt.Errorf("runtime: make %s private: %w", o.Home, err)
 	}
-	r := &Runtime{opts: o, log: o.Logger, runs: map[string]*run{}, pool: newPluginPool(), registry: prometheus.NewRegistry(), schemas: plugins.NewSchemaCache()}
+	r := &Runtime{opts: o, log: o.Logger, runs: map[string]*run{}, registry: prometheus.NewRegistry(), schemas: plugins.NewSchemaCache()}
 	var err error
 	stateURL := o.StateURL
 	if stateURL == "" {
@@ -178,7 +182,9 @@ func New(ctx context.Context, o Options) (*Runtime, error) {
 		r.Close(ctx)
 		return nil, err
 	}
-	r.pluginLog = logf
+	r.probeLog = logf
+	r.pluginLog = &pluginLogFiles{dir: filepath.Join(o.Home, "logs"), max: pluginLogMaxBytes}
+	r.pool = newPluginPool(r.pluginLog)
 	r.pluginOpts = plugins.Options{
 		Home: o.Home, BinDir: o.PluginBinDir,
 		Logger: hclog.New(&hclog.LoggerOptions{Name: "nemoclave", Output: logf, JSONFormat: true, Level: hclog.Info}),
@@ -271,8 +277,8 @@ func (r *Runtime) Close(ctx context.Context) error {
 	if r.usage != nil {
 		r.usage.Close()
 	}
-	if r.pluginLog != nil {
-		r.pluginLog.Close()
+	if r.probeLog != nil {
+		r.probeLog.Close()
 	}
 	if r.db != nil {
 		r.db.Close()

@@ -264,7 +264,8 @@ func writeBlueprint(t *testing.T, src string) string {
 
 // TestMain builds the llm plugins the blueprints below use: a run needs an
 // inference route, so a real provider plugin (replaying a cassette) is
-// launched over go-plugin as in production.
+// launched over go-plugin as in production; and a tools plugin that logs
+// (testdata/logplugin), for the plugin logs.
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "runtime-test-plugins-")
 	if err != nil {
@@ -273,8 +274,8 @@ func TestMain(m *testing.M) {
 	}
 	_, file, _, _ := goruntime.Caller(0)
 	root := filepath.Join(filepath.Dir(file), "..", "..")
-	for _, p := range []string{"llm-replay", "llm-openai"} {
-		out, err := exec.Command("go", "build", "-C", root, "-o", filepath.Join(dir, "nemoclave-plugin-"+p), "./plugins/"+p).CombinedOutput()
+	for p, pkg := range map[string]string{"llm-replay": "./plugins/llm-replay", "llm-openai": "./plugins/llm-openai", "tools-logtest": "./host/runtime/testdata/logplugin"} {
+		out, err := exec.Command("go", "build", "-C", root, "-o", filepath.Join(dir, "nemoclave-plugin-"+p), pkg).CombinedOutput()
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "build plugins/%s: %v\n%s", p, err, out)
 			os.RemoveAll(dir)

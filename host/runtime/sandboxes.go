@@ -92,32 +92,47 @@ func (r *Runtime) GetSandbox(ctx context.Context, name string) (any, error) {
 }
 
 // DeleteSandbox stops a sandbox, kills everything it runs (agent, and its
-// plugins when no other sandbox of the run uses them) and forgets it.
+// plugins when no other sandbox of the run uses them) and forgets it,
+// its plugin log included. A sandbox an attached run already forgot
+// leaves only its plugin log, which this removes.
 func (r *Runtime) DeleteSandbox(ctx context.Context, name string) (any, error) {
+	_, err := r.db.Sandbox(ctx, name)
+	if errors.Is(err, state.ErrNotFound) && sandbox.ValidName(name) == nil && r.pluginLog.exists(name) {
+		if err := r.pluginLog.remove(name); err != nil {
+			return nil, err
+		}
+		return map[string]string{"deleted": name}, nil
+	}
+	if err := r.deleteSandbox(ctx, name); err != nil {
+		return nil, err
+	}
+	if err := r.pluginLog.remove(name); err != nil {
+		return nil, err
+	}
+	return map[string]string{"deleted": name}, nil
+}
+
+// deleteSandbox is DeleteSandbox keeping the plugin log: a run replacing
+// a sandbox of its blueprint appends to it.
+func (r *Runtime) deleteSandbox(ctx context.Context, name string) error {
 	s, err := r.record(ctx, name)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	r.mu.Lock()
 	rn := r.runs[name]
 	r.mu.Unlock()
 	if rn != nil {
 		rn.stop(ctx, "deleted")
-		if err := rn.deleteState(ctx); err != nil {
-			return nil, err
-		}
-	} else {
-		if d, ok := r.drivers[s.Driver]; ok {
-			if err := d.Delete(ctx, name); err != nil && !errors.Is(err, sandbox.ErrNotFound) {
-				return nil, err
-			}
-		}
-		_ = os.RemoveAll(filepath.Join(r.opts.Home, "run", name))
-		if err := r.db.DeleteSandbox(ctx, name); err != nil {
-			return nil, err
+		return rn.deleteState(ctx)
+	}
+	if d, ok := r.drivers[s.Driver]; ok {
+		if err := d.Delete(ctx, name); err != nil && !errors.Is(err, sandbox.ErrNotFound) {
+			return err
 		}
 	}
-	return map[string]string{"deleted": name}, nil
+	_ = os.RemoveAll(filepath.Join(r.opts.Home, "run", name))
+	return r.db.DeleteSandbox(ctx, name)
 }
 
 func (r *Runtime) driverOf(ctx context.Context, name string) (sandbox.Driver, error) {
@@ -175,11 +190,15 @@ func (r *Runtime) Exec(ctx context.Context, req daemon.ExecRequest, eio daemon.E
 }
 
 // Logs serves `nemoclave logs`: sandbox (the agent's output), gateway
-// (inference and egress decisions for the sandbox), plugin (every plugin's
-// log) or audit (egress and agent API decisions of the sandbox).
+// (inference and egress decisions for the sandbox), plugin (the log of
+// the plugins the sandbox's runs used) or audit (egress and agent API
+// decisions of the sandbox).
 func (r *Runtime) Logs(ctx context.Context, req daemon.LogsRequest, w io.Writer) error {
 	if _, err := r.record(ctx, req.Sandbox); err != nil {
-		return err
+		// The plugin log outlives the record of an attached run.
+		if req.Source != "plugin" || sandbox.ValidName(req.Sandbox) != nil || !r.pluginLog.exists(req.Sandbox) {
+			return err
+		}
 	}
 	switch req.Source {
 	case "", "sandbox":
