@@ -20,7 +20,13 @@ import (
 // removes the directories of managers whose process is gone (a daemon that
 // was SIGKILLed). When the home's path is too long for a unix socket
 // address (108 bytes), the directory is made in the system temp dir
-// instead, with the same lifecycle.
+// instead, with the same lifecycle; the shared parent there
+// (nemoclave-plugins-<uid>) is removed by the last Close.
+//
+// A debug plugin the host reattaches to (NEMOCLAVE_REATTACH_PLUGINS) is
+// the exception: go-plugin makes the host's broker socket for it in the
+// temp dir (it ignores UnixSocketConfig when reattaching); stopping the
+// plugin removes it (plugin.Launched.Kill).
 
 // maxSocketPath is the longest unix socket path we let go-plugin build:
 // sun_path is 108 bytes, and go-plugin adds /plugin-dirNNNNNNNNNN/pluginNNNNNNNNNN.
@@ -46,13 +52,20 @@ func (m *Manager) socketDir() (string, error) {
 	}
 	removeStaleSocketDirs(parent)
 	var dir string
-	for {
+	for tries := 0; ; tries++ {
 		dir = filepath.Join(parent, fmt.Sprintf("%d.%d", os.Getpid(), socketDirs.Add(1)))
 		err := os.Mkdir(dir, 0o700)
 		if err == nil {
 			break
 		}
-		if !errors.Is(err, os.ErrExist) {
+		switch {
+		case errors.Is(err, os.ErrExist):
+		case errors.Is(err, os.ErrNotExist) && tries < 3:
+			// Another manager's Close removed the parent it found empty.
+			if err := os.MkdirAll(parent, 0o700); err != nil {
+				return "", fmt.Errorf("plugin socket directory: %w (check that %s is writable)", err, parent)
+			}
+		default:
 			return "", fmt.Errorf("plugin socket directory: %w", err)
 		}
 	}
@@ -90,5 +103,8 @@ func (m *Manager) removeSocketDir() {
 	m.mu.Unlock()
 	if dir != "" {
 		_ = os.RemoveAll(dir)
+		// The parent too once no manager uses it (it fails while one
+		// does): nothing of ours stays in the temp dir.
+		_ = os.Remove(filepath.Dir(dir))
 	}
 }
