@@ -428,7 +428,9 @@ func startDebugPlugin(t *testing.T) (string, *exec.Cmd) {
 
 // helperCloseHost is a host that starts the helper plugin (or attaches to
 // the debug plugin NEMOCLAVE_REATTACH_PLUGINS names), makes one call,
-// closes its manager and prints the unix sockets under its temp dir while
+// closes its manager (with NEMOCLAVE_TEST_STALE, after a dead daemon's
+// socket directory appeared next to its own) and prints the unix sockets
+// under its temp dir while
 // the plugin ran ("during=...") and after Close ("after=..."), and what
 // else is left at the top of its temp dir ("entries=...").
 func helperCloseHost() {
@@ -458,6 +460,16 @@ func helperCloseHost() {
 			return nil
 		})
 		return strings.Join(out, ",")
+	}
+	if os.Getenv("NEMOCLAVE_TEST_STALE") != "" {
+		// A daemon that died (SIGKILL) after this one started: pid_max
+		// is below 2^22.
+		m.mu.Lock()
+		stale := filepath.Join(filepath.Dir(m.sockets), "4194305.1")
+		m.mu.Unlock()
+		if err := os.Mkdir(stale, 0o700); err != nil {
+			fail(err)
+		}
 	}
 	fmt.Printf("during=%s\n", list())
 	m.Close()

@@ -104,7 +104,9 @@ func (m *Manager) removeSocketDir() {
 	if dir != "" {
 		_ = os.RemoveAll(dir)
 		// The parent too once no manager uses it (it fails while one
-		// does): nothing of ours stays in the temp dir.
+		// does), after the directories of managers that died since this
+		// one started: nothing of ours stays in the temp dir.
+		removeStaleSocketDirs(filepath.Dir(dir))
 		_ = os.Remove(filepath.Dir(dir))
 	}
 }

@@ -174,7 +174,8 @@ func TestReattachLeavesNoSocket(t *testing.T) {
 
 // TestSocketFallbackLeavesNothing: a home too long for socket paths puts
 // the sockets in the temp dir's nemoclave-plugins-<uid>; after Close
-// neither they nor that directory are left.
+// neither they, nor the directory of a daemon that died meanwhile, nor
+// nemoclave-plugins-<uid> itself are left.
 func TestSocketFallbackLeavesNothing(t *testing.T) {
 	t.Parallel()
 	// A short temp dir (the fallback's socket paths must fit) and a home
@@ -185,7 +186,7 @@ func TestSocketFallbackLeavesNothing(t *testing.T) {
 	}
 	t.Cleanup(func() { os.RemoveAll(tmp) })
 	home := filepath.Join(t.TempDir(), strings.Repeat("h", 80))
-	during, after, entries := closeHost(t, tmp, "NEMOCLAVE_TEST_HOME="+home)
+	during, after, entries := closeHost(t, tmp, "NEMOCLAVE_TEST_HOME="+home, "NEMOCLAVE_TEST_STALE=1")
 	if !strings.Contains(during, "/nemoclave-plugins-") {
 		t.Fatalf("sockets of a long home were not in the temp dir's nemoclave-plugins-<uid>: %s", during)
 	}
