@@ -44,33 +44,30 @@ func (m *Manager) socketDir() (string, error) {
 	if m.opts.Home == "" || len(parent)+len("/4194304.000") > maxSocketPath {
 		parent = filepath.Join(os.TempDir(), fmt.Sprintf("nemoclave-plugins-%d", os.Getuid()))
 	}
-	if err := os.MkdirAll(parent, 0o700); err != nil {
-		return "", fmt.Errorf("plugin socket directory: %w (check that %s is writable)", err, parent)
-	}
-	if st, err := os.Stat(parent); err != nil || !st.IsDir() || st.Sys().(*syscall.Stat_t).Uid != uint32(os.Getuid()) {
-		return "", fmt.Errorf("plugin socket directory %s is not a directory owned by you; remove it", parent)
-	}
-	removeStaleSocketDirs(parent)
-	var dir string
 	for tries := 0; ; tries++ {
-		dir = filepath.Join(parent, fmt.Sprintf("%d.%d", os.Getpid(), socketDirs.Add(1)))
-		err := os.Mkdir(dir, 0o700)
-		if err == nil {
-			break
+		if err := os.MkdirAll(parent, 0o700); err != nil {
+			return "", fmt.Errorf("plugin socket directory: %w (check that %s is writable)", err, parent)
 		}
+		dir := filepath.Join(parent, fmt.Sprintf("%d.%d", os.Getpid(), socketDirs.Add(1)))
+		err := os.Mkdir(dir, 0o700)
 		switch {
 		case errors.Is(err, os.ErrExist):
-		case errors.Is(err, os.ErrNotExist) && tries < 3:
-			// Another manager's Close removed the parent it found empty.
-			if err := os.MkdirAll(parent, 0o700); err != nil {
-				return "", fmt.Errorf("plugin socket directory: %w (check that %s is writable)", err, parent)
-			}
-		default:
+			continue // a number taken by a process that had our pid
+		case errors.Is(err, os.ErrNotExist) && tries < 5:
+			continue // another manager's Close removed the parent it found empty
+		case err != nil:
 			return "", fmt.Errorf("plugin socket directory: %w", err)
 		}
+		// Our directory now keeps the parent from being removed; it must
+		// be ours (in the temp dir, another user could have made it).
+		if st, err := os.Lstat(parent); err != nil || !st.IsDir() || st.Sys().(*syscall.Stat_t).Uid != uint32(os.Getuid()) {
+			_ = os.Remove(dir)
+			return "", fmt.Errorf("plugin socket directory %s is not a directory owned by you; remove it", parent)
+		}
+		removeStaleSocketDirs(parent)
+		m.sockets = dir
+		return dir, nil
 	}
-	m.sockets = dir
-	return dir, nil
 }
 
 // socketDirs numbers the managers of this process.
