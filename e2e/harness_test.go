@@ -26,7 +26,18 @@ var (
 	buildOnce sync.Once
 	binDir    string
 	buildErr  error
+	// builtBinDir is binDir when this process built it (in the temp dir);
+	// TestMain removes it.
+	builtBinDir string
 )
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if builtBinDir != "" {
+		_ = os.RemoveAll(builtBinDir)
+	}
+	os.Exit(code)
+}
 
 // bins returns a directory holding nemoclave and every plugin: the
 // Makefile's bin/ ($NEMOCLAVE_BIN_DIR) when it is set, else a fresh build.
@@ -47,11 +58,12 @@ func bins(t *testing.T) string {
 		root := repoRoot(t)
 		cmd := exec.Command("make", "-C", root, "build", "BIN="+dir)
 		if out, err := cmd.CombinedOutput(); err != nil {
+			_ = os.RemoveAll(dir)
 			buildErr = err
 			binDir = string(out)
 			return
 		}
-		binDir = dir
+		binDir, builtBinDir = dir, dir
 	})
 	if buildErr != nil {
 		t.Fatalf("build: %v\n%s", buildErr, binDir)

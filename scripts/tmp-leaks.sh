@@ -2,8 +2,9 @@
 # tmp-leaks.sh: what a test run left in the temp dir.
 #
 #   scripts/tmp-leaks.sh start FILE   records the moment (FILE is a marker)
-#   scripts/tmp-leaks.sh check FILE   fails if go-plugin sockets or plugin
-#                                     socket directories created since then
+#   scripts/tmp-leaks.sh check FILE   fails if go-plugin sockets, plugin
+#                                     socket directories or testupstream
+#                                     build directories created since then
 #                                     by this user are still there
 #
 # make test brackets the whole run with it: plugin sockets belong in
@@ -19,20 +20,19 @@ start)
 check)
 	[ -f "$2" ] || { echo "tmp-leaks: no marker $2 (run start first)" >&2; exit 2; }
 	leaks=$(find "$tmp" -maxdepth 1 -mindepth 1 -newer "$2" -user "$(id -u)" \
-		\( \( -type s -name 'plugin*' \) -o \( -type d \( -name 'plugin-dir*' -o -name 'nemoclave-plugins-*' \) \) \) -print 2>/dev/null || true)
+		\( \( -type s -name 'plugin*' \) -o \( -type d \( -name 'plugin-dir*' -o -name 'nemoclave-plugins-*' -o -name 'testupstream-*' \) \) \) -print 2>/dev/null || true)
 	others=$(find "$tmp" -maxdepth 1 -mindepth 1 -newer "$2" -user "$(id -u)" ! -type s \
-		! -name 'plugin-dir*' ! -name 'nemoclave-plugins-*' ! -name 'go-build*' ! -path "$2" -print 2>/dev/null || true)
+		! -name 'plugin-dir*' ! -name 'nemoclave-plugins-*' ! -name 'testupstream-*' ! -name 'go-build*' ! -path "$2" -print 2>/dev/null || true)
 	rm -f "$2"
 	if [ -n "$others" ]; then
 		echo "tmp-leaks: note: new in $tmp since the tests started (maybe not theirs on a shared machine):" >&2
 		echo "$others" | sed 's/^/  /' >&2
 	fi
 	if [ -n "$leaks" ]; then
-		echo "tmp-leaks: the tests left plugin sockets in $tmp (they belong in \$NEMOCLAVE_HOME/run/ and must go with their plugin):" >&2
+		echo "tmp-leaks: the tests left plugin sockets or their own directories in $tmp (plugin sockets belong in \$NEMOCLAVE_HOME/run/ and go with their plugin; a test's files go in t.TempDir()):" >&2
 		echo "$leaks" | sed 's/^/  /' >&2
-		if [ "${TMPLEAKS_STRICT:-}" = 1 ]; then exit 1; fi
-		echo "tmp-leaks: reported, not failing (TMPLEAKS_STRICT=1 fails): known leak in sdk/plugin.InProcess, see scripts/tmp-leaks.sh" >&2
-		exit 0
+		echo "tmp-leaks: find the creator with TMPDIR=\$(mktemp -d) go test -count=1 <one package> and list what stays there" >&2
+		exit 1
 	fi
 	echo "tmp-leaks: no plugin sockets left in $tmp"
 	;;

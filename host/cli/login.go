@@ -6,11 +6,9 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"time"
+	"path/filepath"
 
-	"github.com/coreos/go-oidc/v3/oidc"
 	"github.com/spf13/cobra"
-	"golang.org/x/oauth2"
 
 	"github.com/nemoclave/nemoclave/host/daemon"
 )
@@ -33,9 +31,12 @@ is used for every call and never written to disk.
 
 A daemon with a self-signed certificate is pinned by its fingerprint
 (--fingerprint, as the daemon printed it when it started); one with a
-certificate from a private CA is verified with --ca-file.`,
+certificate from a private CA is verified with --ca-file, a PEM bundle of
+that CA, which is also trusted (with the system roots) for the OIDC issuer.
+The file's path is kept in login.json; NEMOCLAVE_CA_FILE overrides it.`,
 			Example: `  nemoclave login --server https://nemoclave.example.com:7443
   nemoclave login --server https://10.0.0.5:7443 --fingerprint sha256:3f1c…
+  nemoclave login --server https://nemoclave.corp.example:7443 --ca-file /etc/pki/corp-ca.pem
   NEMOCLAVE_TOKEN=$(my-issuer-cli token) nemoclave login --server https://nemoclave.example.com:7443`,
 			Args: cobra.NoArgs,
 			RunE: func(cmd *cobra.Command, _ []string) error {
@@ -45,7 +46,7 @@ certificate from a private CA is verified with --ca-file.`,
 		}
 		cmd.Flags().String("server", "", "the remote daemon: https://host:port (its --listen address)")
 		cmd.Flags().StringVar(&fingerprint, "fingerprint", "", "pin the daemon's self-signed certificate: sha256:<hex>, as the daemon printed it")
-		cmd.Flags().StringVar(&caFile, "ca-file", "", "PEM bundle of the CA that signed the daemon's certificate")
+		cmd.Flags().StringVar(&caFile, "ca-file", "", "PEM bundle of a private CA: it signs the daemon's certificate and/or the OIDC issuer's (kept in login.json)")
 		_ = cmd.MarkFlagRequired("server")
 		return cmd
 	})
@@ -78,6 +79,13 @@ func login(ctx context.Context, g *Globals, out, progress io.Writer, server, fin
 	if err != nil {
 		return err
 	}
+	if caFile != "" {
+		// Kept in login.json: absolute, so that commands run from any
+		// directory find it.
+		if caFile, err = filepath.Abs(caFile); err != nil {
+			return fmt.Errorf("--ca-file: %w", err)
+		}
+	}
 	l := &daemon.Login{Server: addr, Fingerprint: fingerprint, CAFile: caFile}
 	if err := l.CheckTrust(ctx); err != nil {
 		return err
@@ -101,37 +109,9 @@ func login(ctx context.Context, g *Globals, out, progress io.Writer, server, fin
 	if err != nil {
 		return err
 	}
-	if info.Issuer == "" {
-		return fmt.Errorf("the daemon at %s has no OIDC issuer configured; its admin sets one in access.hcl", addr)
+	if err := daemon.DeviceSignIn(ctx, l, info, progress); err != nil {
+		return err
 	}
-	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	provider, err := oidc.NewProvider(dctx, info.Issuer)
-	cancel()
-	if err != nil {
-		return fmt.Errorf("the daemon's OIDC issuer %s: %w", info.Issuer, err)
-	}
-	ep := provider.Endpoint()
-	if ep.DeviceAuthURL == "" {
-		return fmt.Errorf("the issuer %s offers no device authorization endpoint; enable the device-code grant for client %q, or sign in with NEMOCLAVE_TOKEN", info.Issuer, info.ClientId)
-	}
-	ep.AuthStyle = oauth2.AuthStyleInParams
-	cfg := oauth2.Config{ClientID: info.ClientId, Endpoint: ep, Scopes: append([]string{oidc.ScopeOpenID, oidc.ScopeOfflineAccess}, info.Scopes...)}
-	da, err := cfg.DeviceAuth(ctx)
-	if err != nil {
-		return fmt.Errorf("start the device-code sign-in at %s: %w", ep.DeviceAuthURL, err)
-	}
-	if da.VerificationURIComplete != "" {
-		fmt.Fprintf(progress, "To sign in, open %s\n(or open %s and enter the code %s)\n", da.VerificationURIComplete, da.VerificationURI, da.UserCode)
-	} else {
-		fmt.Fprintf(progress, "To sign in, open %s and enter the code %s\n", da.VerificationURI, da.UserCode)
-	}
-	fmt.Fprintln(progress, "waiting for you to confirm…")
-	tok, err := cfg.DeviceAccessToken(ctx, da)
-	if err != nil {
-		return fmt.Errorf("device-code sign-in: %w; run `nemoclave login --server %s` again", err, server)
-	}
-	l.Token, l.RefreshToken, l.Expiry = daemon.BearerOf(tok), tok.RefreshToken, tok.Expiry
-	l.TokenURL, l.ClientID = ep.TokenURL, info.ClientId
 	c, err := daemon.DialRemote(ctx, g.Home, l)
 	if err != nil {
 		return err

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -75,9 +76,17 @@ type remoteFixture struct {
 
 const testAudience = "nemoclave-test"
 
-func startRemote(t testing.TB) *remoteFixture {
+func startRemote(t testing.TB) *remoteFixture { return startRemoteWith(t, false) }
+
+// startRemoteWith with tlsIssuer runs the issuer over HTTPS with a private
+// CA, which the daemon trusts through oidc.ca_file (home/issuer-ca.pem).
+func startRemoteWith(t testing.TB, tlsIssuer bool) *remoteFixture {
 	t.Helper()
-	is, err := oidctest.Start(testAudience)
+	start := oidctest.Start
+	if tlsIssuer {
+		start = oidctest.StartTLS
+	}
+	is, err := start(testAudience)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,11 +96,20 @@ func startRemote(t testing.TB) *remoteFixture {
 	if err := os.MkdirAll(runDir, 0o700); err != nil {
 		t.Fatal(err)
 	}
+	caLine := ""
+	if tlsIssuer {
+		ca := filepath.Join(home, "issuer-ca.pem")
+		if err := os.WriteFile(ca, is.CAPEM(), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		caLine = fmt.Sprintf("ca_file = %q", ca)
+	}
 	access := fmt.Sprintf(`
 oidc {
   issuer        = %q
   audience      = %q
   subject_claim = "email"
+  %s
 }
 grant "viewers" {
   value = "viewers"
@@ -108,7 +126,7 @@ grant "admins" {
   role  = "admin"
 }
 run_dirs = [%q]
-`, is.URL, testAudience, runDir)
+`, is.URL, testAudience, caLine, runDir)
 	if err := os.WriteFile(AccessPath(home), []byte(access), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -356,6 +374,69 @@ func TestOIDC_BadTokensRefused(t *testing.T) {
 	// A wrong pin is refused.
 	if err := (&Login{Server: f.addr, Fingerprint: "sha256:00"}).CheckTrust(ctx); err == nil {
 		t.Error("a wrong fingerprint was accepted")
+	}
+}
+
+// TestOIDC_LoginPrivateCAIssuer: an issuer whose certificate a private
+// CA signs is reached with the login's CA file (device-code sign-in and
+// token refresh); without it the sign-in fails and says to give --ca-file.
+// The daemon itself is pinned by fingerprint in the same login.
+func TestOIDC_LoginPrivateCAIssuer(t *testing.T) {
+	t.Parallel()
+	f := startRemoteWith(t, true)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	f.issuer.AutoApprove(oidctest.Identity{Subject: "ops-1", Claims: map[string]any{"email": "ops@example.com", "groups": []string{"ops"}}})
+
+	plain := &Login{Server: f.addr, Fingerprint: f.fingerprint}
+	info, err := RemoteLoginInfo(ctx, plain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(info.Issuer, "https://") {
+		t.Fatalf("issuer %q is not served over TLS", info.Issuer)
+	}
+	err = DeviceSignIn(ctx, plain, info, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "--ca-file") {
+		t.Fatalf("sign-in without the issuer's CA: %v, want an error naming --ca-file", err)
+	}
+
+	ca := filepath.Join(t.TempDir(), "corp-ca.pem")
+	if err := os.WriteFile(ca, f.issuer.CAPEM(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	l := &Login{Server: f.addr, Fingerprint: f.fingerprint, CAFile: ca}
+	var progress strings.Builder
+	if err := DeviceSignIn(ctx, l, info, &progress); err != nil {
+		t.Fatalf("sign-in with --ca-file: %v", err)
+	}
+	if !strings.Contains(progress.String(), "To sign in, open https://") || l.Token == "" || l.RefreshToken == "" {
+		t.Fatalf("sign-in: progress %q, token set %v, refresh token set %v", progress.String(), l.Token != "", l.RefreshToken != "")
+	}
+	home := t.TempDir()
+	c, err := DialRemote(ctx, home, l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Daemon.Caller != "oidc:ops@example.com" || c.Daemon.Role != "operator" {
+		t.Errorf("signed in as %q (%s), want oidc:ops@example.com (operator)", c.Daemon.Caller, c.Daemon.Role)
+	}
+	c.Close()
+
+	// An expiring token is renewed at the private-CA issuer.
+	l.Expiry = time.Now()
+	before := f.issuer.Refreshes()
+	c, err = DialRemote(ctx, home, l)
+	if err != nil {
+		t.Fatalf("refresh through the private CA: %v", err)
+	}
+	c.Close()
+	if f.issuer.Refreshes() != before+1 {
+		t.Errorf("refreshes %d, want %d", f.issuer.Refreshes(), before+1)
+	}
+	saved, err := LoadLogin(home)
+	if err != nil || saved == nil || saved.CAFile != ca {
+		t.Errorf("login.json keeps the CA file: %+v %v", saved, err)
 	}
 }
 

@@ -7,12 +7,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
@@ -30,7 +33,9 @@ type Login struct {
 	Server string `json:"server"`
 	// Fingerprint pins a self-signed daemon certificate ("sha256:<hex>").
 	Fingerprint string `json:"fingerprint,omitempty"`
-	// CAFile is a PEM bundle that signs the daemon's certificate.
+	// CAFile is a PEM bundle of a private CA (an absolute path): it signs
+	// the daemon's certificate (unless Fingerprint pins that) and is
+	// trusted, with the system roots, for the OIDC issuer.
 	CAFile string `json:"ca_file,omitempty"`
 	// Token is the bearer token; NEMOCLAVE_TOKEN overrides it.
 	Token        string    `json:"token,omitempty"`
@@ -87,6 +92,9 @@ func LoadLogin(home string) (*Login, error) {
 	if os.Getenv("NEMOCLAVE_FINGERPRINT") != "" {
 		l.Fingerprint = os.Getenv("NEMOCLAVE_FINGERPRINT")
 	}
+	if f := os.Getenv("NEMOCLAVE_CA_FILE"); f != "" {
+		l.CAFile = f
+	}
 	if l.Server == "" {
 		return nil, nil
 	}
@@ -133,17 +141,101 @@ func (l *Login) TLSConfig() (*tls.Config, error) {
 			return nil
 		}
 	case l.CAFile != "":
-		pem, err := os.ReadFile(l.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("--ca-file: %w", err)
-		}
 		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("--ca-file %s holds no PEM certificate", l.CAFile)
+		if err := l.addCA(pool); err != nil {
+			return nil, err
 		}
 		tc.RootCAs = pool
 	}
 	return tc, nil
+}
+
+// addCA adds CAFile's certificates to pool.
+func (l *Login) addCA(pool *x509.CertPool) error {
+	pem, err := os.ReadFile(l.CAFile)
+	if err != nil {
+		return fmt.Errorf("--ca-file: %w", err)
+	}
+	if !pool.AppendCertsFromPEM(pem) {
+		return fmt.Errorf("--ca-file %s holds no PEM certificate", l.CAFile)
+	}
+	return nil
+}
+
+// IssuerClient is the HTTP client for the OIDC issuer (discovery, device
+// code, token refresh): the system roots, plus CAFile's certificates when
+// a private CA signs the issuer.
+func (l *Login) IssuerClient() (*http.Client, error) {
+	if l.CAFile == "" {
+		return http.DefaultClient, nil
+	}
+	pool, err := x509.SystemCertPool()
+	if err != nil {
+		pool = x509.NewCertPool()
+	}
+	if err := l.addCA(pool); err != nil {
+		return nil, err
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	return &http.Client{Transport: tr}, nil
+}
+
+// explainIssuerErr adds what to do when the issuer's certificate is not
+// trusted.
+func (l *Login) explainIssuerErr(err error) error {
+	var unknown x509.UnknownAuthorityError
+	if !errors.As(err, &unknown) {
+		return err
+	}
+	if l.CAFile != "" {
+		return fmt.Errorf("%w: the issuer's certificate is not signed by a CA in --ca-file %s or the system roots; give the bundle of the CA that signs it", err, l.CAFile)
+	}
+	return fmt.Errorf("%w: if a private CA signs the issuer's certificate, give its PEM bundle with `nemoclave login --ca-file FILE`", err)
+}
+
+// DeviceSignIn signs in with the OAuth device-code flow of the daemon's
+// issuer (info, from RemoteLoginInfo): it prints the URL and code to
+// confirm on progress, waits, and fills l's token, refresh token, expiry,
+// token URL and client id.
+func DeviceSignIn(ctx context.Context, l *Login, info *pb.LoginInfoResponse, progress io.Writer) error {
+	if info.Issuer == "" {
+		return fmt.Errorf("the daemon at %s has no OIDC issuer configured; its admin sets one in access.hcl", l.Server)
+	}
+	hc, err := l.IssuerClient()
+	if err != nil {
+		return err
+	}
+	ctx = oidc.ClientContext(ctx, hc)
+	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	provider, err := oidc.NewProvider(dctx, info.Issuer)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("the daemon's OIDC issuer %s: %w", info.Issuer, l.explainIssuerErr(err))
+	}
+	ep := provider.Endpoint()
+	if ep.DeviceAuthURL == "" {
+		return fmt.Errorf("the issuer %s offers no device authorization endpoint; enable the device-code grant for client %q, or sign in with NEMOCLAVE_TOKEN", info.Issuer, info.ClientId)
+	}
+	ep.AuthStyle = oauth2.AuthStyleInParams
+	cfg := oauth2.Config{ClientID: info.ClientId, Endpoint: ep, Scopes: append([]string{oidc.ScopeOpenID, oidc.ScopeOfflineAccess}, info.Scopes...)}
+	da, err := cfg.DeviceAuth(ctx)
+	if err != nil {
+		return fmt.Errorf("start the device-code sign-in at %s: %w", ep.DeviceAuthURL, l.explainIssuerErr(err))
+	}
+	if da.VerificationURIComplete != "" {
+		fmt.Fprintf(progress, "To sign in, open %s\n(or open %s and enter the code %s)\n", da.VerificationURIComplete, da.VerificationURI, da.UserCode)
+	} else {
+		fmt.Fprintf(progress, "To sign in, open %s and enter the code %s\n", da.VerificationURI, da.UserCode)
+	}
+	fmt.Fprintln(progress, "waiting for you to confirm…")
+	tok, err := cfg.DeviceAccessToken(ctx, da)
+	if err != nil {
+		return fmt.Errorf("device-code sign-in: %w; run `nemoclave login --server %s` again", err, l.Server)
+	}
+	l.Token, l.RefreshToken, l.Expiry = BearerOf(tok), tok.RefreshToken, tok.Expiry
+	l.TokenURL, l.ClientID = ep.TokenURL, info.ClientId
+	return nil
 }
 
 // bearer sends the token with every call, only over TLS.
@@ -163,10 +255,14 @@ func (l *Login) refresh(ctx context.Context, home string) error {
 	if l.RefreshToken == "" || l.TokenURL == "" || l.Expiry.IsZero() || time.Until(l.Expiry) > 30*time.Second {
 		return nil
 	}
-	cfg := oauth2.Config{ClientID: l.ClientID, Endpoint: oauth2.Endpoint{TokenURL: l.TokenURL, AuthStyle: oauth2.AuthStyleInParams}}
-	tok, err := cfg.TokenSource(ctx, &oauth2.Token{RefreshToken: l.RefreshToken, Expiry: l.Expiry}).Token()
+	hc, err := l.IssuerClient()
 	if err != nil {
-		return fmt.Errorf("your login to %s expired and could not be renewed (%v); run `nemoclave login --server %s` again", l.Server, err, l.Server)
+		return err
+	}
+	cfg := oauth2.Config{ClientID: l.ClientID, Endpoint: oauth2.Endpoint{TokenURL: l.TokenURL, AuthStyle: oauth2.AuthStyleInParams}}
+	tok, err := cfg.TokenSource(oidc.ClientContext(ctx, hc), &oauth2.Token{RefreshToken: l.RefreshToken, Expiry: l.Expiry}).Token()
+	if err != nil {
+		return fmt.Errorf("your login to %s expired and could not be renewed (%v); run `nemoclave login --server %s` again", l.Server, l.explainIssuerErr(err), l.Server)
 	}
 	l.Token, l.Expiry = BearerOf(tok), tok.Expiry
 	if tok.RefreshToken != "" {

@@ -75,6 +75,8 @@ func TestMain(m *testing.M) {
 		helperHost()
 	case "raw-host":
 		helperRawHost()
+	case "close-host":
+		helperCloseHost()
 	default:
 		fmt.Fprintf(os.Stderr, "unknown %s=%q\n", helperEnv, mode)
 		os.Exit(2)
@@ -393,4 +395,89 @@ func readPid(t testing.TB, path string) int {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// startDebugPlugin starts the helper as a developer would under dlv (its
+// own socket in a directory of the test) and returns the reattach value it
+// prints and its process, killed when the test ends.
+func startDebugPlugin(t *testing.T) (string, *exec.Cmd) {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(exe)
+	cmd.Env = []string{helperEnv + "=debug", "DEBUG_MARK=by-hand", "TMPDIR=" + t.TempDir()} // its socket goes with the test
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	sc := bufio.NewScanner(out)
+	for sc.Scan() {
+		if _, v, ok := strings.Cut(sc.Text(), "export "+plugin.ReattachEnv+"="); ok {
+			return strings.Trim(v, "'"), cmd
+		}
+	}
+	t.Fatalf("debug plugin printed no reattach line (%v)", sc.Err())
+	return "", nil
+}
+
+// helperCloseHost is a host that starts the helper plugin (or attaches to
+// the debug plugin NEMOCLAVE_REATTACH_PLUGINS names), makes one call,
+// closes its manager (with NEMOCLAVE_TEST_STALE, after a dead daemon's
+// socket directory appeared next to its own) and prints the unix sockets
+// under its temp dir while
+// the plugin ran ("during=...") and after Close ("after=..."), and what
+// else is left at the top of its temp dir ("entries=...").
+func helperCloseHost() {
+	fail := func(err error) {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	m, err := New(Options{BinDir: os.Getenv(binDirEnv), Home: os.Getenv("NEMOCLAVE_TEST_HOME"), StartTimeout: time.Minute})
+	if err != nil {
+		fail(err)
+	}
+	ctx := context.Background()
+	spec := Spec{Source: "builtin/" + helperName, Name: "debug", Env: map[string]string{helperEnv: "serve"}}
+	s, err := m.Start(ctx, spec)
+	if err != nil {
+		fail(err)
+	}
+	if _, err := s.Embeddings().Embed(ctx, &embeddings.EmbedRequest{Inputs: []string{"abcd"}}); err != nil {
+		fail(err)
+	}
+	list := func() string {
+		var out []string
+		_ = filepath.WalkDir(os.TempDir(), func(p string, d os.DirEntry, err error) error {
+			if err == nil && d.Type()&os.ModeSocket != 0 {
+				out = append(out, p)
+			}
+			return nil
+		})
+		return strings.Join(out, ",")
+	}
+	if os.Getenv("NEMOCLAVE_TEST_STALE") != "" {
+		// A daemon that died (SIGKILL) after this one started: pid_max
+		// is below 2^22.
+		m.mu.Lock()
+		stale := filepath.Join(filepath.Dir(m.sockets), "4194305.1")
+		m.mu.Unlock()
+		if err := os.Mkdir(stale, 0o700); err != nil {
+			fail(err)
+		}
+	}
+	fmt.Printf("during=%s\n", list())
+	m.Close()
+	fmt.Printf("after=%s\n", list())
+	var entries []string
+	ents, _ := os.ReadDir(os.TempDir())
+	for _, e := range ents {
+		entries = append(entries, e.Name())
+	}
+	fmt.Printf("entries=%s\n", strings.Join(entries, ","))
 }

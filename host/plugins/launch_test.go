@@ -1,11 +1,9 @@
 package plugins
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -194,31 +192,7 @@ func TestEnvRefusesReservedAdditions(t *testing.T) {
 // instead of launching the binary.
 func TestReattach(t *testing.T) {
 	t.Parallel()
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(exe)
-	cmd.Env = []string{helperEnv + "=debug", "DEBUG_MARK=by-hand", "TMPDIR=" + t.TempDir()} // its socket goes with the test
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	var line string
-	sc := bufio.NewScanner(out)
-	for sc.Scan() {
-		if _, v, ok := strings.Cut(sc.Text(), "export "+plugin.ReattachEnv+"="); ok {
-			line = strings.Trim(v, "'")
-			break
-		}
-	}
-	if line == "" {
-		t.Fatalf("debug plugin printed no reattach line (%v)", sc.Err())
-	}
+	line, cmd := startDebugPlugin(t)
 	m, _ := testManager(t, Options{Reattach: nil, LookupEnv: func(k string) (string, bool) {
 		if k == plugin.ReattachEnv {
 			return line, true

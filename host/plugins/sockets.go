@@ -20,7 +20,13 @@ import (
 // removes the directories of managers whose process is gone (a daemon that
 // was SIGKILLed). When the home's path is too long for a unix socket
 // address (108 bytes), the directory is made in the system temp dir
-// instead, with the same lifecycle.
+// instead, with the same lifecycle; the shared parent there
+// (nemoclave-plugins-<uid>) is removed by the last Close.
+//
+// A debug plugin the host reattaches to (NEMOCLAVE_REATTACH_PLUGINS) is
+// the exception: go-plugin makes the host's broker socket for it in the
+// temp dir (it ignores UnixSocketConfig when reattaching); stopping the
+// plugin removes it (plugin.Launched.Kill).
 
 // maxSocketPath is the longest unix socket path we let go-plugin build:
 // sun_path is 108 bytes, and go-plugin adds /plugin-dirNNNNNNNNNN/pluginNNNNNNNNNN.
@@ -38,26 +44,30 @@ func (m *Manager) socketDir() (string, error) {
 	if m.opts.Home == "" || len(parent)+len("/4194304.000") > maxSocketPath {
 		parent = filepath.Join(os.TempDir(), fmt.Sprintf("nemoclave-plugins-%d", os.Getuid()))
 	}
-	if err := os.MkdirAll(parent, 0o700); err != nil {
-		return "", fmt.Errorf("plugin socket directory: %w (check that %s is writable)", err, parent)
-	}
-	if st, err := os.Stat(parent); err != nil || !st.IsDir() || st.Sys().(*syscall.Stat_t).Uid != uint32(os.Getuid()) {
-		return "", fmt.Errorf("plugin socket directory %s is not a directory owned by you; remove it", parent)
-	}
-	removeStaleSocketDirs(parent)
-	var dir string
-	for {
-		dir = filepath.Join(parent, fmt.Sprintf("%d.%d", os.Getpid(), socketDirs.Add(1)))
-		err := os.Mkdir(dir, 0o700)
-		if err == nil {
-			break
+	for tries := 0; ; tries++ {
+		if err := os.MkdirAll(parent, 0o700); err != nil {
+			return "", fmt.Errorf("plugin socket directory: %w (check that %s is writable)", err, parent)
 		}
-		if !errors.Is(err, os.ErrExist) {
+		dir := filepath.Join(parent, fmt.Sprintf("%d.%d", os.Getpid(), socketDirs.Add(1)))
+		err := os.Mkdir(dir, 0o700)
+		switch {
+		case errors.Is(err, os.ErrExist):
+			continue // a number taken by a process that had our pid
+		case errors.Is(err, os.ErrNotExist) && tries < 5:
+			continue // another manager's Close removed the parent it found empty
+		case err != nil:
 			return "", fmt.Errorf("plugin socket directory: %w", err)
 		}
+		// Our directory now keeps the parent from being removed; it must
+		// be ours (in the temp dir, another user could have made it).
+		if st, err := os.Lstat(parent); err != nil || !st.IsDir() || st.Sys().(*syscall.Stat_t).Uid != uint32(os.Getuid()) {
+			_ = os.Remove(dir)
+			return "", fmt.Errorf("plugin socket directory %s is not a directory owned by you; remove it", parent)
+		}
+		removeStaleSocketDirs(parent)
+		m.sockets = dir
+		return dir, nil
 	}
-	m.sockets = dir
-	return dir, nil
 }
 
 // socketDirs numbers the managers of this process.
@@ -90,5 +100,10 @@ func (m *Manager) removeSocketDir() {
 	m.mu.Unlock()
 	if dir != "" {
 		_ = os.RemoveAll(dir)
+		// The parent too once no manager uses it (it fails while one
+		// does), after the directories of managers that died since this
+		// one started: nothing of ours stays in the temp dir.
+		removeStaleSocketDirs(filepath.Dir(dir))
+		_ = os.Remove(filepath.Dir(dir))
 	}
 }

@@ -4,11 +4,15 @@ import (
 	"context"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/nemoclave/nemoclave/sdk/plugin"
 )
 
 // sockets lists the unix sockets under dir.
@@ -111,5 +115,82 @@ func TestSocketsLiveInHomeAndGoAway(t *testing.T) {
 	}
 	if ents, _ := os.ReadDir(base); len(ents) > 0 {
 		t.Fatalf("socket directories left after Close: %v", ents)
+	}
+}
+
+// closeHost runs the test binary as a host (helperCloseHost) with env and
+// a temp dir of its own, so that nothing else writes there, and returns
+// the sockets it saw under that dir while its plugin ran and after Close,
+// and the entries left at the top of the dir.
+func closeHost(t *testing.T, tmp string, env ...string) (during, after, entries string) {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	host := exec.Command(exe)
+	host.Env = append([]string{helperEnv + "=close-host", "TMPDIR=" + tmp, binDirEnv + "=" + helperBinDir(t), "PATH=" + os.Getenv("PATH")}, env...)
+	out, err := host.CombinedOutput()
+	if err != nil {
+		t.Fatalf("host: %v\n%s", err, out)
+	}
+	var sawAfter bool
+	for _, l := range strings.Split(string(out), "\n") {
+		if v, ok := strings.CutPrefix(l, "during="); ok {
+			during = v
+		}
+		if v, ok := strings.CutPrefix(l, "after="); ok {
+			after, sawAfter = v, true
+		}
+		if v, ok := strings.CutPrefix(l, "entries="); ok {
+			entries = v
+		}
+	}
+	if during == "" || !sawAfter {
+		t.Fatalf("the host saw no socket in its temp dir while its plugin ran (a test that checks nothing):\n%s", out)
+	}
+	return during, after, entries
+}
+
+// TestReattachLeavesNoSocket: go-plugin makes a reattached client's broker
+// socket in the host's temp dir (it ignores UnixSocketConfig there);
+// stopping the plugin removes it, and leaves the debug plugin running (it
+// belongs to the developer's debugger).
+func TestReattachLeavesNoSocket(t *testing.T) {
+	t.Parallel()
+	line, debug := startDebugPlugin(t)
+	tmp := t.TempDir()
+	during, after, _ := closeHost(t, tmp, plugin.ReattachEnv+"="+line, "NEMOCLAVE_TEST_HOME="+t.TempDir())
+	if after != "" {
+		t.Errorf("sockets left in the host's temp dir after Close: %s (during: %s)", after, during)
+	}
+	if left := sockets(t, tmp); len(left) > 0 {
+		t.Errorf("sockets left after the host exited: %v", left)
+	}
+	if processGone(debug.Process.Pid) {
+		t.Error("stopping a reattached plugin ended the debug process; it belongs to the debugger")
+	}
+}
+
+// TestSocketFallbackLeavesNothing: a home too long for socket paths puts
+// the sockets in the temp dir's nemoclave-plugins-<uid>; after Close
+// neither they, nor the directory of a daemon that died meanwhile, nor
+// nemoclave-plugins-<uid> itself are left.
+func TestSocketFallbackLeavesNothing(t *testing.T) {
+	t.Parallel()
+	// A short temp dir (the fallback's socket paths must fit) and a home
+	// longer than any socket path.
+	tmp, err := os.MkdirTemp("", "nc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(tmp) })
+	home := filepath.Join(t.TempDir(), strings.Repeat("h", 80))
+	during, after, entries := closeHost(t, tmp, "NEMOCLAVE_TEST_HOME="+home, "NEMOCLAVE_TEST_STALE=1")
+	if !strings.Contains(during, "/nemoclave-plugins-") {
+		t.Fatalf("sockets of a long home were not in the temp dir's nemoclave-plugins-<uid>: %s", during)
+	}
+	if after != "" || entries != "" {
+		t.Errorf("left in the temp dir after Close: sockets %q, entries %q", after, entries)
 	}
 }

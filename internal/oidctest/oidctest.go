@@ -5,6 +5,7 @@ import (
 	"crypto/rsa"
 	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"net"
 	"net/http"
@@ -24,7 +25,7 @@ type Identity struct {
 
 // Issuer is a running stand-in issuer.
 type Issuer struct {
-	// URL is the issuer identifier (http://127.0.0.1:port).
+	// URL is the issuer identifier (http://127.0.0.1:port, or https://).
 	URL string
 	// ClientID is the audience of the tokens it issues through the flow.
 	ClientID string
@@ -53,8 +54,23 @@ type device struct {
 	polled    int
 }
 
-// Start runs an issuer on a loopback port; Close stops it.
-func Start(clientID string) (*Issuer, error) {
+// Start runs an issuer on a loopback port over plain HTTP; Close stops it.
+func Start(clientID string) (*Issuer, error) { return start(clientID, false) }
+
+// StartTLS runs an issuer over HTTPS with a certificate from a CA of its
+// own (127.0.0.1), as a company's private issuer; CAPEM is that CA.
+func StartTLS(clientID string) (*Issuer, error) { return start(clientID, true) }
+
+// CAPEM is the PEM of the certificate a StartTLS issuer serves (nil for
+// Start): what a client trusts with --ca-file.
+func (is *Issuer) CAPEM() []byte {
+	if is.srv.TLS == nil {
+		return nil
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: is.srv.Certificate().Raw})
+}
+
+func start(clientID string, withTLS bool) (*Issuer, error) {
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		return nil, err
@@ -74,7 +90,11 @@ func Start(clientID string) (*Issuer, error) {
 	mux.HandleFunc("/device", is.deviceAuth)
 	mux.HandleFunc("/token", is.token)
 	is.srv = &httptest.Server{Listener: ln, Config: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}}
-	is.srv.Start()
+	if withTLS {
+		is.srv.StartTLS()
+	} else {
+		is.srv.Start()
+	}
 	is.URL = is.srv.URL
 	return is, nil
 }

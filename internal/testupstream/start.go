@@ -11,29 +11,42 @@ import (
 )
 
 var (
-	buildOnce sync.Once
+	buildMu   sync.Mutex
+	buildDir  string
 	buildPath string
-	buildErr  error
+	users     int
 )
 
-// Binary builds cmd/testupstream once per test process and returns its path.
+// Binary builds cmd/testupstream and returns its path. The binary is
+// shared by the tests that overlap (parallel ones) and removed, with its
+// temp dir, when the last of them ends: a later test builds it again (a
+// link from the build cache).
 func Binary(t testing.TB) string {
 	t.Helper()
-	buildOnce.Do(func() {
+	buildMu.Lock()
+	defer buildMu.Unlock()
+	if buildPath == "" {
 		dir, err := os.MkdirTemp("", "testupstream-")
 		if err != nil {
-			buildErr = err
-			return
+			t.Fatalf("build testupstream: %v", err)
 		}
-		buildPath = filepath.Join(dir, "testupstream")
-		out, err := exec.Command("go", "build", "-o", buildPath, "github.com/nemoclave/nemoclave/internal/testupstream/cmd/testupstream").CombinedOutput()
+		path := filepath.Join(dir, "testupstream")
+		out, err := exec.Command("go", "build", "-o", path, "github.com/nemoclave/nemoclave/internal/testupstream/cmd/testupstream").CombinedOutput()
 		if err != nil {
-			buildErr = &buildError{out: string(out), err: err}
+			_ = os.RemoveAll(dir)
+			t.Fatalf("build testupstream: %v", &buildError{out: string(out), err: err})
+		}
+		buildDir, buildPath = dir, path
+	}
+	users++
+	t.Cleanup(func() {
+		buildMu.Lock()
+		defer buildMu.Unlock()
+		if users--; users == 0 {
+			_ = os.RemoveAll(buildDir)
+			buildDir, buildPath = "", ""
 		}
 	})
-	if buildErr != nil {
-		t.Fatalf("build testupstream: %v", buildErr)
-	}
 	return buildPath
 }
 

@@ -3,8 +3,10 @@ package plugin
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 	goplugin "github.com/hashicorp/go-plugin"
@@ -30,6 +32,10 @@ type Client struct {
 	hostOnce sync.Once
 	hostID   uint32
 	host     *hostServer
+	// hostDone is closed when the host services' broker server has
+	// stopped and its listener (a unix socket file) is removed; nil until
+	// Configure serves them.
+	hostDone chan struct{}
 }
 
 func newClient(conn *grpc.ClientConn, broker *goplugin.GRPCBroker) *Client {
@@ -96,13 +102,20 @@ func (c *Client) Configure(ctx context.Context, opts ConfigureOptions) ([]Diagno
 		c.host = &hostServer{logger: logger}
 		if c.broker != nil {
 			c.hostID = c.broker.NextId()
-			go c.broker.AcceptAndServe(c.hostID, func(o []grpc.ServerOption) *grpc.Server {
-				s := grpc.NewServer(o...)
-				c.host.register(s)
-				return s
-			})
+			c.hostDone = make(chan struct{})
+			go func() {
+				defer close(c.hostDone)
+				c.broker.AcceptAndServe(c.hostID, func(o []grpc.ServerOption) *grpc.Server {
+					s := grpc.NewServer(o...)
+					c.host.register(s)
+					return s
+				})
+			}()
 		}
 	})
+	if c.host == nil {
+		return nil, errors.New("plugin connection closed")
+	}
 	c.host.setWirings(opts.Wirings)
 	req := &pluginv1.ConfigureRequest{ConfigJson: opts.Config, StateDir: opts.StateDir, HostBrokerId: c.hostID}
 	for _, w := range opts.Wirings {
@@ -113,6 +126,29 @@ func (c *Client) Configure(ctx context.Context, opts ConfigureOptions) ([]Diagno
 		return nil, status.FromGRPC(err)
 	}
 	return diagsFromPB(resp.Diagnostics), nil
+}
+
+// hostStopWait bounds how long closeHost waits for calls the plugin still
+// has in flight on the host services (a wired stream, say).
+const hostStopWait = 5 * time.Second
+
+// closeHost stops the host services served on the broker and waits (up to
+// hostStopWait) until their listener is closed, which removes its socket
+// file: a process that exits first leaves the file behind. go-plugin does
+// this itself only for a plugin it launched, when the plugin is killed.
+func (c *Client) closeHost() {
+	if c.broker == nil {
+		return
+	}
+	_ = c.broker.Close()
+	c.hostOnce.Do(func() {}) // no Configure can start serving after this
+	if c.hostDone == nil {
+		return
+	}
+	select {
+	case <-c.hostDone:
+	case <-time.After(hostStopWait):
+	}
 }
 
 // Kind returns the plugin's implementation of kind over this connection.

@@ -72,6 +72,9 @@ type Launched struct {
 	// pid is the process started by our runner (go-plugin's
 	// ReattachConfig only knows processes it started itself).
 	pid int
+	// reattached is a debug plugin the host did not start: Kill leaves
+	// it running and only closes the host's side.
+	reattached bool
 }
 
 // StderrText is the tail (up to 16 KiB) of what the plugin wrote to
@@ -88,8 +91,18 @@ func (l *Launched) StderrText() string {
 func (l *Launched) Exited() bool { return l.proc.Exited() }
 
 // Kill stops the plugin: a graceful shutdown request, then SIGKILL after
-// go-plugin's grace period (2s).
-func (l *Launched) Kill() { l.proc.Kill() }
+// go-plugin's grace period (2s). A reattached debug plugin keeps running
+// (it is the debugger's); the host closes its connection and its broker,
+// whose socket go-plugin makes in the temp dir for a reattached client
+// (ClientConfig.UnixSocketConfig only applies to plugins it launches) and
+// would otherwise leave there.
+func (l *Launched) Kill() {
+	if l.reattached {
+		l.Client.closeHost()
+		_ = l.Client.conn.Close()
+	}
+	l.proc.Kill()
+}
 
 // Pid is the plugin's process id, or 0 when reattached.
 func (l *Launched) Pid() int {
@@ -142,11 +155,8 @@ func Launch(ctx context.Context, o LaunchOptions) (*Launched, error) {
 		}
 		cfg.Reattach = &goplugin.ReattachConfig{Protocol: goplugin.Protocol(o.Reattach.Protocol), ProtocolVersion: o.Reattach.ProtocolVersion, Addr: addr, Pid: o.Reattach.Pid, Test: true}
 		cfg.AutoMTLS = false
-		if o.SocketDir != "" {
-			// The host's broker listens for the plugin's callbacks here, not
-			// in the temp dir it would outlive.
-			cfg.UnixSocketConfig = &goplugin.UnixSocketConfig{TempDir: o.SocketDir}
-		}
+		// go-plugin ignores UnixSocketConfig when reattaching: the host's
+		// broker listens in the temp dir, and Kill removes its socket.
 		// go-plugin only picks a plugin set from VersionedPlugins during a
 		// handshake; a reattached client skips it and needs Plugins set,
 		// or every Dispense fails with "unknown plugin type".
@@ -245,7 +255,7 @@ func Launch(ctx context.Context, o LaunchOptions) (*Launched, error) {
 		proc.Kill()
 		return nil, fmt.Errorf("plugin %s: %w", o.Path, err)
 	}
-	l := &Launched{Client: raw.(*Client), proc: proc, text: text}
+	l := &Launched{Client: raw.(*Client), proc: proc, text: text, reattached: o.Reattach != nil}
 	if run != nil && *run != nil && (*run).cmd.Process != nil {
 		l.pid = (*run).cmd.Process.Pid
 	}

@@ -24,8 +24,15 @@ func InProcess(t testing.TB, p Plugin) *Client {
 	// The harness listens on a socket in the temp dir that the never
 	// stopped server would leave behind: remove it once the client is done.
 	sock := strings.TrimPrefix(client.Conn.Target(), "unix:")
+	var c *Client
 	t.Cleanup(func() {
+		// Close stops the server (go-plugin's Shutdown call) and the
+		// host's broker; wait for the host services' listener so that its
+		// socket is gone before the test binary exits.
 		client.Close()
+		if c != nil {
+			c.closeHost()
+		}
 		if strings.HasPrefix(filepath.Base(sock), "plugin") && filepath.Dir(sock) == filepath.Clean(os.TempDir()) {
 			_ = os.Remove(sock)
 		}
@@ -34,5 +41,6 @@ func InProcess(t testing.TB, p Plugin) *Client {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return raw.(*Client)
+	c = raw.(*Client)
+	return c
 }
