@@ -115,14 +115,14 @@ lint: tools
 	staticcheck ./... ./sdk/...
 	cd examples/tools-wordcount && GOWORK=off $(GO) vet ./... && GOWORK=off staticcheck ./...
 
-## proto: regenerate sdk/internal/pb and host/internal/daemonpb (protoc from apt)
+## proto: regenerate sdk/internal/pb and host/api/daemonpb (protoc from apt)
 proto: tools
 	@command -v protoc >/dev/null || (apt-get update && apt-get install -y protobuf-compiler)
 	rm -rf sdk/internal/pb
 	cd sdk/proto && protoc --go_out=.. --go_opt=module=github.com/nemoclave/nemoclave/sdk \
 		--go-grpc_out=.. --go-grpc_opt=module=github.com/nemoclave/nemoclave/sdk \
 		$$(find . -name '*.proto' | sort)
-	rm -rf host/internal/daemonpb
+	rm -rf host/api/daemonpb
 	protoc --go_out=. --go_opt=module=github.com/nemoclave/nemoclave \
 		--go-grpc_out=. --go-grpc_opt=module=github.com/nemoclave/nemoclave \
 		host/api/daemon.proto

@@ -1,14 +1,11 @@
 package cli
 
 import (
-	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
-
-	"github.com/nemoclave/nemoclave/gateway/egress"
 )
 
 func init() {
@@ -34,12 +31,8 @@ func approvalsList(g *Globals) *cobra.Command {
 				return err
 			}
 			defer c.Close()
-			raw, err := c.Call(cmd.Context(), "ListApprovals", sandbox)
+			list, err := c.ListApprovals(cmd.Context(), sandbox)
 			if err != nil {
-				return err
-			}
-			var list []egress.Approval
-			if err := json.Unmarshal(raw, &list); err != nil {
 				return err
 			}
 			return Render(cmd.OutOrStdout(), g.Output, list, func(tw tabWriter) {
@@ -49,7 +42,7 @@ func approvalsList(g *Globals) *cobra.Command {
 				}
 				fmt.Fprintln(tw, "ID\tSANDBOX\tHOST\tWAITING\tEXPIRES IN")
 				for _, a := range list {
-					fmt.Fprintf(tw, "%s\t%s\t%s:%d\t%s\t%s\n", a.ID, a.Sandbox, a.Host, a.Port, time.Since(a.Requested).Round(time.Second), time.Until(a.Expires).Round(time.Second))
+					fmt.Fprintf(tw, "%s\t%s\t%s:%d\t%s\t%s\n", a.Id, a.Sandbox, a.Host, a.Port, time.Since(a.Requested.AsTime()).Round(time.Second), time.Until(a.Expires.AsTime()).Round(time.Second))
 				}
 			})
 		},

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"slices"
 	"sort"
 	"strings"
@@ -10,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	pb "github.com/nemoclave/nemoclave/host/api/daemonpb"
 	"github.com/nemoclave/nemoclave/host/config"
 	"github.com/nemoclave/nemoclave/host/credentials"
 	"github.com/nemoclave/nemoclave/host/daemon"
@@ -138,8 +138,8 @@ func findCommand(root *cobra.Command, path string) *cobra.Command {
 	return c
 }
 
-// askDaemon runs one call against the daemon of --home if it runs.
-func askDaemon(g *Globals, method, arg string, into any) bool {
+// askDaemon runs call against the daemon of --home if it runs.
+func askDaemon(g *Globals, call func(context.Context, *daemon.Client) error) bool {
 	ctx, cancel := context.WithTimeout(context.Background(), completionTimeout)
 	defer cancel()
 	c, err := daemon.Connect(ctx, g.Home, false)
@@ -147,16 +147,12 @@ func askDaemon(g *Globals, method, arg string, into any) bool {
 		return false
 	}
 	defer c.Close()
-	raw, err := c.Call(ctx, method, arg)
-	return err == nil && json.Unmarshal(raw, into) == nil
+	return call(ctx, c) == nil
 }
 
 func sandboxNames(g *Globals) []string {
-	var list []struct {
-		Name  string `json:"name"`
-		State string `json:"state"`
-	}
-	if !askDaemon(g, "ListSandboxes", "", &list) {
+	var list []*pb.Sandbox
+	if !askDaemon(g, func(ctx context.Context, c *daemon.Client) (err error) { list, err = c.ListSandboxes(ctx); return err }) {
 		return nil
 	}
 	out := make([]string, 0, len(list))
@@ -171,18 +167,16 @@ func approvalIDs(g *Globals) completeFunc {
 		if len(args) > 0 {
 			return nil, cobra.ShellCompDirectiveNoFileComp
 		}
-		var list []struct {
-			ID      string `json:"id"`
-			Sandbox string `json:"sandbox"`
-			Host    string `json:"host"`
-			Port    int    `json:"port"`
-		}
-		if !askDaemon(g, "ListApprovals", "", &list) {
+		var list []*pb.Approval
+		if !askDaemon(g, func(ctx context.Context, c *daemon.Client) (err error) {
+			list, err = c.ListApprovals(ctx, "")
+			return err
+		}) {
 			return nil, cobra.ShellCompDirectiveNoFileComp
 		}
 		out := make([]string, 0, len(list))
 		for _, a := range list {
-			out = append(out, a.ID+"\t"+a.Sandbox+" wants "+a.Host)
+			out = append(out, a.Id+"\t"+a.Sandbox+" wants "+a.Host)
 		}
 		return out, cobra.ShellCompDirectiveNoFileComp
 	}
@@ -190,26 +184,19 @@ func approvalIDs(g *Globals) completeFunc {
 
 // liveRoutes are the routes of the running sandboxes.
 func liveRoutes(g *Globals) []struct{ Provider, Model string } {
-	var views []struct {
-		Status struct {
-			Routes []struct {
-				Provider string `json:"provider"`
-				Model    string `json:"model"`
-			} `json:"routes"`
-			Providers []struct {
-				Provider string `json:"provider"`
-			} `json:"providers"`
-		} `json:"status"`
-	}
-	if !askDaemon(g, "InferenceStatus", "", &views) {
+	var st *pb.InferenceStatusResponse
+	if !askDaemon(g, func(ctx context.Context, c *daemon.Client) (err error) {
+		st, err = c.InferenceStatus(ctx, "")
+		return err
+	}) {
 		return nil
 	}
 	var out []struct{ Provider, Model string }
-	for _, v := range views {
-		for _, r := range v.Status.Routes {
+	for _, v := range st.Live {
+		for _, r := range v.Routes {
 			out = append(out, struct{ Provider, Model string }{r.Provider, r.Model})
 		}
-		for _, p := range v.Status.Providers {
+		for _, p := range v.Providers {
 			out = append(out, struct{ Provider, Model string }{p.Provider, ""})
 		}
 	}

@@ -1,22 +1,16 @@
 package cli
 
 import (
-	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"text/tabwriter"
-	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/nemoclave/nemoclave/gateway/inference"
+	pb "github.com/nemoclave/nemoclave/host/api/daemonpb"
 	"github.com/nemoclave/nemoclave/host/config"
 	"github.com/nemoclave/nemoclave/host/daemon"
-	"github.com/nemoclave/nemoclave/host/runtime"
 )
 
 func init() { Register(newInferenceCmd) }
@@ -32,116 +26,60 @@ func newInferenceCmd(g *Globals) *cobra.Command {
 	return cmd
 }
 
-// inferenceReport is `inference status`.
-type inferenceReport struct {
-	// Default is config.yaml's inference block: what new runs start with.
-	Default config.Inference `json:"default"`
-	// DaemonRunning says whether Live could be asked for.
-	DaemonRunning bool `json:"daemon_running"`
-	// Live is each running sandbox's routes, provider health and budget
-	// use, from the daemon; empty when it is not running.
-	Live []json.RawMessage `json:"live"`
-	// UsageToday and UsageMonth are recorded usage from usage.db.
-	UsageToday []inference.UsageTotal `json:"usage_today"`
-	UsageMonth []inference.UsageTotal `json:"usage_month"`
-	UsageFile  string                 `json:"usage_file"`
-	Notes      []string               `json:"notes,omitempty"`
-}
-
 func newInferenceStatusCmd(g *Globals) *cobra.Command {
 	var sandbox string
 	cmd := &cobra.Command{
 		Use:   "status",
 		Short: "Show the default model, live routes and provider health, and token usage",
-		Args:  cobra.NoArgs,
+		Long: "Asks the daemon (started if it is not running) for config.yaml's default, each running sandbox's\n" +
+			"routes, provider health and budget use, and the usage the gateway recorded today and this month.",
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx := cmd.Context()
-			rep := inferenceReport{Live: []json.RawMessage{}}
-			cfg, err := config.Load(g.Home)
+			c, err := connect(cmd.Context(), g)
 			if err != nil {
 				return err
 			}
-			rep.Default = cfg.Inference
-			if c, err := daemon.Connect(ctx, g.Home, false); err == nil {
-				defer c.Close()
-				rep.DaemonRunning = true
-				raw, err := c.Call(ctx, "InferenceStatus", sandbox)
-				if err != nil {
-					return fmt.Errorf("ask the daemon for inference status: %w", err)
-				}
-				if err := json.Unmarshal(raw, &rep.Live); err != nil {
-					return fmt.Errorf("the daemon sent unreadable inference status: %w", err)
-				}
-			} else {
-				rep.Notes = append(rep.Notes, "the daemon is not running, so no live routes or provider health are shown (they exist while a sandbox runs: nemoclave run)")
+			defer c.Close()
+			st, err := c.InferenceStatus(cmd.Context(), sandbox)
+			if err != nil {
+				return fmt.Errorf("ask the daemon for inference status: %w", err)
 			}
-			if err := readUsage(ctx, g.Home, sandbox, &rep); err != nil {
-				return err
-			}
-			return Render(cmd.OutOrStdout(), g.Output, rep, func(tw *tabwriter.Writer) { renderInference(tw, rep) })
+			return Render(cmd.OutOrStdout(), g.Output, st, func(tw *tabwriter.Writer) { renderInference(tw, st) })
 		},
 	}
-	cmd.Flags().StringVar(&sandbox, "sandbox", "", "only this sandbox")
+	cmd.Flags().StringVar(&sandbox, "sandbox", "", "only this running sandbox")
 	return cmd
 }
 
-// readUsage fills usage totals from usage.db without creating it.
-func readUsage(ctx context.Context, home, sandbox string, rep *inferenceReport) error {
-	rep.UsageFile = filepath.Join(home, inference.UsageFileName)
-	if _, err := os.Stat(rep.UsageFile); errors.Is(err, os.ErrNotExist) {
-		rep.Notes = append(rep.Notes, "no usage recorded yet ("+rep.UsageFile+" does not exist)")
-		return nil
-	}
-	store, err := inference.OpenSQLiteUsage(rep.UsageFile)
-	if err != nil {
-		return err
-	}
-	defer store.Close()
-	now := time.Now().UTC()
-	day := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC)
-	if rep.UsageToday, err = store.Totals(ctx, inference.UsageQuery{Sandbox: sandbox, Since: day}); err != nil {
-		return err
-	}
-	rep.UsageMonth, err = store.Totals(ctx, inference.UsageQuery{Sandbox: sandbox, Since: time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC)})
-	return err
-}
-
-func renderInference(tw *tabwriter.Writer, rep inferenceReport) {
-	d := rep.Default
-	if d.Provider == "" && d.Model == "" {
+func renderInference(tw *tabwriter.Writer, st *pb.InferenceStatusResponse) {
+	if d := st.Default; d == nil || d.Provider == "" && d.Model == "" {
 		fmt.Fprintln(tw, "default:\tnone set (nemoclave inference set --provider P --model M)")
 	} else {
 		fmt.Fprintf(tw, "default:\t%s %s\n", d.Provider, d.Model)
 	}
-	for _, raw := range rep.Live {
-		var v struct {
-			Sandbox string           `json:"sandbox"`
-			Status  inference.Status `json:"status"`
-		}
-		if json.Unmarshal(raw, &v) != nil {
-			continue
-		}
-		st := v.Status
-		fmt.Fprintf(tw, "\nsandbox %s (default alias %s)\n", v.Sandbox, st.Default)
+	for _, v := range st.Live {
+		fmt.Fprintf(tw, "\nsandbox %s (default alias %s)\n", v.Sandbox, v.Default)
 		fmt.Fprintln(tw, "ALIAS\tPROVIDER\tMODEL\tFALLBACK")
-		for _, r := range st.Routes {
+		for _, r := range v.Routes {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%v\n", r.Alias, r.Provider, r.Model, r.Fallback)
 		}
-		for _, p := range st.Providers {
+		for _, p := range v.Providers {
 			fmt.Fprintf(tw, "provider %s:\t%s\t%d consecutive failures\t%s\n", p.Provider, p.State, p.ConsecutiveFailures, p.LastError)
 		}
-		b := st.Usage
+		b := v.GetUsage()
 		fmt.Fprintf(tw, "budget:\t%d tokens today (limit %s), %d this month (limit %s), $%.4f today\n",
-			b.TokensToday, limitString(b.Budget.TokensPerDay), b.TokensMonth, limitString(b.Budget.TokensPerMonth), b.CostTodayUSD)
+			b.GetTokensToday(), limitString(b.GetBudget().GetTokensPerDay()), b.GetTokensMonth(), limitString(b.GetBudget().GetTokensPerMonth()), b.GetCostTodayUsd())
 	}
 	fmt.Fprintln(tw)
-	if len(rep.UsageMonth) > 0 {
+	if len(st.UsageMonth) > 0 {
 		fmt.Fprintln(tw, "USAGE THIS MONTH\tSANDBOX\tALIAS\tPROVIDER\tMODEL\tREQUESTS\tINPUT\tOUTPUT\tCOST USD")
-		for _, u := range rep.UsageMonth {
-			fmt.Fprintf(tw, "\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%.4f\n", u.Sandbox, u.Alias, u.Provider, u.Model, u.Requests, u.InputTokens, u.OutputTokens, u.CostUSD)
+		for _, u := range st.UsageMonth {
+			fmt.Fprintf(tw, "\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%.4f\n", u.Sandbox, u.Alias, u.Provider, u.Model, u.Requests, u.InputTokens, u.OutputTokens, u.CostUsd)
 		}
+	} else {
+		fmt.Fprintf(tw, "usage:\tnone recorded this month (%s)\n", st.UsageFile)
 	}
-	for _, n := range rep.Notes {
+	for _, n := range st.Notes {
 		fmt.Fprintf(tw, "note:\t%s\n", n)
 	}
 }
@@ -192,17 +130,13 @@ func inferenceSet(cmd *cobra.Command, g *Globals, provider, model, sandbox strin
 		fmt.Fprintln(out, "no daemon is running, so no running sandbox was changed and the model could not be checked against the provider")
 	default:
 		defer c.Close()
-		raw, err := c.InferenceSet(ctx, sandbox, provider, model)
+		res, err := c.InferenceSet(ctx, sandbox, provider, model)
 		if err != nil && (sandbox != "" || !strings.Contains(err.Error(), "no sandbox is running")) {
 			return err
 		}
 		if err == nil {
-			var res struct {
-				Sandboxes []string `json:"sandboxes"`
-			}
-			_ = json.Unmarshal(raw, &res)
 			fmt.Fprintf(out, "running sandboxes now using provider %s, model %s for their default alias: %s\n",
-				runtime.ProviderAddress(provider), model, strings.Join(res.Sandboxes, ", "))
+				res.Provider, res.Model, strings.Join(res.Sandboxes, ", "))
 		}
 	}
 	if sandbox != "" {

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -13,7 +14,12 @@ import (
 type tabWriter = *tabwriter.Writer
 
 // Render writes v as JSON or YAML, or calls table for the table format.
+// Messages of the daemon's API print with their .proto field names
+// (apiJSON).
 func Render(w io.Writer, format string, v any, table func(tw *tabwriter.Writer)) error {
+	if format == "json" || format == "yaml" {
+		v = apiJSON(v)
+	}
 	switch format {
 	case "json":
 		enc := json.NewEncoder(w)
@@ -25,10 +31,14 @@ func Render(w io.Writer, format string, v any, table func(tw *tabwriter.Writer))
 		if err != nil {
 			return err
 		}
+		// UseNumber keeps integers beyond 2^53 (token counts) exact.
+		dec := json.NewDecoder(bytes.NewReader(b))
+		dec.UseNumber()
 		var generic any
-		if err := json.Unmarshal(b, &generic); err != nil {
+		if err := dec.Decode(&generic); err != nil {
 			return err
 		}
+		generic = yamlNumbers(generic)
 		enc := yaml.NewEncoder(w)
 		enc.SetIndent(2)
 		return enc.Encode(generic)
@@ -39,4 +49,26 @@ func Render(w io.Writer, format string, v any, table func(tw *tabwriter.Writer))
 	default:
 		return fmt.Errorf("unknown output format %q: use -o table, -o json or -o yaml", format)
 	}
+}
+
+// yamlNumbers turns the json.Numbers of a decoded document into int64 or
+// float64, which yaml writes as numbers.
+func yamlNumbers(v any) any {
+	switch v := v.(type) {
+	case json.Number:
+		if i, err := v.Int64(); err == nil {
+			return i
+		}
+		f, _ := v.Float64()
+		return f
+	case map[string]any:
+		for k, e := range v {
+			v[k] = yamlNumbers(e)
+		}
+	case []any:
+		for i, e := range v {
+			v[i] = yamlNumbers(e)
+		}
+	}
+	return v
 }

@@ -1,14 +1,13 @@
 package cli
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
 
-	"github.com/nemoclave/nemoclave/host/runtime"
+	"github.com/nemoclave/nemoclave/host/daemon"
 	"github.com/nemoclave/nemoclave/policy"
 )
 
@@ -43,37 +42,37 @@ func policyGet(g *Globals) *cobra.Command {
 				return err
 			}
 			defer c.Close()
-			raw, err := c.Call(cmd.Context(), "GetPolicy", args[0], view)
+			resp, err := c.GetPolicy(cmd.Context(), args[0], view)
 			if err != nil {
 				return err
 			}
-			if view == "full" {
-				var v runtime.PolicyView
-				if err := json.Unmarshal(raw, &v); err != nil {
-					return err
-				}
-				return Render(cmd.OutOrStdout(), g.Output, v, func(tw tabWriter) {
-					printPolicy(tw, v.Effective)
-					fmt.Fprintln(tw, "\nREVISION\tSOURCE\tAT\tHOSTS")
-					for _, r := range v.Revisions {
-						fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", r.Revision, r.Source, r.At, strings.Join(r.Hosts, " "))
-					}
-					if len(v.Grants) > 0 {
-						fmt.Fprintf(tw, "\nallowed for this sandbox's lifetime:\t%s\n", strings.Join(v.Grants, " "))
-					}
-					if len(v.Approvals) > 0 {
-						fmt.Fprintln(tw, "\nAPPROVAL\tHOST\tDECISION\tSCOPE\tAT")
-						for _, a := range v.Approvals {
-							fmt.Fprintf(tw, "%d\t%s:%d\t%s\t%s\t%s\n", a.ID, a.Host, a.Port, a.Decision, a.Scope, a.DecidedAt.Format("2006-01-02T15:04:05Z"))
-						}
-					}
-				})
-			}
-			var p policy.Policy
-			if err := json.Unmarshal(raw, &p); err != nil {
+			p, err := daemon.PolicyFromStruct(resp.Policy)
+			if err != nil {
 				return err
 			}
-			return Render(cmd.OutOrStdout(), g.Output, p, func(tw tabWriter) { printPolicy(tw, &p) })
+			if p == nil {
+				return fmt.Errorf("the daemon sent no policy for %s", args[0])
+			}
+			if view != "full" {
+				// The policy document itself, as `policy set --file` reads it.
+				return Render(cmd.OutOrStdout(), g.Output, p, func(tw tabWriter) { printPolicy(tw, p) })
+			}
+			return Render(cmd.OutOrStdout(), g.Output, resp, func(tw tabWriter) {
+				printPolicy(tw, p)
+				fmt.Fprintln(tw, "\nREVISION\tSOURCE\tAT\tHOSTS")
+				for _, r := range resp.Revisions {
+					fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", r.Revision, r.Source, r.At.AsTime().UTC().Format("2006-01-02T15:04:05Z"), strings.Join(r.Hosts, " "))
+				}
+				if len(resp.Grants) > 0 {
+					fmt.Fprintf(tw, "\nallowed for this sandbox's lifetime:\t%s\n", strings.Join(resp.Grants, " "))
+				}
+				if len(resp.Approvals) > 0 {
+					fmt.Fprintln(tw, "\nAPPROVAL\tHOST\tDECISION\tSCOPE\tAT")
+					for _, a := range resp.Approvals {
+						fmt.Fprintf(tw, "%d\t%s:%d\t%s\t%s\t%s\n", a.Id, a.Host, a.Port, a.Decision, a.Scope, a.DecidedAt.AsTime().UTC().Format("2006-01-02T15:04:05Z"))
+					}
+				}
+			})
 		},
 	}
 	cmd.Flags().BoolVar(&full, "full", false, "include presets' sources, revisions and approvals")
@@ -154,15 +153,11 @@ func setPolicy(cmd *cobra.Command, g *Globals, sandbox string, policyJSON []byte
 		return err
 	}
 	defer c.Close()
-	raw, err := c.SetPolicy(cmd.Context(), sandbox, policyJSON, presets)
+	res, err := c.SetPolicy(cmd.Context(), sandbox, policyJSON, presets)
 	if err != nil {
 		return err
 	}
-	var v map[string]any
-	if err := json.Unmarshal(raw, &v); err != nil {
-		return err
-	}
-	return Render(cmd.OutOrStdout(), g.Output, v, func(tw tabWriter) {
-		fmt.Fprintf(tw, "sandbox %s now runs policy revision %v\n%v\n", sandbox, v["revision"], v["note"])
+	return Render(cmd.OutOrStdout(), g.Output, res, func(tw tabWriter) {
+		fmt.Fprintf(tw, "sandbox %s now runs policy revision %d\n%s\n", sandbox, res.Revision, res.Note)
 	})
 }

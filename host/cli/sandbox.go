@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -13,7 +12,6 @@ import (
 	"golang.org/x/term"
 
 	"github.com/nemoclave/nemoclave/host/daemon"
-	"github.com/nemoclave/nemoclave/host/runtime"
 )
 
 func init() {
@@ -40,12 +38,8 @@ func sandboxList(g *Globals) *cobra.Command {
 				return err
 			}
 			defer c.Close()
-			raw, err := c.Call(cmd.Context(), "ListSandboxes", "")
+			list, err := c.ListSandboxes(cmd.Context())
 			if err != nil {
-				return err
-			}
-			var list []runtime.SandboxView
-			if err := json.Unmarshal(raw, &list); err != nil {
 				return err
 			}
 			return Render(cmd.OutOrStdout(), g.Output, list, func(tw tabWriter) {
@@ -55,7 +49,7 @@ func sandboxList(g *Globals) *cobra.Command {
 					if s.ExitCode != nil {
 						st = fmt.Sprintf("%s (%d)", st, *s.ExitCode)
 					}
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s@%d\t%s\n", s.Name, s.Agent, s.Driver, st, s.Policy, s.Revision, s.CreatedAt.Local().Format("2006-01-02 15:04:05"))
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s@%d\t%s\n", s.Name, s.Agent, s.Driver, st, s.Policy, s.PolicyRevision, s.CreatedAt.AsTime().Local().Format("2006-01-02 15:04:05"))
 				}
 			})
 		},
@@ -73,12 +67,8 @@ func sandboxGet(g *Globals) *cobra.Command {
 				return err
 			}
 			defer c.Close()
-			raw, err := c.Call(cmd.Context(), "GetSandbox", args[0])
+			s, err := c.GetSandbox(cmd.Context(), args[0])
 			if err != nil {
-				return err
-			}
-			var s runtime.SandboxView
-			if err := json.Unmarshal(raw, &s); err != nil {
 				return err
 			}
 			return Render(cmd.OutOrStdout(), g.Output, s, func(tw tabWriter) {
@@ -89,7 +79,7 @@ func sandboxGet(g *Globals) *cobra.Command {
 				if s.Reason != "" {
 					fmt.Fprintf(tw, "reason:\t%s\n", s.Reason)
 				}
-				fmt.Fprintf(tw, "blueprint:\t%s\npolicy:\t%s (revision %d)\ncreated:\t%s\n", s.Blueprint, s.Policy, s.Revision, s.CreatedAt.Local().Format("2006-01-02 15:04:05"))
+				fmt.Fprintf(tw, "blueprint:\t%s\npolicy:\t%s (revision %d)\ncreated:\t%s\n", s.Blueprint, s.Policy, s.PolicyRevision, s.CreatedAt.AsTime().Local().Format("2006-01-02 15:04:05"))
 				for k, v := range s.Ports {
 					fmt.Fprintf(tw, "listener %s:\t127.0.0.1:%d (inside the sandbox)\n", k, v)
 				}
@@ -298,7 +288,7 @@ func sandboxDelete(g *Globals) *cobra.Command {
 			defer c.Close()
 			var failed []string
 			for _, name := range args {
-				if _, err := c.Call(cmd.Context(), "DeleteSandbox", name); err != nil {
+				if _, err := c.DeleteSandbox(cmd.Context(), name); err != nil {
 					fmt.Fprintf(cmd.ErrOrStderr(), "%s: %v\n", name, err)
 					failed = append(failed, name)
 					continue

@@ -3,17 +3,13 @@ package cli
 import (
 	"bytes"
 	"context"
-	"encoding/json"
-	"fmt"
-	"strings"
 	"time"
 
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/spf13/cobra"
 
-	"github.com/nemoclave/nemoclave/gateway/egress"
+	pb "github.com/nemoclave/nemoclave/host/api/daemonpb"
 	"github.com/nemoclave/nemoclave/host/daemon"
-	"github.com/nemoclave/nemoclave/host/runtime"
 	"github.com/nemoclave/nemoclave/host/tui"
 )
 
@@ -46,13 +42,8 @@ func init() {
 // daemonSource feeds the dashboard from the daemon.
 type daemonSource struct{ c *daemon.Client }
 
-func (s daemonSource) Sandboxes(ctx context.Context) ([]runtime.SandboxView, error) {
-	raw, err := s.c.Call(ctx, "ListSandboxes", "")
-	if err != nil {
-		return nil, err
-	}
-	var out []runtime.SandboxView
-	return out, json.Unmarshal(raw, &out)
+func (s daemonSource) Sandboxes(ctx context.Context) ([]*pb.Sandbox, error) {
+	return s.c.ListSandboxes(ctx)
 }
 
 func (s daemonSource) Logs(ctx context.Context, sandbox string, lines int) (string, error) {
@@ -61,13 +52,8 @@ func (s daemonSource) Logs(ctx context.Context, sandbox string, lines int) (stri
 	return buf.String(), err
 }
 
-func (s daemonSource) Approvals(ctx context.Context) ([]egress.Approval, error) {
-	raw, err := s.c.Call(ctx, "ListApprovals", "")
-	if err != nil {
-		return nil, err
-	}
-	var out []egress.Approval
-	return out, json.Unmarshal(raw, &out)
+func (s daemonSource) Approvals(ctx context.Context) ([]*pb.Approval, error) {
+	return s.c.ListApprovals(ctx, "")
 }
 
 func (s daemonSource) Answer(ctx context.Context, id string, allow bool, scope string) error {
@@ -75,22 +61,10 @@ func (s daemonSource) Answer(ctx context.Context, id string, allow bool, scope s
 	return err
 }
 
-func (s daemonSource) Inference(ctx context.Context) (string, error) {
-	raw, err := s.c.Call(ctx, "InferenceStatus", "")
+func (s daemonSource) Inference(ctx context.Context) ([]*pb.SandboxInference, error) {
+	st, err := s.c.InferenceStatus(ctx, "")
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-	var views []runtime.InferenceView
-	if err := json.Unmarshal(raw, &views); err != nil {
-		return "", err
-	}
-	if len(views) == 0 {
-		return "no running sandbox\n", nil
-	}
-	var b strings.Builder
-	for _, v := range views {
-		st, _ := json.MarshalIndent(v.Status, "  ", "  ")
-		fmt.Fprintf(&b, "%s\n  %s\n", v.Sandbox, st)
-	}
-	return b.String(), nil
+	return st.Live, nil
 }

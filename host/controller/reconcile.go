@@ -24,8 +24,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
+	pb "github.com/nemoclave/nemoclave/host/api/daemonpb"
 	"github.com/nemoclave/nemoclave/host/daemon"
-	"github.com/nemoclave/nemoclave/host/runtime"
 	"github.com/nemoclave/nemoclave/sandbox"
 )
 
@@ -34,8 +34,8 @@ import (
 // `nemoclave sandbox delete` make.
 type Runtime interface {
 	Run(ctx context.Context, req daemon.RunRequest, ev daemon.RunEvents) error
-	DeleteSandbox(ctx context.Context, name string) (any, error)
-	ListSandboxes(ctx context.Context) (any, error)
+	DeleteSandbox(ctx context.Context, name string) (*pb.DeleteSandboxResponse, error)
+	ListSandboxes(ctx context.Context) ([]*pb.Sandbox, error)
 }
 
 // retryAfter is how soon a failed run (not an invalid blueprint, which
@@ -251,13 +251,12 @@ func (r *Reconciler) missing(ctx context.Context, names []string) ([]string, err
 	return out, nil
 }
 
-func (r *Reconciler) known(ctx context.Context) (map[string]runtime.SandboxView, error) {
-	v, err := r.Runtime.ListSandboxes(ctx)
+func (r *Reconciler) known(ctx context.Context) (map[string]*pb.Sandbox, error) {
+	list, err := r.Runtime.ListSandboxes(ctx)
 	if err != nil {
 		return nil, err
 	}
-	list, _ := v.([]runtime.SandboxView)
-	out := make(map[string]runtime.SandboxView, len(list))
+	out := make(map[string]*pb.Sandbox, len(list))
 	for _, s := range list {
 		out[s.Name] = s
 	}

@@ -9,7 +9,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	pb "github.com/nemoclave/nemoclave/host/internal/daemonpb"
+	pb "github.com/nemoclave/nemoclave/host/api/daemonpb"
 )
 
 // Attach is the bidirectional stream behind `nemoclave run` (typing into

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -19,7 +18,7 @@ import (
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 
-	pb "github.com/nemoclave/nemoclave/host/internal/daemonpb"
+	pb "github.com/nemoclave/nemoclave/host/api/daemonpb"
 )
 
 // authenticator verifies remote callers' bearer tokens against the
@@ -198,21 +197,12 @@ func (g *guard) checkRun(c *Caller, r *pb.RunRequest) error {
 
 // approvalSandbox finds the sandbox of a pending approval.
 func (g *guard) approvalSandbox(ctx context.Context, id string) string {
-	v, err := g.s.backend.ListApprovals(ctx, "")
+	list, err := g.s.backend.ListApprovals(ctx, "")
 	if err != nil {
 		return ""
 	}
-	b, err := json.Marshal(v)
-	if err != nil {
-		return ""
-	}
-	var list []struct {
-		ID      string `json:"id"`
-		Sandbox string `json:"sandbox"`
-	}
-	_ = json.Unmarshal(b, &list)
 	for _, a := range list {
-		if a.ID == id {
+		if a.Id == id {
 			return a.Sandbox
 		}
 	}

@@ -3,6 +3,8 @@ package daemon
 import (
 	"context"
 	"io"
+
+	pb "github.com/nemoclave/nemoclave/host/api/daemonpb"
 )
 
 // RunRequest asks the daemon to run a blueprint.
@@ -97,25 +99,28 @@ type LogsRequest struct {
 	Tail    int
 }
 
-// Backend is what the daemon serves; host/runtime implements it. Read
-// methods return Go values that are sent as JSON.
+// Backend is what the daemon serves; host/runtime implements it. Every
+// answer is a message of the API (host/api/daemon.proto), sent as it is.
 type Backend interface {
 	Run(ctx context.Context, req RunRequest, ev RunEvents) error
-	ListSandboxes(ctx context.Context) (any, error)
-	GetSandbox(ctx context.Context, name string) (any, error)
-	DeleteSandbox(ctx context.Context, name string) (any, error)
+	ListSandboxes(ctx context.Context) ([]*pb.Sandbox, error)
+	GetSandbox(ctx context.Context, name string) (*pb.Sandbox, error)
+	DeleteSandbox(ctx context.Context, name string) (*pb.DeleteSandboxResponse, error)
 	Exec(ctx context.Context, req ExecRequest, io ExecIO) (int, error)
 	// Attach serves one attached client until the agent exits, the client
 	// detaches, or in closes (the client went away: the agent runs on).
 	Attach(ctx context.Context, req AttachRequest, in <-chan AttachInput, ev AttachEvents) error
 	Logs(ctx context.Context, req LogsRequest, w io.Writer) error
-	GetPolicy(ctx context.Context, sandbox, view string) (any, error)
-	SetPolicy(ctx context.Context, sandbox string, policyJSON []byte, addPresets []string) (any, error)
-	ListApprovals(ctx context.Context, sandbox string) (any, error)
-	WatchApprovals(ctx context.Context, sandbox string, send func(any) error) error
-	AnswerApproval(ctx context.Context, id string, allow bool, scope string) (any, error)
-	InferenceStatus(ctx context.Context, sandbox string) (any, error)
-	InferenceSet(ctx context.Context, sandbox, provider, model string) (any, error)
+	// GetPolicy answers view "effective" (or ""), "full" or "base".
+	GetPolicy(ctx context.Context, sandbox, view string) (*pb.GetPolicyResponse, error)
+	SetPolicy(ctx context.Context, sandbox string, policyJSON []byte, addPresets []string) (*pb.SetPolicyResponse, error)
+	ListApprovals(ctx context.Context, sandbox string) ([]*pb.Approval, error)
+	// WatchApprovals sends the pending list now and after every change
+	// until ctx ends.
+	WatchApprovals(ctx context.Context, sandbox string, send func([]*pb.Approval) error) error
+	AnswerApproval(ctx context.Context, id string, allow bool, scope string) (*pb.ApprovalAnswer, error)
+	InferenceStatus(ctx context.Context, sandbox string) (*pb.InferenceStatusResponse, error)
+	InferenceSet(ctx context.Context, sandbox, provider, model string) (*pb.InferenceSetResponse, error)
 	// Close stops every sandbox and plugin; the daemon is exiting.
 	Close(ctx context.Context) error
 }

@@ -17,7 +17,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
-	pb "github.com/nemoclave/nemoclave/host/internal/daemonpb"
+	pb "github.com/nemoclave/nemoclave/host/api/daemonpb"
 	"github.com/nemoclave/nemoclave/version"
 )
 
@@ -228,68 +228,77 @@ func (c *Client) Shutdown(ctx context.Context) error {
 	return Err(err)
 }
 
-// Call runs one of the JSON-returning RPCs by name.
-func (c *Client) Call(ctx context.Context, method string, arg string, extra ...string) ([]byte, error) {
-	var r *pb.JSONResponse
-	var err error
-	switch method {
-	case "ListSandboxes":
-		r, err = c.rpc.ListSandboxes(ctx, &pb.ListSandboxesRequest{})
-	case "GetSandbox":
-		r, err = c.rpc.GetSandbox(ctx, &pb.SandboxRequest{Name: arg})
-	case "DeleteSandbox":
-		r, err = c.rpc.DeleteSandbox(ctx, &pb.SandboxRequest{Name: arg})
-	case "GetPolicy":
-		r, err = c.rpc.GetPolicy(ctx, &pb.GetPolicyRequest{Sandbox: arg, View: first(extra)})
-	case "ListApprovals":
-		r, err = c.rpc.ListApprovals(ctx, &pb.ListApprovalsRequest{Sandbox: arg})
-	case "InferenceStatus":
-		r, err = c.rpc.InferenceStatus(ctx, &pb.InferenceStatusRequest{Sandbox: arg})
-	default:
-		return nil, fmt.Errorf("daemon client: unknown call %q", method)
-	}
+// ListSandboxes lists the sandboxes the daemon knows (also those left by
+// an earlier daemon).
+func (c *Client) ListSandboxes(ctx context.Context) ([]*pb.Sandbox, error) {
+	r, err := c.rpc.ListSandboxes(ctx, &pb.ListSandboxesRequest{})
 	if err != nil {
 		return nil, Err(err)
 	}
-	return r.Json, nil
+	return r.Sandboxes, nil
 }
 
-func first(s []string) string {
-	if len(s) == 0 {
-		return ""
-	}
-	return s[0]
+// GetSandbox shows one sandbox.
+func (c *Client) GetSandbox(ctx context.Context, name string) (*pb.Sandbox, error) {
+	r, err := c.rpc.GetSandbox(ctx, &pb.SandboxRequest{Name: name})
+	return r, Err(err)
 }
 
-// SetPolicy replaces a sandbox's network policy and/or adds presets.
-func (c *Client) SetPolicy(ctx context.Context, sandbox string, policyJSON []byte, presets []string) ([]byte, error) {
+// DeleteSandbox stops a sandbox, kills everything it runs and forgets it.
+func (c *Client) DeleteSandbox(ctx context.Context, name string) (*pb.DeleteSandboxResponse, error) {
+	r, err := c.rpc.DeleteSandbox(ctx, &pb.SandboxRequest{Name: name})
+	return r, Err(err)
+}
+
+// GetPolicy returns a sandbox's policy: view "effective" (or ""), "full"
+// (with the base policy, revisions, answers and grants) or "base".
+func (c *Client) GetPolicy(ctx context.Context, sandbox, view string) (*pb.GetPolicyResponse, error) {
+	r, err := c.rpc.GetPolicy(ctx, &pb.GetPolicyRequest{Sandbox: sandbox, View: view})
+	return r, Err(err)
+}
+
+// SetPolicy replaces a sandbox's network policy (policyJSON, the JSON of
+// policy.Policy as `policy get -o json` prints it) and/or adds presets.
+func (c *Client) SetPolicy(ctx context.Context, sandbox string, policyJSON []byte, presets []string) (*pb.SetPolicyResponse, error) {
 	r, err := c.rpc.SetPolicy(ctx, &pb.SetPolicyRequest{Sandbox: sandbox, PolicyJson: policyJSON, AddPresets: presets})
+	return r, Err(err)
+}
+
+// ListApprovals lists pending egress approvals, of one sandbox or ("")
+// of all.
+func (c *Client) ListApprovals(ctx context.Context, sandbox string) ([]*pb.Approval, error) {
+	r, err := c.rpc.ListApprovals(ctx, &pb.ListApprovalsRequest{Sandbox: sandbox})
 	if err != nil {
 		return nil, Err(err)
 	}
-	return r.Json, nil
+	return r.Approvals, nil
 }
 
-// AnswerApproval answers a pending egress approval.
-func (c *Client) AnswerApproval(ctx context.Context, id string, allow bool, scope string) ([]byte, error) {
+// AnswerApproval answers a pending egress approval and returns the
+// recorded answer.
+func (c *Client) AnswerApproval(ctx context.Context, id string, allow bool, scope string) (*pb.ApprovalAnswer, error) {
 	r, err := c.rpc.AnswerApproval(ctx, &pb.AnswerApprovalRequest{Id: id, Allow: allow, Scope: scope})
-	if err != nil {
-		return nil, Err(err)
-	}
-	return r.Json, nil
+	return r, Err(err)
 }
 
-// InferenceSet changes a route without a restart.
-func (c *Client) InferenceSet(ctx context.Context, sandbox, provider, model string) ([]byte, error) {
+// InferenceStatus returns the daemon's inference default, each running
+// sandbox's routes, provider health and budget use (of one sandbox, or ""
+// for all), and the recorded usage.
+func (c *Client) InferenceStatus(ctx context.Context, sandbox string) (*pb.InferenceStatusResponse, error) {
+	r, err := c.rpc.InferenceStatus(ctx, &pb.InferenceStatusRequest{Sandbox: sandbox})
+	return r, Err(err)
+}
+
+// InferenceSet changes the default route of running sandboxes without a
+// restart.
+func (c *Client) InferenceSet(ctx context.Context, sandbox, provider, model string) (*pb.InferenceSetResponse, error) {
 	r, err := c.rpc.InferenceSet(ctx, &pb.InferenceSetRequest{Sandbox: sandbox, Provider: provider, Model: model})
-	if err != nil {
-		return nil, Err(err)
-	}
-	return r.Json, nil
+	return r, Err(err)
 }
 
-// WatchApprovals calls fn with each pending-approval snapshot.
-func (c *Client) WatchApprovals(ctx context.Context, sandbox string, fn func([]byte)) error {
+// WatchApprovals calls fn with each pending-approval snapshot until ctx
+// ends or the daemon closes the stream.
+func (c *Client) WatchApprovals(ctx context.Context, sandbox string, fn func([]*pb.Approval)) error {
 	st, err := c.rpc.WatchApprovals(ctx, &pb.ListApprovalsRequest{Sandbox: sandbox})
 	if err != nil {
 		return Err(err)
@@ -302,7 +311,7 @@ func (c *Client) WatchApprovals(ctx context.Context, sandbox string, fn func([]b
 			}
 			return Err(err)
 		}
-		fn(r.Json)
+		fn(r.Approvals)
 	}
 }
 

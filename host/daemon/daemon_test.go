@@ -12,7 +12,23 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/structpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	pb "github.com/nemoclave/nemoclave/host/api/daemonpb"
+	"github.com/nemoclave/nemoclave/policy"
 )
+
+func mustStruct(t *testing.T, doc string) *structpb.Struct {
+	t.Helper()
+	s, err := JSONStruct([]byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
 
 // fakeBackend answers every RPC from memory and records what reached it,
 // so the tests see exactly what crossed the socket in each direction.
@@ -40,20 +56,25 @@ func (b *fakeBackend) Run(_ context.Context, req RunRequest, ev RunEvents) error
 	return nil
 }
 
-func (b *fakeBackend) ListSandboxes(context.Context) (any, error) {
-	return []map[string]string{{"name": "box", "state": "running"}}, nil
+func (b *fakeBackend) ListSandboxes(context.Context) ([]*pb.Sandbox, error) {
+	return []*pb.Sandbox{{Name: "box", State: "running", ExitCode: proto.Int32(0), Ports: map[string]int32{"http": 8080},
+		CreatedAt: timestamppb.New(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))}}, nil
 }
 
-func (b *fakeBackend) GetSandbox(_ context.Context, name string) (any, error) {
-	if name != "box" {
-		return nil, fmt.Errorf("sandbox %q not found; list them with `nemoclave sandbox list`", name)
+func (b *fakeBackend) GetSandbox(_ context.Context, name string) (*pb.Sandbox, error) {
+	switch name {
+	case "box":
+		detail, err := JSONStruct([]byte(`{"pod":"box-0","restarts":2}`))
+		return &pb.Sandbox{Name: name, Detail: detail}, err
+	case "silent":
+		return nil, nil // a buggy backend: neither an answer nor an error
 	}
-	return map[string]string{"name": name}, nil
+	return nil, fmt.Errorf("sandbox %q not found; list them with `nemoclave sandbox list`", name)
 }
 
-func (b *fakeBackend) DeleteSandbox(_ context.Context, name string) (any, error) {
+func (b *fakeBackend) DeleteSandbox(_ context.Context, name string) (*pb.DeleteSandboxResponse, error) {
 	b.record("DeleteSandbox %s", name)
-	return map[string]bool{"deleted": true}, nil
+	return &pb.DeleteSandboxResponse{Deleted: name}, nil
 }
 
 // Exec upper-cases stdin to stdout, notes the size it was given on
@@ -77,40 +98,50 @@ func (b *fakeBackend) Logs(_ context.Context, req LogsRequest, w io.Writer) erro
 	return nil
 }
 
-func (b *fakeBackend) GetPolicy(_ context.Context, sandbox, view string) (any, error) {
-	return map[string]string{"sandbox": sandbox, "view": view}, nil
+func (b *fakeBackend) GetPolicy(_ context.Context, sandbox, view string) (*pb.GetPolicyResponse, error) {
+	doc, err := PolicyStruct(&policy.Policy{Name: "p-" + sandbox, Revision: 3, UnknownHosts: "ask", Presets: []string{"pypi"}})
+	return &pb.GetPolicyResponse{Sandbox: sandbox, View: view, Policy: doc, Grants: []string{"example.com"}}, err
 }
 
-func (b *fakeBackend) SetPolicy(_ context.Context, sandbox string, policyJSON []byte, presets []string) (any, error) {
+func (b *fakeBackend) SetPolicy(_ context.Context, sandbox string, policyJSON []byte, presets []string) (*pb.SetPolicyResponse, error) {
 	b.record("SetPolicy %s %s %v", sandbox, policyJSON, presets)
-	return map[string]int{"revision": 2}, nil
+	return &pb.SetPolicyResponse{Sandbox: sandbox, Revision: 2, Hosts: []string{"pypi.org"}}, nil
 }
 
-func (b *fakeBackend) ListApprovals(_ context.Context, sandbox string) (any, error) {
-	return []string{sandbox + "-1"}, nil
+func (b *fakeBackend) ListApprovals(_ context.Context, sandbox string) ([]*pb.Approval, error) {
+	return []*pb.Approval{{Id: sandbox + "-1", Sandbox: sandbox, Host: "example.com", Port: 443}}, nil
 }
 
-func (b *fakeBackend) WatchApprovals(_ context.Context, sandbox string, send func(any) error) error {
+func (b *fakeBackend) WatchApprovals(_ context.Context, sandbox string, send func([]*pb.Approval) error) error {
 	for i := range 2 {
-		if err := send(map[string]any{"sandbox": sandbox, "n": i}); err != nil {
+		list := []*pb.Approval{}
+		for j := range i {
+			list = append(list, &pb.Approval{Id: fmt.Sprintf("%s-%d", sandbox, j), Sandbox: sandbox})
+		}
+		if err := send(list); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func (b *fakeBackend) AnswerApproval(_ context.Context, id string, allow bool, scope string) (any, error) {
+func (b *fakeBackend) AnswerApproval(_ context.Context, id string, allow bool, scope string) (*pb.ApprovalAnswer, error) {
 	b.record("AnswerApproval %s %v %s", id, allow, scope)
-	return map[string]string{"id": id}, nil
+	return &pb.ApprovalAnswer{Id: 9, Sandbox: "box", Decision: "allow", Scope: scope}, nil
 }
 
-func (b *fakeBackend) InferenceStatus(_ context.Context, sandbox string) (any, error) {
-	return map[string]string{"sandbox": sandbox, "model": "m"}, nil
+func (b *fakeBackend) InferenceStatus(_ context.Context, sandbox string) (*pb.InferenceStatusResponse, error) {
+	return &pb.InferenceStatusResponse{
+		Default: &pb.InferenceDefault{Provider: "nvidia", Model: "m"},
+		Live: []*pb.SandboxInference{{Sandbox: sandbox, Default: "default", Routes: []*pb.Route{{Alias: "default", Provider: "plugin.llm.nvidia", Model: "m"}},
+			Usage: &pb.BudgetStatus{TokensToday: 1 << 40}}},
+		UsageToday: []*pb.UsageTotal{{Sandbox: sandbox, Requests: 2, InputTokens: 101, CostUsd: 0.5}},
+	}, nil
 }
 
-func (b *fakeBackend) InferenceSet(_ context.Context, sandbox, provider, model string) (any, error) {
+func (b *fakeBackend) InferenceSet(_ context.Context, sandbox, provider, model string) (*pb.InferenceSetResponse, error) {
 	b.record("InferenceSet %s %s %s", sandbox, provider, model)
-	return map[string]string{"model": model}, nil
+	return &pb.InferenceSetResponse{Sandboxes: []string{sandbox}, Provider: "plugin.llm." + provider, Model: model}, nil
 }
 
 func (b *fakeBackend) Close(context.Context) error {
@@ -230,51 +261,74 @@ func TestRPCsOverTheSocket(t *testing.T) {
 		t.Fatalf("ping: %+v %v", p, err)
 	}
 
-	calls := []struct {
-		method, arg string
-		extra       []string
-		want        string
-	}{
-		{"ListSandboxes", "", nil, `[{"name":"box","state":"running"}]`},
-		{"GetSandbox", "box", nil, `{"name":"box"}`},
-		{"DeleteSandbox", "box", nil, `{"deleted":true}`},
-		{"GetPolicy", "box", []string{"effective"}, `{"sandbox":"box","view":"effective"}`},
-		{"ListApprovals", "box", nil, `["box-1"]`},
-		{"InferenceStatus", "box", nil, `{"model":"m","sandbox":"box"}`},
-	}
-	for _, tc := range calls {
-		got, err := c.Call(ctx, tc.method, tc.arg, tc.extra...)
-		if err != nil || string(got) != tc.want {
-			t.Errorf("%s: %s %v, want %s", tc.method, got, err, tc.want)
+	// Every answer arrives as the message the backend built.
+	same := func(what string, got, want proto.Message, err error) {
+		t.Helper()
+		if err != nil || !proto.Equal(got, want) {
+			t.Errorf("%s: got %v (%v), want %v", what, got, err, want)
 		}
 	}
-	b.saw(t, "DeleteSandbox box")
-	if _, err := c.Call(ctx, "Frobnicate", ""); err == nil || !strings.Contains(err.Error(), `unknown call "Frobnicate"`) {
-		t.Errorf("unknown call: %v", err)
+	list, err := c.ListSandboxes(ctx)
+	wantList, _ := b.ListSandboxes(ctx)
+	if err != nil || len(list) != 1 {
+		t.Fatalf("ListSandboxes: %v %v", list, err)
 	}
-	// The backend's message reaches the user verbatim: it says what to do.
-	if _, err := c.Call(ctx, "GetSandbox", "nope"); err == nil || err.Error() != "sandbox \"nope\" not found; list them with `nemoclave sandbox list`" {
-		t.Errorf("backend error: %v", err)
+	same("ListSandboxes", list[0], wantList[0], nil)
+	sb, err := c.GetSandbox(ctx, "box")
+	same("GetSandbox", sb, &pb.Sandbox{Name: "box", Detail: mustStruct(t, `{"pod":"box-0","restarts":2}`)}, err)
+	del, err := c.DeleteSandbox(ctx, "box")
+	same("DeleteSandbox", del, &pb.DeleteSandboxResponse{Deleted: "box"}, err)
+	b.saw(t, "DeleteSandbox box")
+	pol, err := c.GetPolicy(ctx, "box", "effective")
+	if err != nil || pol.Sandbox != "box" || pol.View != "effective" || fmt.Sprint(pol.Grants) != "[example.com]" {
+		t.Errorf("GetPolicy: %v %v", pol, err)
+	}
+	if p, err := PolicyFromStruct(pol.GetPolicy()); err != nil || p.Name != "p-box" || p.Revision != 3 || p.UnknownHosts != "ask" || fmt.Sprint(p.Presets) != "[pypi]" {
+		t.Errorf("the policy document did not survive the trip: %+v %v", p, err)
+	}
+	apprs, err := c.ListApprovals(ctx, "box")
+	if err != nil || len(apprs) != 1 {
+		t.Fatalf("ListApprovals: %v %v", apprs, err)
+	}
+	same("ListApprovals", apprs[0], &pb.Approval{Id: "box-1", Sandbox: "box", Host: "example.com", Port: 443}, nil)
+	inf, err := c.InferenceStatus(ctx, "box")
+	wantInf, _ := b.InferenceStatus(ctx, "box")
+	same("InferenceStatus", inf, wantInf, err)
+	if got := inf.Live[0].Usage.TokensToday; got != 1<<40 {
+		t.Errorf("an int64 beyond 32 bits arrived as %d", got)
 	}
 
-	if got, err := c.SetPolicy(ctx, "box", []byte(`{"network":[]}`), []string{"pypi"}); err != nil || string(got) != `{"revision":2}` {
-		t.Errorf("SetPolicy: %s %v", got, err)
+	// The backend's message reaches the user verbatim: it says what to do.
+	if _, err := c.GetSandbox(ctx, "nope"); err == nil || err.Error() != "sandbox \"nope\" not found; list them with `nemoclave sandbox list`" {
+		t.Errorf("backend error: %v", err)
 	}
+	// A backend that answers nothing is reported, not sent as an empty
+	// sandbox.
+	if s, err := c.GetSandbox(ctx, "silent"); err == nil || !strings.Contains(err.Error(), "answered nothing") {
+		t.Errorf("nil answer: %v %v", s, err)
+	}
+
+	set, err := c.SetPolicy(ctx, "box", []byte(`{"network":[]}`), []string{"pypi"})
+	same("SetPolicy", set, &pb.SetPolicyResponse{Sandbox: "box", Revision: 2, Hosts: []string{"pypi.org"}}, err)
 	b.saw(t, `SetPolicy box {"network":[]} [pypi]`)
-	if _, err := c.AnswerApproval(ctx, "a1", true, "session"); err != nil {
-		t.Error(err)
-	}
+	ans, err := c.AnswerApproval(ctx, "a1", true, "session")
+	same("AnswerApproval", ans, &pb.ApprovalAnswer{Id: 9, Sandbox: "box", Decision: "allow", Scope: "session"}, err)
 	b.saw(t, "AnswerApproval a1 true session")
-	if _, err := c.InferenceSet(ctx, "box", "nvidia", "big"); err != nil {
-		t.Error(err)
-	}
+	infSet, err := c.InferenceSet(ctx, "box", "nvidia", "big")
+	same("InferenceSet", infSet, &pb.InferenceSetResponse{Sandboxes: []string{"box"}, Provider: "plugin.llm.nvidia", Model: "big"}, err)
 	b.saw(t, "InferenceSet box nvidia big")
 
 	var watched []string
-	if err := c.WatchApprovals(ctx, "box", func(j []byte) { watched = append(watched, string(j)) }); err != nil {
+	if err := c.WatchApprovals(ctx, "box", func(l []*pb.Approval) {
+		ids := []string{}
+		for _, a := range l {
+			ids = append(ids, a.Id)
+		}
+		watched = append(watched, strings.Join(ids, ","))
+	}); err != nil {
 		t.Fatal(err)
 	}
-	if want := []string{`{"n":0,"sandbox":"box"}`, `{"n":1,"sandbox":"box"}`}; fmt.Sprint(watched) != fmt.Sprint(want) {
+	if want := []string{"", "box-0"}; fmt.Sprintf("%q", watched) != fmt.Sprintf("%q", want) {
 		t.Errorf("watch: %q, want %q", watched, want)
 	}
 

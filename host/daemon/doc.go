@@ -16,5 +16,8 @@
 //
 // It owns the socket, the wire and the daemon process's lifecycle. It must
 // not hold the runtime: every call is delegated to a Backend (host/runtime),
-// which learns the caller with CallerFrom.
+// which learns the caller with CallerFrom. Backend and Client speak the
+// typed messages of host/api/daemon.proto (package host/api/daemonpb), one
+// client method per RPC; documents.go converts the two documents the API
+// carries as JSON objects (a policy, a driver's detail).
 package daemon

@@ -15,7 +15,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	pb "github.com/nemoclave/nemoclave/host/internal/daemonpb"
+	pb "github.com/nemoclave/nemoclave/host/api/daemonpb"
 	"github.com/nemoclave/nemoclave/internal/oidctest"
 )
 
@@ -55,17 +55,17 @@ func TestOIDC_EveryRPCClassified(t *testing.T) {
 // answered, as the runtime does (daemon.CallerFrom).
 type oidcBackend struct{ fakeBackend }
 
-func (b *oidcBackend) ListApprovals(context.Context, string) (any, error) {
-	return []map[string]string{{"id": "ap-box", "sandbox": "box-1"}, {"id": "ap-other", "sandbox": "other"}}, nil
+func (b *oidcBackend) ListApprovals(context.Context, string) ([]*pb.Approval, error) {
+	return []*pb.Approval{{Id: "ap-box", Sandbox: "box-1"}, {Id: "ap-other", Sandbox: "other"}}, nil
 }
 
-func (b *oidcBackend) AnswerApproval(ctx context.Context, id string, allow bool, scope string) (any, error) {
+func (b *oidcBackend) AnswerApproval(ctx context.Context, id string, allow bool, scope string) (*pb.ApprovalAnswer, error) {
 	who := "nobody"
 	if c := CallerFrom(ctx); c != nil {
 		who = c.Subject
 	}
 	b.record("AnswerApproval %s %v %s by %s", id, allow, scope, who)
-	return map[string]string{"id": id, "operator": who}, nil
+	return &pb.ApprovalAnswer{Id: 1, Operator: who}, nil
 }
 
 type remoteFixture struct {
@@ -215,8 +215,8 @@ func TestOIDC_RolesOverTLS(t *testing.T) {
 
 	// A viewer reads but cannot approve.
 	viewer := f.as(t, f.token(t, "vera@example.com", "viewers"))
-	if out, err := viewer.Call(ctx, "ListSandboxes", ""); err != nil || !strings.Contains(string(out), "box") {
-		t.Fatalf("viewer list: %s %v", out, err)
+	if list, err := viewer.ListSandboxes(ctx); err != nil || len(list) != 1 || list[0].Name != "box" {
+		t.Fatalf("viewer list: %v %v", list, err)
 	}
 	p, err := viewer.rpc.Ping(ctx, &pb.PingRequest{})
 	if err != nil || p.Caller != "oidc:vera@example.com" || p.Role != "viewer" {
@@ -229,8 +229,8 @@ func TestOIDC_RolesOverTLS(t *testing.T) {
 
 	// An operator approves within its sandboxes, and is named for it.
 	op := f.as(t, f.token(t, "otto@example.com", "ops"))
-	if out, err := op.AnswerApproval(ctx, "ap-box", true, "persist"); err != nil || !strings.Contains(string(out), `"operator":"oidc:otto@example.com"`) {
-		t.Fatalf("operator approves: %s %v", out, err)
+	if out, err := op.AnswerApproval(ctx, "ap-box", true, "persist"); err != nil || out.Operator != "oidc:otto@example.com" {
+		t.Fatalf("operator approves: %v %v", out, err)
 	}
 	f.backend.saw(t, "AnswerApproval ap-box true persist by oidc:otto@example.com")
 	// ... but not outside them, nor an admin's calls.
@@ -238,7 +238,7 @@ func TestOIDC_RolesOverTLS(t *testing.T) {
 	wantCode(t, "operator approves outside its grant", err, codes.PermissionDenied, `may not act on sandbox "other"`)
 	_, err = op.rpc.DeleteSandbox(ctx, &pb.SandboxRequest{Name: "other"})
 	wantCode(t, "operator deletes outside its grant", err, codes.PermissionDenied, `may not act on sandbox "other"`)
-	if _, err := op.Call(ctx, "DeleteSandbox", "box-1"); err != nil {
+	if _, err := op.DeleteSandbox(ctx, "box-1"); err != nil {
 		t.Fatalf("operator deletes its sandbox: %v", err)
 	}
 	_, err = op.rpc.SetPolicy(ctx, &pb.SetPolicyRequest{Sandbox: "box-1", AddPresets: []string{"pypi"}})

@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -16,7 +15,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	pb "github.com/nemoclave/nemoclave/host/internal/daemonpb"
+	pb "github.com/nemoclave/nemoclave/host/api/daemonpb"
 	"github.com/nemoclave/nemoclave/version"
 )
 
@@ -152,61 +151,67 @@ func rpcError(err error) error {
 	return status.Error(codes.Unknown, err.Error())
 }
 
-func jsonResp(v any, err error) (*pb.JSONResponse, error) {
+func (s *Server) ListSandboxes(ctx context.Context, _ *pb.ListSandboxesRequest) (*pb.ListSandboxesResponse, error) {
+	list, err := s.backend.ListSandboxes(ctx)
 	if err != nil {
 		return nil, rpcError(err)
 	}
-	b, err := json.Marshal(v)
+	return &pb.ListSandboxesResponse{Sandboxes: list}, nil
+}
+
+func (s *Server) GetSandbox(ctx context.Context, r *pb.SandboxRequest) (*pb.Sandbox, error) {
+	return answer(s.backend.GetSandbox(ctx, r.Name))
+}
+
+func (s *Server) DeleteSandbox(ctx context.Context, r *pb.SandboxRequest) (*pb.DeleteSandboxResponse, error) {
+	return answer(s.backend.DeleteSandbox(ctx, r.Name))
+}
+
+func (s *Server) GetPolicy(ctx context.Context, r *pb.GetPolicyRequest) (*pb.GetPolicyResponse, error) {
+	return answer(s.backend.GetPolicy(ctx, r.Sandbox, r.View))
+}
+
+func (s *Server) SetPolicy(ctx context.Context, r *pb.SetPolicyRequest) (*pb.SetPolicyResponse, error) {
+	return answer(s.backend.SetPolicy(ctx, r.Sandbox, r.PolicyJson, r.AddPresets))
+}
+
+func (s *Server) ListApprovals(ctx context.Context, r *pb.ListApprovalsRequest) (*pb.ListApprovalsResponse, error) {
+	list, err := s.backend.ListApprovals(ctx, r.Sandbox)
 	if err != nil {
 		return nil, rpcError(err)
 	}
-	return &pb.JSONResponse{Json: b}, nil
-}
-
-func (s *Server) ListSandboxes(ctx context.Context, _ *pb.ListSandboxesRequest) (*pb.JSONResponse, error) {
-	return jsonResp(s.backend.ListSandboxes(ctx))
-}
-
-func (s *Server) GetSandbox(ctx context.Context, r *pb.SandboxRequest) (*pb.JSONResponse, error) {
-	return jsonResp(s.backend.GetSandbox(ctx, r.Name))
-}
-
-func (s *Server) DeleteSandbox(ctx context.Context, r *pb.SandboxRequest) (*pb.JSONResponse, error) {
-	return jsonResp(s.backend.DeleteSandbox(ctx, r.Name))
-}
-
-func (s *Server) GetPolicy(ctx context.Context, r *pb.GetPolicyRequest) (*pb.JSONResponse, error) {
-	return jsonResp(s.backend.GetPolicy(ctx, r.Sandbox, r.View))
-}
-
-func (s *Server) SetPolicy(ctx context.Context, r *pb.SetPolicyRequest) (*pb.JSONResponse, error) {
-	return jsonResp(s.backend.SetPolicy(ctx, r.Sandbox, r.PolicyJson, r.AddPresets))
-}
-
-func (s *Server) ListApprovals(ctx context.Context, r *pb.ListApprovalsRequest) (*pb.JSONResponse, error) {
-	return jsonResp(s.backend.ListApprovals(ctx, r.Sandbox))
+	return &pb.ListApprovalsResponse{Approvals: list}, nil
 }
 
 func (s *Server) WatchApprovals(r *pb.ListApprovalsRequest, stream pb.Daemon_WatchApprovalsServer) error {
-	return rpcError(s.backend.WatchApprovals(stream.Context(), r.Sandbox, func(v any) error {
-		b, err := json.Marshal(v)
-		if err != nil {
-			return err
-		}
-		return stream.Send(&pb.JSONResponse{Json: b})
+	return rpcError(s.backend.WatchApprovals(stream.Context(), r.Sandbox, func(list []*pb.Approval) error {
+		return stream.Send(&pb.ListApprovalsResponse{Approvals: list})
 	}))
 }
 
-func (s *Server) AnswerApproval(ctx context.Context, r *pb.AnswerApprovalRequest) (*pb.JSONResponse, error) {
-	return jsonResp(s.backend.AnswerApproval(ctx, r.Id, r.Allow, r.Scope))
+func (s *Server) AnswerApproval(ctx context.Context, r *pb.AnswerApprovalRequest) (*pb.ApprovalAnswer, error) {
+	return answer(s.backend.AnswerApproval(ctx, r.Id, r.Allow, r.Scope))
 }
 
-func (s *Server) InferenceStatus(ctx context.Context, r *pb.InferenceStatusRequest) (*pb.JSONResponse, error) {
-	return jsonResp(s.backend.InferenceStatus(ctx, r.Sandbox))
+func (s *Server) InferenceStatus(ctx context.Context, r *pb.InferenceStatusRequest) (*pb.InferenceStatusResponse, error) {
+	return answer(s.backend.InferenceStatus(ctx, r.Sandbox))
 }
 
-func (s *Server) InferenceSet(ctx context.Context, r *pb.InferenceSetRequest) (*pb.JSONResponse, error) {
-	return jsonResp(s.backend.InferenceSet(ctx, r.Sandbox, r.Provider, r.Model))
+func (s *Server) InferenceSet(ctx context.Context, r *pb.InferenceSetRequest) (*pb.InferenceSetResponse, error) {
+	return answer(s.backend.InferenceSet(ctx, r.Sandbox, r.Provider, r.Model))
+}
+
+// answer sends the backend's message, or its error with its message kept.
+// A backend that answers nothing without an error is a bug of the
+// backend, reported as such rather than sent as an empty message.
+func answer[M any](m *M, err error) (*M, error) {
+	if err != nil {
+		return nil, rpcError(err)
+	}
+	if m == nil {
+		return nil, status.Error(codes.Internal, "the daemon's backend answered nothing (a bug: see $NEMOCLAVE_HOME/logs/daemon.log)")
+	}
+	return m, nil
 }
 
 // runEvents streams a run's events; sends are serialised.

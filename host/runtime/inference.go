@@ -4,21 +4,19 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
 	"time"
 
+	"google.golang.org/protobuf/types/known/timestamppb"
+
 	"github.com/nemoclave/nemoclave/gateway/inference"
+	pb "github.com/nemoclave/nemoclave/host/api/daemonpb"
 	"github.com/nemoclave/nemoclave/host/config"
 	"github.com/nemoclave/nemoclave/sdk/llm"
 )
-
-// InferenceView is `inference status` for one sandbox.
-type InferenceView struct {
-	Sandbox string           `json:"sandbox"`
-	Status  inference.Status `json:"status"`
-}
 
 func (r *Runtime) runsFor(sandbox string) ([]*run, error) {
 	r.mu.Lock()
@@ -37,16 +35,76 @@ func (r *Runtime) runsFor(sandbox string) ([]*run, error) {
 	return out, nil
 }
 
-func (r *Runtime) InferenceStatus(ctx context.Context, sandbox string) (any, error) {
+// InferenceStatus answers `nemoclave inference status`: config.yaml's
+// default, the live routes, provider health and budget use of the running
+// sandboxes (of sandbox, or all), and the usage recorded since the start
+// of the UTC day and month.
+func (r *Runtime) InferenceStatus(ctx context.Context, sandbox string) (*pb.InferenceStatusResponse, error) {
 	runs, err := r.runsFor(sandbox)
 	if err != nil {
 		return nil, err
 	}
-	out := []InferenceView{}
+	cfg, err := config.Load(r.opts.Home)
+	if err != nil {
+		return nil, err
+	}
+	out := &pb.InferenceStatusResponse{
+		Default:   &pb.InferenceDefault{Provider: cfg.Inference.Provider, Model: cfg.Inference.Model},
+		Live:      []*pb.SandboxInference{},
+		UsageFile: filepath.Join(r.opts.Home, inference.UsageFileName),
+	}
 	for _, rn := range runs {
-		out = append(out, InferenceView{Sandbox: rn.name, Status: rn.router.Status()})
+		out.Live = append(out.Live, inferenceMessage(rn.name, rn.router.Status()))
+	}
+	if len(runs) == 0 {
+		out.Notes = append(out.Notes, "no sandbox is running, so no live routes or provider health are shown (they exist while a sandbox runs: nemoclave run)")
+	}
+	now := time.Now().UTC()
+	day := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC)
+	month := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC)
+	for _, q := range []struct {
+		since time.Time
+		into  *[]*pb.UsageTotal
+	}{{day, &out.UsageToday}, {month, &out.UsageMonth}} {
+		totals, err := r.usage.Totals(ctx, inference.UsageQuery{Sandbox: sandbox, Since: q.since})
+		if err != nil {
+			return nil, fmt.Errorf("read usage from %s: %w", out.UsageFile, err)
+		}
+		*q.into = []*pb.UsageTotal{}
+		for _, u := range totals {
+			*q.into = append(*q.into, &pb.UsageTotal{Sandbox: u.Sandbox, Alias: u.Alias, Provider: u.Provider, Model: u.Model, Requests: u.Requests,
+				InputTokens: u.InputTokens, OutputTokens: u.OutputTokens, CachedInputTokens: u.CachedInputTokens, CostUsd: u.CostUSD})
+		}
 	}
 	return out, nil
+}
+
+// inferenceMessage is the API's form of a router's status.
+func inferenceMessage(name string, st inference.Status) *pb.SandboxInference {
+	out := &pb.SandboxInference{Sandbox: name, Default: st.Default}
+	for _, rt := range st.Routes {
+		out.Routes = append(out.Routes, &pb.Route{Alias: rt.Alias, Provider: rt.Provider, Model: rt.Model, Fallback: rt.Fallback})
+	}
+	for _, p := range st.Providers {
+		h := &pb.ProviderHealth{Provider: p.Provider, State: p.State, ConsecutiveFailures: int32(p.ConsecutiveFailures), LastError: p.LastError}
+		if !p.OpenUntil.IsZero() {
+			h.OpenUntil = timestamppb.New(p.OpenUntil)
+		}
+		if !p.LastSuccess.IsZero() {
+			h.LastSuccess = timestamppb.New(p.LastSuccess)
+		}
+		out.Providers = append(out.Providers, h)
+	}
+	u := st.Usage
+	out.Usage = &pb.BudgetStatus{
+		Budget: &pb.Budget{TokensPerDay: u.Budget.TokensPerDay, TokensPerMonth: u.Budget.TokensPerMonth,
+			CostPerDayUsd: u.Budget.CostPerDayUSD, CostPerMonthUsd: u.Budget.CostPerMonthUSD},
+		TokensToday: u.TokensToday, TokensMonth: u.TokensMonth, CostTodayUsd: u.CostTodayUSD, CostMonthUsd: u.CostMonthUSD,
+		RateLimit: &pb.RateLimit{RequestsPerMinute: int32(u.RateLimit.RequestsPerMinute), TokensPerMinute: int32(u.RateLimit.TokensPerMinute),
+			Concurrent: int32(u.RateLimit.Concurrent)},
+		RequestsAvailable: u.RequestsBucket, ReservedTokens: u.ReservedTokens, InFlight: int32(u.InFlight),
+	}
+	return out
 }
 
 // ProviderAddress turns a provider name as a person types it into the
@@ -67,7 +125,7 @@ func ProviderAddress(name string) string {
 // and model, without a restart. The provider must be one of the sandbox's
 // llm plugins and the model one it lists, so a typo fails here with the
 // choices instead of on the agent's next request.
-func (r *Runtime) InferenceSet(ctx context.Context, sandbox, provider, model string) (any, error) {
+func (r *Runtime) InferenceSet(ctx context.Context, sandbox, provider, model string) (*pb.InferenceSetResponse, error) {
 	runs, err := r.runsFor(sandbox)
 	if err != nil {
 		return nil, err
@@ -88,7 +146,7 @@ func (r *Runtime) InferenceSet(ctx context.Context, sandbox, provider, model str
 		}
 		changed = append(changed, rn.name)
 	}
-	return map[string]any{"sandboxes": changed, "provider": provider, "model": model}, nil
+	return &pb.InferenceSetResponse{Sandboxes: changed, Provider: provider, Model: model}, nil
 }
 
 // checkProviderModel asks the sandbox's provider plugin for its models.

@@ -6,25 +6,25 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nemoclave/nemoclave/gateway/inference"
+	pb "github.com/nemoclave/nemoclave/host/api/daemonpb"
 	"github.com/nemoclave/nemoclave/host/config"
 	"github.com/nemoclave/nemoclave/host/daemon"
 )
 
-func defaultRoute(t *testing.T, r *Runtime, sandbox string) inference.RouteStatus {
+func defaultRoute(t *testing.T, r *Runtime, sandbox string) *pb.Route {
 	t.Helper()
 	v, err := r.InferenceStatus(context.Background(), sandbox)
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := v.([]InferenceView)[0].Status
+	st := v.Live[0]
 	for _, rt := range st.Routes {
 		if rt.Alias == st.Default {
 			return rt
 		}
 	}
 	t.Fatalf("no route for the default alias %q: %+v", st.Default, st)
-	return inference.RouteStatus{}
+	return nil
 }
 
 // inference set takes the provider as the blueprint names it (replay,

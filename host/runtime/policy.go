@@ -8,36 +8,19 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"time"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/nemoclave/nemoclave/blueprints"
 	"github.com/nemoclave/nemoclave/gateway/egress"
+	pb "github.com/nemoclave/nemoclave/host/api/daemonpb"
 	"github.com/nemoclave/nemoclave/host/daemon"
 	"github.com/nemoclave/nemoclave/host/state"
 	"github.com/nemoclave/nemoclave/policy"
 )
 
 var _ daemon.Backend = (*Runtime)(nil)
-
-// PolicyView is `policy get --full`: the effective policy with where each
-// rule came from, every revision, and the operator answers.
-type PolicyView struct {
-	Sandbox   string           `json:"sandbox"`
-	Effective *policy.Policy   `json:"effective"`
-	Base      *policy.Policy   `json:"base,omitempty"`
-	Revisions []RevisionView   `json:"revisions,omitempty"`
-	Approvals []state.Approval `json:"approvals,omitempty"`
-	// Grants are hosts allowed for the sandbox's lifetime by approvals;
-	// they are not part of a revision.
-	Grants []string `json:"grants,omitempty"`
-}
-
-// RevisionView summarises one revision.
-type RevisionView struct {
-	Revision int      `json:"revision"`
-	Source   string   `json:"source"`
-	Hosts    []string `json:"hosts"`
-	At       string   `json:"at"`
-}
 
 // effective is the live policy when the sandbox runs here, else the last
 // recorded revision.
@@ -52,7 +35,10 @@ func (r *Runtime) effective(ctx context.Context, name string) (*policy.Policy, e
 	return rev.Policy, nil
 }
 
-func (r *Runtime) GetPolicy(ctx context.Context, name, view string) (any, error) {
+// GetPolicy answers `policy get`: the effective policy, the base one (as
+// the blueprint declared it), or the full view with where each rule came
+// from, every revision, the operator answers and the lifetime grants.
+func (r *Runtime) GetPolicy(ctx context.Context, name, view string) (*pb.GetPolicyResponse, error) {
 	if _, err := r.record(ctx, name); err != nil {
 		return nil, err
 	}
@@ -63,28 +49,47 @@ func (r *Runtime) GetPolicy(ctx context.Context, name, view string) (any, error)
 	if len(revs) == 0 {
 		return nil, fmt.Errorf("sandbox %s has no recorded policy", name)
 	}
+	out := &pb.GetPolicyResponse{Sandbox: name, View: view}
+	var p *policy.Policy
 	switch view {
 	case "base":
-		return revs[0].Policy, nil
-	case "", "effective":
-		return r.effective(ctx, name)
-	case "full":
+		p = revs[0].Policy
+	case "", "effective", "full":
+		if out.View == "" {
+			out.View = "effective"
+		}
+		if p, err = r.effective(ctx, name); err != nil {
+			return nil, err
+		}
 	default:
 		return nil, fmt.Errorf("unknown policy view %q: use effective, full or base", view)
 	}
-	eff, err := r.effective(ctx, name)
+	if out.Policy, err = daemon.PolicyStruct(p); err != nil {
+		return nil, err
+	}
+	if view != "full" {
+		return out, nil
+	}
+	if out.Base, err = daemon.PolicyStruct(revs[0].Policy); err != nil {
+		return nil, err
+	}
+	for _, rv := range revs {
+		out.Revisions = append(out.Revisions, &pb.PolicyRevision{Revision: int32(rv.Revision), Source: rv.Source, Hosts: rv.Policy.Hosts(), At: timestamppb.New(rv.CreatedAt)})
+	}
+	answers, err := r.db.Approvals(ctx, name)
 	if err != nil {
 		return nil, err
 	}
-	v := PolicyView{Sandbox: name, Effective: eff, Base: revs[0].Policy}
-	for _, rv := range revs {
-		v.Revisions = append(v.Revisions, RevisionView{Revision: rv.Revision, Source: rv.Source, Hosts: rv.Policy.Hosts(), At: rv.CreatedAt.Format("2006-01-02T15:04:05Z")})
+	for _, a := range answers {
+		out.Approvals = append(out.Approvals, answerMessage(a))
 	}
-	if v.Approvals, err = r.db.Approvals(ctx, name); err != nil {
-		return nil, err
-	}
-	v.Grants = r.egress.Grants(name)
-	return v, nil
+	out.Grants = r.egress.Grants(name)
+	return out, nil
+}
+
+func answerMessage(a state.Approval) *pb.ApprovalAnswer {
+	return &pb.ApprovalAnswer{Id: a.ID, Sandbox: a.Sandbox, Host: a.Host, Port: int32(a.Port), Decision: a.Decision,
+		Scope: a.Scope, Operator: a.Operator, DecidedAt: timestamppb.New(a.DecidedAt)}
 }
 
 // SetPolicy replaces a running sandbox's network policy and/or adds presets.
@@ -92,7 +97,7 @@ func (r *Runtime) GetPolicy(ctx context.Context, name, view string) (any, error)
 // hosts no longer allowed are closed): filesystem, Landlock and process
 // limits were applied when the sandbox started and cannot be widened from
 // outside, so a change to them is refused with that explanation.
-func (r *Runtime) SetPolicy(ctx context.Context, name string, policyJSON []byte, addPresets []string) (any, error) {
+func (r *Runtime) SetPolicy(ctx context.Context, name string, policyJSON []byte, addPresets []string) (*pb.SetPolicyResponse, error) {
 	if _, err := r.record(ctx, name); err != nil {
 		return nil, err
 	}
@@ -154,25 +159,24 @@ func (r *Runtime) SetPolicy(ctx context.Context, name string, policyJSON []byte,
 	if err := r.egress.SetPolicy(name, next); err != nil {
 		return nil, fmt.Errorf("policy revision %d was stored but not applied: %w", next.Revision, err)
 	}
-	return map[string]any{"sandbox": name, "revision": next.Revision, "hosts": next.Hosts(),
-		"note": "network changes apply to new connections; open tunnels to hosts no longer allowed were closed"}, nil
+	return &pb.SetPolicyResponse{Sandbox: name, Revision: int32(next.Revision), Hosts: next.Hosts(),
+		Note: "network changes apply to new connections; open tunnels to hosts no longer allowed were closed"}, nil
 }
 
-// ApprovalView is a pending egress request.
-type ApprovalView = egress.Approval
-
-func (r *Runtime) ListApprovals(ctx context.Context, sandbox string) (any, error) {
-	out := []egress.Approval{}
+// ListApprovals lists the pending egress approvals of sandbox ("": all).
+func (r *Runtime) ListApprovals(ctx context.Context, sandbox string) ([]*pb.Approval, error) {
+	out := []*pb.Approval{}
 	for _, a := range r.egress.Approvals().List() {
 		if sandbox == "" || a.Sandbox == sandbox {
-			out = append(out, a)
+			out = append(out, &pb.Approval{Id: a.ID, Sandbox: a.Sandbox, Host: a.Host, Port: int32(a.Port), Method: a.Method, Path: a.Path,
+				Revision: int32(a.Revision), Requested: timestamppb.New(a.Requested), Expires: timestamppb.New(a.Expires), Waiting: int32(a.Waiting)})
 		}
 	}
 	return out, nil
 }
 
 // WatchApprovals sends the pending list now and after every change.
-func (r *Runtime) WatchApprovals(ctx context.Context, sandbox string, send func(any) error) error {
+func (r *Runtime) WatchApprovals(ctx context.Context, sandbox string, send func([]*pb.Approval) error) error {
 	ch := r.egress.Approvals().Watch(ctx)
 	for {
 		list, _ := r.ListApprovals(ctx, sandbox)
@@ -191,7 +195,7 @@ func (r *Runtime) WatchApprovals(ctx context.Context, sandbox string, send func(
 }
 
 // AnswerApproval answers a pending approval and records the answer.
-func (r *Runtime) AnswerApproval(ctx context.Context, id string, allow bool, scope string) (any, error) {
+func (r *Runtime) AnswerApproval(ctx context.Context, id string, allow bool, scope string) (*pb.ApprovalAnswer, error) {
 	var pending *egress.Approval
 	for _, a := range r.egress.Approvals().List() {
 		if a.ID == id {
@@ -228,9 +232,12 @@ func (r *Runtime) AnswerApproval(ctx context.Context, id string, allow bool, sco
 	if allow {
 		decision = "allow"
 	}
-	rec := state.Approval{Sandbox: pending.Sandbox, Host: pending.Host, Port: pending.Port, Decision: decision, Scope: scope, Operator: operator}
-	if _, err := r.db.AddApproval(ctx, rec); err != nil {
+	rec := state.Approval{Sandbox: pending.Sandbox, Host: pending.Host, Port: pending.Port, Decision: decision, Scope: scope, Operator: operator,
+		DecidedAt: time.Now().UTC()}
+	recID, err := r.db.AddApproval(ctx, rec)
+	if err != nil {
 		return nil, err
 	}
-	return rec, nil
+	rec.ID = recID
+	return answerMessage(rec), nil
 }

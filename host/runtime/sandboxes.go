@@ -2,7 +2,6 @@ package runtime
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -12,30 +11,25 @@ import (
 	"strings"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	pb "github.com/nemoclave/nemoclave/host/api/daemonpb"
 	"github.com/nemoclave/nemoclave/host/daemon"
 	"github.com/nemoclave/nemoclave/host/state"
 	"github.com/nemoclave/nemoclave/sandbox"
 )
 
-// SandboxView is what `sandbox list` and `sandbox get` show.
-type SandboxView struct {
-	Name      string          `json:"name"`
-	Agent     string          `json:"agent,omitempty"`
-	Driver    string          `json:"driver"`
-	State     string          `json:"state"`
-	ExitCode  *int            `json:"exit_code,omitempty"`
-	Reason    string          `json:"reason,omitempty"`
-	Blueprint string          `json:"blueprint"`
-	Ports     map[string]int  `json:"ports,omitempty"`
-	Policy    string          `json:"policy,omitempty"`
-	Revision  int             `json:"policy_revision,omitempty"`
-	CreatedAt time.Time       `json:"created_at"`
-	Detail    json.RawMessage `json:"detail,omitempty"`
-}
-
-func (r *Runtime) view(ctx context.Context, s state.Sandbox) SandboxView {
-	v := SandboxView{Name: s.Name, Agent: s.Agent, Driver: s.Driver, State: s.State, Reason: s.Reason,
-		Blueprint: s.Blueprint, CreatedAt: s.CreatedAt, Detail: s.Detail}
+// view is what `sandbox list` and `sandbox get` show of s: the record,
+// with the driver's live state while it knows the sandbox.
+func (r *Runtime) view(ctx context.Context, s state.Sandbox) *pb.Sandbox {
+	v := &pb.Sandbox{Name: s.Name, Agent: s.Agent, Driver: s.Driver, State: s.State, Reason: s.Reason,
+		Blueprint: s.Blueprint, CreatedAt: timestamppb.New(s.CreatedAt)}
+	if d, err := daemon.JSONStruct(s.Detail); err == nil {
+		v.Detail = d
+	} else {
+		r.log.Warn("sandbox detail is not a JSON object", "sandbox", s.Name, "err", err)
+	}
 	if d, ok := r.drivers[s.Driver]; ok {
 		if info, err := d.Status(ctx, s.Name); err == nil {
 			// The driver knows best while it is alive; a sandbox the daemon
@@ -46,29 +40,32 @@ func (r *Runtime) view(ctx context.Context, s state.Sandbox) SandboxView {
 					v.Reason = info.Reason
 				}
 			}
-			v.Ports = info.Ports
+			if len(info.Ports) > 0 {
+				v.Ports = make(map[string]int32, len(info.Ports))
+				for k, p := range info.Ports {
+					v.Ports[k] = int32(p)
+				}
+			}
 			if info.State == sandbox.StateExited {
-				code := info.ExitCode
-				v.ExitCode = &code
+				v.ExitCode = proto.Int32(int32(info.ExitCode))
 			}
 		}
 	}
-	if v.ExitCode == nil && (v.State == string(sandbox.StateExited)) {
-		code := s.ExitCode
-		v.ExitCode = &code
+	if v.ExitCode == nil && v.State == string(sandbox.StateExited) {
+		v.ExitCode = proto.Int32(int32(s.ExitCode))
 	}
 	if rev, err := r.db.LatestPolicy(ctx, s.Name); err == nil {
-		v.Policy, v.Revision = rev.Policy.Name, rev.Revision
+		v.Policy, v.PolicyRevision = rev.Policy.Name, int32(rev.Revision)
 	}
 	return v
 }
 
-func (r *Runtime) ListSandboxes(ctx context.Context) (any, error) {
+func (r *Runtime) ListSandboxes(ctx context.Context) ([]*pb.Sandbox, error) {
 	recs, err := r.db.Sandboxes(ctx)
 	if err != nil {
 		return nil, err
 	}
-	out := []SandboxView{}
+	out := make([]*pb.Sandbox, 0, len(recs))
 	for _, s := range recs {
 		out = append(out, r.view(ctx, s))
 	}
@@ -83,7 +80,7 @@ func (r *Runtime) record(ctx context.Context, name string) (state.Sandbox, error
 	return s, err
 }
 
-func (r *Runtime) GetSandbox(ctx context.Context, name string) (any, error) {
+func (r *Runtime) GetSandbox(ctx context.Context, name string) (*pb.Sandbox, error) {
 	s, err := r.record(ctx, name)
 	if err != nil {
 		return nil, err
@@ -95,13 +92,13 @@ func (r *Runtime) GetSandbox(ctx context.Context, name string) (any, error) {
 // plugins when no other sandbox of the run uses them) and forgets it,
 // its plugin log included. A sandbox an attached run already forgot
 // leaves only its plugin log, which this removes.
-func (r *Runtime) DeleteSandbox(ctx context.Context, name string) (any, error) {
+func (r *Runtime) DeleteSandbox(ctx context.Context, name string) (*pb.DeleteSandboxResponse, error) {
 	_, err := r.db.Sandbox(ctx, name)
 	if errors.Is(err, state.ErrNotFound) && sandbox.ValidName(name) == nil && r.pluginLog.exists(name) {
 		if err := r.pluginLog.remove(name); err != nil {
 			return nil, err
 		}
-		return map[string]string{"deleted": name}, nil
+		return &pb.DeleteSandboxResponse{Deleted: name}, nil
 	}
 	if err := r.deleteSandbox(ctx, name); err != nil {
 		return nil, err
@@ -109,7 +106,7 @@ func (r *Runtime) DeleteSandbox(ctx context.Context, name string) (any, error) {
 	if err := r.pluginLog.remove(name); err != nil {
 		return nil, err
 	}
-	return map[string]string{"deleted": name}, nil
+	return &pb.DeleteSandboxResponse{Deleted: name}, nil
 }
 
 // deleteSandbox is DeleteSandbox keeping the plugin log: a run replacing

@@ -9,18 +9,19 @@ import (
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/lipgloss"
 
-	"github.com/nemoclave/nemoclave/gateway/egress"
-	"github.com/nemoclave/nemoclave/host/runtime"
+	pb "github.com/nemoclave/nemoclave/host/api/daemonpb"
 )
 
 // Source is what the dashboard reads and does; the CLI implements it over
 // the daemon client.
 type Source interface {
-	Sandboxes(ctx context.Context) ([]runtime.SandboxView, error)
+	Sandboxes(ctx context.Context) ([]*pb.Sandbox, error)
 	Logs(ctx context.Context, sandbox string, lines int) (string, error)
-	Approvals(ctx context.Context) ([]egress.Approval, error)
+	Approvals(ctx context.Context) ([]*pb.Approval, error)
 	Answer(ctx context.Context, id string, allow bool, scope string) error
-	Inference(ctx context.Context) (string, error)
+	// Inference is each running sandbox's routes, provider health and
+	// budget use.
+	Inference(ctx context.Context) ([]*pb.SandboxInference, error)
 }
 
 type tab int
@@ -40,10 +41,10 @@ type Model struct {
 	tab      tab
 	width    int
 	height   int
-	sbs      []runtime.SandboxView
+	sbs      []*pb.Sandbox
 	sel      int
 	logs     string
-	apprs    []egress.Approval
+	apprs    []*pb.Approval
 	apprSel  int
 	infer    string
 	status   string
@@ -59,9 +60,9 @@ func New(src Source, interval time.Duration) Model {
 type tickMsg struct{}
 
 type dataMsg struct {
-	sbs   []runtime.SandboxView
+	sbs   []*pb.Sandbox
 	logs  string
-	apprs []egress.Approval
+	apprs []*pb.Approval
 	infer string
 	err   error
 }
@@ -89,7 +90,10 @@ func (m Model) refresh() tea.Cmd {
 			d.logs, _ = src.Logs(ctx, sbName, 200)
 		}
 		d.apprs, _ = src.Approvals(ctx)
-		d.infer, _ = src.Inference(ctx)
+		live, err := src.Inference(ctx)
+		if err == nil {
+			d.infer = viewInference(live)
+		}
 		return d
 	}
 }
@@ -169,7 +173,7 @@ func (m Model) key(k tea.KeyMsg) (tea.Model, tea.Cmd) {
 		return m, func() tea.Msg {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
-			err := src.Answer(ctx, a.ID, allow, scope)
+			err := src.Answer(ctx, a.Id, allow, scope)
 			verb := "denied"
 			if allow {
 				verb = "approved (" + scope + ")"
@@ -238,7 +242,7 @@ func (m Model) viewSandboxes() string {
 		if s.ExitCode != nil {
 			st = fmt.Sprintf("%s (%d)", st, *s.ExitCode)
 		}
-		line := fmt.Sprintf("%-20s %-14s %-8s %-14s %s@%d", s.Name, s.Agent, s.Driver, st, s.Policy, s.Revision)
+		line := fmt.Sprintf("%-20s %-14s %-8s %-14s %s@%d", s.Name, s.Agent, s.Driver, st, s.Policy, s.PolicyRevision)
 		if i == m.sel {
 			line = selStyle.Render(line)
 		}
@@ -269,12 +273,42 @@ func (m Model) viewApprovals() string {
 	}
 	var b strings.Builder
 	for i, a := range m.apprs {
-		line := fmt.Sprintf("%s  %-16s %s:%d  waiting %s, expires in %s", a.ID, a.Sandbox, a.Host, a.Port,
-			time.Since(a.Requested).Round(time.Second), time.Until(a.Expires).Round(time.Second))
+		line := fmt.Sprintf("%s  %-16s %s:%d  waiting %s, expires in %s", a.Id, a.Sandbox, a.Host, a.Port,
+			time.Since(a.Requested.AsTime()).Round(time.Second), time.Until(a.Expires.AsTime()).Round(time.Second))
 		if i == m.apprSel {
 			line = selStyle.Render(line)
 		}
 		b.WriteString(line + "\n")
+	}
+	return b.String()
+}
+
+// viewInference shows each running sandbox's routes, provider health and
+// budget use.
+func viewInference(live []*pb.SandboxInference) string {
+	if len(live) == 0 {
+		return "no running sandbox\n"
+	}
+	var b strings.Builder
+	for _, v := range live {
+		fmt.Fprintf(&b, "%s (default alias %s)\n", v.Sandbox, v.Default)
+		for _, r := range v.Routes {
+			fmt.Fprintf(&b, "  %-12s → %s %s", r.Alias, r.Provider, r.Model)
+			if len(r.Fallback) > 0 {
+				fmt.Fprintf(&b, " (fallback %s)", strings.Join(r.Fallback, ", "))
+			}
+			b.WriteString("\n")
+		}
+		for _, p := range v.Providers {
+			fmt.Fprintf(&b, "  provider %s: %s, %d consecutive failures", p.Provider, p.State, p.ConsecutiveFailures)
+			if p.LastError != "" {
+				fmt.Fprintf(&b, ", last error: %s", p.LastError)
+			}
+			b.WriteString("\n")
+		}
+		if u := v.Usage; u != nil {
+			fmt.Fprintf(&b, "  %d tokens today, %d this month, $%.4f today\n", u.TokensToday, u.TokensMonth, u.CostTodayUsd)
+		}
 	}
 	return b.String()
 }

@@ -9,23 +9,24 @@ import (
 
 	tea "github.com/charmbracelet/bubbletea"
 
-	"github.com/nemoclave/nemoclave/gateway/egress"
-	"github.com/nemoclave/nemoclave/host/runtime"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	pb "github.com/nemoclave/nemoclave/host/api/daemonpb"
 )
 
 type fakeSource struct {
 	mu       sync.Mutex
-	apprs    []egress.Approval
+	apprs    []*pb.Approval
 	answered []string
 }
 
-func (f *fakeSource) Sandboxes(context.Context) ([]runtime.SandboxView, error) {
-	return []runtime.SandboxView{{Name: "quickstart", Agent: "assistant", Driver: "local", State: "running", Policy: "qs", Revision: 2}}, nil
+func (f *fakeSource) Sandboxes(context.Context) ([]*pb.Sandbox, error) {
+	return []*pb.Sandbox{{Name: "quickstart", Agent: "assistant", Driver: "local", State: "running", Policy: "qs", PolicyRevision: 2}}, nil
 }
 func (f *fakeSource) Logs(_ context.Context, sb string, _ int) (string, error) {
 	return "hello from " + sb + "\n", nil
 }
-func (f *fakeSource) Approvals(context.Context) ([]egress.Approval, error) {
+func (f *fakeSource) Approvals(context.Context) ([]*pb.Approval, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.apprs, nil
@@ -37,7 +38,12 @@ func (f *fakeSource) Answer(_ context.Context, id string, allow bool, scope stri
 	f.apprs = nil
 	return nil
 }
-func (f *fakeSource) Inference(context.Context) (string, error) { return "default → replay", nil }
+func (f *fakeSource) Inference(context.Context) ([]*pb.SandboxInference, error) {
+	return []*pb.SandboxInference{{Sandbox: "quickstart", Default: "default",
+		Routes:    []*pb.Route{{Alias: "default", Provider: "plugin.llm.main", Model: "replay", Fallback: []string{"backup"}}},
+		Providers: []*pb.ProviderHealth{{Provider: "plugin.llm.main", State: "closed"}},
+		Usage:     &pb.BudgetStatus{TokensToday: 12, TokensMonth: 40}}}, nil
+}
 
 // drive runs a command and feeds its message back, as the runtime would.
 func drive(t *testing.T, m tea.Model, cmd tea.Cmd) tea.Model {
@@ -55,7 +61,7 @@ func drive(t *testing.T, m tea.Model, cmd tea.Cmd) tea.Model {
 
 func TestDashboardShowsAndAnswers(t *testing.T) {
 	t.Parallel()
-	src := &fakeSource{apprs: []egress.Approval{{ID: "ab12", Sandbox: "quickstart", Host: "example.com", Port: 443, Requested: time.Now(), Expires: time.Now().Add(time.Minute)}}}
+	src := &fakeSource{apprs: []*pb.Approval{{Id: "ab12", Sandbox: "quickstart", Host: "example.com", Port: 443, Requested: timestamppb.Now(), Expires: timestamppb.New(time.Now().Add(time.Minute))}}}
 	var m tea.Model = New(src, time.Hour)
 	m = drive(t, m, m.Init())
 	if v := m.View(); !strings.Contains(v, "quickstart") || !strings.Contains(v, "Approvals (1)") {
@@ -77,5 +83,12 @@ func TestDashboardShowsAndAnswers(t *testing.T) {
 	}
 	if v := m.View(); !strings.Contains(v, "approved (sandbox) example.com:443") {
 		t.Fatalf("status line missing:\n%s", v)
+	}
+	m, _ = m.Update(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("4")})
+	v := m.View()
+	for _, want := range []string{"quickstart (default alias default)", "→ plugin.llm.main replay (fallback backup)", "provider plugin.llm.main: closed", "12 tokens today, 40 this month"} {
+		if !strings.Contains(v, want) {
+			t.Fatalf("inference tab lacks %q:\n%s", want, v)
+		}
 	}
 }

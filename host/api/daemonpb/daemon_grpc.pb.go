@@ -7,9 +7,13 @@
 // The daemon's control API, served on $NEMOCLAVE_HOME/run/nemoclave.sock
 // (mode 0600) to the nemoclave CLI and TUI, and with `nemoclave daemon
 // --listen` on TCP with TLS to remote callers holding an OIDC bearer token
-// (metadata "authorization: Bearer <token>"; roles in host/daemon/rpcclass.go). Read results travel as JSON of
-// the host's Go types (bytes json) so -o json/yaml print them unchanged and
-// the CLI never re-models them.
+// (metadata "authorization: Bearer <token>"; roles in host/daemon/rpcclass.go).
+// Every RPC has typed request and response messages: the CLI, the TUI and
+// remote clients compile against these, not against the host's Go types.
+// Two documents travel as JSON objects (google.protobuf.Struct): a policy
+// (the canonical JSON of policy.Policy, the document `policy get -o json`
+// prints and `policy set --file` reads back) and a driver's own detail of
+// a sandbox, which only that driver defines.
 
 package daemonpb
 
@@ -51,22 +55,23 @@ const (
 type DaemonClient interface {
 	Ping(ctx context.Context, in *PingRequest, opts ...grpc.CallOption) (*PingResponse, error)
 	Run(ctx context.Context, in *RunRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[RunEvent], error)
-	ListSandboxes(ctx context.Context, in *ListSandboxesRequest, opts ...grpc.CallOption) (*JSONResponse, error)
-	GetSandbox(ctx context.Context, in *SandboxRequest, opts ...grpc.CallOption) (*JSONResponse, error)
-	DeleteSandbox(ctx context.Context, in *SandboxRequest, opts ...grpc.CallOption) (*JSONResponse, error)
+	ListSandboxes(ctx context.Context, in *ListSandboxesRequest, opts ...grpc.CallOption) (*ListSandboxesResponse, error)
+	GetSandbox(ctx context.Context, in *SandboxRequest, opts ...grpc.CallOption) (*Sandbox, error)
+	DeleteSandbox(ctx context.Context, in *SandboxRequest, opts ...grpc.CallOption) (*DeleteSandboxResponse, error)
 	Exec(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[ExecInput, ExecOutput], error)
 	// Attach types into a running agent (its console: a terminal or a stdin
 	// pipe) and, for `connect`, streams its output until it exits or the
 	// client detaches.
 	Attach(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[AttachInput, AttachOutput], error)
 	Logs(ctx context.Context, in *LogsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[LogChunk], error)
-	GetPolicy(ctx context.Context, in *GetPolicyRequest, opts ...grpc.CallOption) (*JSONResponse, error)
-	SetPolicy(ctx context.Context, in *SetPolicyRequest, opts ...grpc.CallOption) (*JSONResponse, error)
-	ListApprovals(ctx context.Context, in *ListApprovalsRequest, opts ...grpc.CallOption) (*JSONResponse, error)
-	WatchApprovals(ctx context.Context, in *ListApprovalsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[JSONResponse], error)
-	AnswerApproval(ctx context.Context, in *AnswerApprovalRequest, opts ...grpc.CallOption) (*JSONResponse, error)
-	InferenceStatus(ctx context.Context, in *InferenceStatusRequest, opts ...grpc.CallOption) (*JSONResponse, error)
-	InferenceSet(ctx context.Context, in *InferenceSetRequest, opts ...grpc.CallOption) (*JSONResponse, error)
+	GetPolicy(ctx context.Context, in *GetPolicyRequest, opts ...grpc.CallOption) (*GetPolicyResponse, error)
+	SetPolicy(ctx context.Context, in *SetPolicyRequest, opts ...grpc.CallOption) (*SetPolicyResponse, error)
+	ListApprovals(ctx context.Context, in *ListApprovalsRequest, opts ...grpc.CallOption) (*ListApprovalsResponse, error)
+	// WatchApprovals sends the pending list now and after every change.
+	WatchApprovals(ctx context.Context, in *ListApprovalsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ListApprovalsResponse], error)
+	AnswerApproval(ctx context.Context, in *AnswerApprovalRequest, opts ...grpc.CallOption) (*ApprovalAnswer, error)
+	InferenceStatus(ctx context.Context, in *InferenceStatusRequest, opts ...grpc.CallOption) (*InferenceStatusResponse, error)
+	InferenceSet(ctx context.Context, in *InferenceSetRequest, opts ...grpc.CallOption) (*InferenceSetResponse, error)
 	Shutdown(ctx context.Context, in *ShutdownRequest, opts ...grpc.CallOption) (*ShutdownResponse, error)
 	// LoginInfo tells a CLI how to sign in before it has a token: the only
 	// RPC a remote caller may make without one.
@@ -110,9 +115,9 @@ func (c *daemonClient) Run(ctx context.Context, in *RunRequest, opts ...grpc.Cal
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Daemon_RunClient = grpc.ServerStreamingClient[RunEvent]
 
-func (c *daemonClient) ListSandboxes(ctx context.Context, in *ListSandboxesRequest, opts ...grpc.CallOption) (*JSONResponse, error) {
+func (c *daemonClient) ListSandboxes(ctx context.Context, in *ListSandboxesRequest, opts ...grpc.CallOption) (*ListSandboxesResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(JSONResponse)
+	out := new(ListSandboxesResponse)
 	err := c.cc.Invoke(ctx, Daemon_ListSandboxes_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
@@ -120,9 +125,9 @@ func (c *daemonClient) ListSandboxes(ctx context.Context, in *ListSandboxesReque
 	return out, nil
 }
 
-func (c *daemonClient) GetSandbox(ctx context.Context, in *SandboxRequest, opts ...grpc.CallOption) (*JSONResponse, error) {
+func (c *daemonClient) GetSandbox(ctx context.Context, in *SandboxRequest, opts ...grpc.CallOption) (*Sandbox, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(JSONResponse)
+	out := new(Sandbox)
 	err := c.cc.Invoke(ctx, Daemon_GetSandbox_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
@@ -130,9 +135,9 @@ func (c *daemonClient) GetSandbox(ctx context.Context, in *SandboxRequest, opts 
 	return out, nil
 }
 
-func (c *daemonClient) DeleteSandbox(ctx context.Context, in *SandboxRequest, opts ...grpc.CallOption) (*JSONResponse, error) {
+func (c *daemonClient) DeleteSandbox(ctx context.Context, in *SandboxRequest, opts ...grpc.CallOption) (*DeleteSandboxResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(JSONResponse)
+	out := new(DeleteSandboxResponse)
 	err := c.cc.Invoke(ctx, Daemon_DeleteSandbox_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
@@ -185,9 +190,9 @@ func (c *daemonClient) Logs(ctx context.Context, in *LogsRequest, opts ...grpc.C
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Daemon_LogsClient = grpc.ServerStreamingClient[LogChunk]
 
-func (c *daemonClient) GetPolicy(ctx context.Context, in *GetPolicyRequest, opts ...grpc.CallOption) (*JSONResponse, error) {
+func (c *daemonClient) GetPolicy(ctx context.Context, in *GetPolicyRequest, opts ...grpc.CallOption) (*GetPolicyResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(JSONResponse)
+	out := new(GetPolicyResponse)
 	err := c.cc.Invoke(ctx, Daemon_GetPolicy_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
@@ -195,9 +200,9 @@ func (c *daemonClient) GetPolicy(ctx context.Context, in *GetPolicyRequest, opts
 	return out, nil
 }
 
-func (c *daemonClient) SetPolicy(ctx context.Context, in *SetPolicyRequest, opts ...grpc.CallOption) (*JSONResponse, error) {
+func (c *daemonClient) SetPolicy(ctx context.Context, in *SetPolicyRequest, opts ...grpc.CallOption) (*SetPolicyResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(JSONResponse)
+	out := new(SetPolicyResponse)
 	err := c.cc.Invoke(ctx, Daemon_SetPolicy_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
@@ -205,9 +210,9 @@ func (c *daemonClient) SetPolicy(ctx context.Context, in *SetPolicyRequest, opts
 	return out, nil
 }
 
-func (c *daemonClient) ListApprovals(ctx context.Context, in *ListApprovalsRequest, opts ...grpc.CallOption) (*JSONResponse, error) {
+func (c *daemonClient) ListApprovals(ctx context.Context, in *ListApprovalsRequest, opts ...grpc.CallOption) (*ListApprovalsResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(JSONResponse)
+	out := new(ListApprovalsResponse)
 	err := c.cc.Invoke(ctx, Daemon_ListApprovals_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
@@ -215,13 +220,13 @@ func (c *daemonClient) ListApprovals(ctx context.Context, in *ListApprovalsReque
 	return out, nil
 }
 
-func (c *daemonClient) WatchApprovals(ctx context.Context, in *ListApprovalsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[JSONResponse], error) {
+func (c *daemonClient) WatchApprovals(ctx context.Context, in *ListApprovalsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ListApprovalsResponse], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	stream, err := c.cc.NewStream(ctx, &Daemon_ServiceDesc.Streams[4], Daemon_WatchApprovals_FullMethodName, cOpts...)
 	if err != nil {
 		return nil, err
 	}
-	x := &grpc.GenericClientStream[ListApprovalsRequest, JSONResponse]{ClientStream: stream}
+	x := &grpc.GenericClientStream[ListApprovalsRequest, ListApprovalsResponse]{ClientStream: stream}
 	if err := x.ClientStream.SendMsg(in); err != nil {
 		return nil, err
 	}
@@ -232,11 +237,11 @@ func (c *daemonClient) WatchApprovals(ctx context.Context, in *ListApprovalsRequ
 }
 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
-type Daemon_WatchApprovalsClient = grpc.ServerStreamingClient[JSONResponse]
+type Daemon_WatchApprovalsClient = grpc.ServerStreamingClient[ListApprovalsResponse]
 
-func (c *daemonClient) AnswerApproval(ctx context.Context, in *AnswerApprovalRequest, opts ...grpc.CallOption) (*JSONResponse, error) {
+func (c *daemonClient) AnswerApproval(ctx context.Context, in *AnswerApprovalRequest, opts ...grpc.CallOption) (*ApprovalAnswer, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(JSONResponse)
+	out := new(ApprovalAnswer)
 	err := c.cc.Invoke(ctx, Daemon_AnswerApproval_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
@@ -244,9 +249,9 @@ func (c *daemonClient) AnswerApproval(ctx context.Context, in *AnswerApprovalReq
 	return out, nil
 }
 
-func (c *daemonClient) InferenceStatus(ctx context.Context, in *InferenceStatusRequest, opts ...grpc.CallOption) (*JSONResponse, error) {
+func (c *daemonClient) InferenceStatus(ctx context.Context, in *InferenceStatusRequest, opts ...grpc.CallOption) (*InferenceStatusResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(JSONResponse)
+	out := new(InferenceStatusResponse)
 	err := c.cc.Invoke(ctx, Daemon_InferenceStatus_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
@@ -254,9 +259,9 @@ func (c *daemonClient) InferenceStatus(ctx context.Context, in *InferenceStatusR
 	return out, nil
 }
 
-func (c *daemonClient) InferenceSet(ctx context.Context, in *InferenceSetRequest, opts ...grpc.CallOption) (*JSONResponse, error) {
+func (c *daemonClient) InferenceSet(ctx context.Context, in *InferenceSetRequest, opts ...grpc.CallOption) (*InferenceSetResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(JSONResponse)
+	out := new(InferenceSetResponse)
 	err := c.cc.Invoke(ctx, Daemon_InferenceSet_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
@@ -290,22 +295,23 @@ func (c *daemonClient) LoginInfo(ctx context.Context, in *LoginInfoRequest, opts
 type DaemonServer interface {
 	Ping(context.Context, *PingRequest) (*PingResponse, error)
 	Run(*RunRequest, grpc.ServerStreamingServer[RunEvent]) error
-	ListSandboxes(context.Context, *ListSandboxesRequest) (*JSONResponse, error)
-	GetSandbox(context.Context, *SandboxRequest) (*JSONResponse, error)
-	DeleteSandbox(context.Context, *SandboxRequest) (*JSONResponse, error)
+	ListSandboxes(context.Context, *ListSandboxesRequest) (*ListSandboxesResponse, error)
+	GetSandbox(context.Context, *SandboxRequest) (*Sandbox, error)
+	DeleteSandbox(context.Context, *SandboxRequest) (*DeleteSandboxResponse, error)
 	Exec(grpc.BidiStreamingServer[ExecInput, ExecOutput]) error
 	// Attach types into a running agent (its console: a terminal or a stdin
 	// pipe) and, for `connect`, streams its output until it exits or the
 	// client detaches.
 	Attach(grpc.BidiStreamingServer[AttachInput, AttachOutput]) error
 	Logs(*LogsRequest, grpc.ServerStreamingServer[LogChunk]) error
-	GetPolicy(context.Context, *GetPolicyRequest) (*JSONResponse, error)
-	SetPolicy(context.Context, *SetPolicyRequest) (*JSONResponse, error)
-	ListApprovals(context.Context, *ListApprovalsRequest) (*JSONResponse, error)
-	WatchApprovals(*ListApprovalsRequest, grpc.ServerStreamingServer[JSONResponse]) error
-	AnswerApproval(context.Context, *AnswerApprovalRequest) (*JSONResponse, error)
-	InferenceStatus(context.Context, *InferenceStatusRequest) (*JSONResponse, error)
-	InferenceSet(context.Context, *InferenceSetRequest) (*JSONResponse, error)
+	GetPolicy(context.Context, *GetPolicyRequest) (*GetPolicyResponse, error)
+	SetPolicy(context.Context, *SetPolicyRequest) (*SetPolicyResponse, error)
+	ListApprovals(context.Context, *ListApprovalsRequest) (*ListApprovalsResponse, error)
+	// WatchApprovals sends the pending list now and after every change.
+	WatchApprovals(*ListApprovalsRequest, grpc.ServerStreamingServer[ListApprovalsResponse]) error
+	AnswerApproval(context.Context, *AnswerApprovalRequest) (*ApprovalAnswer, error)
+	InferenceStatus(context.Context, *InferenceStatusRequest) (*InferenceStatusResponse, error)
+	InferenceSet(context.Context, *InferenceSetRequest) (*InferenceSetResponse, error)
 	Shutdown(context.Context, *ShutdownRequest) (*ShutdownResponse, error)
 	// LoginInfo tells a CLI how to sign in before it has a token: the only
 	// RPC a remote caller may make without one.
@@ -326,13 +332,13 @@ func (UnimplementedDaemonServer) Ping(context.Context, *PingRequest) (*PingRespo
 func (UnimplementedDaemonServer) Run(*RunRequest, grpc.ServerStreamingServer[RunEvent]) error {
 	return status.Error(codes.Unimplemented, "method Run not implemented")
 }
-func (UnimplementedDaemonServer) ListSandboxes(context.Context, *ListSandboxesRequest) (*JSONResponse, error) {
+func (UnimplementedDaemonServer) ListSandboxes(context.Context, *ListSandboxesRequest) (*ListSandboxesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListSandboxes not implemented")
 }
-func (UnimplementedDaemonServer) GetSandbox(context.Context, *SandboxRequest) (*JSONResponse, error) {
+func (UnimplementedDaemonServer) GetSandbox(context.Context, *SandboxRequest) (*Sandbox, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetSandbox not implemented")
 }
-func (UnimplementedDaemonServer) DeleteSandbox(context.Context, *SandboxRequest) (*JSONResponse, error) {
+func (UnimplementedDaemonServer) DeleteSandbox(context.Context, *SandboxRequest) (*DeleteSandboxResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DeleteSandbox not implemented")
 }
 func (UnimplementedDaemonServer) Exec(grpc.BidiStreamingServer[ExecInput, ExecOutput]) error {
@@ -344,25 +350,25 @@ func (UnimplementedDaemonServer) Attach(grpc.BidiStreamingServer[AttachInput, At
 func (UnimplementedDaemonServer) Logs(*LogsRequest, grpc.ServerStreamingServer[LogChunk]) error {
 	return status.Error(codes.Unimplemented, "method Logs not implemented")
 }
-func (UnimplementedDaemonServer) GetPolicy(context.Context, *GetPolicyRequest) (*JSONResponse, error) {
+func (UnimplementedDaemonServer) GetPolicy(context.Context, *GetPolicyRequest) (*GetPolicyResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetPolicy not implemented")
 }
-func (UnimplementedDaemonServer) SetPolicy(context.Context, *SetPolicyRequest) (*JSONResponse, error) {
+func (UnimplementedDaemonServer) SetPolicy(context.Context, *SetPolicyRequest) (*SetPolicyResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method SetPolicy not implemented")
 }
-func (UnimplementedDaemonServer) ListApprovals(context.Context, *ListApprovalsRequest) (*JSONResponse, error) {
+func (UnimplementedDaemonServer) ListApprovals(context.Context, *ListApprovalsRequest) (*ListApprovalsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListApprovals not implemented")
 }
-func (UnimplementedDaemonServer) WatchApprovals(*ListApprovalsRequest, grpc.ServerStreamingServer[JSONResponse]) error {
+func (UnimplementedDaemonServer) WatchApprovals(*ListApprovalsRequest, grpc.ServerStreamingServer[ListApprovalsResponse]) error {
 	return status.Error(codes.Unimplemented, "method WatchApprovals not implemented")
 }
-func (UnimplementedDaemonServer) AnswerApproval(context.Context, *AnswerApprovalRequest) (*JSONResponse, error) {
+func (UnimplementedDaemonServer) AnswerApproval(context.Context, *AnswerApprovalRequest) (*ApprovalAnswer, error) {
 	return nil, status.Error(codes.Unimplemented, "method AnswerApproval not implemented")
 }
-func (UnimplementedDaemonServer) InferenceStatus(context.Context, *InferenceStatusRequest) (*JSONResponse, error) {
+func (UnimplementedDaemonServer) InferenceStatus(context.Context, *InferenceStatusRequest) (*InferenceStatusResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method InferenceStatus not implemented")
 }
-func (UnimplementedDaemonServer) InferenceSet(context.Context, *InferenceSetRequest) (*JSONResponse, error) {
+func (UnimplementedDaemonServer) InferenceSet(context.Context, *InferenceSetRequest) (*InferenceSetResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method InferenceSet not implemented")
 }
 func (UnimplementedDaemonServer) Shutdown(context.Context, *ShutdownRequest) (*ShutdownResponse, error) {
@@ -559,11 +565,11 @@ func _Daemon_WatchApprovals_Handler(srv interface{}, stream grpc.ServerStream) e
 	if err := stream.RecvMsg(m); err != nil {
 		return err
 	}
-	return srv.(DaemonServer).WatchApprovals(m, &grpc.GenericServerStream[ListApprovalsRequest, JSONResponse]{ServerStream: stream})
+	return srv.(DaemonServer).WatchApprovals(m, &grpc.GenericServerStream[ListApprovalsRequest, ListApprovalsResponse]{ServerStream: stream})
 }
 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
-type Daemon_WatchApprovalsServer = grpc.ServerStreamingServer[JSONResponse]
+type Daemon_WatchApprovalsServer = grpc.ServerStreamingServer[ListApprovalsResponse]
 
 func _Daemon_AnswerApproval_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(AnswerApprovalRequest)
