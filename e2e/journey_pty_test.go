@@ -403,6 +403,9 @@ func ptyJourney(t *testing.T, a *actor) {
 	// An attached run on a terminal: chat through `run` itself, detach,
 	// then connect and leave.
 	r := a.onPTY("run", bp, "--var", "prompt=")
+	// On a terminal each step spins with its name until it ends.
+	r.expect("⠋ launch plugins (0s)")
+	r.expect("✓ launch plugins")
 	r.expect("start agent assistant")
 	r.expect("> ")
 	r.typeIn("What files are in my workspace?\r")
