@@ -309,6 +309,11 @@ func ptyJourney(t *testing.T, a *actor) {
 	c.expect("→ list_files")
 	c.expect("sales.csv")
 	c.expect("> ")
+	// Ctrl-C goes to the agent (SIGINT through the sandbox's terminal):
+	// the chat says how to leave and goes on; nothing is torn down.
+	c.typeIn("\x03")
+	c.expect("press Ctrl-D to leave the chat")
+	c.expect("> ")
 	c.typeIn("\x10\x11") // Ctrl-P Ctrl-Q
 	c.expect("detached from quickstart")
 	if code := c.exit(); code != 0 {
@@ -404,12 +409,16 @@ func ptyJourney(t *testing.T, a *actor) {
 	// then connect and leave.
 	r := a.onPTY("run", bp, "--var", "prompt=")
 	// On a terminal each step spins with its name until it ends.
-	r.expect("⠋ launch plugins (0s)")
+	r.expect("⠋ launch plugins")
 	r.expect("✓ launch plugins")
 	r.expect("start agent assistant")
 	r.expect("> ")
 	r.typeIn("What files are in my workspace?\r")
 	r.expect("sales.csv")
+	r.expect("> ")
+	// Once the agent runs, Ctrl-C is the agent's, not the run's.
+	r.typeIn("\x03")
+	r.expect("press Ctrl-D to leave the chat")
 	r.expect("> ")
 	r.typeIn("\x10\x11")
 	r.expect("detached from quickstart")

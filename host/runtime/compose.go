@@ -86,7 +86,7 @@ func (r *Runtime) launchPlugins(ctx context.Context, bp *blueprints.Blueprint, r
 		}
 		msg := "starting " + strings.Join(names, ", ")
 		if len(waves) > 1 {
-			msg += fmt.Sprintf(" (%d of %d: these need the ones before)", i+1, len(waves))
+			msg += fmt.Sprintf(" (group %d of %d)", i+1, len(waves))
 		}
 		sandbox.ReportProgress(ctx, msg)
 		g, gctx := errgroup.WithContext(ctx)
