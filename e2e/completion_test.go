@@ -80,6 +80,8 @@ func TestBashCompletion(t *testing.T) {
 		{"nemoclave onboard --provider ", []string{"nvidia", "ollama", "vllm", "nim", "replay"}, nil},
 		{"nemoclave onboard --provider ollama --model ", []string{"llama3.1"}, []string{"gpt-4.1"}},
 		{"nemoclave inference set --provider ", []string{"replay"}, nil},
+		{"nemoclave inference status --sandbox ", []string{"quickstart"}, nil},
+		{"nemoclave approvals list --sandbox ", []string{"quickstart"}, nil},
 		{"nemoclave run ", []string{"blueprint.hcl"}, []string{"notes.txt"}},
 		{"nemoclave provider add ", []string{"NVIDIA_API_KEY", "OPENAI_API_KEY"}, nil},
 	}

@@ -373,12 +373,29 @@ func ptyJourney(t *testing.T, a *actor) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+	// The pending approval's id completes (bash asks `__complete`).
+	var pending []struct{ ID, Host string }
+	if err := json.Unmarshal([]byte(a.must("approvals", "list", "-o", "json")), &pending); err != nil || len(pending) == 0 {
+		t.Fatalf("approvals list -o json: %v %+v", err, pending)
+	}
+	if got := a.must("__complete", "approvals", "approve", ""); !strings.Contains(got, pending[0].ID+"\tquickstart wants localhost") {
+		t.Errorf("approvals approve <TAB> offers %q, want the pending id %s", got, pending[0].ID)
+	}
 	tm := a.onPTY("term")
 	tm.expect("Approvals")
 	tm.typeIn("3")
+	// A table with column headings; the held request under them.
+	tm.expect("DESTINATION")
+	tm.expect("EXPIRES IN")
 	tm.expect("localhost")
 	tm.typeIn("a")
 	tm.expect("approved")
+	// The inference tab: a table of routes and usage, and a token chart.
+	tm.typeIn("4")
+	tm.expect("ALIAS")
+	tm.expect("MODEL")
+	tm.expect("THIS MONTH")
+	tm.expect("tokens per")
 	select {
 	case r := <-fetched:
 		if !strings.Contains(r.stdout, "status=") {

@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
-	"strings"
 	"time"
 
 	tea "github.com/charmbracelet/bubbletea"
@@ -23,7 +21,12 @@ func init() {
 		cmd := &cobra.Command{
 			Use:   "term",
 			Short: "Terminal dashboard: sandboxes, live logs, approvals, inference",
-			Args:  cobra.NoArgs,
+			Long: `A dashboard of this daemon: [1] sandboxes, [2] the selected sandbox's logs,
+[3] pending egress approvals (ID, sandbox, destination, waiting, expires in;
+answer with a once, s for the sandbox, p persist, d deny) and [4] inference:
+each running sandbox's routes, provider circuits and token and cost usage
+against its budget, and a chart of the tokens used per refresh interval.`,
+			Args: cobra.NoArgs,
 			RunE: func(cmd *cobra.Command, _ []string) error {
 				c, err := connect(cmd.Context(), g)
 				if err != nil {
@@ -75,22 +78,11 @@ func (s daemonSource) Answer(ctx context.Context, id string, allow bool, scope s
 	return err
 }
 
-func (s daemonSource) Inference(ctx context.Context) (string, error) {
+func (s daemonSource) Inference(ctx context.Context) ([]runtime.InferenceView, error) {
 	raw, err := s.c.Call(ctx, "InferenceStatus", "")
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	var views []runtime.InferenceView
-	if err := json.Unmarshal(raw, &views); err != nil {
-		return "", err
-	}
-	if len(views) == 0 {
-		return "no running sandbox\n", nil
-	}
-	var b strings.Builder
-	for _, v := range views {
-		st, _ := json.MarshalIndent(v.Status, "  ", "  ")
-		fmt.Fprintf(&b, "%s\n  %s\n", v.Sandbox, st)
-	}
-	return b.String(), nil
+	return views, json.Unmarshal(raw, &views)
 }
