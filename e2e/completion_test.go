@@ -64,6 +64,12 @@ func TestBashCompletion(t *testing.T) {
 		t.Fatal("a completion started the daemon")
 	}
 
+	// Before anything runs, the llm providers of the blueprint in the
+	// working directory complete, as the blueprint names them.
+	if got := e.complete(dir, "nemoclave inference set --provider "); !slices.Contains(got, "replay") {
+		t.Errorf("inference set --provider beside the quickstart blueprint completes to %q, want replay", got)
+	}
+
 	e.must("run", "-d", filepath.Join(dir, "blueprint.hcl"))
 	// The default provider of config.yaml completes even when no sandbox
 	// runs (the quickstart's agent may have answered and exited by now).
