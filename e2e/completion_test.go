@@ -64,6 +64,12 @@ func TestBashCompletion(t *testing.T) {
 		t.Fatal("a completion started the daemon")
 	}
 
+	// Before anything runs, the llm providers of the blueprint in the
+	// working directory complete, as the blueprint names them.
+	if got := e.complete(dir, "nemoclave inference set --provider "); !slices.Contains(got, "replay") {
+		t.Errorf("inference set --provider beside the quickstart blueprint completes to %q, want replay", got)
+	}
+
 	e.must("run", "-d", filepath.Join(dir, "blueprint.hcl"))
 	// The default provider of config.yaml completes even when no sandbox
 	// runs (the quickstart's agent may have answered and exited by now).
@@ -80,6 +86,8 @@ func TestBashCompletion(t *testing.T) {
 		{"nemoclave onboard --provider ", []string{"nvidia", "ollama", "vllm", "nim", "replay"}, nil},
 		{"nemoclave onboard --provider ollama --model ", []string{"llama3.1"}, []string{"gpt-4.1"}},
 		{"nemoclave inference set --provider ", []string{"replay"}, nil},
+		{"nemoclave inference status --sandbox ", []string{"quickstart"}, nil},
+		{"nemoclave approvals list --sandbox ", []string{"quickstart"}, nil},
 		{"nemoclave run ", []string{"blueprint.hcl"}, []string{"notes.txt"}},
 		{"nemoclave provider add ", []string{"NVIDIA_API_KEY", "OPENAI_API_KEY"}, nil},
 	}

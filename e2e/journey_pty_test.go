@@ -309,6 +309,11 @@ func ptyJourney(t *testing.T, a *actor) {
 	c.expect("→ list_files")
 	c.expect("sales.csv")
 	c.expect("> ")
+	// Ctrl-C goes to the agent (SIGINT through the sandbox's terminal):
+	// the chat says how to leave and goes on; nothing is torn down.
+	c.typeIn("\x03")
+	c.expect("press Ctrl-D to leave the chat")
+	c.expect("> ")
 	c.typeIn("\x10\x11") // Ctrl-P Ctrl-Q
 	c.expect("detached from quickstart")
 	if code := c.exit(); code != 0 {
@@ -368,12 +373,29 @@ func ptyJourney(t *testing.T, a *actor) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+	// The pending approval's id completes (bash asks `__complete`).
+	var pending []struct{ ID, Host string }
+	if err := json.Unmarshal([]byte(a.must("approvals", "list", "-o", "json")), &pending); err != nil || len(pending) == 0 {
+		t.Fatalf("approvals list -o json: %v %+v", err, pending)
+	}
+	if got := a.must("__complete", "approvals", "approve", ""); !strings.Contains(got, pending[0].ID+"\tquickstart wants localhost") {
+		t.Errorf("approvals approve <TAB> offers %q, want the pending id %s", got, pending[0].ID)
+	}
 	tm := a.onPTY("term")
 	tm.expect("Approvals")
 	tm.typeIn("3")
+	// A table with column headings; the held request under them.
+	tm.expect("DESTINATION")
+	tm.expect("EXPIRES IN")
 	tm.expect("localhost")
 	tm.typeIn("a")
 	tm.expect("approved")
+	// The inference tab: a table of routes and usage, and a token chart.
+	tm.typeIn("4")
+	tm.expect("ALIAS")
+	tm.expect("MODEL")
+	tm.expect("THIS MONTH")
+	tm.expect("tokens per")
 	select {
 	case r := <-fetched:
 		if !strings.Contains(r.stdout, "status=") {
@@ -403,10 +425,17 @@ func ptyJourney(t *testing.T, a *actor) {
 	// An attached run on a terminal: chat through `run` itself, detach,
 	// then connect and leave.
 	r := a.onPTY("run", bp, "--var", "prompt=")
+	// On a terminal each step spins with its name until it ends.
+	r.expect("⠋ launch plugins")
+	r.expect("✓ launch plugins")
 	r.expect("start agent assistant")
 	r.expect("> ")
 	r.typeIn("What files are in my workspace?\r")
 	r.expect("sales.csv")
+	r.expect("> ")
+	// Once the agent runs, Ctrl-C is the agent's, not the run's.
+	r.typeIn("\x03")
+	r.expect("press Ctrl-D to leave the chat")
 	r.expect("> ")
 	r.typeIn("\x10\x11")
 	r.expect("detached from quickstart")

@@ -148,6 +148,7 @@ func TestJourney_Reruns(t *testing.T) {
 	if r.code == 0 || !strings.Contains(r.stderr, "no-such-agent") {
 		t.Fatalf("run of a broken agent: exit %d\n%s", r.code, r.stderr)
 	}
+	assertDiagnosticOnce(t, r.stderr)
 	if list := e.must("sandbox", "list", "-o", "json"); strings.Contains(list, `"e2e"`) {
 		t.Fatalf("a failed start left its sandbox behind: %s", list)
 	}
@@ -250,5 +251,46 @@ func patchBuildID(t *testing.T, path string) {
 	b = bytes.ReplaceAll(b, id, patched)
 	if err := os.WriteFile(path, b, 0o755); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// assertDiagnosticOnce checks that a failed run printed its failed step's
+// diagnostic (the indented block under "✗ <step> failed") exactly once,
+// and, not on a terminal, no spinner: one plain line per step.
+func assertDiagnosticOnce(t *testing.T, stderr string) {
+	t.Helper()
+	lines := strings.Split(stderr, "\n")
+	var block []string
+	for i, l := range lines {
+		if strings.HasPrefix(l, "✗ ") {
+			for _, d := range lines[i+1:] {
+				if !strings.HasPrefix(d, "    ") {
+					break
+				}
+				if d = strings.TrimSpace(d); d != "" {
+					block = append(block, d)
+				}
+			}
+			break
+		}
+	}
+	if len(block) == 0 {
+		t.Fatalf("no failed step with a diagnostic in:\n%s", stderr)
+	}
+	for _, d := range block {
+		if n := strings.Count(stderr, d); n != 1 {
+			t.Errorf("the diagnostic line %q is printed %d times, want once:\n%s", d, n, stderr)
+		}
+	}
+	if strings.Count(stderr, "✗ ") != 1 {
+		t.Errorf("more than one failed step reported:\n%s", stderr)
+	}
+	if strings.ContainsAny(stderr, "\r⠋") {
+		t.Errorf("a spinner was drawn on a pipe:\n%q", stderr)
+	}
+	for _, step := range []string{"✓ evaluate blueprint", "✓ launch plugins"} {
+		if n := strings.Count(stderr, step); n != 1 {
+			t.Errorf("%q is shown %d times, want one line:\n%s", step, n, stderr)
+		}
 	}
 }

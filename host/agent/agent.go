@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strings"
+	"sync/atomic"
 
 	"github.com/nemoclave/nemoclave/internal/toolloop"
 	"github.com/nemoclave/nemoclave/internal/wire/openai"
@@ -38,7 +40,11 @@ type Options struct {
 	In       io.Reader
 	Out      io.Writer // the assistant's words
 	Progress io.Writer // tool calls and status lines
-	HTTP     *http.Client
+	// Interrupts (Ctrl-C on the chat's terminal: SIGINT) stop the turn
+	// that is running and return to the prompt; at the prompt they say
+	// how to leave. Nil: the chat is ended by its context alone.
+	Interrupts <-chan os.Signal
+	HTTP       *http.Client
 }
 
 const defaultSystem = "You are a helpful assistant running inside a nemoclave sandbox. " +
@@ -106,22 +112,55 @@ type conversation struct {
 }
 
 func (c *conversation) interactive(ctx context.Context) error {
-	in := bufio.NewScanner(c.o.In)
-	in.Buffer(make([]byte, 64*1024), 1<<20)
+	// The input is read beside the loop, so an interrupt at the prompt is
+	// answered at once.
+	lines := make(chan string)
+	var readErr error
+	go func() {
+		defer close(lines)
+		in := bufio.NewScanner(c.o.In)
+		in.Buffer(make([]byte, 64*1024), 1<<20)
+		for in.Scan() {
+			select {
+			case lines <- in.Text():
+			case <-ctx.Done():
+				return
+			}
+		}
+		readErr = in.Err()
+	}()
 	for {
 		fmt.Fprint(c.o.Out, "> ")
-		if !in.Scan() {
+		var line string
+		select {
+		case <-ctx.Done():
 			fmt.Fprintln(c.o.Out)
-			return in.Err()
+			return ctx.Err()
+		case <-c.o.Interrupts:
+			// The terminal dropped the half-typed line; the chat goes on.
+			fmt.Fprintln(c.o.Out)
+			fmt.Fprintln(c.o.Progress, "(interrupted; type /exit or press Ctrl-D to leave the chat)")
+			continue
+		case l, ok := <-lines:
+			if !ok {
+				fmt.Fprintln(c.o.Out)
+				return readErr
+			}
+			line = strings.TrimSpace(l)
 		}
-		line := strings.TrimSpace(in.Text())
 		switch line {
 		case "":
 			continue
 		case "/exit", "/quit":
 			return nil
 		}
-		if err := c.turn(ctx, line, nil); err != nil {
+		interrupted, err := c.interruptibleTurn(ctx, line)
+		if interrupted {
+			fmt.Fprintln(c.o.Out)
+			fmt.Fprintln(c.o.Progress, "(interrupted: the answer was stopped; ask again or type /exit to leave)")
+			continue
+		}
+		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
@@ -129,6 +168,27 @@ func (c *conversation) interactive(ctx context.Context) error {
 			fmt.Fprintf(c.o.Progress, "error: %v\n", err)
 		}
 	}
+}
+
+// interruptibleTurn runs one turn that an interrupt cancels; it reports
+// whether one did.
+func (c *conversation) interruptibleTurn(ctx context.Context, line string) (bool, error) {
+	tctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var interrupted atomic.Bool
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		select {
+		case <-c.o.Interrupts:
+			interrupted.Store(true)
+			cancel()
+		case <-done:
+		}
+	}()
+	err := c.turn(tctx, line, nil)
+	// An interrupt that came as the answer ended stopped nothing.
+	return interrupted.Load() && err != nil && ctx.Err() == nil, err
 }
 
 // turn sends one user message and runs the tool loop until the model

@@ -5,12 +5,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
@@ -184,5 +186,78 @@ func TestAttachmentsBecomeImagePartsAndDocumentText(t *testing.T) {
 	}
 	if err := Run(context.Background(), Options{BaseURL: llm.URL, Prompt: "x", Attachments: []string{dir + "/missing.pdf"}}); err == nil {
 		t.Fatal("a missing attachment was accepted")
+	}
+}
+
+// syncBuf is a buffer written by the chat and read by the test.
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// Ctrl-C in a chat (SIGINT, here sent on the channel) stops the answer
+// being written and returns to the prompt; at the prompt it says how to
+// leave; the chat goes on either way.
+func TestInteractiveInterruptStopsTheTurnNotTheChat(t *testing.T) {
+	t.Parallel()
+	asked := make(chan struct{}, 1)
+	llm := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var req map[string]any
+		_ = json.NewDecoder(r.Body).Decode(&req)
+		msgs := req["messages"].([]any)
+		if last := msgs[len(msgs)-1].(map[string]any); last["content"] == "slow question" {
+			asked <- struct{}{}
+			<-r.Context().Done() // answers only when the client gives up
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"id":"x","object":"chat.completion","model":"m","choices":[{"index":0,"finish_reason":"stop","message":{"role":"assistant","content":"answered with %d messages"}}]}`, len(msgs))
+	}))
+	defer llm.Close()
+	inR, inW := io.Pipe()
+	ints := make(chan os.Signal, 1)
+	var out, progress syncBuf
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(context.Background(), Options{BaseURL: llm.URL, In: inR, Out: &out, Progress: &progress, NoStream: true, Interrupts: ints})
+	}()
+	waitShown := func(b *syncBuf, want string) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for !strings.Contains(b.String(), want) {
+			if time.Now().After(deadline) {
+				t.Fatalf("never showed %q; out %q progress %q", want, out.String(), progress.String())
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	waitShown(&out, "> ")
+	ints <- os.Interrupt // at the prompt
+	waitShown(&progress, "type /exit or press Ctrl-D to leave the chat")
+	fmt.Fprintln(inW, "slow question")
+	<-asked
+	ints <- os.Interrupt // while the model is answering
+	waitShown(&progress, "interrupted: the answer was stopped")
+	fmt.Fprintln(inW, "next")
+	// system + slow question (kept, as a failed turn's is) + next
+	waitShown(&out, "answered with 3 messages")
+	fmt.Fprintln(inW, "/exit")
+	if err := <-done; err != nil {
+		t.Fatalf("the chat ended with %v after interrupts", err)
+	}
+	if strings.Contains(progress.String(), "error:") {
+		t.Errorf("an interrupted turn was reported as an error: %q", progress.String())
 	}
 }

@@ -1,7 +1,10 @@
 package cli
 
 import (
+	"context"
 	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -16,7 +19,8 @@ func init() {
 			Short: "The built-in agent: chat with tools, run inside a sandbox",
 			Long: `The built-in agent talks to the inference gateway (OPENAI_BASE_URL) and the
 tools MCP server (NEMOCLAVE_MCP_URL) that the sandbox provides. Without -p it
-is an interactive chat (/exit to leave); with -p it answers one prompt.`,
+is an interactive chat (/exit or Ctrl-D to leave; Ctrl-C stops the answer
+being written and returns to the prompt); with -p it answers one prompt.`,
 			Example: `  nemoclave agent -p "What files are in my workspace?"
   nemoclave agent --model smart`,
 			Args: cobra.NoArgs,
@@ -31,7 +35,21 @@ is an interactive chat (/exit to leave); with -p it answers one prompt.`,
 					o.Model = os.Getenv("NEMOCLAVE_MODEL")
 				}
 				o.In, o.Out, o.Progress = cmd.InOrStdin(), cmd.OutOrStdout(), cmd.ErrOrStderr()
-				return agent.Run(cmd.Context(), o)
+				ctx := cmd.Context()
+				if o.Prompt == "" {
+					// In a chat Ctrl-C (SIGINT) stops the answer being
+					// written and returns to the prompt; it does not end
+					// the agent (nor the run or sandbox it is in).
+					// SIGTERM still does.
+					ints := make(chan os.Signal, 1)
+					signal.Notify(ints, os.Interrupt)
+					defer signal.Stop(ints)
+					o.Interrupts = ints
+					var stop context.CancelFunc
+					ctx, stop = signal.NotifyContext(context.WithoutCancel(ctx), syscall.SIGTERM, syscall.SIGHUP)
+					defer stop()
+				}
+				return agent.Run(ctx, o)
 			},
 		}
 		f := cmd.Flags()

@@ -2,11 +2,15 @@ package cli
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
 	"time"
 
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/spf13/cobra"
 
 	pb "github.com/nemoclave/nemoclave/host/api/daemonpb"
@@ -214,8 +218,38 @@ func inferenceProviders(g *Globals) completeFunc {
 		if cfg, err := config.Load(g.Home); err == nil && cfg.Inference.Provider != "" {
 			out = append(out, cfg.Inference.Provider)
 		}
+		out = append(out, blueprintProviders(".")...)
 		return uniqSorted(out), cobra.ShellCompDirectiveNoFileComp
 	}
+}
+
+// blueprintProviders are the llm plugins the blueprints in dir declare
+// (plugin "llm" "main" → main), as `inference set` takes them, so the
+// providers complete before anything runs. Only the syntax is read:
+// nothing is evaluated, and a file that does not parse adds nothing.
+func blueprintProviders(dir string) []string {
+	files, _ := filepath.Glob(filepath.Join(dir, "*.hcl"))
+	var out []string
+	for _, f := range files {
+		src, err := os.ReadFile(f)
+		if err != nil || len(src) > 1<<20 {
+			continue
+		}
+		file, diags := hclsyntax.ParseConfig(src, f, hcl.InitialPos)
+		if diags.HasErrors() {
+			continue
+		}
+		body, ok := file.Body.(*hclsyntax.Body)
+		if !ok {
+			continue
+		}
+		for _, b := range body.Blocks {
+			if b.Type == "plugin" && len(b.Labels) == 2 && b.Labels[0] == "llm" {
+				out = append(out, b.Labels[1])
+			}
+		}
+	}
+	return out
 }
 
 // inferenceModels are the models running sandboxes route to, config.yaml's

@@ -105,7 +105,8 @@ leaves nothing behind.`,
 				// `nemoclave logs`.
 				out := newEscapeWriter(cmd.OutOrStdout())
 				defer out.Flush()
-				ev := &runPrinter{out: out, progress: cmd.ErrOrStderr()}
+				ev := &runPrinter{out: out, progress: cmd.ErrOrStderr(), tty: isTerminal(cmd.ErrOrStderr())}
+				defer ev.stopSpinner()
 				var sess *attachedRun
 				if !detach {
 					req.Stdin = stdinMode()
@@ -127,6 +128,7 @@ leaves nothing behind.`,
 					ev.attach = sess.attach
 				}
 				err = c.Run(ctx, req, ev)
+				ev.stopSpinner()
 				if sess != nil && sess.detached.Load() {
 					fmt.Fprintf(ev.progress, "detached from %s; it keeps running: type into it again with `nemoclave %s connect`, stop it with `nemoclave sandbox delete %s`\n", sess.sandbox, sess.sandbox, sess.sandbox)
 					return nil
@@ -173,9 +175,25 @@ type runPrinter struct {
 	stepFailed bool
 	// attach, when set, connects the run's input to the agent that reads it.
 	attach func(sandbox string, tty bool)
+	// tty: progress reaches a terminal, so a running step shows a spinner
+	// with what it waits for; elsewhere each step is one line when it ends.
+	tty  bool
+	spin *spinner
+}
+
+// stopSpinner clears the running step's spinner, if any. Callers hold mu
+// or own the printer alone.
+func (p *runPrinter) stopSpinner() {
+	if p.spin != nil {
+		p.spin.Stop()
+		p.spin = nil
+	}
 }
 
 func (p *runPrinter) Console(sandbox string, tty bool) {
+	p.mu.Lock()
+	p.stopSpinner()
+	p.mu.Unlock()
 	if p.attach != nil {
 		go p.attach(sandbox, tty)
 	}
@@ -185,13 +203,23 @@ func (p *runPrinter) Step(s daemon.Step) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	switch s.Phase {
+	case "start":
+		p.stopSpinner()
+		p.spin = newSpinner(p.progress, p.tty, s.Name)
+	case "progress":
+		// What the step waits for now: a pod's phase and last event.
+		if p.spin != nil {
+			p.spin.Set(s.Name + " — " + s.Detail)
+		}
 	case "done":
+		p.stopSpinner()
 		detail := ""
 		if s.Detail != "" {
 			detail = " — " + s.Detail
 		}
 		fmt.Fprintf(p.progress, "✓ %s (%d ms)%s\n", s.Name, s.DurationMS, detail)
 	case "failed":
+		p.stopSpinner()
 		fmt.Fprintf(p.progress, "✗ %s failed after %d ms:\n%s\n", s.Name, s.DurationMS, indent(s.Detail))
 		p.stepFailed = true
 	}
@@ -200,12 +228,15 @@ func (p *runPrinter) Step(s daemon.Step) {
 func (p *runPrinter) Output(b []byte) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	// The agent's output takes the screen from a spinner.
+	p.stopSpinner()
 	p.out.Write(b)
 }
 
 func (p *runPrinter) Exit(sandbox string, code int, reason string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.stopSpinner()
 	msg := fmt.Sprintf("agent in sandbox %s exited with code %d", sandbox, code)
 	if reason != "" {
 		msg += " (" + reason + ")"

@@ -19,7 +19,12 @@ func init() {
 		cmd := &cobra.Command{
 			Use:   "term",
 			Short: "Terminal dashboard: sandboxes, live logs, approvals, inference",
-			Args:  cobra.NoArgs,
+			Long: `A dashboard of this daemon: [1] sandboxes, [2] the selected sandbox's logs,
+[3] pending egress approvals (ID, sandbox, destination, waiting, expires in;
+answer with a once, s for the sandbox, p persist, d deny) and [4] inference:
+each running sandbox's routes, provider circuits and token and cost usage
+against its budget, and a chart of the tokens used per refresh interval.`,
+			Args: cobra.NoArgs,
 			RunE: func(cmd *cobra.Command, _ []string) error {
 				c, err := connect(cmd.Context(), g)
 				if err != nil {

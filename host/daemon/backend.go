@@ -27,8 +27,11 @@ type RunRequest struct {
 
 // Step is a progress report of a run.
 type Step struct {
-	Name       string
-	Phase      string // "start", "done", "failed"
+	Name string
+	// "start", "progress" (Detail says what the step waits for now, such
+	// as a pod's phase and last event), "done" or "failed". A client that
+	// does not know a phase ignores it.
+	Phase      string
 	DurationMS int64
 	Detail     string
 }

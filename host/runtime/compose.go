@@ -16,6 +16,7 @@ import (
 	"github.com/nemoclave/nemoclave/gateway/inference"
 	"github.com/nemoclave/nemoclave/host/plugins"
 	"github.com/nemoclave/nemoclave/policy"
+	"github.com/nemoclave/nemoclave/sandbox"
 	"github.com/nemoclave/nemoclave/sandbox/pluginbox"
 	"github.com/nemoclave/nemoclave/sdk/dataproc"
 	"github.com/nemoclave/nemoclave/sdk/embeddings"
@@ -79,7 +80,17 @@ func (r *Runtime) launchPlugins(ctx context.Context, bp *blueprints.Blueprint, r
 		}
 	}()
 	var mu sync.Mutex
-	for _, wave := range launchWaves(bp) {
+	waves := launchWaves(bp)
+	for i, wave := range waves {
+		names := make([]string, 0, len(wave))
+		for _, p := range wave {
+			names = append(names, p.Address)
+		}
+		msg := "starting " + strings.Join(names, ", ")
+		if len(waves) > 1 {
+			msg += fmt.Sprintf(" (group %d of %d)", i+1, len(waves))
+		}
+		sandbox.ReportProgress(ctx, msg)
 		g, gctx := errgroup.WithContext(ctx)
 		for _, p := range wave {
 			g.Go(func() error {

@@ -83,10 +83,19 @@ type refcount struct {
 // cancelled context (Ctrl-C in the CLI) stops and cleans up too. Detached,
 // it returns once the agents run.
 func (r *Runtime) Run(ctx context.Context, req daemon.RunRequest, ev daemon.RunEvents) error {
-	step := func(name string, f func() (string, error)) error {
+	// A step reports its start, what it waits for while it runs (phase
+	// "progress": a pod's phase and last event, the plugin launching) and
+	// its end; the CLI shows a spinner with that reason.
+	step := func(name string, f func(ctx context.Context) (string, error)) error {
 		start := time.Now()
 		ev.Step(daemon.Step{Name: name, Phase: "start"})
-		detail, err := f()
+		var mu sync.Mutex
+		pctx := sandbox.WithProgress(ctx, func(msg string) {
+			mu.Lock()
+			defer mu.Unlock()
+			ev.Step(daemon.Step{Name: name, Phase: "progress", DurationMS: since(start), Detail: r.opts.Redact(msg)})
+		})
+		detail, err := f(pctx)
 		if err != nil {
 			ev.Step(daemon.Step{Name: name, Phase: "failed", DurationMS: since(start), Detail: r.opts.Redact(err.Error())})
 			return fmt.Errorf("%s: %w", name, err)
@@ -96,7 +105,7 @@ func (r *Runtime) Run(ctx context.Context, req daemon.RunRequest, ev daemon.RunE
 	}
 
 	var bp *blueprints.Blueprint
-	if err := step("evaluate blueprint", func() (string, error) {
+	if err := step("evaluate blueprint", func(ctx context.Context) (string, error) {
 		var err error
 		bp, err = r.evaluate(ctx, req)
 		if err != nil {
@@ -114,12 +123,12 @@ func (r *Runtime) Run(ctx context.Context, req daemon.RunRequest, ev daemon.RunE
 	default:
 		return fmt.Errorf("run: unknown stdin mode %q (tty, pipe or empty)", req.Stdin)
 	}
-	if err := step("prepare sandboxes", func() (string, error) { return r.checkNew(ctx, bp, req) }); err != nil {
+	if err := step("prepare sandboxes", func(ctx context.Context) (string, error) { return r.checkNew(ctx, bp, req) }); err != nil {
 		return err
 	}
 
 	var pl launched
-	if err := step("launch plugins", func() (string, error) {
+	if err := step("launch plugins", func(ctx context.Context) (string, error) {
 		var err error
 		reattach, err := plugin.ParseReattach(req.ReattachPlugins)
 		if err != nil {
@@ -170,7 +179,7 @@ func (r *Runtime) Run(ctx context.Context, req daemon.RunRequest, ev daemon.RunE
 		case i == 0:
 			rn.stdin = sandbox.StdinMode(req.Stdin)
 		}
-		if err := step("configure gateway for "+a.Sandbox, rn.configureGateway); err != nil {
+		if err := step("configure gateway for "+a.Sandbox, func(context.Context) (string, error) { return rn.configureGateway() }); err != nil {
 			rn.stop(context.Background(), "start failed") // its gateway parts
 			cleanup("start failed")
 			return err
@@ -179,13 +188,33 @@ func (r *Runtime) Run(ctx context.Context, req daemon.RunRequest, ev daemon.RunE
 		r.mu.Lock()
 		r.runs[rn.name] = rn
 		r.mu.Unlock()
-		if err := step("create sandbox "+a.Sandbox, func() (string, error) { return rn.createSandbox(ctx, req.Path) }); err != nil {
+		if err := step("create sandbox "+a.Sandbox, func(ctx context.Context) (string, error) { return rn.createSandbox(ctx, req.Path) }); err != nil {
 			cleanup("start failed")
 			return err
 		}
-		if err := step("start agent "+a.Name, rn.start); err != nil {
+		if err := step("start agent "+a.Name, func(context.Context) (string, error) { return rn.start() }); err != nil {
 			cleanup("start failed")
 			return err
+		}
+		// A pod is scheduled and its image pulled after Start returns: an
+		// attached run shows what it waits for until the agent runs.
+		// Detached runs (and the controller) return at once; `sandbox
+		// list` shows the state.
+		if w, ok := rn.driver.(sandbox.RunningWaiter); ok && !req.Detach {
+			if err := step("wait for sandbox "+a.Sandbox+" to run", func(ctx context.Context) (string, error) {
+				info, err := w.WaitRunning(ctx, rn.name)
+				if err != nil && info.State == sandbox.StateExited && !info.StartedAt.IsZero() {
+					// It ran, and was quick: its output and exit follow.
+					return "ran and exited", nil
+				}
+				if err != nil {
+					return "", err
+				}
+				return "running", nil
+			}); err != nil {
+				cleanup("start failed")
+				return err
+			}
 		}
 		rn.openConsole(ctx, req, ev)
 	}

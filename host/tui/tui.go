@@ -8,6 +8,7 @@ import (
 
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/lipgloss"
+	"github.com/charmbracelet/lipgloss/table"
 
 	pb "github.com/nemoclave/nemoclave/host/api/daemonpb"
 )
@@ -37,24 +38,29 @@ var tabNames = []string{"Sandboxes", "Logs", "Approvals", "Inference"}
 
 // Model is the bubbletea model.
 type Model struct {
-	src      Source
-	tab      tab
-	width    int
-	height   int
-	sbs      []*pb.Sandbox
-	sel      int
-	logs     string
-	apprs    []*pb.Approval
-	apprSel  int
-	infer    string
-	status   string
-	err      error
-	interval time.Duration
+	src     Source
+	tab     tab
+	width   int
+	height  int
+	sbs     []*pb.Sandbox
+	sel     int
+	logs    string
+	apprs   []*pb.Approval
+	apprSel int
+	infer   []*pb.SandboxInference
+	// tokens is the tokens used in each refresh interval, oldest first,
+	// for the chart on the inference tab; lastTotal is the running total
+	// the last refresh saw (-1 before the first).
+	tokens    []int64
+	lastTotal int64
+	status    string
+	err       error
+	interval  time.Duration
 }
 
 // New returns the dashboard model refreshing every interval.
 func New(src Source, interval time.Duration) Model {
-	return Model{src: src, interval: interval}
+	return Model{src: src, interval: interval, lastTotal: -1}
 }
 
 type tickMsg struct{}
@@ -63,7 +69,7 @@ type dataMsg struct {
 	sbs   []*pb.Sandbox
 	logs  string
 	apprs []*pb.Approval
-	infer string
+	infer []*pb.SandboxInference
 	err   error
 }
 
@@ -90,10 +96,7 @@ func (m Model) refresh() tea.Cmd {
 			d.logs, _ = src.Logs(ctx, sbName, 200)
 		}
 		d.apprs, _ = src.Approvals(ctx)
-		live, err := src.Inference(ctx)
-		if err == nil {
-			d.infer = viewInference(live)
-		}
+		d.infer, _ = src.Inference(ctx)
 		return d
 	}
 }
@@ -119,6 +122,7 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		m.err = msg.err
 		if msg.err == nil {
 			m.sbs, m.logs, m.apprs, m.infer = msg.sbs, msg.logs, msg.apprs, msg.infer
+			m.sampleTokens()
 			if m.sel >= len(m.sbs) {
 				m.sel = max(0, len(m.sbs)-1)
 			}
@@ -222,7 +226,7 @@ func (m Model) View() string {
 	case tabApprovals:
 		b.WriteString(m.viewApprovals())
 	case tabInference:
-		b.WriteString(m.infer)
+		b.WriteString(m.viewInference())
 	}
 	if m.status != "" {
 		b.WriteString("\n" + m.status + "\n")
@@ -271,44 +275,161 @@ func (m Model) viewApprovals() string {
 	if len(m.apprs) == 0 {
 		return "no pending approvals\n"
 	}
-	var b strings.Builder
-	for i, a := range m.apprs {
-		line := fmt.Sprintf("%s  %-16s %s:%d  waiting %s, expires in %s", a.Id, a.Sandbox, a.Host, a.Port,
-			time.Since(a.Requested.AsTime()).Round(time.Second), time.Until(a.Expires.AsTime()).Round(time.Second))
-		if i == m.apprSel {
-			line = selStyle.Render(line)
-		}
-		b.WriteString(line + "\n")
+	rows := make([][]string, 0, len(m.apprs))
+	for _, a := range m.apprs {
+		rows = append(rows, []string{a.Id, a.Sandbox, fmt.Sprintf("%s:%d", a.Host, a.Port),
+			time.Since(a.Requested.AsTime()).Round(time.Second).String(), time.Until(a.Expires.AsTime()).Round(time.Second).String()})
 	}
+	return grid([]string{"ID", "SANDBOX", "DESTINATION", "WAITING", "EXPIRES IN"}, rows, m.apprSel) + "\n"
+}
+
+// grid renders a table with a heading row; the row numbered sel (-1:
+// none) is highlighted.
+func grid(headers []string, rows [][]string, sel int) string {
+	return table.New().
+		Border(lipgloss.NormalBorder()).
+		BorderTop(false).BorderBottom(false).BorderLeft(false).BorderRight(false).
+		BorderColumn(false).BorderHeader(true).
+		BorderStyle(helpStyle).
+		Headers(headers...).
+		Rows(rows...).
+		StyleFunc(func(row, _ int) lipgloss.Style {
+			st := lipgloss.NewStyle().PaddingRight(2)
+			switch {
+			case row == table.HeaderRow:
+				return st.Bold(true)
+			case row == sel:
+				return st.Reverse(true)
+			}
+			return st
+		}).
+		String()
+}
+
+// sampleTokens records the tokens used since the last refresh, summed
+// over the running sandboxes, for the chart.
+func (m *Model) sampleTokens() {
+	var total int64
+	for _, v := range m.infer {
+		total += v.GetUsage().GetTokensToday()
+	}
+	if m.lastTotal >= 0 {
+		// A new day or a sandbox gone lowers the total: nothing was used.
+		m.tokens = append(m.tokens, max(0, total-m.lastTotal))
+		if n := len(m.tokens) - maxSamples; n > 0 {
+			m.tokens = m.tokens[n:]
+		}
+	}
+	m.lastTotal = total
+}
+
+// maxSamples bounds the chart's history.
+const maxSamples = 240
+
+func (m Model) viewInference() string {
+	if len(m.infer) == 0 {
+		return "no running sandbox — inference routes and usage show here once one runs\n"
+	}
+	var b strings.Builder
+	for _, v := range m.infer {
+		st := v
+		b.WriteString(titleStyle.Render(v.Sandbox) + "\n")
+		var routes [][]string
+		for _, r := range st.Routes {
+			alias := r.Alias
+			if alias == st.Default {
+				alias += " (default)"
+			}
+			fb := strings.Join(r.Fallback, ", ")
+			if fb == "" {
+				fb = "-"
+			}
+			routes = append(routes, []string{alias, strings.TrimPrefix(r.Provider, "plugin.llm."), r.Model, fb})
+		}
+		if len(routes) > 0 {
+			b.WriteString(grid([]string{"ALIAS", "PROVIDER", "MODEL", "FALLBACK"}, routes, -1) + "\n\n")
+		}
+		var health [][]string
+		for _, p := range st.Providers {
+			last := p.LastError
+			if last == "" {
+				last = "-"
+			}
+			health = append(health, []string{strings.TrimPrefix(p.Provider, "plugin.llm."), p.State, fmt.Sprint(p.ConsecutiveFailures), last})
+		}
+		if len(health) > 0 {
+			b.WriteString(grid([]string{"PROVIDER", "CIRCUIT", "FAILURES", "LAST ERROR"}, health, -1) + "\n\n")
+		}
+		u, bud := st.GetUsage(), st.GetUsage().GetBudget()
+		b.WriteString(grid([]string{"USAGE", "TODAY", "THIS MONTH"}, [][]string{
+			{"tokens", limited(fmt.Sprint(u.GetTokensToday()), bud.GetTokensPerDay()), limited(fmt.Sprint(u.GetTokensMonth()), bud.GetTokensPerMonth())},
+			{"cost (USD)", limitedUSD(u.GetCostTodayUsd(), bud.GetCostPerDayUsd()), limitedUSD(u.GetCostMonthUsd(), bud.GetCostPerMonthUsd())},
+		}, -1) + "\n\n")
+	}
+	b.WriteString(m.viewTokenChart())
 	return b.String()
 }
 
-// viewInference shows each running sandbox's routes, provider health and
-// budget use.
-func viewInference(live []*pb.SandboxInference) string {
-	if len(live) == 0 {
-		return "no running sandbox\n"
+func limited(v string, limit int64) string {
+	if limit <= 0 {
+		return v
 	}
+	return fmt.Sprintf("%s of %d", v, limit)
+}
+
+func limitedUSD(v, limit float64) string {
+	if limit <= 0 {
+		return fmt.Sprintf("%.4f", v)
+	}
+	return fmt.Sprintf("%.4f of %.2f", v, limit)
+}
+
+// viewTokenChart draws the tokens used per refresh interval, all running
+// sandboxes together, as bars over the last samples that fit the window.
+func (m Model) viewTokenChart() string {
+	width := m.width - 12
+	if width < 10 {
+		width = 60
+	}
+	samples := m.tokens
+	if len(samples) > width {
+		samples = samples[len(samples)-width:]
+	}
+	span := time.Duration(len(samples)) * m.interval
+	head := fmt.Sprintf("tokens per %s, last %s", m.interval, span.Round(time.Second))
+	if len(samples) == 0 {
+		return titleStyle.Render(head) + "\n(the chart fills in as the dashboard refreshes)\n"
+	}
+	var peak, sum int64
+	for _, n := range samples {
+		peak = max(peak, n)
+		sum += n
+	}
+	const rows = 5
+	bars := []rune(" ▁▂▃▄▅▆▇█")
 	var b strings.Builder
-	for _, v := range live {
-		fmt.Fprintf(&b, "%s (default alias %s)\n", v.Sandbox, v.Default)
-		for _, r := range v.Routes {
-			fmt.Fprintf(&b, "  %-12s → %s %s", r.Alias, r.Provider, r.Model)
-			if len(r.Fallback) > 0 {
-				fmt.Fprintf(&b, " (fallback %s)", strings.Join(r.Fallback, ", "))
+	b.WriteString(titleStyle.Render(head) + fmt.Sprintf("  (total %d, peak %d)\n", sum, peak))
+	for r := rows - 1; r >= 0; r-- {
+		label := ""
+		switch r {
+		case rows - 1:
+			label = fmt.Sprint(peak)
+		case 0:
+			label = "0"
+		}
+		b.WriteString(fmt.Sprintf("%8s │", label))
+		for _, n := range samples {
+			// The bar's height in eighths of a row, rows*8 at the peak.
+			h := 0
+			if peak > 0 {
+				h = int((n*rows*8 + peak - 1) / peak)
 			}
-			b.WriteString("\n")
+			fill := min(max(h-r*8, 0), 8)
+			b.WriteRune(bars[fill])
 		}
-		for _, p := range v.Providers {
-			fmt.Fprintf(&b, "  provider %s: %s, %d consecutive failures", p.Provider, p.State, p.ConsecutiveFailures)
-			if p.LastError != "" {
-				fmt.Fprintf(&b, ", last error: %s", p.LastError)
-			}
-			b.WriteString("\n")
-		}
-		if u := v.Usage; u != nil {
-			fmt.Fprintf(&b, "  %d tokens today, %d this month, $%.4f today\n", u.TokensToday, u.TokensMonth, u.CostTodayUsd)
-		}
+		b.WriteString("\n")
 	}
+	b.WriteString(fmt.Sprintf("%8s └%s\n", "", strings.Repeat("─", len(samples))))
 	return b.String()
 }
+

@@ -473,8 +473,17 @@ func (d *Driver) Wait(ctx context.Context, name string) (sandbox.Info, error) {
 }
 
 // WaitRunning blocks until the sandbox's container runs, or returns its
-// failure (for example an image that cannot be pulled).
+// failure (for example an image that cannot be pulled). While it waits it
+// reports the pod's phase and its last event (sandbox.ReportProgress).
 func (d *Driver) WaitRunning(ctx context.Context, name string) (sandbox.Info, error) {
+	// Events (pulling an image, no node with room) do not change the pod:
+	// whoever watches is told of them at this pace.
+	every := 30 * time.Second
+	watched := sandbox.HasProgress(ctx)
+	if watched {
+		every = 2 * time.Second
+	}
+	reported := ""
 	for {
 		changed := d.w.next(name)
 		info, err := d.Status(ctx, name)
@@ -487,11 +496,17 @@ func (d *Driver) WaitRunning(ctx context.Context, name string) (sandbox.Info, er
 		case sandbox.StateExited, sandbox.StateLost:
 			return info, fmt.Errorf("%w: %s exited before it ran: %s", sandbox.ErrNotRunning, name, info.Reason)
 		}
+		if watched {
+			if msg := d.podProgress(ctx, name); msg != reported {
+				sandbox.ReportProgress(ctx, msg)
+				reported = msg
+			}
+		}
 		select {
 		case <-ctx.Done():
 			return info, fmt.Errorf("sandbox %s is not running yet (%s): %w", name, info.Reason, ctx.Err())
 		case <-changed:
-		case <-time.After(30 * time.Second):
+		case <-time.After(every):
 		}
 	}
 }
