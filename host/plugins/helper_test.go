@@ -184,6 +184,26 @@ func (*helperPlugin) ChatStream(ctx context.Context, req *llm.ChatRequest, send 
 	return send(&llm.ChatChunk{FinishReason: llm.FinishStop})
 }
 
+// Forward answers with an event stream of n events ("events=n" as the
+// query, 50 by default), each about 150 bytes, handed over one by one as
+// a provider reading an upstream's stream does.
+func (*helperPlugin) Forward(ctx context.Context, req *llm.ForwardRequest, send func(*llm.ForwardChunk) error) error {
+	n := 50
+	if v, ok := strings.CutPrefix(req.Query, "events="); ok {
+		n, _ = strconv.Atoi(v)
+	}
+	if err := send(&llm.ForwardChunk{Status: 200, Headers: map[string]string{"content-type": "text/event-stream"}}); err != nil {
+		return err
+	}
+	for i := range n {
+		ev := fmt.Sprintf("data: {\"id\":\"chatcmpl-helper\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"w%03d \"}}]}\n\n", i)
+		if err := send(&llm.ForwardChunk{Data: []byte(ev)}); err != nil {
+			return err
+		}
+	}
+	return send(&llm.ForwardChunk{Data: []byte("data: [DONE]\n\n")})
+}
+
 func (*helperPlugin) Dimensions(context.Context, string) (int, error) { return helperDims, nil }
 
 const helperDims = 64
