@@ -84,20 +84,28 @@ func forward50(ctx context.Context, b *testing.B, f llm.Forwarder) int {
 	return msgs
 }
 
-// cpuTicks is the user+system CPU of pid in clock ticks (1/100 s).
-func cpuTicks(pid int) int64 {
-	raw, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+// cpuNanos is the CPU time pid's threads have used, in ns (the sum of
+// /proc/<pid>/task/*/schedstat; threads that ended are not counted, and
+// a Go plugin's threads live as long as it does).
+func cpuNanos(pid int) int64 {
+	dir := "/proc/" + strconv.Itoa(pid) + "/task"
+	ents, err := os.ReadDir(dir)
 	if err != nil {
 		return 0
 	}
-	s := string(raw)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-	if len(f) < 13 {
-		return 0
+	var sum int64
+	for _, e := range ents {
+		raw, err := os.ReadFile(dir + "/" + e.Name() + "/schedstat")
+		if err != nil {
+			continue
+		}
+		f := strings.Fields(string(raw))
+		if len(f) > 0 {
+			n, _ := strconv.ParseInt(f[0], 10, 64)
+			sum += n
+		}
 	}
-	u, _ := strconv.ParseInt(f[11], 10, 64)
-	k, _ := strconv.ParseInt(f[12], 10, 64)
-	return u + k
+	return sum
 }
 
 func BenchmarkPluginHop(b *testing.B) {
@@ -117,7 +125,7 @@ func BenchmarkPluginHop(b *testing.B) {
 			cpu0 := make([]int64, len(vs))
 			for i, v := range vs {
 				call(v) // warm up
-				cpu0[i] = cpuTicks(v.pid)
+				cpu0[i] = cpuNanos(v.pid)
 			}
 			n := 0
 			for b.Loop() {
@@ -131,7 +139,7 @@ func BenchmarkPluginHop(b *testing.B) {
 			b.StopTimer()
 			for i, v := range vs {
 				lat[i].report(b, v.name+"-")
-				b.ReportMetric(float64(cpuTicks(v.pid)-cpu0[i])*1e7/float64(n), v.name+"-plugin-cpu-ns")
+				b.ReportMetric(float64(cpuNanos(v.pid)-cpu0[i])/float64(n), v.name+"-plugin-cpu-ns")
 				if op != "unary" {
 					b.ReportMetric(float64(msgs[i])/float64(n), v.name+"-msgs")
 				}
@@ -154,7 +162,7 @@ func BenchmarkPluginHopParallel(b *testing.B) {
 	calls := make([]int, len(vs))
 	cpu0 := make([]int64, len(vs))
 	for i, v := range vs {
-		cpu0[i] = cpuTicks(v.pid)
+		cpu0[i] = cpuNanos(v.pid)
 	}
 	b.SetParallelism(4) // 8 callers on 2 cores
 	b.ResetTimer()
@@ -179,7 +187,7 @@ func BenchmarkPluginHopParallel(b *testing.B) {
 			continue
 		}
 		lat[i].report(b, v.name+"-")
-		b.ReportMetric(float64(cpuTicks(v.pid)-cpu0[i])*1e7/float64(calls[i]), v.name+"-plugin-cpu-ns")
+		b.ReportMetric(float64(cpuNanos(v.pid)-cpu0[i])/float64(calls[i]), v.name+"-plugin-cpu-ns")
 		b.ReportMetric(float64(msgs[i])/float64(calls[i]), v.name+"-msgs")
 	}
 }

@@ -90,7 +90,7 @@ func (s *server) Forward(req *pb.ForwardRequest, stream grpc.ServerStreamingServ
 		if c == nil {
 			return nil
 		}
-		return co.add(c)
+		return co.add(forwardPB(c))
 	})
 	// What the provider sent before it returned (an error included) still
 	// reaches the host, in order.
