@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -56,6 +57,7 @@ func TestMain(m *testing.M) {
 	}
 	switch mode {
 	case "serve":
+		profileHelper()
 		plugin.Serve(&helperPlugin{})
 	case "noise":
 		fmt.Println("hello from a chatty plugin")
@@ -80,6 +82,27 @@ func TestMain(m *testing.M) {
 		os.Exit(2)
 	}
 	os.Exit(0)
+}
+
+// profileHelper writes a CPU profile of the helper plugin's first
+// NEMOCLAVE_TEST_CPUPROFILE_SECONDS (default 10) to the file named by
+// NEMOCLAVE_TEST_CPUPROFILE, for profiling the plugin side of the hop:
+//
+//	NEMOCLAVE_TEST_CPUPROFILE=/tmp/plugin.pprof go test -run '^$' -bench PluginHop ./host/plugins
+func profileHelper() {
+	path := os.Getenv("NEMOCLAVE_TEST_CPUPROFILE")
+	if path == "" {
+		return
+	}
+	secs, err := strconv.Atoi(os.Getenv("NEMOCLAVE_TEST_CPUPROFILE_SECONDS"))
+	if err != nil || secs <= 0 {
+		secs = 10
+	}
+	f, err := os.Create(fmt.Sprintf("%s.%d", path, os.Getpid()))
+	if err != nil || pprof.StartCPUProfile(f) != nil {
+		return
+	}
+	time.AfterFunc(time.Duration(secs)*time.Second, func() { pprof.StopCPUProfile(); f.Close() })
 }
 
 // helperPlugin is an embeddings and llm plugin whose Embed crashes on "crash",

@@ -43,6 +43,11 @@ func launchHopVariants(b *testing.B) []*hopVariant {
 		b.Fatal(err)
 	}
 	env := []string{helperEnv + "=serve", "PATH=" + os.Getenv("PATH")}
+	for _, k := range []string{"NEMOCLAVE_TEST_CPUPROFILE", "NEMOCLAVE_TEST_CPUPROFILE_SECONDS", "GOMAXPROCS"} {
+		if v := os.Getenv(k); v != "" {
+			env = append(env, k+"="+v)
+		}
+	}
 	var out []*hopVariant
 	for _, v := range []struct {
 		name     string

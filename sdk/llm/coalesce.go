@@ -84,8 +84,7 @@ func newForwardCoalescer(send func(*pb.ForwardChunk) error) *coalescer[*pb.Forwa
 // forwardPB copies ch: a provider may reuse its buffer once send
 // returned, as it could when send encoded the message before returning.
 func forwardPB(ch *ForwardChunk) *pb.ForwardChunk {
-	data := make([]byte, len(ch.Data), max(len(ch.Data), 512))
-	copy(data, ch.Data)
+	data := append([]byte(nil), ch.Data...)
 	return &pb.ForwardChunk{Status: int32(ch.Status), Headers: maps.Clone(ch.Headers), Data: data}
 }
 
