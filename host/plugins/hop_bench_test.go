@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -20,12 +21,15 @@ import (
 //   - before: AutoMTLS on the socket, every stream chunk its own gRPC
 //     message (NEMOCLAVE_PLUGIN_COALESCE=off), as hosts and SDKs were;
 //   - peercred: SO_PEERCRED instead of TLS, chunks still one by one;
-//   - after: SO_PEERCRED and the chunks waiting in the plugin merged.
+//   - after: SO_PEERCRED and the chunks waiting in the plugin merged;
+//   - after1p: after, with the plugin at GOMAXPROCS=1 (a diagnostic: most
+//     of a plugin's CPU per call is the Go scheduler waking and polling).
 //
 // Each is measured on a 1 KB unary Embed and on a 50-event Forward
 // stream (about 150 bytes per event, the shape of a chat completion
 // stream). BenchmarkPluginHop reports every variant's min, p50 and p99
-// latency and its plugin process's CPU per call; the parallel benchmark
+// latency, its plugin process's CPU per call and the host's (getrusage around
+// each call of the sequential loop); the parallel benchmark
 // runs 8 callers at once (a loaded gateway) and reports the same.
 
 type hopVariant struct {
@@ -43,7 +47,7 @@ func launchHopVariants(b *testing.B) []*hopVariant {
 		b.Fatal(err)
 	}
 	env := []string{helperEnv + "=serve", "PATH=" + os.Getenv("PATH")}
-	for _, k := range []string{"NEMOCLAVE_TEST_CPUPROFILE", "NEMOCLAVE_TEST_CPUPROFILE_SECONDS", "GOMAXPROCS"} {
+	for _, k := range []string{"NEMOCLAVE_TEST_CPUPROFILE", "NEMOCLAVE_TEST_CPUPROFILE_SECONDS"} {
 		if v := os.Getenv(k); v != "" {
 			env = append(env, k+"="+v)
 		}
@@ -53,10 +57,14 @@ func launchHopVariants(b *testing.B) []*hopVariant {
 		name     string
 		tls      bool
 		coalesce bool
-	}{{"before", true, false}, {"peercred", false, false}, {"after", false, true}} {
+		procs1   bool
+	}{{"before", true, false, false}, {"peercred", false, false, false}, {"after", false, true, false}, {"after1p", false, true, true}} {
 		e := env
 		if !v.coalesce {
 			e = append(e, "NEMOCLAVE_PLUGIN_COALESCE=off")
+		}
+		if v.procs1 {
+			e = append(e, "GOMAXPROCS=1")
 		}
 		l, err := plugin.Launch(context.Background(), plugin.LaunchOptions{Path: bin.Path, Env: e, TLS: v.tls, StartTimeout: time.Minute, SocketDir: b.TempDir()})
 		if err != nil {
@@ -113,6 +121,16 @@ func cpuNanos(pid int) int64 {
 	return sum
 }
 
+// selfCPU is the CPU time this process has used (all its threads):
+// around one call of a sequential loop, what that call cost the host.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
 func BenchmarkPluginHop(b *testing.B) {
 	vs := launchHopVariants(b)
 	ctx := context.Background()
@@ -132,18 +150,22 @@ func BenchmarkPluginHop(b *testing.B) {
 				call(v) // warm up
 				cpu0[i] = cpuNanos(v.pid)
 			}
+			hostCPU := make([]time.Duration, len(vs))
 			n := 0
 			for b.Loop() {
 				for i, v := range vs {
+					c0 := selfCPU()
 					t0 := time.Now()
 					msgs[i] += call(v)
 					lat[i] = append(lat[i], time.Since(t0))
+					hostCPU[i] += selfCPU() - c0
 				}
 				n++
 			}
 			b.StopTimer()
 			for i, v := range vs {
 				lat[i].report(b, v.name+"-")
+				b.ReportMetric(float64(hostCPU[i].Nanoseconds())/float64(n), v.name+"-host-cpu-ns")
 				b.ReportMetric(float64(cpuNanos(v.pid)-cpu0[i])/float64(n), v.name+"-plugin-cpu-ns")
 				if op != "unary" {
 					b.ReportMetric(float64(msgs[i])/float64(n), v.name+"-msgs")
