@@ -65,7 +65,7 @@ func (p *PeerCred) ServerHandshake(conn net.Conn) (net.Conn, credentials.AuthInf
 
 // Info implements credentials.TransportCredentials.
 func (p *PeerCred) Info() credentials.ProtocolInfo {
-	return credentials.ProtocolInfo{SecurityProtocol: "peercred", ServerName: "localhost"}
+	return credentials.ProtocolInfo{SecurityProtocol: "peercred"}
 }
 
 // Clone implements credentials.TransportCredentials.
