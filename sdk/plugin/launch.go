@@ -123,7 +123,7 @@ func Launch(ctx context.Context, o LaunchOptions) (*Launched, error) {
 	var pid func() int
 	peer := &PeerCred{Side: "host", Pid: func() int {
 		if pid == nil {
-			return 0
+			return -1 // fail closed: no launch path leaves it unset
 		}
 		return pid()
 	}}
@@ -205,10 +205,12 @@ func Launch(ctx context.Context, o LaunchOptions) (*Launched, error) {
 		}
 		pid = func() int {
 			if started == nil {
-				return 0
+				return -1
 			}
-			n, _ := strconv.Atoi(started.ID())
-			return n
+			if n, err := strconv.Atoi(started.ID()); err == nil && n > 0 {
+				return n
+			}
+			return -1
 		}
 		proc := goplugin.NewClient(cfg)
 		rpc, err := proc.Client()
@@ -270,7 +272,7 @@ func Launch(ctx context.Context, o LaunchOptions) (*Launched, error) {
 		run = useRunner(cfg, cfg.Cmd, o.Path, o.SocketDir)
 		pid = func() int {
 			if *run == nil || (*run).cmd.Process == nil {
-				return 0
+				return -1
 			}
 			return (*run).cmd.Process.Pid
 		}

@@ -28,7 +28,8 @@ import (
 type PeerCred struct {
 	// Pid returns the process the peer must be or descend from; nil or 0
 	// checks the uid only (the plugin side, which cannot see the host
-	// from inside its pid namespace, and debug plugins).
+	// from inside its pid namespace, and debug plugins); a negative pid
+	// (not known) refuses every connection.
 	Pid func() int
 	// Side names this end in errors ("host", "plugin").
 	Side string
@@ -88,7 +89,11 @@ func (p *PeerCred) check(conn net.Conn) (PeerCredInfo, error) {
 		return PeerCredInfo{}, fmt.Errorf("%s: refused a plugin connection from uid %d (pid %d): only uid %d may connect", side, uid, pid, want)
 	}
 	if p.Pid != nil {
-		if root := p.Pid(); root > 0 && !descendsFrom(pid, root) {
+		root := p.Pid()
+		if root < 0 {
+			return PeerCredInfo{}, fmt.Errorf("%s: refused a plugin connection from pid %d: the launched plugin's process is not known yet", side, pid)
+		}
+		if root > 0 && !descendsFrom(pid, root) {
 			return PeerCredInfo{}, fmt.Errorf("%s: refused a plugin connection from pid %d, which is not the launched plugin (pid %d) or one of its children", side, pid, root)
 		}
 	}

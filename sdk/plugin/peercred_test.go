@@ -94,6 +94,16 @@ func TestPeerCred_OtherProcessRefused(t *testing.T) {
 	}
 }
 
+// A launch whose process is not known (yet) refuses rather than fall back
+// to the uid alone.
+func TestPeerCred_UnknownPidRefused(t *testing.T) {
+	client, _ := socketPair(t)
+	p := &PeerCred{Side: "host", Pid: func() int { return -1 }}
+	if _, _, err := p.ClientHandshake(context.Background(), "", client); err == nil || !strings.Contains(err.Error(), "not known") {
+		t.Fatalf("err = %v, want a refusal", err)
+	}
+}
+
 func TestPeerCred_NotUnixRefused(t *testing.T) {
 	a, b := net.Pipe()
 	defer a.Close()
