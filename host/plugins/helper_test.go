@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -56,6 +57,7 @@ func TestMain(m *testing.M) {
 	}
 	switch mode {
 	case "serve":
+		profileHelper()
 		plugin.Serve(&helperPlugin{})
 	case "noise":
 		fmt.Println("hello from a chatty plugin")
@@ -82,6 +84,27 @@ func TestMain(m *testing.M) {
 		os.Exit(2)
 	}
 	os.Exit(0)
+}
+
+// profileHelper writes a CPU profile of the helper plugin's first
+// NEMOCLAVE_TEST_CPUPROFILE_SECONDS (default 10) to the file named by
+// NEMOCLAVE_TEST_CPUPROFILE, for profiling the plugin side of the hop:
+//
+//	NEMOCLAVE_TEST_CPUPROFILE=/tmp/plugin.pprof go test -run '^$' -bench PluginHop ./host/plugins
+func profileHelper() {
+	path := os.Getenv("NEMOCLAVE_TEST_CPUPROFILE")
+	if path == "" {
+		return
+	}
+	secs, err := strconv.Atoi(os.Getenv("NEMOCLAVE_TEST_CPUPROFILE_SECONDS"))
+	if err != nil || secs <= 0 {
+		secs = 10
+	}
+	f, err := os.Create(fmt.Sprintf("%s.%d", path, os.Getpid()))
+	if err != nil || pprof.StartCPUProfile(f) != nil {
+		return
+	}
+	time.AfterFunc(time.Duration(secs)*time.Second, func() { pprof.StopCPUProfile(); f.Close() })
 }
 
 // helperPlugin is an embeddings and llm plugin whose Embed crashes on "crash",
@@ -184,6 +207,26 @@ func (*helperPlugin) ChatStream(ctx context.Context, req *llm.ChatRequest, send 
 		}
 	}
 	return send(&llm.ChatChunk{FinishReason: llm.FinishStop})
+}
+
+// Forward answers with an event stream of n events ("events=n" as the
+// query, 50 by default), each about 150 bytes, handed over one by one as
+// a provider reading an upstream's stream does.
+func (*helperPlugin) Forward(ctx context.Context, req *llm.ForwardRequest, send func(*llm.ForwardChunk) error) error {
+	n := 50
+	if v, ok := strings.CutPrefix(req.Query, "events="); ok {
+		n, _ = strconv.Atoi(v)
+	}
+	if err := send(&llm.ForwardChunk{Status: 200, Headers: map[string]string{"content-type": "text/event-stream"}}); err != nil {
+		return err
+	}
+	for i := range n {
+		ev := fmt.Sprintf("data: {\"id\":\"chatcmpl-helper\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"w%03d \"}}]}\n\n", i)
+		if err := send(&llm.ForwardChunk{Data: []byte(ev)}); err != nil {
+			return err
+		}
+	}
+	return send(&llm.ForwardChunk{Data: []byte("data: [DONE]\n\n")})
 }
 
 func (*helperPlugin) Dimensions(context.Context, string) (int, error) { return helperDims, nil }

@@ -76,12 +76,27 @@ func (s *server) Forward(req *pb.ForwardRequest, stream grpc.ServerStreamingServ
 		return status.ToGRPC(status.Errorf(status.NotSupported, "this llm plugin does not forward requests in a provider dialect"))
 	}
 	in := &ForwardRequest{Dialect: req.Dialect, Path: req.Path, Query: req.Query, Headers: req.Headers, Body: req.Body, Stream: req.Stream}
+	if coalesceOff {
+		err = f.Forward(ctx, in, func(c *ForwardChunk) error {
+			if c == nil {
+				return nil
+			}
+			return stream.Send(&pb.ForwardChunk{Status: int32(c.Status), Headers: c.Headers, Data: c.Data})
+		})
+		return status.ToGRPC(err)
+	}
+	co := newForwardCoalescer(stream.Send)
 	err = f.Forward(ctx, in, func(c *ForwardChunk) error {
 		if c == nil {
 			return nil
 		}
-		return stream.Send(&pb.ForwardChunk{Status: int32(c.Status), Headers: c.Headers, Data: c.Data})
+		return co.add(forwardPB(c))
 	})
+	// What the provider sent before it returned (an error included) still
+	// reaches the host, in order.
+	if cerr := co.close(); err == nil {
+		err = cerr
+	}
 	return status.ToGRPC(err)
 }
 

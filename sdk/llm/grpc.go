@@ -6,6 +6,7 @@ import (
 	"io"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
 
 	pb "github.com/nemoclave/nemoclave/sdk/internal/pb/llmv1"
 	"github.com/nemoclave/nemoclave/sdk/status"
@@ -64,12 +65,28 @@ func (s *server) ChatStream(req *pb.ChatRequest, stream grpc.ServerStreamingServ
 	if err != nil {
 		return status.ToGRPC(err)
 	}
+	md, _ := metadata.FromIncomingContext(ctx)
+	if coalesceOff || !wantsBatches(md) {
+		err = impl.ChatStream(ctx, requestFromPB(req), func(c *ChatChunk) error {
+			if c == nil {
+				return nil
+			}
+			return stream.Send(chunkToPB(c))
+		})
+		return status.ToGRPC(err)
+	}
+	co := newChatCoalescer(stream.Send)
 	err = impl.ChatStream(ctx, requestFromPB(req), func(c *ChatChunk) error {
 		if c == nil {
 			return nil
 		}
-		return stream.Send(chunkToPB(c))
+		return co.add(chunkToPB(c))
 	})
+	// What the provider sent before it returned (an error included) still
+	// reaches the host, in order.
+	if cerr := co.close(); err == nil {
+		err = cerr
+	}
 	return status.ToGRPC(err)
 }
 
@@ -109,7 +126,9 @@ func (c *client) Chat(ctx context.Context, req *ChatRequest) (*ChatResponse, err
 func (c *client) ChatStream(ctx context.Context, req *ChatRequest, send func(*ChatChunk) error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	stream, err := c.c.ChatStream(ctx, requestToPB(req))
+	// This host unpacks ChatChunk.more: the plugin may send the chunks it
+	// has waiting in one message.
+	stream, err := c.c.ChatStream(metadata.AppendToOutgoingContext(ctx, chunksHeader, "batch"), requestToPB(req))
 	if err != nil {
 		return status.FromGRPC(err)
 	}
@@ -126,6 +145,11 @@ func (c *client) ChatStream(ctx context.Context, req *ChatRequest, send func(*Ch
 		}
 		if err := send(chunkFromPB(chunk)); err != nil {
 			return err
+		}
+		for _, more := range chunk.More {
+			if err := send(chunkFromPB(more)); err != nil {
+				return err
+			}
 		}
 	}
 }

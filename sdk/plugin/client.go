@@ -29,6 +29,10 @@ type Client struct {
 	broker *goplugin.GRPCBroker
 	pc     pluginv1.PluginClient
 
+	// peer authenticates the plugin's callbacks to the host services
+	// (nil: the connection uses TLS, whose options go-plugin passes).
+	peer *PeerCred
+
 	hostOnce sync.Once
 	hostID   uint32
 	host     *hostServer
@@ -106,6 +110,9 @@ func (c *Client) Configure(ctx context.Context, opts ConfigureOptions) ([]Diagno
 			go func() {
 				defer close(c.hostDone)
 				c.broker.AcceptAndServe(c.hostID, func(o []grpc.ServerOption) *grpc.Server {
+					if c.peer != nil {
+						o = append(o, grpc.Creds(c.peer))
+					}
 					s := grpc.NewServer(o...)
 					c.host.register(s)
 					return s

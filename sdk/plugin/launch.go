@@ -61,6 +61,10 @@ type LaunchOptions struct {
 	// socket directory both sides use. The runner must verify the binary
 	// itself; SHA256 and Cmd's descriptors are not used.
 	Runner func(logger hclog.Logger, cmd *exec.Cmd, socketDir string) (runner.Runner, error)
+	// TLS uses go-plugin's AutoMTLS on the plugin socket instead of
+	// authenticating the plugin by its kernel credentials (PeerCred), as
+	// hosts did before. Off by default on Linux, always on elsewhere.
+	TLS bool
 }
 
 // Launched is a running plugin process and its connection.
@@ -126,17 +130,35 @@ func Launch(ctx context.Context, o LaunchOptions) (*Launched, error) {
 		o.Logger = hclog.NewNullLogger()
 	}
 	text := &stderrText{}
+	useTLS := o.TLS || !peerCredSupported
+	// pid is the process the plugin's socket must belong to (or descend
+	// from), known once the runner started it and before go-plugin dials.
+	var pid func() int
+	peer := &PeerCred{Side: "host", Pid: func() int {
+		if pid == nil {
+			return -1 // fail closed: no launch path leaves it unset
+		}
+		return pid()
+	}}
+	dialOpts := []grpc.DialOption{grpc.WithDefaultCallOptions(
+		grpc.MaxCallRecvMsgSize(MaxMessageBytes), grpc.MaxCallSendMsgSize(MaxMessageBytes))}
+	if !useTLS {
+		// Replaces the insecure credentials go-plugin sets without TLS
+		// (its dial options come after its own).
+		dialOpts = append(dialOpts, grpc.WithTransportCredentials(peer))
+	} else {
+		peer = nil
+	}
 	cfg := &goplugin.ClientConfig{
 		HandshakeConfig:  Handshake,
 		VersionedPlugins: versionedPlugins(nil),
 		AllowedProtocols: []goplugin.Protocol{goplugin.ProtocolGRPC},
-		AutoMTLS:         true,
+		AutoMTLS:         useTLS,
 		Logger:           o.Logger,
 		StartTimeout:     o.StartTimeout,
 		SkipHostEnv:      true,
 		Managed:          false,
-		GRPCDialOptions: []grpc.DialOption{grpc.WithDefaultCallOptions(
-			grpc.MaxCallRecvMsgSize(MaxMessageBytes), grpc.MaxCallSendMsgSize(MaxMessageBytes))},
+		GRPCDialOptions:  dialOpts,
 		// go-plugin redirects the plugin's os.Stdout and os.Stderr once
 		// Serve runs and forwards them over gRPC; without these writers the
 		// host discards them, losing every log line written to stderr by a
@@ -157,6 +179,15 @@ func Launch(ctx context.Context, o LaunchOptions) (*Launched, error) {
 		cfg.AutoMTLS = false
 		// go-plugin ignores UnixSocketConfig when reattaching: the host's
 		// broker listens in the temp dir, and Kill removes its socket.
+		if peer == nil && peerCredSupported {
+			// A debug plugin never has TLS: check its uid at least.
+			peer = &PeerCred{Side: "host"}
+			cfg.GRPCDialOptions = append(cfg.GRPCDialOptions, grpc.WithTransportCredentials(peer))
+		}
+		if peer != nil {
+			// A debugger may sit between: the uid is checked, not the pid.
+			peer.Pid = nil
+		}
 		// go-plugin only picks a plugin set from VersionedPlugins during a
 		// handshake; a reattached client skips it and needs Plugins set,
 		// or every Dispense fails with "unknown plugin type".
@@ -182,6 +213,15 @@ func Launch(ctx context.Context, o LaunchOptions) (*Launched, error) {
 			started = r
 			return r, err
 		}
+		pid = func() int {
+			if started == nil {
+				return -1
+			}
+			if n, err := strconv.Atoi(started.ID()); err == nil && n > 0 {
+				return n
+			}
+			return -1
+		}
 		proc := goplugin.NewClient(cfg)
 		rpc, err := proc.Client()
 		if err != nil {
@@ -194,6 +234,7 @@ func Launch(ctx context.Context, o LaunchOptions) (*Launched, error) {
 			return nil, fmt.Errorf("plugin %s: %w", o.Path, err)
 		}
 		l := &Launched{Client: raw.(*Client), proc: proc, text: text}
+		l.Client.peer = peer
 		if started != nil {
 			l.pid, _ = strconv.Atoi(started.ID())
 		}
@@ -239,6 +280,12 @@ func Launch(ctx context.Context, o LaunchOptions) (*Launched, error) {
 			cfg.SecureConfig = nil
 		}
 		run = useRunner(cfg, cfg.Cmd, o.Path, o.SocketDir)
+		pid = func() int {
+			if *run == nil || (*run).cmd.Process == nil {
+				return -1
+			}
+			return (*run).cmd.Process.Pid
+		}
 	}
 	proc := goplugin.NewClient(cfg)
 	rpc, err := proc.Client()
@@ -256,6 +303,7 @@ func Launch(ctx context.Context, o LaunchOptions) (*Launched, error) {
 		return nil, fmt.Errorf("plugin %s: %w", o.Path, err)
 	}
 	l := &Launched{Client: raw.(*Client), proc: proc, text: text, reattached: o.Reattach != nil}
+	l.Client.peer = peer
 	if run != nil && *run != nil && (*run).cmd.Process != nil {
 		l.pid = (*run).cmd.Process.Pid
 	}

@@ -131,7 +131,17 @@ func envOr(k, def string) string {
 // (32 MiB) plus the protobuf framing around it.
 const MaxMessageBytes = 48 << 20
 
-// grpcServer is goplugin.DefaultGRPCServer with MaxMessageBytes.
+// grpcServer is goplugin.DefaultGRPCServer with MaxMessageBytes. Without
+// TLS (the host sent no PLUGIN_CLIENT_CERT) only a process of this
+// plugin's own uid may connect: the host (PeerCred).
 func grpcServer(opts []grpc.ServerOption) *grpc.Server {
-	return grpc.NewServer(append(opts, grpc.MaxRecvMsgSize(MaxMessageBytes), grpc.MaxSendMsgSize(MaxMessageBytes))...)
+	opts = append(opts, grpc.MaxRecvMsgSize(MaxMessageBytes), grpc.MaxSendMsgSize(MaxMessageBytes))
+	if noTLS() {
+		opts = append(opts, grpc.Creds(&PeerCred{Side: "plugin"}))
+	}
+	return grpc.NewServer(opts...)
 }
+
+// noTLS reports whether this plugin serves without TLS and checks its
+// peers' kernel credentials instead.
+func noTLS() bool { return peerCredSupported && os.Getenv("PLUGIN_CLIENT_CERT") == "" }

@@ -102,7 +102,12 @@ func (s *pluginServer) dialHost(id uint32) (*hostClient, error) {
 		s.host = &hostClient{}
 		return s.host, nil
 	}
-	conn, err := s.broker.Dial(id)
+	var opts []grpc.DialOption
+	if noTLS() {
+		// Only the host, of this plugin's uid, may answer on its socket.
+		opts = append(opts, grpc.WithTransportCredentials(&PeerCred{Side: "plugin"}))
+	}
+	conn, err := s.broker.DialWithOptions(id, opts...)
 	if err != nil {
 		return nil, errors.New("plugin: cannot reach the host's services over the broker: " + err.Error())
 	}

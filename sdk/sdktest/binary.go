@@ -48,7 +48,7 @@ func (b *binaryTarget) launch(t *testing.T, ctx context.Context) *plugin.Client 
 
 // RunBinary runs the conformance suites against a built plugin binary of
 // any language: it launches the binary through go-plugin as the host does
-// (handshake, AutoMTLS, a process of its own), reads the kinds it
+// (handshake, peer credentials, a process of its own), reads the kinds it
 // declares in its Info, and runs Common and the suite of each of those
 // kinds, each as a subtest named after it. Options are those of the
 // suites (WithConfig, WithToolSample, WithDimensions, ...) plus

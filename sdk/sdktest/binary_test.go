@@ -36,7 +36,7 @@ func TestMain(m *testing.M) {
 }
 
 // TestRunBinary runs every reference plugin as a separate process through
-// go-plugin (handshake, AutoMTLS) and the suites of the kinds it declares.
+// go-plugin (handshake, peer credentials) and the suites of the kinds it declares.
 func TestRunBinary(t *testing.T) {
 	t.Parallel()
 	doc := dataproc.Document{Name: "notes.md", MIMEType: "text/markdown", Data: []byte("# a\n\nb\n\nc")}

@@ -779,7 +779,13 @@ type ChatChunk struct {
 	ToolCalls    []*ToolCallDelta       `protobuf:"bytes,4,rep,name=tool_calls,json=toolCalls,proto3" json:"tool_calls,omitempty"`
 	FinishReason string                 `protobuf:"bytes,5,opt,name=finish_reason,json=finishReason,proto3" json:"finish_reason,omitempty"`
 	// Set on the final chunk when the provider reports usage.
-	Usage         *Usage `protobuf:"bytes,6,opt,name=usage,proto3" json:"usage,omitempty"`
+	Usage *Usage `protobuf:"bytes,6,opt,name=usage,proto3" json:"usage,omitempty"`
+	// The chunks the plugin had waiting when this one left, in order: the
+	// host handles them one by one after this one, as if each had been a
+	// message of its own. Only sent to a host that asked for it with the
+	// request metadata "nemoclave-chunks: batch" (a host that does not know
+	// this field would drop them).
+	More          []*ChatChunk `protobuf:"bytes,7,rep,name=more,proto3" json:"more,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -852,6 +858,13 @@ func (x *ChatChunk) GetFinishReason() string {
 func (x *ChatChunk) GetUsage() *Usage {
 	if x != nil {
 		return x.Usage
+	}
+	return nil
+}
+
+func (x *ChatChunk) GetMore() []*ChatChunk {
+	if x != nil {
+		return x.More
 	}
 	return nil
 }
@@ -1146,7 +1159,7 @@ const file_nemoclave_llm_v1_llm_proto_rawDesc = "" +
 	"\x05model\x18\x02 \x01(\tR\x05model\x123\n" +
 	"\amessage\x18\x03 \x01(\v2\x19.nemoclave.llm.v1.MessageR\amessage\x12#\n" +
 	"\rfinish_reason\x18\x04 \x01(\tR\ffinishReason\x12-\n" +
-	"\x05usage\x18\x05 \x01(\v2\x17.nemoclave.llm.v1.UsageR\x05usage\"\xe4\x01\n" +
+	"\x05usage\x18\x05 \x01(\v2\x17.nemoclave.llm.v1.UsageR\x05usage\"\x95\x02\n" +
 	"\tChatChunk\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
 	"\x05model\x18\x02 \x01(\tR\x05model\x12\x1d\n" +
@@ -1155,7 +1168,8 @@ const file_nemoclave_llm_v1_llm_proto_rawDesc = "" +
 	"\n" +
 	"tool_calls\x18\x04 \x03(\v2\x1f.nemoclave.llm.v1.ToolCallDeltaR\ttoolCalls\x12#\n" +
 	"\rfinish_reason\x18\x05 \x01(\tR\ffinishReason\x12-\n" +
-	"\x05usage\x18\x06 \x01(\v2\x17.nemoclave.llm.v1.UsageR\x05usage\"r\n" +
+	"\x05usage\x18\x06 \x01(\v2\x17.nemoclave.llm.v1.UsageR\x05usage\x12/\n" +
+	"\x04more\x18\a \x03(\v2\x1b.nemoclave.llm.v1.ChatChunkR\x04more\"r\n" +
 	"\rToolCallDelta\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x05R\x05index\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\tR\x02id\x12\x12\n" +
@@ -1229,21 +1243,22 @@ var file_nemoclave_llm_v1_llm_proto_depIdxs = []int32{
 	9,  // 7: nemoclave.llm.v1.ChatResponse.usage:type_name -> nemoclave.llm.v1.Usage
 	12, // 8: nemoclave.llm.v1.ChatChunk.tool_calls:type_name -> nemoclave.llm.v1.ToolCallDelta
 	9,  // 9: nemoclave.llm.v1.ChatChunk.usage:type_name -> nemoclave.llm.v1.Usage
-	15, // 10: nemoclave.llm.v1.ForwardRequest.headers:type_name -> nemoclave.llm.v1.ForwardRequest.HeadersEntry
-	16, // 11: nemoclave.llm.v1.ForwardChunk.headers:type_name -> nemoclave.llm.v1.ForwardChunk.HeadersEntry
-	0,  // 12: nemoclave.llm.v1.LLM.ListModels:input_type -> nemoclave.llm.v1.ListModelsRequest
-	3,  // 13: nemoclave.llm.v1.LLM.Chat:input_type -> nemoclave.llm.v1.ChatRequest
-	3,  // 14: nemoclave.llm.v1.LLM.ChatStream:input_type -> nemoclave.llm.v1.ChatRequest
-	13, // 15: nemoclave.llm.v1.LLM.Forward:input_type -> nemoclave.llm.v1.ForwardRequest
-	1,  // 16: nemoclave.llm.v1.LLM.ListModels:output_type -> nemoclave.llm.v1.ListModelsResponse
-	10, // 17: nemoclave.llm.v1.LLM.Chat:output_type -> nemoclave.llm.v1.ChatResponse
-	11, // 18: nemoclave.llm.v1.LLM.ChatStream:output_type -> nemoclave.llm.v1.ChatChunk
-	14, // 19: nemoclave.llm.v1.LLM.Forward:output_type -> nemoclave.llm.v1.ForwardChunk
-	16, // [16:20] is the sub-list for method output_type
-	12, // [12:16] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	11, // 10: nemoclave.llm.v1.ChatChunk.more:type_name -> nemoclave.llm.v1.ChatChunk
+	15, // 11: nemoclave.llm.v1.ForwardRequest.headers:type_name -> nemoclave.llm.v1.ForwardRequest.HeadersEntry
+	16, // 12: nemoclave.llm.v1.ForwardChunk.headers:type_name -> nemoclave.llm.v1.ForwardChunk.HeadersEntry
+	0,  // 13: nemoclave.llm.v1.LLM.ListModels:input_type -> nemoclave.llm.v1.ListModelsRequest
+	3,  // 14: nemoclave.llm.v1.LLM.Chat:input_type -> nemoclave.llm.v1.ChatRequest
+	3,  // 15: nemoclave.llm.v1.LLM.ChatStream:input_type -> nemoclave.llm.v1.ChatRequest
+	13, // 16: nemoclave.llm.v1.LLM.Forward:input_type -> nemoclave.llm.v1.ForwardRequest
+	1,  // 17: nemoclave.llm.v1.LLM.ListModels:output_type -> nemoclave.llm.v1.ListModelsResponse
+	10, // 18: nemoclave.llm.v1.LLM.Chat:output_type -> nemoclave.llm.v1.ChatResponse
+	11, // 19: nemoclave.llm.v1.LLM.ChatStream:output_type -> nemoclave.llm.v1.ChatChunk
+	14, // 20: nemoclave.llm.v1.LLM.Forward:output_type -> nemoclave.llm.v1.ForwardChunk
+	17, // [17:21] is the sub-list for method output_type
+	13, // [13:17] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_nemoclave_llm_v1_llm_proto_init() }
