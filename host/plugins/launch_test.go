@@ -29,7 +29,14 @@ func TestLaunchFailures(t *testing.T) {
 	} {
 		t.Run(tc.mode, func(t *testing.T) {
 			t.Parallel()
-			m, _ := testManager(t, Options{StartTimeout: 2 * time.Second})
+			// Only "slow" needs the timeout to pass; the others must get
+			// to their handshake line first, which a race-built helper on
+			// a loaded machine can take seconds to print.
+			timeout := 30 * time.Second
+			if tc.mode == "slow" {
+				timeout = 2 * time.Second
+			}
+			m, _ := testManager(t, Options{StartTimeout: timeout})
 			pidFile := filepath.Join(t.TempDir(), "pid")
 			_, err := m.Start(context.Background(), helperSpec(tc.mode, pidFileEnv, pidFile))
 			if err == nil {

@@ -155,7 +155,7 @@ func New(ctx context.Context, o Options) (*Runtime, error) {
 	if r.db, err = state.OpenURL(ctx, stateURL); err != nil {
 		return nil, err
 	}
-	if r.usage, err = inference.OpenSQLiteUsage(filepath.Join(o.Home, "usage.db")); err != nil {
+	if r.usage, err = inference.OpenSQLiteUsage(filepath.Join(o.Home, inference.UsageFileName)); err != nil {
 		r.db.Close()
 		return nil, err
 	}
