@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	neturl "net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,6 +18,7 @@ import (
 	"github.com/nemoclave/nemoclave/host/config"
 	"github.com/nemoclave/nemoclave/host/daemon"
 	"github.com/nemoclave/nemoclave/host/runtime"
+	"github.com/nemoclave/nemoclave/host/state"
 )
 
 func init() { Register(newInferenceCmd) }
@@ -86,13 +88,23 @@ func newInferenceStatusCmd(g *Globals) *cobra.Command {
 }
 
 // readUsage fills usage totals from usage.db without creating it.
+// A daemon whose state is in PostgreSQL ($NEMOCLAVE_STATE_URL, as the
+// daemon's --state-url defaults to) records usage there: every replica's
+// sandboxes, read from any replica.
 func readUsage(ctx context.Context, home, sandbox string, rep *inferenceReport) error {
-	rep.UsageFile = filepath.Join(home, inference.UsageFileName)
-	if _, err := os.Stat(rep.UsageFile); errors.Is(err, os.ErrNotExist) {
-		rep.Notes = append(rep.Notes, "no usage recorded yet ("+rep.UsageFile+" does not exist)")
-		return nil
+	var store *inference.SQLUsage
+	var err error
+	if url := os.Getenv("NEMOCLAVE_STATE_URL"); state.IsPostgresURL(url) {
+		rep.UsageFile = redactedURL(url)
+		store, err = inference.OpenPostgresUsage(ctx, url)
+	} else {
+		rep.UsageFile = filepath.Join(home, inference.UsageFileName)
+		if _, err := os.Stat(rep.UsageFile); errors.Is(err, os.ErrNotExist) {
+			rep.Notes = append(rep.Notes, "no usage recorded yet ("+rep.UsageFile+" does not exist)")
+			return nil
+		}
+		store, err = inference.OpenSQLiteUsage(rep.UsageFile)
 	}
-	store, err := inference.OpenSQLiteUsage(rep.UsageFile)
 	if err != nil {
 		return err
 	}
@@ -219,4 +231,13 @@ func inferenceSet(cmd *cobra.Command, g *Globals, provider, model, sandbox strin
 	fmt.Fprintf(out, "wrote the default (provider %s, model %s) to %s: new runs of a blueprint with that provider use it for their default alias\n",
 		provider, model, config.Path(g.Home))
 	return nil
+}
+
+// redactedURL is a database URL without its password.
+func redactedURL(raw string) string {
+	u, err := neturl.Parse(raw)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	return u.Redacted()
 }
