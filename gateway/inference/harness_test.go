@@ -37,7 +37,7 @@ type env struct {
 	reg      *prometheus.Registry
 	spans    *tracetest.SpanRecorder
 	logs     *syncBuffer
-	store    *SQLiteUsage
+	store    *SQLUsage
 }
 
 type syncBuffer struct {

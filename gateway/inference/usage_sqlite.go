@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/nemoclave/nemoclave/internal/private"
@@ -14,10 +15,13 @@ import (
 // `nemoclave inference status` reads it when no daemon is running.
 const UsageFileName = "usage.db"
 
-// SQLiteUsage is a UsageStore in a SQLite file, one row per call in table
-// inference_usage. It may share a file (state.db) with other tables.
-type SQLiteUsage struct {
+// SQLUsage is a UsageStore in SQL table inference_usage, one row per
+// call: a SQLite file (OpenSQLiteUsage), or the PostgreSQL database a
+// daemon in a cluster keeps its state in (OpenPostgresUsage).
+type SQLUsage struct {
 	db *sql.DB
+	// postgres switches the placeholders to $n (OpenPostgresUsage).
+	postgres bool
 }
 
 const usageSchema = `
@@ -38,7 +42,7 @@ CREATE INDEX IF NOT EXISTS inference_usage_sandbox_ts ON inference_usage (sandbo
 
 // OpenSQLiteUsage opens (creating if needed) the usage table in the SQLite
 // file at path, e.g. $NEMOCLAVE_HOME/state.db.
-func OpenSQLiteUsage(path string) (*SQLiteUsage, error) {
+func OpenSQLiteUsage(path string) (*SQLUsage, error) {
 	if err := private.DBFile(path); err != nil {
 		return nil, fmt.Errorf("usage database: %w", err)
 	}
@@ -50,11 +54,11 @@ func OpenSQLiteUsage(path string) (*SQLiteUsage, error) {
 		db.Close()
 		return nil, fmt.Errorf("prepare usage table in %s (is it a nemoclave state file, and writable?): %w", path, err)
 	}
-	return &SQLiteUsage{db: db}, nil
+	return &SQLUsage{db: db}, nil
 }
 
 // Add inserts records in one transaction.
-func (s *SQLiteUsage) Add(ctx context.Context, records []UsageRecord) error {
+func (s *SQLUsage) Add(ctx context.Context, records []UsageRecord) error {
 	if len(records) == 0 {
 		return nil
 	}
@@ -63,7 +67,7 @@ func (s *SQLiteUsage) Add(ctx context.Context, records []UsageRecord) error {
 		return fmt.Errorf("record usage: %w", err)
 	}
 	defer tx.Rollback() //nolint:errcheck // no-op after Commit
-	stmt, err := tx.PrepareContext(ctx, `INSERT INTO inference_usage VALUES (?,?,?,?,?,?,?,?,?,?,?)`)
+	stmt, err := tx.PrepareContext(ctx, s.q(`INSERT INTO inference_usage VALUES (?,?,?,?,?,?,?,?,?,?,?)`))
 	if err != nil {
 		return fmt.Errorf("record usage: %w", err)
 	}
@@ -82,8 +86,11 @@ func (s *SQLiteUsage) Add(ctx context.Context, records []UsageRecord) error {
 }
 
 // Totals sums usage per sandbox, alias, provider and model since q.Since.
-func (s *SQLiteUsage) Totals(ctx context.Context, q UsageQuery) ([]UsageTotal, error) {
-	query := `SELECT sandbox, alias, provider, model, COUNT(*), SUM(input_tokens), SUM(output_tokens), SUM(cached_input_tokens), SUM(cost_usd)
+func (s *SQLUsage) Totals(ctx context.Context, q UsageQuery) ([]UsageTotal, error) {
+	// The casts keep the sums integers on PostgreSQL (SUM of a BIGINT is
+	// NUMERIC there) and change nothing on SQLite.
+	query := `SELECT sandbox, alias, provider, model, COUNT(*), CAST(SUM(input_tokens) AS BIGINT), CAST(SUM(output_tokens) AS BIGINT),
+		CAST(SUM(cached_input_tokens) AS BIGINT), SUM(cost_usd)
 		FROM inference_usage WHERE ts_unix_ms >= ?`
 	args := []any{q.Since.UnixMilli()}
 	if q.Sandbox != "" {
@@ -91,7 +98,7 @@ func (s *SQLiteUsage) Totals(ctx context.Context, q UsageQuery) ([]UsageTotal, e
 		args = append(args, q.Sandbox)
 	}
 	query += ` GROUP BY sandbox, alias, provider, model ORDER BY sandbox, alias, provider, model`
-	rows, err := s.db.QueryContext(ctx, query, args...)
+	rows, err := s.db.QueryContext(ctx, s.q(query), args...)
 	if err != nil {
 		return nil, fmt.Errorf("read usage: %w", err)
 	}
@@ -108,7 +115,25 @@ func (s *SQLiteUsage) Totals(ctx context.Context, q UsageQuery) ([]UsageTotal, e
 }
 
 // Close closes the database.
-func (s *SQLiteUsage) Close() error { return s.db.Close() }
+func (s *SQLUsage) Close() error { return s.db.Close() }
+
+// q turns the ? placeholders of query into PostgreSQL's $n.
+func (s *SQLUsage) q(query string) string {
+	if !s.postgres {
+		return query
+	}
+	var b strings.Builder
+	n := 0
+	for _, r := range query {
+		if r == '?' {
+			n++
+			fmt.Fprintf(&b, "$%d", n)
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
 
 // usageWriter batches records into the store from one goroutine, so a
 // request never waits for SQLite.

@@ -154,3 +154,4 @@ func inferenceSet(cmd *cobra.Command, g *Globals, provider, model, sandbox strin
 		provider, model, config.Path(g.Home))
 	return nil
 }
+

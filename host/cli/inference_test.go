@@ -107,3 +107,4 @@ func TestInferenceStatusRendersTheDaemonsAnswer(t *testing.T) {
 		}
 	}
 }
+

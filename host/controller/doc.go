@@ -32,6 +32,12 @@
 // Ready reason (SandboxesAdopted) change. Sandboxes this replica's state does
 // not know (another replica's SQLite) are deleted through the driver.
 //
+// Every replica, leader or not, also runs the serving controller (no
+// Lease): for each Ready resource it evaluates the same blueprint and makes
+// its own gateway serve the sandboxes' current pods (runtime.ServeRunning),
+// so a pod's connections are answered by whichever replica the gateway
+// Service picks, through rolling upgrades, leader changes and restarts.
+//
 // A replica that loses the Lease exits at once (os.Exit) rather than
 // shutting the runtime down, because the runtime's shutdown deletes the
 // pods of the runs it holds; the kubelet restarts it.

@@ -14,13 +14,16 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	k8sruntime "k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log"
@@ -182,6 +185,9 @@ func Start(ctx context.Context, o Options) (*Controller, error) {
 		})).
 		Named("agentenvironment").
 		Complete(r)
+	if err == nil {
+		err = serveOnEveryReplica(mgr, o, r)
+	}
 	if err != nil {
 		if meta.IsNoMatchError(err) {
 			return nil, fmt.Errorf("controller: the AgentEnvironment CRD is not installed: kubectl apply -f deploy/crds/agentenvironments.yaml: %w", err)
@@ -199,4 +205,22 @@ func Start(ctx context.Context, o Options) (*Controller, error) {
 		}
 	}()
 	return c, nil
+}
+
+// serveOnEveryReplica adds the controller that makes this replica's
+// gateway serve every resource's running sandboxes (serving); unlike the
+// reconciler it runs without the Lease.
+func serveOnEveryReplica(mgr ctrl.Manager, o Options, r *Reconciler) error {
+	srv, ok := o.Runtime.(Server)
+	pods, ok2 := o.Driver.(podUIDs)
+	if !ok || !ok2 {
+		return nil
+	}
+	s := &serving{reader: mgr.GetClient(), src: r, server: srv, pods: pods, home: o.Home, log: o.Logger,
+		served: map[types.NamespacedName]servedSet{}}
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&AgentEnvironment{}).
+		Named("agentenvironment-serving").
+		WithOptions(controller.Options{NeedLeaderElection: ptr.To(false)}).
+		Complete(s)
 }

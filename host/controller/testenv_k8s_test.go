@@ -144,6 +144,7 @@ type replica struct {
 	cmd    *exec.Cmd
 	home   string
 	health string
+	front  string // where sandbox pods' connections reach this replica's gateway
 	exited chan struct{}
 }
 
@@ -202,15 +203,17 @@ func (cl *cluster) startReplica(t *testing.T, ns, home string) *replica {
 	if home == "" {
 		home = t.TempDir()
 	}
-	r := &replica{home: home, health: freeAddr(t), exited: make(chan struct{})}
+	r := &replica{home: home, health: freeAddr(t), front: freeAddr(t), exited: make(chan struct{})}
 	r.cmd = exec.Command(bin, "--home", home, "daemon",
 		"--kubernetes-controller", "--kubernetes-lease-namespace", ns, "--kubernetes-lease-duration", "5s",
 		"--kubernetes-controller-namespace", ns, "--health-probe-address", r.health)
 	r.cmd.Env = append(os.Environ(),
 		"NEMOCLAVE_HOME="+home, "NEMOCLAVE_BIN_DIR="+dir, "NEMOCLAVE_KUBECONFIG="+cl.kubeconfig,
 		"NEMOCLAVE_K8S_IMAGE=registry.example/nemoclave-sandbox:test", "NEMOCLAVE_K8S_NAMESPACE="+ns,
-		// Pods would dial the gateway Service; without a kubelet none do.
-		"NEMOCLAVE_K8S_GATEWAY_ADDRESS=10.96.0.10:7443", "NEMOCLAVE_K8S_FRONT_ADDRESS=127.0.0.1:0",
+		// Pods would dial the gateway Service, which spreads their
+		// connections over the replicas; without a kubelet the test dials
+		// each replica's Front itself, with the pod's token (podClient).
+		"NEMOCLAVE_K8S_GATEWAY_ADDRESS=10.96.0.10:7443", "NEMOCLAVE_K8S_FRONT_ADDRESS="+r.front,
 		"NEMOCLAVE_K8S_CREDENTIALS_SECRET=", "POD_NAME=")
 	r.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	logf, err := os.Create(filepath.Join(home, "daemon-test.log"))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -15,6 +16,7 @@ import (
 	"github.com/nemoclave/nemoclave/gateway/inference"
 	pb "github.com/nemoclave/nemoclave/host/api/daemonpb"
 	"github.com/nemoclave/nemoclave/host/config"
+	"github.com/nemoclave/nemoclave/host/state"
 	"github.com/nemoclave/nemoclave/sdk/llm"
 )
 
@@ -52,6 +54,10 @@ func (r *Runtime) InferenceStatus(ctx context.Context, sandbox string) (*pb.Infe
 		Default:   &pb.InferenceDefault{Provider: cfg.Inference.Provider, Model: cfg.Inference.Model},
 		Live:      []*pb.SandboxInference{},
 		UsageFile: filepath.Join(r.opts.Home, inference.UsageFileName),
+	}
+	if state.IsPostgresURL(r.opts.StateURL) {
+		// Usage is where the state is: every replica's sandboxes.
+		out.UsageFile = redactedURL(r.opts.StateURL)
 	}
 	for _, rn := range runs {
 		out.Live = append(out.Live, inferenceMessage(rn.name, rn.router.Status()))
@@ -212,4 +218,13 @@ func applyConfigDefault(home string, routes *inference.Routes, llms map[string]l
 	models[alias] = rt
 	routes.Models, routes.Default = models, alias
 	log.Info("default model from config.yaml (nemoclave inference set)", "alias", alias, "provider", provider, "model", rt.Model)
+}
+
+// redactedURL is a database URL without its password.
+func redactedURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	return u.Redacted()
 }

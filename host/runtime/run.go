@@ -71,6 +71,10 @@ type run struct {
 	// detached is set when the operator detached from an attached run:
 	// the run's end no longer stops the agent.
 	detached atomic.Bool
+	// served is set for a run that serves the gateway for a sandbox this
+	// runtime did not start (ServeRunning): its stop detaches this
+	// replica and leaves the sandbox, its record and its lifecycle alone.
+	served bool
 }
 
 type refcount struct {
@@ -125,6 +129,11 @@ func (r *Runtime) Run(ctx context.Context, req daemon.RunRequest, ev daemon.RunE
 	}
 	if err := step("prepare sandboxes", func(ctx context.Context) (string, error) { return r.checkNew(ctx, bp, req) }); err != nil {
 		return err
+	}
+	// This replica may have served the previous sandboxes of these names
+	// for another replica; the new ones are its own.
+	for _, a := range bp.Agents {
+		r.stopServed(a.Sandbox)
 	}
 
 	var pl launched
@@ -552,6 +561,17 @@ func (rn *run) start() (string, error) {
 	if err != nil {
 		return "", err
 	}
+	rn.serve(started)
+	if err := r.db.SetSandboxState(context.Background(), rn.name, string(sandbox.StateRunning), 0, ""); err != nil {
+		return "", err
+	}
+	go rn.watchExit()
+	return fmt.Sprintf("ports %v", started.Info.Ports), nil
+}
+
+// serve serves the gateway on a started sandbox's listeners.
+func (rn *run) serve(started *sandbox.Started) {
+	r := rn.r
 	ctx, cancel := context.WithCancel(context.Background())
 	rn.cancel = cancel
 	for name, ln := range started.Listeners {
@@ -567,11 +587,6 @@ func (rn *run) start() (string, error) {
 			ln.Close()
 		}
 	}
-	if err := r.db.SetSandboxState(context.Background(), rn.name, string(sandbox.StateRunning), 0, ""); err != nil {
-		return "", err
-	}
-	go rn.watchExit()
-	return fmt.Sprintf("ports %v", started.Info.Ports), nil
 }
 
 // serveHTTP serves a sandbox-facing listener with a connection cap and
@@ -591,7 +606,9 @@ func (rn *run) watchExit() {
 	if err != nil {
 		return
 	}
-	_ = rn.r.db.SetSandboxState(context.Background(), rn.name, string(info.State), info.ExitCode, info.Reason)
+	if !rn.served {
+		_ = rn.r.db.SetSandboxState(context.Background(), rn.name, string(info.State), info.ExitCode, info.Reason)
+	}
 	rn.stop(context.Background(), "agent exited")
 }
 
@@ -599,7 +616,9 @@ func (rn *run) watchExit() {
 // the run uses them) the plugins. The sandbox record stays.
 func (rn *run) stop(ctx context.Context, reason string) {
 	rn.stopOnce.Do(func() {
-		if rn.driver != nil {
+		if d, ok := rn.driver.(reattacher); ok && rn.served {
+			d.Detach(rn.name)
+		} else if rn.driver != nil {
 			_ = rn.driver.Stop(ctx, rn.name, 3*time.Second)
 			if info, err := rn.driver.Status(ctx, rn.name); err == nil {
 				_ = rn.r.db.SetSandboxState(ctx, rn.name, string(info.State), info.ExitCode, firstNonEmpty(info.Reason, reason))

@@ -155,7 +155,14 @@ func New(ctx context.Context, o Options) (*Runtime, error) {
 	if r.db, err = state.OpenURL(ctx, stateURL); err != nil {
 		return nil, err
 	}
-	if r.usage, err = inference.OpenSQLiteUsage(filepath.Join(o.Home, inference.UsageFileName)); err != nil {
+	// Usage goes where the state goes: with PostgreSQL state every replica
+	// of a daemon in a cluster records into, and reads from, one table.
+	if state.IsPostgresURL(o.StateURL) {
+		r.usage, err = inference.OpenPostgresUsage(ctx, o.StateURL)
+	} else {
+		r.usage, err = inference.OpenSQLiteUsage(filepath.Join(o.Home, inference.UsageFileName))
+	}
+	if err != nil {
 		r.db.Close()
 		return nil, err
 	}
@@ -220,9 +227,21 @@ func New(ctx context.Context, o Options) (*Runtime, error) {
 	return r, nil
 }
 
+// outliver is a driver whose sandboxes do not depend on the daemon that
+// started them (the kubernetes driver: pods run on their nodes).
+type outliver interface {
+	SandboxesOutliveDaemon() bool
+}
+
 // reconcile marks sandboxes that were running under an earlier daemon. The
 // local driver's sandboxes die with their supervisor, so they are lost: the
 // record stays, truthfully, until the operator deletes it.
+//
+// A driver whose sandboxes outlive the daemon is left alone: its sandboxes
+// still run, and with shared state (PostgreSQL) they may be another
+// replica's. A replica's start says nothing about them; their lifecycle is
+// the owning run's and the leader's (host/controller), and views ask the
+// driver.
 func (r *Runtime) reconcile(ctx context.Context) error {
 	recs, err := r.db.Sandboxes(ctx)
 	if err != nil {
@@ -230,6 +249,9 @@ func (r *Runtime) reconcile(ctx context.Context) error {
 	}
 	for _, s := range recs {
 		if s.State != string(sandbox.StateRunning) && s.State != string(sandbox.StateCreated) {
+			continue
+		}
+		if o, ok := r.drivers[s.Driver].(outliver); ok && o.SandboxesOutliveDaemon() {
 			continue
 		}
 		st, reason := string(sandbox.StateLost), "the daemon restarted while the sandbox was running"

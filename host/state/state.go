@@ -65,7 +65,7 @@ CREATE TABLE IF NOT EXISTS approvals (
 // OpenURL opens the state named by a URL: postgres://… (or
 // postgresql://…) for PostgreSQL, anything else is a SQLite file path.
 func OpenURL(ctx context.Context, url string) (*DB, error) {
-	if !strings.HasPrefix(url, "postgres://") && !strings.HasPrefix(url, "postgresql://") {
+	if !IsPostgresURL(url) {
 		return Open(url)
 	}
 	db, err := sql.Open("pgx", url)
@@ -82,6 +82,11 @@ func OpenURL(ctx context.Context, url string) (*DB, error) {
 		return nil, fmt.Errorf("state database %s: create tables: %w", redactURL(url), err)
 	}
 	return d, nil
+}
+
+// IsPostgresURL says whether a --state-url names PostgreSQL.
+func IsPostgresURL(url string) bool {
+	return strings.HasPrefix(url, "postgres://") || strings.HasPrefix(url, "postgresql://")
 }
 
 // redactURL drops the password from a database URL for error messages.

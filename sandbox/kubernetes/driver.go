@@ -400,6 +400,11 @@ func (d *Driver) Start(ctx context.Context, name string) (*sandbox.Started, erro
 	return out, nil
 }
 
+// SandboxesOutliveDaemon is true: a pod runs on its node whatever happens
+// to the daemon that created it, so a daemon's restart never marks one
+// lost (the runtime's reconcile skips them).
+func (d *Driver) SandboxesOutliveDaemon() bool { return true }
+
 // Status reports one sandbox from the informer's view of its pod.
 func (d *Driver) Status(ctx context.Context, name string) (sandbox.Info, error) {
 	sa, err := d.opts.Client.CoreV1().ServiceAccounts(d.opts.Namespace).Get(ctx, objectName(name), metav1.GetOptions{})
@@ -585,4 +590,61 @@ func specFile(files []sandbox.File, p string) ([]byte, bool) {
 		}
 	}
 	return nil, false
+}
+
+// Reattach serves a sandbox whose pod already runs, created by this
+// daemon before it restarted or by another replica: it routes the
+// Front's connections from the sandbox's current pod to the listeners it
+// returns, as Start does for the pod it creates. Every replica calls it
+// for every running sandbox, so a pod's connections, which the gateway
+// Service spreads over the replicas, are answered wherever they land. A
+// later pod of the same sandbox (replaced by the leader) needs another
+// Reattach: the route is bound to the pod's UID.
+func (d *Driver) Reattach(ctx context.Context, name string) (*sandbox.Started, error) {
+	if d.opts.Front == nil {
+		return nil, errors.New("kubernetes driver: no gateway front is configured, so the sandbox could not reach this replica; start the daemon with --kubernetes-front-address")
+	}
+	cfg, sa, err := d.config(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	pod, err := d.opts.Client.CoreV1().Pods(d.opts.Namespace).Get(ctx, objectName(name), metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil, fmt.Errorf("%w: sandbox %s has no pod to serve", sandbox.ErrNotRunning, name)
+	}
+	if err != nil {
+		return nil, d.apiError("read the sandbox pod", err)
+	}
+	if pod.DeletionTimestamp != nil || pod.Labels[LabelSandbox] != name {
+		return nil, fmt.Errorf("%w: the pod of sandbox %s is being deleted or is not its own", sandbox.ErrNotRunning, name)
+	}
+	lns := d.opts.Front.register(name, d.opts.Namespace, sa.Name, pod.UID, sortedKeys(cfg.Listeners))
+	d.mu.Lock()
+	d.started[name] = true
+	delete(d.stopped, name)
+	d.mu.Unlock()
+	out := &sandbox.Started{Info: podInfo(name, sa.CreationTimestamp, pod), Listeners: map[string]net.Listener{}}
+	out.Info.Ports = cfg.Listeners
+	for n, l := range lns {
+		out.Listeners[n] = l
+	}
+	return out, nil
+}
+
+// Detach stops serving a sandbox Reattach served, leaving its pod alone
+// (another replica owns its lifecycle).
+func (d *Driver) Detach(name string) {
+	d.opts.Front.unregisterIfSet(name)
+	d.mu.Lock()
+	delete(d.started, name)
+	d.mu.Unlock()
+}
+
+// PodUID is the UID of the sandbox's current pod as this daemon's
+// informer sees it; empty when there is none.
+func (d *Driver) PodUID(name string) string {
+	if p := d.w.pod(d.opts.Namespace, name); p != nil && p.DeletionTimestamp == nil {
+		return string(p.UID)
+	}
+	return ""
 }
