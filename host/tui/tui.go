@@ -432,4 +432,3 @@ func (m Model) viewTokenChart() string {
 	b.WriteString(fmt.Sprintf("%8s └%s\n", "", strings.Repeat("─", len(samples))))
 	return b.String()
 }
-
