@@ -154,4 +154,3 @@ func inferenceSet(cmd *cobra.Command, g *Globals, provider, model, sandbox strin
 		provider, model, config.Path(g.Home))
 	return nil
 }
-

@@ -107,4 +107,3 @@ func TestInferenceStatusRendersTheDaemonsAnswer(t *testing.T) {
 		}
 	}
 }
-
