@@ -43,6 +43,7 @@ func (s *server) ListModels(ctx context.Context, _ *pb.ListModelsRequest) (*pb.L
 }
 
 func (s *server) Chat(ctx context.Context, req *pb.ChatRequest) (*pb.ChatResponse, error) {
+	ctx = incoming(ctx)
 	impl, err := s.resolve(ctx)
 	if err != nil {
 		return nil, status.ToGRPC(err)
@@ -59,7 +60,7 @@ func (s *server) Chat(ctx context.Context, req *pb.ChatRequest) (*pb.ChatRespons
 }
 
 func (s *server) ChatStream(req *pb.ChatRequest, stream grpc.ServerStreamingServer[pb.ChatChunk]) error {
-	ctx := stream.Context()
+	ctx := incoming(stream.Context())
 	impl, err := s.resolve(ctx)
 	if err != nil {
 		return status.ToGRPC(err)
@@ -93,7 +94,7 @@ func (c *client) ListModels(ctx context.Context) ([]Model, error) {
 }
 
 func (c *client) Chat(ctx context.Context, req *ChatRequest) (*ChatResponse, error) {
-	resp, err := c.c.Chat(ctx, requestToPB(req))
+	resp, err := c.c.Chat(outgoing(ctx), requestToPB(req))
 	if err != nil {
 		return nil, status.FromGRPC(err)
 	}
@@ -109,7 +110,7 @@ func (c *client) Chat(ctx context.Context, req *ChatRequest) (*ChatResponse, err
 func (c *client) ChatStream(ctx context.Context, req *ChatRequest, send func(*ChatChunk) error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	stream, err := c.c.ChatStream(ctx, requestToPB(req))
+	stream, err := c.c.ChatStream(outgoing(ctx), requestToPB(req))
 	if err != nil {
 		return status.FromGRPC(err)
 	}
