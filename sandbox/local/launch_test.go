@@ -550,3 +550,53 @@ func TestLaunch_BinaryAtFixedPath(t *testing.T) {
 		t.Errorf("inside the sandbox:\n%s\nwant:\n%s", got, want)
 	}
 }
+
+// TestLaunch_TrustBundleAtFixedPath checks that the CA bundle the trust
+// variables name is readable inside at TrustBundlePath, with the
+// variables pointing there, when its host path is under /tmp (a daemon
+// home there), which the sandbox hides behind its own /tmp.
+func TestLaunch_TrustBundleAtFixedPath(t *testing.T) {
+	t.Parallel()
+	testSetup(t)
+	dir, err := os.MkdirTemp("/tmp", "nemoclave-trust-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	ws := filepath.Join(dir, "ws")
+	if err := os.Mkdir(ws, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	run := filepath.Join(dir, "home", "run", "sb")
+	if err := os.MkdirAll(run, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	bundle := filepath.Join(run, "ca-bundle.pem")
+	const pem = "-----BEGIN CERTIFICATE-----\nTRUSTED-TEST-CA\n-----END CERTIFICATE-----\n"
+	if err := os.WriteFile(bundle, []byte(pem), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d, err := New(Config{StateRoot: filepath.Join(dir, "state")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := testSpec(t, ws, "/bin/sh", "-c",
+		`echo "$SSL_CERT_FILE $NODE_EXTRA_CA_CERTS $REQUESTS_CA_BUNDLE"; cat "$NODE_EXTRA_CA_CERTS"; `+
+			`if (echo x >> "$SSL_CERT_FILE") 2>/dev/null; then echo writable; else echo read-only; fi; test -e `+bundle+` && echo host-path-visible; echo done`)
+	// REQUESTS_CA_BUNDLE names a file only the sandbox has: left as it is.
+	spec.Env = map[string]string{"SSL_CERT_FILE": bundle, "NODE_EXTRA_CA_CERTS": bundle, "REQUESTS_CA_BUNDLE": "/workspace/ca.pem"}
+	createStart(t, d, spec)
+	if _, err := d.Wait(t.Context(), spec.Name); err != nil {
+		t.Fatal(err)
+	}
+	rc, err := d.Logs(t.Context(), spec.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(rc)
+	rc.Close()
+	want := TrustBundlePath + " " + TrustBundlePath + " /workspace/ca.pem\n" + pem + "read-only\ndone\n"
+	if string(b) != want {
+		t.Errorf("inside the sandbox:\n%s\nwant:\n%s", b, want)
+	}
+}
