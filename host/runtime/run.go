@@ -404,9 +404,9 @@ func (rn *run) subagentTools(routes inference.Routes) tools.Provider {
 	return &subagents{rn: rn, routes: routes}
 }
 
-// createSandbox creates the sandbox with the gateway's listeners and the
-// trust variables naming the egress CA bundle, which the driver puts
-// inside read-only (as it does the nemoclave binary).
+// createSandbox creates the sandbox with the gateway's listeners, the
+// egress CA bundle visible read-only inside (the driver adds the nemoclave
+// binary itself).
 func (rn *run) createSandbox(ctx context.Context, blueprintPath string) (string, error) {
 	r, sb := rn.r, rn.bp.Sandbox(rn.agent.Sandbox)
 	driverName := sb.Driver
@@ -437,11 +437,8 @@ func (rn *run) createSandbox(ctx context.Context, blueprintPath string) (string,
 	if err := os.WriteFile(caPath, bundle, 0o644); err != nil {
 		return "", err
 	}
-	// The driver puts the bundle the trust variables name inside (the
-	// local driver binds it at local.TrustBundlePath, the kubernetes
-	// driver ships it into the pod): its host path under the daemon's
-	// home need not be visible, and is not when the home is under /tmp.
 	pol := rn.base.Clone()
+	pol.Filesystem.ReadOnly = append(pol.Filesystem.ReadOnly, caPath)
 	env := map[string]string{}
 	for k, v := range sb.Environment {
 		env[k] = v

@@ -9,7 +9,7 @@ import (
 // see confine.Thread, where it now lives (kept so callers of this driver's
 // API keep compiling).
 func Confine(p *policy.Policy, ports []int) (warning string, err error) {
-	return confine.Thread(p, ports, confine.PathRule{Path: nemoclaveDir, Access: confine.FSRead})
+	return confine.Thread(p, ports, confine.PathRule{Path: binaryDir, Access: confine.FSRead})
 }
 
 // CheckEnvName refuses variables the driver owns and names that look like
@@ -26,8 +26,3 @@ const SandboxPath = sandboxPath
 // BinaryPath is where the nemoclave binary is inside every local sandbox;
 // its directory is first on SandboxPath, so `nemoclave agent` resolves.
 const BinaryPath = binaryDir + "/nemoclave"
-
-// TrustBundlePath is where a local sandbox sees the CA bundle its TLS
-// trust variables (SSL_CERT_FILE, NODE_EXTRA_CA_CERTS, ...) name on the
-// host; the driver points the variables here.
-const TrustBundlePath = trustBundlePath

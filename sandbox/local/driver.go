@@ -438,12 +438,11 @@ func (d *Driver) launch(ctx context.Context, r *record) (_ *running, _ map[strin
 		}
 	}
 
-	trust, specEnv := trustBundle(spec.Env)
-	env := sandboxEnv(spec.Name, specEnv, nil)
+	env := sandboxEnv(spec.Name, spec.Env, nil)
 	cfg := &initConfig{
 		Name: spec.Name, Rootfs: filepath.Join(dir, "rootfs"), Workspace: spec.Workspace, Policy: spec.Policy,
 		Argv: spec.Command, Env: env, Protected: protected, TmpBytes: tmpBytes(spec.Resources),
-		Binary: d.cfg.Binary, TrustBundle: trust, LogMaxBytes: d.cfg.LogMaxBytes, Stdin: string(spec.Stdin),
+		Binary: d.cfg.Binary, LogMaxBytes: d.cfg.LogMaxBytes, Stdin: string(spec.Stdin),
 	}
 	for _, l := range spec.Listeners {
 		cfg.Listeners = append(cfg.Listeners, l.Name)

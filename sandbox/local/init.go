@@ -261,7 +261,7 @@ func (s *initStage) spawner(plan confine.LandlockPlan, filter []bpf.RawInstructi
 		ready <- err
 		return
 	}
-	if err := confine.ApplyLandlock(plan, append(confine.PolicyRules(s.cfg.Policy), confine.PathRule{Path: nemoclaveDir, Access: confine.FSRead}), s.ports); err != nil {
+	if err := confine.ApplyLandlock(plan, append(confine.PolicyRules(s.cfg.Policy), confine.PathRule{Path: binaryDir, Access: confine.FSRead}), s.ports); err != nil {
 		ready <- err
 		return
 	}

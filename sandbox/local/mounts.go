@@ -155,11 +155,6 @@ func buildRoot(cfg *initConfig) error {
 	if err := mountBinary(cfg, in); err != nil {
 		return err
 	}
-	if cfg.TrustBundle != "" {
-		if err := mountFile(cfg.TrustBundle, in, trustBundlePath, 0o444, "the trust bundle"); err != nil {
-			return err
-		}
-	}
 	if err := mountWorkspace(cfg, in("/workspace"), rw["/workspace"]); err != nil {
 		return err
 	}
@@ -213,36 +208,31 @@ func underSpecial(p string, special map[string]bool) bool {
 // BinaryPath. The host path never appears inside: a sandbox has its own
 // /tmp, so a binary under the host's /tmp would not be found at its path.
 func mountBinary(cfg *initConfig, in func(string) string) error {
-	return mountFile(cfg.Binary, in, BinaryPath, 0o555, "the nemoclave binary")
-}
-
-// mountFile binds the host file src read-only at inside, a path under
-// nemoclaveDir in the sandbox.
-func mountFile(src string, in func(string) string, inside string, mode os.FileMode, what string) error {
-	dst := in(inside)
+	src := cfg.Binary
+	dst := in(BinaryPath)
 	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-		return fmt.Errorf("mount point for %s at %s: %w (a policy path that is a parent of %s hides it; grant narrower paths)", what, inside, err, nemoclaveDir)
+		return fmt.Errorf("mount point for the nemoclave binary at %s: %w (a policy path that is a parent of %s hides it; grant narrower paths)", BinaryPath, err, binaryDir)
 	}
-	f, err := os.OpenFile(dst, os.O_CREATE|os.O_RDONLY, mode)
+	f, err := os.OpenFile(dst, os.O_CREATE|os.O_RDONLY, 0o555)
 	if err != nil {
-		return fmt.Errorf("mount point for %s at %s: %w", what, inside, err)
+		return fmt.Errorf("mount point for the nemoclave binary at %s: %w", BinaryPath, err)
 	}
 	f.Close()
 	fd, err := unix.Open(src, unix.O_PATH|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return fmt.Errorf("%s %s: %w", what, src, err)
+		return fmt.Errorf("nemoclave binary %s: %w", src, err)
 	}
 	defer unix.Close(fd)
 	tree, err := unix.OpenTree(fd, "", unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_EMPTY_PATH)
 	if err != nil {
-		return fmt.Errorf("clone mount of %s %s: %w", what, src, err)
+		return fmt.Errorf("clone mount of the nemoclave binary %s: %w", src, err)
 	}
 	defer unix.Close(tree)
 	if err := unix.MountSetattr(tree, "", unix.AT_EMPTY_PATH, &unix.MountAttr{Attr_set: confine.ROAttrs}); err != nil {
-		return fmt.Errorf("read-only %s: %w", what, err)
+		return fmt.Errorf("read-only nemoclave binary: %w", err)
 	}
 	if err := unix.MoveMount(tree, "", unix.AT_FDCWD, dst, unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
-		return fmt.Errorf("attach %s at %s: %w", what, inside, err)
+		return fmt.Errorf("attach the nemoclave binary at %s: %w", BinaryPath, err)
 	}
 	return nil
 }

@@ -65,9 +65,6 @@ type initConfig struct {
 	RunAs *[2]int `json:"run_as,omitempty"`
 	// Binary is the host path of the nemoclave binary bound at BinaryPath.
 	Binary string `json:"binary,omitempty"`
-	// TrustBundle is the host path of the CA bundle bound read-only at
-	// trustBundlePath ("" when the sandbox names none).
-	TrustBundle string `json:"trust_bundle,omitempty"`
 	// LogMaxBytes caps agent.log; the stage rotates it to agent.log.1
 	// (replacing the previous one) when a write would pass the cap.
 	LogMaxBytes int64 `json:"log_max_bytes,omitempty"`

@@ -24,57 +24,12 @@ const (
 	// sandboxWorkspace is where Spec.Workspace appears inside the sandbox.
 	sandboxWorkspace = "/workspace"
 	sandboxPath      = binaryDir + ":/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin"
-	// nemoclaveDir holds what the driver itself puts in every sandbox,
-	// readable by the agent: the binary and the trust bundle.
-	nemoclaveDir = "/opt/nemoclave"
 	// binaryDir holds the nemoclave binary inside every sandbox. It is
 	// not a host path: wherever the binary lives on the host (a checkout
 	// under /tmp, a home directory the agent's uid cannot traverse), the
 	// sandbox sees it here, first on PATH, read-only.
-	binaryDir = nemoclaveDir + "/bin"
-	// trustBundlePath is where the CA bundle the trust variables name is
-	// inside the sandbox (see trustBundle).
-	trustBundlePath = nemoclaveDir + "/ca-bundle.pem"
+	binaryDir = "/opt/nemoclave/bin"
 )
-
-// trustEnvVars name the CA bundle for the common TLS stacks (as
-// gateway/egress.TrustEnvVars, which the runtime sets).
-var trustEnvVars = []string{"SSL_CERT_FILE", "NODE_EXTRA_CA_CERTS", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "GIT_SSL_CAINFO", "PIP_CERT"}
-
-// trustBundle finds the host file the trust variables name (the first
-// absolute path among them that is a regular file on the host) and
-// returns env with the variables naming it pointed at trustBundlePath,
-// where the driver binds it read-only. The host path is not used inside:
-// it may be hidden there (a daemon home under /tmp, which every sandbox
-// replaces with its own tmpfs) or not traversable by the agent's uid. A
-// variable naming no host file (a path only the sandbox has) is left as
-// it is.
-func trustBundle(env map[string]string) (string, map[string]string) {
-	host := ""
-	for _, k := range trustEnvVars {
-		v := env[k]
-		if !filepath.IsAbs(v) || v == trustBundlePath {
-			continue
-		}
-		if st, err := os.Stat(v); err == nil && st.Mode().IsRegular() {
-			host = v
-			break
-		}
-	}
-	if host == "" {
-		return "", env
-	}
-	out := make(map[string]string, len(env))
-	for k, v := range env {
-		out[k] = v
-	}
-	for _, k := range trustEnvVars {
-		if out[k] == host {
-			out[k] = trustBundlePath
-		}
-	}
-	return host, out
-}
 
 // validateSpec refuses anything the driver could not enforce. It runs in
 // Create, so an invalid sandbox never leaves a process or a cgroup behind.
