@@ -63,7 +63,8 @@ image:
 run: build
 	$(BIN)/nemoclave run examples/quickstart/blueprint.hcl
 
-## test: every test, with the race detector, including the example plugin in its own module
+## test: every test, with the race detector, including the example plugin in its own module and
+## e2e TestAgents (Codex, Claude Code and OpenClaw from npm, installed by scripts/install-agents.sh)
 test: build
 	@# After the run no plugin socket (nor plugin socket or testupstream directory) may be left in the
 	@# temp dir: scripts/tmp-leaks.sh check fails the run if one is (issue #12).
@@ -72,18 +73,20 @@ test: build
 	if ! /usr/bin/python3 -c 'import grpc, google.protobuf, cryptography' 2>/dev/null; then \
 		if [ "$$(id -u)" = 0 ]; then apt-get update && apt-get install -y python3-grpcio python3-protobuf python3-cryptography; \
 		else echo "make test: not root, so the Python plugin test skips unless python3-grpcio, python3-protobuf and python3-cryptography are installed" >&2; fi; fi
+	@# The real agent CLIs for e2e TestAgents, pinned and cached in ~/.cache/nemoclave/agents.
+	bash scripts/install-agents.sh >/dev/null
 	@# PostgreSQL 15 and PGlite+pgvector for the memory-postgres and retrieval-pgvector tests,
 	@# started here as .ci/run does (root only: the cluster runs as the postgres user), unless
 	@# the caller already exported them.
 	if [ -z "$${NEMOCLAVE_TEST_POSTGRES_URL:-}" ] && [ "$$(id -u)" = 0 ]; then . scripts/test-postgres.sh || exit 1; \
 	elif [ -z "$${NEMOCLAVE_TEST_POSTGRES_URL:-}" ]; then echo "make test: not root, so the PostgreSQL/pgvector tests skip (run as root, or export NEMOCLAVE_TEST_POSTGRES_URL and NEMOCLAVE_TEST_PGVECTOR_URL)" >&2; fi; \
-	$(GO) test $(GOTEST_FLAGS) ./... ./sdk/...
+	NEMOCLAVE_TEST_AGENTS=1 $(GO) test $(GOTEST_FLAGS) ./... ./sdk/...
 	cd examples/tools-wordcount && GOWORK=off $(GO) test $(GOTEST_FLAGS) ./...
 	scripts/tmp-leaks.sh check $(BIN)/.test-started
 
-## test-agents: Codex, Claude Code and OpenClaw, as released on npm (pinned, installed into
-## ~/.cache/nemoclave/agents by scripts/install-agents.sh, Node 26 included), each run
-## inside a sandbox through the gateway (e2e TestAgents; several minutes, so not in `make test`)
+## test-agents: only e2e TestAgents (also part of `make test`): Codex, Claude Code and OpenClaw, as
+## released on npm (pinned, installed into ~/.cache/nemoclave/agents by scripts/install-agents.sh,
+## Node 26 included), each run inside a sandbox through the gateway
 test-agents: build
 	bash scripts/install-agents.sh >/dev/null
 	NEMOCLAVE_TEST_AGENTS=1 NEMOCLAVE_BIN_DIR=$(BIN) $(GO) test $(GOTEST_FLAGS) -timeout 45m -v -run 'TestAgents' ./e2e/

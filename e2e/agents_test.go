@@ -129,9 +129,9 @@ const agentFinal = "All done: the file is written."
 
 func TestAgents(t *testing.T) {
 	if os.Getenv("NEMOCLAVE_TEST_AGENTS") == "" {
-		// Installing and running three real agents takes several
-		// minutes on a 2-core machine: too long for `make test`.
-		t.Skip("the real agent CLIs run in `make test-agents` (or set NEMOCLAVE_TEST_AGENTS=1)")
+		// The CLIs come from npm: `make test` and `make test-agents`
+		// install them (scripts/install-agents.sh) and set the variable.
+		t.Skip("the real agent CLIs run in `make test` and `make test-agents`, which install them first (or run scripts/install-agents.sh and set NEMOCLAVE_TEST_AGENTS=1)")
 	}
 	cli := agentCLIs(t)
 	cases := []agentCase{

@@ -49,7 +49,11 @@ type chatCall struct {
 	req *llm.ChatRequest
 	// decodeErr is why req is nil: the body does not translate. A
 	// same-dialect provider may still take it as it is (raw).
-	decodeErr    error
+	decodeErr error
+	// decodeStatus and decodeCode answer decodeErr (default 400
+	// invalid_request).
+	decodeStatus int
+	decodeCode   string
 	raw          *rawCall
 	requested    string
 	stream       bool
@@ -120,7 +124,11 @@ func (r *Router) serveChat(ctx context.Context, c *chatCall) {
 			switch {
 			case handled:
 			case c.req == nil:
-				r.refuse(c, http.StatusBadRequest, c.decodeErr.Error(), "invalid_request")
+				code, errCode := http.StatusBadRequest, "invalid_request"
+				if c.decodeStatus != 0 {
+					code, errCode = c.decodeStatus, c.decodeCode
+				}
+				r.refuse(c, code, c.decodeErr.Error(), errCode)
 				return
 			case c.stream:
 				committed, err = r.streamOnce(ctx, c, prov, s)
@@ -195,7 +203,7 @@ func (r *Router) setOverhead(w http.ResponseWriter, d time.Duration, endpoint st
 
 func (r *Router) unaryOnce(ctx context.Context, c *chatCall, prov llm.Provider, s step) error {
 	labels := callLabels{r.sandbox, "chat", c.requested, s.route.Model, s.route.Provider}
-	callCtx, cancel := context.WithTimeout(ctx, s.route.timeout())
+	callCtx, cancel := context.WithTimeout(llm.WithConnectTimeout(ctx, s.route.Connect), s.route.timeout())
 	t0 := time.Now()
 	resp, err := prov.Chat(callCtx, s.route.apply(c.req))
 	c.providerTime += time.Since(t0)

@@ -42,7 +42,7 @@ func (r *Router) serveCountTokens(w http.ResponseWriter, req *http.Request) {
 		if fwd, err := forwardBody(c, Route{Model: s.route.Model}); err == nil {
 			var out bytes.Buffer
 			ctx, cancel := contextWithTimeout(req, s.route.timeout())
-			err = f.Forward(ctx, &llm.ForwardRequest{Dialect: llm.DialectAnthropic, Path: c.raw.path, Query: c.raw.query, Headers: c.raw.headers, Body: fwd},
+			err = f.Forward(llm.WithConnectTimeout(ctx, s.route.Connect), &llm.ForwardRequest{Dialect: llm.DialectAnthropic, Path: c.raw.path, Query: c.raw.query, Headers: c.raw.headers, Body: fwd},
 				func(ch *llm.ForwardChunk) error { out.Write(ch.Data); return nil })
 			cancel()
 			var n struct {

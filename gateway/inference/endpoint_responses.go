@@ -1,6 +1,7 @@
 package inference
 
 import (
+	"errors"
 	"net/http"
 	"time"
 
@@ -11,9 +12,12 @@ import (
 )
 
 // serveResponses serves POST /v1/responses (the OpenAI Responses API,
-// which Codex speaks) by translating it to a neutral chat call, so every
-// provider can answer it. A previous_response_id continues a stored
-// response's conversation.
+// which Codex speaks). A provider that speaks the API itself (llm-openai
+// with responses_api) gets the request as it is, like a same-dialect chat
+// completion; every other provider gets it translated to a neutral chat
+// call. A previous_response_id the gateway stored continues that
+// conversation by translation; one it did not store can only be a
+// provider's own, so only a forwarding route may answer it.
 func (r *Router) serveResponses(w http.ResponseWriter, req *http.Request) {
 	start := time.Now()
 	d := &responsesDialect{r: r}
@@ -26,9 +30,19 @@ func (r *Router) serveResponses(w http.ResponseWriter, req *http.Request) {
 		fail(http.StatusRequestEntityTooLarge, "request body too large or unreadable: "+err.Error(), "")
 		return
 	}
+	if err := jsonObjectError(body); err != nil {
+		fail(http.StatusBadRequest, "request body is not a valid Responses request: "+err.Error(), "invalid_request")
+		return
+	}
+	c := &chatCall{w: w, d: d, start: start, includeUsage: true, raw: newRawCall(llm.DialectOpenAI, "/responses", req, body)}
+	c.requested, c.stream, _ = peekFields(body)
+	d.resp = responses.NewResponse(newID("resp_"), c.requested, start.Unix(), nil)
 	wreq, creq, err := responses.DecodeRequest(body)
 	if err != nil {
-		fail(http.StatusBadRequest, err.Error(), "invalid_request")
+		// A forwarding route takes what the translation does not model
+		// (other item and tool types); translating routes refuse it.
+		c.decodeErr = err
+		r.serveChat(req.Context(), c)
 		return
 	}
 	input, inputSystem, _ := responses.DecodeInput(wreq.Input)
@@ -36,9 +50,13 @@ func (r *Router) serveResponses(w http.ResponseWriter, req *http.Request) {
 	if wreq.PreviousResponseID != "" {
 		prev, ok := r.responses.get(wreq.PreviousResponseID, r.now())
 		if !ok {
-			fail(http.StatusNotFound, "previous_response_id "+wreq.PreviousResponseID+" is not stored in this sandbox: "+storeHint, "previous_response_not_found")
+			c.decodeErr = errors.New("previous_response_id " + wreq.PreviousResponseID + " is not stored in this sandbox: " + storeHint)
+			c.decodeStatus, c.decodeCode = http.StatusNotFound, "previous_response_not_found"
+			r.serveChat(req.Context(), c)
 			return
 		}
+		// The gateway holds this conversation: no provider knows its id.
+		c.raw = nil
 		history = prev.history
 		creq.Messages = append(append([]llm.Message(nil), history...), creq.Messages...)
 	}
@@ -49,9 +67,10 @@ func (r *Router) serveResponses(w http.ResponseWriter, req *http.Request) {
 		history = append(history, llm.Message{Role: llm.RoleSystem, Content: []llm.ContentPart{llm.Text(s)}})
 	}
 	d.history = append(history, input...)
-	d.resp = responses.NewResponse(newID("resp_"), wreq.Model, start.Unix(), wreq)
+	d.resp = responses.NewResponse(d.resp.ID, wreq.Model, start.Unix(), wreq)
 	d.store = wreq.Store == nil || *wreq.Store
-	r.serveChat(req.Context(), &chatCall{w: w, d: d, req: creq, requested: wreq.Model, stream: wreq.Stream, includeUsage: true, start: start})
+	c.req = creq
+	r.serveChat(req.Context(), c)
 }
 
 // serveGetResponse serves GET /v1/responses/{id}.

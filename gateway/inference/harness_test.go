@@ -126,6 +126,23 @@ func testRoutes() Routes {
 
 type envOption func(*Config)
 
+// nativeResponses adds provider "openai-native", a second llm-openai in
+// front of the same stand-in configured with responses_api = true, and
+// the alias "gpt-native" routed to it.
+func nativeResponses(t *testing.T, p providers) envOption {
+	t.Helper()
+	nc := plugin.InProcess(t, openaiplugin.New())
+	cfg, _ := json.Marshal(map[string]any{"base_url": p.upstream + "/v1", "api_key": upstreamKey, "timeout": "30s", "responses_api": true})
+	if diags, err := nc.Configure(context.Background(), plugin.ConfigureOptions{Config: cfg}); err != nil || len(diags) > 0 {
+		t.Fatalf("configure llm-openai with responses_api: %v %v", err, diags)
+	}
+	return func(c *Config) {
+		c.Providers["openai-native"] = nc.LLM()
+		c.Routes.Models["gpt-native"] = Route{Provider: "openai-native", Model: "gpt-test"}
+		c.Routes.Models["native-then-claude"] = Route{Provider: "openai-native", Model: "fail-429", Fallback: []string{"claude"}}
+	}
+}
+
 func newEnv(t *testing.T, p providers, opts ...envOption) *env {
 	t.Helper()
 	e := &env{upstream: p.upstream, reg: prometheus.NewRegistry(), spans: tracetest.NewSpanRecorder(), logs: &syncBuffer{}}

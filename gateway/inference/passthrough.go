@@ -58,13 +58,14 @@ func peekFields(body []byte) (model string, stream, includeUsage bool) {
 	return p.Model, p.Stream, p.StreamOptions != nil && p.StreamOptions.IncludeUsage
 }
 
-// noForward remembers provider/dialect pairs that answered NotSupported
-// to Forward (plugins older than the RPC, or another dialect), so they
-// are not asked again.
+// noForward remembers provider/dialect/path triples that answered
+// NotSupported to Forward (plugins older than the RPC, another dialect,
+// an OpenAI-compatible server that does not speak the Responses API), so
+// they are not asked again.
 type noForward struct{ m sync.Map }
 
-func (n *noForward) key(prov llm.Provider, dialect string) string {
-	return strconv.FormatUint(uint64(providerID(prov)), 10) + "/" + dialect
+func (n *noForward) key(prov llm.Provider, rc *rawCall) string {
+	return strconv.FormatUint(uint64(providerID(prov)), 10) + "/" + rc.dialect + rc.path
 }
 
 var (
@@ -91,7 +92,7 @@ func (r *Router) forwarder(c *chatCall, prov llm.Provider) llm.Forwarder {
 	if !ok {
 		return nil
 	}
-	if _, no := r.noForward.m.Load(r.noForward.key(prov, c.raw.dialect)); no {
+	if _, no := r.noForward.m.Load(r.noForward.key(prov, c.raw)); no {
 		return nil
 	}
 	return f
@@ -196,7 +197,7 @@ func (r *Router) forwardOnce(ctx context.Context, c *chatCall, prov llm.Provider
 	if !first {
 		c.providerTime += time.Since(t0)
 		if status.CodeOf(err) == status.NotSupported && !timedOut.Load() {
-			r.noForward.m.Store(r.noForward.key(prov, c.raw.dialect), true)
+			r.noForward.m.Store(r.noForward.key(prov, c.raw), true)
 			return false, false, nil
 		}
 		if err != nil && timedOut.Load() && ctx.Err() == nil {

@@ -58,6 +58,10 @@ type Route struct {
 	// Total bounds a whole call, a stream included to its last event
 	// (timeouts.total); zero leaves streams unbounded once started.
 	Total time.Duration
+	// Connect bounds the provider plugin's dial to its provider for each
+	// attempt (timeouts.connect), carried to the plugin with the call
+	// (llm.WithConnectTimeout); zero leaves the plugin's own default.
+	Connect time.Duration
 }
 
 // DefaultTimeout applies to routes without a Timeout.
@@ -218,8 +222,9 @@ func mergeObjects(base, over json.RawMessage) json.RawMessage {
 	return out
 }
 
-// callContext bounds a whole call by Total.
+// callContext bounds a whole call by Total and carries Connect.
 func (rt Route) callContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	ctx = llm.WithConnectTimeout(ctx, rt.Connect)
 	if rt.Total > 0 {
 		return context.WithTimeout(ctx, rt.Total)
 	}

@@ -308,6 +308,7 @@ func routesFor(bp *blueprints.Blueprint) (inference.Routes, inference.Limits, er
 			provider = "plugin.llm." + provider // the blueprint names the llm plugin
 		}
 		route := inference.Route{Provider: provider, Model: m.Model, Fallback: m.Fallback, Timeout: time.Duration(m.Timeouts.Total), Total: time.Duration(m.Timeouts.Total),
+			Connect:        time.Duration(m.Timeouts.Connect),
 			MaxTokensLimit: m.MaxTokensLimit, MaxN: m.MaxN}
 		if fb := time.Duration(m.Timeouts.FirstByte); fb > 0 && (route.Timeout == 0 || fb < route.Timeout) {
 			route.Timeout = fb

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nemoclave/nemoclave/sdk/llm"
 	"github.com/nemoclave/nemoclave/sdk/status"
 )
 
@@ -23,7 +24,7 @@ func NewClient(connect, header time.Duration) *http.Client {
 	}
 	tr := &http.Transport{
 		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           (&net.Dialer{Timeout: connect, KeepAlive: 30 * time.Second}).DialContext,
+		DialContext:           dialer(connect),
 		MaxIdleConns:          512,
 		MaxIdleConnsPerHost:   256,
 		IdleConnTimeout:       90 * time.Second,
@@ -33,6 +34,34 @@ func NewClient(connect, header time.Duration) *http.Client {
 	}
 	return &http.Client{Transport: tr}
 }
+
+// dialer dials with the connect timeout, or the one a call's context
+// carries (llm.WithConnectTimeout: the route's timeouts.connect).
+func dialer(connect time.Duration) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		d := net.Dialer{Timeout: connect, KeepAlive: 30 * time.Second}
+		routed, ok := llm.ConnectTimeout(ctx)
+		if ok {
+			d.Timeout = routed
+		}
+		c, err := d.DialContext(ctx, network, addr)
+		var ne net.Error
+		if ok && err != nil && errors.As(err, &ne) && ne.Timeout() && ctx.Err() == nil {
+			return nil, &ConnectTimeoutError{Limit: routed}
+		}
+		return c, err
+	}
+}
+
+// ConnectTimeoutError is a dial that the route's connect timeout cut.
+type ConnectTimeoutError struct{ Limit time.Duration }
+
+func (e *ConnectTimeoutError) Error() string {
+	return "the provider did not accept a connection within the route's connect timeout of " + e.Limit.String() + " (timeouts.connect)"
+}
+
+// Timeout reports true: it is a timeout for net.Error callers.
+func (e *ConnectTimeoutError) Timeout() bool { return true }
 
 // Provider describes how one plugin talks to its API.
 type Provider struct {
@@ -50,6 +79,10 @@ type Provider struct {
 func (p Provider) Send(ctx context.Context, hc *http.Client, hreq *http.Request) (*http.Response, error) {
 	resp, err := hc.Do(hreq)
 	if err != nil {
+		var cte *ConnectTimeoutError
+		if errors.As(err, &cte) {
+			return nil, status.Errorf(status.DeadlineExceeded, "%s", cte.Error())
+		}
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			if errors.Is(ctxErr, context.DeadlineExceeded) {
 				return nil, status.Errorf(status.DeadlineExceeded, "the provider did not answer in time; raise the plugin's timeout if it is slow")

@@ -13,6 +13,7 @@ import (
 
 	"github.com/nemoclave/nemoclave/internal/wire/anthropic"
 	"github.com/nemoclave/nemoclave/internal/wire/openai"
+	"github.com/nemoclave/nemoclave/internal/wire/responses"
 	"github.com/nemoclave/nemoclave/internal/wire/sse"
 	"github.com/nemoclave/nemoclave/sdk/llm"
 )
@@ -36,10 +37,22 @@ type Options struct {
 //	fail-400   answer 400
 //	leak-key   answer 500 with the received API key in the message, as
 //	           a careless provider might, to test redaction
+//	stall      stream the first chunk of the answer, then hang until
+//	           the client goes away (a provider stuck mid-stream)
 //	anything   answer: a tool call to the first tool when tools are
 //	           offered and no tool result follows the last user message;
 //	           otherwise "echo: <last user text>" (or "tool said: <result>")
-var Models = []string{"gpt-test", "claude-test", "fail-429", "fail-500", "fail-400", "leak-key"}
+var Models = []string{"gpt-test", "claude-test", "fail-429", "fail-500", "fail-400", "leak-key", "stall"}
+
+// stalled hangs a "stall" stream once its first chunk's events are out, until the
+// client goes away; it reports whether it did.
+func stalled(r *http.Request, model string) bool {
+	if model != "stall" {
+		return false
+	}
+	<-r.Context().Done()
+	return true
+}
 
 // Handler serves both wire formats.
 func Handler(o Options) http.Handler {
@@ -47,6 +60,7 @@ func Handler(o Options) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/chat/completions", s.openaiChat)
 	mux.HandleFunc("POST /v1/messages", s.anthropicMessages)
+	mux.HandleFunc("POST /v1/responses", s.openaiResponses)
 	mux.HandleFunc("GET /v1/models", s.models)
 	mux.HandleFunc("POST /v1/embeddings", s.embeddings)
 	mux.HandleFunc("POST /v1/messages/count_tokens", s.countTokens)
@@ -62,6 +76,10 @@ type server struct {
 	last http.Header
 	req  Recorded
 	seen []Seen
+	// stored are the conversations of the Responses API answers given
+	// with store (the default), by response id, for previous_response_id.
+	stored map[string][]llm.Message
+	nresp  int
 }
 
 // note records a model request for GET /_requests.
@@ -249,8 +267,85 @@ func (s *server) openaiChat(w http.ResponseWriter, r *http.Request) {
 			b, _ := json.Marshal(wc)
 			_ = sw.Write("", b)
 		}
+		if stalled(r, req.Model) {
+			return
+		}
 	}
 	_ = sw.Write("", []byte("[DONE]"))
+}
+
+// openaiResponses answers POST /v1/responses as the OpenAI Responses API
+// does: the response object, or with stream the event sequence; a
+// stored response's conversation continues through previous_response_id.
+func (s *server) openaiResponses(w http.ResponseWriter, r *http.Request) {
+	s.remember(r)
+	if !s.authorised(w, r, false) {
+		s.note(r, nil, false, "error:401")
+		return
+	}
+	body, _ := io.ReadAll(r.Body)
+	wreq, req, err := responses.DecodeRequest(body)
+	if err != nil {
+		s.note(r, nil, false, "error:400")
+		s.fail(w, false, 400, err.Error())
+		return
+	}
+	if s.failure(w, r, false, req.Model) {
+		s.note(r, req, wreq.Stream, "error:"+req.Model)
+		return
+	}
+	input, _, _ := responses.DecodeInput(wreq.Input)
+	s.mu.Lock()
+	s.nresp++
+	id := fmt.Sprintf("resp_upstream%d", s.nresp)
+	history, known := s.stored[wreq.PreviousResponseID]
+	s.mu.Unlock()
+	if wreq.PreviousResponseID != "" {
+		if !known {
+			s.note(r, req, wreq.Stream, "error:404")
+			_, eb := openai.ErrorFor(404, "Previous response with id '"+wreq.PreviousResponseID+"' not found.", "previous_response_not_found")
+			writeJSON(w, 404, eb)
+			return
+		}
+		req.Messages = append(append([]llm.Message(nil), history...), req.Messages...)
+	}
+	resp := s.answer(req)
+	s.note(r, req, wreq.Stream, answered(resp))
+	out := responses.NewResponse(id, req.Model, 1767225600, wreq)
+	n := 0
+	itemID := func(prefix string) string { n++; return fmt.Sprintf("%s%s_%d", prefix, id, n) }
+	keep := func() {
+		if wreq.Store == nil || *wreq.Store {
+			conv := append(append(append([]llm.Message(nil), history...), input...), responses.MessagesOf(out.Output)...)
+			s.mu.Lock()
+			if s.stored == nil {
+				s.stored = map[string][]llm.Message{}
+			}
+			s.stored[id] = conv
+			s.mu.Unlock()
+		}
+	}
+	if !wreq.Stream {
+		responses.Complete(out, resp, itemID)
+		keep()
+		writeJSON(w, 200, out)
+		return
+	}
+	w.Header().Set("Content-Type", "text/event-stream")
+	sw := sse.NewWriter(w)
+	enc := responses.StreamEncoder{Response: out, ItemID: itemID}
+	for _, c := range chunksOf(resp) {
+		for _, ev := range enc.Encode(c) {
+			_ = sw.Write(ev.Name, ev.Data)
+		}
+		if stalled(r, req.Model) {
+			return
+		}
+	}
+	for _, ev := range enc.Finish() {
+		_ = sw.Write(ev.Name, ev.Data)
+	}
+	keep()
 }
 
 func (s *server) anthropicMessages(w http.ResponseWriter, r *http.Request) {
@@ -287,6 +382,9 @@ func (s *server) anthropicMessages(w http.ResponseWriter, r *http.Request) {
 	for _, c := range chunksOf(resp) {
 		for _, ev := range enc.Encode(c) {
 			_ = sw.Write(ev.Name, ev.Data)
+		}
+		if stalled(r, req.Model) {
+			return
 		}
 	}
 	for _, ev := range enc.Finish() {

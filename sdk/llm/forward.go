@@ -66,7 +66,7 @@ type ForwardChunk struct {
 }
 
 func (s *server) Forward(req *pb.ForwardRequest, stream grpc.ServerStreamingServer[pb.ForwardChunk]) error {
-	ctx := stream.Context()
+	ctx := incoming(stream.Context())
 	impl, err := s.resolve(ctx)
 	if err != nil {
 		return status.ToGRPC(err)
@@ -105,7 +105,7 @@ func (s *server) Forward(req *pb.ForwardRequest, stream grpc.ServerStreamingServ
 func (c *client) Forward(ctx context.Context, req *ForwardRequest, send func(*ForwardChunk) error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	stream, err := c.c.Forward(ctx, &pb.ForwardRequest{Dialect: req.Dialect, Path: req.Path, Query: req.Query, Headers: req.Headers, Body: req.Body, Stream: req.Stream})
+	stream, err := c.c.Forward(outgoing(ctx), &pb.ForwardRequest{Dialect: req.Dialect, Path: req.Path, Query: req.Query, Headers: req.Headers, Body: req.Body, Stream: req.Stream})
 	if err != nil {
 		return status.FromGRPC(err)
 	}

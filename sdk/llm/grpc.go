@@ -44,6 +44,7 @@ func (s *server) ListModels(ctx context.Context, _ *pb.ListModelsRequest) (*pb.L
 }
 
 func (s *server) Chat(ctx context.Context, req *pb.ChatRequest) (*pb.ChatResponse, error) {
+	ctx = incoming(ctx)
 	impl, err := s.resolve(ctx)
 	if err != nil {
 		return nil, status.ToGRPC(err)
@@ -60,7 +61,7 @@ func (s *server) Chat(ctx context.Context, req *pb.ChatRequest) (*pb.ChatRespons
 }
 
 func (s *server) ChatStream(req *pb.ChatRequest, stream grpc.ServerStreamingServer[pb.ChatChunk]) error {
-	ctx := stream.Context()
+	ctx := incoming(stream.Context())
 	impl, err := s.resolve(ctx)
 	if err != nil {
 		return status.ToGRPC(err)
@@ -110,7 +111,7 @@ func (c *client) ListModels(ctx context.Context) ([]Model, error) {
 }
 
 func (c *client) Chat(ctx context.Context, req *ChatRequest) (*ChatResponse, error) {
-	resp, err := c.c.Chat(ctx, requestToPB(req))
+	resp, err := c.c.Chat(outgoing(ctx), requestToPB(req))
 	if err != nil {
 		return nil, status.FromGRPC(err)
 	}
@@ -128,7 +129,7 @@ func (c *client) ChatStream(ctx context.Context, req *ChatRequest, send func(*Ch
 	defer cancel()
 	// This host unpacks ChatChunk.more: the plugin may send the chunks it
 	// has waiting in one message.
-	stream, err := c.c.ChatStream(metadata.AppendToOutgoingContext(ctx, chunksHeader, "batch"), requestToPB(req))
+	stream, err := c.c.ChatStream(metadata.AppendToOutgoingContext(outgoing(ctx), chunksHeader, "batch"), requestToPB(req))
 	if err != nil {
 		return status.FromGRPC(err)
 	}

@@ -28,6 +28,20 @@ type Config struct {
 	Models []string `json:"models"`
 	// EmbeddingModel is used for embeddings requests that name no model.
 	EmbeddingModel string `json:"embedding_model"`
+	// ResponsesAPI says the server speaks POST /responses, so the gateway
+	// forwards the agent's Responses requests to it unchanged instead of
+	// translating them to chat completions. Unset: true for
+	// api.openai.com, false for every other server.
+	ResponsesAPI *bool `json:"responses_api"`
+}
+
+// speaksResponses reports whether Responses requests are forwarded.
+func (c Config) speaksResponses() bool {
+	if c.ResponsesAPI != nil {
+		return *c.ResponsesAPI
+	}
+	u, err := url.Parse(c.BaseURL)
+	return err == nil && strings.EqualFold(u.Hostname(), "api.openai.com")
 }
 
 const defaultBaseURL = "https://api.openai.com/v1"
@@ -41,6 +55,7 @@ func configSchema() *schema.Schema {
 			{Name: "headers", Type: "map(string)", Description: "Extra headers sent with every request."},
 			{Name: "timeout", Default: json.RawMessage(`"120s"`), Description: "Bound on a non-streaming request, and on a streaming request until its headers arrive (Go duration)."},
 			{Name: "models", Type: "list(string)", Description: "Models to report instead of asking GET /models."},
+			{Name: "responses_api", Type: "bool", Description: "The server speaks the Responses API (POST /responses): the gateway forwards agents' /v1/responses requests to it unchanged (but for model and key) instead of translating them to chat completions. Default: true for api.openai.com, false for other servers."},
 			{Name: "embedding_model", Description: "Embeddings model for requests that name none (this plugin also serves the embeddings kind through POST /embeddings)."},
 		},
 	}}

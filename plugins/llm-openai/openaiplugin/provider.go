@@ -9,6 +9,7 @@ import (
 	"github.com/nemoclave/nemoclave/internal/secrets"
 	"io"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -224,12 +225,20 @@ func (p *Plugin) Forward(ctx context.Context, req *llm.ForwardRequest, send func
 		return status.Errorf(status.NotSupported, "llm-openai speaks the openai dialect, not %q", req.Dialect)
 	}
 	cfg, timeout, hc := p.snapshot()
+	if isResponsesPath(req.Path) && !cfg.speaksResponses() {
+		return status.Errorf(status.NotSupported, "llm-openai at %s is not configured to speak the Responses API (set responses_api = true if it does)", secrets.ShowURL(cfg.BaseURL))
+	}
 	if !req.Stream {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, timeout)
 		defer cancel()
 	}
 	return api(cfg).Forward(ctx, hc, secrets.JoinURL(cfg.BaseURL, req.Path), req, setHeaders(cfg), send)
+}
+
+// isResponsesPath reports whether path is the Responses API.
+func isResponsesPath(path string) bool {
+	return path == "/responses" || strings.HasPrefix(path, "/responses/")
 }
 
 var _ llm.Forwarder = (*Plugin)(nil)
