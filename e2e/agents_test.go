@@ -98,8 +98,9 @@ func squash(s string) string { return strings.Join(strings.Fields(s), " ") }
 const probe = `#!/bin/bash
 out=/workspace/$1.txt
 echo "written by $1" > "$out"
-if (exec 3<>/dev/tcp/1.1.1.1/443) 2>/dev/null; then echo "direct connection: open"; else echo "direct connection: refused"; fi >> "$out"
-if { env; cat /proc/[0-9]*/environ | tr '\0' '\n'; grep -rs . "$HOME"; } 2>/dev/null | grep -q 7f3a9c1d5b2e8f40; then echo "key: visible"; else echo "key: hidden"; fi >> "$out"
+if timeout 5 bash -c 'exec 3<>/dev/tcp/1.1.1.1/443' 2>/dev/null; then echo "direct connection: open"; else echo "direct connection: refused"; fi >> "$out"
+if { env; cat /proc/[0-9]*/environ | tr '\0' '\n'; grep -rs -D skip . "$HOME"; } 2>/dev/null | grep -q 7f3a9c1d5b2e8f40; then echo "key: visible"; else echo "key: hidden"; fi >> "$out"
+echo "probe done" >> "$out"
 `
 
 // agentCase is one agent's run.
@@ -116,9 +117,12 @@ type agentCase struct {
 	file  string
 	// partialProbe: the probe's network and key checks are not asserted.
 	// Under OpenClaw 2026.9.6's exec tool the probe writes its first
-	// line and then stops, and the tool reports only its wrapper's
-	// "cannot create /proc/self/oom_score_adj"; why is not yet known, so
-	// those two lines are logged, not asserted, for OpenClaw.
+	// line and then stops, and the tool reports only the stderr of its
+	// oom_score_adj shim (/bin/sh -c 'echo 1000 > /proc/self/oom_score_adj
+	// 2>/dev/null; exec "$0" "$@"', harmless). The probe is not slow: run
+	// with `sandbox exec` in a sandbox of the same policy it finishes in
+	// 0.13 s. Why OpenClaw's exec stops it is not yet known, so those two
+	// lines are logged, not asserted, for OpenClaw.
 	partialProbe bool
 	// dialect is the provider path the gateway must have used, and
 	// suffix what its plugin's base_url adds to the stand-in's root.
