@@ -21,6 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go"
+	"github.com/aws/smithy-go/transport/http/protocol/restjson1"
 
 	"github.com/nemoclave/nemoclave/internal/llmhttp"
 	"github.com/nemoclave/nemoclave/sdk/llm"
@@ -197,7 +198,7 @@ func (p *Plugin) ChatStream(ctx context.Context, req *llm.ChatRequest, send func
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	out, err := client.ConverseStream(ctx, in)
+	out, err := client.ConverseStream(ctx, in, ownEventStreamCodec)
 	if err != nil {
 		return classify(ctx, err, c)
 	}
@@ -294,4 +295,14 @@ func (p *Plugin) String() string {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
 	return fmt.Sprintf("llm-bedrock(%s)", p.cfg.Region)
+}
+
+// ownEventStreamCodec gives a stream its own protocol instance. smithy-go
+// v1.28.9's restjson1 protocol keeps one event-stream codec, whose payload
+// buffer every stream of a client decodes into: concurrent ConverseStream
+// calls on one client raced on it (found by the race detector in
+// TestBedrockConformance's concurrent streams) and could hand a stream
+// another stream's bytes. restjson1.New ignores its schema argument.
+func ownEventStreamCodec(o *bedrockruntime.Options) {
+	o.Protocol = restjson1.New(nil)
 }
