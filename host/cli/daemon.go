@@ -83,6 +83,21 @@ Run it in the foreground yourself only to watch its log.`,
 				if err := c.Shutdown(cmd.Context()); err != nil {
 					return err
 				}
+				// The daemon answers before it has stopped its sandboxes
+				// and plugins; it holds its lock until it has. Return when
+				// it has really stopped, so that a script may remove the
+				// home or start another daemon right after.
+				deadline := time.Now().Add(time.Minute)
+				for {
+					held, pid := daemon.LockHeld(g.Home)
+					if !held {
+						break
+					}
+					if time.Now().After(deadline) {
+						return fmt.Errorf("the daemon (pid %s) was asked to stop but is still running after a minute; see %s", pid, filepath.Join(g.Home, "logs", "daemon.log"))
+					}
+					time.Sleep(50 * time.Millisecond)
+				}
 				fmt.Fprintln(cmd.OutOrStdout(), "daemon stopped")
 				return nil
 			},
