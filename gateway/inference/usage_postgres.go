@@ -4,9 +4,10 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	neturl "net/url"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
+
+	"github.com/nemoclave/nemoclave/internal/secrets"
 )
 
 // The PostgreSQL table has the SQLite table's columns with PostgreSQL's
@@ -37,7 +38,7 @@ func OpenPostgresUsage(ctx context.Context, url string) (*SQLUsage, error) {
 	}
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("usage database %s: %w (check the URL, that the server runs, and the user's rights)", redactDBURL(url), err)
+		return nil, fmt.Errorf("usage database %s: %w (check the URL, that the server runs, and the user's rights)", secrets.ShowURL(url), err)
 	}
 	// Two replicas starting at once may both create the table; one of
 	// them then sees a unique violation on the catalog, which a second
@@ -50,16 +51,7 @@ func OpenPostgresUsage(ctx context.Context, url string) (*SQLUsage, error) {
 	}
 	if err != nil {
 		db.Close()
-		return nil, fmt.Errorf("usage database %s: create table inference_usage: %w", redactDBURL(url), err)
+		return nil, fmt.Errorf("usage database %s: create table inference_usage: %w", secrets.ShowURL(url), err)
 	}
 	return &SQLUsage{db: db, postgres: true}, nil
-}
-
-// redactDBURL drops the password from a database URL for error messages.
-func redactDBURL(raw string) string {
-	u, err := neturl.Parse(raw)
-	if err != nil {
-		return "(unparsable URL)"
-	}
-	return u.Redacted()
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -17,6 +16,7 @@ import (
 	pb "github.com/nemoclave/nemoclave/host/api/daemonpb"
 	"github.com/nemoclave/nemoclave/host/config"
 	"github.com/nemoclave/nemoclave/host/state"
+	"github.com/nemoclave/nemoclave/internal/secrets"
 	"github.com/nemoclave/nemoclave/sdk/llm"
 )
 
@@ -57,7 +57,7 @@ func (r *Runtime) InferenceStatus(ctx context.Context, sandbox string) (*pb.Infe
 	}
 	if state.IsPostgresURL(r.opts.StateURL) {
 		// Usage is where the state is: every replica's sandboxes.
-		out.UsageFile = redactedURL(r.opts.StateURL)
+		out.UsageFile = secrets.ShowURL(r.opts.StateURL)
 	}
 	for _, rn := range runs {
 		out.Live = append(out.Live, inferenceMessage(rn.name, rn.router.Status()))
@@ -218,13 +218,4 @@ func applyConfigDefault(home string, routes *inference.Routes, llms map[string]l
 	models[alias] = rt
 	routes.Models, routes.Default = models, alias
 	log.Info("default model from config.yaml (nemoclave inference set)", "alias", alias, "provider", provider, "model", rt.Model)
-}
-
-// redactedURL is a database URL without its password.
-func redactedURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "(unparsable URL)"
-	}
-	return u.Redacted()
 }
