@@ -126,7 +126,7 @@ proto: tools
 	cd sdk/proto && protoc --go_out=.. --go_opt=module=github.com/nemoclave/nemoclave/sdk \
 		--go-grpc_out=.. --go-grpc_opt=module=github.com/nemoclave/nemoclave/sdk \
 		$$(find . -name '*.proto' | sort)
-	rm -rf host/api/daemonpb
+	rm -f host/api/daemonpb/*.pb.go
 	protoc --go_out=. --go_opt=module=github.com/nemoclave/nemoclave \
 		--go-grpc_out=. --go-grpc_opt=module=github.com/nemoclave/nemoclave \
 		host/api/daemon.proto
