@@ -2,6 +2,7 @@ package egress
 
 import (
 	"bytes"
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -36,9 +37,12 @@ func TrustEnv(bundlePath string) []string {
 	return out
 }
 
-// CA is a sandbox's ephemeral inspection CA. Its key lives only in the
-// gateway's memory and dies with the sandbox; it signs leaf certificates
-// only for inspected endpoints the sandbox connects to.
+// CA is a sandbox's inspection CA. It signs leaf certificates only for
+// inspected endpoints the sandbox connects to, and only the sandbox trusts
+// it. With a Config.CAStore its certificate and key are created once per
+// sandbox and kept in the store, so every replica of the gateway and a
+// restarted daemon inspect with the CA the sandbox trusts; without one it
+// lives in this gateway's memory only. Leaf keys are per gateway process.
 type CA struct {
 	cert    *x509.Certificate
 	key     *ecdsa.PrivateKey
@@ -49,7 +53,11 @@ type CA struct {
 	leaves map[string]*tls.Certificate
 }
 
-const caLifetime = 30 * 24 * time.Hour
+// caLifetime bounds a sandbox CA. It outlives daemon restarts and
+// upgrades (it is stored), so it is sized for a long-running agent; a
+// sandbox older than this gets a clear refusal on inspected endpoints and
+// is re-run.
+const caLifetime = 365 * 24 * time.Hour
 
 // NewCA creates a fresh CA for one sandbox.
 func NewCA(sandboxID string) (*CA, error) {
@@ -93,6 +101,88 @@ func serial() *big.Int {
 		return big.NewInt(time.Now().UnixNano())
 	}
 	return n
+}
+
+// KeyPEM is the CA's private key (PKCS #8 PEM), for a CAStore only.
+func (c *CA) KeyPEM() ([]byte, error) {
+	der, err := x509.MarshalPKCS8PrivateKey(c.key)
+	if err != nil {
+		return nil, fmt.Errorf("egress CA: encoding the key: %w", err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), nil
+}
+
+// ParseCA rebuilds a CA from the certificate and key KeyPEM and CertPEM
+// produced. It refuses a certificate that is not a CA, a key that is not
+// the certificate's, and an expired CA.
+func ParseCA(certPEM, keyPEM []byte) (*CA, error) {
+	cb, _ := pem.Decode(certPEM)
+	if cb == nil || cb.Type != "CERTIFICATE" {
+		return nil, errors.New("egress CA: the stored certificate is not a PEM CERTIFICATE")
+	}
+	cert, err := x509.ParseCertificate(cb.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("egress CA: the stored certificate: %w", err)
+	}
+	if !cert.IsCA {
+		return nil, errors.New("egress CA: the stored certificate is not a CA certificate")
+	}
+	kb, _ := pem.Decode(keyPEM)
+	if kb == nil || kb.Type != "PRIVATE KEY" {
+		return nil, errors.New("egress CA: the stored key is not a PEM PRIVATE KEY")
+	}
+	k, err := x509.ParsePKCS8PrivateKey(kb.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("egress CA: the stored key: %w", err)
+	}
+	key, ok := k.(*ecdsa.PrivateKey)
+	if !ok || !key.PublicKey.Equal(cert.PublicKey) {
+		return nil, errors.New("egress CA: the stored key does not belong to the stored certificate")
+	}
+	if time.Now().After(cert.NotAfter) {
+		return nil, fmt.Errorf("egress CA: the sandbox's CA expired on %s; delete the sandbox and run it again for a new one", cert.NotAfter.Format(time.DateOnly))
+	}
+	leafKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, fmt.Errorf("egress CA: leaf key: %w", err)
+	}
+	return &CA{cert: cert, key: key, leafKey: leafKey,
+		pem:    pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw}),
+		leaves: map[string]*tls.Certificate{}}, nil
+}
+
+// CAStore keeps each sandbox's inspection CA where every gateway serving
+// the sandbox finds it (the daemon's state database). The record is
+// deleted with the sandbox, by the store's owner.
+type CAStore interface {
+	// LoadOrStoreCA stores certPEM and keyPEM as the sandbox's CA unless
+	// one is stored already, and returns the stored pair: of concurrent
+	// callers exactly one pair wins and all get it.
+	LoadOrStoreCA(ctx context.Context, sandboxID string, certPEM, keyPEM []byte) (storedCert, storedKey []byte, err error)
+}
+
+// loadOrCreateCA returns the sandbox's stored CA, creating and storing it
+// when there is none.
+func loadOrCreateCA(store CAStore, sandboxID string) (*CA, error) {
+	fresh, err := NewCA(sandboxID)
+	if err != nil {
+		return nil, err
+	}
+	keyPEM, err := fresh.KeyPEM()
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	certPEM, storedKey, err := store.LoadOrStoreCA(ctx, sandboxID, fresh.CertPEM(), keyPEM)
+	if err != nil {
+		return nil, fmt.Errorf("egress CA of sandbox %s: the state store: %w", sandboxID, err)
+	}
+	ca, err := ParseCA(certPEM, storedKey)
+	if err != nil {
+		return nil, fmt.Errorf("sandbox %s: %w", sandboxID, err)
+	}
+	return ca, nil
 }
 
 // CertPEM is the CA certificate (no key), for the sandbox's trust bundle.

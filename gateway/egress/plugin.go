@@ -2,6 +2,7 @@ package egress
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/nemoclave/nemoclave/policy"
 )
@@ -13,6 +14,9 @@ import (
 func PluginID(kind, name string, launch int64) string {
 	return fmt.Sprintf("plugin.%s.%s#%d", kind, name, launch)
 }
+
+// IsPluginID says whether id is a PluginID ('#' is in no sandbox name).
+func IsPluginID(id string) bool { return strings.HasPrefix(id, "plugin.") && strings.Contains(id, "#") }
 
 // PluginPolicy is the network policy of a confined plugin: the endpoints
 // its config names (a provider's base_url, for instance) and nothing

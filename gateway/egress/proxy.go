@@ -69,6 +69,13 @@ type Config struct {
 	// passthrough tunnels verify. New fails when it holds no certificate.
 	UpstreamCAPEM []byte
 
+	// CAStore keeps each sandbox's inspection CA so that every gateway
+	// serving the sandbox (the replicas of a cluster, this daemon after a
+	// restart) signs with the CA the sandbox trusts. Nil: each gateway
+	// makes its own CA per sandbox in memory, and TLS-inspected endpoints
+	// work only through the gateway whose CA the sandbox was given.
+	CAStore CAStore
+
 	// DialTimeout bounds DNS plus TCP connect (default 10 s).
 	DialTimeout time.Duration
 	// HeaderTimeout bounds reading a request's headers and, in a CONNECT

@@ -28,9 +28,8 @@ type sandbox struct {
 	tunnels   map[*tunnel]struct{}
 	conns     atomic.Int64 // open client connections, for MaxConnsPerSandbox
 
-	caOnce sync.Once
-	ca     *CA
-	caErr  error
+	caMu sync.Mutex
+	ca   *CA
 }
 
 func newSandbox(id string) *sandbox {
@@ -158,10 +157,32 @@ func (p *Proxy) Policy(sandboxID string) *policy.Policy {
 	return sb.policy().Clone()
 }
 
-// CA returns the sandbox's inspection CA, creating it on first use. The
-// caller writes TrustBundle into the sandbox and sets TrustEnv.
+// CA returns the sandbox's inspection CA: with Config.CAStore the one
+// stored for the sandbox (created and stored on first use by any
+// gateway), otherwise one made on first use in this gateway's memory. The
+// caller writes TrustBundle into the sandbox and sets TrustEnv. A store
+// error is returned and retried on the next call.
 func (p *Proxy) CA(sandboxID string) (*CA, error) {
 	sb := p.sandbox(sandboxID)
-	sb.caOnce.Do(func() { sb.ca, sb.caErr = NewCA(sandboxID) })
-	return sb.ca, sb.caErr
+	sb.caMu.Lock()
+	defer sb.caMu.Unlock()
+	if sb.ca != nil {
+		return sb.ca, nil
+	}
+	var (
+		ca  *CA
+		err error
+	)
+	// A plugin launch (PluginID) lives in this daemon only and gets a
+	// CA per launch: it is never stored.
+	if p.cfg.CAStore != nil && !IsPluginID(sandboxID) {
+		ca, err = loadOrCreateCA(p.cfg.CAStore, sandboxID)
+	} else {
+		ca, err = NewCA(sandboxID)
+	}
+	if err != nil {
+		return nil, err
+	}
+	sb.ca = ca
+	return ca, nil
 }

@@ -216,6 +216,10 @@ func New(ctx context.Context, o Options) (*Runtime, error) {
 		return nil, err
 	}
 	ecfg.Registry, ecfg.OnPersist = r.registry, r.persistPolicy
+	// Each sandbox's inspection CA is kept in the state, so every replica
+	// sharing it, and this daemon after a restart, inspect with the CA
+	// the sandbox trusts (docs/kubernetes.md, "Replicas").
+	ecfg.CAStore = r.db
 	if r.egress, err = egress.New(ecfg); err != nil {
 		r.Close(ctx)
 		return nil, err

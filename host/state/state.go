@@ -60,6 +60,32 @@ CREATE TABLE IF NOT EXISTS approvals (
 	operator   TEXT NOT NULL DEFAULT '',
 	decided_at BIGINT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS egress_cas (
+	sandbox    TEXT PRIMARY KEY,
+	cert_pem   TEXT NOT NULL,
+	key_pem    TEXT NOT NULL,
+	created_at BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS pending_approvals (
+	id        TEXT PRIMARY KEY,
+	holder    TEXT NOT NULL,
+	sandbox   TEXT NOT NULL,
+	host      TEXT NOT NULL,
+	port      INTEGER NOT NULL,
+	method    TEXT NOT NULL DEFAULT '',
+	path      TEXT NOT NULL DEFAULT '',
+	revision  INTEGER NOT NULL DEFAULT 0,
+	waiting   INTEGER NOT NULL DEFAULT 0,
+	requested BIGINT NOT NULL,
+	expires   BIGINT NOT NULL,
+	answer    TEXT NOT NULL DEFAULT '',
+	operator  TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE IF NOT EXISTS egress_grants (
+	sandbox TEXT NOT NULL,
+	target  TEXT NOT NULL,
+	PRIMARY KEY (sandbox, target)
+);
 `
 
 // OpenURL opens the state named by a URL: postgres://… (or
@@ -223,8 +249,9 @@ func (d *DB) Sandboxes(ctx context.Context) ([]Sandbox, error) {
 	return out, rows.Err()
 }
 
-// DeleteSandbox removes a sandbox and its policy revisions. Approval
-// answers are kept: they are the audit trail of operator decisions.
+// DeleteSandbox removes a sandbox, its policy revisions, its egress CA,
+// its lifetime egress grants and its pending approvals. Approval answers
+// are kept: they are the audit trail of operator decisions.
 func (d *DB) DeleteSandbox(ctx context.Context, name string) error {
 	tx, err := d.db.BeginTx(ctx, nil)
 	if err != nil {
@@ -234,8 +261,10 @@ func (d *DB) DeleteSandbox(ctx context.Context, name string) error {
 	if _, err := tx.ExecContext(ctx, d.q(`DELETE FROM sandboxes WHERE name=?`), name); err != nil {
 		return err
 	}
-	if _, err := tx.ExecContext(ctx, d.q(`DELETE FROM policy_revisions WHERE sandbox=?`), name); err != nil {
-		return err
+	for _, table := range []string{"policy_revisions", "egress_cas", "egress_grants", "pending_approvals"} {
+		if _, err := tx.ExecContext(ctx, d.q(`DELETE FROM `+table+` WHERE sandbox=?`), name); err != nil {
+			return err
+		}
 	}
 	return tx.Commit()
 }
@@ -352,6 +381,139 @@ func (d *DB) Approvals(ctx context.Context, sandbox string) ([]Approval, error) 
 		}
 		a.DecidedAt = time.UnixMilli(at).UTC()
 		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+// Shared says whether other daemons may use this state at once: PostgreSQL
+// (the replicas of a daemon in a cluster). A SQLite state is one daemon's.
+func (d *DB) Shared() bool { return d.postgres }
+
+// LoadOrStoreCA stores a sandbox's egress inspection CA unless one is
+// stored, and returns the stored one: of replicas racing to create it, one
+// wins and all use its. The key is kept as the row holds it (see
+// docs/kubernetes.md, "Replicas"); DeleteSandbox removes it.
+func (d *DB) LoadOrStoreCA(ctx context.Context, sandbox string, certPEM, keyPEM []byte) ([]byte, []byte, error) {
+	if _, err := d.db.ExecContext(ctx, d.q(`INSERT INTO egress_cas (sandbox, cert_pem, key_pem, created_at) VALUES (?, ?, ?, ?)
+		ON CONFLICT (sandbox) DO NOTHING`), sandbox, string(certPEM), string(keyPEM), time.Now().UTC().UnixMilli()); err != nil {
+		return nil, nil, err
+	}
+	var c, k string
+	if err := d.db.QueryRowContext(ctx, d.q(`SELECT cert_pem, key_pem FROM egress_cas WHERE sandbox=?`), sandbox).Scan(&c, &k); err != nil {
+		return nil, nil, err
+	}
+	return []byte(c), []byte(k), nil
+}
+
+// PendingApproval is an egress request held for an operator by one daemon
+// (Holder), kept in the state so that an operator talking to any replica
+// sees it and can answer it. The holder applies an answer another replica
+// wrote (Answer, Operator) and then deletes the row.
+type PendingApproval struct {
+	ID        string    `json:"id"`
+	Holder    string    `json:"holder"`
+	Sandbox   string    `json:"sandbox"`
+	Host      string    `json:"host"`
+	Port      int       `json:"port"`
+	Method    string    `json:"method,omitempty"`
+	Path      string    `json:"path,omitempty"`
+	Revision  int       `json:"revision"`
+	Waiting   int       `json:"waiting"`
+	Requested time.Time `json:"requested"`
+	Expires   time.Time `json:"expires"`
+	Answer    string    `json:"answer,omitempty"` // "" while unanswered
+	Operator  string    `json:"operator,omitempty"`
+}
+
+// PutPendingApproval records a held request, or updates its waiting count;
+// an answer already written is kept.
+func (d *DB) PutPendingApproval(ctx context.Context, a PendingApproval) error {
+	_, err := d.db.ExecContext(ctx, d.q(`INSERT INTO pending_approvals (id, holder, sandbox, host, port, method, path, revision, waiting, requested, expires)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (id) DO UPDATE SET waiting=excluded.waiting`),
+		a.ID, a.Holder, a.Sandbox, a.Host, a.Port, a.Method, a.Path, a.Revision, a.Waiting, a.Requested.UnixMilli(), a.Expires.UnixMilli())
+	return err
+}
+
+// DeletePendingApproval removes a held request (answered or expired).
+func (d *DB) DeletePendingApproval(ctx context.Context, id string) error {
+	_, err := d.db.ExecContext(ctx, d.q(`DELETE FROM pending_approvals WHERE id=?`), id)
+	return err
+}
+
+// DeletePendingApprovalsOf removes every request held by holder, and any
+// that expired before cutoff (left by a daemon that died holding them).
+func (d *DB) DeletePendingApprovalsOf(ctx context.Context, holder string, cutoff time.Time) error {
+	_, err := d.db.ExecContext(ctx, d.q(`DELETE FROM pending_approvals WHERE holder=? OR expires<?`), holder, cutoff.UnixMilli())
+	return err
+}
+
+const pendingCols = `id, holder, sandbox, host, port, method, path, revision, waiting, requested, expires, answer, operator`
+
+// PendingApprovals returns the held requests, oldest first: all
+// (holder "") or those of one holder.
+func (d *DB) PendingApprovals(ctx context.Context, holder string) ([]PendingApproval, error) {
+	q, args := `SELECT `+pendingCols+` FROM pending_approvals`, []any{}
+	if holder != "" {
+		q += ` WHERE holder=?`
+		args = append(args, holder)
+	}
+	rows, err := d.db.QueryContext(ctx, d.q(q+` ORDER BY requested, id`), args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []PendingApproval
+	for rows.Next() {
+		var a PendingApproval
+		var req, exp int64
+		if err := rows.Scan(&a.ID, &a.Holder, &a.Sandbox, &a.Host, &a.Port, &a.Method, &a.Path, &a.Revision, &a.Waiting, &req, &exp, &a.Answer, &a.Operator); err != nil {
+			return nil, err
+		}
+		a.Requested, a.Expires = time.UnixMilli(req).UTC(), time.UnixMilli(exp).UTC()
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+// AnswerPendingApproval writes an operator's answer for the holder to
+// apply. It fails with ErrNotFound when the request is gone (answered,
+// expired or never held) and when someone answered it first.
+func (d *DB) AnswerPendingApproval(ctx context.Context, id, answer, operator string) error {
+	if answer == "" {
+		return errors.New("state: an empty answer")
+	}
+	res, err := d.db.ExecContext(ctx, d.q(`UPDATE pending_approvals SET answer=?, operator=? WHERE id=? AND answer=''`), answer, operator, id)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("pending approval %q: %w", id, ErrNotFound)
+	}
+	return nil
+}
+
+// AddGrant records a lifetime egress grant ("host:port") of a sandbox, so
+// that every replica serving it allows the target.
+func (d *DB) AddGrant(ctx context.Context, sandbox, target string) error {
+	_, err := d.db.ExecContext(ctx, d.q(`INSERT INTO egress_grants (sandbox, target) VALUES (?, ?) ON CONFLICT (sandbox, target) DO NOTHING`), sandbox, target)
+	return err
+}
+
+// Grants returns every sandbox's lifetime egress grants.
+func (d *DB) Grants(ctx context.Context) (map[string][]string, error) {
+	rows, err := d.db.QueryContext(ctx, `SELECT sandbox, target FROM egress_grants ORDER BY sandbox, target`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string][]string{}
+	for rows.Next() {
+		var sb, t string
+		if err := rows.Scan(&sb, &t); err != nil {
+			return nil, err
+		}
+		out[sb] = append(out[sb], t)
 	}
 	return out, rows.Err()
 }
