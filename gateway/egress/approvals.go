@@ -303,6 +303,13 @@ func newID() string {
 	return hex.EncodeToString(b[:])
 }
 
+// Grant allows host:port for the rest of a sandbox's life in this gateway,
+// as an operator's AnswerSandbox does: the daemon applies grants another
+// replica's operator made (they are kept in the shared state).
+func (p *Proxy) Grant(sandboxID, host string, port int) {
+	p.grant(sandboxID, Target{Host: host, Port: port})
+}
+
 // grant allows t for the rest of the sandbox's life.
 func (p *Proxy) grant(sandboxID string, t Target) {
 	sb := p.sandbox(sandboxID)

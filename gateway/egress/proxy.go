@@ -294,6 +294,20 @@ func (p *Proxy) sandbox(id string) *sandbox {
 	return sb
 }
 
+// SandboxIDs lists the sandboxes the gateway holds state for (policies,
+// grants), plugin launches excluded.
+func (p *Proxy) SandboxIDs() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make([]string, 0, len(p.sandboxes))
+	for id := range p.sandboxes {
+		if !IsPluginID(id) {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
 func (p *Proxy) lookupSandbox(id string) (*sandbox, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()

@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"reflect"
 	"slices"
+	"strconv"
 	"time"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -163,7 +165,9 @@ func (r *Runtime) SetPolicy(ctx context.Context, name string, policyJSON []byte,
 		Note: "network changes apply to new connections; open tunnels to hosts no longer allowed were closed"}, nil
 }
 
-// ListApprovals lists the pending egress approvals of sandbox ("": all).
+// ListApprovals lists the pending egress approvals of sandbox ("": all):
+// those this daemon holds and, with shared state, those every other
+// replica holds.
 func (r *Runtime) ListApprovals(ctx context.Context, sandbox string) ([]*pb.Approval, error) {
 	out := []*pb.Approval{}
 	for _, a := range r.egress.Approvals().List() {
@@ -172,26 +176,55 @@ func (r *Runtime) ListApprovals(ctx context.Context, sandbox string) ([]*pb.Appr
 				Revision: int32(a.Revision), Requested: timestamppb.New(a.Requested), Expires: timestamppb.New(a.Expires), Waiting: int32(a.Waiting)})
 		}
 	}
+	remote, err := r.remotePending(ctx)
+	if err != nil {
+		return out, err // this replica's own; Watch shows them meanwhile
+	}
+	for _, a := range remote {
+		if sandbox == "" || a.Sandbox == sandbox {
+			out = append(out, pendingMessage(a))
+		}
+	}
+	if len(remote) > 0 {
+		slices.SortStableFunc(out, func(a, b *pb.Approval) int { return a.Requested.AsTime().Compare(b.Requested.AsTime()) })
+	}
 	return out, nil
 }
 
-// WatchApprovals sends the pending list now and after every change.
+// WatchApprovals sends the pending list now and after every change (with
+// shared state, changes on other replicas are seen within a poll).
 func (r *Runtime) WatchApprovals(ctx context.Context, sandbox string, send func([]*pb.Approval) error) error {
 	ch := r.egress.Approvals().Watch(ctx)
+	var poll <-chan time.Time
+	if r.holder != "" {
+		t := time.NewTicker(sharedSyncInterval)
+		defer t.Stop()
+		poll = t.C
+	}
+	var last []*pb.Approval
+	first := true
 	for {
 		list, _ := r.ListApprovals(ctx, sandbox)
-		if err := send(list); err != nil {
-			return err
+		if first || !sameApprovals(list, last) {
+			if err := send(list); err != nil {
+				return err
+			}
+			last, first = list, false
 		}
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-poll:
 		case _, ok := <-ch:
 			if !ok {
 				return nil
 			}
 		}
 	}
+}
+
+func sameApprovals(a, b []*pb.Approval) bool {
+	return slices.EqualFunc(a, b, func(x, y *pb.Approval) bool { return x.Id == y.Id && x.Waiting == y.Waiting })
 }
 
 // AnswerApproval answers a pending approval and records the answer.
@@ -201,6 +234,20 @@ func (r *Runtime) AnswerApproval(ctx context.Context, id string, allow bool, sco
 		if a.ID == id {
 			a := a
 			pending = &a
+		}
+	}
+	var remote *state.PendingApproval
+	if pending == nil {
+		rows, err := r.remotePending(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, a := range rows {
+			if a.ID == id {
+				a := a
+				remote = &a
+				pending = &egress.Approval{ID: a.ID, Sandbox: a.Sandbox, Host: a.Host, Port: a.Port}
+			}
 		}
 	}
 	if pending == nil {
@@ -225,8 +272,21 @@ func (r *Runtime) AnswerApproval(ctx context.Context, id string, allow bool, sco
 	if c := daemon.CallerFrom(ctx); c != nil {
 		operator = c.Subject
 	}
-	if err := r.egress.Approvals().AnswerAs(ctx, id, ans, operator); err != nil {
-		return nil, err
+	if remote != nil {
+		// Another replica holds the request: it applies the answer.
+		if err := r.answerRemote(ctx, *remote, ans, operator); err != nil {
+			return nil, err
+		}
+	} else {
+		if err := r.egress.Approvals().AnswerAs(ctx, id, ans, operator); err != nil {
+			return nil, err
+		}
+		if ans == egress.AnswerSandbox && r.holder != "" {
+			// The other replicas serving the sandbox allow it too.
+			if err := r.db.AddGrant(ctx, pending.Sandbox, net.JoinHostPort(pending.Host, strconv.Itoa(pending.Port))); err != nil {
+				return nil, fmt.Errorf("approval %s applies on this replica, but the grant for the other replicas was not stored: %w", id, err)
+			}
+		}
 	}
 	decision := "deny"
 	if allow {

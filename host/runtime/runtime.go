@@ -105,6 +105,12 @@ type Runtime struct {
 	probeLog  io.Closer
 	pluginLog *pluginLogFiles
 
+	// holder names this daemon in the shared state's pending approvals,
+	// and stopSync ends the mirror (sharedapprovals.go); both unset
+	// without shared state.
+	holder   string
+	stopSync func()
+
 	mu   sync.Mutex
 	runs map[string]*run // by sandbox name
 }
@@ -228,6 +234,7 @@ func New(ctx context.Context, o Options) (*Runtime, error) {
 		r.Close(ctx)
 		return nil, err
 	}
+	r.startSharedSync()
 	return r, nil
 }
 
@@ -293,6 +300,9 @@ func (r *Runtime) Close(ctx context.Context) error {
 	r.mu.Unlock()
 	for _, rn := range runs {
 		rn.stop(ctx, "the daemon stopped")
+	}
+	if r.stopSync != nil {
+		r.stopSync()
 	}
 	if r.egress != nil {
 		r.egress.Close()

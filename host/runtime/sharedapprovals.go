@@ -1,0 +1,204 @@
+package runtime
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"slices"
+	"strconv"
+	"time"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/nemoclave/nemoclave/gateway/egress"
+	pb "github.com/nemoclave/nemoclave/host/api/daemonpb"
+	"github.com/nemoclave/nemoclave/host/state"
+)
+
+// With shared state (PostgreSQL: the replicas of a daemon in a cluster)
+// every replica serves every sandbox, so a request held for an operator
+// on one replica must be visible, and answerable, on all. The replica
+// holding the request (its egress gateway has the connection) mirrors
+// its pending approvals into the state's pending_approvals table; any
+// replica lists them and writes an operator's answer into the row; the
+// holder applies the answer to the held connection and removes the row.
+// Lifetime grants ("sandbox") go to egress_grants and every replica
+// applies them to the sandboxes it serves, as it applies newer policy
+// revisions (hot reloads, "persist" answers) stored by another replica.
+
+// sharedSyncInterval is how often a replica mirrors its held requests
+// and picks up answers, grants and policy revisions from the state.
+const sharedSyncInterval = 500 * time.Millisecond
+
+// remoteAnswerWait bounds how long an answer given on this replica waits
+// for the holding replica to apply it.
+const remoteAnswerWait = 10 * time.Second
+
+// startSharedSync starts the mirror when the state is shared.
+func (r *Runtime) startSharedSync() {
+	if !r.db.Shared() {
+		return
+	}
+	host, _ := os.Hostname()
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	r.holder = host + "/" + hex.EncodeToString(b[:])
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	r.stopSync = func() {
+		cancel()
+		<-done
+		// What this daemon held died with its connections.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = r.db.DeletePendingApprovalsOf(ctx, r.holder, time.Now().Add(-time.Minute))
+	}
+	// Requests held by daemons that died holding them are gone with
+	// their connections.
+	if err := r.db.DeletePendingApprovalsOf(ctx, r.holder, time.Now().Add(-time.Minute)); err != nil {
+		r.log.Warn("shared approvals: removing expired requests", "err", err)
+	}
+	go func() {
+		defer close(done)
+		t := time.NewTicker(sharedSyncInterval)
+		defer t.Stop()
+		events := r.egress.Approvals().Watch(ctx)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case _, ok := <-events:
+				if !ok {
+					events = r.egress.Approvals().Watch(ctx)
+				}
+			case <-t.C:
+			}
+			if err := r.syncShared(ctx); err != nil && ctx.Err() == nil {
+				r.log.Warn("shared approvals: syncing with the state", "err", err)
+			}
+		}
+	}()
+}
+
+// syncShared mirrors this replica's held requests, applies answers given
+// on other replicas, and applies stored grants and newer policy revisions
+// to the sandboxes this replica serves.
+func (r *Runtime) syncShared(ctx context.Context) error {
+	local := r.egress.Approvals().List()
+	rows, err := r.db.PendingApprovals(ctx, r.holder)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, row := range rows {
+		if row.Answer != "" {
+			err := r.egress.Approvals().AnswerAs(ctx, row.ID, egress.Answer(row.Answer), row.Operator)
+			if err != nil && !errors.Is(err, egress.ErrNoSuchApproval) {
+				r.log.Warn("shared approvals: applying an answer from another replica", "id", row.ID, "err", err)
+			}
+			errs = append(errs, r.db.DeletePendingApproval(ctx, row.ID))
+			continue
+		}
+		if !slices.ContainsFunc(local, func(a egress.Approval) bool { return a.ID == row.ID }) {
+			errs = append(errs, r.db.DeletePendingApproval(ctx, row.ID)) // answered here, or expired
+		}
+	}
+	for _, a := range local {
+		errs = append(errs, r.db.PutPendingApproval(ctx, state.PendingApproval{ID: a.ID, Holder: r.holder, Sandbox: a.Sandbox,
+			Host: a.Host, Port: a.Port, Method: a.Method, Path: a.Path, Revision: a.Revision, Waiting: a.Waiting,
+			Requested: a.Requested, Expires: a.Expires}))
+	}
+
+	// The sandboxes this replica's gateway serves (run or served here).
+	names := r.egress.SandboxIDs()
+	if len(names) == 0 {
+		return errors.Join(errs...)
+	}
+	grants, err := r.db.Grants(ctx)
+	if err != nil {
+		return errors.Join(append(errs, err)...)
+	}
+	for _, n := range names {
+		for _, g := range grants[n] {
+			host, port, err := net.SplitHostPort(g)
+			if p, perr := strconv.Atoi(port); err == nil && perr == nil {
+				r.egress.Grant(n, host, p)
+			}
+		}
+		cur := r.egress.Policy(n)
+		if cur == nil {
+			continue
+		}
+		rev, err := r.db.LatestPolicy(ctx, n)
+		if err != nil || rev.Revision <= cur.Revision {
+			continue
+		}
+		if err := r.egress.SetPolicy(n, rev.Policy); err != nil {
+			errs = append(errs, fmt.Errorf("policy revision %d of %s from the state: %w", rev.Revision, n, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// remotePending returns the requests other replicas hold, unanswered and
+// not expired (none without shared state).
+func (r *Runtime) remotePending(ctx context.Context) ([]state.PendingApproval, error) {
+	if r.holder == "" {
+		return nil, nil
+	}
+	rows, err := r.db.PendingApprovals(ctx, "")
+	if err != nil {
+		return nil, fmt.Errorf("pending approvals of the other replicas: %w", err)
+	}
+	now := time.Now()
+	out := rows[:0]
+	for _, a := range rows {
+		if a.Holder != r.holder && a.Answer == "" && a.Expires.After(now) {
+			out = append(out, a)
+		}
+	}
+	return out, nil
+}
+
+func pendingMessage(a state.PendingApproval) *pb.Approval {
+	return &pb.Approval{Id: a.ID, Sandbox: a.Sandbox, Host: a.Host, Port: int32(a.Port), Method: a.Method, Path: a.Path,
+		Revision: int32(a.Revision), Requested: timestamppb.New(a.Requested), Expires: timestamppb.New(a.Expires), Waiting: int32(a.Waiting)}
+}
+
+// answerRemote writes an operator's answer to a request another replica
+// holds and waits until that replica applied it.
+func (r *Runtime) answerRemote(ctx context.Context, a state.PendingApproval, ans egress.Answer, operator string) error {
+	if err := r.db.AnswerPendingApproval(ctx, a.ID, string(ans), operator); err != nil {
+		if errors.Is(err, state.ErrNotFound) {
+			return fmt.Errorf("no pending approval %q: it was answered or timed out meanwhile (see `nemoclave approvals list`)", a.ID)
+		}
+		return err
+	}
+	if ans == egress.AnswerSandbox {
+		if err := r.db.AddGrant(ctx, a.Sandbox, net.JoinHostPort(a.Host, strconv.Itoa(a.Port))); err != nil {
+			return fmt.Errorf("approval %s was answered, but the grant for the other replicas was not stored: %w", a.ID, err)
+		}
+	}
+	deadline := time.Now().Add(remoteAnswerWait)
+	for {
+		rows, err := r.db.PendingApprovals(ctx, a.Holder)
+		if err != nil {
+			return err
+		}
+		if !slices.ContainsFunc(rows, func(p state.PendingApproval) bool { return p.ID == a.ID }) {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("approval %s: the answer is stored, but replica %s, which holds the request, has not applied it within %s; check that it runs (it applies the answer when it does, unless the request timed out)", a.ID, a.Holder, remoteAnswerWait)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
