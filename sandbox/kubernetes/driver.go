@@ -386,8 +386,14 @@ func (d *Driver) Start(ctx context.Context, name string) (*sandbox.Started, erro
 	if err != nil {
 		return nil, d.apiError("create the sandbox pod", err)
 	}
-	names := sortedKeys(cfg.Listeners)
-	lns := d.opts.Front.register(name, d.opts.Namespace, sa.Name, pod.UID, names)
+	return d.serve(name, cfg, sa, pod), nil
+}
+
+// serve routes the Front's connections from pod (the sandbox's current
+// one) to new listeners, records the sandbox as started here, and returns
+// what Start and Reattach return.
+func (d *Driver) serve(name string, cfg *supervisorConfig, sa *corev1.ServiceAccount, pod *corev1.Pod) *sandbox.Started {
+	lns := d.opts.Front.register(name, d.opts.Namespace, sa.Name, pod.UID, sortedKeys(cfg.Listeners))
 	d.mu.Lock()
 	d.started[name] = true
 	delete(d.stopped, name)
@@ -397,7 +403,7 @@ func (d *Driver) Start(ctx context.Context, name string) (*sandbox.Started, erro
 	for n, l := range lns {
 		out.Listeners[n] = l
 	}
-	return out, nil
+	return out
 }
 
 // SandboxesOutliveDaemon is true: a pod runs on its node whatever happens
@@ -618,17 +624,7 @@ func (d *Driver) Reattach(ctx context.Context, name string) (*sandbox.Started, e
 	if pod.DeletionTimestamp != nil || pod.Labels[LabelSandbox] != name {
 		return nil, fmt.Errorf("%w: the pod of sandbox %s is being deleted or is not its own", sandbox.ErrNotRunning, name)
 	}
-	lns := d.opts.Front.register(name, d.opts.Namespace, sa.Name, pod.UID, sortedKeys(cfg.Listeners))
-	d.mu.Lock()
-	d.started[name] = true
-	delete(d.stopped, name)
-	d.mu.Unlock()
-	out := &sandbox.Started{Info: podInfo(name, sa.CreationTimestamp, pod), Listeners: map[string]net.Listener{}}
-	out.Info.Ports = cfg.Listeners
-	for n, l := range lns {
-		out.Listeners[n] = l
-	}
-	return out, nil
+	return d.serve(name, cfg, sa, pod), nil
 }
 
 // Detach stops serving a sandbox Reattach served, leaving its pod alone
