@@ -96,10 +96,13 @@ test-agents: build
 ## kube-apiserver + etcd on loopback (scripts/k8s-testenv.sh; the first run builds kube-apiserver)
 ## then `nemoclave run` of a driver = "kubernetes" blueprint against it (scripts/k8s-acceptance.sh),
 ## and the corporate-proxy tests against a real squid (scripts/test-squid.sh installs it);
-## host/controller runs daemon replicas (bin/nemoclave-k8s): TestCRD_* (AgentEnvironment) and TestHA_* (leader Lease)
+## host/controller runs daemon replicas (bin/nemoclave-k8s): TestCRD_* (AgentEnvironment) and TestHA_* (leader Lease;
+## replicas sharing PostgreSQL state, which is started here as in `make test`)
 test-k8s: build build-k8s
 	bash scripts/test-squid.sh
 	$(GO) test $(GOTEST_FLAGS) -run 'TestUpstreamProxy' ./host/runtime/ ./gateway/egress/
+	@# TestHA_InspectedEgressOnEveryReplica runs replicas on one PostgreSQL state: started as in `make test`.
+	if [ -z "$${NEMOCLAVE_TEST_POSTGRES_URL:-}" ] && [ "$$(id -u)" = 0 ]; then . scripts/test-postgres.sh || exit 1; fi; \
 	bash scripts/k8s-testenv.sh run -- bash -c '$(GO) test -tags kubernetes $(GOTEST_FLAGS) ./sandbox/kubernetes/... ./host/credentials/... ./host/cli/... ./host/controller/... ./deploy/... && bash scripts/k8s-acceptance.sh'
 
 ## test-security: the sandbox escape catalogue only

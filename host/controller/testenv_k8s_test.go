@@ -196,17 +196,19 @@ func freeAddr(t *testing.T) string {
 }
 
 // startReplica starts `nemoclave-k8s daemon --kubernetes-controller` with
-// its own home (and state) on namespace ns, electing with Lease ns/lease.
-func (cl *cluster) startReplica(t *testing.T, ns, home string) *replica {
+// its own home (and state, unless extra names a shared --state-url) on
+// namespace ns, electing with Lease ns/lease; extra are more daemon flags.
+func (cl *cluster) startReplica(t *testing.T, ns, home string, extra ...string) *replica {
 	t.Helper()
 	bin, dir := binary(t)
 	if home == "" {
 		home = t.TempDir()
 	}
 	r := &replica{home: home, health: freeAddr(t), front: freeAddr(t), exited: make(chan struct{})}
-	r.cmd = exec.Command(bin, "--home", home, "daemon",
+	args := []string{"--home", home, "daemon",
 		"--kubernetes-controller", "--kubernetes-lease-namespace", ns, "--kubernetes-lease-duration", "5s",
-		"--kubernetes-controller-namespace", ns, "--health-probe-address", r.health)
+		"--kubernetes-controller-namespace", ns, "--health-probe-address", r.health}
+	r.cmd = exec.Command(bin, append(args, extra...)...)
 	r.cmd.Env = append(os.Environ(),
 		"NEMOCLAVE_HOME="+home, "NEMOCLAVE_BIN_DIR="+dir, "NEMOCLAVE_KUBECONFIG="+cl.kubeconfig,
 		"NEMOCLAVE_K8S_IMAGE=registry.example/nemoclave-sandbox:test", "NEMOCLAVE_K8S_NAMESPACE="+ns,
