@@ -281,6 +281,10 @@ func (r *Runtime) AnswerApproval(ctx context.Context, id string, allow bool, sco
 		if err := r.egress.Approvals().AnswerAs(ctx, id, ans, operator); err != nil {
 			return nil, err
 		}
+		if r.holder != "" {
+			// Gone from every replica's list at once, not at the next sync.
+			_ = r.db.DeletePendingApproval(ctx, id)
+		}
 		if ans == egress.AnswerSandbox && r.holder != "" {
 			// The other replicas serving the sandbox allow it too.
 			if err := r.db.AddGrant(ctx, pending.Sandbox, net.JoinHostPort(pending.Host, strconv.Itoa(pending.Port))); err != nil {

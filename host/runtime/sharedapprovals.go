@@ -122,6 +122,10 @@ func (r *Runtime) syncShared(ctx context.Context) error {
 	if err != nil {
 		return errors.Join(append(errs, err)...)
 	}
+	latest, err := r.db.LatestRevisions(ctx)
+	if err != nil {
+		return errors.Join(append(errs, err)...)
+	}
 	for _, n := range names {
 		for _, g := range grants[n] {
 			host, port, err := net.SplitHostPort(g)
@@ -130,7 +134,7 @@ func (r *Runtime) syncShared(ctx context.Context) error {
 			}
 		}
 		cur := r.egress.Policy(n)
-		if cur == nil {
+		if cur == nil || latest[n] <= cur.Revision {
 			continue
 		}
 		rev, err := r.db.LatestPolicy(ctx, n)

@@ -6,6 +6,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/nemoclave/nemoclave/policy"
 )
 
 // Two handles on one state (two replicas): racing to store a sandbox's
@@ -103,6 +105,15 @@ func TestSharedEgressState(t *testing.T) {
 			}
 			if c, _, _ := dbs[1].LoadOrStoreCA(ctx, "sb", []byte("cert-new"), []byte("key-new")); string(c) != "cert-new" {
 				t.Fatalf("the deleted sandbox's CA was kept: %q", c)
+			}
+
+			for _, rev := range []int{1, 3, 2} {
+				if err := dbs[0].AddRevision(ctx, "sb3", "reload", &policy.Policy{Name: "p", Revision: rev}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if l, err := dbs[1].LatestRevisions(ctx); err != nil || l["sb3"] != 3 {
+				t.Fatalf("LatestRevisions: %v %v, want sb3 at 3", l, err)
 			}
 
 			// Expired rows and a holder's own go on DeletePendingApprovalsOf.

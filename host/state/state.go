@@ -336,6 +336,26 @@ func (d *DB) LatestPolicy(ctx context.Context, sandbox string) (*Revision, error
 	return &r, nil
 }
 
+// LatestRevisions returns each sandbox's newest policy revision number,
+// in one query (replicas compare it with the revision in force).
+func (d *DB) LatestRevisions(ctx context.Context) (map[string]int, error) {
+	rows, err := d.db.QueryContext(ctx, `SELECT sandbox, MAX(revision) FROM policy_revisions GROUP BY sandbox`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]int{}
+	for rows.Next() {
+		var sb string
+		var rev int
+		if err := rows.Scan(&sb, &rev); err != nil {
+			return nil, err
+		}
+		out[sb] = rev
+	}
+	return out, rows.Err()
+}
+
 // Approval is an operator's answer to an egress approval.
 type Approval struct {
 	ID        int64     `json:"id"`
