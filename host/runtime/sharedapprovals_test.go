@@ -57,7 +57,11 @@ func throughEgress(addr, target string) (int, string, error) {
 	}
 	defer c.Close()
 	_ = c.SetDeadline(time.Now().Add(60 * time.Second))
-	if _, err := fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n", target, strings.TrimPrefix(target, "http://")[:strings.Index(strings.TrimPrefix(target, "http://"), "/")]); err != nil {
+	u, err := url.Parse(target)
+	if err != nil {
+		return 0, "", err
+	}
+	if _, err := fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n", target, u.Host); err != nil {
 		return 0, "", err
 	}
 	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
