@@ -264,6 +264,11 @@ func parseEgress(text string) map[string]raw {
 			if s, ok := j.Throughput["squid"]; ok {
 				r.Peers["squid"] = 100 * s / d
 			}
+			// The least a CONNECT relay can do, in the same run: what the
+			// extra loopback hop alone leaves of direct.
+			if s, ok := j.Throughput["bare relay, splice (diagnostic)"]; ok {
+				r.Peers["bare_relay"] = 100 * s / d
+			}
 			out["egress_bulk_pct_of_direct"] = r
 		}
 	}
