@@ -27,9 +27,9 @@ echo "load:    $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "user:    $(id -un) (root mode: no user namespace, cgroup limits applied)"
 echo "bwrap:   $(bwrap --version 2>/dev/null || echo missing)"
 
-# The init stage the daemon really uses (nemoclave-sandbox-init), built here.
+# The init stage the daemon really uses (nemoclave-sandbox-init), built here as make build builds it (static, CGO_ENABLED=0).
 mkdir -p bench/out
-${GO:-go} build -trimpath -ldflags='-s -w' -o bench/out/nemoclave-sandbox-init ./sandbox/local/cmd/nemoclave-sandbox-init
+CGO_ENABLED=0 ${GO:-go} build -trimpath -ldflags='-s -w' -o bench/out/nemoclave-sandbox-init ./sandbox/local/cmd/nemoclave-sandbox-init
 NEMOCLAVE_BENCH_INIT=$PWD/bench/out/nemoclave-sandbox-init NEMOCLAVE_BENCH_SANDBOX=1 NEMOCLAVE_BENCH_ROUNDS="${NEMOCLAVE_BENCH_ROUNDS:-300}" \
 	${GO:-go} test -count=1 -run '^TestSandboxBench$' -v ./sandbox/local/ 2>&1 |
 	grep -v -e '^=== ' -e '^--- ' -e '^PASS$' -e '^ok ' || {
