@@ -75,7 +75,10 @@ for p in $tree; do
 	r=$(rss_kib "$p")
 	pss=$((pss + $(pss_kib "$p")))
 	if [ "$p" = "$pid" ]; then daemon=$((daemon + r))
-	elif tr '\0' ' ' < /proc/"$p"/cmdline 2>/dev/null | grep -q 'nemoclave-plugin-'; then plugins=$((plugins + r))
+	elif tr '\0' ' ' < /proc/"$p"/cmdline 2>/dev/null | grep -q 'nemoclave-plugin-'; then
+		plugins=$((plugins + r))
+		# Which plugin binaries dominate: "name rss_kib" per process.
+		echo "$(tr '\0' '\n' < /proc/"$p"/cmdline | grep -o 'nemoclave-plugin-[a-z0-9-]*' | head -1) $r" >> "$work/per-plugin"
 	elif tr '\0' '\n' < /proc/"$p"/environ 2>/dev/null | grep -qx '_NEMOCLAVE_SANDBOX_INIT=1'; then inits=$((inits + r))
 	else agents=$((agents + r)); fi
 done
@@ -88,4 +91,8 @@ if [ "$running" != 10 ]; then
 fi
 echo "tree RSS: $total MiB (daemon $((daemon / 1024)), plugins $((plugins / 1024)), sandbox init $((inits / 1024)), agents $((agents / 1024)))"
 echo "tree PSS: $((pss / 1024)) MiB (shared pages counted once)"
+if [ -f "$work/per-plugin" ]; then
+	echo "plugin processes by binary (count, RSS MiB):"
+	awk '{n[$1]++; s[$1]+=$2} END {for (k in n) printf "  %-36s %3d  %6.1f\n", k, n[k], s[k]/1024}' "$work/per-plugin" | sort -k3 -rn
+fi
 echo "target: daemon plus plugin processes <= 200 MiB in all"

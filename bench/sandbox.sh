@@ -7,7 +7,8 @@
 #      that no process, mount, cgroup or state directory leaked.
 # The measurement lives in sandbox/local/bench_test.go (TestSandboxBench),
 # with the daemon's real init stage (nemoclave-sandbox-init). Exits non-zero only
-# when it cannot measure.
+# when it cannot measure. NEMOCLAVE_BENCH_INIT_B=<init binary> adds a fourth
+# variant in the same loop (say, the init stage built from an earlier commit).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
