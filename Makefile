@@ -25,7 +25,7 @@ all: build
 build: plugins
 	$(GO) build -ldflags='$(LDFLAGS)' -o $(BIN)/nemoclave ./host/cmd/nemoclave
 	$(GO) build -ldflags='$(LDFLAGS)' -o $(BIN)/nemoclave-pluginbox ./sandbox/pluginbox/cmd/nemoclave-pluginbox
-	$(GO) build -ldflags='$(LDFLAGS)' -o $(BIN)/nemoclave-sandbox-init ./sandbox/local/cmd/nemoclave-sandbox-init
+	CGO_ENABLED=0 $(GO) build -ldflags='$(LDFLAGS)' -o $(BIN)/nemoclave-sandbox-init ./sandbox/local/cmd/nemoclave-sandbox-init
 	ln -sf nemoclave $(BIN)/openshell
 
 ## build-k8s: bin/nemoclave-k8s, nemoclave with the kubernetes sandbox driver and the Secret

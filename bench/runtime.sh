@@ -75,12 +75,24 @@ for p in $tree; do
 	r=$(rss_kib "$p")
 	pss=$((pss + $(pss_kib "$p")))
 	if [ "$p" = "$pid" ]; then daemon=$((daemon + r))
-	elif tr '\0' ' ' < /proc/"$p"/cmdline 2>/dev/null | grep -q 'nemoclave-plugin-'; then plugins=$((plugins + r))
+	elif tr '\0' ' ' < /proc/"$p"/cmdline 2>/dev/null | grep -q 'nemoclave-plugin-'; then
+		plugins=$((plugins + r))
+		# Which plugin binaries dominate: "name rss_kib" per process.
+		echo "$(tr '\0' '\n' < /proc/"$p"/cmdline | grep -o 'nemoclave-plugin-[a-z0-9-]*' | head -1) $r" >> "$work/per-plugin"
 	elif tr '\0' '\n' < /proc/"$p"/environ 2>/dev/null | grep -qx '_NEMOCLAVE_SANDBOX_INIT=1'; then inits=$((inits + r))
 	else agents=$((agents + r)); fi
 done
 total=$(( (daemon + plugins + inits + agents) / 1024 ))
 echo "running sandboxes: $running"
+if [ "$running" != 10 ]; then
+	# Fewer sandboxes would make the figure look better than it is.
+	echo "bench/runtime.sh: $running of 10 sandboxes running; no memory figure" >&2
+	exit 1
+fi
 echo "tree RSS: $total MiB (daemon $((daemon / 1024)), plugins $((plugins / 1024)), sandbox init $((inits / 1024)), agents $((agents / 1024)))"
 echo "tree PSS: $((pss / 1024)) MiB (shared pages counted once)"
+if [ -f "$work/per-plugin" ]; then
+	echo "plugin processes by binary (count, RSS MiB):"
+	awk '{n[$1]++; s[$1]+=$2} END {for (k in n) printf "  %-36s %3d  %6.1f\n", k, n[k], s[k]/1024}' "$work/per-plugin" | sort -k3 -rn
+fi
 echo "target: daemon plus plugin processes <= 200 MiB in all"

@@ -7,7 +7,8 @@
 #      that no process, mount, cgroup or state directory leaked.
 # The measurement lives in sandbox/local/bench_test.go (TestSandboxBench),
 # with the daemon's real init stage (nemoclave-sandbox-init). Exits non-zero only
-# when it cannot measure.
+# when it cannot measure. NEMOCLAVE_BENCH_INIT_B=<init binary> adds a fourth
+# variant in the same loop (say, the init stage built from an earlier commit).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,9 +28,9 @@ echo "load:    $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "user:    $(id -un) (root mode: no user namespace, cgroup limits applied)"
 echo "bwrap:   $(bwrap --version 2>/dev/null || echo missing)"
 
-# The init stage the daemon really uses (nemoclave-sandbox-init), built here.
+# The init stage the daemon really uses (nemoclave-sandbox-init), built here as make build builds it (static, CGO_ENABLED=0).
 mkdir -p bench/out
-${GO:-go} build -trimpath -ldflags='-s -w' -o bench/out/nemoclave-sandbox-init ./sandbox/local/cmd/nemoclave-sandbox-init
+CGO_ENABLED=0 ${GO:-go} build -trimpath -ldflags='-s -w' -o bench/out/nemoclave-sandbox-init ./sandbox/local/cmd/nemoclave-sandbox-init
 NEMOCLAVE_BENCH_INIT=$PWD/bench/out/nemoclave-sandbox-init NEMOCLAVE_BENCH_SANDBOX=1 NEMOCLAVE_BENCH_ROUNDS="${NEMOCLAVE_BENCH_ROUNDS:-300}" \
 	${GO:-go} test -count=1 -run '^TestSandboxBench$' -v ./sandbox/local/ 2>&1 |
 	grep -v -e '^=== ' -e '^--- ' -e '^PASS$' -e '^ok ' || {

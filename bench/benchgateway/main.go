@@ -33,6 +33,7 @@ func main() {
 	addr := flag.String("addr", "127.0.0.1:0", "listen address")
 	inProcess := flag.Bool("inprocess", false, "diagnostic: call the llm-openai provider in-process instead of launching the plugin (no gRPC hop)")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the gateway here until it exits")
+	concurrent := flag.Int("concurrent", 1024, "the sandbox's bound on inference requests in flight (a blueprint's rate_limit concurrent); above the load generator's clients, so the bench measures the gateway, not the limiter")
 	flag.Parse()
 	if *cpuprofile != "" {
 		f, err := os.Create(*cpuprofile)
@@ -40,14 +41,14 @@ func main() {
 			defer pprof.StopCPUProfile()
 		}
 	}
-	if err := run(*upstream, *key, *pluginPath, *addr, *inProcess); err != nil {
+	if err := run(*upstream, *key, *pluginPath, *addr, *inProcess, *concurrent); err != nil {
 		fmt.Fprintln(os.Stderr, "benchgateway:", err)
 		pprof.StopCPUProfile()
 		os.Exit(1)
 	}
 }
 
-func run(upstream, key, pluginPath, addr string, inProcess bool) error {
+func run(upstream, key, pluginPath, addr string, inProcess bool, concurrent int) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	cfg, _ := json.Marshal(map[string]any{"base_url": upstream, "api_key": key})
@@ -89,6 +90,9 @@ func run(upstream, key, pluginPath, addr string, inProcess bool) error {
 		Providers: map[string]llm.Provider{"openai": provider},
 		Usage:     store,
 		Metrics:   metrics,
+		// As a blueprint's `rate_limit { concurrent = N }`: the default (32)
+		// would refuse half of 64 concurrent clients with 429.
+		Limits: inference.Limits{RateLimit: inference.RateLimit{Concurrent: concurrent}},
 	})
 	if err != nil {
 		return err

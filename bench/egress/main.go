@@ -38,7 +38,9 @@ import (
 )
 
 func main() {
-	mode := flag.String("mode", "bench", "bench | upstream | gateway (internal)")
+	mode := flag.String("mode", "bench", "bench | upstream | gateway | relay (internal)")
+	relayCopy := flag.Bool("relay-copy", false, "relay mode: copy through a user-space buffer instead of splice(2)")
+	relays := flag.Bool("relays", true, "also measure two bare CONNECT relays (diagnostic: the cost of the extra loopback hop itself)")
 	squid := flag.String("squid", "", "path to squid; empty skips the squid column")
 	handshakes := flag.Int("handshakes", 1500, "CONNECT+TLS setups per target")
 	rounds := flag.Int("rounds", 12, "bulk transfer rounds per target")
@@ -50,8 +52,10 @@ func main() {
 		err = runUpstream(*bulkMiB)
 	case "gateway":
 		err = runGateway(flag.Args())
+	case "relay":
+		err = runRelay(*relayCopy)
 	default:
-		err = runBench(*squid, *handshakes, *rounds, *bulkMiB)
+		err = runBench(*squid, *handshakes, *rounds, *bulkMiB, *relays)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "egress bench:", err)
@@ -214,7 +218,55 @@ type target struct {
 	proxy string // "" for direct
 }
 
-func runBench(squidPath string, handshakes, rounds, bulkMiB int) error {
+// runRelay is the least a CONNECT proxy can do: read the request line and
+// headers, dial the authority, answer 200 and copy both ways, with no
+// policy, audit or SNI check. With copy false the copy is io.Copy between
+// two *net.TCPConn (splice(2), as the gateway's tunnel does); with copy
+// true it goes through a 256 KiB user-space buffer. It prints its port and
+// serves until stdin closes.
+func runRelay(copyBuf bool) error {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	fmt.Println(ln.Addr().(*net.TCPAddr).Port)
+	go serve(ln, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		req, err := http.ReadRequest(br)
+		if err != nil || req.Method != http.MethodConnect {
+			return
+		}
+		// The bench's host names all mean this machine.
+		_, port, _ := net.SplitHostPort(req.RequestURI)
+		up, err := net.Dial("tcp", "127.0.0.1:"+port)
+		if err != nil {
+			return
+		}
+		defer up.Close()
+		io.WriteString(c, "HTTP/1.1 200 Connection established\r\n\r\n")
+		if n := br.Buffered(); n > 0 {
+			b, _ := br.Peek(n)
+			up.Write(b)
+		}
+		cp := func(dst, src net.Conn) {
+			if copyBuf {
+				// Hide the TCPConn methods, so io.CopyBuffer cannot splice.
+				io.CopyBuffer(struct{ io.Writer }{dst}, struct{ io.Reader }{src}, make([]byte, 256<<10))
+			} else {
+				io.Copy(dst, src)
+			}
+			dst.(*net.TCPConn).CloseWrite()
+		}
+		done := make(chan struct{})
+		go func() { cp(c, up); close(done) }()
+		cp(up, c)
+		<-done
+	})
+	io.Copy(io.Discard, os.Stdin)
+	return nil
+}
+
+func runBench(squidPath string, handshakes, rounds, bulkMiB int, relays bool) error {
 	up, upIn, line, err := child("-mode", "upstream", "-bulk-mib", strconv.Itoa(bulkMiB))
 	if err != nil {
 		return fmt.Errorf("upstream: %w", err)
@@ -229,6 +281,16 @@ func runBench(squidPath string, handshakes, rounds, bulkMiB int) error {
 	defer func() { gwIn.Close(); gw.Wait() }()
 
 	targets := []target{{"direct", ""}, {"nemoclave", "127.0.0.1:" + gwPort}}
+	if relays {
+		for _, r := range []struct{ name, flag string }{{"bare relay, splice (diagnostic)", "-relay-copy=false"}, {"bare relay, 256 KiB copy (diagnostic)", "-relay-copy=true"}} {
+			cmd, in, port, err := child("-mode", "relay", r.flag)
+			if err != nil {
+				return fmt.Errorf("relay: %w", err)
+			}
+			defer func() { in.Close(); cmd.Wait() }()
+			targets = append(targets, target{r.name, "127.0.0.1:" + port})
+		}
+	}
 	if squidPath != "" {
 		addr, stop, ver, err := startSquid(squidPath, tlsPort, rawPort)
 		if err != nil {

@@ -244,8 +244,18 @@ func summarise(all []Result, targets []Target) {
 				ttftS = fmt.Sprintf("%.2f", ttft)
 				addTTFT = added(ttft, med(b, func(r Result) float64 { return r.TTFTP50ms }))
 			}
-			if med(k, func(r Result) float64 { return float64(r.Requests) }) == 0 {
-				fmt.Printf("| %s | %s | failed: %d errors, e.g. %s | | | | | | | | |\n", t.Name, mode, errs, by[k][0].FirstErr)
+			// Any error makes the row a failure to measure: figures from
+			// the requests that happened to succeed (say, past a rate
+			// limiter refusing half of them) describe something else.
+			if errs > 0 {
+				ok, first := 0, ""
+				for _, r := range by[k] {
+					ok += r.Requests
+					if first == "" {
+						first = r.FirstErr
+					}
+				}
+				fmt.Printf("| %s | %s | failed: %d errors of %d requests, e.g. %s | | | | | | | | |\n", t.Name, mode, errs, ok+errs, first)
 				continue
 			}
 			ov := "—"

@@ -33,7 +33,10 @@ type measure struct {
 	Load    *float64           `json:"load"`
 	Extra   map[string]any     `json:"extra,omitempty"`
 	Note    string             `json:"note,omitempty"`
-	Source  string             `json:"source"`
+	// Failed says why a benchmark that ran measured nothing for this
+	// entry (a run with errors); value is then null and met false.
+	Failed string `json:"failed,omitempty"`
+	Source string `json:"source"`
 }
 
 type summary struct {
@@ -100,6 +103,21 @@ func main() {
 			os.Exit(1)
 		}
 	}
+	if failed := failures(s); len(failed) > 0 {
+		fmt.Fprintf(os.Stderr, "bench/summary: failed to measure:\n  %s\n", strings.Join(failed, "\n  "))
+		os.Exit(1)
+	}
+}
+
+// failures lists the measures whose benchmark ran but measured nothing.
+func failures(s summary) []string {
+	var out []string
+	for _, m := range s.Measures {
+		if m.Failed != "" {
+			out = append(out, m.Name+": "+m.Failed)
+		}
+	}
+	return out
 }
 
 func build(dir, bin, mode string) (summary, error) {
@@ -138,7 +156,10 @@ func build(dir, bin, mode string) (summary, error) {
 			s.Measures = append(s.Measures, m)
 			continue
 		}
-		m.Value, m.Peers, m.Extra, m.Source = r.Value, r.Peers, r.Extra, source[t.Name]
+		m.Value, m.Peers, m.Extra, m.Source, m.Failed = r.Value, r.Peers, r.Extra, source[t.Name], r.Failed
+		if r.Failed != "" {
+			m.Value = nil
+		}
 		if r.Note != "" {
 			m.Note = strings.TrimPrefix(m.Note+"; "+r.Note, "; ")
 		}

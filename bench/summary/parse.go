@@ -17,6 +17,10 @@ type raw struct {
 	Peers map[string]float64
 	Extra map[string]any
 	Note  string
+	// Failed says why this measure has no value although its benchmark
+	// ran (say, the run had errors): a failure to measure, which makes
+	// bench/summary exit non-zero.
+	Failed string
 }
 
 func num(v float64) *float64 { return &v }
@@ -105,6 +109,9 @@ type inferenceRow struct {
 	target, mode                       string
 	addedP50, addedP99, addedTTFT, rps float64
 	hasAddedP50, hasAddedTTFT, hasRPS  bool
+	// failed is why the row measured nothing: loadgen's "failed: …"
+	// text, or the error count of a row that had any errors.
+	failed string
 }
 
 func signed(s string) (float64, bool) {
@@ -113,7 +120,10 @@ func signed(s string) (float64, bool) {
 }
 
 // parseInference reads bench/inference.sh's output: one loadgen table per
-// concurrency, announced by a "# rounds=… concurrency=N" line.
+// concurrency, announced by a "# rounds=… concurrency=N" line. A row with
+// any errors is a failure to measure, never a figure: the requests that
+// got through a mostly refused run (a rate limiter answering 429) say
+// nothing about the gateway.
 func parseInference(text string) map[string]raw {
 	rows := map[int][]inferenceRow{}
 	conc := 0
@@ -126,14 +136,25 @@ func parseInference(text string) map[string]raw {
 			continue
 		}
 		c := cells(line)
-		if len(c) < 10 || c[0] == "target" || strings.HasPrefix(c[0], "---") || strings.HasPrefix(c[2], "failed") {
+		if len(c) < 3 || c[0] == "target" || strings.HasPrefix(c[0], "---") {
 			continue
 		}
 		r := inferenceRow{target: c[0], mode: c[1]}
-		r.addedP50, r.hasAddedP50 = signed(c[4])
-		r.addedP99, _ = signed(c[5])
-		r.addedTTFT, r.hasAddedTTFT = signed(c[7])
-		r.rps, r.hasRPS = signed(c[8])
+		switch {
+		case strings.HasPrefix(c[2], "failed"):
+			r.failed = c[2]
+		case len(c) < 10:
+			continue
+		default:
+			if n, err := strconv.Atoi(c[9]); err != nil || n != 0 {
+				r.failed = "failed: " + c[9] + " errors"
+				break
+			}
+			r.addedP50, r.hasAddedP50 = signed(c[4])
+			r.addedP99, _ = signed(c[5])
+			r.addedTTFT, r.hasAddedTTFT = signed(c[7])
+			r.rps, r.hasRPS = signed(c[8])
+		}
 		rows[conc] = append(rows[conc], r)
 	}
 	find := func(conc int, target, mode string) (inferenceRow, bool) {
@@ -144,36 +165,72 @@ func parseInference(text string) map[string]raw {
 		}
 		return inferenceRow{}, false
 	}
-	out := map[string]raw{}
-	if n, ok := find(64, "nemoclave", "unary"); ok && n.hasAddedP50 {
-		p50 := raw{Value: num(n.addedP50), Peers: map[string]float64{}}
-		p99 := raw{Value: num(n.addedP99), Peers: map[string]float64{}}
-		if p, ok := find(64, "portkey", "unary"); ok && p.hasAddedP50 {
-			p50.Peers["portkey"] = p.addedP50
-			p99.Peers["portkey"] = p.addedP99
+	// ours is nemoclave's row, or a raw saying why it was not measured
+	// (its own failure, or the direct baseline's, which every added
+	// figure is relative to).
+	ours := func(conc int, mode string) (inferenceRow, raw, bool) {
+		n, ok := find(conc, "nemoclave", mode)
+		if !ok {
+			return n, raw{}, false
 		}
-		out["gateway_added_p50_ms_c64"] = p50
-		out["gateway_added_p99_ms_c64"] = p99
+		if n.failed != "" {
+			return n, raw{Failed: fmt.Sprintf("nemoclave %s at concurrency %d %s", mode, conc, n.failed)}, false
+		}
+		if d, ok := find(conc, "direct", mode); ok && d.failed != "" {
+			return n, raw{Failed: fmt.Sprintf("the direct baseline (%s, concurrency %d) %s", mode, conc, d.failed)}, false
+		}
+		return n, raw{}, true
+	}
+	peerNote := func(conc int, peer, mode string) string {
+		if p, ok := find(conc, peer, mode); ok && p.failed != "" {
+			return fmt.Sprintf("%s %s: %s, no figure", peer, mode, p.failed)
+		}
+		return ""
+	}
+	out := map[string]raw{}
+	if n, bad, ok := ours(64, "unary"); !ok {
+		if bad.Failed != "" {
+			out["gateway_added_p50_ms_c64"], out["gateway_added_p99_ms_c64"], out["gateway_throughput_rps_c64"] = bad, bad, bad
+		}
+	} else {
+		if n.hasAddedP50 {
+			p50 := raw{Value: num(n.addedP50), Peers: map[string]float64{}, Note: peerNote(64, "portkey", "unary")}
+			p99 := raw{Value: num(n.addedP99), Peers: map[string]float64{}, Note: p50.Note}
+			if p, ok := find(64, "portkey", "unary"); ok && p.hasAddedP50 {
+				p50.Peers["portkey"] = p.addedP50
+				p99.Peers["portkey"] = p.addedP99
+			}
+			out["gateway_added_p50_ms_c64"] = p50
+			out["gateway_added_p99_ms_c64"] = p99
+		}
+		if n.hasRPS {
+			r := raw{Value: num(n.rps), Peers: map[string]float64{}, Note: peerNote(64, "portkey", "unary")}
+			for _, peer := range []string{"direct", "portkey"} {
+				if p, ok := find(64, peer, "unary"); ok && p.hasRPS {
+					r.Peers[peer] = p.rps
+				}
+			}
+			out["gateway_throughput_rps_c64"] = r
+		}
 	}
 	for _, c := range []int{1, 64} {
-		if n, ok := find(c, "nemoclave", "stream"); ok && n.hasAddedTTFT {
+		name := fmt.Sprintf("gateway_ttft_added_p50_ms_c%d", c)
+		n, bad, ok := ours(c, "stream")
+		if !ok {
+			if bad.Failed != "" {
+				out[name] = bad
+			}
+			continue
+		}
+		if n.hasAddedTTFT {
 			r := raw{Value: num(n.addedTTFT), Peers: map[string]float64{}}
 			if p, ok := find(c, "portkey", "stream"); ok && p.hasAddedTTFT {
 				r.Peers["portkey"] = p.addedTTFT
 			} else {
 				r.Note = "portkey: streaming fails in Portkey itself (every request answered 500), no figure"
 			}
-			out[fmt.Sprintf("gateway_ttft_added_p50_ms_c%d", c)] = r
+			out[name] = r
 		}
-	}
-	if n, ok := find(64, "nemoclave", "unary"); ok && n.hasRPS {
-		r := raw{Value: num(n.rps), Peers: map[string]float64{}}
-		for _, peer := range []string{"direct", "portkey"} {
-			if p, ok := find(64, peer, "unary"); ok && p.hasRPS {
-				r.Peers[peer] = p.rps
-			}
-		}
-		out["gateway_throughput_rps_c64"] = r
 	}
 	return out
 }
@@ -206,6 +263,11 @@ func parseEgress(text string) map[string]raw {
 			r := raw{Value: num(100 * n / d), Peers: map[string]float64{}, Extra: map[string]any{"direct_mib_s": d, "nemoclave_mib_s": n}}
 			if s, ok := j.Throughput["squid"]; ok {
 				r.Peers["squid"] = 100 * s / d
+			}
+			// The least a CONNECT relay can do, in the same run: what the
+			// extra loopback hop alone leaves of direct.
+			if s, ok := j.Throughput["bare relay, splice (diagnostic)"]; ok {
+				r.Peers["bare_relay"] = 100 * s / d
 			}
 			out["egress_bulk_pct_of_direct"] = r
 		}

@@ -30,6 +30,9 @@ func markdown(s summary) string {
 	b.WriteString("| measure | ours | peers | ratio | target | met | load |\n|---|---|---|---|---|---|---|\n")
 	for _, m := range s.Measures {
 		val := "not measured"
+		if m.Failed != "" {
+			val = "failed to measure"
+		}
 		if m.Value != nil {
 			val = format(*m.Value) + " " + m.Unit
 		}

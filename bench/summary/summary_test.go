@@ -128,3 +128,51 @@ func TestCoveredRows(t *testing.T) {
 		t.Fatalf("missing = %v, %v; want only the gpu row", missing, err)
 	}
 }
+
+// TestSummaryRunWithErrors: a gateway run where the rate limiter refused
+// most requests (the saved output of such a run: 12,455 errors of 16,134)
+// is a failure to measure, not a figure; rows without errors still count.
+func TestSummaryRunWithErrors(t *testing.T) {
+	s, err := build("testdata/errors", filepath.Join(t.TempDir(), "none"), "quick")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]measure{}
+	for _, m := range s.Measures {
+		got[m.Name] = m
+	}
+	for _, name := range []string{"gateway_added_p50_ms_c64", "gateway_added_p99_ms_c64", "gateway_throughput_rps_c64", "gateway_ttft_added_p50_ms_c64"} {
+		m := got[name]
+		if m.Value != nil || m.Met || !strings.Contains(m.Failed, "errors") {
+			t.Errorf("%s: value %v met %v failed %q, want no value, not met, failed naming the errors", name, m.Value, m.Met, m.Failed)
+		}
+	}
+	if m := got["gateway_ttft_added_p50_ms_c1"]; m.Value == nil || *m.Value != 1.96 || m.Failed != "" {
+		t.Errorf("c1 streaming had no errors: value %v failed %q, want 1.96", m.Value, m.Failed)
+	}
+	if f := failures(s); len(f) != 4 {
+		t.Errorf("failures: %q, want the four measures of the failed rows", f)
+	}
+	if table := markdown(s); !strings.Contains(table, "| gateway_added_p50_ms_c64 | failed to measure |") {
+		t.Errorf("table does not say failed to measure:\n%s", table)
+	}
+}
+
+// TestSummaryLoadgenFailedRow: loadgen's own "failed: N errors of M
+// requests" row, and a failed direct baseline, leave no figure.
+func TestSummaryLoadgenFailedRow(t *testing.T) {
+	text := "# rounds=1 duration=2s concurrency=64 response≈1 KB\n" +
+		"| target | mode | p50 ms | p99 ms | added p50 ms | added p99 ms | TTFT p50 ms | added TTFT p50 ms | req/s | errors | gateway's own overhead p50/p99 ms |\n" +
+		"|---|---|---|---|---|---|---|---|---|---|---|\n" +
+		"| direct | unary | 2.93 | 13.79 | — | — | — | — | 17739 | 0 | — |\n" +
+		"| nemoclave | unary | failed: 3 errors of 4000 requests, e.g. status 429 | | | | | | | | |\n" +
+		"| direct | stream | failed: 5 errors of 900 requests, e.g. EOF | | | | | | | | |\n" +
+		"| nemoclave | stream | 4.11 | 9.17 | +3.50 | +7.32 | 2.20 | +1.96 | 227 | 0 | 0.104 / 0.448 |\n"
+	out := parseInference(text)
+	if r := out["gateway_added_p50_ms_c64"]; r.Value != nil || !strings.Contains(r.Failed, "3 errors of 4000") {
+		t.Errorf("unary: %+v, want failed with loadgen's text", r)
+	}
+	if r := out["gateway_ttft_added_p50_ms_c64"]; r.Value != nil || !strings.Contains(r.Failed, "direct baseline") {
+		t.Errorf("stream: %+v, want failed because the direct baseline failed", r)
+	}
+}

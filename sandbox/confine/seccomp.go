@@ -5,7 +5,6 @@ import (
 	"runtime"
 	"unsafe"
 
-	seccomp "github.com/elastic/go-seccomp-bpf"
 	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
 )
@@ -21,14 +20,22 @@ import (
 //     arguments (socket family/type/protocol, the ioctl request) to 32, so
 //     a caller could set high bits to slip past. Here only the low word is
 //     loaded, as the kernel uses it.
-//  2. go-seccomp-bpf's name-based deny list, which returns EPERM.
+//  2. go-seccomp-bpf's name-based deny list, which returns EPERM. It is
+//     assembled at generation time (seccomp_deny_gen.go, by ./gendeny) and
+//     carried as data: linking go-seccomp-bpf cost every sandbox's init
+//     stage the package initialisation of its syscall tables for every
+//     architecture. TestSeccompDenyGenerated keeps the data equal to what
+//     go-seccomp-bpf assembles from DeniedSyscalls.
 //
 // Everything not denied is allowed: the point is to close the kernel
 // surfaces SECURITY-TESTS.md names, not to emulate a container runtime's
 // allow list.
 
-// deniedSyscalls return EPERM.
-var deniedSyscalls = []string{
+//go:generate go run ./gendeny
+
+// DeniedSyscalls return EPERM. After changing the list, run
+// `go generate ./sandbox/confine`.
+var DeniedSyscalls = []string{
 	// tracing and other processes' memory (P1)
 	"ptrace", "process_vm_readv", "process_vm_writev", "kcmp", "pidfd_getfd",
 	// the mount family and root changes (F11, F13)
@@ -141,18 +148,13 @@ func BuildSeccomp() ([]bpf.RawInstruction, error) {
 	if runtime.GOARCH != "amd64" {
 		return nil, fmt.Errorf("seccomp: the sandbox filter is written for x86-64, not %s; refusing to run without it", runtime.GOARCH)
 	}
-	p := seccomp.Policy{
-		DefaultAction: seccomp.ActionAllow,
-		Syscalls:      []seccomp.SyscallGroup{{Action: seccomp.ActionErrno, Names: deniedSyscalls}},
-	}
-	deny, err := p.Assemble()
-	if err != nil {
-		return nil, fmt.Errorf("seccomp: assemble deny list: %w", err)
-	}
-	raw, err := bpf.Assemble(append(argGuard(), deny...))
+	guard, err := bpf.Assemble(argGuard())
 	if err != nil {
 		return nil, fmt.Errorf("seccomp: assemble filter: %w", err)
 	}
+	// Part 1 jumps only within itself and falls through to part 2, so
+	// appending the assembled deny list equals assembling both at once.
+	raw := append(guard, denyProgram...)
 	return raw, nil
 }
 

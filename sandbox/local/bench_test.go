@@ -58,7 +58,16 @@ func TestSandboxBench(t *testing.T) {
 	listeners := []sandbox.ListenerSpec{{Name: sandbox.ListenerEgress}, {Name: sandbox.ListenerInference}, {Name: sandbox.ListenerAgentAPI}}
 	ctx := context.Background()
 	n := 0
-	oneSandbox := func() (time.Duration, error) {
+	// NEMOCLAVE_BENCH_INIT_B: a second init stage binary (say, one built
+	// from an earlier commit) measured in the same loop, for before/after
+	// comparisons of the init path under the same load.
+	var dB *Driver
+	if b := os.Getenv("NEMOCLAVE_BENCH_INIT_B"); b != "" {
+		if dB, err = New(Config{StateRoot: filepath.Join(dir, "state-b"), Executable: b}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sandboxWith := func(d *Driver) (time.Duration, error) {
 		n++
 		name := fmt.Sprintf("bench-%d", n)
 		t0 := time.Now()
@@ -82,6 +91,7 @@ func TestSandboxBench(t *testing.T) {
 		}
 		return el, err
 	}
+	oneSandbox := func() (time.Duration, error) { return sandboxWith(d) }
 	forkExec := func() (time.Duration, error) {
 		t0 := time.Now()
 		err := exec.Command("/bin/true").Run()
@@ -108,6 +118,9 @@ func TestSandboxBench(t *testing.T) {
 	if bwrapErr == nil {
 		all = append(all, &series{name: "bwrap --unshare-all (same mounts)", fn: bwrap})
 	}
+	if dB != nil {
+		all = append(all, &series{name: "comparison: init " + filepath.Base(os.Getenv("NEMOCLAVE_BENCH_INIT_B")), fn: func() (time.Duration, error) { return sandboxWith(dB) }})
+	}
 	for i := 0; i < rounds+10; i++ { // the first 10 rounds warm up
 		for _, s := range all {
 			el, err := s.fn()
@@ -132,6 +145,10 @@ func TestSandboxBench(t *testing.T) {
 		_, a, _ := stats(all[0].d)
 		_, b, _ := stats(all[2].d)
 		fmt.Printf("sandbox median / bwrap median = %.2f×\n", float64(a)/float64(b))
+		if dB != nil {
+			_, c, _ := stats(all[3].d)
+			fmt.Printf("comparison: init B median / bwrap median = %.2f×, sandbox median / init B median = %.2f×\n", float64(c)/float64(b), float64(a)/float64(c))
+		}
 	}
 
 	// 50 concurrent.

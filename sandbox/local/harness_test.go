@@ -360,7 +360,9 @@ func helperRun(t *testing.T, dir string, j job) result {
 // listeners with a test handler, wait, collect the log, delete.
 func runInProcess(ctx context.Context, j job) result {
 	var res result
-	d, err := New(Config{StateRoot: j.StateRoot, CgroupParent: j.Cgroup, DaemonHome: j.DaemonHome})
+	// NEMOCLAVE_TEST_INIT runs the jobs with the init stage the daemon
+	// ships (bin/nemoclave-sandbox-init) instead of this test binary.
+	d, err := New(Config{StateRoot: j.StateRoot, CgroupParent: j.Cgroup, DaemonHome: j.DaemonHome, Executable: os.Getenv("NEMOCLAVE_TEST_INIT")})
 	if err != nil {
 		res.CreateErr = err.Error()
 		return res
