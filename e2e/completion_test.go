@@ -90,6 +90,13 @@ func TestBashCompletion(t *testing.T) {
 		{"nemoclave approvals list --sandbox ", []string{"quickstart"}, nil},
 		{"nemoclave run ", []string{"blueprint.hcl"}, []string{"notes.txt"}},
 		{"nemoclave provider add ", []string{"NVIDIA_API_KEY", "OPENAI_API_KEY"}, nil},
+		// The sandbox-first form: `nemoclave <sandbox> connect`.
+		{"nemoclave quick", []string{"quickstart"}, nil},
+		{"nemoclave quickstart ", []string{"connect"}, nil},
+		{"nemoclave nosuchsandbox ", nil, []string{"connect"}},
+		{"nemoclave quickstart connect --sh", []string{"--shell"}, nil},
+		{"nemoclave run blueprint.hcl --attach-agent ", []string{"assistant"}, nil},
+		{"nemoclave run . --attach-agent ", []string{"assistant"}, nil},
 	}
 	for _, c := range cases {
 		got := e.complete(dir, c.line)

@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	pb "github.com/nemoclave/nemoclave/host/api/daemonpb"
 	"github.com/nemoclave/nemoclave/host/config"
@@ -95,6 +96,30 @@ func addCompletions(root *cobra.Command, g *Globals) {
 		"provider remove":   storedCredentials(g),
 		"provider add":      fixed(catalogueCredentials()...),
 	}
+	// The sandbox-first form, `nemoclave <sandbox> connect` (Main rewrites
+	// it to `sandbox connect <sandbox>`, and what follows `connect`
+	// completes as there): the first word offers the sandboxes besides
+	// the commands, the second `connect` after a sandbox's name.
+	if root.ValidArgsFunction == nil {
+		root.ValidArgsFunction = func(_ *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
+			switch len(args) {
+			case 0:
+				var out []string
+				for _, s := range sandboxNames(g) {
+					name, state, _ := strings.Cut(s, "\t")
+					out = append(out, name+"\tsandbox ("+state+"): nemoclave "+name+" connect")
+				}
+				return out, cobra.ShellCompDirectiveNoFileComp
+			case 1:
+				for _, s := range sandboxNames(g) {
+					if name, _, _ := strings.Cut(s, "\t"); name == args[0] {
+						return []string{"connect\tattach to the sandbox's agent (sandbox connect " + name + ")"}, cobra.ShellCompDirectiveNoFileComp
+					}
+				}
+			}
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+	}
 	for path, fn := range args {
 		if fn == nil {
 			continue
@@ -120,6 +145,7 @@ func addCompletions(root *cobra.Command, g *Globals) {
 		{"onboard", "dir", dirs},
 		{"run", "var-file", blueprintFiles},
 		{"run", "preset-dir", dirs},
+		{"run", "attach-agent", runAgents},
 		{"validate", "var-file", blueprintFiles},
 		{"plan", "var-file", blueprintFiles},
 		{"policy set", "file", jsonFiles},
@@ -130,6 +156,64 @@ func addCompletions(root *cobra.Command, g *Globals) {
 			continue
 		}
 		_ = c.RegisterFlagCompletionFunc(f.flag, f.fn)
+	}
+	// run, validate and plan parse their flags themselves (-var as
+	// Terraform writes it), so cobra hands every word to their argument
+	// completion: route a flag's value to the flag's completion, and give
+	// the argument completion only the positional words.
+	for _, path := range []string{"run", "validate", "plan"} {
+		if c := findCommand(root, path); c != nil && c.DisableFlagParsing && c.ValidArgsFunction != nil {
+			c.ValidArgsFunction = withOwnFlagParsing(c.ValidArgsFunction)
+		}
+	}
+}
+
+// withOwnFlagParsing adapts fn, the argument completion of a command with
+// DisableFlagParsing, to the raw words it then gets.
+func withOwnFlagParsing(fn completeFunc) completeFunc {
+	return func(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+		if strings.HasPrefix(toComplete, "-") {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		// takesValue is the flag a word names, when it needs a value
+		// after it ("--var-file", "-var-file", not "-d" nor "--x=y").
+		takesValue := func(word string) *pflag.Flag {
+			if !strings.HasPrefix(word, "-") || word == "-" || strings.Contains(word, "=") {
+				return nil
+			}
+			name := strings.TrimLeft(word, "-")
+			f := cmd.Flags().Lookup(name)
+			if f == nil && len(name) == 1 {
+				f = cmd.Flags().ShorthandLookup(name)
+			}
+			if f == nil || f.NoOptDefVal != "" {
+				return nil
+			}
+			return f
+		}
+		var positional []string
+		for i := 0; i < len(args); i++ {
+			if args[i] == "--" {
+				positional = append(positional, args[i+1:]...)
+				break
+			}
+			if strings.HasPrefix(args[i], "-") && args[i] != "-" {
+				if takesValue(args[i]) != nil && i+1 < len(args) {
+					i++ // its value
+				}
+				continue
+			}
+			positional = append(positional, args[i])
+		}
+		if len(args) > 0 {
+			if f := takesValue(args[len(args)-1]); f != nil {
+				if flagFn, ok := cmd.GetFlagCompletionFunc(f.Name); ok {
+					return flagFn(cmd, positional, toComplete)
+				}
+				return nil, cobra.ShellCompDirectiveDefault
+			}
+		}
+		return fn(cmd, positional, toComplete)
 	}
 }
 
@@ -225,11 +309,27 @@ func inferenceProviders(g *Globals) completeFunc {
 
 // blueprintProviders are the llm plugins the blueprints in dir declare
 // (plugin "llm" "main" → main), as `inference set` takes them, so the
-// providers complete before anything runs. Only the syntax is read:
-// nothing is evaluated, and a file that does not parse adds nothing.
+// providers complete before anything runs.
 func blueprintProviders(dir string) []string {
-	files, _ := filepath.Glob(filepath.Join(dir, "*.hcl"))
 	var out []string
+	for _, labels := range blueprintBlocks(dir, "plugin", 2) {
+		if labels[0] == "llm" {
+			out = append(out, labels[1])
+		}
+	}
+	return out
+}
+
+// blueprintBlocks are the labels of the top-level blocks of type typ with
+// n labels in the blueprint at path (a file, or the *.hcl files of a
+// directory). Only the syntax is read: nothing is evaluated, and a file
+// that does not parse adds nothing.
+func blueprintBlocks(path, typ string, n int) [][]string {
+	files := []string{path}
+	if st, err := os.Stat(path); err == nil && st.IsDir() {
+		files, _ = filepath.Glob(filepath.Join(path, "*.hcl"))
+	}
+	var out [][]string
 	for _, f := range files {
 		src, err := os.ReadFile(f)
 		if err != nil || len(src) > 1<<20 {
@@ -244,12 +344,25 @@ func blueprintProviders(dir string) []string {
 			continue
 		}
 		for _, b := range body.Blocks {
-			if b.Type == "plugin" && len(b.Labels) == 2 && b.Labels[0] == "llm" {
-				out = append(out, b.Labels[1])
+			if b.Type == typ && len(b.Labels) == n {
+				out = append(out, b.Labels)
 			}
 		}
 	}
 	return out
+}
+
+// runAgents are the agents of the blueprint `run` was given (a file, or
+// the *.hcl files of a directory), as --attach-agent takes them.
+func runAgents(_ *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
+	if len(args) == 0 {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	var out []string
+	for _, b := range blueprintBlocks(args[0], "agent", 1) {
+		out = append(out, b[0])
+	}
+	return uniqSorted(out), cobra.ShellCompDirectiveNoFileComp
 }
 
 // inferenceModels are the models running sandboxes route to, config.yaml's

@@ -103,6 +103,15 @@ func Main(args []string) int {
 // `nemoclave sandbox connect <sandbox> [cmd...]`, the form users of other
 // sandbox CLIs type.
 func rewriteSandboxFirst(root *cobra.Command, args []string) []string {
+	if len(args) > 0 && (args[0] == cobra.ShellCompRequestCmd || args[0] == cobra.ShellCompNoDescRequestCmd) {
+		// A <TAB>: the last word is the one being completed, so the form
+		// is rewritten only once `connect` is a whole word before it
+		// (`nemoclave <sandbox> <TAB>` is the root's to complete).
+		if len(args) < 4 {
+			return args
+		}
+		return append([]string{args[0]}, rewriteSandboxFirst(root, args[1:])...)
+	}
 	if len(args) < 2 || args[1] != "connect" {
 		return args
 	}

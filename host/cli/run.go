@@ -20,6 +20,7 @@ func init() {
 	Register(func(g *Globals) *cobra.Command {
 		var f blueprintFlags
 		var detach, replace bool
+		var attachAgent string
 		cmd := &cobra.Command{
 			Use:   "run <blueprint file or directory>",
 			Short: "Run a blueprint: plugins, gateway, sandbox and agent",
@@ -38,11 +39,16 @@ run continues in the daemon: watch it with 'nemoclave sandbox list' and
 Re-running a blueprint replaces its own sandboxes when they no longer run
 (exited, failed, lost); a running one is replaced only with --replace. A
 sandbox of another blueprint is never deleted for you. A failed start
-leaves nothing behind.`,
+leaves nothing behind.
+
+With several agents, an attached run's input goes to the first agent, or to
+the one --attach-agent names; the run says which, and the others read no
+input (run with -d to type into each with 'nemoclave <sandbox> connect').`,
 			Example: `  nemoclave run examples/quickstart/blueprint.hcl
   nemoclave run examples/quickstart/blueprint.hcl --var prompt=   # a chat
   printf 'What files are in my workspace?\n' | nemoclave run examples/quickstart/blueprint.hcl --var prompt=
-  nemoclave run ./blueprints/assistant -d --var model=llama3.1`,
+  nemoclave run ./blueprints/assistant -d --var model=llama3.1
+  nemoclave run ./blueprints/team --attach-agent reviewer`,
 			Args: cobra.ExactArgs(1),
 			RunE: func(cmd *cobra.Command, args []string) error {
 				remote, err := daemon.LoadLogin(g.Home)
@@ -108,6 +114,10 @@ leaves nothing behind.`,
 				ev := &runPrinter{out: out, progress: cmd.ErrOrStderr(), tty: isTerminal(cmd.ErrOrStderr())}
 				defer ev.stopSpinner()
 				var sess *attachedRun
+				if attachAgent != "" && detach {
+					return fmt.Errorf("--attach-agent %s is for attached runs: with -d every agent gets a terminal; type into one with `nemoclave <sandbox> connect`", attachAgent)
+				}
+				req.AttachAgent = attachAgent
 				if !detach {
 					req.Stdin = stdinMode()
 				}
@@ -158,6 +168,7 @@ leaves nothing behind.`,
 		f.register(cmd)
 		cmd.Flags().BoolVarP(&detach, "detach", "d", false, "start and return; the run continues in the daemon")
 		cmd.Flags().BoolVar(&replace, "replace", false, "delete this blueprint's sandboxes first even when they are running")
+		cmd.Flags().StringVar(&attachAgent, "attach-agent", "", "the agent (or its sandbox) that reads an attached run's input when the blueprint has several (default: the first)")
 		// Terraform's spelling (-var name=value) works as for validate and plan.
 		allowSingleDash(cmd, "var", "var-file", "preset-dir", "replace")
 		return cmd

@@ -16,13 +16,17 @@ type RunRequest struct {
 	Detach   bool
 	// Replace deletes a running sandbox of the same blueprint first.
 	Replace bool
-	// Stdin is what an attached run forwards to its first agent: "tty",
-	// "pipe" or "" (sandbox.StdinMode); Rows and Cols size the terminal.
+	// Stdin is what an attached run forwards to its attached agent (see
+	// AttachAgent): "tty", "pipe" or "" (sandbox.StdinMode); Rows and Cols
+	// size the terminal.
 	Stdin      string
 	Rows, Cols uint16
 	// ReattachPlugins is the CLI's NEMOCLAVE_REATTACH_PLUGINS: debug
 	// plugins this run attaches to instead of launching them.
 	ReattachPlugins string
+	// AttachAgent is the agent of an attached run that reads its input
+	// (empty: the first).
+	AttachAgent string
 }
 
 // Step is a progress report of a run.

@@ -244,7 +244,7 @@ func (e *runEvents) Console(sb string, tty bool) {
 
 func (s *Server) Run(r *pb.RunRequest, stream pb.Daemon_RunServer) error {
 	req := RunRequest{Path: r.Path, Vars: r.Vars, VarFiles: r.VarFiles, VarEnv: r.VarEnv, Detach: r.Detach, Replace: r.Replace,
-		Stdin: r.Stdin, Rows: uint16(r.Rows), Cols: uint16(r.Cols), ReattachPlugins: r.ReattachPlugins}
+		Stdin: r.Stdin, Rows: uint16(r.Rows), Cols: uint16(r.Cols), ReattachPlugins: r.ReattachPlugins, AttachAgent: r.AttachAgent}
 	if req.ReattachPlugins != "" {
 		// A debug plugin receives the run's plugin configuration,
 		// credentials included: only the daemon's own user may point a run

@@ -127,6 +127,10 @@ func (r *Runtime) Run(ctx context.Context, req daemon.RunRequest, ev daemon.RunE
 	default:
 		return fmt.Errorf("run: unknown stdin mode %q (tty, pipe or empty)", req.Stdin)
 	}
+	attached, err := attachedAgent(bp, req)
+	if err != nil {
+		return err
+	}
 	if err := step("prepare sandboxes", func(ctx context.Context) (string, error) { return r.checkNew(ctx, bp, req) }); err != nil {
 		return err
 	}
@@ -177,15 +181,31 @@ func (r *Runtime) Run(ctx context.Context, req daemon.RunRequest, ev daemon.RunE
 			pl.close(r.pool, runSandboxes(bp))
 		}
 	}
+	if !req.Detach && req.Stdin != "" && len(bp.Agents) > 1 {
+		// Say which agent the typing reaches, and what the others get.
+		a := bp.Agents[attached]
+		var others []string
+		for i, o := range bp.Agents {
+			if i != attached {
+				others = append(others, fmt.Sprintf("%s (sandbox %s)", o.Name, o.Sandbox))
+			}
+		}
+		name := fmt.Sprintf("input goes to agent %s in sandbox %s", a.Name, a.Sandbox)
+		ev.Step(daemon.Step{Name: name, Phase: "start"})
+		ev.Step(daemon.Step{Name: name, Phase: "done", Detail: fmt.Sprintf(
+			"%s read no input; choose the agent with --attach-agent NAME, or run with -d and type into each with `nemoclave <sandbox> connect`",
+			strings.Join(others, ", "))})
+	}
 	for i, a := range bp.Agents {
 		rn := &run{r: r, name: a.Sandbox, agent: a, bp: bp, plugins: pl, pluginRefs: refs, health: health, done: make(chan struct{})}
-		// The first agent of an attached run reads what the CLI forwards;
-		// detached agents get a terminal, so `connect` can type into them
-		// later (an agent that reads nothing never notices it).
+		// One agent of an attached run (--attach-agent, else the first)
+		// reads what the CLI forwards; detached agents get a terminal, so
+		// `connect` can type into them later (an agent that reads nothing
+		// never notices it).
 		switch {
 		case req.Detach:
 			rn.stdin = sandbox.StdinTTY
-		case i == 0:
+		case i == attached:
 			rn.stdin = sandbox.StdinMode(req.Stdin)
 		}
 		if err := step("configure gateway for "+a.Sandbox, func(context.Context) (string, error) { return rn.configureGateway() }); err != nil {
@@ -231,6 +251,26 @@ func (r *Runtime) Run(ctx context.Context, req daemon.RunRequest, ev daemon.RunE
 		return nil
 	}
 	return r.follow(ctx, runs, ev)
+}
+
+// attachedAgent is the index of the agent of an attached run that reads
+// the CLI's input: the one req.AttachAgent names (by agent or sandbox
+// name), else the first.
+func attachedAgent(bp *blueprints.Blueprint, req daemon.RunRequest) (int, error) {
+	if req.AttachAgent == "" {
+		return 0, nil
+	}
+	if req.Detach {
+		return 0, fmt.Errorf("--attach-agent %s is for attached runs: with -d every agent gets a terminal; type into one with `nemoclave <sandbox> connect`", req.AttachAgent)
+	}
+	var names []string
+	for i, a := range bp.Agents {
+		if a.Name == req.AttachAgent || a.Sandbox == req.AttachAgent {
+			return i, nil
+		}
+		names = append(names, a.Name)
+	}
+	return 0, fmt.Errorf("--attach-agent %s: the blueprint has no agent of that name; its agents: %s", req.AttachAgent, strings.Join(names, ", "))
 }
 
 // devOverrides lists the plugins a dev override replaces, with the build

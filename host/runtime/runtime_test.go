@@ -34,6 +34,8 @@ type fakeDriver struct {
 	boxes  map[string]*fakeBox
 	calls  []string
 	failOn string // a method that fails, for the clean-up paths
+	// stdin is what each sandbox created was given to read.
+	stdin map[string]sandbox.StdinMode
 }
 
 type fakeBox struct {
@@ -79,6 +81,10 @@ func (d *fakeDriver) Create(_ context.Context, spec sandbox.Spec) (sandbox.Info,
 	}
 	b := &fakeBox{spec: spec, info: sandbox.Info{Name: spec.Name, Driver: "fake", State: sandbox.StateCreated, CreatedAt: time.Now()}, done: make(chan struct{})}
 	d.boxes[spec.Name] = b
+	if d.stdin == nil {
+		d.stdin = map[string]sandbox.StdinMode{}
+	}
+	d.stdin[spec.Name] = spec.Stdin
 	return b.info, nil
 }
 
@@ -476,5 +482,59 @@ func TestFailedCreateCleansUp(t *testing.T) {
 	r.mu.Unlock()
 	if n != 0 {
 		t.Errorf("%d runs still registered after a failed start", n)
+	}
+}
+
+// twoAgents is oneAgent with a second agent in a sandbox of its own.
+const twoAgents = oneAgent + `
+sandbox "box2" {
+  policy = policy.p
+}
+
+agent "b" {
+  sandbox = sandbox.box2
+  command = ["my-agent"]
+}
+`
+
+// An attached run with several agents forwards its input to the one
+// --attach-agent names (the first without it), says so with the others'
+// names, and refuses an agent the blueprint lacks before anything starts.
+func TestAttachAgentChoosesTheInput(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	bp := writeBlueprint(t, withModel(twoAgents))
+	for _, c := range []struct{ attach, reads, idle string }{{"", "box", "box2"}, {"b", "box2", "box"}, {"box", "box", "box2"}} {
+		d := newFakeDriver(0)
+		r := newRuntime(t, d, nil)
+		var ev events
+		if err := r.Run(ctx, daemon.RunRequest{Path: bp, Stdin: "pipe", AttachAgent: c.attach}, &ev); err != nil {
+			t.Fatalf("run --attach-agent %q: %v\n%s", c.attach, err, ev.String())
+		}
+		d.mu.Lock()
+		reads, idle := d.stdin[c.reads], d.stdin[c.idle]
+		d.mu.Unlock()
+		if reads != sandbox.StdinPipe || idle != sandbox.StdinNull {
+			t.Errorf("--attach-agent %q: %s reads %q, %s reads %q; want the pipe for %s only", c.attach, c.reads, reads, c.idle, idle, c.reads)
+		}
+		want := fmt.Sprintf("step done input goes to agent %s in sandbox %s", map[string]string{"box": "a", "box2": "b"}[c.reads], c.reads)
+		if got := ev.String(); !strings.Contains(got, want) || !strings.Contains(got, "--attach-agent NAME") || !strings.Contains(got, "(sandbox "+c.idle+") read no input") {
+			t.Errorf("--attach-agent %q: the run does not say where the input goes (want %q):\n%s", c.attach, want, got)
+		}
+	}
+
+	d := newFakeDriver(0)
+	r := newRuntime(t, d, nil)
+	err := r.Run(ctx, daemon.RunRequest{Path: bp, Stdin: "pipe", AttachAgent: "c"}, &events{})
+	if err == nil || !strings.Contains(err.Error(), "no agent of that name") || !strings.Contains(err.Error(), "a, b") {
+		t.Errorf("--attach-agent c: %v, want a refusal naming the agents a, b", err)
+	}
+	err = r.Run(ctx, daemon.RunRequest{Path: bp, Detach: true, AttachAgent: "b"}, &events{})
+	if err == nil || !strings.Contains(err.Error(), "attached runs") {
+		t.Errorf("-d --attach-agent b: %v, want a refusal", err)
+	}
+	if d.called("Create") {
+		t.Error("a refused --attach-agent created a sandbox")
 	}
 }

@@ -40,6 +40,10 @@ type Client struct {
 	// stopped and its listener (a unix socket file) is removed; nil until
 	// Configure serves them.
 	hostDone chan struct{}
+	// hostAccepted is closed once the broker listens for the host
+	// services and has told the plugin where (or failed to): see
+	// quiesceHost.
+	hostAccepted chan struct{}
 }
 
 func newClient(conn *grpc.ClientConn, broker *goplugin.GRPCBroker) *Client {
@@ -107,9 +111,13 @@ func (c *Client) Configure(ctx context.Context, opts ConfigureOptions) ([]Diagno
 		if c.broker != nil {
 			c.hostID = c.broker.NextId()
 			c.hostDone = make(chan struct{})
+			c.hostAccepted = make(chan struct{})
 			go func() {
 				defer close(c.hostDone)
 				c.broker.AcceptAndServe(c.hostID, func(o []grpc.ServerOption) *grpc.Server {
+					// Called once Accept listens and has sent the plugin
+					// the address.
+					close(c.hostAccepted)
 					if c.peer != nil {
 						o = append(o, grpc.Creds(c.peer))
 					}
@@ -147,8 +155,39 @@ func (c *Client) closeHost() {
 	if c.broker == nil {
 		return
 	}
+	c.quiesceHost()
 	_ = c.broker.Close()
+	c.waitHost()
+}
+
+// quiesceHost makes sure that closing the broker cannot leave a socket
+// file behind: no Configure starts serving the host services after it,
+// and one that did has finished the broker's Accept. go-plugin's Accept
+// creates the unix socket and then sends its address to the plugin; when
+// that send fails because the broker was closed meanwhile, it returns the
+// error without closing the listener, and the socket file outlives the
+// process (issue #12: a test that closed a client right after a Configure
+// the plugin rejected left /tmp/plugin* sockets under load). Call it
+// before anything closes the broker (go-plugin's Client.Kill and Close
+// do).
+func (c *Client) quiesceHost() {
 	c.hostOnce.Do(func() {}) // no Configure can start serving after this
+	if c.hostAccepted == nil {
+		return
+	}
+	// The send only blocks while the plugin's connection lives; on a dead
+	// one it fails at once (and the listener leaks into the directory
+	// the broker was given, which a launched plugin's Kill removes).
+	select {
+	case <-c.hostAccepted:
+	case <-c.hostDone:
+	case <-time.After(hostStopWait):
+	}
+}
+
+// waitHost waits (up to hostStopWait) for the host services' server to
+// stop once the broker is closed.
+func (c *Client) waitHost() {
 	if c.hostDone == nil {
 		return
 	}

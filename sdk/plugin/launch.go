@@ -52,7 +52,9 @@ type LaunchOptions struct {
 	Cmd *exec.Cmd
 	// SocketDir is where the plugin and the host create their unix
 	// sockets (go-plugin makes a private directory inside it and removes
-	// it when the plugin is killed). Empty means the system temp dir.
+	// it when the plugin is killed). Empty means a private directory
+	// Launch makes in the system temp dir and Kill (or a failed launch)
+	// removes as a whole, with whatever a plugin killed by SIGKILL left.
 	SocketDir string
 	// Runner, when set, starts the plugin instead of a plain exec (the
 	// host's plugin box): it gets the command go-plugin prepared (Args:
@@ -79,6 +81,9 @@ type Launched struct {
 	// reattached is a debug plugin the host did not start: Kill leaves
 	// it running and only closes the host's side.
 	reattached bool
+	// ownDir is the socket directory Launch made (LaunchOptions.SocketDir
+	// was empty), removed by Kill.
+	ownDir string
 }
 
 // StderrText is the tail (up to 16 KiB) of what the plugin wrote to
@@ -104,8 +109,14 @@ func (l *Launched) Kill() {
 	if l.reattached {
 		l.Client.closeHost()
 		_ = l.Client.conn.Close()
+	} else {
+		// go-plugin's Kill closes the broker.
+		l.Client.quiesceHost()
 	}
 	l.proc.Kill()
+	if l.ownDir != "" {
+		_ = os.RemoveAll(l.ownDir)
+	}
 }
 
 // Pid is the plugin's process id, or 0 when reattached.
@@ -123,6 +134,27 @@ func (l *Launched) Pid() int {
 // the handshake and returns its client. The process is killed if anything
 // fails.
 func Launch(ctx context.Context, o LaunchOptions) (*Launched, error) {
+	if o.Reattach != nil || o.SocketDir != "" {
+		return launch(ctx, o)
+	}
+	// go-plugin would make its per-launch directory in the temp dir and
+	// keep it when the process never started; a directory of our own goes
+	// as a whole, on every path.
+	dir, err := os.MkdirTemp("", "nemoclave-plugin-")
+	if err != nil {
+		return nil, fmt.Errorf("plugin socket directory: %w (set TMPDIR to a writable directory)", err)
+	}
+	o.SocketDir = dir
+	l, err := launch(ctx, o)
+	if err != nil {
+		_ = os.RemoveAll(dir)
+		return nil, err
+	}
+	l.ownDir = dir
+	return l, nil
+}
+
+func launch(ctx context.Context, o LaunchOptions) (*Launched, error) {
 	if o.StartTimeout == 0 {
 		o.StartTimeout = 10 * time.Second
 	}
@@ -222,15 +254,16 @@ func Launch(ctx context.Context, o LaunchOptions) (*Launched, error) {
 			}
 			return -1
 		}
+		goDir := recordSocketDir(cfg)
 		proc := goplugin.NewClient(cfg)
 		rpc, err := proc.Client()
 		if err != nil {
-			proc.Kill()
+			killAndRemove(proc, *goDir)
 			return nil, fmt.Errorf("launch plugin %s: %w", o.Path, explainLaunchError(err))
 		}
 		raw, err := rpc.Dispense(pluginName)
 		if err != nil {
-			proc.Kill()
+			killAndRemove(proc, *goDir)
 			return nil, fmt.Errorf("plugin %s: %w", o.Path, err)
 		}
 		l := &Launched{Client: raw.(*Client), proc: proc, text: text}
@@ -287,6 +320,7 @@ func Launch(ctx context.Context, o LaunchOptions) (*Launched, error) {
 			return (*run).cmd.Process.Pid
 		}
 	}
+	goDir := recordSocketDir(cfg)
 	proc := goplugin.NewClient(cfg)
 	rpc, err := proc.Client()
 	if err != nil {
@@ -294,12 +328,12 @@ func Launch(ctx context.Context, o LaunchOptions) (*Launched, error) {
 		if run != nil && *run != nil {
 			detail = "\n  " + (*run).explain(2*time.Second)
 		}
-		proc.Kill()
+		killAndRemove(proc, *goDir)
 		return nil, fmt.Errorf("launch plugin %s: %w%s", o.Path, explainLaunchError(err), detail)
 	}
 	raw, err := rpc.Dispense(pluginName)
 	if err != nil {
-		proc.Kill()
+		killAndRemove(proc, *goDir)
 		return nil, fmt.Errorf("plugin %s: %w", o.Path, err)
 	}
 	l := &Launched{Client: raw.(*Client), proc: proc, text: text, reattached: o.Reattach != nil}
@@ -308,6 +342,30 @@ func Launch(ctx context.Context, o LaunchOptions) (*Launched, error) {
 		l.pid = (*run).cmd.Process.Pid
 	}
 	return l, nil
+}
+
+// recordSocketDir makes cfg's RunnerFunc (if any) note the per-launch
+// socket directory go-plugin made for it.
+func recordSocketDir(cfg *goplugin.ClientConfig) *string {
+	var dir string
+	if f := cfg.RunnerFunc; f != nil {
+		cfg.RunnerFunc = func(l hclog.Logger, cmd *exec.Cmd, socketDir string) (runner.Runner, error) {
+			dir = socketDir
+			return f(l, cmd, socketDir)
+		}
+	}
+	return &dir
+}
+
+// killAndRemove ends a plugin whose launch failed. go-plugin's Kill
+// removes the launch's socket directory only when the process started;
+// a launch that failed before (a binary that cannot be executed, a runner
+// that refused) would leave it behind.
+func killAndRemove(proc *goplugin.Client, socketDir string) {
+	proc.Kill()
+	if socketDir != "" {
+		_ = os.RemoveAll(socketDir)
+	}
 }
 
 // stderrTextMax bounds stderrText: a Go panic with a few goroutines fits.

@@ -29,6 +29,9 @@ func InProcess(t testing.TB, p Plugin) *Client {
 		// Close stops the server (go-plugin's Shutdown call) and the
 		// host's broker; wait for the host services' listener so that its
 		// socket is gone before the test binary exits.
+		if c != nil {
+			c.quiesceHost()
+		}
 		client.Close()
 		if c != nil {
 			c.closeHost()

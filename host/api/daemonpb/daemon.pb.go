@@ -181,7 +181,7 @@ type RunRequest struct {
 	// Replace deletes a running sandbox of the same blueprint first; without
 	// it such a run is refused.
 	Replace bool `protobuf:"varint,6,opt,name=replace,proto3" json:"replace,omitempty"`
-	// Stdin is what the CLI forwards to the (first) agent of an attached
+	// Stdin is what the CLI forwards to the attached agent of an attached
 	// run: "tty" (its stdin is a terminal), "pipe", or "" (nothing; the
 	// agent reads /dev/null). Detached runs always get a terminal, for
 	// `nemoclave <sandbox> connect`.
@@ -192,8 +192,12 @@ type RunRequest struct {
 	// (plugin.Serve with WithDebug) this run uses instead of launching the
 	// installed binaries. Honoured for local callers only.
 	ReattachPlugins string `protobuf:"bytes,10,opt,name=reattach_plugins,json=reattachPlugins,proto3" json:"reattach_plugins,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// AttachAgent names the agent of an attached run that reads the CLI's
+	// input (`run --attach-agent NAME`); empty: the first agent. The other
+	// agents of an attached run get a terminal, for `connect`.
+	AttachAgent   string `protobuf:"bytes,11,opt,name=attach_agent,json=attachAgent,proto3" json:"attach_agent,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *RunRequest) Reset() {
@@ -292,6 +296,13 @@ func (x *RunRequest) GetCols() uint32 {
 func (x *RunRequest) GetReattachPlugins() string {
 	if x != nil {
 		return x.ReattachPlugins
+	}
+	return ""
+}
+
+func (x *RunRequest) GetAttachAgent() string {
+	if x != nil {
+		return x.AttachAgent
 	}
 	return ""
 }
@@ -3492,7 +3503,7 @@ const file_host_api_daemon_proto_rawDesc = "" +
 	"\bbuild_id\x18\x04 \x01(\tR\abuildId\x12)\n" +
 	"\x10active_sandboxes\x18\x05 \x01(\x05R\x0factiveSandboxes\x12\x16\n" +
 	"\x06caller\x18\x06 \x01(\tR\x06caller\x12\x12\n" +
-	"\x04role\x18\a \x01(\tR\x04role\"\xd1\x03\n" +
+	"\x04role\x18\a \x01(\tR\x04role\"\xf4\x03\n" +
 	"\n" +
 	"RunRequest\x12\x12\n" +
 	"\x04path\x18\x01 \x01(\tR\x04path\x12=\n" +
@@ -3505,7 +3516,8 @@ const file_host_api_daemon_proto_rawDesc = "" +
 	"\x04rows\x18\b \x01(\rR\x04rows\x12\x12\n" +
 	"\x04cols\x18\t \x01(\rR\x04cols\x12)\n" +
 	"\x10reattach_plugins\x18\n" +
-	" \x01(\tR\x0freattachPlugins\x1a7\n" +
+	" \x01(\tR\x0freattachPlugins\x12!\n" +
+	"\fattach_agent\x18\v \x01(\tR\vattachAgent\x1a7\n" +
 	"\tVarsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a9\n" +
