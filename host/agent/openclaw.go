@@ -12,18 +12,12 @@ import (
 // is ever written inside the sandbox.
 const OpenClawPlaceholderKey = "sk-sandbox"
 
-// OpenClawExecForegroundMs is how long OpenClaw's exec tool waits for a
-// command before it backgrounds it (tools.exec.backgroundMs); 120000 is
-// the most OpenClaw accepts.
-const OpenClawExecForegroundMs = 120000
-
 // OpenClawConfig is the OpenClaw configuration (openclaw.json) for an agent
 // in a nemoclave sandbox, built from the sandbox's environment (getenv):
 // one provider, "nemoclave", speaking Chat Completions to the gateway at
 // $OPENAI_BASE_URL with a placeholder key and model (an alias, default
 // $NEMOCLAVE_MODEL, else "default") as the only model and the default;
-// the workspace; exec commands kept in the foreground for up to 120 s
-// (tools.exec.backgroundMs); and the blueprint's tools as the MCP server
+// the workspace; and the blueprint's tools as the MCP server
 // $NEMOCLAVE_MCP_URL when the sandbox has one.
 func OpenClawConfig(getenv func(string) string, model, workspace string) ([]byte, error) {
 	base := strings.TrimRight(getenv("OPENAI_BASE_URL"), "/")
@@ -60,16 +54,6 @@ func OpenClawConfig(getenv func(string) string, model, workspace string) ([]byte
 					"models": []modelEntry{{ID: model, Name: model, Input: []string{"text", "image"}, ContextWindow: 128000, MaxTokens: 8192}},
 				},
 			},
-		},
-		// OpenClaw's exec tool moves a command still running after
-		// backgroundMs (default 10 s) to the background and lets the
-		// turn go on; a one-shot turn (`openclaw agent exec`, how a
-		// sandbox runs it) then ends and the sandbox's process is gone,
-		// killing the command half done. Commands get OpenClaw's
-		// longest foreground window (120 s) instead; a model can still
-		// ask for the background (background: true, yieldMs).
-		"tools": map[string]any{
-			"exec": map[string]any{"backgroundMs": OpenClawExecForegroundMs},
 		},
 		"agents": map[string]any{
 			"defaults": map[string]any{

@@ -35,11 +35,6 @@ func TestOpenClawConfig(t *testing.T) {
 				} `json:"model"`
 			} `json:"defaults"`
 		} `json:"agents"`
-		Tools struct {
-			Exec struct {
-				BackgroundMs int `json:"backgroundMs"`
-			} `json:"exec"`
-		} `json:"tools"`
 		MCP struct {
 			Servers map[string]struct {
 				URL string `json:"url"`
@@ -55,9 +50,6 @@ func TestOpenClawConfig(t *testing.T) {
 	}
 	if cfg.Agents.Defaults.Model.Primary != "nemoclave/smart" || cfg.Agents.Defaults.Workspace != "/workspace" {
 		t.Errorf("agent defaults = %+v", cfg.Agents.Defaults)
-	}
-	if cfg.Tools.Exec.BackgroundMs != 120000 {
-		t.Errorf("tools.exec.backgroundMs = %d, want 120000 (a one-shot turn must not background its commands)", cfg.Tools.Exec.BackgroundMs)
 	}
 	if cfg.MCP.Servers["nemoclave"].URL != env["NEMOCLAVE_MCP_URL"] {
 		t.Errorf("mcp = %+v", cfg.MCP)
