@@ -115,15 +115,10 @@ type agentCase struct {
 	// wins) with arguments that write file into /workspace.
 	calls []testupstream.ScriptCall
 	file  string
-	// partialProbe: the probe's network and key checks are not asserted.
-	// Under OpenClaw 2026.9.6's exec tool the probe writes its first
-	// line and then stops, and the tool reports only the stderr of its
-	// oom_score_adj shim (/bin/sh -c 'echo 1000 > /proc/self/oom_score_adj
-	// 2>/dev/null; exec "$0" "$@"', harmless). The probe is not slow: run
-	// with `sandbox exec` in a sandbox of the same policy it finishes in
-	// 0.13 s. Why OpenClaw's exec stops it is not yet known, so those two
-	// lines are logged, not asserted, for OpenClaw.
-	partialProbe bool
+	// mcpAdd is the agent's command that registers the gateway's MCP
+	// server, as docs/agents.md shows it ("codex mcp add"), and config
+	// the file (under $HOME) it must write the server's URL into.
+	mcpAdd, mcpConfig string
 	// dialect is the provider path the gateway must have used, and
 	// suffix what its plugin's base_url adds to the stand-in's root.
 	dialect, suffix string
@@ -141,6 +136,7 @@ func TestAgents(t *testing.T) {
 	cases := []agentCase{
 		{
 			name: "codex", sandbox: "codex", file: "codex.txt", dialect: "/v1/chat/completions", suffix: "/v1",
+			mcpAdd: "codex mcp add", mcpConfig: ".codex/config.toml",
 			vars: func(cli string) []string { return []string{"node_modules=" + filepath.Join(cli, "node_modules")} },
 			calls: []testupstream.ScriptCall{
 				{Tool: "exec_command", Arguments: json.RawMessage(`{"cmd":"bash /workspace/probe.sh codex"}`)},
@@ -150,13 +146,14 @@ func TestAgents(t *testing.T) {
 		},
 		{
 			name: "claude-code", sandbox: "claude", file: "claude.txt", dialect: "/v1/messages",
+			mcpAdd: "claude mcp add", mcpConfig: ".claude.json",
 			vars: func(cli string) []string { return []string{"node_modules=" + filepath.Join(cli, "node_modules")} },
 			calls: []testupstream.ScriptCall{
 				{Tool: "Bash", Arguments: json.RawMessage(`{"command":"bash /workspace/probe.sh claude","description":"Write claude.txt"}`)},
 			},
 		},
 		{
-			name: "openclaw", sandbox: "openclaw", file: "openclaw.txt", dialect: "/v1/chat/completions", suffix: "/v1", partialProbe: true,
+			name: "openclaw", sandbox: "openclaw", file: "openclaw.txt", dialect: "/v1/chat/completions", suffix: "/v1",
 			blueprint: func(t *testing.T) string {
 				b, err := os.ReadFile(filepath.Join(repoRoot(t), "examples", "openclaw", "blueprint.hcl"))
 				if err != nil {
@@ -172,8 +169,8 @@ func TestAgents(t *testing.T) {
 				return []string{"node_modules=" + filepath.Join(cli, "node_modules"), "node_dir=" + filepath.Join(cli, "node26")}
 			},
 			calls: []testupstream.ScriptCall{
-				{Tool: "exec", Arguments: json.RawMessage(`{"command":"echo written by openclaw > /workspace/openclaw.txt"}`)},
-				{Tool: "bash", Arguments: json.RawMessage(`{"command":"echo written by openclaw > /workspace/openclaw.txt"}`)},
+				{Tool: "exec", Arguments: json.RawMessage(`{"command":"bash /workspace/probe.sh openclaw"}`)},
+				{Tool: "bash", Arguments: json.RawMessage(`{"command":"bash /workspace/probe.sh openclaw"}`)},
 				{Tool: "write", Arguments: json.RawMessage(`{"path":"/workspace/openclaw.txt","content":"written by openclaw\n"}`)},
 			},
 		},
@@ -224,11 +221,7 @@ func runAgent(t *testing.T, cli string, c agentCase) {
 	if err != nil {
 		t.Fatalf("the agent's tool call did not write %s: %v\nagent output:\n%s", c.file, err, tail(out, 80))
 	}
-	for _, want := range []string{"written by", "direct connection: refused", "key: hidden"} {
-		if c.partialProbe && want != "written by" {
-			t.Logf("not asserted for %s: %q; the probe wrote:\n%s", c.name, want, got)
-			continue
-		}
+	for _, want := range []string{"written by", "direct connection: refused", "key: hidden", "probe done"} {
 		if !strings.Contains(string(got), want) {
 			t.Errorf("%s (what the agent's tool saw) lacks %q:\n%s", c.file, want, got)
 		}
@@ -262,6 +255,43 @@ func runAgent(t *testing.T, cli string, c agentCase) {
 		t.Errorf("the gateway log does not show the model calls:\n%s", tail(gw, 20))
 	}
 	e.must("sandbox", "delete", c.sandbox)
+	if c.mcpAdd != "" {
+		mcpAdd(t, cli, c)
+	}
+}
+
+// mcpAdd runs the line of docs/agents.md that registers the gateway's
+// MCP server with the agent (it only writes the agent's configuration)
+// as a user would, with the pinned CLI and a fresh $HOME, and checks the
+// server's URL is in the agent's configuration file.
+func mcpAdd(t *testing.T, cli string, c agentCase) {
+	t.Helper()
+	doc, err := os.ReadFile(filepath.Join(repoRoot(t), "docs", "agents.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile("`(" + regexp.QuoteMeta(c.mcpAdd) + " [^`]+)`").FindSubmatch(doc)
+	if m == nil {
+		t.Fatalf("docs/agents.md shows no `%s ...` line", c.mcpAdd)
+	}
+	line := string(m[1])
+	home := t.TempDir()
+	const url = "http://127.0.0.1:9/mcp"
+	cmd := exec.Command("/bin/sh", "-c", line)
+	cmd.Dir = home
+	cmd.Env = append(os.Environ(), "HOME="+home, "NEMOCLAVE_MCP_URL="+url,
+		"PATH="+filepath.Join(cli, "node_modules", ".bin")+":"+filepath.Join(cli, "node26", "bin")+":"+os.Getenv("PATH"))
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("docs/agents.md's %q: %v\n%s", line, err, out)
+	}
+	cfg, err := os.ReadFile(filepath.Join(home, c.mcpConfig))
+	if err != nil {
+		t.Fatalf("%q wrote no %s: %v\n%s", line, c.mcpConfig, err, out)
+	}
+	if !strings.Contains(string(cfg), "nemoclave") || !strings.Contains(string(cfg), url) {
+		t.Errorf("%q did not register the server nemoclave at %s in %s:\n%s", line, url, c.mcpConfig, cfg)
+	}
 }
 
 // waitExited waits for the agent to finish (a real agent turn, even

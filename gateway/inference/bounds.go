@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nemoclave/nemoclave/sdk/llm"
 	"github.com/nemoclave/nemoclave/sdk/status"
 )
 
@@ -80,19 +81,36 @@ func choices(extra json.RawMessage) (int64, error) {
 // budget, so its worst case is still bounded. A non-empty message is a
 // 400 for the agent.
 func (r *Router) bound(c *chatCall, s step) (reservation, string) {
-	if c.req == nil {
-		// A passthrough call: its body is forwarded as is, unparsed.
+	var (
+		n      int64
+		mt     *int64
+		prompt int64
+	)
+	switch {
+	case c.req != nil:
+		var err error
+		if n, err = choices(c.req.Extra); err != nil {
+			return reservation{}, err.Error()
+		}
+		mt = c.req.MaxTokens
+		prompt = promptTokens(c)
+	case c.raw != nil:
+		// A body the gateway does not translate (a content or item type
+		// it does not model) may still be forwarded as it is: its limits
+		// are read from the raw body, and a limit the gateway cannot read
+		// refuses the call rather than let it go out unbounded.
+		var err error
+		if mt, n, err = rawLimits(c.raw); err != nil {
+			return reservation{}, err.Error()
+		}
+		prompt = int64(len(c.raw.body)/4 + 1)
+	default:
 		return reservation{}, ""
-	}
-	n, err := choices(c.req.Extra)
-	if err != nil {
-		return reservation{}, err.Error()
 	}
 	if n > s.route.maxN() {
 		return reservation{}, fmt.Sprintf("n = %d exceeds the limit of %d choices for model %q; ask for fewer (or raise max_n in the blueprint's model block)", n, s.route.maxN(), s.alias)
 	}
 	limit := s.route.maxTokensLimit()
-	mt := c.req.MaxTokens
 	if mt == nil {
 		mt = s.route.Parameters.MaxTokens
 	}
@@ -102,7 +120,6 @@ func (r *Router) bound(c *chatCall, s step) (reservation, string) {
 	if mt != nil && *mt < 0 {
 		return reservation{}, fmt.Sprintf("max_tokens must not be negative, got %d", *mt)
 	}
-	prompt := promptTokens(c)
 	out := limit
 	if mt != nil {
 		out = *mt
@@ -125,13 +142,88 @@ func (r *Router) bound(c *chatCall, s step) (reservation, string) {
 		}
 		if fit < out {
 			out = max(fit, 1)
-			req := *c.req
-			req.MaxTokens = &out
-			c.req = &req
+			if c.req != nil {
+				req := *c.req
+				req.MaxTokens = &out
+				c.req = &req
+			}
+			// A forwarded body gets it too (forwardBody).
+			c.maxOut = &out
 		}
 	}
 	tokens := prompt + out*n
 	return reservation{tokens: tokens, cost: r.prices.Cost(s.route.Model, prompt, 0, out*n)}, ""
+}
+
+// rawLimits reads max_tokens (or the dialect's name for it) and n from
+// a body the gateway forwards without having decoded it. Each must be a
+// whole number when present; model and stream, which decide the route
+// and how the answer is relayed, must have their types.
+func rawLimits(rc *rawCall) (mt *int64, n int64, err error) {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(rc.body, &m); err != nil {
+		return nil, 0, fmt.Errorf("request body must be a JSON object: %v", err)
+	}
+	if v, ok := m["model"]; ok {
+		var s string
+		if json.Unmarshal(v, &s) != nil {
+			return nil, 0, fmt.Errorf("model must be a string, got %s", v)
+		}
+	}
+	if v, ok := m["stream"]; ok && string(v) != "null" {
+		var b bool
+		if json.Unmarshal(v, &b) != nil {
+			return nil, 0, fmt.Errorf("stream must be true or false, got %s", v)
+		}
+	}
+	whole := func(key string) (*int64, error) {
+		v, ok := m[key]
+		if !ok || string(v) == "null" {
+			return nil, nil
+		}
+		var num json.Number
+		// A number, not a string holding one (json.Number takes both).
+		if v[0] == '"' || json.Unmarshal(v, &num) != nil {
+			return nil, fmt.Errorf("%s must be a whole number, got %s", key, v)
+		}
+		i, err := num.Int64()
+		if err != nil {
+			return nil, fmt.Errorf("%s must be a whole number, got %s", key, v)
+		}
+		return &i, nil
+	}
+	var keys []string
+	switch {
+	case rc.path == "/responses":
+		keys = []string{"max_output_tokens"}
+	case rc.dialect == llm.DialectOpenAI:
+		keys = []string{"max_completion_tokens", "max_tokens"}
+	default:
+		keys = []string{"max_tokens"}
+	}
+	for _, k := range keys {
+		v, err := whole(k)
+		if err != nil {
+			return nil, 0, err
+		}
+		if v != nil && (mt == nil || *v > *mt) {
+			mt = v
+		}
+	}
+	n = 1
+	if rc.dialect == llm.DialectOpenAI && rc.path == "/chat/completions" {
+		v, err := whole("n")
+		if err != nil {
+			return nil, 0, err
+		}
+		if v != nil {
+			if *v < 1 {
+				return nil, 0, fmt.Errorf("n must be a positive whole number, got %d", *v)
+			}
+			n = *v
+		}
+	}
+	return mt, n, nil
 }
 
 // promptTokens estimates the request's input tokens (about four bytes

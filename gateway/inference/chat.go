@@ -55,6 +55,9 @@ type chatCall struct {
 	decodeStatus int
 	decodeCode   string
 	raw          *rawCall
+	// maxOut is the max_tokens the budget left room for when the agent
+	// set none; a forwarded body gets it as well.
+	maxOut       *int64
 	requested    string
 	stream       bool
 	includeUsage bool
@@ -284,7 +287,7 @@ func (r *Router) streamOnce(ctx context.Context, c *chatCall, prov llm.Provider,
 		}
 		commit() // an empty but successful stream
 	}
-	if err != nil && s.route.Total > 0 && errors.Is(callCtx.Err(), context.DeadlineExceeded) && ctx.Err() == nil {
+	if err != nil && s.route.Total > 0 && pastDeadline(callCtx) && ctx.Err() == nil {
 		err = status.Errorf(status.DeadlineExceeded, "the answer exceeded the route's total timeout of %s (timeouts.total)", s.route.Total)
 	}
 	resp := acc.Response()

@@ -113,22 +113,26 @@ func forwardBody(c *chatCall, rt Route) ([]byte, error) {
 		}
 	}
 	p := rt.Parameters
+	maxTokens := p.MaxTokens
+	if c.maxOut != nil && (maxTokens == nil || *c.maxOut < *maxTokens) {
+		maxTokens = c.maxOut
+	}
 	if p.Temperature != nil {
 		setDefault("temperature", *p.Temperature)
 	}
 	if p.TopP != nil {
 		setDefault("top_p", *p.TopP)
 	}
-	if p.MaxTokens != nil {
+	if maxTokens != nil {
 		switch {
 		case c.raw.path == "/responses":
-			setDefault("max_output_tokens", *p.MaxTokens)
+			setDefault("max_output_tokens", *maxTokens)
 		case c.raw.dialect == llm.DialectOpenAI:
 			if _, ok := m["max_tokens"]; !ok {
-				setDefault("max_completion_tokens", *p.MaxTokens)
+				setDefault("max_completion_tokens", *maxTokens)
 			}
 		default:
-			setDefault("max_tokens", *p.MaxTokens)
+			setDefault("max_tokens", *maxTokens)
 		}
 	}
 	if len(p.Extra) > 0 {
@@ -220,7 +224,7 @@ func (r *Router) forwardOnce(ctx context.Context, c *chatCall, prov llm.Provider
 		committed = true
 		out.flushUnary()
 	}
-	if err != nil && s.route.Total > 0 && errors.Is(callCtx.Err(), context.DeadlineExceeded) && ctx.Err() == nil {
+	if err != nil && s.route.Total > 0 && pastDeadline(callCtx) && ctx.Err() == nil {
 		err = status.Errorf(status.DeadlineExceeded, "the answer exceeded the route's total timeout of %s (timeouts.total)", s.route.Total)
 	}
 	u, reported := out.usage, out.usageSeen

@@ -3,6 +3,7 @@ package inference
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"os"
 	"reflect"
@@ -213,5 +214,69 @@ func TestResponsesClientNative(t *testing.T) {
 	}
 	if resp.OutputText() != "echo: hello there" || resp.Model != "gpt-native" || resp.Usage.OutputTokens == 0 {
 		t.Fatalf("unary response %+v", resp)
+	}
+}
+
+// TestResponsesStoredAtProvider reads and deletes, with openai-go's
+// Responses client, a response a native route left stored at the
+// provider (store defaults to true): GET and DELETE /v1/responses/{id}
+// reach the provider with its key, past the default route's provider,
+// which does not speak the Responses API; a deleted response is then a
+// 404 from both.
+func TestResponsesStoredAtProvider(t *testing.T) {
+	t.Parallel()
+	p := startProviders(t)
+	e := newEnv(t, p, nativeResponses(t, p))
+	c := openaiClient(e)
+	ctx := context.Background()
+	created, err := c.Responses.New(ctx, responses.ResponseNewParams{
+		Model: "gpt-native",
+		Input: responses.ResponseNewParamsInputUnion{OfString: openai.String("keep this")},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(created.ID, "resp_upstream") {
+		t.Fatalf("the response %q is not the provider's own", created.ID)
+	}
+	got, err := c.Responses.Get(ctx, created.ID, responses.ResponseGetParams{})
+	if err != nil {
+		t.Fatalf("GET of the provider's stored response: %v", err)
+	}
+	if got.ID != created.ID || got.OutputText() != "echo: keep this" || got.Model != "gpt-native" {
+		t.Fatalf("GET answered id %q, text %q, model %q; want %q, %q, gpt-native", got.ID, got.OutputText(), got.Model, created.ID, "echo: keep this")
+	}
+	rec := lastRequest(t, e.upstream)
+	if rec.Method != http.MethodGet || rec.Path != "/v1/responses/"+created.ID || rec.Headers.Get("Authorization") != "Bearer "+upstreamKey || (len(rec.Body) != 0 && string(rec.Body) != "null") {
+		t.Fatalf("the provider saw %s %s (authorization %q, body %q), want GET /v1/responses/%s with the injected key and no body",
+			rec.Method, rec.Path, rec.Headers.Get("Authorization"), rec.Body, created.ID)
+	}
+	if err := c.Responses.Delete(ctx, created.ID); err != nil {
+		t.Fatalf("DELETE of the provider's stored response: %v", err)
+	}
+	if rec := lastRequest(t, e.upstream); rec.Method != http.MethodDelete || rec.Path != "/v1/responses/"+created.ID {
+		t.Fatalf("the provider saw %s %s, want DELETE /v1/responses/%s", rec.Method, rec.Path, created.ID)
+	}
+	_, err = c.Responses.Get(ctx, created.ID, responses.ResponseGetParams{})
+	var apiErr *openai.Error
+	if !errors.As(err, &apiErr) || apiErr.StatusCode != http.StatusNotFound || !strings.Contains(apiErr.Message, "not stored") {
+		t.Fatalf("GET of a deleted response: %v, want the gateway's 404", err)
+	}
+	if err := c.Responses.Delete(ctx, created.ID); !errors.As(err, &apiErr) || apiErr.StatusCode != http.StatusNotFound {
+		t.Fatalf("DELETE of a deleted response: %v, want 404", err)
+	}
+	// A response the gateway stored (a translated route) is still its own.
+	local, err := c.Responses.New(ctx, responses.ResponseNewParams{
+		Model: "gpt",
+		Input: responses.ResponseNewParamsInputUnion{OfString: openai.String("local")},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := c.Responses.Get(ctx, local.ID, responses.ResponseGetParams{}); err != nil || got.ID != local.ID {
+		t.Fatalf("GET of the gateway's stored response: %v %+v", err, got)
+	}
+	if rec := lastRequest(t, e.upstream); rec.Method != http.MethodPost {
+		t.Fatalf("the gateway's own stored response went to the provider: %s %s", rec.Method, rec.Path)
 	}
 }

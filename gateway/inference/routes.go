@@ -3,6 +3,7 @@ package inference
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -236,4 +237,16 @@ func (rt Route) timeout() time.Duration {
 		return rt.Timeout
 	}
 	return DefaultTimeout
+}
+
+// pastDeadline reports whether ctx's deadline has passed, even when its
+// own timer has not fired yet: the plugin's side of the call carries the
+// same deadline (gRPC propagates it), so the stream can end there a
+// moment before ctx reports DeadlineExceeded here.
+func pastDeadline(ctx context.Context) bool {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return true
+	}
+	dl, ok := ctx.Deadline()
+	return ok && !time.Now().Before(dl)
 }

@@ -24,7 +24,8 @@ func passedResponseHeader(name string) bool {
 	return strings.HasPrefix(n, "anthropic-ratelimit-") || strings.HasPrefix(n, "x-ratelimit-")
 }
 
-// Forward sends body to url with the request's protocol headers plus
+// Forward sends the request (POST with its body, or a bodiless GET or
+// DELETE of a stored object) to url with its protocol headers plus
 // the plugin's own (set, which adds credentials and configured headers),
 // and streams the answer to send: the status and headers first, then the
 // body as it arrives, so an event stream is not buffered.
@@ -32,7 +33,17 @@ func (p Provider) Forward(ctx context.Context, hc *http.Client, url string, req 
 	if req.Query != "" {
 		url += "?" + req.Query
 	}
-	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(req.Body))
+	var body io.Reader
+	method := req.HTTPMethod()
+	switch method {
+	case http.MethodPost:
+		body = bytes.NewReader(req.Body)
+	case http.MethodGet, http.MethodDelete:
+		// A stored object (GET/DELETE /responses/{id}): no body.
+	default:
+		return status.Errorf(status.InvalidArgument, "forward: method %q is not one the gateway forwards (POST, GET, DELETE)", method)
+	}
+	hreq, err := http.NewRequestWithContext(ctx, method, url, body)
 	if err != nil {
 		return status.Errorf(status.InvalidArgument, "build request: %v", err)
 	}
@@ -42,7 +53,9 @@ func (p Provider) Forward(ctx context.Context, hc *http.Client, url string, req 
 		}
 		hreq.Header.Set(k, v)
 	}
-	hreq.Header.Set("Content-Type", "application/json")
+	if body != nil {
+		hreq.Header.Set("Content-Type", "application/json")
+	}
 	if req.Stream {
 		hreq.Header.Set("Accept", "text/event-stream")
 	} else {

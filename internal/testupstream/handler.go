@@ -61,6 +61,8 @@ func Handler(o Options) http.Handler {
 	mux.HandleFunc("POST /v1/chat/completions", s.openaiChat)
 	mux.HandleFunc("POST /v1/messages", s.anthropicMessages)
 	mux.HandleFunc("POST /v1/responses", s.openaiResponses)
+	mux.HandleFunc("GET /v1/responses/{id}", s.storedResponse)
+	mux.HandleFunc("DELETE /v1/responses/{id}", s.storedResponse)
 	mux.HandleFunc("GET /v1/models", s.models)
 	mux.HandleFunc("POST /v1/embeddings", s.embeddings)
 	mux.HandleFunc("POST /v1/messages/count_tokens", s.countTokens)
@@ -79,7 +81,10 @@ type server struct {
 	// stored are the conversations of the Responses API answers given
 	// with store (the default), by response id, for previous_response_id.
 	stored map[string][]llm.Message
-	nresp  int
+	// storedResp are those answers as the API returns them, for
+	// GET and DELETE /v1/responses/{id}.
+	storedResp map[string][]byte
+	nresp      int
 }
 
 // note records a model request for GET /_requests.
@@ -320,8 +325,10 @@ func (s *server) openaiResponses(w http.ResponseWriter, r *http.Request) {
 			s.mu.Lock()
 			if s.stored == nil {
 				s.stored = map[string][]llm.Message{}
+				s.storedResp = map[string][]byte{}
 			}
 			s.stored[id] = conv
+			s.storedResp[id], _ = json.Marshal(out)
 			s.mu.Unlock()
 		}
 	}
@@ -346,6 +353,38 @@ func (s *server) openaiResponses(w http.ResponseWriter, r *http.Request) {
 		_ = sw.Write(ev.Name, ev.Data)
 	}
 	keep()
+}
+
+// storedResponse answers GET and DELETE /v1/responses/{id} for a
+// response kept with store, as the API does: the response object, or the
+// deletion's confirmation; 404 in the OpenAI error shape otherwise.
+func (s *server) storedResponse(w http.ResponseWriter, r *http.Request) {
+	s.remember(r)
+	if !s.authorised(w, r, false) {
+		s.note(r, nil, false, "error:401")
+		return
+	}
+	id := r.PathValue("id")
+	s.mu.Lock()
+	body, ok := s.storedResp[id]
+	if ok && r.Method == http.MethodDelete {
+		delete(s.storedResp, id)
+		delete(s.stored, id)
+	}
+	s.mu.Unlock()
+	if !ok {
+		s.note(r, nil, false, "error:404")
+		_, eb := openai.ErrorFor(404, "Response with id '"+id+"' not found.", "not_found")
+		writeJSON(w, 404, eb)
+		return
+	}
+	s.note(r, nil, false, strings.ToLower(r.Method))
+	if r.Method == http.MethodDelete {
+		writeJSON(w, 200, responses.Deleted{ID: id, Object: "response", Deleted: true})
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(body)
 }
 
 func (s *server) anthropicMessages(w http.ResponseWriter, r *http.Request) {

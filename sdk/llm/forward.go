@@ -55,6 +55,17 @@ type ForwardRequest struct {
 	Body    []byte
 	// Stream is true when the answer is an event stream.
 	Stream bool
+	// Method is the HTTP method: "" or "POST" sends Body; "GET" and
+	// "DELETE" (a stored object such as "/responses/{id}") send none.
+	Method string
+}
+
+// HTTPMethod is the request's method, POST when unset.
+func (r *ForwardRequest) HTTPMethod() string {
+	if r.Method == "" {
+		return "POST"
+	}
+	return r.Method
 }
 
 // ForwardChunk is a piece of the answer.
@@ -75,7 +86,7 @@ func (s *server) Forward(req *pb.ForwardRequest, stream grpc.ServerStreamingServ
 	if !ok {
 		return status.ToGRPC(status.Errorf(status.NotSupported, "this llm plugin does not forward requests in a provider dialect"))
 	}
-	in := &ForwardRequest{Dialect: req.Dialect, Path: req.Path, Query: req.Query, Headers: req.Headers, Body: req.Body, Stream: req.Stream}
+	in := &ForwardRequest{Dialect: req.Dialect, Path: req.Path, Query: req.Query, Headers: req.Headers, Body: req.Body, Stream: req.Stream, Method: req.Method}
 	if coalesceOff {
 		err = f.Forward(ctx, in, func(c *ForwardChunk) error {
 			if c == nil {
@@ -105,7 +116,7 @@ func (s *server) Forward(req *pb.ForwardRequest, stream grpc.ServerStreamingServ
 func (c *client) Forward(ctx context.Context, req *ForwardRequest, send func(*ForwardChunk) error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	stream, err := c.c.Forward(outgoing(ctx), &pb.ForwardRequest{Dialect: req.Dialect, Path: req.Path, Query: req.Query, Headers: req.Headers, Body: req.Body, Stream: req.Stream})
+	stream, err := c.c.Forward(outgoing(ctx), &pb.ForwardRequest{Dialect: req.Dialect, Path: req.Path, Query: req.Query, Headers: req.Headers, Body: req.Body, Stream: req.Stream, Method: req.Method})
 	if err != nil {
 		return status.FromGRPC(err)
 	}

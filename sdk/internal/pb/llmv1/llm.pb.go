@@ -955,7 +955,10 @@ type ForwardRequest struct {
 	Headers map[string]string `protobuf:"bytes,4,rep,name=headers,proto3" json:"headers,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	Body    []byte            `protobuf:"bytes,5,opt,name=body,proto3" json:"body,omitempty"`
 	// Stream tells the plugin the answer is an event stream.
-	Stream        bool `protobuf:"varint,6,opt,name=stream,proto3" json:"stream,omitempty"`
+	Stream bool `protobuf:"varint,6,opt,name=stream,proto3" json:"stream,omitempty"`
+	// Method is the HTTP method; empty means POST. GET and DELETE reach
+	// objects the provider stores ("/responses/{id}"), with no body.
+	Method        string `protobuf:"bytes,7,opt,name=method,proto3" json:"method,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1030,6 +1033,13 @@ func (x *ForwardRequest) GetStream() bool {
 		return x.Stream
 	}
 	return false
+}
+
+func (x *ForwardRequest) GetMethod() string {
+	if x != nil {
+		return x.Method
+	}
+	return ""
 }
 
 // ForwardChunk is a piece of the provider's answer: the first one carries
@@ -1174,14 +1184,15 @@ const file_nemoclave_llm_v1_llm_proto_rawDesc = "" +
 	"\x05index\x18\x01 \x01(\x05R\x05index\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x03 \x01(\tR\x04name\x12'\n" +
-	"\x0farguments_delta\x18\x04 \x01(\tR\x0eargumentsDelta\"\x85\x02\n" +
+	"\x0farguments_delta\x18\x04 \x01(\tR\x0eargumentsDelta\"\x9d\x02\n" +
 	"\x0eForwardRequest\x12\x18\n" +
 	"\adialect\x18\x01 \x01(\tR\adialect\x12\x12\n" +
 	"\x04path\x18\x02 \x01(\tR\x04path\x12\x14\n" +
 	"\x05query\x18\x03 \x01(\tR\x05query\x12G\n" +
 	"\aheaders\x18\x04 \x03(\v2-.nemoclave.llm.v1.ForwardRequest.HeadersEntryR\aheaders\x12\x12\n" +
 	"\x04body\x18\x05 \x01(\fR\x04body\x12\x16\n" +
-	"\x06stream\x18\x06 \x01(\bR\x06stream\x1a:\n" +
+	"\x06stream\x18\x06 \x01(\bR\x06stream\x12\x16\n" +
+	"\x06method\x18\a \x01(\tR\x06method\x1a:\n" +
 	"\fHeadersEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xbd\x01\n" +
