@@ -83,7 +83,7 @@ func (e *evaluator) evalContext(scope functionScope, roots ...string) *hcl.EvalC
 			vars[r] = cty.ObjectVal(names)
 		}
 	}
-	return &hcl.EvalContext{Variables: vars, Functions: functions(e.dir, scope, e.loader.opts.LookupEnv)}
+	return &hcl.EvalContext{Variables: vars, Functions: functions(e.dir, e.loader.opts.Root, scope, e.loader.opts.LookupEnv)}
 }
 
 func (e *evaluator) blocksOf(root string) map[string]*hcl.Block {
