@@ -23,6 +23,13 @@ type RunRequest struct {
 	// ReattachPlugins is the CLI's NEMOCLAVE_REATTACH_PLUGINS: debug
 	// plugins this run attaches to instead of launching them.
 	ReattachPlugins string
+	// Upload, from a CLI whose daemon cannot read its files (a remote
+	// one), is the blueprint's directory tree; Path is then empty and
+	// VarFiles are relative to the upload (see PackUpload).
+	Upload *pb.Upload
+	// Root is set by the daemon for an upload: the directory it was stored
+	// in, to which the evaluation is confined (blueprints.Options.Root).
+	Root string
 }
 
 // Step is a progress report of a run.

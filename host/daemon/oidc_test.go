@@ -68,6 +68,15 @@ func (b *oidcBackend) AnswerApproval(ctx context.Context, id string, allow bool,
 	return &pb.ApprovalAnswer{Id: 1, Operator: who}, nil
 }
 
+// Run records where an upload was stored and what the evaluation is
+// confined to, as the runtime receives it.
+func (b *oidcBackend) Run(ctx context.Context, req RunRequest, ev RunEvents) error {
+	if req.Upload != nil || req.Root != "" {
+		b.record("Run upload path=%s root=%s varfiles=%v by %s", req.Path, req.Root, req.VarFiles, CallerFrom(ctx).Subject)
+	}
+	return b.fakeBackend.Run(ctx, req, ev)
+}
+
 type remoteFixture struct {
 	home, addr, fingerprint string
 	issuer                  *oidctest.Issuer
@@ -119,6 +128,10 @@ grant "team-box" {
   value     = "ops"
   role      = "operator"
   sandboxes = ["box-*"]
+}
+grant "runners" {
+  value = "runners"
+  role  = "operator"
 }
 grant "admins" {
   claim = "sub"
