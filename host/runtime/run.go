@@ -307,7 +307,9 @@ func (r *Runtime) evaluate(ctx context.Context, req daemon.RunRequest) (*bluepri
 		w := hcl.NewDiagnosticTextWriter(&buf, l.Files(), 100, false)
 		_ = w.WriteDiagnostics(diags)
 		if req.Root != "" {
-			return nil, fmt.Errorf("the uploaded blueprint has errors (stored on the daemon's host in %s):\n%s", req.Root, buf.String())
+			// The caller knows its files by their paths in the upload.
+			text := strings.ReplaceAll(buf.String(), req.Root+string(filepath.Separator), "")
+			return nil, fmt.Errorf("the uploaded blueprint has errors (stored on the daemon's host in %s):\n%s", req.Root, text)
 		}
 		return nil, fmt.Errorf("the blueprint has errors (run `nemoclave validate %s`):\n%s", req.Path, buf.String())
 	}
