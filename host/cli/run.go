@@ -39,7 +39,12 @@ run continues in the daemon: watch it with 'nemoclave sandbox list' and
 Re-running a blueprint replaces its own sandboxes when they no longer run
 (exited, failed, lost); a running one is replaced only with --replace. A
 sandbox of another blueprint is never deleted for you. A failed start
-leaves nothing behind.`,
+leaves nothing behind.
+
+Signed in to a remote daemon (nemoclave login --server URL), the
+blueprint's directory and var files are uploaded to it (at most 1 MiB per
+file, 8 MiB in all) and evaluated there, confined to the upload: see
+docs/operators.md, "Remote runs".`,
 			Example: `  nemoclave run examples/quickstart/blueprint.hcl
   nemoclave run examples/quickstart/blueprint.hcl --var prompt=   # a chat
   printf 'What files are in my workspace?\n' | nemoclave run examples/quickstart/blueprint.hcl --var prompt=
