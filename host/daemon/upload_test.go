@@ -250,3 +250,46 @@ func (c *Client) rpcRun(ctx context.Context, req RunRequest) error {
 		}
 	}
 }
+
+// TestOIDC_StreamEndsWhenTokenExpires: a token is checked when a stream
+// opens; the stream (here connect's Attach) ends with a clear error when
+// the token expires, instead of outliving it.
+func TestOIDC_StreamEndsWhenTokenExpires(t *testing.T) {
+	t.Parallel()
+	f := startRemote(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	tok, err := f.issuer.Token("sub-short", testAudience, 5*time.Second, map[string]any{"email": "short@example.com", "groups": []string{"ops"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	op := f.as(t, tok)
+	st, err := op.rpc.Attach(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Send(&pb.AttachInput{Input: &pb.AttachInput_Start{Start: &pb.AttachStart{Sandbox: "box-1"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Recv(); err != nil {
+		t.Fatalf("the stream did not open while the token was valid: %v", err)
+	}
+	if err := st.Send(&pb.AttachInput{Input: &pb.AttachInput_Stdin{Stdin: []byte("hi")}}); err != nil {
+		t.Fatal(err)
+	}
+	// The stream serves until the token expires, then ends.
+	var last error
+	for {
+		if _, err := st.Recv(); err != nil {
+			last = err
+			break
+		}
+	}
+	wantCode(t, "stream after expiry", last, codes.Unauthenticated, "the token of oidc:short@example.com expired at")
+	if ctx.Err() != nil {
+		t.Fatal("the stream ended only with the test's deadline")
+	}
+	if !hasEvent(controlEvents(t, f.home), "oidc:short@example.com", "Attach", "box-1", "denied") && !hasEvent(controlEvents(t, f.home), "oidc:short@example.com", "Attach", "box-1", "error") {
+		t.Errorf("the ended stream is not audited: %+v", controlEvents(t, f.home))
+	}
+}
