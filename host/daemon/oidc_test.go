@@ -53,7 +53,27 @@ func TestOIDC_EveryRPCClassified(t *testing.T) {
 
 // oidcBackend has one pending approval per sandbox and records who
 // answered, as the runtime does (daemon.CallerFrom).
-type oidcBackend struct{ fakeBackend }
+type oidcBackend struct {
+	fakeBackend
+	// running is the blueprint path of a running sandbox "up-1", if set.
+	running string
+}
+
+func (b *oidcBackend) setRunning(bp string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.running = bp
+}
+
+func (b *oidcBackend) ListSandboxes(ctx context.Context) ([]*pb.Sandbox, error) {
+	list, err := b.fakeBackend.ListSandboxes(ctx)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.running != "" {
+		list = append(list, &pb.Sandbox{Name: "up-1", State: "running", Blueprint: b.running})
+	}
+	return list, err
+}
 
 func (b *oidcBackend) ListApprovals(context.Context, string) ([]*pb.Approval, error) {
 	return []*pb.Approval{{Id: "ap-box", Sandbox: "box-1"}, {Id: "ap-other", Sandbox: "other"}}, nil

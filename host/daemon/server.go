@@ -258,6 +258,9 @@ func (s *Server) Run(r *pb.RunRequest, stream pb.Daemon_RunServer) error {
 		if c := CallerFrom(stream.Context()); c != nil {
 			subject = c.Subject
 		}
+		if err := s.uploadInUse(stream.Context(), subject, r); err != nil {
+			return status.Error(codes.FailedPrecondition, err.Error())
+		}
 		if err := resolveUpload(s.home, subject, r, &req); err != nil {
 			return status.Error(codes.InvalidArgument, err.Error())
 		}

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -210,6 +211,30 @@ func resolveUpload(home, subject string, r *pb.RunRequest, req *RunRequest) erro
 	req.VarFiles = nil
 	for _, vf := range r.VarFiles {
 		req.VarFiles = append(req.VarFiles, filepath.Join(dir, filepath.FromSlash(vf)))
+	}
+	return nil
+}
+
+// uploadInUse refuses, before anything is replaced, a re-run of an upload
+// whose sandbox still runs, unless the run replaces it: storing the new
+// upload first would pull the files (and a workspace inside them) from
+// under the running agent even though the run is then refused.
+func (s *Server) uploadInUse(ctx context.Context, subject string, r *pb.RunRequest) error {
+	if r.Replace || r.Upload == nil || !uploadNameRE.MatchString(r.Upload.Name) {
+		return nil
+	}
+	dir := filepath.Join(CallerUploadDir(s.home, subject), r.Upload.Name)
+	list, err := s.backend.ListSandboxes(ctx)
+	if err != nil {
+		return nil // the run's own check decides
+	}
+	for _, sb := range list {
+		if sb.State != "running" && sb.State != "pending" {
+			continue
+		}
+		if sb.Blueprint == dir || strings.HasPrefix(sb.Blueprint, dir+string(filepath.Separator)) {
+			return fmt.Errorf("sandbox %q of this upload (%s) is running; replace it with `nemoclave run <blueprint> --replace`, or stop it with `nemoclave sandbox delete %s`", sb.Name, r.Upload.Name, sb.Name)
+		}
 	}
 	return nil
 }

@@ -109,6 +109,19 @@ func TestOIDC_RemoteRunUploads(t *testing.T) {
 		t.Errorf("uploads dir: %v %v", st, err)
 	}
 
+	// While a sandbox of the upload runs, a re-run without --replace is
+	// refused before the upload is touched; with it, it goes ahead.
+	f.backend.setRunning(filepath.Join(dir, "blueprint.hcl"))
+	err = op.rpcRun(ctx, RunRequest{Upload: up, VarFiles: vfs})
+	wantCode(t, "re-run while running", err, codes.FailedPrecondition, `sandbox "up-1" of this upload (quick) is running`)
+	if _, err := os.Stat(filepath.Join(dir, "workspace", "notes.md")); err != nil {
+		t.Errorf("a refused re-run touched the running upload: %v", err)
+	}
+	if err := op.Run(ctx, RunRequest{Upload: up, VarFiles: vfs, Replace: true}, &recordedEvents{}); err != nil {
+		t.Fatalf("re-run with --replace: %v", err)
+	}
+	f.backend.setRunning("")
+
 	// Re-running replaces the caller's upload: a file removed locally is gone.
 	if err := os.Remove(filepath.Join(src, "workspace", "notes.md")); err != nil {
 		t.Fatal(err)
@@ -240,7 +253,7 @@ func TestPackUploadLinksAndBounds(t *testing.T) {
 
 // rpcRun sends req and returns the stream's status error, unconverted.
 func (c *Client) rpcRun(ctx context.Context, req RunRequest) error {
-	st, err := c.rpc.Run(ctx, &pb.RunRequest{Path: req.Path, VarFiles: req.VarFiles, Upload: req.Upload})
+	st, err := c.rpc.Run(ctx, &pb.RunRequest{Path: req.Path, VarFiles: req.VarFiles, Upload: req.Upload, Replace: req.Replace})
 	if err != nil {
 		return err
 	}
