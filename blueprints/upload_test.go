@@ -69,6 +69,18 @@ locals {
 	if bp == nil {
 		t.Fatal("no blueprint")
 	}
+	// path.cwd of an upload is the upload, not the daemon's directory.
+	root, bp, diags, l := loadUpload(t, map[string]string{"blueprint.hcl": "locals {\n  cwd = path.cwd\n}\n" + `
+policy "p" {
+}
+sandbox "s" {
+  policy    = policy.p
+  workspace = path.cwd
+}
+`})
+	if diags.HasErrors() || bp.Sandboxes[0].Workspace != root {
+		t.Fatalf("path.cwd in an upload: %+v %s", bp, FormatDiagnostics(l.Files(), diags, 0))
+	}
 
 	secret := filepath.Join(t.TempDir(), "secret.txt")
 	if err := os.WriteFile(secret, []byte("host secret"), 0o600); err != nil {
