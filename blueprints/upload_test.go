@@ -147,7 +147,10 @@ sandbox "s" {
 		}
 		wantDiag(t, diags, l, "Workspace outside the upload", true)
 	}
-	_, _, diags, l := loadUpload(t, map[string]string{"blueprint.hcl": `
+	rw := strings.Replace(ok, `read_write = ["/workspace"]`, `read_write = ["/workspace", "/srv/shared"]`, 1)
+	_, _, diags, l := loadUpload(t, map[string]string{"blueprint.hcl": rw})
+	wantDiag(t, diags, l, `read_write path "/srv/shared"`, true)
+	_, _, diags, l = loadUpload(t, map[string]string{"blueprint.hcl": `
 plugin "llm" "mine" {
   source = "./bin/llm-mine"
 }
