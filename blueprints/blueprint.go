@@ -2,6 +2,7 @@ package blueprints
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
@@ -102,6 +103,14 @@ type Options struct {
 	// read_write paths expose it (directly or through a parent) is an
 	// error (F19); empty skips the check.
 	DaemonHome string
+	// Root confines an uploaded blueprint (a remote caller's) to its
+	// directory on the daemon's host: the blueprint and its var files
+	// must be inside it, file() and templatefile() read only inside it
+	// (relative paths; absolute paths, ".." escapes and symbolic links out
+	// are refused), a sandbox's workspace must be inside it, and plugins
+	// from a path (a binary on the daemon's host) are refused. Empty
+	// means no confinement (the daemon's own user).
+	Root string
 }
 
 // Loader parses and evaluates blueprints. It keeps every file it parsed
@@ -129,6 +138,14 @@ func (l *Loader) Files() map[string]*hcl.File { return l.parser.Files() }
 // Load reads and evaluates the blueprint at path (a file or a directory).
 // The Blueprint is nil when there are errors.
 func (l *Loader) Load(ctx context.Context, path string) (*Blueprint, hcl.Diagnostics) {
+	if root := l.opts.Root; root != "" {
+		for _, p := range append([]string{path}, l.opts.VarFiles...) {
+			if _, ok := InsideRoot(root, p); !ok || !filepath.IsAbs(p) {
+				return nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Outside the upload",
+					Detail: fmt.Sprintf("%s is not inside the uploaded blueprint's directory %s; an uploaded blueprint and its var files must be sent with it.", p, root)}}
+			}
+		}
+	}
 	dir, names, diags := blueprintFiles(path)
 	if diags.HasErrors() {
 		return nil, diags

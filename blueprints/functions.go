@@ -2,8 +2,11 @@ package blueprints
 
 import (
 	"fmt"
+	"io"
+	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
@@ -26,9 +29,10 @@ const (
 )
 
 // functions returns the curated function set. dir is the blueprint's
-// directory: file() and templatefile() resolve relative paths against it.
+// directory: file() and templatefile() resolve relative paths against it;
+// a non-empty root confines them to that directory (Options.Root).
 // lookupEnv backs env() when scope allows it.
-func functions(dir string, scope functionScope, lookupEnv func(string) (string, bool)) map[string]function.Function {
+func functions(dir, root string, scope functionScope, lookupEnv func(string) (string, bool)) map[string]function.Function {
 	fns := map[string]function.Function{
 		// strings
 		"chomp": stdlib.ChompFunc, "format": stdlib.FormatFunc, "formatlist": stdlib.FormatListFunc,
@@ -64,9 +68,9 @@ func functions(dir string, scope functionScope, lookupEnv func(string) (string, 
 		"parseint": stdlib.ParseIntFunc, "pow": stdlib.PowFunc, "signum": stdlib.SignumFunc,
 		// nemoclave
 		"credential": credentialFunc,
-		"file":       fileFunc(dir),
+		"file":       fileFunc(dir, root),
 	}
-	fns["templatefile"] = templateFileFunc(dir, fns)
+	fns["templatefile"] = templateFileFunc(dir, root, fns)
 	if scope == scopeVariableDefault {
 		fns["env"] = envFunc(lookupEnv)
 	} else {
@@ -92,13 +96,13 @@ var credentialFunc = function.New(&function.Spec{
 	},
 })
 
-func fileFunc(dir string) function.Function {
+func fileFunc(dir, root string) function.Function {
 	return function.New(&function.Spec{
 		Description: "Reads a file relative to the blueprint's directory.",
 		Params:      []function.Parameter{{Name: "path", Type: cty.String}},
 		Type:        function.StaticReturnType(cty.String),
 		Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
-			b, err := readRelative(dir, args[0].AsString())
+			b, err := readRelative(dir, root, args[0].AsString())
 			if err != nil {
 				return cty.NilVal, err
 			}
@@ -107,7 +111,10 @@ func fileFunc(dir string) function.Function {
 	})
 }
 
-func readRelative(dir, p string) ([]byte, error) {
+func readRelative(dir, root, p string) ([]byte, error) {
+	if root != "" {
+		return readConfined(dir, root, p)
+	}
 	if !filepath.IsAbs(p) {
 		p = filepath.Join(dir, p)
 	}
@@ -118,10 +125,51 @@ func readRelative(dir, p string) ([]byte, error) {
 	return b, nil
 }
 
+// readConfined reads p, relative to dir, only when it lies inside root:
+// an uploaded blueprint may not read the daemon host's other files. The
+// read goes through os.Root, so a symbolic link cannot lead out either.
+func readConfined(dir, root, p string) ([]byte, error) {
+	if filepath.IsAbs(p) {
+		return nil, fmt.Errorf("%s is an absolute path: an uploaded blueprint reads files only inside its upload; give a path relative to the blueprint and send the file with it", p)
+	}
+	rel, ok := InsideRoot(root, filepath.Join(dir, p))
+	if !ok {
+		return nil, fmt.Errorf("%s leads out of the upload: an uploaded blueprint reads files only inside it; keep the file beside the blueprint", p)
+	}
+	r, err := os.OpenRoot(root)
+	if err != nil {
+		return nil, fmt.Errorf("cannot open the upload: %w", err)
+	}
+	defer r.Close()
+	f, err := r.Open(rel)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read %s inside the upload (paths are relative to the blueprint's directory): %w", p, err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, MaxFileBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("cannot read %s: %w", p, err)
+	}
+	if len(b) > MaxFileBytes {
+		return nil, fmt.Errorf("%s is larger than %d bytes", p, MaxFileBytes)
+	}
+	return b, nil
+}
+
+// InsideRoot says whether the cleaned path p lies inside root (or is root),
+// and returns it relative to root.
+func InsideRoot(root, p string) (string, bool) {
+	rel, err := filepath.Rel(filepath.Clean(root), filepath.Clean(p))
+	if err != nil || rel == ".." || strings.HasPrefix(rel, "../") || filepath.IsAbs(rel) {
+		return "", false
+	}
+	return rel, true
+}
+
 // templateFileFunc renders an HCL template file with the given variables
 // and the same function set (minus templatefile itself, so a template
 // cannot recurse).
-func templateFileFunc(dir string, fns map[string]function.Function) function.Function {
+func templateFileFunc(dir, root string, fns map[string]function.Function) function.Function {
 	return function.New(&function.Spec{
 		Description: "Renders a template file relative to the blueprint's directory.",
 		Params: []function.Parameter{
@@ -131,7 +179,7 @@ func templateFileFunc(dir string, fns map[string]function.Function) function.Fun
 		Type: function.StaticReturnType(cty.String),
 		Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
 			p := args[0].AsString()
-			src, err := readRelative(dir, p)
+			src, err := readRelative(dir, root, p)
 			if err != nil {
 				return cty.NilVal, err
 			}
@@ -258,4 +306,33 @@ func guarded(f function.Function, check func(args []cty.Value) error) function.F
 			return f.Call(args)
 		},
 	})
+}
+
+// insideUpload says whether p (absolute, cleaned) is inside the upload of
+// a confined evaluation, following symbolic links of what exists.
+func (e *evaluator) insideUpload(p string) bool {
+	root := e.loader.opts.Root
+	if _, ok := InsideRoot(root, p); !ok {
+		return false
+	}
+	rr, err := filepath.EvalSymlinks(root)
+	if err != nil {
+		return false
+	}
+	// The part of p that exists, with its links resolved, must stay inside.
+	for q := p; ; q = filepath.Dir(q) {
+		if real, err := filepath.EvalSymlinks(q); err == nil {
+			_, ok := InsideRoot(rr, real)
+			return ok
+		}
+		if q == filepath.Dir(q) {
+			return false
+		}
+	}
+}
+
+// mustRel is p relative to root; callers checked that p is inside it.
+func mustRel(root, p string) string {
+	rel, _ := InsideRoot(root, p)
+	return rel
 }

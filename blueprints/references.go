@@ -74,6 +74,11 @@ func (e *evaluator) evalContext(scope functionScope, roots ...string) *hcl.EvalC
 			vars[r] = cty.ObjectVal(kinds)
 		case rootPath:
 			cwd, _ := os.Getwd()
+			if e.loader.opts.Root != "" {
+				// An upload has no working directory of its caller's; the
+				// daemon's is none of its business.
+				cwd = e.dir
+			}
 			vars[r] = cty.ObjectVal(map[string]cty.Value{"blueprint": cty.StringVal(e.dir), "cwd": cty.StringVal(cwd)})
 		case rootPolicy, rootSandbox, rootAgent:
 			names := map[string]cty.Value{}
@@ -83,7 +88,7 @@ func (e *evaluator) evalContext(scope functionScope, roots ...string) *hcl.EvalC
 			vars[r] = cty.ObjectVal(names)
 		}
 	}
-	return &hcl.EvalContext{Variables: vars, Functions: functions(e.dir, scope, e.loader.opts.LookupEnv)}
+	return &hcl.EvalContext{Variables: vars, Functions: functions(e.dir, e.loader.opts.Root, scope, e.loader.opts.LookupEnv)}
 }
 
 func (e *evaluator) blocksOf(root string) map[string]*hcl.Block {

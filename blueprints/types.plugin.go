@@ -173,6 +173,12 @@ func (e *evaluator) decodePlugin(kind, name string, b *hcl.Block) *Plugin {
 		if !filepath.IsAbs(p.Path) {
 			p.Path = filepath.Join(e.dir, p.Path)
 		}
+		if e.loader.opts.Root != "" {
+			e.errorf(srcRange.Ptr(), "Plugin from a path in an upload",
+				"%s: source = %q runs a program from a path on the daemon's host, which an uploaded (remote) blueprint may not do; ask an admin to install the plugin on the daemon (`nemoclave plugin install`) and name it by its address.", p.Address, p.Source)
+			p.SourceType = ""
+			return p
+		}
 	}
 	if p.SourceType != SourceMCP {
 		for _, a := range []*hcl.Attribute{cmdAttr, urlAttr} {

@@ -155,6 +155,10 @@ func (e *evaluator) decodeFilesystem(b *hcl.Block) policy.Filesystem {
 				e.errorf(a.Expr.Range().Ptr(), "Policy exposes the nemoclave home", "%s.", policy.HiddenMessage(clean, home))
 				continue
 			}
+			if name == "read_write" && e.loader.opts.Root != "" && !policy.SandboxBuilt(clean) {
+				e.errorf(a.Expr.Range().Ptr(), "Writable host path in an upload", "read_write path %q would let the sandbox write a directory of the daemon's host, which an uploaded (remote) blueprint may not grant; it may write /workspace and /tmp, which the sandbox builds. Keep data in the workspace.", p)
+				continue
+			}
 			if prev, ok := seen[clean]; ok {
 				e.errorf(a.Expr.Range().Ptr(), "Path listed twice", "%q is already in %s; a path has one access mode (protected paths inside a read_write root are how to carve out exceptions).", p, prev)
 				continue

@@ -133,6 +133,10 @@ func (e *evaluator) decodeSandbox(b *hcl.Block, bp *Blueprint) *Sandbox {
 			ws = filepath.Join(e.dir, ws)
 		}
 		s.Workspace = filepath.Clean(ws)
+		if root := e.loader.opts.Root; root != "" && !e.insideUpload(s.Workspace) {
+			e.errorf(content.Attributes["workspace"].Expr.Range().Ptr(), "Workspace outside the upload",
+				"workspace %q is outside the uploaded blueprint's directory: a remote run's workspace is a directory of its upload (for example \"./workspace\", sent with the blueprint), never another directory of the daemon's host. Without a workspace attribute the daemon makes one of its own.", ws)
+		}
 	}
 	if a := content.Attributes["workspace"]; a != nil && s.Policy != nil && !visible(s.Policy, "/workspace") {
 		e.warnf(a.Expr.Range().Ptr(), "Workspace not visible", "The workspace is mounted at /workspace, but policy %q lists neither /workspace nor a parent in read_only or read_write, so the agent cannot see it. Add \"/workspace\" to the policy's filesystem read_write list.", s.PolicyName)

@@ -174,7 +174,15 @@ func (e *evaluator) parseRawValue(raw string, ty cty.Type, what string) (cty.Val
 }
 
 func (e *evaluator) readVarFile(path string, decls map[string]*variableDecl, given map[string]assignment) {
-	src, err := os.ReadFile(path)
+	var src []byte
+	var err error
+	if root := e.loader.opts.Root; root != "" {
+		// Load checked that path is inside root; os.Root keeps a link from
+		// leading out.
+		src, err = readConfined(root, root, mustRel(root, path))
+	} else {
+		src, err = os.ReadFile(path)
+	}
 	if err != nil {
 		e.errorf(nil, "Cannot read variable file", "%v. Check the -var-file path.", err)
 		return

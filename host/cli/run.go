@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	pb "github.com/nemoclave/nemoclave/host/api/daemonpb"
 	"github.com/nemoclave/nemoclave/host/daemon"
 	"github.com/nemoclave/nemoclave/sdk/plugin"
 )
@@ -43,7 +44,12 @@ leaves nothing behind.
 
 With several agents, an attached run's input goes to the first agent, or to
 the one --attach-agent names; the run says which, and the others read no
-input (run with -d to type into each with 'nemoclave <sandbox> connect').`,
+input (run with -d to type into each with 'nemoclave <sandbox> connect').
+
+Signed in to a remote daemon (nemoclave login --server URL), the
+blueprint's directory and var files are uploaded to it (at most 1 MiB per
+file, 8 MiB in all) and evaluated there, confined to the upload: see
+docs/operators.md, "Remote runs".`,
 			Example: `  nemoclave run examples/quickstart/blueprint.hcl
   nemoclave run examples/quickstart/blueprint.hcl --var prompt=   # a chat
   printf 'What files are in my workspace?\n' | nemoclave run examples/quickstart/blueprint.hcl --var prompt=
@@ -56,11 +62,20 @@ input (run with -d to type into each with 'nemoclave <sandbox> connect').`,
 					return err
 				}
 				path := args[0]
+				var upload *pb.Upload
+				var uploadVars []string
 				if remote != nil {
-					// A remote daemon reads the blueprint on its own host,
+					// A remote daemon cannot read this machine's files: the
+					// blueprint's directory travels with the run. A path
+					// that exists only on the daemon's host is read there,
 					// from a directory its admin opened for runs.
-					if !filepath.IsAbs(path) {
-						return fmt.Errorf("blueprint %s: the daemon at %s reads blueprints on its own host; give the absolute path there (under the run_dirs of its access.hcl)", path, remote.Server)
+					if _, err := os.Stat(path); err == nil {
+						if upload, uploadVars, err = daemon.PackUpload(path, f.varFiles); err != nil {
+							return err
+						}
+						path = ""
+					} else if !filepath.IsAbs(path) {
+						return fmt.Errorf("blueprint %s: %w; give a blueprint file or directory on this machine (it is uploaded to %s), or the absolute path of one on the daemon's host (under the run_dirs of its access.hcl)", path, err, remote.Server)
 					}
 				} else {
 					if path, err = filepath.Abs(path); err != nil {
@@ -81,7 +96,18 @@ input (run with -d to type into each with 'nemoclave <sandbox> connect').`,
 					}
 					req.Vars[k] = v
 				}
+				if upload != nil {
+					req.Upload, req.VarFiles = upload, uploadVars
+					n := 0
+					for _, uf := range upload.Files {
+						n += len(uf.Data)
+					}
+					fmt.Fprintf(cmd.ErrOrStderr(), "uploading %s (%d entries, %d KiB) to %s\n", upload.Name, len(upload.Files), (n+1023)/1024, remote.Server)
+				}
 				for _, vf := range f.varFiles {
+					if upload != nil {
+						break
+					}
 					if remote != nil {
 						if !filepath.IsAbs(vf) {
 							return fmt.Errorf("--var-file %s: the daemon at %s reads it on its own host; give the absolute path there", vf, remote.Server)

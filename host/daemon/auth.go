@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -96,7 +97,7 @@ func (au *authenticator) authenticate(ctx context.Context) (*Caller, error) {
 	if subject == "" {
 		subject = tok.Subject
 	}
-	return &Caller{Subject: "oidc:" + subject, grants: au.access.grantsFor(claims), access: au.access}, nil
+	return &Caller{Subject: "oidc:" + subject, expiry: tok.Expiry, grants: au.access.grantsFor(claims), access: au.access}, nil
 }
 
 // guard authenticates and authorizes every call of one listener, and
@@ -186,6 +187,11 @@ func (g *guard) checkRun(c *Caller, r *pb.RunRequest) error {
 	if !c.mayAllSandboxes() {
 		return status.Errorf(codes.PermissionDenied, "%s may run blueprints only with an operator grant without sandbox patterns (a blueprint names its own sandboxes)", c.Subject)
 	}
+	if r.Upload != nil {
+		// The daemon stores the upload in the caller's own directory and
+		// evaluates it confined there (resolveUpload).
+		return nil
+	}
 	// Var files are read by the daemon too: the same rule applies.
 	for _, p := range append([]string{r.Path}, r.VarFiles...) {
 		if !c.access.allowsRunPath(p) {
@@ -224,12 +230,29 @@ func (g *guard) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo, 
 	return resp, err
 }
 
+// errTokenExpired ends a remote caller's stream when its token expires.
+var errTokenExpired = errors.New("token expired")
+
 func (g *guard) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
 	method := methodName(info.FullMethod)
 	c, cls, err := g.caller(ss.Context(), method)
 	ctx, ci := withCaller(ss.Context(), c)
+	// A token is checked when a stream opens; a stream (logs --tail,
+	// connect, exec, the approvals watch) outlives it only until it
+	// expires. An attached run's own stream is the exception: ending it
+	// stops the agent, so it runs on (its input, an Attach stream, ends).
+	if err == nil && c != nil && !c.Local && !c.expiry.IsZero() && method != "Run" {
+		var cancel context.CancelCauseFunc
+		ctx, cancel = context.WithCancelCause(ctx)
+		t := time.AfterFunc(time.Until(c.expiry), func() { cancel(errTokenExpired) })
+		defer t.Stop()
+		defer cancel(nil)
+	}
 	if err == nil {
 		err = handler(srv, &guardedStream{ServerStream: ss, ctx: ctx, g: g, c: c, method: method, cls: cls})
+		if errors.Is(context.Cause(ctx), errTokenExpired) {
+			err = status.Errorf(codes.Unauthenticated, "the token of %s expired at %s, which ends this %s stream: sign in again (`nemoclave login --server URL`, or a fresh NEMOCLAVE_TOKEN) and reconnect", c.Subject, c.expiry.UTC().Format(time.RFC3339), method)
+		}
 	}
 	g.s.audit.record(ci, method, cls, err)
 	return err

@@ -27,6 +27,13 @@ type RunRequest struct {
 	// AttachAgent is the agent of an attached run that reads its input
 	// (empty: the first).
 	AttachAgent string
+	// Upload, from a CLI whose daemon cannot read its files (a remote
+	// one), is the blueprint's directory tree; Path is then empty and
+	// VarFiles are relative to the upload (see PackUpload).
+	Upload *pb.Upload
+	// Root is set by the daemon for an upload: the directory it was stored
+	// in, to which the evaluation is confined (blueprints.Options.Root).
+	Root string
 }
 
 // Step is a progress report of a run.

@@ -53,7 +53,27 @@ func TestOIDC_EveryRPCClassified(t *testing.T) {
 
 // oidcBackend has one pending approval per sandbox and records who
 // answered, as the runtime does (daemon.CallerFrom).
-type oidcBackend struct{ fakeBackend }
+type oidcBackend struct {
+	fakeBackend
+	// running is the blueprint path of a running sandbox "up-1", if set.
+	running string
+}
+
+func (b *oidcBackend) setRunning(bp string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.running = bp
+}
+
+func (b *oidcBackend) ListSandboxes(ctx context.Context) ([]*pb.Sandbox, error) {
+	list, err := b.fakeBackend.ListSandboxes(ctx)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.running != "" {
+		list = append(list, &pb.Sandbox{Name: "up-1", State: "running", Blueprint: b.running})
+	}
+	return list, err
+}
 
 func (b *oidcBackend) ListApprovals(context.Context, string) ([]*pb.Approval, error) {
 	return []*pb.Approval{{Id: "ap-box", Sandbox: "box-1"}, {Id: "ap-other", Sandbox: "other"}}, nil
@@ -66,6 +86,15 @@ func (b *oidcBackend) AnswerApproval(ctx context.Context, id string, allow bool,
 	}
 	b.record("AnswerApproval %s %v %s by %s", id, allow, scope, who)
 	return &pb.ApprovalAnswer{Id: 1, Operator: who}, nil
+}
+
+// Run records where an upload was stored and what the evaluation is
+// confined to, as the runtime receives it.
+func (b *oidcBackend) Run(ctx context.Context, req RunRequest, ev RunEvents) error {
+	if req.Upload != nil || req.Root != "" {
+		b.record("Run upload path=%s root=%s varfiles=%v by %s", req.Path, req.Root, req.VarFiles, CallerFrom(ctx).Subject)
+	}
+	return b.fakeBackend.Run(ctx, req, ev)
 }
 
 type remoteFixture struct {
@@ -119,6 +148,10 @@ grant "team-box" {
   value     = "ops"
   role      = "operator"
   sandboxes = ["box-*"]
+}
+grant "runners" {
+  value = "runners"
+  role  = "operator"
 }
 grant "admins" {
   claim = "sub"

@@ -80,7 +80,7 @@ func (s *Server) ListenRemote(o RemoteOptions) (*Remote, error) {
 	}
 	g := &guard{s: s, auth: au}
 	tc := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-	s.remote = grpc.NewServer(grpc.Creds(credentials.NewTLS(tc)), grpc.UnaryInterceptor(g.unary), grpc.StreamInterceptor(g.stream))
+	s.remote = grpc.NewServer(grpc.Creds(credentials.NewTLS(tc)), grpc.MaxRecvMsgSize(maxRecvMsg), grpc.UnaryInterceptor(g.unary), grpc.StreamInterceptor(g.stream))
 	s.registerOn(s.remote)
 	s.remoteLn = ln
 	s.access = access

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 )
 
 // Class is what an RPC needs from its caller.
@@ -53,8 +54,11 @@ type Caller struct {
 	// "oidc:<subject claim>".
 	Subject string
 	Local   bool
-	grants  []Grant
-	access  *Access
+	// expiry is when a remote caller's token expires: a stream it opened
+	// ends then (guard.stream).
+	expiry time.Time
+	grants []Grant
+	access *Access
 }
 
 // Role is the highest role the caller holds.

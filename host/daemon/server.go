@@ -74,7 +74,7 @@ func Listen(home string, backend Backend) (*Server, error) {
 	// The socket's caller is its owner and holds every right; the guard
 	// only names it (local:<uid>) for the audit log.
 	g := &guard{s: s}
-	s.grpc = grpc.NewServer(grpc.Creds(peerCreds{}), grpc.UnaryInterceptor(g.unary), grpc.StreamInterceptor(g.stream))
+	s.grpc = grpc.NewServer(grpc.Creds(peerCreds{}), grpc.MaxRecvMsgSize(maxRecvMsg), grpc.UnaryInterceptor(g.unary), grpc.StreamInterceptor(g.stream))
 	s.registerOn(s.grpc)
 	return s, nil
 }
@@ -252,6 +252,20 @@ func (s *Server) Run(r *pb.RunRequest, stream pb.Daemon_RunServer) error {
 		if c := CallerFrom(stream.Context()); c != nil && !c.Local {
 			return status.Errorf(codes.PermissionDenied, "NEMOCLAVE_REATTACH_PLUGINS is honoured for local callers only (a debug plugin receives the run's credentials); unset it, or run on the daemon's host")
 		}
+	}
+	if r.Upload != nil {
+		subject := "local"
+		if c := CallerFrom(stream.Context()); c != nil {
+			subject = c.Subject
+		}
+		if err := s.uploadInUse(stream.Context(), subject, r); err != nil {
+			return status.Error(codes.FailedPrecondition, err.Error())
+		}
+		if err := resolveUpload(s.home, subject, r, &req); err != nil {
+			return status.Error(codes.InvalidArgument, err.Error())
+		}
+	} else if c := CallerFrom(stream.Context()); c != nil && !c.Local && r.Path == "" {
+		return status.Error(codes.InvalidArgument, "a remote run needs the blueprint: the CLI uploads it (update the CLI)")
 	}
 	return rpcError(s.backend.Run(stream.Context(), req, &runEvents{stream: stream}))
 }

@@ -339,15 +339,78 @@ func (r *Runtime) evaluate(ctx context.Context, req daemon.RunRequest) (*bluepri
 		Schemas: plugins.NewSchemaSource(probes, nil).WithCache(r.schemas), PresetDirs: presetDirs(r.opts.Home),
 		Host:       blueprintHost{r},
 		DaemonHome: r.opts.Home,
+		Root:       req.Root,
 	})
 	bp, diags := l.Load(ctx, req.Path)
 	if diags.HasErrors() {
 		var buf bytes.Buffer
 		w := hcl.NewDiagnosticTextWriter(&buf, l.Files(), 100, false)
 		_ = w.WriteDiagnostics(diags)
+		if req.Root != "" {
+			// The caller knows its files by their paths in the upload.
+			text := strings.ReplaceAll(buf.String(), req.Root+string(filepath.Separator), "")
+			return nil, fmt.Errorf("the uploaded blueprint has errors (stored on the daemon's host in %s):\n%s", req.Root, text)
+		}
 		return nil, fmt.Errorf("the blueprint has errors (run `nemoclave validate %s`):\n%s", req.Path, buf.String())
 	}
+	if req.Root != "" {
+		if err := checkUploadPlugins(bp, req.Root); err != nil {
+			return nil, err
+		}
+	}
 	return bp, nil
+}
+
+// checkUploadPlugins holds the plugins of an uploaded blueprint to its
+// upload: a confined plugin sees every absolute path its config names
+// (pluginAccess), so each path it would be given must be inside the
+// upload, or a remote caller could hand the daemon host's files (its
+// home, other users' data) to a plugin and its agent. A plugin may not run
+// unconfined either: that is the daemon's user's decision, not a remote
+// caller's.
+func checkUploadPlugins(bp *blueprints.Blueprint, root string) error {
+	for _, p := range bp.Plugins {
+		if p.Unconfined {
+			return fmt.Errorf("plugin %s: confine = false is refused in an uploaded (remote) blueprint: an unconfined plugin has the daemon's files and network; remove it", p.Address)
+		}
+		source, cfg, err := pluginSource(p)
+		if err != nil {
+			return fmt.Errorf("plugin %s: %w", p.Address, err)
+		}
+		if strings.HasSuffix(source, "tools-mcp") {
+			var c struct {
+				Sandbox string `json:"sandbox"`
+			}
+			if json.Unmarshal(cfg, &c) == nil && c.Sandbox == "none" {
+				return fmt.Errorf("plugin %s: sandbox = \"none\" runs the MCP server unconfined on the daemon's host, which an uploaded (remote) blueprint may not do; remove it", p.Address)
+			}
+		}
+		access, _ := pluginAccess(source, p.Kind, cfg)
+		for _, path := range append(append([]string(nil), access.ReadOnly...), access.ReadWrite...) {
+			if !insideReal(root, path) {
+				return fmt.Errorf("plugin %s: its config names %s, outside the upload: an uploaded (remote) blueprint's plugins may reach only files sent with it; use a path below ${path.blueprint}", p.Address, path)
+			}
+		}
+	}
+	return nil
+}
+
+// insideReal says whether p, with the links of what exists resolved, lies
+// inside root.
+func insideReal(root, p string) bool {
+	rr, err := filepath.EvalSymlinks(root)
+	if err != nil {
+		return false
+	}
+	for q := filepath.Clean(p); ; q = filepath.Dir(q) {
+		if real, err := filepath.EvalSymlinks(q); err == nil {
+			_, ok := blueprints.InsideRoot(rr, real)
+			return ok
+		}
+		if q == filepath.Dir(q) {
+			return false
+		}
+	}
 }
 
 // checkNew makes room for the run's sandboxes: the one check that needs the

@@ -192,10 +192,16 @@ type RunRequest struct {
 	// (plugin.Serve with WithDebug) this run uses instead of launching the
 	// installed binaries. Honoured for local callers only.
 	ReattachPlugins string `protobuf:"bytes,10,opt,name=reattach_plugins,json=reattachPlugins,proto3" json:"reattach_plugins,omitempty"`
+	// Upload carries the blueprint itself, for a CLI whose daemon cannot
+	// read its files (a remote daemon): path is then empty and var_files
+	// are paths inside the upload. The daemon keeps it under
+	// $NEMOCLAVE_HOME/uploads/<caller>/<name>/ and evaluates it confined
+	// to that directory.
+	Upload *Upload `protobuf:"bytes,11,opt,name=upload,proto3" json:"upload,omitempty"`
 	// AttachAgent names the agent of an attached run that reads the CLI's
 	// input (`run --attach-agent NAME`); empty: the first agent. The other
 	// agents of an attached run get a terminal, for `connect`.
-	AttachAgent   string `protobuf:"bytes,11,opt,name=attach_agent,json=attachAgent,proto3" json:"attach_agent,omitempty"`
+	AttachAgent   string `protobuf:"bytes,12,opt,name=attach_agent,json=attachAgent,proto3" json:"attach_agent,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -300,11 +306,144 @@ func (x *RunRequest) GetReattachPlugins() string {
 	return ""
 }
 
+func (x *RunRequest) GetUpload() *Upload {
+	if x != nil {
+		return x.Upload
+	}
+	return nil
+}
+
 func (x *RunRequest) GetAttachAgent() string {
 	if x != nil {
 		return x.AttachAgent
 	}
 	return ""
+}
+
+// Upload is a blueprint's directory tree, sent by the CLI.
+type Upload struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Name is the upload's directory name: one path component.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// Entry is the blueprint inside the upload: "." for the whole
+	// directory, or a file's relative path.
+	Entry         string        `protobuf:"bytes,2,opt,name=entry,proto3" json:"entry,omitempty"`
+	Files         []*UploadFile `protobuf:"bytes,3,rep,name=files,proto3" json:"files,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Upload) Reset() {
+	*x = Upload{}
+	mi := &file_host_api_daemon_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Upload) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Upload) ProtoMessage() {}
+
+func (x *Upload) ProtoReflect() protoreflect.Message {
+	mi := &file_host_api_daemon_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Upload.ProtoReflect.Descriptor instead.
+func (*Upload) Descriptor() ([]byte, []int) {
+	return file_host_api_daemon_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *Upload) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Upload) GetEntry() string {
+	if x != nil {
+		return x.Entry
+	}
+	return ""
+}
+
+func (x *Upload) GetFiles() []*UploadFile {
+	if x != nil {
+		return x.Files
+	}
+	return nil
+}
+
+type UploadFile struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Path is relative to the upload, with forward slashes.
+	Path string `protobuf:"bytes,1,opt,name=path,proto3" json:"path,omitempty"`
+	Data []byte `protobuf:"bytes,2,opt,name=data,proto3" json:"data,omitempty"`
+	// Mode is the permission bits; 0o40000 (S_IFDIR) marks a directory.
+	Mode          uint32 `protobuf:"varint,3,opt,name=mode,proto3" json:"mode,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UploadFile) Reset() {
+	*x = UploadFile{}
+	mi := &file_host_api_daemon_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UploadFile) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UploadFile) ProtoMessage() {}
+
+func (x *UploadFile) ProtoReflect() protoreflect.Message {
+	mi := &file_host_api_daemon_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UploadFile.ProtoReflect.Descriptor instead.
+func (*UploadFile) Descriptor() ([]byte, []int) {
+	return file_host_api_daemon_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *UploadFile) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *UploadFile) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+func (x *UploadFile) GetMode() uint32 {
+	if x != nil {
+		return x.Mode
+	}
+	return 0
 }
 
 type RunEvent struct {
@@ -322,7 +461,7 @@ type RunEvent struct {
 
 func (x *RunEvent) Reset() {
 	*x = RunEvent{}
-	mi := &file_host_api_daemon_proto_msgTypes[3]
+	mi := &file_host_api_daemon_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -334,7 +473,7 @@ func (x *RunEvent) String() string {
 func (*RunEvent) ProtoMessage() {}
 
 func (x *RunEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_host_api_daemon_proto_msgTypes[3]
+	mi := &file_host_api_daemon_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -347,7 +486,7 @@ func (x *RunEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunEvent.ProtoReflect.Descriptor instead.
 func (*RunEvent) Descriptor() ([]byte, []int) {
-	return file_host_api_daemon_proto_rawDescGZIP(), []int{3}
+	return file_host_api_daemon_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *RunEvent) GetEvent() isRunEvent_Event {
@@ -433,7 +572,7 @@ type Console struct {
 
 func (x *Console) Reset() {
 	*x = Console{}
-	mi := &file_host_api_daemon_proto_msgTypes[4]
+	mi := &file_host_api_daemon_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -445,7 +584,7 @@ func (x *Console) String() string {
 func (*Console) ProtoMessage() {}
 
 func (x *Console) ProtoReflect() protoreflect.Message {
-	mi := &file_host_api_daemon_proto_msgTypes[4]
+	mi := &file_host_api_daemon_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -458,7 +597,7 @@ func (x *Console) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Console.ProtoReflect.Descriptor instead.
 func (*Console) Descriptor() ([]byte, []int) {
-	return file_host_api_daemon_proto_rawDescGZIP(), []int{4}
+	return file_host_api_daemon_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Console) GetSandbox() string {
@@ -488,7 +627,7 @@ type Step struct {
 
 func (x *Step) Reset() {
 	*x = Step{}
-	mi := &file_host_api_daemon_proto_msgTypes[5]
+	mi := &file_host_api_daemon_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -500,7 +639,7 @@ func (x *Step) String() string {
 func (*Step) ProtoMessage() {}
 
 func (x *Step) ProtoReflect() protoreflect.Message {
-	mi := &file_host_api_daemon_proto_msgTypes[5]
+	mi := &file_host_api_daemon_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -513,7 +652,7 @@ func (x *Step) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Step.ProtoReflect.Descriptor instead.
 func (*Step) Descriptor() ([]byte, []int) {
-	return file_host_api_daemon_proto_rawDescGZIP(), []int{5}
+	return file_host_api_daemon_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Step) GetName() string {
@@ -555,7 +694,7 @@ type Exit struct {
 
 func (x *Exit) Reset() {
 	*x = Exit{}
-	mi := &file_host_api_daemon_proto_msgTypes[6]
+	mi := &file_host_api_daemon_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -567,7 +706,7 @@ func (x *Exit) String() string {
 func (*Exit) ProtoMessage() {}
 
 func (x *Exit) ProtoReflect() protoreflect.Message {
-	mi := &file_host_api_daemon_proto_msgTypes[6]
+	mi := &file_host_api_daemon_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -580,7 +719,7 @@ func (x *Exit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Exit.ProtoReflect.Descriptor instead.
 func (*Exit) Descriptor() ([]byte, []int) {
-	return file_host_api_daemon_proto_rawDescGZIP(), []int{6}
+	return file_host_api_daemon_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Exit) GetSandbox() string {
@@ -612,7 +751,7 @@ type ListSandboxesRequest struct {
 
 func (x *ListSandboxesRequest) Reset() {
 	*x = ListSandboxesRequest{}
-	mi := &file_host_api_daemon_proto_msgTypes[7]
+	mi := &file_host_api_daemon_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -624,7 +763,7 @@ func (x *ListSandboxesRequest) String() string {
 func (*ListSandboxesRequest) ProtoMessage() {}
 
 func (x *ListSandboxesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_host_api_daemon_proto_msgTypes[7]
+	mi := &file_host_api_daemon_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -637,7 +776,7 @@ func (x *ListSandboxesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSandboxesRequest.ProtoReflect.Descriptor instead.
 func (*ListSandboxesRequest) Descriptor() ([]byte, []int) {
-	return file_host_api_daemon_proto_rawDescGZIP(), []int{7}
+	return file_host_api_daemon_proto_rawDescGZIP(), []int{9}
 }
 
 type SandboxRequest struct {
@@ -649,7 +788,7 @@ type SandboxRequest struct {
 
 func (x *SandboxRequest) Reset() {
 	*x = SandboxRequest{}
-	mi := &file_host_api_daemon_proto_msgTypes[8]
+	mi := &file_host_api_daemon_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -661,7 +800,7 @@ func (x *SandboxRequest) String() string {
 func (*SandboxRequest) ProtoMessage() {}
 
 func (x *SandboxRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_host_api_daemon_proto_msgTypes[8]
+	mi := &file_host_api_daemon_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -674,7 +813,7 @@ func (x *SandboxRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SandboxRequest.ProtoReflect.Descriptor instead.
 func (*SandboxRequest) Descriptor() ([]byte, []int) {
-	return file_host_api_daemon_proto_rawDescGZIP(), []int{8}
+	return file_host_api_daemon_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *SandboxRequest) GetName() string {
@@ -693,7 +832,7 @@ type ListSandboxesResponse struct {
 
 func (x *ListSandboxesResponse) Reset() {
 	*x = ListSandboxesResponse{}
-	mi := &file_host_api_daemon_proto_msgTypes[9]
+	mi := &file_host_api_daemon_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -705,7 +844,7 @@ func (x *ListSandboxesResponse) String() string {
 func (*ListSandboxesResponse) ProtoMessage() {}
 
 func (x *ListSandboxesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_host_api_daemon_proto_msgTypes[9]
+	mi := &file_host_api_daemon_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -718,7 +857,7 @@ func (x *ListSandboxesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSandboxesResponse.ProtoReflect.Descriptor instead.
 func (*ListSandboxesResponse) Descriptor() ([]byte, []int) {
-	return file_host_api_daemon_proto_rawDescGZIP(), []int{9}
+	return file_host_api_daemon_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ListSandboxesResponse) GetSandboxes() []*Sandbox {
@@ -755,7 +894,7 @@ type Sandbox struct {
 
 func (x *Sandbox) Reset() {
 	*x = Sandbox{}
-	mi := &file_host_api_daemon_proto_msgTypes[10]
+	mi := &file_host_api_daemon_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -767,7 +906,7 @@ func (x *Sandbox) String() string {
 func (*Sandbox) ProtoMessage() {}
 
 func (x *Sandbox) ProtoReflect() protoreflect.Message {
-	mi := &file_host_api_daemon_proto_msgTypes[10]
+	mi := &file_host_api_daemon_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -780,7 +919,7 @@ func (x *Sandbox) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Sandbox.ProtoReflect.Descriptor instead.
 func (*Sandbox) Descriptor() ([]byte, []int) {
-	return file_host_api_daemon_proto_rawDescGZIP(), []int{10}
+	return file_host_api_daemon_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Sandbox) GetName() string {
@@ -876,7 +1015,7 @@ type DeleteSandboxResponse struct {
 
 func (x *DeleteSandboxResponse) Reset() {
 	*x = DeleteSandboxResponse{}
-	mi := &file_host_api_daemon_proto_msgTypes[11]
+	mi := &file_host_api_daemon_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -888,7 +1027,7 @@ func (x *DeleteSandboxResponse) String() string {
 func (*DeleteSandboxResponse) ProtoMessage() {}
 
 func (x *DeleteSandboxResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_host_api_daemon_proto_msgTypes[11]
+	mi := &file_host_api_daemon_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -901,7 +1040,7 @@ func (x *DeleteSandboxResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteSandboxResponse.ProtoReflect.Descriptor instead.
 func (*DeleteSandboxResponse) Descriptor() ([]byte, []int) {
-	return file_host_api_daemon_proto_rawDescGZIP(), []int{11}
+	return file_host_api_daemon_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *DeleteSandboxResponse) GetDeleted() string {
@@ -926,7 +1065,7 @@ type ExecInput struct {
 
 func (x *ExecInput) Reset() {
 	*x = ExecInput{}
-	mi := &file_host_api_daemon_proto_msgTypes[12]
+	mi := &file_host_api_daemon_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -938,7 +1077,7 @@ func (x *ExecInput) String() string {
 func (*ExecInput) ProtoMessage() {}
 
 func (x *ExecInput) ProtoReflect() protoreflect.Message {
-	mi := &file_host_api_daemon_proto_msgTypes[12]
+	mi := &file_host_api_daemon_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -951,7 +1090,7 @@ func (x *ExecInput) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecInput.ProtoReflect.Descriptor instead.
 func (*ExecInput) Descriptor() ([]byte, []int) {
-	return file_host_api_daemon_proto_rawDescGZIP(), []int{12}
+	return file_host_api_daemon_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ExecInput) GetInput() isExecInput_Input {
@@ -1041,7 +1180,7 @@ type AttachInput struct {
 
 func (x *AttachInput) Reset() {
 	*x = AttachInput{}
-	mi := &file_host_api_daemon_proto_msgTypes[13]
+	mi := &file_host_api_daemon_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1053,7 +1192,7 @@ func (x *AttachInput) String() string {
 func (*AttachInput) ProtoMessage() {}
 
 func (x *AttachInput) ProtoReflect() protoreflect.Message {
-	mi := &file_host_api_daemon_proto_msgTypes[13]
+	mi := &file_host_api_daemon_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1066,7 +1205,7 @@ func (x *AttachInput) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AttachInput.ProtoReflect.Descriptor instead.
 func (*AttachInput) Descriptor() ([]byte, []int) {
-	return file_host_api_daemon_proto_rawDescGZIP(), []int{13}
+	return file_host_api_daemon_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *AttachInput) GetInput() isAttachInput_Input {
@@ -1173,7 +1312,7 @@ type AttachStart struct {
 
 func (x *AttachStart) Reset() {
 	*x = AttachStart{}
-	mi := &file_host_api_daemon_proto_msgTypes[14]
+	mi := &file_host_api_daemon_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1185,7 +1324,7 @@ func (x *AttachStart) String() string {
 func (*AttachStart) ProtoMessage() {}
 
 func (x *AttachStart) ProtoReflect() protoreflect.Message {
-	mi := &file_host_api_daemon_proto_msgTypes[14]
+	mi := &file_host_api_daemon_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1198,7 +1337,7 @@ func (x *AttachStart) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AttachStart.ProtoReflect.Descriptor instead.
 func (*AttachStart) Descriptor() ([]byte, []int) {
-	return file_host_api_daemon_proto_rawDescGZIP(), []int{14}
+	return file_host_api_daemon_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *AttachStart) GetSandbox() string {
@@ -1251,7 +1390,7 @@ type AttachOutput struct {
 
 func (x *AttachOutput) Reset() {
 	*x = AttachOutput{}
-	mi := &file_host_api_daemon_proto_msgTypes[15]
+	mi := &file_host_api_daemon_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1263,7 +1402,7 @@ func (x *AttachOutput) String() string {
 func (*AttachOutput) ProtoMessage() {}
 
 func (x *AttachOutput) ProtoReflect() protoreflect.Message {
-	mi := &file_host_api_daemon_proto_msgTypes[15]
+	mi := &file_host_api_daemon_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1276,7 +1415,7 @@ func (x *AttachOutput) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AttachOutput.ProtoReflect.Descriptor instead.
 func (*AttachOutput) Descriptor() ([]byte, []int) {
-	return file_host_api_daemon_proto_rawDescGZIP(), []int{15}
+	return file_host_api_daemon_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *AttachOutput) GetOutput() isAttachOutput_Output {
@@ -1366,7 +1505,7 @@ type ExecStart struct {
 
 func (x *ExecStart) Reset() {
 	*x = ExecStart{}
-	mi := &file_host_api_daemon_proto_msgTypes[16]
+	mi := &file_host_api_daemon_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1378,7 +1517,7 @@ func (x *ExecStart) String() string {
 func (*ExecStart) ProtoMessage() {}
 
 func (x *ExecStart) ProtoReflect() protoreflect.Message {
-	mi := &file_host_api_daemon_proto_msgTypes[16]
+	mi := &file_host_api_daemon_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1391,7 +1530,7 @@ func (x *ExecStart) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecStart.ProtoReflect.Descriptor instead.
 func (*ExecStart) Descriptor() ([]byte, []int) {
-	return file_host_api_daemon_proto_rawDescGZIP(), []int{16}
+	return file_host_api_daemon_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ExecStart) GetSandbox() string {
@@ -1446,7 +1585,7 @@ type Resize struct {
 
 func (x *Resize) Reset() {
 	*x = Resize{}
-	mi := &file_host_api_daemon_proto_msgTypes[17]
+	mi := &file_host_api_daemon_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1458,7 +1597,7 @@ func (x *Resize) String() string {
 func (*Resize) ProtoMessage() {}
 
 func (x *Resize) ProtoReflect() protoreflect.Message {
-	mi := &file_host_api_daemon_proto_msgTypes[17]
+	mi := &file_host_api_daemon_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1471,7 +1610,7 @@ func (x *Resize) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Resize.ProtoReflect.Descriptor instead.
 func (*Resize) Descriptor() ([]byte, []int) {
-	return file_host_api_daemon_proto_rawDescGZIP(), []int{17}
+	return file_host_api_daemon_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *Resize) GetRows() uint32 {
@@ -1502,7 +1641,7 @@ type ExecOutput struct {
 
 func (x *ExecOutput) Reset() {
 	*x = ExecOutput{}
-	mi := &file_host_api_daemon_proto_msgTypes[18]
+	mi := &file_host_api_daemon_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1514,7 +1653,7 @@ func (x *ExecOutput) String() string {
 func (*ExecOutput) ProtoMessage() {}
 
 func (x *ExecOutput) ProtoReflect() protoreflect.Message {
-	mi := &file_host_api_daemon_proto_msgTypes[18]
+	mi := &file_host_api_daemon_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1527,7 +1666,7 @@ func (x *ExecOutput) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecOutput.ProtoReflect.Descriptor instead.
 func (*ExecOutput) Descriptor() ([]byte, []int) {
-	return file_host_api_daemon_proto_rawDescGZIP(), []int{18}
+	return file_host_api_daemon_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ExecOutput) GetOutput() isExecOutput_Output {
@@ -1600,7 +1739,7 @@ type LogsRequest struct {
 
 func (x *LogsRequest) Reset() {
 	*x = LogsRequest{}
-	mi := &file_host_api_daemon_proto_msgTypes[19]
+	mi := &file_host_api_daemon_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1612,7 +1751,7 @@ func (x *LogsRequest) String() string {
 func (*LogsRequest) ProtoMessage() {}
 
 func (x *LogsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_host_api_daemon_proto_msgTypes[19]
+	mi := &file_host_api_daemon_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1625,7 +1764,7 @@ func (x *LogsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogsRequest.ProtoReflect.Descriptor instead.
 func (*LogsRequest) Descriptor() ([]byte, []int) {
-	return file_host_api_daemon_proto_rawDescGZIP(), []int{19}
+	return file_host_api_daemon_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *LogsRequest) GetSandbox() string {
@@ -1665,7 +1804,7 @@ type LogChunk struct {
 
 func (x *LogChunk) Reset() {
 	*x = LogChunk{}
-	mi := &file_host_api_daemon_proto_msgTypes[20]
+	mi := &file_host_api_daemon_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1677,7 +1816,7 @@ func (x *LogChunk) String() string {
 func (*LogChunk) ProtoMessage() {}
 
 func (x *LogChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_host_api_daemon_proto_msgTypes[20]
+	mi := &file_host_api_daemon_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1690,7 +1829,7 @@ func (x *LogChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogChunk.ProtoReflect.Descriptor instead.
 func (*LogChunk) Descriptor() ([]byte, []int) {
-	return file_host_api_daemon_proto_rawDescGZIP(), []int{20}
+	return file_host_api_daemon_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *LogChunk) GetData() []byte {
@@ -1712,7 +1851,7 @@ type GetPolicyRequest struct {
 
 func (x *GetPolicyRequest) Reset() {
 	*x = GetPolicyRequest{}
-	mi := &file_host_api_daemon_proto_msgTypes[21]
+	mi := &file_host_api_daemon_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1724,7 +1863,7 @@ func (x *GetPolicyRequest) String() string {
 func (*GetPolicyRequest) ProtoMessage() {}
 
 func (x *GetPolicyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_host_api_daemon_proto_msgTypes[21]
+	mi := &file_host_api_daemon_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1737,7 +1876,7 @@ func (x *GetPolicyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPolicyRequest.ProtoReflect.Descriptor instead.
 func (*GetPolicyRequest) Descriptor() ([]byte, []int) {
-	return file_host_api_daemon_proto_rawDescGZIP(), []int{21}
+	return file_host_api_daemon_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *GetPolicyRequest) GetSandbox() string {
@@ -1767,7 +1906,7 @@ type SetPolicyRequest struct {
 
 func (x *SetPolicyRequest) Reset() {
 	*x = SetPolicyRequest{}
-	mi := &file_host_api_daemon_proto_msgTypes[22]
+	mi := &file_host_api_daemon_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1779,7 +1918,7 @@ func (x *SetPolicyRequest) String() string {
 func (*SetPolicyRequest) ProtoMessage() {}
 
 func (x *SetPolicyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_host_api_daemon_proto_msgTypes[22]
+	mi := &file_host_api_daemon_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1792,7 +1931,7 @@ func (x *SetPolicyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetPolicyRequest.ProtoReflect.Descriptor instead.
 func (*SetPolicyRequest) Descriptor() ([]byte, []int) {
-	return file_host_api_daemon_proto_rawDescGZIP(), []int{22}
+	return file_host_api_daemon_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *SetPolicyRequest) GetSandbox() string {
@@ -1838,7 +1977,7 @@ type GetPolicyResponse struct {
 
 func (x *GetPolicyResponse) Reset() {
 	*x = GetPolicyResponse{}
-	mi := &file_host_api_daemon_proto_msgTypes[23]
+	mi := &file_host_api_daemon_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1850,7 +1989,7 @@ func (x *GetPolicyResponse) String() string {
 func (*GetPolicyResponse) ProtoMessage() {}
 
 func (x *GetPolicyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_host_api_daemon_proto_msgTypes[23]
+	mi := &file_host_api_daemon_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1863,7 +2002,7 @@ func (x *GetPolicyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPolicyResponse.ProtoReflect.Descriptor instead.
 func (*GetPolicyResponse) Descriptor() ([]byte, []int) {
-	return file_host_api_daemon_proto_rawDescGZIP(), []int{23}
+	return file_host_api_daemon_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *GetPolicyResponse) GetSandbox() string {
@@ -1929,7 +2068,7 @@ type PolicyRevision struct {
 
 func (x *PolicyRevision) Reset() {
 	*x = PolicyRevision{}
-	mi := &file_host_api_daemon_proto_msgTypes[24]
+	mi := &file_host_api_daemon_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1941,7 +2080,7 @@ func (x *PolicyRevision) String() string {
 func (*PolicyRevision) ProtoMessage() {}
 
 func (x *PolicyRevision) ProtoReflect() protoreflect.Message {
-	mi := &file_host_api_daemon_proto_msgTypes[24]
+	mi := &file_host_api_daemon_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1954,7 +2093,7 @@ func (x *PolicyRevision) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PolicyRevision.ProtoReflect.Descriptor instead.
 func (*PolicyRevision) Descriptor() ([]byte, []int) {
-	return file_host_api_daemon_proto_rawDescGZIP(), []int{24}
+	return file_host_api_daemon_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *PolicyRevision) GetRevision() int32 {
@@ -1998,7 +2137,7 @@ type SetPolicyResponse struct {
 
 func (x *SetPolicyResponse) Reset() {
 	*x = SetPolicyResponse{}
-	mi := &file_host_api_daemon_proto_msgTypes[25]
+	mi := &file_host_api_daemon_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2010,7 +2149,7 @@ func (x *SetPolicyResponse) String() string {
 func (*SetPolicyResponse) ProtoMessage() {}
 
 func (x *SetPolicyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_host_api_daemon_proto_msgTypes[25]
+	mi := &file_host_api_daemon_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2023,7 +2162,7 @@ func (x *SetPolicyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetPolicyResponse.ProtoReflect.Descriptor instead.
 func (*SetPolicyResponse) Descriptor() ([]byte, []int) {
-	return file_host_api_daemon_proto_rawDescGZIP(), []int{25}
+	return file_host_api_daemon_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *SetPolicyResponse) GetSandbox() string {
@@ -2063,7 +2202,7 @@ type ListApprovalsRequest struct {
 
 func (x *ListApprovalsRequest) Reset() {
 	*x = ListApprovalsRequest{}
-	mi := &file_host_api_daemon_proto_msgTypes[26]
+	mi := &file_host_api_daemon_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2075,7 +2214,7 @@ func (x *ListApprovalsRequest) String() string {
 func (*ListApprovalsRequest) ProtoMessage() {}
 
 func (x *ListApprovalsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_host_api_daemon_proto_msgTypes[26]
+	mi := &file_host_api_daemon_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2088,7 +2227,7 @@ func (x *ListApprovalsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListApprovalsRequest.ProtoReflect.Descriptor instead.
 func (*ListApprovalsRequest) Descriptor() ([]byte, []int) {
-	return file_host_api_daemon_proto_rawDescGZIP(), []int{26}
+	return file_host_api_daemon_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ListApprovalsRequest) GetSandbox() string {
@@ -2107,7 +2246,7 @@ type ListApprovalsResponse struct {
 
 func (x *ListApprovalsResponse) Reset() {
 	*x = ListApprovalsResponse{}
-	mi := &file_host_api_daemon_proto_msgTypes[27]
+	mi := &file_host_api_daemon_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2119,7 +2258,7 @@ func (x *ListApprovalsResponse) String() string {
 func (*ListApprovalsResponse) ProtoMessage() {}
 
 func (x *ListApprovalsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_host_api_daemon_proto_msgTypes[27]
+	mi := &file_host_api_daemon_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2132,7 +2271,7 @@ func (x *ListApprovalsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListApprovalsResponse.ProtoReflect.Descriptor instead.
 func (*ListApprovalsResponse) Descriptor() ([]byte, []int) {
-	return file_host_api_daemon_proto_rawDescGZIP(), []int{27}
+	return file_host_api_daemon_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ListApprovalsResponse) GetApprovals() []*Approval {
@@ -2163,7 +2302,7 @@ type Approval struct {
 
 func (x *Approval) Reset() {
 	*x = Approval{}
-	mi := &file_host_api_daemon_proto_msgTypes[28]
+	mi := &file_host_api_daemon_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2175,7 +2314,7 @@ func (x *Approval) String() string {
 func (*Approval) ProtoMessage() {}
 
 func (x *Approval) ProtoReflect() protoreflect.Message {
-	mi := &file_host_api_daemon_proto_msgTypes[28]
+	mi := &file_host_api_daemon_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2188,7 +2327,7 @@ func (x *Approval) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Approval.ProtoReflect.Descriptor instead.
 func (*Approval) Descriptor() ([]byte, []int) {
-	return file_host_api_daemon_proto_rawDescGZIP(), []int{28}
+	return file_host_api_daemon_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *Approval) GetId() string {
@@ -2281,7 +2420,7 @@ type ApprovalAnswer struct {
 
 func (x *ApprovalAnswer) Reset() {
 	*x = ApprovalAnswer{}
-	mi := &file_host_api_daemon_proto_msgTypes[29]
+	mi := &file_host_api_daemon_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2293,7 +2432,7 @@ func (x *ApprovalAnswer) String() string {
 func (*ApprovalAnswer) ProtoMessage() {}
 
 func (x *ApprovalAnswer) ProtoReflect() protoreflect.Message {
-	mi := &file_host_api_daemon_proto_msgTypes[29]
+	mi := &file_host_api_daemon_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2306,7 +2445,7 @@ func (x *ApprovalAnswer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApprovalAnswer.ProtoReflect.Descriptor instead.
 func (*ApprovalAnswer) Descriptor() ([]byte, []int) {
-	return file_host_api_daemon_proto_rawDescGZIP(), []int{29}
+	return file_host_api_daemon_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ApprovalAnswer) GetId() int64 {
@@ -2377,7 +2516,7 @@ type AnswerApprovalRequest struct {
 
 func (x *AnswerApprovalRequest) Reset() {
 	*x = AnswerApprovalRequest{}
-	mi := &file_host_api_daemon_proto_msgTypes[30]
+	mi := &file_host_api_daemon_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2389,7 +2528,7 @@ func (x *AnswerApprovalRequest) String() string {
 func (*AnswerApprovalRequest) ProtoMessage() {}
 
 func (x *AnswerApprovalRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_host_api_daemon_proto_msgTypes[30]
+	mi := &file_host_api_daemon_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2402,7 +2541,7 @@ func (x *AnswerApprovalRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AnswerApprovalRequest.ProtoReflect.Descriptor instead.
 func (*AnswerApprovalRequest) Descriptor() ([]byte, []int) {
-	return file_host_api_daemon_proto_rawDescGZIP(), []int{30}
+	return file_host_api_daemon_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *AnswerApprovalRequest) GetId() string {
@@ -2435,7 +2574,7 @@ type InferenceStatusRequest struct {
 
 func (x *InferenceStatusRequest) Reset() {
 	*x = InferenceStatusRequest{}
-	mi := &file_host_api_daemon_proto_msgTypes[31]
+	mi := &file_host_api_daemon_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2447,7 +2586,7 @@ func (x *InferenceStatusRequest) String() string {
 func (*InferenceStatusRequest) ProtoMessage() {}
 
 func (x *InferenceStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_host_api_daemon_proto_msgTypes[31]
+	mi := &file_host_api_daemon_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2460,7 +2599,7 @@ func (x *InferenceStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InferenceStatusRequest.ProtoReflect.Descriptor instead.
 func (*InferenceStatusRequest) Descriptor() ([]byte, []int) {
-	return file_host_api_daemon_proto_rawDescGZIP(), []int{31}
+	return file_host_api_daemon_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *InferenceStatusRequest) GetSandbox() string {
@@ -2481,7 +2620,7 @@ type InferenceSetRequest struct {
 
 func (x *InferenceSetRequest) Reset() {
 	*x = InferenceSetRequest{}
-	mi := &file_host_api_daemon_proto_msgTypes[32]
+	mi := &file_host_api_daemon_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2493,7 +2632,7 @@ func (x *InferenceSetRequest) String() string {
 func (*InferenceSetRequest) ProtoMessage() {}
 
 func (x *InferenceSetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_host_api_daemon_proto_msgTypes[32]
+	mi := &file_host_api_daemon_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2506,7 +2645,7 @@ func (x *InferenceSetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InferenceSetRequest.ProtoReflect.Descriptor instead.
 func (*InferenceSetRequest) Descriptor() ([]byte, []int) {
-	return file_host_api_daemon_proto_rawDescGZIP(), []int{32}
+	return file_host_api_daemon_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *InferenceSetRequest) GetSandbox() string {
@@ -2544,7 +2683,7 @@ type InferenceSetResponse struct {
 
 func (x *InferenceSetResponse) Reset() {
 	*x = InferenceSetResponse{}
-	mi := &file_host_api_daemon_proto_msgTypes[33]
+	mi := &file_host_api_daemon_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2556,7 +2695,7 @@ func (x *InferenceSetResponse) String() string {
 func (*InferenceSetResponse) ProtoMessage() {}
 
 func (x *InferenceSetResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_host_api_daemon_proto_msgTypes[33]
+	mi := &file_host_api_daemon_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2569,7 +2708,7 @@ func (x *InferenceSetResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InferenceSetResponse.ProtoReflect.Descriptor instead.
 func (*InferenceSetResponse) Descriptor() ([]byte, []int) {
-	return file_host_api_daemon_proto_rawDescGZIP(), []int{33}
+	return file_host_api_daemon_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *InferenceSetResponse) GetSandboxes() []string {
@@ -2612,7 +2751,7 @@ type InferenceStatusResponse struct {
 
 func (x *InferenceStatusResponse) Reset() {
 	*x = InferenceStatusResponse{}
-	mi := &file_host_api_daemon_proto_msgTypes[34]
+	mi := &file_host_api_daemon_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2624,7 +2763,7 @@ func (x *InferenceStatusResponse) String() string {
 func (*InferenceStatusResponse) ProtoMessage() {}
 
 func (x *InferenceStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_host_api_daemon_proto_msgTypes[34]
+	mi := &file_host_api_daemon_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2637,7 +2776,7 @@ func (x *InferenceStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InferenceStatusResponse.ProtoReflect.Descriptor instead.
 func (*InferenceStatusResponse) Descriptor() ([]byte, []int) {
-	return file_host_api_daemon_proto_rawDescGZIP(), []int{34}
+	return file_host_api_daemon_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *InferenceStatusResponse) GetDefault() *InferenceDefault {
@@ -2692,7 +2831,7 @@ type InferenceDefault struct {
 
 func (x *InferenceDefault) Reset() {
 	*x = InferenceDefault{}
-	mi := &file_host_api_daemon_proto_msgTypes[35]
+	mi := &file_host_api_daemon_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2704,7 +2843,7 @@ func (x *InferenceDefault) String() string {
 func (*InferenceDefault) ProtoMessage() {}
 
 func (x *InferenceDefault) ProtoReflect() protoreflect.Message {
-	mi := &file_host_api_daemon_proto_msgTypes[35]
+	mi := &file_host_api_daemon_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2717,7 +2856,7 @@ func (x *InferenceDefault) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InferenceDefault.ProtoReflect.Descriptor instead.
 func (*InferenceDefault) Descriptor() ([]byte, []int) {
-	return file_host_api_daemon_proto_rawDescGZIP(), []int{35}
+	return file_host_api_daemon_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *InferenceDefault) GetProvider() string {
@@ -2748,7 +2887,7 @@ type SandboxInference struct {
 
 func (x *SandboxInference) Reset() {
 	*x = SandboxInference{}
-	mi := &file_host_api_daemon_proto_msgTypes[36]
+	mi := &file_host_api_daemon_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2760,7 +2899,7 @@ func (x *SandboxInference) String() string {
 func (*SandboxInference) ProtoMessage() {}
 
 func (x *SandboxInference) ProtoReflect() protoreflect.Message {
-	mi := &file_host_api_daemon_proto_msgTypes[36]
+	mi := &file_host_api_daemon_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2773,7 +2912,7 @@ func (x *SandboxInference) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SandboxInference.ProtoReflect.Descriptor instead.
 func (*SandboxInference) Descriptor() ([]byte, []int) {
-	return file_host_api_daemon_proto_rawDescGZIP(), []int{36}
+	return file_host_api_daemon_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *SandboxInference) GetSandbox() string {
@@ -2823,7 +2962,7 @@ type Route struct {
 
 func (x *Route) Reset() {
 	*x = Route{}
-	mi := &file_host_api_daemon_proto_msgTypes[37]
+	mi := &file_host_api_daemon_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2835,7 +2974,7 @@ func (x *Route) String() string {
 func (*Route) ProtoMessage() {}
 
 func (x *Route) ProtoReflect() protoreflect.Message {
-	mi := &file_host_api_daemon_proto_msgTypes[37]
+	mi := &file_host_api_daemon_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2848,7 +2987,7 @@ func (x *Route) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Route.ProtoReflect.Descriptor instead.
 func (*Route) Descriptor() ([]byte, []int) {
-	return file_host_api_daemon_proto_rawDescGZIP(), []int{37}
+	return file_host_api_daemon_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *Route) GetAlias() string {
@@ -2894,7 +3033,7 @@ type ProviderHealth struct {
 
 func (x *ProviderHealth) Reset() {
 	*x = ProviderHealth{}
-	mi := &file_host_api_daemon_proto_msgTypes[38]
+	mi := &file_host_api_daemon_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2906,7 +3045,7 @@ func (x *ProviderHealth) String() string {
 func (*ProviderHealth) ProtoMessage() {}
 
 func (x *ProviderHealth) ProtoReflect() protoreflect.Message {
-	mi := &file_host_api_daemon_proto_msgTypes[38]
+	mi := &file_host_api_daemon_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2919,7 +3058,7 @@ func (x *ProviderHealth) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProviderHealth.ProtoReflect.Descriptor instead.
 func (*ProviderHealth) Descriptor() ([]byte, []int) {
-	return file_host_api_daemon_proto_rawDescGZIP(), []int{38}
+	return file_host_api_daemon_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *ProviderHealth) GetProvider() string {
@@ -2982,7 +3121,7 @@ type BudgetStatus struct {
 
 func (x *BudgetStatus) Reset() {
 	*x = BudgetStatus{}
-	mi := &file_host_api_daemon_proto_msgTypes[39]
+	mi := &file_host_api_daemon_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2994,7 +3133,7 @@ func (x *BudgetStatus) String() string {
 func (*BudgetStatus) ProtoMessage() {}
 
 func (x *BudgetStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_host_api_daemon_proto_msgTypes[39]
+	mi := &file_host_api_daemon_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3007,7 +3146,7 @@ func (x *BudgetStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BudgetStatus.ProtoReflect.Descriptor instead.
 func (*BudgetStatus) Descriptor() ([]byte, []int) {
-	return file_host_api_daemon_proto_rawDescGZIP(), []int{39}
+	return file_host_api_daemon_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *BudgetStatus) GetBudget() *Budget {
@@ -3086,7 +3225,7 @@ type Budget struct {
 
 func (x *Budget) Reset() {
 	*x = Budget{}
-	mi := &file_host_api_daemon_proto_msgTypes[40]
+	mi := &file_host_api_daemon_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3098,7 +3237,7 @@ func (x *Budget) String() string {
 func (*Budget) ProtoMessage() {}
 
 func (x *Budget) ProtoReflect() protoreflect.Message {
-	mi := &file_host_api_daemon_proto_msgTypes[40]
+	mi := &file_host_api_daemon_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3111,7 +3250,7 @@ func (x *Budget) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Budget.ProtoReflect.Descriptor instead.
 func (*Budget) Descriptor() ([]byte, []int) {
-	return file_host_api_daemon_proto_rawDescGZIP(), []int{40}
+	return file_host_api_daemon_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *Budget) GetTokensPerDay() int64 {
@@ -3153,7 +3292,7 @@ type RateLimit struct {
 
 func (x *RateLimit) Reset() {
 	*x = RateLimit{}
-	mi := &file_host_api_daemon_proto_msgTypes[41]
+	mi := &file_host_api_daemon_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3165,7 +3304,7 @@ func (x *RateLimit) String() string {
 func (*RateLimit) ProtoMessage() {}
 
 func (x *RateLimit) ProtoReflect() protoreflect.Message {
-	mi := &file_host_api_daemon_proto_msgTypes[41]
+	mi := &file_host_api_daemon_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3178,7 +3317,7 @@ func (x *RateLimit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RateLimit.ProtoReflect.Descriptor instead.
 func (*RateLimit) Descriptor() ([]byte, []int) {
-	return file_host_api_daemon_proto_rawDescGZIP(), []int{41}
+	return file_host_api_daemon_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *RateLimit) GetRequestsPerMinute() int32 {
@@ -3219,7 +3358,7 @@ type UsageTotal struct {
 
 func (x *UsageTotal) Reset() {
 	*x = UsageTotal{}
-	mi := &file_host_api_daemon_proto_msgTypes[42]
+	mi := &file_host_api_daemon_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3231,7 +3370,7 @@ func (x *UsageTotal) String() string {
 func (*UsageTotal) ProtoMessage() {}
 
 func (x *UsageTotal) ProtoReflect() protoreflect.Message {
-	mi := &file_host_api_daemon_proto_msgTypes[42]
+	mi := &file_host_api_daemon_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3244,7 +3383,7 @@ func (x *UsageTotal) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UsageTotal.ProtoReflect.Descriptor instead.
 func (*UsageTotal) Descriptor() ([]byte, []int) {
-	return file_host_api_daemon_proto_rawDescGZIP(), []int{42}
+	return file_host_api_daemon_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *UsageTotal) GetSandbox() string {
@@ -3318,7 +3457,7 @@ type ShutdownRequest struct {
 
 func (x *ShutdownRequest) Reset() {
 	*x = ShutdownRequest{}
-	mi := &file_host_api_daemon_proto_msgTypes[43]
+	mi := &file_host_api_daemon_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3330,7 +3469,7 @@ func (x *ShutdownRequest) String() string {
 func (*ShutdownRequest) ProtoMessage() {}
 
 func (x *ShutdownRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_host_api_daemon_proto_msgTypes[43]
+	mi := &file_host_api_daemon_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3343,7 +3482,7 @@ func (x *ShutdownRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShutdownRequest.ProtoReflect.Descriptor instead.
 func (*ShutdownRequest) Descriptor() ([]byte, []int) {
-	return file_host_api_daemon_proto_rawDescGZIP(), []int{43}
+	return file_host_api_daemon_proto_rawDescGZIP(), []int{45}
 }
 
 type ShutdownResponse struct {
@@ -3354,7 +3493,7 @@ type ShutdownResponse struct {
 
 func (x *ShutdownResponse) Reset() {
 	*x = ShutdownResponse{}
-	mi := &file_host_api_daemon_proto_msgTypes[44]
+	mi := &file_host_api_daemon_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3366,7 +3505,7 @@ func (x *ShutdownResponse) String() string {
 func (*ShutdownResponse) ProtoMessage() {}
 
 func (x *ShutdownResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_host_api_daemon_proto_msgTypes[44]
+	mi := &file_host_api_daemon_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3379,7 +3518,7 @@ func (x *ShutdownResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShutdownResponse.ProtoReflect.Descriptor instead.
 func (*ShutdownResponse) Descriptor() ([]byte, []int) {
-	return file_host_api_daemon_proto_rawDescGZIP(), []int{44}
+	return file_host_api_daemon_proto_rawDescGZIP(), []int{46}
 }
 
 type LoginInfoRequest struct {
@@ -3390,7 +3529,7 @@ type LoginInfoRequest struct {
 
 func (x *LoginInfoRequest) Reset() {
 	*x = LoginInfoRequest{}
-	mi := &file_host_api_daemon_proto_msgTypes[45]
+	mi := &file_host_api_daemon_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3402,7 +3541,7 @@ func (x *LoginInfoRequest) String() string {
 func (*LoginInfoRequest) ProtoMessage() {}
 
 func (x *LoginInfoRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_host_api_daemon_proto_msgTypes[45]
+	mi := &file_host_api_daemon_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3415,7 +3554,7 @@ func (x *LoginInfoRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoginInfoRequest.ProtoReflect.Descriptor instead.
 func (*LoginInfoRequest) Descriptor() ([]byte, []int) {
-	return file_host_api_daemon_proto_rawDescGZIP(), []int{45}
+	return file_host_api_daemon_proto_rawDescGZIP(), []int{47}
 }
 
 type LoginInfoResponse struct {
@@ -3434,7 +3573,7 @@ type LoginInfoResponse struct {
 
 func (x *LoginInfoResponse) Reset() {
 	*x = LoginInfoResponse{}
-	mi := &file_host_api_daemon_proto_msgTypes[46]
+	mi := &file_host_api_daemon_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3446,7 +3585,7 @@ func (x *LoginInfoResponse) String() string {
 func (*LoginInfoResponse) ProtoMessage() {}
 
 func (x *LoginInfoResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_host_api_daemon_proto_msgTypes[46]
+	mi := &file_host_api_daemon_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3459,7 +3598,7 @@ func (x *LoginInfoResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoginInfoResponse.ProtoReflect.Descriptor instead.
 func (*LoginInfoResponse) Descriptor() ([]byte, []int) {
-	return file_host_api_daemon_proto_rawDescGZIP(), []int{46}
+	return file_host_api_daemon_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *LoginInfoResponse) GetIssuer() string {
@@ -3503,7 +3642,7 @@ const file_host_api_daemon_proto_rawDesc = "" +
 	"\bbuild_id\x18\x04 \x01(\tR\abuildId\x12)\n" +
 	"\x10active_sandboxes\x18\x05 \x01(\x05R\x0factiveSandboxes\x12\x16\n" +
 	"\x06caller\x18\x06 \x01(\tR\x06caller\x12\x12\n" +
-	"\x04role\x18\a \x01(\tR\x04role\"\xf4\x03\n" +
+	"\x04role\x18\a \x01(\tR\x04role\"\xa9\x04\n" +
 	"\n" +
 	"RunRequest\x12\x12\n" +
 	"\x04path\x18\x01 \x01(\tR\x04path\x12=\n" +
@@ -3516,14 +3655,24 @@ const file_host_api_daemon_proto_rawDesc = "" +
 	"\x04rows\x18\b \x01(\rR\x04rows\x12\x12\n" +
 	"\x04cols\x18\t \x01(\rR\x04cols\x12)\n" +
 	"\x10reattach_plugins\x18\n" +
-	" \x01(\tR\x0freattachPlugins\x12!\n" +
-	"\fattach_agent\x18\v \x01(\tR\vattachAgent\x1a7\n" +
+	" \x01(\tR\x0freattachPlugins\x123\n" +
+	"\x06upload\x18\v \x01(\v2\x1b.nemoclave.daemon.v1.UploadR\x06upload\x12!\n" +
+	"\fattach_agent\x18\f \x01(\tR\vattachAgent\x1a7\n" +
 	"\tVarsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a9\n" +
 	"\vVarEnvEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xc9\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"i\n" +
+	"\x06Upload\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
+	"\x05entry\x18\x02 \x01(\tR\x05entry\x125\n" +
+	"\x05files\x18\x03 \x03(\v2\x1f.nemoclave.daemon.v1.UploadFileR\x05files\"H\n" +
+	"\n" +
+	"UploadFile\x12\x12\n" +
+	"\x04path\x18\x01 \x01(\tR\x04path\x12\x12\n" +
+	"\x04data\x18\x02 \x01(\fR\x04data\x12\x12\n" +
+	"\x04mode\x18\x03 \x01(\rR\x04mode\"\xc9\x01\n" +
 	"\bRunEvent\x12/\n" +
 	"\x04step\x18\x01 \x01(\v2\x19.nemoclave.daemon.v1.StepH\x00R\x04step\x12\x18\n" +
 	"\x06output\x18\x02 \x01(\fH\x00R\x06output\x12/\n" +
@@ -3797,138 +3946,142 @@ func file_host_api_daemon_proto_rawDescGZIP() []byte {
 	return file_host_api_daemon_proto_rawDescData
 }
 
-var file_host_api_daemon_proto_msgTypes = make([]protoimpl.MessageInfo, 51)
+var file_host_api_daemon_proto_msgTypes = make([]protoimpl.MessageInfo, 53)
 var file_host_api_daemon_proto_goTypes = []any{
 	(*PingRequest)(nil),             // 0: nemoclave.daemon.v1.PingRequest
 	(*PingResponse)(nil),            // 1: nemoclave.daemon.v1.PingResponse
 	(*RunRequest)(nil),              // 2: nemoclave.daemon.v1.RunRequest
-	(*RunEvent)(nil),                // 3: nemoclave.daemon.v1.RunEvent
-	(*Console)(nil),                 // 4: nemoclave.daemon.v1.Console
-	(*Step)(nil),                    // 5: nemoclave.daemon.v1.Step
-	(*Exit)(nil),                    // 6: nemoclave.daemon.v1.Exit
-	(*ListSandboxesRequest)(nil),    // 7: nemoclave.daemon.v1.ListSandboxesRequest
-	(*SandboxRequest)(nil),          // 8: nemoclave.daemon.v1.SandboxRequest
-	(*ListSandboxesResponse)(nil),   // 9: nemoclave.daemon.v1.ListSandboxesResponse
-	(*Sandbox)(nil),                 // 10: nemoclave.daemon.v1.Sandbox
-	(*DeleteSandboxResponse)(nil),   // 11: nemoclave.daemon.v1.DeleteSandboxResponse
-	(*ExecInput)(nil),               // 12: nemoclave.daemon.v1.ExecInput
-	(*AttachInput)(nil),             // 13: nemoclave.daemon.v1.AttachInput
-	(*AttachStart)(nil),             // 14: nemoclave.daemon.v1.AttachStart
-	(*AttachOutput)(nil),            // 15: nemoclave.daemon.v1.AttachOutput
-	(*ExecStart)(nil),               // 16: nemoclave.daemon.v1.ExecStart
-	(*Resize)(nil),                  // 17: nemoclave.daemon.v1.Resize
-	(*ExecOutput)(nil),              // 18: nemoclave.daemon.v1.ExecOutput
-	(*LogsRequest)(nil),             // 19: nemoclave.daemon.v1.LogsRequest
-	(*LogChunk)(nil),                // 20: nemoclave.daemon.v1.LogChunk
-	(*GetPolicyRequest)(nil),        // 21: nemoclave.daemon.v1.GetPolicyRequest
-	(*SetPolicyRequest)(nil),        // 22: nemoclave.daemon.v1.SetPolicyRequest
-	(*GetPolicyResponse)(nil),       // 23: nemoclave.daemon.v1.GetPolicyResponse
-	(*PolicyRevision)(nil),          // 24: nemoclave.daemon.v1.PolicyRevision
-	(*SetPolicyResponse)(nil),       // 25: nemoclave.daemon.v1.SetPolicyResponse
-	(*ListApprovalsRequest)(nil),    // 26: nemoclave.daemon.v1.ListApprovalsRequest
-	(*ListApprovalsResponse)(nil),   // 27: nemoclave.daemon.v1.ListApprovalsResponse
-	(*Approval)(nil),                // 28: nemoclave.daemon.v1.Approval
-	(*ApprovalAnswer)(nil),          // 29: nemoclave.daemon.v1.ApprovalAnswer
-	(*AnswerApprovalRequest)(nil),   // 30: nemoclave.daemon.v1.AnswerApprovalRequest
-	(*InferenceStatusRequest)(nil),  // 31: nemoclave.daemon.v1.InferenceStatusRequest
-	(*InferenceSetRequest)(nil),     // 32: nemoclave.daemon.v1.InferenceSetRequest
-	(*InferenceSetResponse)(nil),    // 33: nemoclave.daemon.v1.InferenceSetResponse
-	(*InferenceStatusResponse)(nil), // 34: nemoclave.daemon.v1.InferenceStatusResponse
-	(*InferenceDefault)(nil),        // 35: nemoclave.daemon.v1.InferenceDefault
-	(*SandboxInference)(nil),        // 36: nemoclave.daemon.v1.SandboxInference
-	(*Route)(nil),                   // 37: nemoclave.daemon.v1.Route
-	(*ProviderHealth)(nil),          // 38: nemoclave.daemon.v1.ProviderHealth
-	(*BudgetStatus)(nil),            // 39: nemoclave.daemon.v1.BudgetStatus
-	(*Budget)(nil),                  // 40: nemoclave.daemon.v1.Budget
-	(*RateLimit)(nil),               // 41: nemoclave.daemon.v1.RateLimit
-	(*UsageTotal)(nil),              // 42: nemoclave.daemon.v1.UsageTotal
-	(*ShutdownRequest)(nil),         // 43: nemoclave.daemon.v1.ShutdownRequest
-	(*ShutdownResponse)(nil),        // 44: nemoclave.daemon.v1.ShutdownResponse
-	(*LoginInfoRequest)(nil),        // 45: nemoclave.daemon.v1.LoginInfoRequest
-	(*LoginInfoResponse)(nil),       // 46: nemoclave.daemon.v1.LoginInfoResponse
-	nil,                             // 47: nemoclave.daemon.v1.RunRequest.VarsEntry
-	nil,                             // 48: nemoclave.daemon.v1.RunRequest.VarEnvEntry
-	nil,                             // 49: nemoclave.daemon.v1.Sandbox.PortsEntry
-	nil,                             // 50: nemoclave.daemon.v1.ExecStart.EnvEntry
-	(*timestamppb.Timestamp)(nil),   // 51: google.protobuf.Timestamp
-	(*structpb.Struct)(nil),         // 52: google.protobuf.Struct
+	(*Upload)(nil),                  // 3: nemoclave.daemon.v1.Upload
+	(*UploadFile)(nil),              // 4: nemoclave.daemon.v1.UploadFile
+	(*RunEvent)(nil),                // 5: nemoclave.daemon.v1.RunEvent
+	(*Console)(nil),                 // 6: nemoclave.daemon.v1.Console
+	(*Step)(nil),                    // 7: nemoclave.daemon.v1.Step
+	(*Exit)(nil),                    // 8: nemoclave.daemon.v1.Exit
+	(*ListSandboxesRequest)(nil),    // 9: nemoclave.daemon.v1.ListSandboxesRequest
+	(*SandboxRequest)(nil),          // 10: nemoclave.daemon.v1.SandboxRequest
+	(*ListSandboxesResponse)(nil),   // 11: nemoclave.daemon.v1.ListSandboxesResponse
+	(*Sandbox)(nil),                 // 12: nemoclave.daemon.v1.Sandbox
+	(*DeleteSandboxResponse)(nil),   // 13: nemoclave.daemon.v1.DeleteSandboxResponse
+	(*ExecInput)(nil),               // 14: nemoclave.daemon.v1.ExecInput
+	(*AttachInput)(nil),             // 15: nemoclave.daemon.v1.AttachInput
+	(*AttachStart)(nil),             // 16: nemoclave.daemon.v1.AttachStart
+	(*AttachOutput)(nil),            // 17: nemoclave.daemon.v1.AttachOutput
+	(*ExecStart)(nil),               // 18: nemoclave.daemon.v1.ExecStart
+	(*Resize)(nil),                  // 19: nemoclave.daemon.v1.Resize
+	(*ExecOutput)(nil),              // 20: nemoclave.daemon.v1.ExecOutput
+	(*LogsRequest)(nil),             // 21: nemoclave.daemon.v1.LogsRequest
+	(*LogChunk)(nil),                // 22: nemoclave.daemon.v1.LogChunk
+	(*GetPolicyRequest)(nil),        // 23: nemoclave.daemon.v1.GetPolicyRequest
+	(*SetPolicyRequest)(nil),        // 24: nemoclave.daemon.v1.SetPolicyRequest
+	(*GetPolicyResponse)(nil),       // 25: nemoclave.daemon.v1.GetPolicyResponse
+	(*PolicyRevision)(nil),          // 26: nemoclave.daemon.v1.PolicyRevision
+	(*SetPolicyResponse)(nil),       // 27: nemoclave.daemon.v1.SetPolicyResponse
+	(*ListApprovalsRequest)(nil),    // 28: nemoclave.daemon.v1.ListApprovalsRequest
+	(*ListApprovalsResponse)(nil),   // 29: nemoclave.daemon.v1.ListApprovalsResponse
+	(*Approval)(nil),                // 30: nemoclave.daemon.v1.Approval
+	(*ApprovalAnswer)(nil),          // 31: nemoclave.daemon.v1.ApprovalAnswer
+	(*AnswerApprovalRequest)(nil),   // 32: nemoclave.daemon.v1.AnswerApprovalRequest
+	(*InferenceStatusRequest)(nil),  // 33: nemoclave.daemon.v1.InferenceStatusRequest
+	(*InferenceSetRequest)(nil),     // 34: nemoclave.daemon.v1.InferenceSetRequest
+	(*InferenceSetResponse)(nil),    // 35: nemoclave.daemon.v1.InferenceSetResponse
+	(*InferenceStatusResponse)(nil), // 36: nemoclave.daemon.v1.InferenceStatusResponse
+	(*InferenceDefault)(nil),        // 37: nemoclave.daemon.v1.InferenceDefault
+	(*SandboxInference)(nil),        // 38: nemoclave.daemon.v1.SandboxInference
+	(*Route)(nil),                   // 39: nemoclave.daemon.v1.Route
+	(*ProviderHealth)(nil),          // 40: nemoclave.daemon.v1.ProviderHealth
+	(*BudgetStatus)(nil),            // 41: nemoclave.daemon.v1.BudgetStatus
+	(*Budget)(nil),                  // 42: nemoclave.daemon.v1.Budget
+	(*RateLimit)(nil),               // 43: nemoclave.daemon.v1.RateLimit
+	(*UsageTotal)(nil),              // 44: nemoclave.daemon.v1.UsageTotal
+	(*ShutdownRequest)(nil),         // 45: nemoclave.daemon.v1.ShutdownRequest
+	(*ShutdownResponse)(nil),        // 46: nemoclave.daemon.v1.ShutdownResponse
+	(*LoginInfoRequest)(nil),        // 47: nemoclave.daemon.v1.LoginInfoRequest
+	(*LoginInfoResponse)(nil),       // 48: nemoclave.daemon.v1.LoginInfoResponse
+	nil,                             // 49: nemoclave.daemon.v1.RunRequest.VarsEntry
+	nil,                             // 50: nemoclave.daemon.v1.RunRequest.VarEnvEntry
+	nil,                             // 51: nemoclave.daemon.v1.Sandbox.PortsEntry
+	nil,                             // 52: nemoclave.daemon.v1.ExecStart.EnvEntry
+	(*timestamppb.Timestamp)(nil),   // 53: google.protobuf.Timestamp
+	(*structpb.Struct)(nil),         // 54: google.protobuf.Struct
 }
 var file_host_api_daemon_proto_depIdxs = []int32{
-	47, // 0: nemoclave.daemon.v1.RunRequest.vars:type_name -> nemoclave.daemon.v1.RunRequest.VarsEntry
-	48, // 1: nemoclave.daemon.v1.RunRequest.var_env:type_name -> nemoclave.daemon.v1.RunRequest.VarEnvEntry
-	5,  // 2: nemoclave.daemon.v1.RunEvent.step:type_name -> nemoclave.daemon.v1.Step
-	6,  // 3: nemoclave.daemon.v1.RunEvent.exit:type_name -> nemoclave.daemon.v1.Exit
-	4,  // 4: nemoclave.daemon.v1.RunEvent.console:type_name -> nemoclave.daemon.v1.Console
-	10, // 5: nemoclave.daemon.v1.ListSandboxesResponse.sandboxes:type_name -> nemoclave.daemon.v1.Sandbox
-	49, // 6: nemoclave.daemon.v1.Sandbox.ports:type_name -> nemoclave.daemon.v1.Sandbox.PortsEntry
-	51, // 7: nemoclave.daemon.v1.Sandbox.created_at:type_name -> google.protobuf.Timestamp
-	52, // 8: nemoclave.daemon.v1.Sandbox.detail:type_name -> google.protobuf.Struct
-	16, // 9: nemoclave.daemon.v1.ExecInput.start:type_name -> nemoclave.daemon.v1.ExecStart
-	17, // 10: nemoclave.daemon.v1.ExecInput.resize:type_name -> nemoclave.daemon.v1.Resize
-	14, // 11: nemoclave.daemon.v1.AttachInput.start:type_name -> nemoclave.daemon.v1.AttachStart
-	17, // 12: nemoclave.daemon.v1.AttachInput.resize:type_name -> nemoclave.daemon.v1.Resize
-	4,  // 13: nemoclave.daemon.v1.AttachOutput.ready:type_name -> nemoclave.daemon.v1.Console
-	6,  // 14: nemoclave.daemon.v1.AttachOutput.exit:type_name -> nemoclave.daemon.v1.Exit
-	50, // 15: nemoclave.daemon.v1.ExecStart.env:type_name -> nemoclave.daemon.v1.ExecStart.EnvEntry
-	52, // 16: nemoclave.daemon.v1.GetPolicyResponse.policy:type_name -> google.protobuf.Struct
-	52, // 17: nemoclave.daemon.v1.GetPolicyResponse.base:type_name -> google.protobuf.Struct
-	24, // 18: nemoclave.daemon.v1.GetPolicyResponse.revisions:type_name -> nemoclave.daemon.v1.PolicyRevision
-	29, // 19: nemoclave.daemon.v1.GetPolicyResponse.approvals:type_name -> nemoclave.daemon.v1.ApprovalAnswer
-	51, // 20: nemoclave.daemon.v1.PolicyRevision.at:type_name -> google.protobuf.Timestamp
-	28, // 21: nemoclave.daemon.v1.ListApprovalsResponse.approvals:type_name -> nemoclave.daemon.v1.Approval
-	51, // 22: nemoclave.daemon.v1.Approval.requested:type_name -> google.protobuf.Timestamp
-	51, // 23: nemoclave.daemon.v1.Approval.expires:type_name -> google.protobuf.Timestamp
-	51, // 24: nemoclave.daemon.v1.ApprovalAnswer.decided_at:type_name -> google.protobuf.Timestamp
-	35, // 25: nemoclave.daemon.v1.InferenceStatusResponse.default:type_name -> nemoclave.daemon.v1.InferenceDefault
-	36, // 26: nemoclave.daemon.v1.InferenceStatusResponse.live:type_name -> nemoclave.daemon.v1.SandboxInference
-	42, // 27: nemoclave.daemon.v1.InferenceStatusResponse.usage_today:type_name -> nemoclave.daemon.v1.UsageTotal
-	42, // 28: nemoclave.daemon.v1.InferenceStatusResponse.usage_month:type_name -> nemoclave.daemon.v1.UsageTotal
-	37, // 29: nemoclave.daemon.v1.SandboxInference.routes:type_name -> nemoclave.daemon.v1.Route
-	38, // 30: nemoclave.daemon.v1.SandboxInference.providers:type_name -> nemoclave.daemon.v1.ProviderHealth
-	39, // 31: nemoclave.daemon.v1.SandboxInference.usage:type_name -> nemoclave.daemon.v1.BudgetStatus
-	51, // 32: nemoclave.daemon.v1.ProviderHealth.open_until:type_name -> google.protobuf.Timestamp
-	51, // 33: nemoclave.daemon.v1.ProviderHealth.last_success:type_name -> google.protobuf.Timestamp
-	40, // 34: nemoclave.daemon.v1.BudgetStatus.budget:type_name -> nemoclave.daemon.v1.Budget
-	41, // 35: nemoclave.daemon.v1.BudgetStatus.rate_limit:type_name -> nemoclave.daemon.v1.RateLimit
-	0,  // 36: nemoclave.daemon.v1.Daemon.Ping:input_type -> nemoclave.daemon.v1.PingRequest
-	2,  // 37: nemoclave.daemon.v1.Daemon.Run:input_type -> nemoclave.daemon.v1.RunRequest
-	7,  // 38: nemoclave.daemon.v1.Daemon.ListSandboxes:input_type -> nemoclave.daemon.v1.ListSandboxesRequest
-	8,  // 39: nemoclave.daemon.v1.Daemon.GetSandbox:input_type -> nemoclave.daemon.v1.SandboxRequest
-	8,  // 40: nemoclave.daemon.v1.Daemon.DeleteSandbox:input_type -> nemoclave.daemon.v1.SandboxRequest
-	12, // 41: nemoclave.daemon.v1.Daemon.Exec:input_type -> nemoclave.daemon.v1.ExecInput
-	13, // 42: nemoclave.daemon.v1.Daemon.Attach:input_type -> nemoclave.daemon.v1.AttachInput
-	19, // 43: nemoclave.daemon.v1.Daemon.Logs:input_type -> nemoclave.daemon.v1.LogsRequest
-	21, // 44: nemoclave.daemon.v1.Daemon.GetPolicy:input_type -> nemoclave.daemon.v1.GetPolicyRequest
-	22, // 45: nemoclave.daemon.v1.Daemon.SetPolicy:input_type -> nemoclave.daemon.v1.SetPolicyRequest
-	26, // 46: nemoclave.daemon.v1.Daemon.ListApprovals:input_type -> nemoclave.daemon.v1.ListApprovalsRequest
-	26, // 47: nemoclave.daemon.v1.Daemon.WatchApprovals:input_type -> nemoclave.daemon.v1.ListApprovalsRequest
-	30, // 48: nemoclave.daemon.v1.Daemon.AnswerApproval:input_type -> nemoclave.daemon.v1.AnswerApprovalRequest
-	31, // 49: nemoclave.daemon.v1.Daemon.InferenceStatus:input_type -> nemoclave.daemon.v1.InferenceStatusRequest
-	32, // 50: nemoclave.daemon.v1.Daemon.InferenceSet:input_type -> nemoclave.daemon.v1.InferenceSetRequest
-	43, // 51: nemoclave.daemon.v1.Daemon.Shutdown:input_type -> nemoclave.daemon.v1.ShutdownRequest
-	45, // 52: nemoclave.daemon.v1.Daemon.LoginInfo:input_type -> nemoclave.daemon.v1.LoginInfoRequest
-	1,  // 53: nemoclave.daemon.v1.Daemon.Ping:output_type -> nemoclave.daemon.v1.PingResponse
-	3,  // 54: nemoclave.daemon.v1.Daemon.Run:output_type -> nemoclave.daemon.v1.RunEvent
-	9,  // 55: nemoclave.daemon.v1.Daemon.ListSandboxes:output_type -> nemoclave.daemon.v1.ListSandboxesResponse
-	10, // 56: nemoclave.daemon.v1.Daemon.GetSandbox:output_type -> nemoclave.daemon.v1.Sandbox
-	11, // 57: nemoclave.daemon.v1.Daemon.DeleteSandbox:output_type -> nemoclave.daemon.v1.DeleteSandboxResponse
-	18, // 58: nemoclave.daemon.v1.Daemon.Exec:output_type -> nemoclave.daemon.v1.ExecOutput
-	15, // 59: nemoclave.daemon.v1.Daemon.Attach:output_type -> nemoclave.daemon.v1.AttachOutput
-	20, // 60: nemoclave.daemon.v1.Daemon.Logs:output_type -> nemoclave.daemon.v1.LogChunk
-	23, // 61: nemoclave.daemon.v1.Daemon.GetPolicy:output_type -> nemoclave.daemon.v1.GetPolicyResponse
-	25, // 62: nemoclave.daemon.v1.Daemon.SetPolicy:output_type -> nemoclave.daemon.v1.SetPolicyResponse
-	27, // 63: nemoclave.daemon.v1.Daemon.ListApprovals:output_type -> nemoclave.daemon.v1.ListApprovalsResponse
-	27, // 64: nemoclave.daemon.v1.Daemon.WatchApprovals:output_type -> nemoclave.daemon.v1.ListApprovalsResponse
-	29, // 65: nemoclave.daemon.v1.Daemon.AnswerApproval:output_type -> nemoclave.daemon.v1.ApprovalAnswer
-	34, // 66: nemoclave.daemon.v1.Daemon.InferenceStatus:output_type -> nemoclave.daemon.v1.InferenceStatusResponse
-	33, // 67: nemoclave.daemon.v1.Daemon.InferenceSet:output_type -> nemoclave.daemon.v1.InferenceSetResponse
-	44, // 68: nemoclave.daemon.v1.Daemon.Shutdown:output_type -> nemoclave.daemon.v1.ShutdownResponse
-	46, // 69: nemoclave.daemon.v1.Daemon.LoginInfo:output_type -> nemoclave.daemon.v1.LoginInfoResponse
-	53, // [53:70] is the sub-list for method output_type
-	36, // [36:53] is the sub-list for method input_type
-	36, // [36:36] is the sub-list for extension type_name
-	36, // [36:36] is the sub-list for extension extendee
-	0,  // [0:36] is the sub-list for field type_name
+	49, // 0: nemoclave.daemon.v1.RunRequest.vars:type_name -> nemoclave.daemon.v1.RunRequest.VarsEntry
+	50, // 1: nemoclave.daemon.v1.RunRequest.var_env:type_name -> nemoclave.daemon.v1.RunRequest.VarEnvEntry
+	3,  // 2: nemoclave.daemon.v1.RunRequest.upload:type_name -> nemoclave.daemon.v1.Upload
+	4,  // 3: nemoclave.daemon.v1.Upload.files:type_name -> nemoclave.daemon.v1.UploadFile
+	7,  // 4: nemoclave.daemon.v1.RunEvent.step:type_name -> nemoclave.daemon.v1.Step
+	8,  // 5: nemoclave.daemon.v1.RunEvent.exit:type_name -> nemoclave.daemon.v1.Exit
+	6,  // 6: nemoclave.daemon.v1.RunEvent.console:type_name -> nemoclave.daemon.v1.Console
+	12, // 7: nemoclave.daemon.v1.ListSandboxesResponse.sandboxes:type_name -> nemoclave.daemon.v1.Sandbox
+	51, // 8: nemoclave.daemon.v1.Sandbox.ports:type_name -> nemoclave.daemon.v1.Sandbox.PortsEntry
+	53, // 9: nemoclave.daemon.v1.Sandbox.created_at:type_name -> google.protobuf.Timestamp
+	54, // 10: nemoclave.daemon.v1.Sandbox.detail:type_name -> google.protobuf.Struct
+	18, // 11: nemoclave.daemon.v1.ExecInput.start:type_name -> nemoclave.daemon.v1.ExecStart
+	19, // 12: nemoclave.daemon.v1.ExecInput.resize:type_name -> nemoclave.daemon.v1.Resize
+	16, // 13: nemoclave.daemon.v1.AttachInput.start:type_name -> nemoclave.daemon.v1.AttachStart
+	19, // 14: nemoclave.daemon.v1.AttachInput.resize:type_name -> nemoclave.daemon.v1.Resize
+	6,  // 15: nemoclave.daemon.v1.AttachOutput.ready:type_name -> nemoclave.daemon.v1.Console
+	8,  // 16: nemoclave.daemon.v1.AttachOutput.exit:type_name -> nemoclave.daemon.v1.Exit
+	52, // 17: nemoclave.daemon.v1.ExecStart.env:type_name -> nemoclave.daemon.v1.ExecStart.EnvEntry
+	54, // 18: nemoclave.daemon.v1.GetPolicyResponse.policy:type_name -> google.protobuf.Struct
+	54, // 19: nemoclave.daemon.v1.GetPolicyResponse.base:type_name -> google.protobuf.Struct
+	26, // 20: nemoclave.daemon.v1.GetPolicyResponse.revisions:type_name -> nemoclave.daemon.v1.PolicyRevision
+	31, // 21: nemoclave.daemon.v1.GetPolicyResponse.approvals:type_name -> nemoclave.daemon.v1.ApprovalAnswer
+	53, // 22: nemoclave.daemon.v1.PolicyRevision.at:type_name -> google.protobuf.Timestamp
+	30, // 23: nemoclave.daemon.v1.ListApprovalsResponse.approvals:type_name -> nemoclave.daemon.v1.Approval
+	53, // 24: nemoclave.daemon.v1.Approval.requested:type_name -> google.protobuf.Timestamp
+	53, // 25: nemoclave.daemon.v1.Approval.expires:type_name -> google.protobuf.Timestamp
+	53, // 26: nemoclave.daemon.v1.ApprovalAnswer.decided_at:type_name -> google.protobuf.Timestamp
+	37, // 27: nemoclave.daemon.v1.InferenceStatusResponse.default:type_name -> nemoclave.daemon.v1.InferenceDefault
+	38, // 28: nemoclave.daemon.v1.InferenceStatusResponse.live:type_name -> nemoclave.daemon.v1.SandboxInference
+	44, // 29: nemoclave.daemon.v1.InferenceStatusResponse.usage_today:type_name -> nemoclave.daemon.v1.UsageTotal
+	44, // 30: nemoclave.daemon.v1.InferenceStatusResponse.usage_month:type_name -> nemoclave.daemon.v1.UsageTotal
+	39, // 31: nemoclave.daemon.v1.SandboxInference.routes:type_name -> nemoclave.daemon.v1.Route
+	40, // 32: nemoclave.daemon.v1.SandboxInference.providers:type_name -> nemoclave.daemon.v1.ProviderHealth
+	41, // 33: nemoclave.daemon.v1.SandboxInference.usage:type_name -> nemoclave.daemon.v1.BudgetStatus
+	53, // 34: nemoclave.daemon.v1.ProviderHealth.open_until:type_name -> google.protobuf.Timestamp
+	53, // 35: nemoclave.daemon.v1.ProviderHealth.last_success:type_name -> google.protobuf.Timestamp
+	42, // 36: nemoclave.daemon.v1.BudgetStatus.budget:type_name -> nemoclave.daemon.v1.Budget
+	43, // 37: nemoclave.daemon.v1.BudgetStatus.rate_limit:type_name -> nemoclave.daemon.v1.RateLimit
+	0,  // 38: nemoclave.daemon.v1.Daemon.Ping:input_type -> nemoclave.daemon.v1.PingRequest
+	2,  // 39: nemoclave.daemon.v1.Daemon.Run:input_type -> nemoclave.daemon.v1.RunRequest
+	9,  // 40: nemoclave.daemon.v1.Daemon.ListSandboxes:input_type -> nemoclave.daemon.v1.ListSandboxesRequest
+	10, // 41: nemoclave.daemon.v1.Daemon.GetSandbox:input_type -> nemoclave.daemon.v1.SandboxRequest
+	10, // 42: nemoclave.daemon.v1.Daemon.DeleteSandbox:input_type -> nemoclave.daemon.v1.SandboxRequest
+	14, // 43: nemoclave.daemon.v1.Daemon.Exec:input_type -> nemoclave.daemon.v1.ExecInput
+	15, // 44: nemoclave.daemon.v1.Daemon.Attach:input_type -> nemoclave.daemon.v1.AttachInput
+	21, // 45: nemoclave.daemon.v1.Daemon.Logs:input_type -> nemoclave.daemon.v1.LogsRequest
+	23, // 46: nemoclave.daemon.v1.Daemon.GetPolicy:input_type -> nemoclave.daemon.v1.GetPolicyRequest
+	24, // 47: nemoclave.daemon.v1.Daemon.SetPolicy:input_type -> nemoclave.daemon.v1.SetPolicyRequest
+	28, // 48: nemoclave.daemon.v1.Daemon.ListApprovals:input_type -> nemoclave.daemon.v1.ListApprovalsRequest
+	28, // 49: nemoclave.daemon.v1.Daemon.WatchApprovals:input_type -> nemoclave.daemon.v1.ListApprovalsRequest
+	32, // 50: nemoclave.daemon.v1.Daemon.AnswerApproval:input_type -> nemoclave.daemon.v1.AnswerApprovalRequest
+	33, // 51: nemoclave.daemon.v1.Daemon.InferenceStatus:input_type -> nemoclave.daemon.v1.InferenceStatusRequest
+	34, // 52: nemoclave.daemon.v1.Daemon.InferenceSet:input_type -> nemoclave.daemon.v1.InferenceSetRequest
+	45, // 53: nemoclave.daemon.v1.Daemon.Shutdown:input_type -> nemoclave.daemon.v1.ShutdownRequest
+	47, // 54: nemoclave.daemon.v1.Daemon.LoginInfo:input_type -> nemoclave.daemon.v1.LoginInfoRequest
+	1,  // 55: nemoclave.daemon.v1.Daemon.Ping:output_type -> nemoclave.daemon.v1.PingResponse
+	5,  // 56: nemoclave.daemon.v1.Daemon.Run:output_type -> nemoclave.daemon.v1.RunEvent
+	11, // 57: nemoclave.daemon.v1.Daemon.ListSandboxes:output_type -> nemoclave.daemon.v1.ListSandboxesResponse
+	12, // 58: nemoclave.daemon.v1.Daemon.GetSandbox:output_type -> nemoclave.daemon.v1.Sandbox
+	13, // 59: nemoclave.daemon.v1.Daemon.DeleteSandbox:output_type -> nemoclave.daemon.v1.DeleteSandboxResponse
+	20, // 60: nemoclave.daemon.v1.Daemon.Exec:output_type -> nemoclave.daemon.v1.ExecOutput
+	17, // 61: nemoclave.daemon.v1.Daemon.Attach:output_type -> nemoclave.daemon.v1.AttachOutput
+	22, // 62: nemoclave.daemon.v1.Daemon.Logs:output_type -> nemoclave.daemon.v1.LogChunk
+	25, // 63: nemoclave.daemon.v1.Daemon.GetPolicy:output_type -> nemoclave.daemon.v1.GetPolicyResponse
+	27, // 64: nemoclave.daemon.v1.Daemon.SetPolicy:output_type -> nemoclave.daemon.v1.SetPolicyResponse
+	29, // 65: nemoclave.daemon.v1.Daemon.ListApprovals:output_type -> nemoclave.daemon.v1.ListApprovalsResponse
+	29, // 66: nemoclave.daemon.v1.Daemon.WatchApprovals:output_type -> nemoclave.daemon.v1.ListApprovalsResponse
+	31, // 67: nemoclave.daemon.v1.Daemon.AnswerApproval:output_type -> nemoclave.daemon.v1.ApprovalAnswer
+	36, // 68: nemoclave.daemon.v1.Daemon.InferenceStatus:output_type -> nemoclave.daemon.v1.InferenceStatusResponse
+	35, // 69: nemoclave.daemon.v1.Daemon.InferenceSet:output_type -> nemoclave.daemon.v1.InferenceSetResponse
+	46, // 70: nemoclave.daemon.v1.Daemon.Shutdown:output_type -> nemoclave.daemon.v1.ShutdownResponse
+	48, // 71: nemoclave.daemon.v1.Daemon.LoginInfo:output_type -> nemoclave.daemon.v1.LoginInfoResponse
+	55, // [55:72] is the sub-list for method output_type
+	38, // [38:55] is the sub-list for method input_type
+	38, // [38:38] is the sub-list for extension type_name
+	38, // [38:38] is the sub-list for extension extendee
+	0,  // [0:38] is the sub-list for field type_name
 }
 
 func init() { file_host_api_daemon_proto_init() }
@@ -3936,33 +4089,33 @@ func file_host_api_daemon_proto_init() {
 	if File_host_api_daemon_proto != nil {
 		return
 	}
-	file_host_api_daemon_proto_msgTypes[3].OneofWrappers = []any{
+	file_host_api_daemon_proto_msgTypes[5].OneofWrappers = []any{
 		(*RunEvent_Step)(nil),
 		(*RunEvent_Output)(nil),
 		(*RunEvent_Exit)(nil),
 		(*RunEvent_Console)(nil),
 	}
-	file_host_api_daemon_proto_msgTypes[10].OneofWrappers = []any{}
-	file_host_api_daemon_proto_msgTypes[12].OneofWrappers = []any{
+	file_host_api_daemon_proto_msgTypes[12].OneofWrappers = []any{}
+	file_host_api_daemon_proto_msgTypes[14].OneofWrappers = []any{
 		(*ExecInput_Start)(nil),
 		(*ExecInput_Stdin)(nil),
 		(*ExecInput_Resize)(nil),
 		(*ExecInput_CloseStdin)(nil),
 	}
-	file_host_api_daemon_proto_msgTypes[13].OneofWrappers = []any{
+	file_host_api_daemon_proto_msgTypes[15].OneofWrappers = []any{
 		(*AttachInput_Start)(nil),
 		(*AttachInput_Stdin)(nil),
 		(*AttachInput_Resize)(nil),
 		(*AttachInput_CloseStdin)(nil),
 		(*AttachInput_Detach)(nil),
 	}
-	file_host_api_daemon_proto_msgTypes[15].OneofWrappers = []any{
+	file_host_api_daemon_proto_msgTypes[17].OneofWrappers = []any{
 		(*AttachOutput_Ready)(nil),
 		(*AttachOutput_Data)(nil),
 		(*AttachOutput_Exit)(nil),
 		(*AttachOutput_Detached)(nil),
 	}
-	file_host_api_daemon_proto_msgTypes[18].OneofWrappers = []any{
+	file_host_api_daemon_proto_msgTypes[20].OneofWrappers = []any{
 		(*ExecOutput_Stdout)(nil),
 		(*ExecOutput_Stderr)(nil),
 		(*ExecOutput_ExitCode)(nil),
@@ -3973,7 +4126,7 @@ func file_host_api_daemon_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_host_api_daemon_proto_rawDesc), len(file_host_api_daemon_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   51,
+			NumMessages:   53,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

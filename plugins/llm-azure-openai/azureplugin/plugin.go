@@ -262,6 +262,61 @@ func (p *Plugin) doStream(ctx, tokenCtx context.Context, hc *http.Client, c Conf
 	return api(c).Send(ctx, hc, hreq)
 }
 
+// Forward sends an OpenAI chat completions request to the deployment of
+// its model unchanged but for the credential: Azure OpenAI speaks that
+// format at /openai/deployments/<d>/chat/completions?api-version=…, so the
+// agent's request (its fields, tools, response_format) reaches the model
+// as written, and the answer comes back as Azure sent it. The gateway has
+// set the body's model to the route's model, the key of deployments.
+// Other dialects and paths (the Responses API) answer NotSupported, and
+// the gateway translates them through Chat instead.
+func (p *Plugin) Forward(ctx context.Context, req *llm.ForwardRequest, send func(*llm.ForwardChunk) error) error {
+	if req.Dialect != llm.DialectOpenAI || req.Path != "/chat/completions" {
+		return status.Errorf(status.NotSupported, "llm-azure-openai forwards OpenAI chat completions only, not %s %s", req.Dialect, req.Path)
+	}
+	c, timeout, hc, cred, err := p.snapshot()
+	if err != nil {
+		return err
+	}
+	var body struct {
+		Model string `json:"model"`
+	}
+	if err := json.Unmarshal(req.Body, &body); err != nil {
+		return status.Errorf(status.InvalidArgument, "request body must be a JSON object: %v", err)
+	}
+	u, err := chatURL(c, body.Model)
+	if err != nil {
+		return err
+	}
+	// The token fetch is bounded by the timeout, and so is a whole answer
+	// that is not a stream.
+	tctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	if !req.Stream {
+		ctx = tctx
+	}
+	bearer := ""
+	if cred != nil {
+		if bearer, err = token(tctx, cred, c); err != nil {
+			return err
+		}
+	}
+	fr := *req
+	fr.Query = "" // the api-version is the configuration's
+	return api(c).Forward(ctx, hc, u, &fr, func(h http.Header) {
+		for k, v := range c.Headers {
+			h.Set(k, v)
+		}
+		if cred == nil {
+			h.Set("api-key", c.APIKey)
+		} else {
+			h.Set("Authorization", "Bearer "+bearer)
+		}
+	}, send)
+}
+
+var _ llm.Forwarder = (*Plugin)(nil)
+
 var _ llm.Provider = (*Plugin)(nil)
 
 // String never prints a credential.
