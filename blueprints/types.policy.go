@@ -159,6 +159,10 @@ func (e *evaluator) decodeFilesystem(b *hcl.Block) policy.Filesystem {
 				e.errorf(a.Expr.Range().Ptr(), "Writable host path in an upload", "read_write path %q would let the sandbox write a directory of the daemon's host, which an uploaded (remote) blueprint may not grant; it may write /workspace and /tmp, which the sandbox builds. Keep data in the workspace.", p)
 				continue
 			}
+			if name == "read_only" && e.loader.opts.Root != "" && !policy.SandboxBuilt(clean) && !uploadReadable(clean) {
+				e.errorf(a.Expr.Range().Ptr(), "Host path in an upload", "read_only path %q would let the sandbox read a directory of the daemon's host, which an uploaded (remote) blueprint may not grant; it may read the system directories %s (and the workspace it uploads). Put the data in the upload.", p, strings.Join(uploadReadableDirs, ", "))
+				continue
+			}
 			if prev, ok := seen[clean]; ok {
 				e.errorf(a.Expr.Range().Ptr(), "Path listed twice", "%q is already in %s; a path has one access mode (protected paths inside a read_write root are how to carve out exceptions).", p, prev)
 				continue
@@ -224,4 +228,20 @@ func describeSource(s string) string {
 		return "preset " + strings.TrimPrefix(s, "preset:")
 	}
 	return "this policy"
+}
+
+// uploadReadableDirs are the host directories an uploaded (remote)
+// blueprint may give its sandbox to read: the system's programs, libraries
+// and configuration, which every example reads. Anything else of the daemon's
+// host (home directories, /var, /srv, /root) is for blueprints the host's own
+// users run.
+var uploadReadableDirs = []string{"/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin", "/etc", "/opt"}
+
+func uploadReadable(p string) bool {
+	for _, d := range uploadReadableDirs {
+		if p == d || strings.HasPrefix(p, d+"/") {
+			return true
+		}
+	}
+	return false
 }

@@ -150,6 +150,14 @@ sandbox "s" {
 	rw := strings.Replace(ok, `read_write = ["/workspace"]`, `read_write = ["/workspace", "/srv/shared"]`, 1)
 	_, _, diags, l := loadUpload(t, map[string]string{"blueprint.hcl": rw})
 	wantDiag(t, diags, l, `read_write path "/srv/shared"`, true)
+	ro := strings.Replace(ok, `read_write = ["/workspace"]`, `read_write = ["/workspace"]
+    read_only  = ["/usr", "/etc", "/home"]`, 1)
+	_, _, diags, l = loadUpload(t, map[string]string{"blueprint.hcl": ro})
+	wantDiag(t, diags, l, `read_only path "/home"`, true)
+	ro = strings.Replace(ro, `, "/home"`, ``, 1)
+	if _, _, diags, l := loadUpload(t, map[string]string{"blueprint.hcl": ro}); diags.HasErrors() {
+		t.Errorf("system directories in an upload: %s", FormatDiagnostics(l.Files(), diags, 0))
+	}
 	_, _, diags, l = loadUpload(t, map[string]string{"blueprint.hcl": `
 plugin "llm" "mine" {
   source = "./bin/llm-mine"
