@@ -50,7 +50,9 @@ rm -f /tmp/fill && echo small > /tmp/after && echo "tmp usable again"`},
 // before the gateway tools open it). From inside, filling it fails with
 // ENOSPC at the bound; the host directory holds no more than the bound
 // after the run, and the files written before are there. Without the
-// volume the driver refuses to start rather than run unbounded.
+// volume the driver refuses to start rather than run unbounded. The real
+// tools-files plugin, writing the same workspace from the host, meets the
+// same bound.
 func TestEscape_P11_WorkspaceBound(t *testing.T) {
 	modes(t, func(t *testing.T, mode string) {
 		if _, err := os.Stat("/dev/loop-control"); err != nil {
@@ -81,6 +83,9 @@ func TestEscape_P11_WorkspaceBound(t *testing.T) {
 				_ = v.Release()
 			}
 		})
+		// The gateway tools open the workspace after the mount, as the
+		// runtime orders it: they write into the same bounded volume.
+		tools := newTools(t, ws, p.Filesystem)
 		out := run(t, mode, dir, ws, job{Argv: []string{"/bin/sh", "-c", `
 cat /workspace/before-run.txt; echo
 echo "written in the run" > /workspace/in-run.txt
@@ -92,6 +97,18 @@ rm /workspace/in-run.txt && echo "kept" > /workspace/in-run.txt && echo "writabl
 			t.Fatal(out.StartErr)
 		}
 		expectLines(t, out.Output, "from the host", "No space left on device", "writable after removal")
+		// A gateway tool writing on the agent's behalf meets the same bound
+		// (the file system may free a little after the agent's fill, as
+		// delayed allocations settle): appending 256 KiB at a time fails
+		// before another bound's worth is written.
+		chunk := strings.Repeat("x", 256<<10)
+		text, isErr, calls := "", false, 0
+		for ; calls < int(res.WorkspaceBytes/int64(len(chunk))) && !isErr; calls++ {
+			text, isErr = tools.call(t, "write_file", map[string]any{"path": "by-tool.txt", "content": chunk, "append": true})
+		}
+		if !isErr || !strings.Contains(text, "the workspace is full") {
+			t.Errorf("write_file into the full workspace, %d calls: error=%v %q; want \"the workspace is full\"", calls, isErr, text)
+		}
 		var st syscall.Stat_t
 		if err := syscall.Stat(image, &st); err != nil {
 			t.Fatal(err)
@@ -99,6 +116,7 @@ rm /workspace/in-run.txt && echo "kept" > /workspace/in-run.txt && echo "writabl
 		if st.Blocks*512 > res.WorkspaceBytes {
 			t.Errorf("the image takes %d bytes of the host disk, past the %d-byte bound", st.Blocks*512, res.WorkspaceBytes)
 		}
+		tools.s.Close()
 		released = true
 		if err := v.Release(); err != nil {
 			t.Fatal(err)
