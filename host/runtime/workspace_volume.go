@@ -32,11 +32,13 @@ func (r *Runtime) makeWorkspace(sb *blueprints.Sandbox) (string, error) {
 // set allow_unlimited: it then runs without the bound, said in the detail.
 func (r *Runtime) boundWorkspaces(bp *blueprints.Blueprint) (string, error) {
 	var bound, unbound []string
+	seen := map[string]bool{}
 	for _, name := range runSandboxes(bp) {
 		sb := bp.Sandbox(name)
-		if sb == nil || sb.Resources.WorkspaceBytes == 0 || sb.Driver == blueprints.DriverKubernetes {
+		if seen[name] || sb == nil || sb.Resources.WorkspaceBytes == 0 || sb.Driver == blueprints.DriverKubernetes {
 			continue
 		}
+		seen[name] = true
 		ws, err := r.makeWorkspace(sb)
 		if err != nil {
 			r.releaseWorkspaces(runSandboxes(bp))
