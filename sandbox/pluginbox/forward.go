@@ -118,7 +118,15 @@ func listenOn(a netip.Addr, port int) (int, error) {
 		return -1, err
 	}
 	_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1)
-	if err := unix.Bind(fd, sa); err != nil {
+	err = unix.Bind(fd, sa)
+	// An IPv6 address just added to lo is tentative until the kernel's
+	// address worker marks it ready (no duplicate detection on lo, but
+	// asynchronous): a moment.
+	for i := 0; err == unix.EADDRNOTAVAIL && a.Is6() && i < 500; i++ {
+		time.Sleep(10 * time.Millisecond)
+		err = unix.Bind(fd, sa)
+	}
+	if err != nil {
 		unix.Close(fd)
 		return -1, err
 	}
