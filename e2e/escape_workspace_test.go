@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -20,6 +21,9 @@ func TestEscape_P11_WorkspaceBoundThroughDaemon(t *testing.T) {
 	}
 	if _, err := os.Stat("/dev/loop-control"); err != nil {
 		t.Skip("no loop devices here (/dev/loop-control): " + err.Error())
+	}
+	if _, err := exec.LookPath("mkfs.ext4"); err != nil {
+		t.Skip("mkfs.ext4 is not installed (apt-get install e2fsprogs)")
 	}
 	e := newEnv(t, "E2E_PROVIDER_KEY="+providerKey)
 	cassette := filepath.Join(repoRoot(t), "examples", "quickstart", "cassette.json")

@@ -2,6 +2,7 @@ package local
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -57,6 +58,9 @@ func TestEscape_P11_WorkspaceBound(t *testing.T) {
 	modes(t, func(t *testing.T, mode string) {
 		if _, err := os.Stat("/dev/loop-control"); err != nil {
 			t.Skip("no loop devices here (/dev/loop-control), the workspace volume cannot be mounted: " + err.Error())
+		}
+		if _, err := exec.LookPath("mkfs.ext4"); err != nil {
+			t.Skip("mkfs.ext4 is not installed (apt-get install e2fsprogs): the workspace volume cannot be built")
 		}
 		dir, ws := jobDir(t, mode)
 		if err := os.WriteFile(filepath.Join(ws, "before-run.txt"), []byte("from the host"), 0o644); err != nil {

@@ -3,6 +3,7 @@ package volume
 import (
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -18,6 +19,9 @@ func needRoot(t *testing.T) {
 	}
 	if _, err := os.Stat("/dev/loop-control"); err != nil {
 		t.Skip("no loop devices here (/dev/loop-control): " + err.Error())
+	}
+	if _, err := exec.LookPath("mkfs.ext4"); err != nil {
+		t.Skip("mkfs.ext4 is not installed (apt-get install e2fsprogs)")
 	}
 }
 
