@@ -10,6 +10,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/nemoclave/nemoclave/policy"
 	"github.com/nemoclave/nemoclave/sandbox"
+	"github.com/nemoclave/nemoclave/sandbox/volume"
 	"github.com/zclconf/go-cty/cty"
 	ctyjson "github.com/zclconf/go-cty/cty/json"
 )
@@ -50,11 +51,18 @@ type Resources struct {
 	// TmpBytes bounds the sandbox's /tmp (and /dev/shm): a write past it
 	// fails with "No space left on device" (P11).
 	TmpBytes int64 `json:"tmp_bytes,omitempty"`
+	// WorkspaceBytes (`workspace_size`) bounds the workspace's total size
+	// for the agent and the gateway tools alike: a write past it fails with
+	// "No space left on device" (P11). Zero: only single files are capped
+	// (the policy's process.max_file_size_mb).
+	WorkspaceBytes int64 `json:"workspace_bytes,omitempty"`
 	// AllowUnlimited (`allow_unlimited = true`) lets the sandbox run
-	// without cgroup limits when the host cannot apply them (an ordinary
-	// user without a delegated cgroup). Weaker: the agent can then use all
-	// the memory, CPU and processes the user may. Every other protection
-	// still applies. Off by default: such a sandbox refuses to start.
+	// without cgroup limits (and without the workspace_size bound) when the
+	// host cannot apply them (an ordinary user without a delegated cgroup,
+	// a daemon not running as root). Weaker: the agent can then use all
+	// the memory, CPU, processes and disk the user may. Every other
+	// protection still applies. Off by default: such a sandbox refuses to
+	// start.
 	AllowUnlimited bool `json:"allow_unlimited,omitempty"`
 }
 
@@ -82,7 +90,7 @@ var sandboxSchema = &hcl.BodySchema{
 	},
 	Blocks: []hcl.BlockHeaderSchema{{Type: "resources"}, {Type: "kubernetes"}},
 }
-var resourcesSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{{Name: "cpus"}, {Name: "memory"}, {Name: "pids"}, {Name: "tmp"}, {Name: "allow_unlimited"}}}
+var resourcesSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{{Name: "cpus"}, {Name: "memory"}, {Name: "pids"}, {Name: "tmp"}, {Name: "workspace_size"}, {Name: "allow_unlimited"}}}
 var kubernetesSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
 	{Name: "namespace"}, {Name: "runtime_class"}, {Name: "storage_class"}, {Name: "storage"},
 	{Name: "image"}, {Name: "node_selector"},
@@ -151,6 +159,10 @@ func (e *evaluator) decodeSandbox(b *hcl.Block, bp *Blueprint) *Sandbox {
 			s.Resources.PIDs = e.whole(c.Attributes["pids"])
 			s.Resources.MemoryBytes = e.byteSize(c.Attributes["memory"])
 			s.Resources.TmpBytes = e.byteSize(c.Attributes["tmp"])
+			s.Resources.WorkspaceBytes = e.byteSize(c.Attributes["workspace_size"])
+			if a := c.Attributes["workspace_size"]; a != nil && s.Resources.WorkspaceBytes > 0 && s.Resources.WorkspaceBytes < volume.MinBytes {
+				e.errorf(a.Expr.Range().Ptr(), "Workspace bound too small", "workspace_size must be at least %d MiB: the file system holding the workspace needs part of it for itself.", volume.MinBytes>>20)
+			}
 			s.Resources.AllowUnlimited = e.boolean(c.Attributes["allow_unlimited"])
 		case "kubernetes":
 			if s.Driver != DriverKubernetes {
@@ -175,6 +187,9 @@ func (e *evaluator) decodeSandbox(b *hcl.Block, bp *Blueprint) *Sandbox {
 	}
 	if s.Driver == DriverKubernetes && s.Kubernetes == nil {
 		s.Kubernetes = &KubernetesSettings{}
+	}
+	if s.Kubernetes != nil && s.Kubernetes.StorageBytes > 0 && s.Resources.WorkspaceBytes > 0 {
+		e.errorf(b.DefRange.Ptr(), "Two workspace bounds", "With kubernetes storage the workspace is a volume claim of that size, which already bounds it; remove resources.workspace_size or kubernetes.storage.")
 	}
 	return s
 }

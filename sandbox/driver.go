@@ -165,6 +165,13 @@ type Resources struct {
 	// TmpBytes is the size of the sandbox's /tmp (and /dev/shm) tmpfs;
 	// zero means the memory limit (tmpfs pages are charged to it anyway).
 	TmpBytes int64 `json:"tmp_bytes,omitempty"`
+	// WorkspaceBytes bounds the workspace's total size (P11). The
+	// kubernetes driver makes it the workspace emptyDir's sizeLimit. The
+	// local driver does not mount anything for it: the caller covers the
+	// workspace with a sandbox/volume before anything (a gateway tool)
+	// opens it, and the driver refuses to start a sandbox whose workspace
+	// is not a mount point, unless AllowUnlimited.
+	WorkspaceBytes int64 `json:"workspace_bytes,omitempty"`
 	// AllowUnlimited lets the sandbox start when the host cannot apply
 	// cgroup limits (no delegated cgroup for an unprivileged supervisor).
 	// Off by default: without it such a sandbox refuses to start.

@@ -335,6 +335,7 @@ func (p *Proxy) RemoveSandbox(id string) {
 	for _, t := range sb.tunnelList() {
 		t.close("sandbox removed")
 	}
+	p.recheckFetchers(id)
 }
 
 // maxAuditQuery caps the query string one audit line keeps.

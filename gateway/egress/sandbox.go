@@ -2,6 +2,8 @@ package egress
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,6 +32,13 @@ type sandbox struct {
 
 	caMu sync.Mutex
 	ca   *CA
+
+	// fetchFor names the sandboxes a plugin identity fetches for
+	// (tools-http): when set, a target is judged by their policies and
+	// lifetime approvals as they are now, not by a snapshot (FetchFor).
+	// lookup finds them; both are written once, before any connection.
+	fetchFor []string
+	lookup   func(id string) (*sandbox, bool)
 }
 
 func newSandbox(id string) *sandbox {
@@ -78,10 +87,13 @@ type decision struct {
 // never resolves anything.
 func (sb *sandbox) decide(t Target) decision {
 	sb.mu.Lock()
-	pol, granted := sb.pol, sb.grants[t.String()]
+	pol, granted, fetchFor := sb.pol, sb.grants[t.String()], sb.fetchFor
 	sb.mu.Unlock()
 	if pol == nil {
 		return decision{reason: "no network policy is loaded for this sandbox; the gateway denies everything until the control plane sets one"}
+	}
+	if len(fetchFor) > 0 {
+		return sb.decideFor(t, pol.Revision, fetchFor)
 	}
 	d := decision{revision: pol.Revision}
 	m := pol.Lookup(t.Host, t.Port)
@@ -102,6 +114,67 @@ func (sb *sandbox) decide(t Target) decision {
 		d.reason = "host is not in the network policy"
 	}
 	return d
+}
+
+// decideFor judges t for a plugin that fetches for the named sandboxes:
+// allowed when one of them allows it now (its policy in force or an
+// operator's approval); a sandbox that is gone allows nothing. Never held
+// for approval: the plugin has no operator, its agent's sandbox does.
+func (sb *sandbox) decideFor(t Target, revision int, fetchFor []string) decision {
+	for _, id := range fetchFor {
+		target, ok := sb.lookup(id)
+		if !ok || target == sb {
+			continue
+		}
+		if d := target.decide(t); d.allow {
+			d.rule = id + ":" + d.rule
+			d.reason += " (sandbox " + id + ", which this plugin fetches for)"
+			return d
+		}
+	}
+	return decision{revision: revision, reason: fmt.Sprintf("host is not allowed by the network policy of the sandboxes this plugin fetches for (%s)", strings.Join(fetchFor, ", "))}
+}
+
+// FetchFor makes the identity id (a plugin's, see PluginID) judge every
+// connection by the network policies and lifetime approvals of the
+// sandboxes it fetches for, as they are at the moment of the connection:
+// a host the operator approves for one of them is reachable at once, one
+// a new revision drops is refused (and its open tunnels closed). id keeps
+// its own policy (SetPolicy) only as "configured": without one it denies
+// everything.
+func (p *Proxy) FetchFor(id string, sandboxIDs []string) error {
+	for _, s := range sandboxIDs {
+		if s == id {
+			return fmt.Errorf("egress: %s cannot fetch for itself", id)
+		}
+	}
+	sb := p.sandbox(id)
+	sb.mu.Lock()
+	sb.fetchFor, sb.lookup = append([]string(nil), sandboxIDs...), p.lookupSandbox
+	sb.mu.Unlock()
+	return nil
+}
+
+// recheckFetchers re-judges the open tunnels of the identities fetching
+// for sandboxID, after its policy changed or it was removed.
+func (p *Proxy) recheckFetchers(sandboxID string) {
+	p.mu.Lock()
+	var fetchers []*sandbox
+	for _, sb := range p.sandboxes {
+		sb.mu.Lock()
+		if slices.Contains(sb.fetchFor, sandboxID) {
+			fetchers = append(fetchers, sb)
+		}
+		sb.mu.Unlock()
+	}
+	p.mu.Unlock()
+	for _, sb := range fetchers {
+		for _, t := range sb.tunnelList() {
+			if reason := t.stillAllowed(sb); reason != "" {
+				t.close(reason)
+			}
+		}
+	}
 }
 
 // SetPolicy installs a new revision of a sandbox's policy. The revision must
@@ -133,6 +206,7 @@ func (p *Proxy) setPolicy(sandboxID string, pol *policy.Policy, source string) e
 			t.close(reason)
 		}
 	}
+	p.recheckFetchers(sandboxID)
 	return nil
 }
 

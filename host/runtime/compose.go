@@ -139,8 +139,9 @@ func (r *Runtime) startPlugin(ctx context.Context, bp *blueprints.Blueprint, p *
 	// tools-http fetches for the agents that use it: under their
 	// sandboxes' network policy, not a policy of its own.
 	var trustBundle string
+	var fetchFor []string
 	if fetchesForAgents(source) {
-		eps = agentEndpoints(bp, p)
+		eps, fetchFor = agentEndpoints(bp, p), agentSandboxes(bp, p)
 		if trustBundle, err = r.pluginTrust(p, &spec, eps); err != nil {
 			return nil, fmt.Errorf("plugin %s: %w", p.Address, err)
 		}
@@ -149,7 +150,7 @@ func (r *Runtime) startPlugin(ctx context.Context, bp *blueprints.Blueprint, p *
 	// network; it decides before the egress proxy does.
 	cloudIdentity(source, cfg, &spec, os.LookupEnv)
 	if spec.Access.Network == pluginbox.NetworkProxy {
-		spec.Access.Egress = r.pluginEgress(p.Kind, p.Name, eps, trustBundle)
+		spec.Access.Egress = r.pluginEgress(p.Kind, p.Name, eps, fetchFor, trustBundle)
 	}
 	if p.Unconfined && r.opts.ConfinePlugins {
 		if err := r.unconfined(p.Address); err != nil {
@@ -175,7 +176,7 @@ func (r *Runtime) startPlugin(ctx context.Context, bp *blueprints.Blueprint, p *
 		}
 		spec.Wires = append(spec.Wires, plugins.Wire{Attribute: strings.Join(w.Path, "."), Target: target})
 	}
-	s, err := r.pool.acquire(ctx, spec, eps, holders, func(spec plugins.Spec) (*plugins.Supervised, error) { return r.plugins.Start(ctx, spec) })
+	s, err := r.pool.acquire(ctx, spec, eps, fetchFor, holders, func(spec plugins.Spec) (*plugins.Supervised, error) { return r.plugins.Start(ctx, spec) })
 	if err != nil {
 		return nil, r.redactErr(fmt.Errorf("plugin %s (%s): %w", p.Address, source, err))
 	}

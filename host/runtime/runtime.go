@@ -26,6 +26,7 @@ import (
 	"github.com/nemoclave/nemoclave/sandbox"
 	"github.com/nemoclave/nemoclave/sandbox/confine"
 	"github.com/nemoclave/nemoclave/sandbox/local"
+	"github.com/nemoclave/nemoclave/sandbox/volume"
 )
 
 // Options configures a Runtime.
@@ -113,6 +114,9 @@ type Runtime struct {
 
 	mu   sync.Mutex
 	runs map[string]*run // by sandbox name
+	// volumes bound the workspaces of running local sandboxes with
+	// resources.workspace_size, by sandbox name (workspace_volume.go).
+	volumes map[string]*volume.Volume
 }
 
 // New opens the state, reconciles sandboxes left by an earlier daemon, and
@@ -152,7 +156,7 @@ func New(ctx context.Context, o Options) (*Runtime, error) {
 	if err := os.Chmod(o.Home, 0o700); err != nil {
 		return nil, fmt.Errorf("runtime: make %s private: %w", o.Home, err)
 	}
-	r := &Runtime{opts: o, log: o.Logger, runs: map[string]*run{}, registry: prometheus.NewRegistry(), schemas: plugins.NewSchemaCache()}
+	r := &Runtime{opts: o, log: o.Logger, runs: map[string]*run{}, volumes: map[string]*volume.Volume{}, registry: prometheus.NewRegistry(), schemas: plugins.NewSchemaCache()}
 	var err error
 	stateURL := o.StateURL
 	if stateURL == "" {

@@ -171,7 +171,7 @@ func explain(p string, err error) error {
 	case errors.Is(err, unix.ENOTDIR):
 		return &Error{Path: p, Reason: "a path component is not a directory", Err: err}
 	case errors.Is(err, unix.ENOSPC), errors.Is(err, unix.EDQUOT):
-		return &Error{Path: p, Reason: "the workspace is full (its size limit is reached); delete files or raise resources.workspace in the blueprint", Err: err}
+		return &Error{Path: p, Reason: "the workspace is full (its size limit is reached); delete files or raise resources.workspace_size in the blueprint", Err: err}
 	}
 	return &Error{Path: p, Reason: err.Error(), Err: err}
 }

@@ -120,6 +120,10 @@ func (d *Driver) pod(cfg *supervisorConfig, trust []string, owner []metav1.Owner
 		cmItems = append(cmItems, corev1.KeyToPath{Key: key, Path: key})
 	}
 	workspace := corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}
+	if b := cfg.Resources.WorkspaceBytes; b > 0 {
+		// The kubelet evicts the pod past it (P11).
+		workspace.EmptyDir.SizeLimit = resource.NewQuantity(b, resource.BinarySI)
+	}
 	if set.StorageBytes > 0 {
 		workspace = corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: name}}
 	}

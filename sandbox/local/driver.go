@@ -367,6 +367,9 @@ func (d *Driver) launch(ctx context.Context, r *record) (_ *running, _ map[strin
 	undo = append(undo, func() { _ = cg.Remove() })
 	r.Cgroup = cg
 
+	if spec.Resources.WorkspaceBytes > 0 && !spec.Resources.AllowUnlimited && !mountRoot(spec.Workspace) {
+		return nil, nil, fmt.Errorf("resources.workspace_size is set but the workspace %s is not covered by a volume: the caller mounts one (package sandbox/volume) before the sandbox starts; the sandbox refuses to run unbounded", spec.Workspace)
+	}
 	protected, _ := protectedPaths(spec.Policy.Filesystem.EffectiveProtected())
 	protected = gitFileAware(spec.Workspace, protected)
 	ph, err := makePlaceholders(spec.Workspace, protected)
@@ -530,6 +533,22 @@ func (d *Driver) launch(ctx context.Context, r *record) (_ *running, _ map[strin
 			closeAll(files)
 		}
 	}
+}
+
+// mountRoot says whether dir is the root of a mount.
+func mountRoot(dir string) bool {
+	var stx unix.Statx_t
+	if err := unix.Statx(unix.AT_FDCWD, dir, unix.AT_SYMLINK_NOFOLLOW, unix.STATX_BASIC_STATS, &stx); err != nil {
+		return false
+	}
+	if stx.Attributes_mask&unix.STATX_ATTR_MOUNT_ROOT != 0 {
+		return stx.Attributes&unix.STATX_ATTR_MOUNT_ROOT != 0
+	}
+	var parent unix.Stat_t
+	if err := unix.Stat(filepath.Dir(dir), &parent); err != nil {
+		return false
+	}
+	return uint64(unix.Mkdev(stx.Dev_major, stx.Dev_minor)) != parent.Dev
 }
 
 func tmpBytes(res sandbox.Resources) int64 {

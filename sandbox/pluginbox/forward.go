@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -19,14 +20,14 @@ import (
 
 // checkForward refuses an address the init stage could not give the
 // plugin: a port out of range, a host that is neither an IP literal nor a
-// DNS name, an IPv6 address other than ::1 (the box cannot take it over).
+// DNS name, a scoped (link-local with a zone) or multicast IPv6 address.
 func checkForward(f Forward) error {
 	if f.Port < 1 || f.Port > 65535 {
 		return fmt.Errorf("forward %s: port out of range", f)
 	}
 	if a, err := netip.ParseAddr(f.Host); err == nil {
-		if a.Is6() && !a.Is4In6() && !a.IsLoopback() {
-			return fmt.Errorf("forward %s: an IPv6 address other than ::1 cannot be forwarded into a plugin box; name the server by its host name or IPv4 address", f)
+		if a.Zone() != "" || a.IsLinkLocalUnicast() || a.IsMulticast() {
+			return fmt.Errorf("forward %s: a link-local or multicast address cannot be forwarded into a plugin box; name the server by its host name or a global address", f)
 		}
 		if a.IsUnspecified() {
 			return fmt.Errorf("forward %s: the unspecified address names no server", f)
@@ -66,10 +67,16 @@ func forwardListeners(c *config) error {
 			a = a.Unmap()
 			fallthrough
 		case err == nil:
-			if a.Is4() && !a.IsLoopback() {
-				if err := addLoopbackAlias(i+1, a); err != nil {
-					return fmt.Errorf("forward %s: %w", f, err)
-				}
+			var err error
+			switch {
+			case a.IsLoopback():
+			case a.Is4():
+				err = addLoopbackAlias(i+1, a)
+			default:
+				err = addLoopbackAlias6(a)
+			}
+			if err != nil {
+				return fmt.Errorf("forward %s: %w", f, err)
 			}
 		default:
 			var ok bool
@@ -100,18 +107,26 @@ func forwardListeners(c *config) error {
 }
 
 func listenOn(a netip.Addr, port int) (int, error) {
-	family := unix.AF_INET
-	var sa unix.Sockaddr = &unix.SockaddrInet4{Addr: a.As4(), Port: port}
-	if a.Is6() {
-		family = unix.AF_INET6
-		sa = &unix.SockaddrInet6{Addr: a.As16(), Port: port}
+	family := unix.AF_INET6
+	var sa unix.Sockaddr = &unix.SockaddrInet6{Addr: a.As16(), Port: port}
+	if a.Is4() {
+		family = unix.AF_INET
+		sa = &unix.SockaddrInet4{Addr: a.As4(), Port: port}
 	}
 	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return -1, err
 	}
 	_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1)
-	if err := unix.Bind(fd, sa); err != nil {
+	err = unix.Bind(fd, sa)
+	// An IPv6 address just added to lo is tentative until the kernel's
+	// address worker marks it ready (no duplicate detection on lo, but
+	// asynchronous): a moment.
+	for i := 0; err == unix.EADDRNOTAVAIL && a.Is6() && i < 500; i++ {
+		time.Sleep(10 * time.Millisecond)
+		err = unix.Bind(fd, sa)
+	}
+	if err != nil {
 		unix.Close(fd)
 		return -1, err
 	}
@@ -147,6 +162,33 @@ func addLoopbackAlias(n int, a netip.Addr) error {
 	}
 	if err := unix.IoctlIfreq(fd, unix.SIOCSIFNETMASK, ifr); err != nil {
 		return fmt.Errorf("set the netmask of %s: %w", a, err)
+	}
+	return nil
+}
+
+// addLoopbackAlias6 gives lo the IPv6 address a (/128): the plugin's
+// connect to its database's IPv6 literal lands on the box's listener. An
+// address on lo needs no duplicate address detection, so it is usable at
+// once.
+func addLoopbackAlias6(a netip.Addr) error {
+	fd, err := unix.Socket(unix.AF_INET6, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("add %s to lo: IPv6 is not available in the box (%w); name the server by its host name or IPv4 address", a, err)
+	}
+	defer unix.Close(fd)
+	lo, err := net.InterfaceByName("lo")
+	if err != nil {
+		return err
+	}
+	// struct in6_ifreq (linux/ipv6.h): address, prefix length, ifindex.
+	var req struct {
+		addr      [16]byte
+		prefixLen uint32
+		ifindex   int32
+	}
+	req.addr, req.prefixLen, req.ifindex = a.As16(), 128, int32(lo.Index)
+	if _, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), unix.SIOCSIFADDR, uintptr(unsafe.Pointer(&req))); errno != 0 {
+		return fmt.Errorf("add %s to lo: %w (is IPv6 disabled on this host? net.ipv6.conf.default.disable_ipv6)", a, errno)
 	}
 	return nil
 }
