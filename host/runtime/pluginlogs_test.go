@@ -197,6 +197,61 @@ func TestPluginLogsPerSandbox(t *testing.T) {
 	}
 }
 
+// A builtin's per-call lines are tagged with the caller's sandbox
+// (plugin.Logger): two sandboxes sharing one pooled tools-files process
+// each see only their own calls' lines.
+func TestBuiltinPluginLogsPerSandbox(t *testing.T) {
+	t.Parallel()
+	d := newFakeDriver(0)
+	d.stayUp = true
+	r := newRuntime(t, d, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	root := t.TempDir()
+	for _, sb := range []string{"alpha", "beta"} {
+		bp := strings.Replace(logBlueprint(sb, "A"), `tools   = [plugin.tools.main]`, `tools   = [plugin.tools.main, plugin.tools.files]`, 1)
+		bp += fmt.Sprintf(`
+plugin "tools" "files" {
+  source = "builtin/tools-files"
+  config {
+    root = %q
+  }
+}
+`, root)
+		if err := r.Run(ctx, daemon.RunRequest{Path: writeBlueprint(t, bp), Detach: true}, &events{}); err != nil {
+			t.Fatalf("run %s: %v", sb, err)
+		}
+	}
+	if n := r.pool.running(); n != 3 {
+		t.Fatalf("%d plugin processes, want 3 (replay, main and files, each shared)", n)
+	}
+	for _, sb := range []string{"alpha", "beta"} {
+		r.mu.Lock()
+		rn := r.runs[sb]
+		r.mu.Unlock()
+		tp, err := rn.plugins.tools("files")
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := tp.CallTool(ctx, &tools.CallRequest{Name: "read_file", Arguments: []byte(`{"path":"missing-for-` + sb + `"}`),
+			Context: tools.CallContext{Sandbox: sb, Agent: "a", Session: "s"}})
+		if err != nil || !res.IsError {
+			t.Fatalf("read_file of a missing file from %s: %v, %+v", sb, err, res)
+		}
+	}
+	for _, c := range []struct{ sb, other string }{{"alpha", "beta"}, {"beta", "alpha"}} {
+		got := waitPluginLog(ctx, t, r, c.sb, "tools-files: tool call failed", "sandbox="+c.sb, "missing-for-"+c.sb)
+		if strings.Contains(got, "sandbox="+c.other) || strings.Contains(got, "missing-for-"+c.other) {
+			t.Errorf("%s's plugin log shows %s's call:\n%s", c.sb, c.other, got)
+		}
+	}
+	for _, sb := range []string{"alpha", "beta"} {
+		if _, err := r.DeleteSandbox(ctx, sb); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // An attached run forgets its sandbox when the agent exits; its plugin
 // log stays for `logs --source plugin` until `sandbox delete`.
 func TestPluginLogKeptAfterAttachedRun(t *testing.T) {

@@ -274,7 +274,7 @@ func TestMain(m *testing.M) {
 	}
 	_, file, _, _ := goruntime.Caller(0)
 	root := filepath.Join(filepath.Dir(file), "..", "..")
-	for p, pkg := range map[string]string{"llm-replay": "./plugins/llm-replay", "llm-openai": "./plugins/llm-openai", "tools-logtest": "./host/runtime/testdata/logplugin"} {
+	for p, pkg := range map[string]string{"llm-replay": "./plugins/llm-replay", "llm-openai": "./plugins/llm-openai", "tools-logtest": "./host/runtime/testdata/logplugin", "tools-files": "./plugins/tools-files"} {
 		out, err := exec.Command("go", "build", "-C", root, "-o", filepath.Join(dir, "nemoclave-plugin-"+p), pkg).CombinedOutput()
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "build plugins/%s: %v\n%s", p, err, out)
