@@ -315,6 +315,39 @@ func TestPluginLogRotatesAndTails(t *testing.T) {
 	}
 }
 
+// The plugin manager's own log, logs/plugins.log, is capped and rotated
+// like the sandboxes' plugin logs: the runtime's plugin manager logger
+// writes through it.
+func TestManagerPluginLogRotates(t *testing.T) {
+	t.Parallel()
+	r := newRuntime(t, newFakeDriver(0), nil)
+	r.pluginLog.mu.Lock()
+	r.pluginLog.max = 4096
+	r.pluginLog.mu.Unlock()
+	for i := range 200 {
+		r.pluginOpts.Logger.Info("manager line", "n", i)
+	}
+	path := filepath.Join(r.opts.Home, "logs", "plugins.log")
+	cur, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, err := os.ReadFile(path + ".1")
+	if err != nil {
+		t.Fatalf("plugins.log was never rotated: %v", err)
+	}
+	if len(cur) > 4096 || len(old) > 4096 {
+		t.Errorf("past the cap: plugins.log %d bytes, plugins.log.1 %d bytes", len(cur), len(old))
+	}
+	lines := strings.Split(strings.TrimSuffix(string(cur), "\n"), "\n")
+	if last := lines[len(lines)-1]; !strings.Contains(last, `"n":199`) || !strings.HasPrefix(lines[0], "{") {
+		t.Errorf("plugins.log does not hold whole lines up to the last: first %q, last %q", lines[0], last)
+	}
+	if st, err := os.Stat(path); err != nil || st.Mode().Perm() != 0o600 {
+		t.Errorf("plugins.log mode: %v %v", st.Mode(), err)
+	}
+}
+
 func TestTailOffset(t *testing.T) {
 	t.Parallel()
 	// A file longer than one backwards read, with an unfinished last line.
