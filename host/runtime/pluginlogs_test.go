@@ -97,11 +97,7 @@ func callTool(ctx context.Context, t *testing.T, r *Runtime, sb, tool string) er
 // start, a crash's panic and stack trace, as text) to both.
 func TestPluginLogsPerSandbox(t *testing.T) {
 	t.Parallel()
-	d := newFakeDriver(0)
-	d.stayUp = true
-	r := newRuntime(t, d, nil)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
+	r, ctx := upRuntime(t)
 	for _, run := range []struct{ sb, label string }{{"alpha", "A"}, {"beta", "B"}, {"gamma", "A"}} {
 		if err := r.Run(ctx, daemon.RunRequest{Path: writeBlueprint(t, logBlueprint(run.sb, run.label)), Detach: true}, &events{}); err != nil {
 			t.Fatalf("run %s: %v", run.sb, err)
@@ -202,11 +198,7 @@ func TestPluginLogsPerSandbox(t *testing.T) {
 // each see only their own calls' lines.
 func TestBuiltinPluginLogsPerSandbox(t *testing.T) {
 	t.Parallel()
-	d := newFakeDriver(0)
-	d.stayUp = true
-	r := newRuntime(t, d, nil)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
+	r, ctx := upRuntime(t)
 	root := t.TempDir()
 	for _, sb := range []string{"alpha", "beta"} {
 		bp := strings.Replace(logBlueprint(sb, "A"), `tools   = [plugin.tools.main]`, `tools   = [plugin.tools.main, plugin.tools.files]`, 1)
@@ -385,16 +377,10 @@ func TestTailOffset(t *testing.T) {
 // caller is not held for longer.
 func TestPluginBlockTimeoutBoundsCalls(t *testing.T) {
 	t.Parallel()
-	d := newFakeDriver(0)
-	d.stayUp = true
-	r := newRuntime(t, d, nil)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
+	r, ctx := upRuntime(t)
 	bp := strings.Replace(logBlueprint("slow", "S"), `source = "builtin/tools-logtest"`, `source  = "builtin/tools-logtest"
   timeout = "700ms"`, 1)
-	if err := r.Run(ctx, daemon.RunRequest{Path: writeBlueprint(t, bp), Detach: true}, &events{}); err != nil {
-		t.Fatal(err)
-	}
+	runDetached(ctx, t, r, bp)
 	err := callTool(ctx, t, r, "slow", "hang")
 	for _, w := range []string{"plugin tools.main did not answer", "CallTool", "within 700ms", `timeout = "..."`} {
 		if err == nil || !strings.Contains(err.Error(), w) {

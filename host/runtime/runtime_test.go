@@ -253,6 +253,27 @@ func newRuntime(t *testing.T, d sandbox.Driver, creds map[string]string) *Runtim
 	return r
 }
 
+// upRuntime is a runtime over a fake driver whose sandboxes stay up until
+// deleted, and a context bounding the test (5 minutes).
+// r.drivers["local"] is the *fakeDriver.
+func upRuntime(t *testing.T) (*Runtime, context.Context) {
+	t.Helper()
+	d := newFakeDriver(0)
+	d.stayUp = true
+	r := newRuntime(t, d, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	t.Cleanup(cancel)
+	return r, ctx
+}
+
+// runDetached runs the blueprint src in the background (run -d).
+func runDetached(ctx context.Context, t *testing.T, r *Runtime, src string) {
+	t.Helper()
+	if err := r.Run(ctx, daemon.RunRequest{Path: writeBlueprint(t, src), Detach: true}, &events{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func writeBlueprint(t *testing.T, src string) string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), "blueprint.hcl")
@@ -367,11 +388,8 @@ func TestAttachedRunStreamsAndCleansUp(t *testing.T) {
 // one whose agent has exited without being asked.
 func TestDetachedRunAndNameInUse(t *testing.T) {
 	t.Parallel()
-	d := newFakeDriver(0)
-	d.stayUp = true
-	r := newRuntime(t, d, nil)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
+	r, ctx := upRuntime(t)
+	d := r.drivers["local"].(*fakeDriver)
 	bp := writeBlueprint(t, withModel(oneAgent))
 	if err := r.Run(ctx, daemon.RunRequest{Path: bp, Detach: true}, &events{}); err != nil {
 		t.Fatal(err)
