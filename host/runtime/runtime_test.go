@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -288,6 +289,10 @@ func writeBlueprint(t *testing.T, src string) string {
 // launched over go-plugin as in production; and a tools plugin that logs
 // (testdata/logplugin), for the plugin logs.
 func TestMain(m *testing.M) {
+	flag.Parse()
+	if f := flag.Lookup("test.run"); f != nil && f.Value.String() == "^$" {
+		os.Exit(m.Run()) // benchmarks only (go test -run '^$' -bench ...): no plugins needed
+	}
 	dir, err := os.MkdirTemp("", "runtime-test-plugins-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
