@@ -82,6 +82,10 @@ func TestBashCompletion(t *testing.T) {
 		{"nemoclave sandbox get ", []string{"quickstart"}, nil},
 		{"nemoclave logs qu", []string{"quickstart"}, nil},
 		{"nemoclave logs quickstart --source ", []string{"sandbox", "gateway", "plugin", "audit"}, nil},
+		// --tail's count is optional: after it, nothing is offered (a
+		// second sandbox name would be refused).
+		{"nemoclave logs quickstart --tail ", nil, []string{"quickstart"}},
+		{"nemoclave logs quickstart --ta", []string{"--tail"}, nil},
 		{"nemoclave policy add-preset quickstart ", []string{"pypi", "github", "npm"}, []string{"quickstart"}},
 		{"nemoclave onboard --provider ", []string{"nvidia", "ollama", "vllm", "nim", "replay"}, nil},
 		{"nemoclave onboard --provider ollama --model ", []string{"llama3.1"}, []string{"gpt-4.1"}},

@@ -2,11 +2,14 @@ package sandbox
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"path"
 	"time"
 
@@ -101,6 +104,9 @@ type Spec struct {
 	// They never come from a host path the sandbox would have to see, so a
 	// file kept in the nemoclave home reaches the agent without exposing
 	// the home, wherever it is (under /tmp too, which the sandbox replaces).
+	// Each is kept by reference: the host file the driver copies from and
+	// the hash of its content, so a record that stores the spec stores no
+	// file bytes.
 	Files []File `json:"files,omitempty"`
 }
 
@@ -114,26 +120,64 @@ const CABundlePath = FilesDir + "/ca-bundle.pem"
 // MaxFilesBytes bounds the total size of a spec's Files.
 const MaxFilesBytes = 2 << 20
 
-// File is one entry of Spec.Files.
+// File is one entry of Spec.Files: a host file the driver copies to Path.
 type File struct {
 	// Path is the absolute sandbox path, directly below FilesDir.
 	Path string `json:"path"`
-	Data []byte `json:"data"`
+	// Source is the absolute host path of the content, readable by the
+	// driver (the runtime's run/<sandbox>/ca-bundle.pem).
+	Source string `json:"source"`
+	// SHA256 is the hex SHA-256 of Source's content when the spec was
+	// made; ReadFile refuses a source that changed since.
+	SHA256 string `json:"sha256"`
+	// Size is the content's length in bytes, for CheckFiles' bound.
+	Size int64 `json:"size"`
 }
 
-// CheckFiles refuses files outside FilesDir, duplicates and oversized sets.
+// NewFile makes the entry placing at path the host file source, whose
+// content the caller has just written (or read) as content.
+func NewFile(path, source string, content []byte) File {
+	sum := sha256.Sum256(content)
+	return File{Path: path, Source: source, SHA256: hex.EncodeToString(sum[:]), Size: int64(len(content))}
+}
+
+// ReadFile reads f's content from its source and checks it against the
+// hash the spec carries: a source replaced after the spec was made is
+// refused rather than shipped into the sandbox.
+func ReadFile(f File) ([]byte, error) {
+	b, err := os.ReadFile(f.Source)
+	if err != nil {
+		return nil, fmt.Errorf("sandbox file %s: %w", f.Path, err)
+	}
+	return b, VerifyFile(f, b)
+}
+
+// VerifyFile checks content read from f.Source against f's hash.
+func VerifyFile(f File, content []byte) error {
+	sum := sha256.Sum256(content)
+	if hex.EncodeToString(sum[:]) != f.SHA256 {
+		return fmt.Errorf("sandbox file %s: its source %s changed after the sandbox was created (SHA-256 differs); run the sandbox again to pick up the new content", f.Path, f.Source)
+	}
+	return nil
+}
+
+// CheckFiles refuses files outside FilesDir, duplicates, entries without
+// an absolute source or hash, and oversized sets.
 func CheckFiles(files []File) error {
 	seen := map[string]bool{}
-	total := 0
+	var total int64
 	for _, f := range files {
 		if path.Dir(f.Path) != FilesDir || path.Base(f.Path) == "." || path.Base(f.Path) == ".." || path.Clean(f.Path) != f.Path {
 			return fmt.Errorf("sandbox file %q: files the driver places must be directly below %s", f.Path, FilesDir)
+		}
+		if !path.IsAbs(f.Source) || len(f.SHA256) != 2*sha256.Size || f.Size < 0 {
+			return fmt.Errorf("sandbox file %q: needs an absolute source path and its SHA-256 (make it with sandbox.NewFile)", f.Path)
 		}
 		if seen[f.Path] {
 			return fmt.Errorf("sandbox file %q is listed twice", f.Path)
 		}
 		seen[f.Path] = true
-		total += len(f.Data)
+		total += f.Size
 	}
 	if total > MaxFilesBytes {
 		return fmt.Errorf("sandbox files total %d bytes, over the %d-byte limit", total, MaxFilesBytes)

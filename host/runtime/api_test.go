@@ -18,11 +18,7 @@ import (
 // with recorded usage, and the delete.
 func TestTypedAnswersOfADetachedRun(t *testing.T) {
 	t.Parallel()
-	d := newFakeDriver(0)
-	d.stayUp = true
-	r := newRuntime(t, d, nil)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
+	r, ctx := upRuntime(t)
 	bp := writeBlueprint(t, withModel(oneAgent))
 	if err := r.Run(ctx, daemon.RunRequest{Path: bp, Detach: true}, &events{}); err != nil {
 		t.Fatal(err)

@@ -4,11 +4,9 @@ import (
 	"context"
 	"strings"
 	"testing"
-	"time"
 
 	pb "github.com/nemoclave/nemoclave/host/api/daemonpb"
 	"github.com/nemoclave/nemoclave/host/config"
-	"github.com/nemoclave/nemoclave/host/daemon"
 )
 
 func defaultRoute(t *testing.T, r *Runtime, sandbox string) *pb.Route {
@@ -33,14 +31,8 @@ func defaultRoute(t *testing.T, r *Runtime, sandbox string) *pb.Route {
 // choices, without changing the route.
 func TestInferenceSetChecksProviderAndModel(t *testing.T) {
 	t.Parallel()
-	d := newFakeDriver(0)
-	d.stayUp = true
-	r := newRuntime(t, d, nil)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	if err := r.Run(ctx, daemon.RunRequest{Path: writeBlueprint(t, withModel(oneAgent)), Detach: true}, &events{}); err != nil {
-		t.Fatal(err)
-	}
+	r, ctx := upRuntime(t)
+	runDetached(ctx, t, r, withModel(oneAgent))
 	_, err := r.InferenceSet(ctx, "box", "main", "replay")
 	if err == nil || !strings.Contains(err.Error(), `no llm provider "main"`) || !strings.Contains(err.Error(), "replay") {
 		t.Fatalf("unknown provider: %v", err)
@@ -70,17 +62,11 @@ func TestInferenceSetChecksProviderAndModel(t *testing.T) {
 // does not.
 func TestConfigDefaultAppliesToNewRuns(t *testing.T) {
 	t.Parallel()
-	d := newFakeDriver(0)
-	d.stayUp = true
-	r := newRuntime(t, d, nil)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
+	r, ctx := upRuntime(t)
 	if err := config.Save(r.opts.Home, &config.Config{Inference: config.Inference{Provider: "replay", Model: "replay"}}); err != nil {
 		t.Fatal(err)
 	}
-	if err := r.Run(ctx, daemon.RunRequest{Path: writeBlueprint(t, withModel(oneAgent)), Detach: true}, &events{}); err != nil {
-		t.Fatal(err)
-	}
+	runDetached(ctx, t, r, withModel(oneAgent))
 	if rt := defaultRoute(t, r, "box"); rt.Provider != "plugin.llm.replay" || rt.Model != "replay" {
 		t.Fatalf("config.yaml's default was not applied: %+v", rt)
 	}
@@ -90,9 +76,7 @@ func TestConfigDefaultAppliesToNewRuns(t *testing.T) {
 	if err := config.Save(r.opts.Home, &config.Config{Inference: config.Inference{Provider: "nvidia", Model: "x"}}); err != nil {
 		t.Fatal(err)
 	}
-	if err := r.Run(ctx, daemon.RunRequest{Path: writeBlueprint(t, withModel(oneAgent)), Detach: true}, &events{}); err != nil {
-		t.Fatal(err)
-	}
+	runDetached(ctx, t, r, withModel(oneAgent))
 	if rt := defaultRoute(t, r, "box"); rt.Provider != "plugin.llm.replay" || rt.Model != "replayed" {
 		t.Fatalf("a default for a provider the blueprint lacks changed its route: %+v", rt)
 	}

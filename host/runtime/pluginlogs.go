@@ -46,9 +46,14 @@ func (p *pluginLogFiles) path(sandbox string) string {
 // plugins log little, and no descriptor is left to close when the last
 // run holding a plugin ends.
 func (p *pluginLogFiles) append(sandbox string, text []byte) error {
+	return p.appendPath(p.path(sandbox), text)
+}
+
+// appendPath appends text to the log file at path, rotating it to
+// path.1 first when the text would take it past the cap.
+func (p *pluginLogFiles) appendPath(path string, text []byte) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	path := p.path(sandbox)
 	if st, err := os.Stat(path); err == nil && st.Size() > 0 && st.Size()+int64(len(text)) > p.max {
 		if err := os.Rename(path, path+".1"); err != nil {
 			return err
@@ -66,6 +71,22 @@ func (p *pluginLogFiles) append(sandbox string, text []byte) error {
 		err = cerr
 	}
 	return err
+}
+
+// managerLog is $NEMOCLAVE_HOME/logs/plugins.log, the plugin manager's
+// own lines (launches, probes of plugins no sandbox holds), capped and
+// rotated to plugins.log.1 as the sandboxes' plugin logs are. Each Write
+// is one whole line (hclog writes an entry at once).
+type managerLog struct {
+	files *pluginLogFiles
+	path  string
+}
+
+func (m managerLog) Write(b []byte) (int, error) {
+	if err := m.files.appendPath(m.path, b); err != nil {
+		return 0, err
+	}
+	return len(b), nil
 }
 
 // exists says whether the sandbox has a plugin log (current or rotated).

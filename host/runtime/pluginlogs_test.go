@@ -97,11 +97,7 @@ func callTool(ctx context.Context, t *testing.T, r *Runtime, sb, tool string) er
 // start, a crash's panic and stack trace, as text) to both.
 func TestPluginLogsPerSandbox(t *testing.T) {
 	t.Parallel()
-	d := newFakeDriver(0)
-	d.stayUp = true
-	r := newRuntime(t, d, nil)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
+	r, ctx := upRuntime(t)
 	for _, run := range []struct{ sb, label string }{{"alpha", "A"}, {"beta", "B"}, {"gamma", "A"}} {
 		if err := r.Run(ctx, daemon.RunRequest{Path: writeBlueprint(t, logBlueprint(run.sb, run.label)), Detach: true}, &events{}); err != nil {
 			t.Fatalf("run %s: %v", run.sb, err)
@@ -197,6 +193,57 @@ func TestPluginLogsPerSandbox(t *testing.T) {
 	}
 }
 
+// A builtin's per-call lines are tagged with the caller's sandbox
+// (plugin.Logger): two sandboxes sharing one pooled tools-files process
+// each see only their own calls' lines.
+func TestBuiltinPluginLogsPerSandbox(t *testing.T) {
+	t.Parallel()
+	r, ctx := upRuntime(t)
+	root := t.TempDir()
+	for _, sb := range []string{"alpha", "beta"} {
+		bp := strings.Replace(logBlueprint(sb, "A"), `tools   = [plugin.tools.main]`, `tools   = [plugin.tools.main, plugin.tools.files]`, 1)
+		bp += fmt.Sprintf(`
+plugin "tools" "files" {
+  source = "builtin/tools-files"
+  config {
+    root = %q
+  }
+}
+`, root)
+		if err := r.Run(ctx, daemon.RunRequest{Path: writeBlueprint(t, bp), Detach: true}, &events{}); err != nil {
+			t.Fatalf("run %s: %v", sb, err)
+		}
+	}
+	if n := r.pool.running(); n != 3 {
+		t.Fatalf("%d plugin processes, want 3 (replay, main and files, each shared)", n)
+	}
+	for _, sb := range []string{"alpha", "beta"} {
+		r.mu.Lock()
+		rn := r.runs[sb]
+		r.mu.Unlock()
+		tp, err := rn.plugins.tools("files")
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := tp.CallTool(ctx, &tools.CallRequest{Name: "read_file", Arguments: []byte(`{"path":"missing-for-` + sb + `"}`),
+			Context: tools.CallContext{Sandbox: sb, Agent: "a", Session: "s"}})
+		if err != nil || !res.IsError {
+			t.Fatalf("read_file of a missing file from %s: %v, %+v", sb, err, res)
+		}
+	}
+	for _, c := range []struct{ sb, other string }{{"alpha", "beta"}, {"beta", "alpha"}} {
+		got := waitPluginLog(ctx, t, r, c.sb, "tools-files: tool call failed", "sandbox="+c.sb, "missing-for-"+c.sb)
+		if strings.Contains(got, "sandbox="+c.other) || strings.Contains(got, "missing-for-"+c.other) {
+			t.Errorf("%s's plugin log shows %s's call:\n%s", c.sb, c.other, got)
+		}
+	}
+	for _, sb := range []string{"alpha", "beta"} {
+		if _, err := r.DeleteSandbox(ctx, sb); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // An attached run forgets its sandbox when the agent exits; its plugin
 // log stays for `logs --source plugin` until `sandbox delete`.
 func TestPluginLogKeptAfterAttachedRun(t *testing.T) {
@@ -260,6 +307,39 @@ func TestPluginLogRotatesAndTails(t *testing.T) {
 	}
 }
 
+// The plugin manager's own log, logs/plugins.log, is capped and rotated
+// like the sandboxes' plugin logs: the runtime's plugin manager logger
+// writes through it.
+func TestManagerPluginLogRotates(t *testing.T) {
+	t.Parallel()
+	r := newRuntime(t, newFakeDriver(0), nil)
+	r.pluginLog.mu.Lock()
+	r.pluginLog.max = 4096
+	r.pluginLog.mu.Unlock()
+	for i := range 200 {
+		r.pluginOpts.Logger.Info("manager line", "n", i)
+	}
+	path := filepath.Join(r.opts.Home, "logs", "plugins.log")
+	cur, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, err := os.ReadFile(path + ".1")
+	if err != nil {
+		t.Fatalf("plugins.log was never rotated: %v", err)
+	}
+	if len(cur) > 4096 || len(old) > 4096 {
+		t.Errorf("past the cap: plugins.log %d bytes, plugins.log.1 %d bytes", len(cur), len(old))
+	}
+	lines := strings.Split(strings.TrimSuffix(string(cur), "\n"), "\n")
+	if last := lines[len(lines)-1]; !strings.Contains(last, `"n":199`) || !strings.HasPrefix(lines[0], "{") {
+		t.Errorf("plugins.log does not hold whole lines up to the last: first %q, last %q", lines[0], last)
+	}
+	if st, err := os.Stat(path); err != nil || st.Mode().Perm() != 0o600 {
+		t.Errorf("plugins.log mode: %v %v", st.Mode(), err)
+	}
+}
+
 func TestTailOffset(t *testing.T) {
 	t.Parallel()
 	// A file longer than one backwards read, with an unfinished last line.
@@ -297,16 +377,10 @@ func TestTailOffset(t *testing.T) {
 // caller is not held for longer.
 func TestPluginBlockTimeoutBoundsCalls(t *testing.T) {
 	t.Parallel()
-	d := newFakeDriver(0)
-	d.stayUp = true
-	r := newRuntime(t, d, nil)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
+	r, ctx := upRuntime(t)
 	bp := strings.Replace(logBlueprint("slow", "S"), `source = "builtin/tools-logtest"`, `source  = "builtin/tools-logtest"
   timeout = "700ms"`, 1)
-	if err := r.Run(ctx, daemon.RunRequest{Path: writeBlueprint(t, bp), Detach: true}, &events{}); err != nil {
-		t.Fatal(err)
-	}
+	runDetached(ctx, t, r, bp)
 	err := callTool(ctx, t, r, "slow", "hang")
 	for _, w := range []string{"plugin tools.main did not answer", "CallTool", "within 700ms", `timeout = "..."`} {
 		if err == nil || !strings.Contains(err.Error(), w) {

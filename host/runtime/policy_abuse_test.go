@@ -1,14 +1,10 @@
 package runtime
 
 import (
-	"context"
 	"database/sql"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/nemoclave/nemoclave/host/daemon"
 )
 
 // TestAbuse_R7_PolicyStoredBeforeApplied: when the state store cannot
@@ -18,14 +14,8 @@ import (
 // enforces a policy that `policy get` and the next daemon would not find.
 func TestAbuse_R7_PolicyStoredBeforeApplied(t *testing.T) {
 	t.Parallel()
-	d := newFakeDriver(0)
-	d.stayUp = true
-	r := newRuntime(t, d, nil)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	if err := r.Run(ctx, daemon.RunRequest{Path: writeBlueprint(t, withModel(oneAgent)), Detach: true}, &events{}); err != nil {
-		t.Fatal(err)
-	}
+	r, ctx := upRuntime(t)
+	runDetached(ctx, t, r, withModel(oneAgent))
 	before := r.egress.Policy("box").Revision
 
 	// A second connection to the same database file, as an operator's

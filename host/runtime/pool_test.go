@@ -1,10 +1,8 @@
 package runtime
 
 import (
-	"context"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/nemoclave/nemoclave/host/daemon"
 )
@@ -14,11 +12,7 @@ import (
 // run holding it is deleted, not before.
 func TestRunsSharePluginProcesses(t *testing.T) {
 	t.Parallel()
-	d := newFakeDriver(0)
-	d.stayUp = true
-	r := newRuntime(t, d, nil)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
+	r, ctx := upRuntime(t)
 	box := func(name string) string {
 		return strings.NewReplacer(`sandbox "box"`, `sandbox "`+name+`"`, "sandbox.box", "sandbox."+name).Replace(oneAgent)
 	}

@@ -2,14 +2,12 @@ package runtime
 
 import (
 	"bufio"
-	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
 	goruntime "runtime"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/nemoclave/nemoclave/host/daemon"
 	"github.com/nemoclave/nemoclave/sdk/plugin"
@@ -50,11 +48,7 @@ func TestRunReattachesDebugPlugins(t *testing.T) {
 		t.Fatalf("the debug plugin printed no reattach line (%v)", sc.Err())
 	}
 
-	d := newFakeDriver(0)
-	d.stayUp = true
-	r := newRuntime(t, d, nil)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
+	r, ctx := upRuntime(t)
 	llmPid := func() int {
 		r.pool.mu.Lock()
 		defer r.pool.mu.Unlock()

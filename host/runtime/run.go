@@ -588,9 +588,9 @@ func (rn *run) createSandbox(ctx context.Context, blueprintPath string) (string,
 	rn.driver = d
 	runDir := filepath.Join(r.opts.Home, "run", rn.name)
 	// The sandbox's run directory is the daemon's (R10): 0700. The CA
-	// bundle in it stays 0644: it holds only public certificates, and the
-	// sandbox reads it through a bind mount of the file (which does not
-	// walk this directory) possibly as another uid.
+	// bundle in it stays 0644: it holds only public certificates. The
+	// driver copies it into the sandbox (sandbox.Spec.Files), so the
+	// sandbox never walks this directory.
 	if err := os.MkdirAll(runDir, 0o700); err != nil {
 		return "", err
 	}
@@ -601,9 +601,12 @@ func (rn *run) createSandbox(ctx context.Context, blueprintPath string) (string,
 	if err != nil {
 		return "", err
 	}
-	// The host copy is for operators (curl --cacert); the sandbox gets its
-	// own at a fixed path, never a view into the nemoclave home.
-	if err := os.WriteFile(filepath.Join(runDir, "ca-bundle.pem"), bundle, 0o644); err != nil {
+	// The one host copy serves operators (curl --cacert) and is the
+	// source the driver copies to the sandbox's fixed path (never a view
+	// into the nemoclave home); the spec names it and its hash, so the
+	// sandbox's record carries no bundle bytes.
+	bundleFile := filepath.Join(runDir, "ca-bundle.pem")
+	if err := os.WriteFile(bundleFile, bundle, 0o644); err != nil {
 		return "", err
 	}
 	caPath := sandbox.CABundlePath
@@ -635,7 +638,7 @@ func (rn *run) createSandbox(ctx context.Context, blueprintPath string) (string,
 	workspace := rn.workspace
 	spec := sandbox.Spec{
 		Name: rn.name, Command: cmd, Env: env, Workspace: workspace, Policy: pol, Stdin: rn.stdin,
-		Files: []sandbox.File{{Path: caPath, Data: bundle}},
+		Files: []sandbox.File{sandbox.NewFile(caPath, bundleFile, bundle)},
 		Resources: sandbox.Resources{CPUs: sb.Resources.CPUs, MemoryBytes: sb.Resources.MemoryBytes, Pids: int64(sb.Resources.PIDs),
 			TmpBytes: sb.Resources.TmpBytes, WorkspaceBytes: sb.Resources.WorkspaceBytes, AllowUnlimited: sb.Resources.AllowUnlimited},
 		Listeners: []sandbox.ListenerSpec{{Name: sandbox.ListenerEgress}, {Name: sandbox.ListenerInference}, {Name: sandbox.ListenerAgentAPI}},

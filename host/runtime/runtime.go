@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -100,10 +99,10 @@ type Runtime struct {
 	metrics    *inference.Metrics
 	usage      inference.UsageStore
 	log        *slog.Logger
-	// probeLog is $NEMOCLAVE_HOME/logs/plugins.log: the plugin manager's
+	// pluginLog holds the sandboxes' plugin logs and, through a
+	// managerLog, $NEMOCLAVE_HOME/logs/plugins.log: the plugin manager's
 	// own lines and those of plugins probed for schemas, which belong to
-	// no sandbox. A run's plugins write to pluginLog instead.
-	probeLog  io.Closer
+	// no sandbox.
 	pluginLog *pluginLogFiles
 
 	// holder names this daemon in the shared state's pending approvals,
@@ -194,13 +193,8 @@ func New(ctx context.Context, o Options) (*Runtime, error) {
 		r.opts.Drivers = o.Drivers
 	}
 	r.drivers = o.Drivers
-	logf, err := os.OpenFile(filepath.Join(o.Home, "logs", "plugins.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		r.Close(ctx)
-		return nil, err
-	}
-	r.probeLog = logf
 	r.pluginLog = &pluginLogFiles{dir: filepath.Join(o.Home, "logs"), max: pluginLogMaxBytes}
+	logf := managerLog{files: r.pluginLog, path: filepath.Join(o.Home, "logs", "plugins.log")}
 	r.pool = newPluginPool(r.pluginLog)
 	r.pluginOpts = plugins.Options{
 		Home: o.Home, BinDir: o.PluginBinDir,
@@ -316,9 +310,6 @@ func (r *Runtime) Close(ctx context.Context) error {
 	}
 	if r.usage != nil {
 		r.usage.Close()
-	}
-	if r.probeLog != nil {
-		r.probeLog.Close()
 	}
 	if r.db != nil {
 		r.db.Close()

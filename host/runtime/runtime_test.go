@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -259,6 +260,27 @@ func newRuntime(t *testing.T, d sandbox.Driver, creds map[string]string) *Runtim
 	return r
 }
 
+// upRuntime is a runtime over a fake driver whose sandboxes stay up until
+// deleted, and a context bounding the test (5 minutes).
+// r.drivers["local"] is the *fakeDriver.
+func upRuntime(t *testing.T) (*Runtime, context.Context) {
+	t.Helper()
+	d := newFakeDriver(0)
+	d.stayUp = true
+	r := newRuntime(t, d, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	t.Cleanup(cancel)
+	return r, ctx
+}
+
+// runDetached runs the blueprint src in the background (run -d).
+func runDetached(ctx context.Context, t *testing.T, r *Runtime, src string) {
+	t.Helper()
+	if err := r.Run(ctx, daemon.RunRequest{Path: writeBlueprint(t, src), Detach: true}, &events{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func writeBlueprint(t *testing.T, src string) string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), "blueprint.hcl")
@@ -273,6 +295,10 @@ func writeBlueprint(t *testing.T, src string) string {
 // launched over go-plugin as in production; and a tools plugin that logs
 // (testdata/logplugin), for the plugin logs.
 func TestMain(m *testing.M) {
+	flag.Parse()
+	if f := flag.Lookup("test.run"); f != nil && f.Value.String() == "^$" {
+		os.Exit(m.Run()) // benchmarks only (go test -run '^$' -bench ...): no plugins needed
+	}
 	dir, err := os.MkdirTemp("", "runtime-test-plugins-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -280,7 +306,7 @@ func TestMain(m *testing.M) {
 	}
 	_, file, _, _ := goruntime.Caller(0)
 	root := filepath.Join(filepath.Dir(file), "..", "..")
-	for p, pkg := range map[string]string{"llm-replay": "./plugins/llm-replay", "llm-openai": "./plugins/llm-openai", "tools-logtest": "./host/runtime/testdata/logplugin"} {
+	for p, pkg := range map[string]string{"llm-replay": "./plugins/llm-replay", "llm-openai": "./plugins/llm-openai", "tools-logtest": "./host/runtime/testdata/logplugin", "tools-files": "./plugins/tools-files"} {
 		out, err := exec.Command("go", "build", "-C", root, "-o", filepath.Join(dir, "nemoclave-plugin-"+p), pkg).CombinedOutput()
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "build plugins/%s: %v\n%s", p, err, out)
@@ -373,11 +399,8 @@ func TestAttachedRunStreamsAndCleansUp(t *testing.T) {
 // one whose agent has exited without being asked.
 func TestDetachedRunAndNameInUse(t *testing.T) {
 	t.Parallel()
-	d := newFakeDriver(0)
-	d.stayUp = true
-	r := newRuntime(t, d, nil)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
+	r, ctx := upRuntime(t)
+	d := r.drivers["local"].(*fakeDriver)
 	bp := writeBlueprint(t, withModel(oneAgent))
 	if err := r.Run(ctx, daemon.RunRequest{Path: bp, Detach: true}, &events{}); err != nil {
 		t.Fatal(err)

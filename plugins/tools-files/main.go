@@ -179,12 +179,26 @@ func (p *filesPlugin) CallTool(ctx context.Context, req *tools.CallRequest) (*to
 	if err != nil {
 		return nil, err
 	}
-	c := ws.cfg
 	args := req.Arguments
 	if len(args) == 0 {
 		args = json.RawMessage("{}")
 	}
-	switch req.Name {
+	res, err := ws.call(ctx, req.Name, args)
+	if err == nil && res.IsError {
+		// The refusal the model sees, for the operator too (a path outside
+		// the workspace, a protected file), in the calling sandbox's
+		// plugin log only.
+		var text string
+		if len(res.Content) > 0 {
+			text = res.Content[0].Text
+		}
+		plugin.Logger(ctx).Info("tool call failed", "tool", req.Name, "agent", req.Context.Agent, "error", text)
+	}
+	return res, err
+}
+
+func (ws *workspace) call(ctx context.Context, name string, args json.RawMessage) (*tools.CallResult, error) {
+	switch name {
 	case listFilesTool.Name:
 		return ws.listFiles(ctx, args), nil
 	case readFileTool.Name:
@@ -192,12 +206,12 @@ func (p *filesPlugin) CallTool(ctx context.Context, req *tools.CallRequest) (*to
 	case searchFilesTool.Name:
 		return ws.searchFiles(ctx, args), nil
 	case writeFileTool.Name:
-		if c.ReadOnly {
+		if ws.cfg.ReadOnly {
 			return tools.ErrorResult("write_file is disabled: this workspace is read-only"), nil
 		}
 		return ws.writeFile(ctx, args), nil
 	}
-	return nil, status.Errorf(status.NotFound, "tool %q: this plugin serves list_files, read_file, write_file and search_files", req.Name)
+	return nil, status.Errorf(status.NotFound, "tool %q: this plugin serves list_files, read_file, write_file and search_files", name)
 }
 
 func main() {

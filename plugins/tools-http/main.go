@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"time"
 
@@ -169,7 +170,18 @@ func (p *httpPlugin) CallTool(ctx context.Context, req *tools.CallRequest) (*too
 	if len(args) == 0 {
 		args = json.RawMessage("{}")
 	}
-	return fetch(ctx, client, c, args), nil
+	res := fetch(ctx, client, c, args)
+	if res.IsError && len(res.Content) > 0 {
+		// A refused or failed fetch, for the operator too, in the calling
+		// sandbox's plugin log only.
+		// The first line only (an error status's answer carries the page).
+		msg, _, _ := strings.Cut(res.Content[0].Text, "\n")
+		if len(msg) > 300 {
+			msg = msg[:300] + "…"
+		}
+		plugin.Logger(ctx).Info("fetch failed", "agent", req.Context.Agent, "error", msg)
+	}
+	return res, nil
 }
 
 func main() {

@@ -245,7 +245,11 @@ func (d *Driver) Create(ctx context.Context, spec sandbox.Spec) (sandbox.Info, e
 		if _, ok := trust[p]; ok {
 			continue
 		}
-		if b, ok := specFile(spec.Files, p); ok {
+		if f, ok := specFile(spec.Files, p); ok {
+			b, err := sandbox.ReadFile(f)
+			if err != nil {
+				return sandbox.Info{}, err
+			}
 			trust[p] = b
 			continue
 		}
@@ -586,16 +590,16 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-// specFile returns the data of the spec file at sandbox path p. The pod
+// specFile returns the spec file at sandbox path p. The pod
 // carries the spec's files that the agent's trust variables name (the
 // gateway's CA bundle); each is mounted from the ConfigMap at its path.
-func specFile(files []sandbox.File, p string) ([]byte, bool) {
+func specFile(files []sandbox.File, p string) (sandbox.File, bool) {
 	for _, f := range files {
 		if f.Path == p {
-			return f.Data, true
+			return f, true
 		}
 	}
-	return nil, false
+	return sandbox.File{}, false
 }
 
 // Reattach serves a sandbox whose pod already runs, created by this

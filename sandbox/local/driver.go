@@ -12,7 +12,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -444,15 +443,11 @@ func (d *Driver) launch(ctx context.Context, r *record) (_ *running, _ map[strin
 		}
 	}
 
-	files, err := writeSpecFiles(dir, spec.Files)
-	if err != nil {
-		return nil, nil, err
-	}
 	env := sandboxEnv(spec.Name, spec.Env, nil)
 	cfg := &initConfig{
 		Name: spec.Name, Rootfs: filepath.Join(dir, "rootfs"), Workspace: spec.Workspace, Policy: spec.Policy,
 		Argv: spec.Command, Env: env, Protected: protected, TmpBytes: tmpBytes(spec.Resources),
-		Binary: d.cfg.Binary, LogMaxBytes: d.cfg.LogMaxBytes, Stdin: string(spec.Stdin), Files: files,
+		Binary: d.cfg.Binary, LogMaxBytes: d.cfg.LogMaxBytes, Stdin: string(spec.Stdin), Files: spec.Files,
 	}
 	for _, l := range spec.Listeners {
 		cfg.Listeners = append(cfg.Listeners, l.Name)
@@ -602,25 +597,4 @@ func removeStateDir(dir string) error {
 		time.Sleep(20 * time.Millisecond)
 	}
 	return err
-}
-
-// writeSpecFiles writes the spec's files into the sandbox's state
-// directory for the init stage to copy into the sandbox.
-func writeSpecFiles(dir string, files []sandbox.File) ([]initFile, error) {
-	if len(files) == 0 {
-		return nil, nil
-	}
-	fdir := filepath.Join(dir, "files")
-	if err := os.MkdirAll(fdir, 0o700); err != nil { // R10: the daemon's data is private; the init stage reads it before it drops privileges
-		return nil, fmt.Errorf("sandbox files: %w", err)
-	}
-	out := make([]initFile, 0, len(files))
-	for i, f := range files {
-		src := filepath.Join(fdir, strconv.Itoa(i)+"-"+filepath.Base(f.Path))
-		if err := os.WriteFile(src, f.Data, 0o600); err != nil {
-			return nil, fmt.Errorf("sandbox file %s: %w", f.Path, err)
-		}
-		out = append(out, initFile{Path: f.Path, Source: src})
-	}
-	return out, nil
 }

@@ -568,7 +568,9 @@ func TestLaunch_BinaryAtFixedPath(t *testing.T) {
 }
 
 // TestLaunch_SpecFiles: the files a spec carries (the gateway's CA bundle)
-// are inside the sandbox at their fixed path, read-only, and a path outside
+// are inside the sandbox at their fixed path, read-only; the sandbox's
+// record names the host source and its hash but holds none of its bytes;
+// a source changed after Create is refused at Start; and a path outside
 // sandbox.FilesDir is refused at Create.
 func TestLaunch_SpecFiles(t *testing.T) {
 	t.Parallel()
@@ -578,7 +580,11 @@ func TestLaunch_SpecFiles(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(ws, "want"), []byte(body), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	spec.Files = []sandbox.File{{Path: sandbox.CABundlePath, Data: []byte(body)}}
+	src := filepath.Join(t.TempDir(), "ca-bundle.pem")
+	if err := os.WriteFile(src, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	spec.Files = []sandbox.File{sandbox.NewFile(sandbox.CABundlePath, src, []byte(body))}
 	createStart(t, d, spec)
 	info, err := d.Wait(t.Context(), spec.Name)
 	if err != nil {
@@ -588,10 +594,46 @@ func TestLaunch_SpecFiles(t *testing.T) {
 		diag, _ := os.ReadFile(filepath.Join(ws, "diag"))
 		t.Errorf("agent exit %d: 3 = the file differs or is missing, 4 = it was writable:\n%s", info.ExitCode, diag)
 	}
+	rec, err := os.ReadFile(filepath.Join(d.dir(spec.Name), "state.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rec) > 16<<10 || strings.Contains(string(rec), "CERT") || !strings.Contains(string(rec), src) {
+		t.Errorf("the record should name %s and hold none of its %d bytes; it is %d bytes", src, len(body), len(rec))
+	}
+	if err := filepath.WalkDir(d.dir(spec.Name), func(p string, e fs.DirEntry, err error) error {
+		if err == nil && !e.IsDir() {
+			if fi, _ := e.Info(); fi != nil && fi.Size() >= int64(len(body)) {
+				t.Errorf("%s (%d bytes) looks like a second copy of the file", p, fi.Size())
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+
+	changed := testSpec(t, ws, "true")
+	changed.Name += "-changed"
+	changed.Files = spec.Files
+	if _, err := d.Create(t.Context(), changed); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = d.Delete(context.Background(), changed.Name) })
+	if err := os.WriteFile(src, []byte("-----OTHER-----\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Start(t.Context(), changed.Name); err == nil || !strings.Contains(err.Error(), "changed after the sandbox was created") {
+		t.Errorf("a source replaced after Create was not refused: %v", err)
+	}
+
 	bad := testSpec(t, ws, "true")
 	bad.Name += "-bad"
-	bad.Files = []sandbox.File{{Path: "/etc/passwd", Data: []byte("x")}}
+	bad.Files = []sandbox.File{sandbox.NewFile("/etc/passwd", src, []byte("x"))}
 	if _, err := d.Create(t.Context(), bad); err == nil || !strings.Contains(err.Error(), sandbox.FilesDir) {
 		t.Errorf("a file outside %s was not refused: %v", sandbox.FilesDir, err)
+	}
+	bad.Files = []sandbox.File{{Path: sandbox.CABundlePath, Source: src}}
+	if _, err := d.Create(t.Context(), bad); err == nil || !strings.Contains(err.Error(), "SHA-256") {
+		t.Errorf("a file without its hash was not refused: %v", err)
 	}
 }

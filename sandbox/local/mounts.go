@@ -252,9 +252,9 @@ func writeFiles(cfg *initConfig, in func(string) string) error {
 		return fmt.Errorf("directory for sandbox files at %s: %w (a policy path that is a parent of %s hides it; grant narrower paths)", sandbox.FilesDir, err, sandbox.FilesDir)
 	}
 	for _, f := range cfg.Files {
-		b, err := os.ReadFile(f.Source)
+		b, err := sandbox.ReadFile(f)
 		if err != nil {
-			return fmt.Errorf("sandbox file %s: %w", f.Path, err)
+			return err
 		}
 		if err := os.WriteFile(in(f.Path), b, 0o444); err != nil {
 			return fmt.Errorf("sandbox file %s: %w", f.Path, err)

@@ -9,14 +9,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/nemoclave/nemoclave/policy"
+	"github.com/nemoclave/nemoclave/sandbox"
 )
-
-// initFile is one of sandbox.Spec.Files: Path inside the sandbox, Source
-// the copy in the sandbox's state directory.
-type initFile struct {
-	Path   string `json:"path"`
-	Source string `json:"source"`
-}
 
 // The supervisor and the init stage talk over a SOCK_SEQPACKET socketpair:
 // one JSON message per packet, with file descriptors attached as
@@ -80,10 +74,10 @@ type initConfig struct {
 	// carries the input side to the supervisor.
 	Stdin string `json:"stdin,omitempty"`
 	// Files are copied read-only into the root tmpfs below
-	// sandbox.FilesDir (sandbox.Spec.Files); the supervisor wrote each one
-	// into the sandbox's state directory, since a packet could not carry
-	// a CA bundle of the host's size.
-	Files []initFile `json:"files,omitempty"`
+	// sandbox.FilesDir (sandbox.Spec.Files). The init stage reads each
+	// from its host source (a packet could not carry a CA bundle of the
+	// host's size) and checks its hash.
+	Files []sandbox.File `json:"files,omitempty"`
 }
 
 // send writes one message with optional descriptors.

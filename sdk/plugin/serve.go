@@ -48,13 +48,9 @@ func Serve(p Plugin, opts ...ServeOption) {
 		os.Exit(1)
 	}
 	if o.logger == nil {
-		o.logger = hclog.New(&hclog.LoggerOptions{
-			Name:       p.Info().Name,
-			Output:     os.Stderr,
-			JSONFormat: true,
-			Level:      hclog.LevelFromString(envOr("NEMOCLAVE_PLUGIN_LOG_LEVEL", "info")),
-		})
+		o.logger = stderrLogger(p.Info().Name)
 	}
+	servedLogger.Store(&o.logger)
 	cfg := &goplugin.ServeConfig{
 		HandshakeConfig:  Handshake,
 		VersionedPlugins: versionedPlugins(p),

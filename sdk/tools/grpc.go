@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/codes"
 	grpcstatus "google.golang.org/grpc/status"
 
+	"github.com/nemoclave/nemoclave/sdk/internal/callctx"
 	pb "github.com/nemoclave/nemoclave/sdk/internal/pb/toolsv1"
 	"github.com/nemoclave/nemoclave/sdk/status"
 )
@@ -46,6 +47,8 @@ func (s *server) CallTool(ctx context.Context, req *pb.CallToolRequest) (*pb.Cal
 	if err != nil {
 		return nil, status.ToGRPC(err)
 	}
+	// plugin.Logger(ctx) tags the call's lines with the caller's sandbox.
+	ctx = callctx.WithSandbox(ctx, req.GetContext().GetSandbox())
 	res, err := impl.CallTool(ctx, &CallRequest{Name: req.Name, Arguments: nilIfEmpty(req.ArgumentsJson), Context: CallContext{
 		Sandbox: req.GetContext().GetSandbox(), Agent: req.GetContext().GetAgent(), Session: req.GetContext().GetSession(),
 	}})
