@@ -308,22 +308,26 @@ func secretCredentials(ctx context.Context, k *credentials.KubernetesSecret, log
 	}
 }
 
-func init() {
-	Register(func(_ *Globals) *cobra.Command {
-		return &cobra.Command{
-			Use:    sbk8s.SupervisorCommand + " run | exec [--env K=V]... -- CMD...",
-			Short:  "Supervise the agent inside a Kubernetes sandbox pod (run by the pod, not by people)",
-			Hidden: true,
-			// Flags belong to the command it runs.
-			DisableFlagParsing: true,
-			RunE: func(cmd *cobra.Command, args []string) error {
-				if code := sbk8s.RunSupervisor(args); code != 0 {
-					return &ExitError{Code: code}
-				}
-				return nil
-			},
-		}
-	})
+// kubernetesCommands are the commands only the kubernetes build has: the
+// in-pod supervisor.
+func kubernetesCommands(g *Globals) []*cobra.Command {
+	return []*cobra.Command{newSupervisorCmd(g)}
+}
+
+func newSupervisorCmd(_ *Globals) *cobra.Command {
+	return &cobra.Command{
+		Use:    sbk8s.SupervisorCommand + " run | exec [--env K=V]... -- CMD...",
+		Short:  "Supervise the agent inside a Kubernetes sandbox pod (run by the pod, not by people)",
+		Hidden: true,
+		// Flags belong to the command it runs.
+		DisableFlagParsing: true,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if code := sbk8s.RunSupervisor(args); code != 0 {
+				return &ExitError{Code: code}
+			}
+			return nil
+		},
+	}
 }
 
 // reloadingKeyPair serves the Front's certificate from files that a

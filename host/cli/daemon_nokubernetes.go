@@ -97,3 +97,6 @@ func kubernetesAvailable() error {
 func validateCredentialStore(_ context.Context, home string) (credentials.Backend, error) {
 	return credentials.Default(home), nil
 }
+
+// kubernetesCommands are the commands only the kubernetes build has: none.
+func kubernetesCommands(*Globals) []*cobra.Command { return nil }
