@@ -46,7 +46,4 @@ func init() {
 		}
 		return lookup, redact, nil
 	}
-	storeCredential = func(home, name, value string) error {
-		return credentials.NewFile(home).Set(context.Background(), name, credentials.NewSecret(value))
-	}
 }

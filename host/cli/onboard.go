@@ -19,14 +19,16 @@ import (
 
 	"github.com/nemoclave/nemoclave/blueprints"
 	"github.com/nemoclave/nemoclave/host/config"
+	"github.com/nemoclave/nemoclave/host/credentials"
 	"github.com/nemoclave/nemoclave/host/onboard"
 	"github.com/nemoclave/nemoclave/host/plugins"
 	"github.com/nemoclave/nemoclave/sdk/plugin"
 )
 
-// storeCredential saves a provider key in $NEMOCLAVE_HOME/credentials.json;
-// the credential store (host/credentials) sets it.
-var storeCredential func(home, name, value string) error
+// storeCredential saves a provider key in $NEMOCLAVE_HOME/credentials.json.
+func storeCredential(home, name, value string) error {
+	return credentials.NewFile(home).Set(context.Background(), name, credentials.NewSecret(value))
+}
 
 type onboardFlags struct {
 	nonInteractive bool
@@ -264,9 +266,6 @@ func writeOnboard(out io.Writer, g *Globals, c onboard.Choices, key, dirFlag str
 		return fmt.Errorf("%s exists with other contents; choose another --dir or move it away (onboard never overwrites a blueprint); nothing was written", bpPath)
 	}
 	if key != "" {
-		if storeCredential == nil {
-			return errors.New("this build has no credential store; cannot save the key")
-		}
 		if err := storeCredential(g.Home, c.Provider.Credential, key); err != nil {
 			return err
 		}
