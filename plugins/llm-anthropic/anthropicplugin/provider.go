@@ -61,7 +61,7 @@ func (*Plugin) ValidateConfig(_ context.Context, raw json.RawMessage) []plugin.D
 // Configure applies a config.
 func (p *Plugin) Configure(_ context.Context, cfg plugin.Config, _ plugin.Host) error {
 	c, timeout, diags := parseConfig(cfg.JSON)
-	if err := errorsOf(diags); err != nil {
+	if err := plugin.ConfigError("llm-anthropic", diags); err != nil {
 		return err
 	}
 	p.mu.Lock()

@@ -69,7 +69,7 @@ func (*Plugin) ValidateConfig(_ context.Context, raw json.RawMessage) []plugin.D
 // call, so a blueprint validates without reaching Entra.
 func (p *Plugin) Configure(_ context.Context, cfg plugin.Config, _ plugin.Host) error {
 	c, timeout, diags := parseConfig(cfg.JSON)
-	if err := errorsOf(diags); err != nil {
+	if err := plugin.ConfigError("llm-azure-openai", diags); err != nil {
 		return err
 	}
 	cred, err := newCredential(c, p.entraTransport)

@@ -63,7 +63,7 @@ func (*Plugin) ValidateConfig(_ context.Context, raw json.RawMessage) []plugin.D
 // Configure applies a config; it may be called again on a blueprint change.
 func (p *Plugin) Configure(_ context.Context, cfg plugin.Config, _ plugin.Host) error {
 	c, timeout, diags := parseConfig(cfg.JSON)
-	if err := errorsOf(diags); err != nil {
+	if err := plugin.ConfigError("llm-openai", diags); err != nil {
 		return err
 	}
 	p.mu.Lock()
