@@ -1,7 +1,6 @@
 package anthropicplugin
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -208,19 +207,7 @@ func setHeaders(cfg Config) func(http.Header) {
 }
 
 func (p *Plugin) do(ctx context.Context, hc *http.Client, cfg Config, method, path string, body []byte) (*http.Response, error) {
-	var rd io.Reader
-	if body != nil {
-		rd = bytes.NewReader(body)
-	}
-	hreq, err := http.NewRequestWithContext(ctx, method, secrets.JoinURL(cfg.BaseURL, path), rd)
-	if err != nil {
-		return nil, status.Errorf(status.InvalidArgument, "build request: %v", err)
-	}
-	if body != nil {
-		hreq.Header.Set("Content-Type", "application/json")
-	}
-	setHeaders(cfg)(hreq.Header)
-	return api(cfg).Send(ctx, hc, hreq)
+	return api(cfg).Do(ctx, hc, method, secrets.JoinURL(cfg.BaseURL, path), body, setHeaders(cfg))
 }
 
 // Forward sends an Anthropic-dialect request (messages, count_tokens)
