@@ -103,7 +103,7 @@ test-k8s: build build-k8s
 	$(GO) test $(GOTEST_FLAGS) -run 'TestUpstreamProxy' ./host/runtime/ ./gateway/egress/
 	@# TestHA_InspectedEgressOnEveryReplica runs replicas on one PostgreSQL state: started as in `make test`.
 	if [ -z "$${NEMOCLAVE_TEST_POSTGRES_URL:-}" ] && [ "$$(id -u)" = 0 ]; then . scripts/test-postgres.sh || exit 1; fi; \
-	bash scripts/k8s-testenv.sh run -- bash -c '$(GO) test -tags kubernetes $(GOTEST_FLAGS) ./sandbox/kubernetes/... ./host/credentials/... ./host/cli/... ./host/controller/... ./deploy/... && bash scripts/k8s-acceptance.sh'
+	bash scripts/k8s-testenv.sh run -- bash -c '$(GO) test -tags kubernetes $(GOTEST_FLAGS) ./sandbox/kubernetes/... ./host/credentials/... ./host/cli/... ./host/daemon/serve/... ./host/controller/... ./deploy/... && bash scripts/k8s-acceptance.sh'
 
 ## test-security: the sandbox escape catalogue only
 test-security: build

@@ -7,8 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nemoclave/nemoclave/internal/private"
-	_ "modernc.org/sqlite" // registers the "sqlite" driver
+	"github.com/nemoclave/nemoclave/internal/sqlitedb"
 )
 
 // UsageFileName is the usage database the daemon keeps in $NEMOCLAVE_HOME;
@@ -43,12 +42,9 @@ CREATE INDEX IF NOT EXISTS inference_usage_sandbox_ts ON inference_usage (sandbo
 // OpenSQLiteUsage opens (creating if needed) the usage table in the SQLite
 // file at path, e.g. $NEMOCLAVE_HOME/state.db.
 func OpenSQLiteUsage(path string) (*SQLUsage, error) {
-	if err := private.DBFile(path); err != nil {
-		return nil, fmt.Errorf("usage database: %w", err)
-	}
-	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)")
+	db, err := sqlitedb.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("open usage database %s: %w", path, err)
+		return nil, fmt.Errorf("usage database: %w", err)
 	}
 	if _, err := db.Exec(usageSchema); err != nil {
 		db.Close()

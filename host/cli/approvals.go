@@ -8,15 +8,13 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() {
-	Register(func(g *Globals) *cobra.Command {
-		cmd := &cobra.Command{
-			Use:   "approvals",
-			Short: "Answer egress requests to hosts no rule names (unknown_hosts = \"ask\")",
-		}
-		cmd.AddCommand(approvalsList(g), approvalsAnswer(g, true), approvalsAnswer(g, false))
-		return cmd
-	})
+func newApprovalsCmd(g *Globals) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "approvals",
+		Short: "Answer egress requests to hosts no rule names (unknown_hosts = \"ask\")",
+	}
+	cmd.AddCommand(approvalsList(g), approvalsAnswer(g, true), approvalsAnswer(g, false))
+	return cmd
 }
 
 func approvalsList(g *Globals) *cobra.Command {

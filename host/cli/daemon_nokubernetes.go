@@ -3,25 +3,20 @@
 package cli
 
 import (
-	"context"
-	"fmt"
-	"log/slog"
-	"os"
 	"sort"
-	"strings"
 
 	"github.com/spf13/cobra"
 
-	"github.com/nemoclave/nemoclave/host/credentials"
+	"github.com/nemoclave/nemoclave/host/daemon/serve"
 	"github.com/nemoclave/nemoclave/host/runtime"
 )
 
 // The default build links no client-go: the kubernetes sandbox driver and
 // the Secret credential backend are in the kubernetes build only
 // (`make build-k8s`, bin/nemoclave-k8s, and the container image). The
-// daemon still knows the kubernetes flags and their environment variables,
-// so that asking this build for a cluster fails with an error naming the
-// build that has one, instead of an unknown flag or a silently local run.
+// daemon still knows the kubernetes flags, so that asking this build for a
+// cluster fails with an error naming the build that has one
+// (host/daemon/serve), instead of an unknown flag or a silently local run.
 
 // kubernetesFlagEnv are the kubernetes daemon flags and their variables.
 var kubernetesFlagEnv = map[string]string{
@@ -38,62 +33,38 @@ var kubernetesFlagEnv = map[string]string{
 	"health-probe-address": "NEMOCLAVE_HEALTH_PROBE_ADDRESS", "kubernetes-controller-namespace": "NEMOCLAVE_K8S_CONTROLLER_NAMESPACES",
 }
 
-// kubernetesEnablers are the variables that turn the kubernetes driver or
-// the Secret backend on; the others only tune them.
-var kubernetesEnablers = []string{"NEMOCLAVE_KUBECONFIG", "NEMOCLAVE_K8S_IMAGE", "NEMOCLAVE_K8S_CREDENTIALS_SECRET", "NEMOCLAVE_K8S_CONTROLLER"}
-
-// kubernetesFlagsSet are the kubernetes flags given on the command line.
-var kubernetesFlagsSet func() []string
-
-func addKubernetesDaemonFlags(cmd *cobra.Command) {
-	names := make([]string, 0, len(kubernetesFlagEnv))
-	for name := range kubernetesFlagEnv {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	for _, name := range names {
+// addKubernetesDaemonFlags accepts the kubernetes flags, hidden, so that
+// serve.Run can refuse them by name (kubernetesFlagsGiven); k stays empty.
+func addKubernetesDaemonFlags(cmd *cobra.Command, _ *serve.KubernetesConfig) {
+	for _, name := range kubernetesFlagNames() {
 		cmd.Flags().String(name, "", "only in the "+runtime.KubernetesBuild+" build ($"+kubernetesFlagEnv[name]+")")
 		_ = cmd.Flags().MarkHidden(name)
 		if name == "kubernetes-controller" {
 			cmd.Flags().Lookup(name).NoOptDefVal = "true" // a boolean in the kubernetes build
 		}
 	}
-	kubernetesFlagsSet = func() []string {
-		var set []string
-		for _, name := range names {
-			if cmd.Flags().Changed(name) {
-				set = append(set, "--"+name)
-			}
-		}
-		return set
-	}
 }
 
-// setupDaemonKubernetes fails when the daemon is asked for a cluster.
-func setupDaemonKubernetes(_ context.Context, _ string, _ *slog.Logger) (daemonKubernetes, error) {
-	var asked []string
-	if kubernetesFlagsSet != nil {
-		asked = kubernetesFlagsSet()
+// kubernetesFlagNames are the kubernetes flags, sorted.
+func kubernetesFlagNames() []string {
+	names := make([]string, 0, len(kubernetesFlagEnv))
+	for name := range kubernetesFlagEnv {
+		names = append(names, name)
 	}
-	for _, v := range kubernetesEnablers {
-		if os.Getenv(v) != "" {
-			asked = append(asked, "$"+v)
+	sort.Strings(names)
+	return names
+}
+
+// kubernetesFlagsGiven are the kubernetes flags given on cmd's command line.
+func kubernetesFlagsGiven(cmd *cobra.Command) []string {
+	var set []string
+	for _, name := range kubernetesFlagNames() {
+		if cmd.Flags().Changed(name) {
+			set = append(set, "--"+name)
 		}
 	}
-	if len(asked) > 0 {
-		return noKubernetes(), fmt.Errorf("%s ask for the kubernetes sandbox driver, which this nemoclave binary is built without (it links no Kubernetes client): run the %s build instead (`make build-k8s` builds bin/%s; the container image carries it), or unset them to run sandboxes locally",
-			strings.Join(asked, ", "), runtime.KubernetesBuild, runtime.KubernetesBuild)
-	}
-	return noKubernetes(), nil
+	return set
 }
 
-// kubernetesAvailable is validate's answer for driver = "kubernetes".
-func kubernetesAvailable() error {
-	return fmt.Errorf("this nemoclave binary is built without the kubernetes sandbox driver; validate and run the blueprint with the %s build (`make build-k8s`)", runtime.KubernetesBuild)
-}
-
-// validateCredentialStore is the store the daemon would resolve
-// credentials from: credentials.json, then the environment.
-func validateCredentialStore(_ context.Context, home string) (credentials.Backend, error) {
-	return credentials.Default(home), nil
-}
+// kubernetesCommands are the commands only the kubernetes build has: none.
+func kubernetesCommands(*Globals) []*cobra.Command { return nil }

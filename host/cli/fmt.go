@@ -18,13 +18,12 @@ type fmtOptions struct {
 	check, diff, write, recursive bool
 }
 
-func init() {
-	Register(func(g *Globals) *cobra.Command {
-		var o fmtOptions
-		cmd := &cobra.Command{
-			Use:   "fmt [--check] [--diff] [--write] [--recursive] [paths...]",
-			Short: "Rewrite blueprint files in canonical HCL style",
-			Long: `Fmt rewrites *.hcl files in canonical style (the same as hclwrite.Format).
+func newFmtCmd(g *Globals) *cobra.Command {
+	var o fmtOptions
+	cmd := &cobra.Command{
+		Use:   "fmt [--check] [--diff] [--write] [--recursive] [paths...]",
+		Short: "Rewrite blueprint files in canonical HCL style",
+		Long: `Fmt rewrites *.hcl files in canonical style (the same as hclwrite.Format).
 Paths may be files or directories (default: the current directory);
 directories are searched for *.hcl files, and with --recursive their
 subdirectories too (except testdata, vendor, node_modules and hidden
@@ -36,20 +35,19 @@ Flags may also be written with one dash (-check, -diff, -write).
   --diff   print a unified diff of the changes; does not write unless
            --write is given too
   --write  write the formatted files (the default without --check/--diff)`,
-			RunE: func(cmd *cobra.Command, args []string) error {
-				if !cmd.Flags().Changed("write") {
-					o.write = !o.check && !o.diff
-				}
-				return runFmt(cmd, g, o, args)
-			},
-		}
-		cmd.Flags().BoolVar(&o.check, "check", false, "exit 1 if any file is not formatted")
-		cmd.Flags().BoolVar(&o.diff, "diff", false, "print diffs of the formatting changes")
-		cmd.Flags().BoolVar(&o.write, "write", true, "write the formatted result to the files")
-		cmd.Flags().BoolVar(&o.recursive, "recursive", false, "also format files in subdirectories")
-		allowSingleDash(cmd, "check", "diff", "write", "recursive", "home", "output")
-		return cmd
-	})
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if !cmd.Flags().Changed("write") {
+				o.write = !o.check && !o.diff
+			}
+			return runFmt(cmd, g, o, args)
+		},
+	}
+	cmd.Flags().BoolVar(&o.check, "check", false, "exit 1 if any file is not formatted")
+	cmd.Flags().BoolVar(&o.diff, "diff", false, "print diffs of the formatting changes")
+	cmd.Flags().BoolVar(&o.write, "write", true, "write the formatted result to the files")
+	cmd.Flags().BoolVar(&o.recursive, "recursive", false, "also format files in subdirectories")
+	allowSingleDash(cmd, "check", "diff", "write", "recursive", "home", "output")
+	return cmd
 }
 
 func runFmt(cmd *cobra.Command, _ *Globals, o fmtOptions, paths []string) error {

@@ -13,8 +13,6 @@ import (
 	"github.com/nemoclave/nemoclave/host/daemon"
 )
 
-func init() { Register(newInferenceCmd) }
-
 func newInferenceCmd(g *Globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "inference",

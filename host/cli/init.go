@@ -13,8 +13,6 @@ import (
 	"github.com/nemoclave/nemoclave/host/plugins"
 )
 
-func init() { Register(newInitCmd) }
-
 // lockedRow is one plugin as init reports it.
 type lockedRow struct {
 	Source      string   `json:"source"`

@@ -13,13 +13,12 @@ import (
 	"github.com/nemoclave/nemoclave/host/daemon"
 )
 
-func init() {
-	Register(func(g *Globals) *cobra.Command {
-		var fingerprint, caFile string
-		cmd := &cobra.Command{
-			Use:   "login --server URL",
-			Short: "Sign in to a remote nemoclave daemon (OIDC device code), so every command works on it",
-			Long: `Signs in to a daemon started with 'nemoclave daemon --listen ADDR' and keeps
+func newLoginCmd(g *Globals) *cobra.Command {
+	var fingerprint, caFile string
+	cmd := &cobra.Command{
+		Use:   "login --server URL",
+		Short: "Sign in to a remote nemoclave daemon (OIDC device code), so every command works on it",
+		Long: `Signs in to a daemon started with 'nemoclave daemon --listen ADDR' and keeps
 the server and your token in $NEMOCLAVE_HOME/login.json (mode 0600). From
 then on every command talks to that daemon, within your role (viewer,
 operator or admin, from the daemon's access.hcl), until 'nemoclave logout'.
@@ -34,44 +33,44 @@ A daemon with a self-signed certificate is pinned by its fingerprint
 certificate from a private CA is verified with --ca-file, a PEM bundle of
 that CA, which is also trusted (with the system roots) for the OIDC issuer.
 The file's path is kept in login.json; NEMOCLAVE_CA_FILE overrides it.`,
-			Example: `  nemoclave login --server https://nemoclave.example.com:7443
+		Example: `  nemoclave login --server https://nemoclave.example.com:7443
   nemoclave login --server https://10.0.0.5:7443 --fingerprint sha256:3f1c…
   nemoclave login --server https://nemoclave.corp.example:7443 --ca-file /etc/pki/corp-ca.pem
   NEMOCLAVE_TOKEN=$(my-issuer-cli token) nemoclave login --server https://nemoclave.example.com:7443`,
-			Args: cobra.NoArgs,
-			RunE: func(cmd *cobra.Command, _ []string) error {
-				server, _ := cmd.Flags().GetString("server")
-				return login(cmd.Context(), g, cmd.OutOrStdout(), cmd.ErrOrStderr(), server, fingerprint, caFile)
-			},
-		}
-		cmd.Flags().String("server", "", "the remote daemon: https://host:port (its --listen address)")
-		cmd.Flags().StringVar(&fingerprint, "fingerprint", "", "pin the daemon's self-signed certificate: sha256:<hex>, as the daemon printed it")
-		cmd.Flags().StringVar(&caFile, "ca-file", "", "PEM bundle of a private CA: it signs the daemon's certificate and/or the OIDC issuer's (kept in login.json)")
-		_ = cmd.MarkFlagRequired("server")
-		return cmd
-	})
-	Register(func(g *Globals) *cobra.Command {
-		return &cobra.Command{
-			Use:   "logout",
-			Short: "Forget the remote daemon and its token; commands use the local daemon again",
-			Args:  cobra.NoArgs,
-			RunE: func(cmd *cobra.Command, _ []string) error {
-				err := os.Remove(daemon.LoginPath(g.Home))
-				if errors.Is(err, os.ErrNotExist) {
-					fmt.Fprintln(cmd.OutOrStdout(), "not logged in to a remote daemon")
-					return nil
-				}
-				if err != nil {
-					return err
-				}
-				fmt.Fprintln(cmd.OutOrStdout(), "logged out; commands use the local daemon")
-				if os.Getenv("NEMOCLAVE_SERVER") != "" {
-					fmt.Fprintln(cmd.ErrOrStderr(), "note: NEMOCLAVE_SERVER is set, so commands still go to", os.Getenv("NEMOCLAVE_SERVER"))
-				}
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			server, _ := cmd.Flags().GetString("server")
+			return login(cmd.Context(), g, cmd.OutOrStdout(), cmd.ErrOrStderr(), server, fingerprint, caFile)
+		},
+	}
+	cmd.Flags().String("server", "", "the remote daemon: https://host:port (its --listen address)")
+	cmd.Flags().StringVar(&fingerprint, "fingerprint", "", "pin the daemon's self-signed certificate: sha256:<hex>, as the daemon printed it")
+	cmd.Flags().StringVar(&caFile, "ca-file", "", "PEM bundle of a private CA: it signs the daemon's certificate and/or the OIDC issuer's (kept in login.json)")
+	_ = cmd.MarkFlagRequired("server")
+	return cmd
+}
+
+func newLogoutCmd(g *Globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "logout",
+		Short: "Forget the remote daemon and its token; commands use the local daemon again",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			err := os.Remove(daemon.LoginPath(g.Home))
+			if errors.Is(err, os.ErrNotExist) {
+				fmt.Fprintln(cmd.OutOrStdout(), "not logged in to a remote daemon")
 				return nil
-			},
-		}
-	})
+			}
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), "logged out; commands use the local daemon")
+			if os.Getenv("NEMOCLAVE_SERVER") != "" {
+				fmt.Fprintln(cmd.ErrOrStderr(), "note: NEMOCLAVE_SERVER is set, so commands still go to", os.Getenv("NEMOCLAVE_SERVER"))
+			}
+			return nil
+		},
+	}
 }
 
 func login(ctx context.Context, g *Globals, out, progress io.Writer, server, fingerprint, caFile string) error {

@@ -10,55 +10,53 @@ import (
 	"github.com/nemoclave/nemoclave/host/daemon"
 )
 
-func init() {
-	Register(func(g *Globals) *cobra.Command {
-		var req daemon.LogsRequest
-		var tail, lines int
-		var raw bool
-		cmd := &cobra.Command{
-			Use:   "logs <sandbox>",
-			Short: "Show a sandbox's logs: the agent, the gateway, plugins or the audit trail",
-			Example: `  nemoclave logs quickstart --tail
+func newLogsCmd(g *Globals) *cobra.Command {
+	var req daemon.LogsRequest
+	var tail, lines int
+	var raw bool
+	cmd := &cobra.Command{
+		Use:   "logs <sandbox>",
+		Short: "Show a sandbox's logs: the agent, the gateway, plugins or the audit trail",
+		Example: `  nemoclave logs quickstart --tail
   nemoclave logs quickstart --tail 200
   nemoclave logs quickstart --source audit -n 20
   nemoclave logs quickstart --source gateway --follow
   nemoclave logs quickstart --raw > agent-output.bin`,
-			Long: `Show a sandbox's logs. Terminal control sequences the agent printed (clipboard,
+		Long: `Show a sandbox's logs. Terminal control sequences the agent printed (clipboard,
 title, screen clears, bidi overrides) are shown escaped, as \x1b... text, so
 a log cannot drive your terminal; --raw prints the bytes as they are.`,
-			Args: cobra.MinimumNArgs(1),
-			RunE: func(cmd *cobra.Command, args []string) error {
-				f := cmd.Flags()
-				name, n, err := logsTail(args, f.Changed("tail"), tail, f.Changed("lines"), lines)
-				if err != nil {
-					return err
-				}
-				req.Sandbox, req.Tail = name, n
-				c, err := connect(cmd.Context(), g)
-				if err != nil {
-					return err
-				}
-				defer c.Close()
-				if raw {
-					return c.Logs(cmd.Context(), req, cmd.OutOrStdout())
-				}
-				w := newEscapeWriter(cmd.OutOrStdout())
-				err = c.Logs(cmd.Context(), req, w)
-				if ferr := w.Flush(); err == nil {
-					err = ferr
-				}
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			f := cmd.Flags()
+			name, n, err := logsTail(args, f.Changed("tail"), tail, f.Changed("lines"), lines)
+			if err != nil {
 				return err
-			},
-		}
-		f := cmd.Flags()
-		f.StringVar(&req.Source, "source", "sandbox", "sandbox (the agent's output), gateway, plugin or audit")
-		f.BoolVarP(&req.Follow, "follow", "f", false, "keep printing new lines")
-		f.IntVar(&tail, "tail", 0, "only the last N lines: --tail (50), --tail N or --tail=N")
-		f.Lookup("tail").NoOptDefVal = strconv.Itoa(defaultTail)
-		f.IntVarP(&lines, "lines", "n", 0, "number of last lines to show (as --tail N)")
-		f.BoolVar(&raw, "raw", false, "print terminal control sequences as they are (by default they are shown escaped, so the agent cannot drive your terminal)")
-		return cmd
-	})
+			}
+			req.Sandbox, req.Tail = name, n
+			c, err := connect(cmd.Context(), g)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			if raw {
+				return c.Logs(cmd.Context(), req, cmd.OutOrStdout())
+			}
+			w := newEscapeWriter(cmd.OutOrStdout())
+			err = c.Logs(cmd.Context(), req, w)
+			if ferr := w.Flush(); err == nil {
+				err = ferr
+			}
+			return err
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&req.Source, "source", "sandbox", "sandbox (the agent's output), gateway, plugin or audit")
+	f.BoolVarP(&req.Follow, "follow", "f", false, "keep printing new lines")
+	f.IntVar(&tail, "tail", 0, "only the last N lines: --tail (50), --tail N or --tail=N")
+	f.Lookup("tail").NoOptDefVal = strconv.Itoa(defaultTail)
+	f.IntVarP(&lines, "lines", "n", 0, "number of last lines to show (as --tail N)")
+	f.BoolVar(&raw, "raw", false, "print terminal control sequences as they are (by default they are shown escaped, so the agent cannot drive your terminal)")
+	return cmd
 }
 
 // defaultTail is the count of a bare --tail.

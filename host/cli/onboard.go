@@ -19,14 +19,16 @@ import (
 
 	"github.com/nemoclave/nemoclave/blueprints"
 	"github.com/nemoclave/nemoclave/host/config"
+	"github.com/nemoclave/nemoclave/host/credentials"
 	"github.com/nemoclave/nemoclave/host/onboard"
 	"github.com/nemoclave/nemoclave/host/plugins"
 	"github.com/nemoclave/nemoclave/sdk/plugin"
 )
 
-// storeCredential saves a provider key in $NEMOCLAVE_HOME/credentials.json;
-// the credential store (host/credentials) sets it.
-var storeCredential func(home, name, value string) error
+// storeCredential saves a provider key in $NEMOCLAVE_HOME/credentials.json.
+func storeCredential(home, name, value string) error {
+	return credentials.NewFile(home).Set(context.Background(), name, credentials.NewSecret(value))
+}
 
 type onboardFlags struct {
 	nonInteractive bool
@@ -41,13 +43,12 @@ type onboardFlags struct {
 	skipVerify     bool
 }
 
-func init() {
-	Register(func(g *Globals) *cobra.Command {
-		var f onboardFlags
-		cmd := &cobra.Command{
-			Use:   "onboard",
-			Short: "Set up a provider, its key, a model and a starter blueprint",
-			Long: `Asks for a model provider (NVIDIA endpoints, OpenAI, Anthropic, Ollama, vLLM,
+func newOnboardCmd(g *Globals) *cobra.Command {
+	var f onboardFlags
+	cmd := &cobra.Command{
+		Use:   "onboard",
+		Short: "Set up a provider, its key, a model and a starter blueprint",
+		Long: `Asks for a model provider (NVIDIA endpoints, OpenAI, Anthropic, Ollama, vLLM,
 or the offline replay demo), stores its key in $NEMOCLAVE_HOME/credentials.json
 (never in the blueprint), picks a model, a sandbox name and policy presets,
 writes config.yaml and a starter blueprint, and checks that the provider answers.
@@ -55,25 +56,24 @@ writes config.yaml and a starter blueprint, and checks that the provider answers
 For scripts, --non-interactive takes everything from flags; the key comes from
 the environment variable named by --api-key-env (default: the provider's own,
 e.g. NVIDIA_API_KEY), never from the command line.`,
-			Example: `  nemoclave onboard
+		Example: `  nemoclave onboard
   NVIDIA_API_KEY=... nemoclave onboard --non-interactive --provider nvidia --sandbox assistant --presets pypi,github
   nemoclave onboard --non-interactive --provider replay --cassette examples/quickstart/cassette.json --skip-verify`,
-			Args: cobra.NoArgs,
-			RunE: func(cmd *cobra.Command, _ []string) error { return runOnboard(cmd, g, &f) },
-		}
-		fl := cmd.Flags()
-		fl.BoolVar(&f.nonInteractive, "non-interactive", false, "take every answer from flags and the environment")
-		fl.StringVar(&f.provider, "provider", envOr("NEMOCLAVE_PROVIDER", ""), "nvidia, openai, anthropic, ollama, vllm, nim or replay ($NEMOCLAVE_PROVIDER)")
-		fl.StringVar(&f.model, "model", envOr("NEMOCLAVE_MODEL", ""), "model name ($NEMOCLAVE_MODEL; default: the provider's first)")
-		fl.StringVar(&f.baseURL, "base-url", "", "the provider's API root (self-hosted ollama, vllm, nim: where your server listens)")
-		fl.StringVar(&f.keyEnv, "api-key-env", "", "environment variable holding the key (default: the provider's credential name)")
-		fl.StringVar(&f.sandbox, "sandbox", envOr("NEMOCLAVE_SANDBOX", "assistant"), "sandbox name")
-		fl.StringSliceVar(&f.presets, "presets", []string{"pypi"}, "policy presets (comma separated)")
-		fl.StringVar(&f.dir, "dir", ".", "where to write blueprint.hcl")
-		fl.StringVar(&f.cassette, "cassette", "", "cassette for the replay provider")
-		fl.BoolVar(&f.skipVerify, "skip-verify", false, "do not check that the provider answers")
-		return cmd
-	})
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runOnboard(cmd, g, &f) },
+	}
+	fl := cmd.Flags()
+	fl.BoolVar(&f.nonInteractive, "non-interactive", false, "take every answer from flags and the environment")
+	fl.StringVar(&f.provider, "provider", envOr("NEMOCLAVE_PROVIDER", ""), "nvidia, openai, anthropic, ollama, vllm, nim or replay ($NEMOCLAVE_PROVIDER)")
+	fl.StringVar(&f.model, "model", envOr("NEMOCLAVE_MODEL", ""), "model name ($NEMOCLAVE_MODEL; default: the provider's first)")
+	fl.StringVar(&f.baseURL, "base-url", "", "the provider's API root (self-hosted ollama, vllm, nim: where your server listens)")
+	fl.StringVar(&f.keyEnv, "api-key-env", "", "environment variable holding the key (default: the provider's credential name)")
+	fl.StringVar(&f.sandbox, "sandbox", envOr("NEMOCLAVE_SANDBOX", "assistant"), "sandbox name")
+	fl.StringSliceVar(&f.presets, "presets", []string{"pypi"}, "policy presets (comma separated)")
+	fl.StringVar(&f.dir, "dir", ".", "where to write blueprint.hcl")
+	fl.StringVar(&f.cassette, "cassette", "", "cassette for the replay provider")
+	fl.BoolVar(&f.skipVerify, "skip-verify", false, "do not check that the provider answers")
+	return cmd
 }
 
 func envOr(k, def string) string {
@@ -266,9 +266,6 @@ func writeOnboard(out io.Writer, g *Globals, c onboard.Choices, key, dirFlag str
 		return fmt.Errorf("%s exists with other contents; choose another --dir or move it away (onboard never overwrites a blueprint); nothing was written", bpPath)
 	}
 	if key != "" {
-		if storeCredential == nil {
-			return errors.New("this build has no credential store; cannot save the key")
-		}
 		if err := storeCredential(g.Home, c.Provider.Credential, key); err != nil {
 			return err
 		}

@@ -12,38 +12,36 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() {
-	Register(func(g *Globals) *cobra.Command {
-		var f blueprintFlags
-		cmd := &cobra.Command{
-			Use:   "plan <file|dir>",
-			Short: "Show what a blueprint would run: plugins, model routes, effective policies, sandboxes, agents",
-			Long: `Plan evaluates a blueprint like validate and prints what running it would
+func newPlanCmd(g *Globals) *cobra.Command {
+	var f blueprintFlags
+	cmd := &cobra.Command{
+		Use:   "plan <file|dir>",
+		Short: "Show what a blueprint would run: plugins, model routes, effective policies, sandboxes, agents",
+		Long: `Plan evaluates a blueprint like validate and prints what running it would
 do: the plugins to launch and their (redacted) configs, the model routes, the
 effective policy of every sandbox (presets merged), the sandboxes and the
 agents. -o json prints the evaluated blueprint as JSON; each sandbox carries
 its effective policy under "policy".`,
-			Args: cobra.ExactArgs(1),
-			RunE: func(cmd *cobra.Command, args []string) error {
-				bp, err := f.load(cmd.Context(), g, cmd.ErrOrStderr(), args[0])
-				if err != nil {
-					return err
-				}
-				switch g.Output {
-				case "table", "":
-					return writePlan(cmd.OutOrStdout(), bp)
-				case "json":
-					// Not Render: constraints like ">= 0.1" must stay readable,
-					// not become \u003e= 0.1.
-					return writeJSON(cmd.OutOrStdout(), bp)
-				}
-				return Render(cmd.OutOrStdout(), g.Output, bp, nil)
-			},
-		}
-		f.register(cmd)
-		allowSingleDash(cmd, "var", "var-file", "preset-dir", "home", "output")
-		return cmd
-	})
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			bp, err := f.load(cmd.Context(), g, cmd.ErrOrStderr(), args[0])
+			if err != nil {
+				return err
+			}
+			switch g.Output {
+			case "table", "":
+				return writePlan(cmd.OutOrStdout(), bp)
+			case "json":
+				// Not Render: constraints like ">= 0.1" must stay readable,
+				// not become \u003e= 0.1.
+				return writeJSON(cmd.OutOrStdout(), bp)
+			}
+			return Render(cmd.OutOrStdout(), g.Output, bp, nil)
+		},
+	}
+	f.register(cmd)
+	allowSingleDash(cmd, "var", "var-file", "preset-dir", "home", "output")
+	return cmd
 }
 
 // writePlan prints the plan for people.

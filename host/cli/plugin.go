@@ -15,8 +15,6 @@ import (
 	"github.com/nemoclave/nemoclave/sdk/schema"
 )
 
-func init() { Register(newPluginCmd) }
-
 func newPluginCmd(g *Globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "plugin",

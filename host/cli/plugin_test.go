@@ -88,7 +88,7 @@ func TestPluginCommands(t *testing.T) {
 func TestPluginSchemaSource(t *testing.T) {
 	t.Setenv("NEMOCLAVE_BIN_DIR", hashPluginBinDir(t))
 	ctx := context.Background()
-	src, release, err := SchemaSourceFactory(ctx, &Globals{Home: t.TempDir()})
+	src, release, err := schemaSource(ctx, &Globals{Home: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,12 +11,10 @@ import (
 	"github.com/nemoclave/nemoclave/policy"
 )
 
-func init() {
-	Register(func(g *Globals) *cobra.Command {
-		cmd := &cobra.Command{Use: "policy", Short: "Show and change a sandbox's policy"}
-		cmd.AddCommand(policyGet(g), policySet(g), policyAddPreset(g))
-		return cmd
-	})
+func newPolicyCmd(g *Globals) *cobra.Command {
+	cmd := &cobra.Command{Use: "policy", Short: "Show and change a sandbox's policy"}
+	cmd.AddCommand(policyGet(g), policySet(g), policyAddPreset(g))
+	return cmd
 }
 
 func policyGet(g *Globals) *cobra.Command {

@@ -16,8 +16,6 @@ import (
 	"github.com/nemoclave/nemoclave/host/credentials"
 )
 
-func init() { Register(newProviderCmd) }
-
 func newProviderCmd(g *Globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "provider",

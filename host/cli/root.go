@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"sync"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -19,18 +18,6 @@ type Globals struct {
 	Output string
 	// Home is $NEMOCLAVE_HOME (default ~/.nemoclave).
 	Home string
-}
-
-var (
-	regMu      sync.Mutex
-	registered []func(g *Globals) *cobra.Command
-)
-
-// Register adds a command constructor; files in this package call it from init.
-func Register(f func(g *Globals) *cobra.Command) {
-	regMu.Lock()
-	defer regMu.Unlock()
-	registered = append(registered, f)
 }
 
 // ExitError carries a specific exit code (validate exits 1 on diagnostics)
@@ -58,11 +45,14 @@ func NewRoot(name string) *cobra.Command {
 		}
 		return cmd.Help()
 	}
-	regMu.Lock()
-	defer regMu.Unlock()
-	for _, f := range registered {
-		root.AddCommand(f(g))
-	}
+	root.AddCommand(
+		newAgentCmd(g), newAgentConfigCmd(g), newApprovalsCmd(g), newDaemonCmd(g), newFmtCmd(g),
+		newInferenceCmd(g), newInitCmd(g), newLoginCmd(g), newLogoutCmd(g), newLogsCmd(g),
+		newOnboardCmd(g), newPlanCmd(g), newPluginCmd(g), newPolicyCmd(g), newProviderCmd(g),
+		newRunCmd(g), newSandboxCmd(g), newSetupCmd(g), newTermCmd(g), newValidateCmd(g), newVersionCmd(g),
+	)
+	// The kubernetes build adds the in-pod supervisor (daemon_kubernetes.go).
+	root.AddCommand(kubernetesCommands(g)...)
 	addCompletions(root, g)
 	return root
 }

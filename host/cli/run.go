@@ -17,15 +17,14 @@ import (
 	"github.com/nemoclave/nemoclave/sdk/plugin"
 )
 
-func init() {
-	Register(func(g *Globals) *cobra.Command {
-		var f blueprintFlags
-		var detach, replace bool
-		var attachAgent string
-		cmd := &cobra.Command{
-			Use:   "run <blueprint file or directory>",
-			Short: "Run a blueprint: plugins, gateway, sandbox and agent",
-			Long: `Evaluate the blueprint, launch its plugins, configure the gateway, create
+func newRunCmd(g *Globals) *cobra.Command {
+	var f blueprintFlags
+	var detach, replace bool
+	var attachAgent string
+	cmd := &cobra.Command{
+		Use:   "run <blueprint file or directory>",
+		Short: "Run a blueprint: plugins, gateway, sandbox and agent",
+		Long: `Evaluate the blueprint, launch its plugins, configure the gateway, create
 each agent's sandbox and start the agent. Attached (the default) the agent's
 output is your terminal until it exits, and your input is its input: on a
 terminal the agent gets a terminal of its own inside the sandbox (window
@@ -50,155 +49,154 @@ Signed in to a remote daemon (nemoclave login --server URL), the
 blueprint's directory and var files are uploaded to it (at most 1 MiB per
 file, 8 MiB in all) and evaluated there, confined to the upload: see
 docs/operators.md, "Remote runs".`,
-			Example: `  nemoclave run examples/quickstart/blueprint.hcl
+		Example: `  nemoclave run examples/quickstart/blueprint.hcl
   nemoclave run examples/quickstart/blueprint.hcl --var prompt=   # a chat
   printf 'What files are in my workspace?\n' | nemoclave run examples/quickstart/blueprint.hcl --var prompt=
   nemoclave run ./blueprints/assistant -d --var model=llama3.1
   nemoclave run ./blueprints/team --attach-agent reviewer`,
-			Args: cobra.ExactArgs(1),
-			RunE: func(cmd *cobra.Command, args []string) error {
-				remote, err := daemon.LoadLogin(g.Home)
-				if err != nil {
-					return err
-				}
-				path := args[0]
-				var upload *pb.Upload
-				var uploadVars []string
-				if remote != nil {
-					// A remote daemon cannot read this machine's files: the
-					// blueprint's directory travels with the run. A path
-					// that exists only on the daemon's host is read there,
-					// from a directory its admin opened for runs.
-					if _, err := os.Stat(path); err == nil {
-						if upload, uploadVars, err = daemon.PackUpload(path, f.varFiles); err != nil {
-							return err
-						}
-						path = ""
-					} else if !filepath.IsAbs(path) {
-						return fmt.Errorf("blueprint %s: %w; give a blueprint file or directory on this machine (it is uploaded to %s), or the absolute path of one on the daemon's host (under the run_dirs of its access.hcl)", path, err, remote.Server)
-					}
-				} else {
-					if path, err = filepath.Abs(path); err != nil {
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			remote, err := daemon.LoadLogin(g.Home)
+			if err != nil {
+				return err
+			}
+			path := args[0]
+			var upload *pb.Upload
+			var uploadVars []string
+			if remote != nil {
+				// A remote daemon cannot read this machine's files: the
+				// blueprint's directory travels with the run. A path
+				// that exists only on the daemon's host is read there,
+				// from a directory its admin opened for runs.
+				if _, err := os.Stat(path); err == nil {
+					if upload, uploadVars, err = daemon.PackUpload(path, f.varFiles); err != nil {
 						return err
 					}
-					if _, err := os.Stat(path); err != nil {
-						return fmt.Errorf("blueprint %s: %w", args[0], err)
-					}
+					path = ""
+				} else if !filepath.IsAbs(path) {
+					return fmt.Errorf("blueprint %s: %w; give a blueprint file or directory on this machine (it is uploaded to %s), or the absolute path of one on the daemon's host (under the run_dirs of its access.hcl)", path, err, remote.Server)
 				}
-				req := daemon.RunRequest{Path: path, Vars: map[string]string{}, Detach: detach, Replace: replace, VarEnv: map[string]string{},
-					// The daemon was started with another environment: a
-					// debug plugin exported in this shell reaches it per run.
-					ReattachPlugins: os.Getenv(plugin.ReattachEnv)}
-				for _, kv := range f.vars {
-					k, v, ok := strings.Cut(kv, "=")
-					if !ok || k == "" {
-						return fmt.Errorf("--var %q: write --var name=value", kv)
-					}
-					req.Vars[k] = v
+			} else {
+				if path, err = filepath.Abs(path); err != nil {
+					return err
 				}
+				if _, err := os.Stat(path); err != nil {
+					return fmt.Errorf("blueprint %s: %w", args[0], err)
+				}
+			}
+			req := daemon.RunRequest{Path: path, Vars: map[string]string{}, Detach: detach, Replace: replace, VarEnv: map[string]string{},
+				// The daemon was started with another environment: a
+				// debug plugin exported in this shell reaches it per run.
+				ReattachPlugins: os.Getenv(plugin.ReattachEnv)}
+			for _, kv := range f.vars {
+				k, v, ok := strings.Cut(kv, "=")
+				if !ok || k == "" {
+					return fmt.Errorf("--var %q: write --var name=value", kv)
+				}
+				req.Vars[k] = v
+			}
+			if upload != nil {
+				req.Upload, req.VarFiles = upload, uploadVars
+				n := 0
+				for _, uf := range upload.Files {
+					n += len(uf.Data)
+				}
+				fmt.Fprintf(cmd.ErrOrStderr(), "uploading %s (%d entries, %d KiB) to %s\n", upload.Name, len(upload.Files), (n+1023)/1024, remote.Server)
+			}
+			for _, vf := range f.varFiles {
 				if upload != nil {
-					req.Upload, req.VarFiles = upload, uploadVars
-					n := 0
-					for _, uf := range upload.Files {
-						n += len(uf.Data)
-					}
-					fmt.Fprintf(cmd.ErrOrStderr(), "uploading %s (%d entries, %d KiB) to %s\n", upload.Name, len(upload.Files), (n+1023)/1024, remote.Server)
+					break
 				}
-				for _, vf := range f.varFiles {
-					if upload != nil {
-						break
+				if remote != nil {
+					if !filepath.IsAbs(vf) {
+						return fmt.Errorf("--var-file %s: the daemon at %s reads it on its own host; give the absolute path there", vf, remote.Server)
 					}
-					if remote != nil {
-						if !filepath.IsAbs(vf) {
-							return fmt.Errorf("--var-file %s: the daemon at %s reads it on its own host; give the absolute path there", vf, remote.Server)
-						}
-						req.VarFiles = append(req.VarFiles, vf)
-						continue
-					}
-					abs, err := filepath.Abs(vf)
-					if err != nil {
-						return err
-					}
-					req.VarFiles = append(req.VarFiles, abs)
+					req.VarFiles = append(req.VarFiles, vf)
+					continue
 				}
-				for _, kv := range os.Environ() {
-					if k, v, ok := strings.Cut(kv, "="); ok && strings.HasPrefix(k, "NEMOCLAVE_VAR_") {
-						req.VarEnv[k] = v
-					}
-				}
-				c, err := connect(cmd.Context(), g)
+				abs, err := filepath.Abs(vf)
 				if err != nil {
 					return err
 				}
-				defer c.Close()
-				ctx, cancel := context.WithCancel(cmd.Context())
-				defer cancel()
-				// The agent's output reaches the terminal escaped (F20), like
-				// `nemoclave logs`.
-				out := newEscapeWriter(cmd.OutOrStdout())
-				defer out.Flush()
-				ev := &runPrinter{out: out, progress: cmd.ErrOrStderr(), tty: isTerminal(cmd.ErrOrStderr())}
-				defer ev.stopSpinner()
-				var sess *attachedRun
-				if attachAgent != "" && detach {
-					return fmt.Errorf("--attach-agent %s is for attached runs: with -d every agent gets a terminal; type into one with `nemoclave <sandbox> connect`", attachAgent)
+				req.VarFiles = append(req.VarFiles, abs)
+			}
+			for _, kv := range os.Environ() {
+				if k, v, ok := strings.Cut(kv, "="); ok && strings.HasPrefix(k, "NEMOCLAVE_VAR_") {
+					req.VarEnv[k] = v
 				}
-				req.AttachAgent = attachAgent
-				if !detach {
-					req.Stdin = stdinMode()
-				}
-				if req.Stdin == "tty" {
-					req.Rows, req.Cols = terminalSize()
-					restore, err := rawTerminal()
-					if err != nil {
-						return fmt.Errorf("%w; run with -d and `nemoclave <sandbox> connect`, or pipe the input", err)
-					}
-					defer restore()
-					tw := newTerminalWriter(cmd.OutOrStdout())
-					defer tw.Flush()
-					ev.out, ev.progress = tw, crlfWriter{cmd.ErrOrStderr()}
-				}
-				if req.Stdin != "" {
-					sess = &attachedRun{c: c, ctx: ctx, cancel: cancel, tty: req.Stdin == "tty", progress: ev.progress}
-					sess.input = readInput(os.Stdin, sess.tty, sess.started.Load, sess.interrupt)
-					ev.attach = sess.attach
-				}
-				err = c.Run(ctx, req, ev)
-				ev.stopSpinner()
-				if sess != nil && sess.detached.Load() {
-					fmt.Fprintf(ev.progress, "detached from %s; it keeps running: type into it again with `nemoclave %s connect`, stop it with `nemoclave sandbox delete %s`\n", sess.sandbox, sess.sandbox, sess.sandbox)
-					return nil
-				}
+			}
+			c, err := connect(cmd.Context(), g)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			ctx, cancel := context.WithCancel(cmd.Context())
+			defer cancel()
+			// The agent's output reaches the terminal escaped (F20), like
+			// `nemoclave logs`.
+			out := newEscapeWriter(cmd.OutOrStdout())
+			defer out.Flush()
+			ev := &runPrinter{out: out, progress: cmd.ErrOrStderr(), tty: isTerminal(cmd.ErrOrStderr())}
+			defer ev.stopSpinner()
+			var sess *attachedRun
+			if attachAgent != "" && detach {
+				return fmt.Errorf("--attach-agent %s is for attached runs: with -d every agent gets a terminal; type into one with `nemoclave <sandbox> connect`", attachAgent)
+			}
+			req.AttachAgent = attachAgent
+			if !detach {
+				req.Stdin = stdinMode()
+			}
+			if req.Stdin == "tty" {
+				req.Rows, req.Cols = terminalSize()
+				restore, err := rawTerminal()
 				if err != nil {
-					if ctx.Err() != nil {
-						fmt.Fprintln(ev.progress, "interrupted: the run was stopped and cleaned up")
-						return &ExitError{Code: 130}
-					}
-					if ev.stepFailed {
-						// The failed step already showed the diagnostic;
-						// print each diagnostic once.
-						return &ExitError{Code: 1}
-					}
-					return err
+					return fmt.Errorf("%w; run with -d and `nemoclave <sandbox> connect`, or pipe the input", err)
 				}
-				if detach {
-					fmt.Fprintf(cmd.ErrOrStderr(), "running in the background; see `nemoclave sandbox list` and `nemoclave logs <sandbox> --tail`\n")
-					return nil
-				}
-				if ev.failed != 0 {
-					return &ExitError{Code: ev.failed}
-				}
+				defer restore()
+				tw := newTerminalWriter(cmd.OutOrStdout())
+				defer tw.Flush()
+				ev.out, ev.progress = tw, crlfWriter{cmd.ErrOrStderr()}
+			}
+			if req.Stdin != "" {
+				sess = &attachedRun{c: c, ctx: ctx, cancel: cancel, tty: req.Stdin == "tty", progress: ev.progress}
+				sess.input = readInput(os.Stdin, sess.tty, sess.started.Load, sess.interrupt)
+				ev.attach = sess.attach
+			}
+			err = c.Run(ctx, req, ev)
+			ev.stopSpinner()
+			if sess != nil && sess.detached.Load() {
+				fmt.Fprintf(ev.progress, "detached from %s; it keeps running: type into it again with `nemoclave %s connect`, stop it with `nemoclave sandbox delete %s`\n", sess.sandbox, sess.sandbox, sess.sandbox)
 				return nil
-			},
-		}
-		f.register(cmd)
-		cmd.Flags().BoolVarP(&detach, "detach", "d", false, "start and return; the run continues in the daemon")
-		cmd.Flags().BoolVar(&replace, "replace", false, "delete this blueprint's sandboxes first even when they are running")
-		cmd.Flags().StringVar(&attachAgent, "attach-agent", "", "the agent (or its sandbox) that reads an attached run's input when the blueprint has several (default: the first)")
-		// Terraform's spelling (-var name=value) works as for validate and plan.
-		allowSingleDash(cmd, "var", "var-file", "preset-dir", "replace")
-		return cmd
-	})
+			}
+			if err != nil {
+				if ctx.Err() != nil {
+					fmt.Fprintln(ev.progress, "interrupted: the run was stopped and cleaned up")
+					return &ExitError{Code: 130}
+				}
+				if ev.stepFailed {
+					// The failed step already showed the diagnostic;
+					// print each diagnostic once.
+					return &ExitError{Code: 1}
+				}
+				return err
+			}
+			if detach {
+				fmt.Fprintf(cmd.ErrOrStderr(), "running in the background; see `nemoclave sandbox list` and `nemoclave logs <sandbox> --tail`\n")
+				return nil
+			}
+			if ev.failed != 0 {
+				return &ExitError{Code: ev.failed}
+			}
+			return nil
+		},
+	}
+	f.register(cmd)
+	cmd.Flags().BoolVarP(&detach, "detach", "d", false, "start and return; the run continues in the daemon")
+	cmd.Flags().BoolVar(&replace, "replace", false, "delete this blueprint's sandboxes first even when they are running")
+	cmd.Flags().StringVar(&attachAgent, "attach-agent", "", "the agent (or its sandbox) that reads an attached run's input when the blueprint has several (default: the first)")
+	// Terraform's spelling (-var name=value) works as for validate and plan.
+	allowSingleDash(cmd, "var", "var-file", "preset-dir", "replace")
+	return cmd
 }
 
 // runPrinter shows a run's steps on stderr and the agent's output on

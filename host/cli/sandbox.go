@@ -14,16 +14,14 @@ import (
 	"github.com/nemoclave/nemoclave/host/daemon"
 )
 
-func init() {
-	Register(func(g *Globals) *cobra.Command {
-		cmd := &cobra.Command{
-			Use:     "sandbox",
-			Aliases: []string{"sandboxes", "sb"},
-			Short:   "List, inspect, enter and delete sandboxes",
-		}
-		cmd.AddCommand(sandboxList(g), sandboxGet(g), sandboxConnect(g), sandboxExec(g), sandboxDelete(g))
-		return cmd
-	})
+func newSandboxCmd(g *Globals) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:     "sandbox",
+		Aliases: []string{"sandboxes", "sb"},
+		Short:   "List, inspect, enter and delete sandboxes",
+	}
+	cmd.AddCommand(sandboxList(g), sandboxGet(g), sandboxConnect(g), sandboxExec(g), sandboxDelete(g))
+	return cmd
 }
 
 func sandboxList(g *Globals) *cobra.Command {

@@ -4,14 +4,18 @@ import (
 	"context"
 
 	"github.com/nemoclave/nemoclave/blueprints"
+	"github.com/nemoclave/nemoclave/host/plugins"
 )
 
-// SchemaSourceFactory supplies the SchemaSource that validate and plan
-// decode plugin config blocks with. The default is the static fallback
-// that knows the builtin plugins' schemas without launching anything. The
-// plugin manager replaces it (from an init in its own file) with one that
-// launches the blueprint's plugins and asks them; release is called when
-// the command is done, to stop whatever was launched.
-var SchemaSourceFactory = func(ctx context.Context, g *Globals) (src blueprints.SchemaSource, release func(), err error) {
-	return blueprints.BuiltinSchemaSource(), func() {}, nil
+// schemaSource is the SchemaSource that validate and plan decode plugin
+// config blocks with: it asks the blueprint's real plugins for their
+// schemas and verdicts through the plugin manager, and falls back to the
+// builtin plugins' schemas. release kills what was launched; call it when
+// the command is done.
+func schemaSource(_ context.Context, g *Globals) (src blueprints.SchemaSource, release func(), err error) {
+	m, err := newPluginManager(g)
+	if err != nil {
+		return nil, nil, err
+	}
+	return plugins.NewSchemaSource(m, blueprints.BuiltinSchemaSource()), m.Close, nil
 }

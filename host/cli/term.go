@@ -13,35 +13,33 @@ import (
 	"github.com/nemoclave/nemoclave/host/tui"
 )
 
-func init() {
-	Register(func(g *Globals) *cobra.Command {
-		var interval time.Duration
-		cmd := &cobra.Command{
-			Use:   "term",
-			Short: "Terminal dashboard: sandboxes, live logs, approvals, inference",
-			Long: `A dashboard of this daemon: [1] sandboxes, [2] the selected sandbox's logs,
+func newTermCmd(g *Globals) *cobra.Command {
+	var interval time.Duration
+	cmd := &cobra.Command{
+		Use:   "term",
+		Short: "Terminal dashboard: sandboxes, live logs, approvals, inference",
+		Long: `A dashboard of this daemon: [1] sandboxes, [2] the selected sandbox's logs,
 [3] pending egress approvals (ID, sandbox, destination, waiting, expires in;
 answer with a once, s for the sandbox, p persist, d deny) and [4] inference:
 each running sandbox's routes, provider circuits and token and cost usage
 against its budget, and a chart of the tokens used per refresh interval.`,
-			Args: cobra.NoArgs,
-			RunE: func(cmd *cobra.Command, _ []string) error {
-				c, err := connect(cmd.Context(), g)
-				if err != nil {
-					return err
-				}
-				defer c.Close()
-				p := tea.NewProgram(tui.New(daemonSource{c}, interval), tea.WithAltScreen(), tea.WithContext(cmd.Context()))
-				_, err = p.Run()
-				if err == tea.ErrProgramKilled && cmd.Context().Err() != nil {
-					return nil
-				}
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := connect(cmd.Context(), g)
+			if err != nil {
 				return err
-			},
-		}
-		cmd.Flags().DurationVar(&interval, "interval", 2*time.Second, "refresh interval")
-		return cmd
-	})
+			}
+			defer c.Close()
+			p := tea.NewProgram(tui.New(daemonSource{c}, interval), tea.WithAltScreen(), tea.WithContext(cmd.Context()))
+			_, err = p.Run()
+			if err == tea.ErrProgramKilled && cmd.Context().Err() != nil {
+				return nil
+			}
+			return err
+		},
+	}
+	cmd.Flags().DurationVar(&interval, "interval", 2*time.Second, "refresh interval")
+	return cmd
 }
 
 // daemonSource feeds the dashboard from the daemon.

@@ -62,7 +62,7 @@ func (f *blueprintFlags) evaluate(ctx context.Context, g *Globals, path string) 
 			dirs = []string{filepath.Join(g.Home, "presets")}
 		}
 	}
-	src, release, err := SchemaSourceFactory(ctx, g)
+	src, release, err := schemaSource(ctx, g)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("cannot prepare plugin schemas: %w", err)
 	}

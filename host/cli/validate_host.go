@@ -5,6 +5,7 @@ import (
 
 	"github.com/nemoclave/nemoclave/blueprints"
 	"github.com/nemoclave/nemoclave/host/credentials"
+	"github.com/nemoclave/nemoclave/host/daemon/serve"
 	"github.com/nemoclave/nemoclave/host/runtime"
 )
 
@@ -23,7 +24,7 @@ type validateHost struct {
 }
 
 func newValidateHost(ctx context.Context, home string) (blueprints.Host, error) {
-	store, err := validateCredentialStore(ctx, home)
+	store, err := serve.CredentialStore(ctx, home)
 	if err != nil {
 		return nil, err
 	}
@@ -35,7 +36,7 @@ func (h validateHost) CheckDriver(name string) error {
 	case blueprints.DriverLocal:
 		return nil
 	case blueprints.DriverKubernetes:
-		return kubernetesAvailable()
+		return serve.KubernetesAvailable()
 	}
 	return runtime.DriverUnavailable(name, []string{blueprints.DriverLocal})
 }

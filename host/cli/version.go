@@ -12,22 +12,20 @@ import (
 	"github.com/nemoclave/nemoclave/version"
 )
 
-func init() {
-	Register(func(g *Globals) *cobra.Command {
-		return &cobra.Command{
-			Use:   "version",
-			Short: "Print the CLI's and the daemon's version and build id",
-			Long: `Print this binary's version and Go build id, and those of the daemon serving
+func newVersionCmd(g *Globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the CLI's and the daemon's version and build id",
+		Long: `Print this binary's version and Go build id, and those of the daemon serving
 $NEMOCLAVE_HOME when one runs. The CLI restarts an idle daemon of another
 build by itself; a busy one is reported with the command that restarts it.`,
-			Example: `  nemoclave version
+		Example: `  nemoclave version
   nemoclave --version`,
-			Args: cobra.NoArgs,
-			RunE: func(cmd *cobra.Command, _ []string) error {
-				return printVersion(cmd.Context(), cmd.OutOrStdout(), g)
-			},
-		}
-	})
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return printVersion(cmd.Context(), cmd.OutOrStdout(), g)
+		},
+	}
 }
 
 // versionInfo is what `nemoclave version -o json` prints.

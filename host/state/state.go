@@ -7,14 +7,12 @@ import (
 	"errors"
 	"fmt"
 	neturl "net/url"
-	"os"
 	"strings"
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
-	_ "modernc.org/sqlite"             // registers the "sqlite" driver
 
-	"github.com/nemoclave/nemoclave/internal/private"
+	"github.com/nemoclave/nemoclave/internal/sqlitedb"
 	"github.com/nemoclave/nemoclave/policy"
 )
 
@@ -144,20 +142,13 @@ func (d *DB) q(query string) string {
 
 // Open opens (creating if needed) the SQLite state database at path.
 func Open(path string) (*DB, error) {
-	if err := private.DBFile(path); err != nil {
-		return nil, fmt.Errorf("state: %w", err)
-	}
-	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=busy_timeout(5000)&_pragma=foreign_keys(ON)")
+	db, err := sqlitedb.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("open state %s: %w", path, err)
+		return nil, fmt.Errorf("state: %w", err)
 	}
 	if _, err := db.Exec(fmt.Sprintf(schema, "INTEGER PRIMARY KEY AUTOINCREMENT")); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("state %s: %w (if the file is corrupt, move it aside; the daemon recreates it)", path, err)
-	}
-	if err := os.Chmod(path, 0o600); err != nil {
-		db.Close()
-		return nil, err
 	}
 	return &DB{db: db}, nil
 }

@@ -1,6 +1,7 @@
 package llmhttp
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"github.com/nemoclave/nemoclave/internal/secrets"
@@ -72,6 +73,24 @@ type Provider struct {
 	ErrorMessage func(body []byte) string
 	// Code maps an HTTP status to an error class.
 	Code func(httpStatus int) status.Code
+}
+
+// Do sends method url with body (JSON, when not nil) and the headers set
+// writes, through Send.
+func (p Provider) Do(ctx context.Context, hc *http.Client, method, url string, body []byte, set func(http.Header)) (*http.Response, error) {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	hreq, err := http.NewRequestWithContext(ctx, method, url, rd)
+	if err != nil {
+		return nil, status.Errorf(status.InvalidArgument, "build request: %v", err)
+	}
+	if body != nil {
+		hreq.Header.Set("Content-Type", "application/json")
+	}
+	set(hreq.Header)
+	return p.Send(ctx, hc, hreq)
 }
 
 // Send performs hreq and returns a 2xx response (the caller closes its

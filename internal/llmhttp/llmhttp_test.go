@@ -2,6 +2,7 @@ package llmhttp
 
 import (
 	"context"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -74,5 +75,40 @@ func TestForwardStreamsAndFiltersHeaders(t *testing.T) {
 	}
 	if body.String() != "event: ping\ndata: {}\n\n" {
 		t.Fatalf("body %q", body.String())
+	}
+}
+
+// Do sends the body as JSON with the plugin's headers; a request without
+// a body carries no Content-Type.
+func TestDo(t *testing.T) {
+	type seen struct{ method, path, ctype, auth, body string }
+	got := make(chan seen, 2)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		got <- seen{r.Method, r.URL.Path, r.Header.Get("Content-Type"), r.Header.Get("Authorization"), string(b)}
+		w.WriteHeader(http.StatusOK)
+	}))
+	defer srv.Close()
+	p := Provider{Key: "k"}
+	set := func(h http.Header) { h.Set("Authorization", "Bearer k") }
+	for _, tc := range []struct {
+		method string
+		body   []byte
+		want   seen
+	}{
+		{http.MethodPost, []byte(`{"a":1}`), seen{http.MethodPost, "/v1/x", "application/json", "Bearer k", `{"a":1}`}},
+		{http.MethodGet, nil, seen{http.MethodGet, "/v1/x", "", "Bearer k", ""}},
+	} {
+		resp, err := p.Do(context.Background(), srv.Client(), tc.method, srv.URL+"/v1/x", tc.body, set)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.method, err)
+		}
+		resp.Body.Close()
+		if s := <-got; s != tc.want {
+			t.Errorf("%s: the server saw %+v, want %+v", tc.method, s, tc.want)
+		}
+	}
+	if _, err := p.Do(context.Background(), srv.Client(), "BAD METHOD", srv.URL, nil, set); status.CodeOf(err) != status.InvalidArgument {
+		t.Errorf("a request that cannot be built: %v, want InvalidArgument", err)
 	}
 }

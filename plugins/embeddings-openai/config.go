@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"fmt"
 	"net/url"
 	"strings"
 	"time"
@@ -109,18 +108,4 @@ func parseConfig(raw json.RawMessage) (config, []plugin.Diagnostic) {
 		ds = append(ds, plugin.Errorf([]string{"api_key"}, "api_key contains a line break; re-add the credential without it"))
 	}
 	return c, ds
-}
-
-// errorsOf joins error diagnostics into one error for Configure.
-func errorsOf(ds []plugin.Diagnostic) error {
-	var msgs []string
-	for _, d := range ds {
-		if d.Severity == plugin.SeverityError {
-			msgs = append(msgs, d.Summary)
-		}
-	}
-	if len(msgs) == 0 {
-		return nil
-	}
-	return fmt.Errorf("embeddings-openai config: %s", strings.Join(msgs, "; "))
 }

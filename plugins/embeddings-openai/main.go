@@ -54,7 +54,7 @@ func (*openaiPlugin) ValidateConfig(_ context.Context, raw json.RawMessage) []pl
 
 func (p *openaiPlugin) Configure(_ context.Context, cfg plugin.Config, _ plugin.Host) error {
 	c, ds := parseConfig(cfg.JSON)
-	if err := errorsOf(ds); err != nil {
+	if err := plugin.ConfigError("embeddings-openai", ds); err != nil {
 		return err
 	}
 	proxy := httpproxy.FromEnvironment().ProxyFunc()

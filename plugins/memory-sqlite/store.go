@@ -8,14 +8,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
-	_ "modernc.org/sqlite" // registers the "sqlite" driver
-
+	"github.com/nemoclave/nemoclave/internal/sqlitedb"
 	"github.com/nemoclave/nemoclave/sdk/embeddings"
 	"github.com/nemoclave/nemoclave/sdk/memory"
 	"github.com/nemoclave/nemoclave/sdk/status"
@@ -64,17 +61,13 @@ type store struct {
 	vecs  *vectorIndex
 }
 
-// openDB opens path in WAL mode with synchronous=FULL on every connection:
-// a commit returns only after the WAL is fsynced, which is what makes an
-// acknowledged write survive SIGKILL and power loss.
+// openDB opens path as every nemoclave SQLite file is opened (WAL,
+// synchronous=FULL: an acknowledged write survives SIGKILL and power
+// loss; see internal/sqlitedb).
 func openDB(path string) (*sql.DB, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, fmt.Errorf("create the memory database directory: %w (the plugin may only write under its state dir)", err)
-	}
-	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=busy_timeout(10000)&_txlock=immediate"
-	db, err := sql.Open("sqlite", dsn)
+	db, err := sqlitedb.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("open memory database %s: %w", path, err)
+		return nil, fmt.Errorf("memory database: %w (the plugin may only write under its state dir)", err)
 	}
 	return db, nil
 }

@@ -7,13 +7,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 
-	_ "modernc.org/sqlite" // registers the "sqlite" driver
-
+	"github.com/nemoclave/nemoclave/internal/sqlitedb"
 	"github.com/nemoclave/nemoclave/sdk/embeddings"
 	"github.com/nemoclave/nemoclave/sdk/retrieval"
 	"github.com/nemoclave/nemoclave/sdk/status"
@@ -90,12 +87,9 @@ type store struct {
 }
 
 func openStore(ctx context.Context, path string, emb embeddings.Embedder, cfg config) (*store, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, fmt.Errorf("create the retrieval database directory: %w (the plugin may only write under its state dir)", err)
-	}
-	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=busy_timeout(10000)&_txlock=immediate")
+	db, err := sqlitedb.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("open retrieval database %s: %w", path, err)
+		return nil, fmt.Errorf("retrieval database: %w (the plugin may only write under its state dir)", err)
 	}
 	if _, err := db.ExecContext(ctx, schemaSQL); err != nil {
 		db.Close()

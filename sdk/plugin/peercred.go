@@ -5,9 +5,8 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"strconv"
-	"strings"
 
+	"github.com/prometheus/procfs"
 	"google.golang.org/grpc/credentials"
 )
 
@@ -116,20 +115,13 @@ func descendsFrom(pid, root int) bool {
 
 // parentPid is the ppid field of /proc/<pid>/stat, or 0.
 func parentPid(pid int) int {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	p, err := procfs.NewProc(pid)
 	if err != nil {
 		return 0
 	}
-	// pid (comm) state ppid ...: comm may contain spaces and parentheses.
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
+	st, err := p.Stat()
+	if err != nil {
 		return 0
 	}
-	f := strings.Fields(s[i+1:])
-	if len(f) < 2 {
-		return 0
-	}
-	ppid, _ := strconv.Atoi(f[1])
-	return ppid
+	return st.PPID
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 
 	"github.com/nemoclave/nemoclave/sdk/schema"
 )
@@ -51,6 +52,24 @@ type Diagnostic struct {
 // Errorf is a convenience for an error diagnostic about path.
 func Errorf(path []string, format string, args ...any) Diagnostic {
 	return Diagnostic{Severity: SeverityError, Summary: fmt.Sprintf(format, args...), Path: path}
+}
+
+// ConfigError is the error of the error diagnostics in ds, or nil when
+// there are none (warnings do not count): "<name> config: <summary>;
+// <summary>". Configure uses it on its own parse of the config: the SDK
+// refuses a config with errors before Configure runs, but a plugin used
+// in-process (a test, a benchmark) is configured without the SDK's server.
+func ConfigError(name string, ds []Diagnostic) error {
+	var msgs []string
+	for _, d := range ds {
+		if d.Severity != SeverityWarning {
+			msgs = append(msgs, d.Summary)
+		}
+	}
+	if len(msgs) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%s config: %s", name, strings.Join(msgs, "; "))
 }
 
 // Config is what Configure receives.

@@ -173,3 +173,18 @@ func (i infoOnly) Info() Info                                                 { 
 func (infoOnly) ConfigSchema() *schema.Schema                                 { return nil }
 func (infoOnly) ValidateConfig(context.Context, json.RawMessage) []Diagnostic { return nil }
 func (infoOnly) Configure(context.Context, Config, Host) error                { return nil }
+
+// ConfigError joins the error diagnostics, names the plugin, and ignores
+// warnings.
+func TestConfigError(t *testing.T) {
+	if err := ConfigError("llm-x", nil); err != nil {
+		t.Errorf("no diagnostics: %v", err)
+	}
+	if err := ConfigError("llm-x", []Diagnostic{{Severity: SeverityWarning, Summary: "w"}}); err != nil {
+		t.Errorf("a warning only: %v", err)
+	}
+	err := ConfigError("llm-x", []Diagnostic{Errorf([]string{"a"}, "a is bad"), {Severity: SeverityWarning, Summary: "w"}, Errorf(nil, "b is missing")})
+	if err == nil || err.Error() != "llm-x config: a is bad; b is missing" {
+		t.Errorf("got %v", err)
+	}
+}

@@ -2,7 +2,6 @@ package anthropicplugin
 
 import (
 	"encoding/json"
-	"fmt"
 	"net/url"
 	"strings"
 	"time"
@@ -81,17 +80,4 @@ func parseConfig(raw json.RawMessage) (Config, time.Duration, []plugin.Diagnosti
 		diags = append(diags, plugin.Errorf([]string{"api_key"}, "api_key contains a line break; re-add the credential without it"))
 	}
 	return c, d, diags
-}
-
-func errorsOf(diags []plugin.Diagnostic) error {
-	var msgs []string
-	for _, d := range diags {
-		if d.Severity == plugin.SeverityError {
-			msgs = append(msgs, d.Summary)
-		}
-	}
-	if len(msgs) == 0 {
-		return nil
-	}
-	return fmt.Errorf("llm-anthropic config: %s", strings.Join(msgs, "; "))
 }

@@ -1,7 +1,6 @@
 package anthropicplugin
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -61,7 +60,7 @@ func (*Plugin) ValidateConfig(_ context.Context, raw json.RawMessage) []plugin.D
 // Configure applies a config.
 func (p *Plugin) Configure(_ context.Context, cfg plugin.Config, _ plugin.Host) error {
 	c, timeout, diags := parseConfig(cfg.JSON)
-	if err := errorsOf(diags); err != nil {
+	if err := plugin.ConfigError("llm-anthropic", diags); err != nil {
 		return err
 	}
 	p.mu.Lock()
@@ -208,19 +207,7 @@ func setHeaders(cfg Config) func(http.Header) {
 }
 
 func (p *Plugin) do(ctx context.Context, hc *http.Client, cfg Config, method, path string, body []byte) (*http.Response, error) {
-	var rd io.Reader
-	if body != nil {
-		rd = bytes.NewReader(body)
-	}
-	hreq, err := http.NewRequestWithContext(ctx, method, secrets.JoinURL(cfg.BaseURL, path), rd)
-	if err != nil {
-		return nil, status.Errorf(status.InvalidArgument, "build request: %v", err)
-	}
-	if body != nil {
-		hreq.Header.Set("Content-Type", "application/json")
-	}
-	setHeaders(cfg)(hreq.Header)
-	return api(cfg).Send(ctx, hc, hreq)
+	return api(cfg).Do(ctx, hc, method, secrets.JoinURL(cfg.BaseURL, path), body, setHeaders(cfg))
 }
 
 // Forward sends an Anthropic-dialect request (messages, count_tokens)

@@ -2,7 +2,6 @@ package azureplugin
 
 import (
 	"encoding/json"
-	"fmt"
 	"net"
 	"net/url"
 	"regexp"
@@ -184,17 +183,4 @@ func loopback(host string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
-}
-
-func errorsOf(diags []plugin.Diagnostic) error {
-	var msgs []string
-	for _, d := range diags {
-		if d.Severity == plugin.SeverityError {
-			msgs = append(msgs, d.Summary)
-		}
-	}
-	if len(msgs) == 0 {
-		return nil
-	}
-	return fmt.Errorf("llm-azure-openai config: %s", strings.Join(msgs, "; "))
 }

@@ -69,7 +69,7 @@ func (*Plugin) ValidateConfig(_ context.Context, raw json.RawMessage) []plugin.D
 // call, so a blueprint validates without reaching Entra.
 func (p *Plugin) Configure(_ context.Context, cfg plugin.Config, _ plugin.Host) error {
 	c, timeout, diags := parseConfig(cfg.JSON)
-	if err := errorsOf(diags); err != nil {
+	if err := plugin.ConfigError("llm-azure-openai", diags); err != nil {
 		return err
 	}
 	cred, err := newCredential(c, p.entraTransport)
@@ -241,25 +241,23 @@ func (p *Plugin) doStream(ctx, tokenCtx context.Context, hc *http.Client, c Conf
 	if err != nil {
 		return nil, err
 	}
-	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
-	if err != nil {
-		return nil, status.Errorf(status.InvalidArgument, "build request: %v", err)
-	}
-	hreq.Header.Set("Content-Type", "application/json")
-	hreq.Header.Set("Accept", "application/json, text/event-stream")
-	for k, v := range c.Headers {
-		hreq.Header.Set(k, v)
-	}
-	if cred == nil {
-		hreq.Header.Set("api-key", c.APIKey)
-	} else {
-		tk, err := token(tokenCtx, cred, c)
-		if err != nil {
+	var tk string
+	if cred != nil {
+		if tk, err = token(tokenCtx, cred, c); err != nil {
 			return nil, err
 		}
-		hreq.Header.Set("Authorization", "Bearer "+tk)
 	}
-	return api(c).Send(ctx, hc, hreq)
+	return api(c).Do(ctx, hc, http.MethodPost, u, body, func(h http.Header) {
+		h.Set("Accept", "application/json, text/event-stream")
+		for k, v := range c.Headers {
+			h.Set(k, v)
+		}
+		if cred == nil {
+			h.Set("api-key", c.APIKey)
+		} else {
+			h.Set("Authorization", "Bearer "+tk)
+		}
+	})
 }
 
 // Forward sends an OpenAI chat completions request to the deployment of

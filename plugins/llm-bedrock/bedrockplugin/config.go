@@ -137,16 +137,3 @@ func (c Config) modelID(name string) string {
 	}
 	return name
 }
-
-func errorsOf(diags []plugin.Diagnostic) error {
-	var msgs []string
-	for _, d := range diags {
-		if d.Severity == plugin.SeverityError {
-			msgs = append(msgs, d.Summary)
-		}
-	}
-	if len(msgs) == 0 {
-		return nil
-	}
-	return fmt.Errorf("llm-bedrock config: %s", strings.Join(msgs, "; "))
-}

@@ -69,7 +69,7 @@ func (*Plugin) ValidateConfig(_ context.Context, raw json.RawMessage) []plugin.D
 // SDK fetches them on the first call and refreshes them before expiry.
 func (p *Plugin) Configure(ctx context.Context, cfg plugin.Config, _ plugin.Host) error {
 	c, timeout, diags := parseConfig(cfg.JSON)
-	if err := errorsOf(diags); err != nil {
+	if err := plugin.ConfigError("llm-bedrock", diags); err != nil {
 		return err
 	}
 	client, err := newClient(ctx, c, timeout)

@@ -2,7 +2,6 @@ package openaiplugin
 
 import (
 	"encoding/json"
-	"fmt"
 	"net/url"
 	"strings"
 	"time"
@@ -92,18 +91,4 @@ func parseConfig(raw json.RawMessage) (Config, time.Duration, []plugin.Diagnosti
 		diags = append(diags, plugin.Errorf([]string{"api_key"}, "api_key contains a line break; re-add the credential without it"))
 	}
 	return c, d, diags
-}
-
-// errorsOf joins error diagnostics into one error for Configure.
-func errorsOf(diags []plugin.Diagnostic) error {
-	var msgs []string
-	for _, d := range diags {
-		if d.Severity == plugin.SeverityError {
-			msgs = append(msgs, d.Summary)
-		}
-	}
-	if len(msgs) == 0 {
-		return nil
-	}
-	return fmt.Errorf("llm-openai config: %s", strings.Join(msgs, "; "))
 }

@@ -63,7 +63,7 @@ func (*Plugin) ValidateConfig(_ context.Context, raw json.RawMessage) []plugin.D
 // Configure applies a config; it may be called again on a blueprint change.
 func (p *Plugin) Configure(_ context.Context, cfg plugin.Config, _ plugin.Host) error {
 	c, timeout, diags := parseConfig(cfg.JSON)
-	if err := errorsOf(diags); err != nil {
+	if err := plugin.ConfigError("llm-openai", diags); err != nil {
 		return err
 	}
 	p.mu.Lock()
@@ -202,20 +202,10 @@ func setHeaders(cfg Config) func(http.Header) {
 // do sends one request with the credential and extra headers, and turns a
 // non-2xx answer into a classified error with the key redacted.
 func (p *Plugin) do(ctx context.Context, hc *http.Client, cfg Config, method, path string, body []byte) (*http.Response, error) {
-	var rd io.Reader
-	if body != nil {
-		rd = bytes.NewReader(body)
-	}
-	hreq, err := http.NewRequestWithContext(ctx, method, secrets.JoinURL(cfg.BaseURL, path), rd)
-	if err != nil {
-		return nil, status.Errorf(status.InvalidArgument, "build request: %v", err)
-	}
-	if body != nil {
-		hreq.Header.Set("Content-Type", "application/json")
-	}
-	hreq.Header.Set("Accept", "application/json, text/event-stream")
-	setHeaders(cfg)(hreq.Header)
-	return api(cfg).Send(ctx, hc, hreq)
+	return api(cfg).Do(ctx, hc, method, secrets.JoinURL(cfg.BaseURL, path), body, func(h http.Header) {
+		h.Set("Accept", "application/json, text/event-stream")
+		setHeaders(cfg)(h)
+	})
 }
 
 // Forward sends an OpenAI-dialect request (chat completions, responses)

@@ -1,6 +1,6 @@
 //go:build kubernetes
 
-package cli
+package serve
 
 import (
 	"context"
@@ -27,23 +27,20 @@ current-context: x
 	}
 	cases := []struct {
 		name  string
-		flags kubernetesDaemonFlags
+		flags KubernetesConfig
 		want  string // "" means no kubernetes driver and no error
 	}{
-		{"nothing configured", kubernetesDaemonFlags{}, ""},
-		{"missing kubeconfig", kubernetesDaemonFlags{kubeconfig: filepath.Join(dir, "absent")}, "load --kubeconfig"},
-		{"no image", kubernetesDaemonFlags{kubeconfig: kc}, "--kubernetes-image"},
-		{"bad workspace size", kubernetesDaemonFlags{kubeconfig: kc, image: "i", workspaceSize: "lots"}, "--kubernetes-workspace-size"},
-		{"half the TLS flags", kubernetesDaemonFlags{kubeconfig: kc, image: "i", frontAddress: "127.0.0.1:0", frontCert: "c.pem"}, "needs all of"},
-		{"bad credentials secret", kubernetesDaemonFlags{kubeconfig: kc, credentialsSecret: "no-slash"}, "namespace/name"},
+		{"nothing configured", KubernetesConfig{}, ""},
+		{"missing kubeconfig", KubernetesConfig{Kubeconfig: filepath.Join(dir, "absent")}, "load --kubeconfig"},
+		{"no image", KubernetesConfig{Kubeconfig: kc}, "--kubernetes-image"},
+		{"bad workspace size", KubernetesConfig{Kubeconfig: kc, Image: "i", WorkspaceSize: "lots"}, "--kubernetes-workspace-size"},
+		{"half the TLS flags", KubernetesConfig{Kubeconfig: kc, Image: "i", FrontAddress: "127.0.0.1:0", FrontCert: "c.pem"}, "needs all of"},
+		{"bad credentials secret", KubernetesConfig{Kubeconfig: kc, CredentialsSecret: "no-slash"}, "namespace/name"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			saved := k8sFlags
-			t.Cleanup(func() { k8sFlags = saved })
-			k8sFlags = tc.flags
 			t.Setenv("KUBERNETES_SERVICE_HOST", "") // never pick up an in-cluster account here
-			got, err := setupDaemonKubernetes(context.Background(), dir, slog.New(slog.DiscardHandler))
+			got, err := setupKubernetes(context.Background(), dir, tc.flags, slog.New(slog.DiscardHandler))
 			if tc.want == "" {
 				if err != nil || got.drivers != nil {
 					t.Fatalf("got drivers %v, err %v; want neither", got.drivers, err)

@@ -1,4 +1,4 @@
-package cli
+package serve
 
 import (
 	"context"
@@ -15,12 +15,12 @@ import (
 	"github.com/nemoclave/nemoclave/version"
 )
 
-// daemonTracing exports the gateway's spans over OTLP/HTTP when the
+// tracing exports the gateway's spans over OTLP/HTTP when the
 // standard OpenTelemetry variables name a collector
 // (OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT; the
 // exporter reads the rest, headers and TLS included). Without them there
 // is no tracer provider and no span is recorded.
-func daemonTracing(ctx context.Context) (trace.TracerProvider, func(), error) {
+func tracing(ctx context.Context) (trace.TracerProvider, func(), error) {
 	if os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT") == "" && os.Getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") == "" {
 		return nil, func() {}, nil
 	}
