@@ -66,18 +66,18 @@ func startRemoteDaemon(t *testing.T, e *env) (addr, fingerprint string) {
 	return "", ""
 }
 
-// TestOIDC_RemoteCLISession drives the real binary: a daemon serving its
-// API on TLS with a self-signed certificate, a second home that logs in
-// through the device-code flow of a stand-in issuer, and every role's
-// commands over the wire, with the control audit naming each caller.
-func TestOIDC_RemoteCLISession(t *testing.T) {
+// startOIDCDaemon starts a stand-in OIDC issuer and a daemon serving its API
+// on TLS, whose access.hcl grants the group "viewers" the viewer role and
+// "ops" the operator role; it returns the issuer, the daemon's env, its
+// https URL and its certificate's fingerprint.
+func startOIDCDaemon(t *testing.T) (is *oidctest.Issuer, srv *env, server, fp string) {
+	t.Helper()
 	is, err := oidctest.Start("nemoclave-cli")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer is.Close()
-
-	srv := newEnv(t)
+	t.Cleanup(is.Close)
+	srv = newEnv(t)
 	access := fmt.Sprintf(`oidc {
   issuer        = %q
   audience      = "nemoclave-cli"
@@ -98,7 +98,15 @@ grant "operators" {
 		t.Fatal(err)
 	}
 	addr, fp := startRemoteDaemon(t, srv)
-	server := "https://" + addr
+	return is, srv, "https://" + addr, fp
+}
+
+// TestOIDC_RemoteCLISession drives the real binary: a daemon serving its
+// API on TLS with a self-signed certificate, a second home that logs in
+// through the device-code flow of a stand-in issuer, and every role's
+// commands over the wire, with the control audit naming each caller.
+func TestOIDC_RemoteCLISession(t *testing.T) {
+	is, srv, server, fp := startOIDCDaemon(t)
 
 	cli := newEnv(t)
 	ctx := context.Background()

@@ -18,33 +18,7 @@ import (
 // daemon's host, absolute or through "..", is refused with a located
 // diagnostic.
 func TestOIDC_RemoteRunUploadsBlueprint(t *testing.T) {
-	is, err := oidctest.Start("nemoclave-cli")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer is.Close()
-	srv := newEnv(t)
-	access := fmt.Sprintf(`oidc {
-  issuer        = %q
-  audience      = "nemoclave-cli"
-  subject_claim = "email"
-}
-
-grant "viewers" {
-  value = "viewers"
-  role  = "viewer"
-}
-
-grant "operators" {
-  value = "ops"
-  role  = "operator"
-}
-`, is.URL)
-	if err := os.WriteFile(filepath.Join(srv.home, "access.hcl"), []byte(access), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	addr, fp := startRemoteDaemon(t, srv)
-	server := "https://" + addr
+	is, srv, server, fp := startOIDCDaemon(t)
 	cli := newEnv(t)
 	ctx := context.Background()
 
