@@ -28,7 +28,8 @@ var kubernetesFlagEnv = map[string]string{
 	"kubernetes-audience": "NEMOCLAVE_K8S_AUDIENCE", "kubernetes-front-tls-cert": "NEMOCLAVE_K8S_FRONT_TLS_CERT",
 	"kubernetes-front-tls-key": "NEMOCLAVE_K8S_FRONT_TLS_KEY", "kubernetes-front-ca": "NEMOCLAVE_K8S_FRONT_CA",
 	"kubernetes-credentials-secret": "NEMOCLAVE_K8S_CREDENTIALS_SECRET",
-	"kubernetes-controller":         "NEMOCLAVE_K8S_CONTROLLER", "kubernetes-lease-namespace": "NEMOCLAVE_K8S_LEASE_NAMESPACE",
+	"kubernetes-toleration":         "NEMOCLAVE_K8S_TOLERATIONS", "kubernetes-scheduling-file": "NEMOCLAVE_K8S_SCHEDULING_FILE",
+	"kubernetes-controller": "NEMOCLAVE_K8S_CONTROLLER", "kubernetes-lease-namespace": "NEMOCLAVE_K8S_LEASE_NAMESPACE",
 	"kubernetes-lease-name": "NEMOCLAVE_K8S_LEASE_NAME", "kubernetes-lease-duration": "NEMOCLAVE_K8S_LEASE_DURATION",
 	"health-probe-address": "NEMOCLAVE_HEALTH_PROBE_ADDRESS", "kubernetes-controller-namespace": "NEMOCLAVE_K8S_CONTROLLER_NAMESPACES",
 }

@@ -15,6 +15,11 @@ func TestDefaultBuildDaemonRefusesKubernetes(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "--kubeconfig, --kubernetes-image") || !strings.Contains(err.Error(), "nemoclave-k8s") {
 		t.Fatalf("daemon with kubernetes flags: %v\n%s", err, out)
 	}
+	// Every kubernetes-build flag is known here, the scheduling ones too.
+	out, err = runCLI(t, "--home", t.TempDir(), "daemon", "--kubernetes-toleration", "gpu:NoSchedule", "--kubernetes-scheduling-file", "/nonexistent/s.yaml")
+	if err == nil || !strings.Contains(err.Error(), "--kubernetes-scheduling-file, --kubernetes-toleration") || !strings.Contains(err.Error(), "nemoclave-k8s") {
+		t.Fatalf("daemon with kubernetes scheduling flags: %v\n%s", err, out)
+	}
 	t.Setenv("NEMOCLAVE_KUBECONFIG", "/nonexistent/kubeconfig")
 	out, err = runCLI(t, "--home", t.TempDir(), "daemon")
 	if err == nil || !strings.Contains(err.Error(), "$NEMOCLAVE_KUBECONFIG") || !strings.Contains(err.Error(), "make build-k8s") {
