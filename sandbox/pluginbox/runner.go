@@ -9,7 +9,9 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"sync"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin/runner"
@@ -79,16 +81,14 @@ func (r *boxRunner) Start(context.Context) error {
 	r.mu.Unlock()
 	cg, err := confine.NewCgroup(r.box.CgroupParent, "plugin-"+safeName(r.profile.Name)+"-"+strconv.Itoa(r.pid), r.profile.Resources)
 	if err != nil && !r.profile.Resources.AllowUnlimited {
-		r.abort()
-		return fmt.Errorf("plugin %s: %w", r.profile.Name, err)
+		return r.abort(fmt.Errorf("plugin %s: %w", r.profile.Name, err))
 	}
 	if err == nil {
 		r.mu.Lock()
 		r.cg = cg
 		r.mu.Unlock()
 		if err := cg.Place(r.pid); err != nil {
-			r.abort()
-			return fmt.Errorf("plugin %s: %w", r.profile.Name, err)
+			return r.abort(fmt.Errorf("plugin %s: %w", r.profile.Name, err))
 		}
 	} else {
 		r.logger.Warn("plugin runs without cgroup limits (resources.allow_unlimited)", "error", err)
@@ -96,13 +96,11 @@ func (r *boxRunner) Start(context.Context) error {
 	_, err = r.cfgW.Write(r.cfgBuf)
 	r.cfgW.Close()
 	if err != nil {
-		r.abort()
-		return fmt.Errorf("plugin box %s: send config: %w", r.profile.Name, err)
+		return r.abort(fmt.Errorf("plugin box %s: send config: %w", r.profile.Name, err))
 	}
 	if r.proxyHost != nil {
 		if err := r.serveProxy(); err != nil {
-			r.abort()
-			return fmt.Errorf("plugin box %s: %w", r.profile.Name, err)
+			return r.abort(fmt.Errorf("plugin box %s: %w", r.profile.Name, err))
 		}
 	}
 	r.logger.Debug("plugin box started", "pid", r.pid, "network", r.profile.Network.String())
@@ -147,13 +145,45 @@ func (r *boxRunner) serveProxy() error {
 	return nil
 }
 
-func (r *boxRunner) abort() {
+// abort stops a box that failed to start and returns err with what the
+// init stage wrote to stderr (its reason, or a panic) before it died:
+// go-plugin reads stderr only from a started plugin, so without this the
+// reason would be lost.
+func (r *boxRunner) abort(err error) error {
 	if r.proxyHost != nil {
 		_ = r.proxyHost.Close() // a second close is harmless
 	}
 	_ = r.cmd.Process.Kill()
+	said := make(chan []byte, 1)
+	go func() {
+		b, _ := io.ReadAll(io.LimitReader(r.stderr, 64<<10))
+		said <- b
+	}()
+	var out []byte
+	select {
+	case out = <-said:
+	case <-time.After(2 * time.Second): // a descendant still holds the pipe
+	}
 	_ = r.cmd.Wait()
 	r.cleanup()
+	if tail := lastLines(string(out), 10); tail != "" {
+		return fmt.Errorf("%w; the plugin box said:\n%s", err, tail)
+	}
+	return err
+}
+
+// lastLines is the last n non-empty lines of s, each indented.
+func lastLines(s string, n int) string {
+	var lines []string
+	for _, l := range strings.Split(s, "\n") {
+		if l = strings.TrimRight(l, "\r "); l != "" {
+			lines = append(lines, "  "+l)
+		}
+	}
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
 }
 
 // cleanup kills whatever is left in the cgroup (the pid namespace already
