@@ -60,7 +60,7 @@ func (c *supervisedConn) Invoke(ctx context.Context, method string, args, reply 
 	cctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 	if err := l.Conn().Invoke(cctx, method, args, reply, opts...); err != nil {
-		if ctx.Err() == nil && errors.Is(cctx.Err(), context.DeadlineExceeded) {
+		if ctx.Err() == nil && pastDeadline(cctx) {
 			return grpcstatus.Error(codes.DeadlineExceeded, fmt.Sprintf("plugin %s did not answer %s within %s (the per-call deadline for %s plugins; set timeout = \"...\" in its plugin block to change it)", c.s.Name(), method, limit, c.s.kind))
 		}
 		return c.s.classify(l, err)
@@ -167,4 +167,16 @@ func (s *Supervised) classify(l *plugin.Launched, err error) error {
 	}
 	s.crashed(l, err)
 	return grpcstatus.Error(codes.Unavailable, fmt.Sprintf("plugin %s crashed; restarting (%s)", s.Name(), grpcstatus.Convert(err).Message()))
+}
+
+// pastDeadline reports whether ctx's deadline has passed, even when its own
+// timer has not fired yet: gRPC gives the plugin the same deadline, and
+// under load the plugin's side can end the call (RST_STREAM CANCEL) before
+// this side's timer has run.
+func pastDeadline(ctx context.Context) bool {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return true
+	}
+	dl, ok := ctx.Deadline()
+	return ok && !time.Now().Before(dl)
 }
