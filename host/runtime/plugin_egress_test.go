@@ -141,22 +141,29 @@ func TestPluginEgressThroughGateway(t *testing.T) {
 		t.Fatalf("models %+v", models)
 	}
 
-	f, err := os.Open(filepath.Join(home, "audit", "egress.jsonl"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	found := false
-	for sc.Scan() {
-		var ev egress.Event
-		if json.Unmarshal(sc.Bytes(), &ev) == nil && strings.HasPrefix(ev.Sandbox, "plugin.llm.up#") && ev.Host == "provider.test" && ev.Decision == "allow" {
-			found = true
+	// The gateway writes the request's "allow" line when the request is
+	// done, which may be a moment after the plugin has its answer.
+	path := filepath.Join(home, "audit", "egress.jsonl")
+	found := func() bool {
+		f, err := os.Open(path)
+		if err != nil {
+			return false
 		}
+		defer f.Close()
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			var ev egress.Event
+			if json.Unmarshal(sc.Bytes(), &ev) == nil && strings.HasPrefix(ev.Sandbox, "plugin.llm.up#") && ev.Host == "provider.test" && ev.Decision == "allow" {
+				return true
+			}
+		}
+		return false
 	}
-	if !found {
-		b, _ := os.ReadFile(filepath.Join(home, "audit", "egress.jsonl"))
-		t.Errorf("no allow line for the plugin's call in the audit log:\n%s", b)
+	for wait := time.Now().Add(30 * time.Second); !found(); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(wait) {
+			b, _ := os.ReadFile(path)
+			t.Fatalf("no allow line for the plugin's call in the audit log after 30s:\n%s", b)
+		}
 	}
 }
 
