@@ -25,14 +25,16 @@ func (r *Runtime) runsFor(sandbox string) ([]*run, error) {
 	defer r.mu.Unlock()
 	if sandbox != "" {
 		rn := r.runs[sandbox]
-		if rn == nil {
+		if rn == nil || rn.stopping.Load() {
 			return nil, fmt.Errorf("sandbox %q is not running under this daemon", sandbox)
 		}
 		return []*run{rn}, nil
 	}
 	out := make([]*run, 0, len(r.runs))
 	for _, name := range sortedKeys(r.runs) {
-		out = append(out, r.runs[name])
+		if rn := r.runs[name]; !rn.stopping.Load() { // its plugins are going
+			out = append(out, rn)
+		}
 	}
 	return out, nil
 }

@@ -60,6 +60,9 @@ type run struct {
 	log       *slog.Logger
 
 	stopOnce sync.Once
+	// stopping is set when stop begins: commands that act on running
+	// sandboxes (inference set, status) skip a run whose plugins are going.
+	stopping atomic.Bool
 	done     chan struct{}
 	// deleteOnce guards deleteState: after a delete, a replacement run
 	// may use the same name, and a late second delete would remove it.
@@ -725,6 +728,7 @@ func (rn *run) watchExit() {
 // stop stops the agent, the gateway servers and (when no other sandbox of
 // the run uses them) the plugins. The sandbox record stays.
 func (rn *run) stop(ctx context.Context, reason string) {
+	rn.stopping.Store(true)
 	rn.stopOnce.Do(func() {
 		if d, ok := rn.driver.(reattacher); ok && rn.served {
 			d.Detach(rn.name)
