@@ -275,7 +275,11 @@ func helperRawHost() {
 	exe, _ := os.Executable()
 	cmd := exec.Command(exe)
 	cmd.Env = []string{helperEnv + "=serve", plugin.Handshake.MagicCookieKey + "=" + plugin.Handshake.MagicCookieValue,
-		"PLUGIN_PROTOCOL_VERSIONS=" + strconv.Itoa(plugin.ProtocolVersion), "PLUGIN_MIN_PORT=0", "PLUGIN_MAX_PORT=0"}
+		"PLUGIN_PROTOCOL_VERSIONS=" + strconv.Itoa(plugin.ProtocolVersion), "PLUGIN_MIN_PORT=0", "PLUGIN_MAX_PORT=0",
+		// The plugin is orphaned on purpose and exits through its parent
+		// watch, which leaves its socket: keep it in the test's home, not
+		// /tmp (issue #12: the intermittent /tmp/plugin* socket of make test).
+		"TMPDIR=" + os.Getenv("NEMOCLAVE_TEST_HOME")}
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
 	if err == nil {
