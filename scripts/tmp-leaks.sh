@@ -14,11 +14,9 @@
 # The check looks at the real temp dir ($TMPDIR, else /tmp). A socket that a
 # running process still listens on, and whose process works outside this
 # checkout, belongs to another run on a shared machine: it is listed, not
-# counted. Leaks are reported; TMPLEAKS_STRICT=1 makes them fail the run. The
-# default is to report because a full `make test` at times still leaves one
-# go-plugin socket whose creator is not found (issue #12: seen at 00:40 UTC on
-# 2026-12-05, after the broker-race fix, in a run where every test passed).
-# Other new entries of this user are listed as a note.
+# counted. Leaks fail the run; TMPLEAKS_STRICT=0 only reports them (an explicit
+# opt-out, e.g. on a machine where unrelated runs use the same uid). Other new
+# entries of this user are listed as a note.
 set -euo pipefail
 tmp=${TMPDIR:-/tmp}
 here=$(pwd -P)
@@ -77,8 +75,8 @@ check)
 		echo "tmp-leaks: the tests left plugin sockets or their own directories in $tmp (plugin sockets belong in \$NEMOCLAVE_HOME/run/ or a directory of their launch and go with their plugin; a test's files go in t.TempDir()):" >&2
 		printf '%s' "$leaks" | sed 's/^/  /' >&2
 		echo "tmp-leaks: find the creator with TMPDIR=\$(mktemp -d) go test -count=1 <one package> and list what stays there" >&2
-		if [ "${TMPLEAKS_STRICT:-0}" != 1 ]; then
-			echo "tmp-leaks: not failing the run (TMPLEAKS_STRICT=1 makes this fatal)" >&2
+		if [ "${TMPLEAKS_STRICT:-1}" = 0 ]; then
+			echo "tmp-leaks: not failing the run (TMPLEAKS_STRICT=0)" >&2
 			exit 0
 		fi
 		exit 1
