@@ -128,10 +128,39 @@ func parseInference(text string) map[string]raw {
 	rows := map[int][]inferenceRow{}
 	conc := 0
 	reConc := regexp.MustCompile(`concurrency=(\d+)`)
+	// cpu[conc][target/mode] is loadgen -cpu's table: each process's CPU
+	// time per request, in µs, by column name.
+	cpu := map[int]map[string]map[string]float64{}
+	var cpuCols []string
 	for _, line := range strings.Split(text, "\n") {
 		if strings.HasPrefix(line, "#") {
 			if m := reConc.FindStringSubmatch(line); m != nil {
 				conc, _ = strconv.Atoi(m[1])
+			}
+			cpuCols = nil
+			continue
+		}
+		if strings.HasPrefix(line, "CPU per request") {
+			cpuCols = []string{}
+			continue
+		}
+		if cpuCols != nil {
+			c := cells(line)
+			switch {
+			case len(c) < 3 || strings.HasPrefix(c[0], "---"):
+			case c[0] == "target":
+				cpuCols = c
+			default:
+				row := map[string]float64{}
+				for i := 2; i < len(c) && i < len(cpuCols); i++ {
+					if v, err := strconv.ParseFloat(c[i], 64); err == nil {
+						row[cpuCols[i]] = v
+					}
+				}
+				if cpu[conc] == nil {
+					cpu[conc] = map[string]map[string]float64{}
+				}
+				cpu[conc][c[0]+"/"+c[1]] = row
 			}
 			continue
 		}
@@ -210,6 +239,16 @@ func parseInference(text string) map[string]raw {
 					r.Peers[peer] = p.rps
 				}
 			}
+			// CPU per request of every process on each path, and the
+			// throughput ceiling it allows on this machine's cores.
+			for _, t := range []struct{ key, name string }{{"nemoclave/unary", "cpu_us_per_request"}, {"direct/unary", "direct_cpu_us_per_request"}, {"portkey/unary", "portkey_cpu_us_per_request"}} {
+				if row, ok := cpu[64][t.key]; ok {
+					if r.Extra == nil {
+						r.Extra = map[string]any{}
+					}
+					r.Extra[t.name] = row
+				}
+			}
 			out["gateway_throughput_rps_c64"] = r
 		}
 	}
@@ -241,6 +280,10 @@ func parseEgress(text string) map[string]raw {
 	var j struct {
 		Latency    map[string]float64 `json:"latency_median_us"`
 		Throughput map[string]float64 `json:"throughput_median_mibs"`
+		// CPU time of each path's processes (client, upstream, proxy)
+		// per CONNECT setup and per MiB relayed, in µs.
+		CPUConnect map[string]map[string]float64 `json:"cpu_per_connect_us"`
+		CPUMiB     map[string]map[string]float64 `json:"cpu_per_mib_us"`
 	}
 	for _, line := range strings.Split(text, "\n") {
 		if rest, ok := strings.CutPrefix(line, "json: "); ok {
@@ -255,6 +298,12 @@ func parseEgress(text string) map[string]raw {
 			if s, ok := j.Latency["squid"]; ok {
 				r.Peers["squid"] = s - d
 			}
+			if s, ok := j.Latency["bare relay, splice (diagnostic)"]; ok {
+				r.Peers["bare_relay"] = s - d
+			}
+			if len(j.CPUConnect) > 0 {
+				r.Extra = map[string]any{"cpu_us_per_connect": j.CPUConnect}
+			}
 			out["egress_connect_added_p50_us"] = r
 		}
 	}
@@ -268,6 +317,9 @@ func parseEgress(text string) map[string]raw {
 			// extra loopback hop alone leaves of direct.
 			if s, ok := j.Throughput["bare relay, splice (diagnostic)"]; ok {
 				r.Peers["bare_relay"] = 100 * s / d
+			}
+			if len(j.CPUMiB) > 0 {
+				r.Extra["cpu_us_per_mib"] = j.CPUMiB
 			}
 			out["egress_bulk_pct_of_direct"] = r
 		}
