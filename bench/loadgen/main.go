@@ -58,6 +58,7 @@ func main() {
 	warm := flag.Duration("warmup", 2*time.Second, "unmeasured warm-up per target before round 1")
 	rounds := flag.Int("rounds", 3, "rounds")
 	model := flag.String("model", "gpt-test", "model field")
+	modesFlag := flag.String("modes", "unary,stream", "which modes to measure: unary, stream or both")
 	cpuFlag := flag.String("cpu", "", "name=pid,… of processes whose CPU time per request to report (user+sys from /proc/<pid>/stat, sampled around each measured run); loadgen's own is added")
 	flag.Parse()
 	procs, err := parseProcs(*cpuFlag)
@@ -81,13 +82,26 @@ func main() {
 		MaxIdleConnsPerHost: 2 * *conc,
 		IdleConnTimeout:     time.Minute,
 	}, Timeout: 30 * time.Second}
+	var modes []bool
+	for _, m := range strings.Split(*modesFlag, ",") {
+		switch strings.TrimSpace(m) {
+		case "unary":
+			modes = append(modes, false)
+		case "stream":
+			modes = append(modes, true)
+		default:
+			fmt.Fprintf(os.Stderr, "loadgen: -modes: %q is neither unary nor stream\n", m)
+			os.Exit(2)
+		}
+	}
 	for _, t := range targets {
-		measure(client, t, *model, false, *conc, *warm)
-		measure(client, t, *model, true, *conc, *warm)
+		for _, mode := range modes {
+			measure(client, t, *model, mode, *conc, *warm)
+		}
 	}
 	var all []Result
 	for r := 1; r <= *rounds; r++ {
-		for _, mode := range []bool{false, true} {
+		for _, mode := range modes {
 			for _, t := range targets {
 				before := cpuSample(procs)
 				res := measure(client, t, *model, mode, *conc, *dur)
@@ -241,6 +255,9 @@ func summarise(all []Result, targets []Target) {
 		b := key{base, mode}
 		for _, t := range targets {
 			k := key{t.Name, mode}
+			if len(by[k]) == 0 {
+				continue // a mode not measured (-modes)
+			}
 			p50, p99 := med(k, func(r Result) float64 { return r.P50ms }), med(k, func(r Result) float64 { return r.P99ms })
 			ttft := med(k, func(r Result) float64 { return r.TTFTP50ms })
 			errs := 0
