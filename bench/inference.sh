@@ -62,7 +62,7 @@ pids+=($!)
 GW_PID=$!
 GW=$(wait_addr "$work/gw.out")
 # The llm-openai plugin process benchgateway launched (its only child).
-PLUGIN_PID=$(pgrep -P "$GW_PID" | head -1)
+PLUGIN_PID=$(pgrep -P "$GW_PID" | head -1 || true)
 # Diagnostic peer: the same router calling the llm-openai provider code
 # in-process, without the plugin process and its gRPC hop.
 "$work/benchgateway" -upstream "$UP/v1" -key "$KEY" -inprocess >"$work/gw2.out" 2>&1 &
@@ -103,7 +103,12 @@ echo "$targets]" >"$work/targets.json"
 # CPU time per request of every process on the path (loadgen adds its own):
 # what each request costs whatever the load, and the throughput ceiling the
 # sum allows on this machine's cores (BENCHMARKS.md, Inference gateway).
-cpu="upstream=$UP_PID,router=$GW_PID,plugin=$PLUGIN_PID,router-inprocess=$GW2_PID"
+cpu="upstream=$UP_PID,router=$GW_PID,router-inprocess=$GW2_PID"
+if [ -n "$PLUGIN_PID" ]; then
+	cpu="$cpu,plugin=$PLUGIN_PID"
+else
+	echo "bench: benchgateway ($GW_PID) has no plugin process; its CPU is not reported" >&2
+fi
 if [ -n "${PK_PID:-}" ]; then cpu="$cpu,portkey=$PK_PID"; fi
 
 echo "# inference gateway: $(date -u +%FT%TZ), $(nproc) cores, $(uname -r), $(go version | cut -d' ' -f3), peer: $portkey_note"

@@ -1,9 +1,11 @@
 // Command summary turns the outputs bench/run.sh saved under bench/out/ into
 // bench/out/summary.json: one entry per performance target with our value,
 // each peer's value, the ratio to the named peer, the target, whether it is
-// met, and the load average while it was measured. It can also rewrite the
-// generated section of BENCHMARKS.md from that file, so the prose tables and
-// the data never disagree.
+// met, and the load average while it was measured; for each target not met,
+// what was tried, what was measured and what would be needed (missed.json);
+// a figure taken at a smaller scale than its target is not compared with it.
+// It can also rewrite the generated section of BENCHMARKS.md from that file,
+// so the prose tables and the data never disagree.
 package main
 
 import (
