@@ -389,13 +389,17 @@ func parsePlugins(text string) map[string]raw {
 func parseStores(text string) map[string]raw {
 	b := benchLines(text)
 	out := map[string]raw{}
-	vectors := 0.0
-	if m := regexp.MustCompile(`vectors: (\d+)`).FindStringSubmatch(text); m != nil {
-		vectors, _ = strconv.ParseFloat(m[1], 64)
+	// size is the store's size as the run printed it; absent when it did
+	// not, so the entry says so rather than "0 vectors".
+	size := func(extra map[string]any) map[string]any {
+		if m := regexp.MustCompile(`vectors: (\d+)`).FindStringSubmatch(text); m != nil {
+			extra["vectors"], _ = strconv.ParseFloat(m[1], 64)
+		}
+		return extra
 	}
 	if ex := b["StoresRetrievalExact"]; ex != nil {
 		if p, ok := median(ex["p50-ms"]); ok {
-			r := raw{Value: num(p), Peers: map[string]float64{}, Extra: map[string]any{"vectors": vectors}}
+			r := raw{Value: num(p), Peers: map[string]float64{}, Extra: size(map[string]any{})}
 			if bl, ok := median(ex["baseline-p50-ms"]); ok {
 				r.Peers["plain_loop"] = bl
 			}
@@ -407,7 +411,7 @@ func parseStores(text string) map[string]raw {
 	}
 	if h := b["StoresRetrievalHNSW"]; h != nil {
 		if p, ok := median(h["ef160-p50-ms"]); ok {
-			r := raw{Value: num(p), Extra: map[string]any{"vectors": vectors, "ef_search": 160}}
+			r := raw{Value: num(p), Extra: size(map[string]any{"ef_search": 160})}
 			if rec, ok := median(h["ef160-recall@10"]); ok {
 				r.Extra["recall"] = rec
 			}

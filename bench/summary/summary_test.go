@@ -324,3 +324,20 @@ func TestSummaryEgressCPU(t *testing.T) {
 		t.Errorf("bulk cpu extra: %v", b.Extra)
 	}
 }
+
+// TestSummaryScaleUnknown: a stores output that does not say its size is
+// not compared either, and says why.
+func TestSummaryScaleUnknown(t *testing.T) {
+	out := parseStores("BenchmarkStoresRetrievalExact-2   \t       1\t 9000000000 ns/op\t         0.8760 p50-ms\t         1.000 recall@10\n")
+	r := out["retrieval_exact_p50_ms"]
+	m := measure{Value: r.Value, Extra: r.Extra}
+	var tg target
+	for _, x := range targets {
+		if x.Name == "retrieval_exact_p50_ms" {
+			tg = x
+		}
+	}
+	if why := offScale(tg, m); !strings.Contains(why, "does not say how many vectors") {
+		t.Errorf("offScale = %q, want it to say the size is unknown", why)
+	}
+}
