@@ -314,7 +314,7 @@ func runBench(squidPath string, handshakes, rounds, bulkMiB int, relays bool) er
 	// CPU time per CONNECT and per MiB of every process on each path: the
 	// client (this process), the upstream, and the proxy, sampled around
 	// each call, so the alternation's other targets are not counted.
-	// Unlike latency, this does not depend on what else loads the machine.
+	// It depends far less than latency on what else loads the machine.
 	lat := map[string][]time.Duration{}
 	cpuConnect := map[string]*pathCPU{}
 	for i := 0; i < handshakes+100; i++ {
