@@ -311,41 +311,53 @@ func runBench(squidPath string, handshakes, rounds, bulkMiB int, relays bool) er
 
 	// Setup latency: dial (proxy or upstream), CONNECT, TLS handshake, one
 	// byte each way.
-	// CPU time per CONNECT and per MiB of every process on each path: the
-	// client (this process), the upstream, and the proxy, sampled around
-	// each call, so the alternation's other targets are not counted.
-	// It depends far less than latency on what else loads the machine.
+	// CPU time per CONNECT and per MiB of every process on each path. The
+	// client (this process) and the shared upstream are sampled around each
+	// call, so the alternation's other targets are not counted; each proxy
+	// serves only its own target, so its time over the whole measured loop
+	// counts, including what it finishes after a call returned (closing
+	// the tunnel, the audit record). It depends far less than latency on
+	// what else loads the machine.
 	lat := map[string][]time.Duration{}
 	cpuConnect := map[string]*pathCPU{}
+	var proxies0 map[string]time.Duration
 	for i := 0; i < handshakes+100; i++ {
+		if i == 100 {
+			proxies0 = proxyCPU(targets)
+		}
 		for _, tg := range targets {
-			before := sampleCPU(up.Process.Pid, tg.pid)
+			before := sampleCPU(up.Process.Pid)
 			d, err := setup(tg, "bench.example:"+tlsPort, roots)
 			if err != nil {
 				return fmt.Errorf("%s setup: %w", tg.name, err)
 			}
 			if i >= 100 { // warm-up
 				lat[tg.name] = append(lat[tg.name], d)
-				addCPU(cpuConnect, tg.name, before, sampleCPU(up.Process.Pid, tg.pid))
+				addCPU(cpuConnect, tg.name, before, sampleCPU(up.Process.Pid))
 			}
 		}
 	}
+	addProxyCPU(cpuConnect, proxies0, proxyCPU(targets))
 	// Bulk: one byte up, bulkMiB down through the tunnel.
 	tput := map[string][]float64{}
 	cpuBulk := map[string]*pathCPU{}
 	for i := 0; i < rounds+1; i++ {
+		if i == 1 {
+			proxies0 = proxyCPU(targets)
+		}
 		for _, tg := range targets {
-			before := sampleCPU(up.Process.Pid, tg.pid)
+			before := sampleCPU(up.Process.Pid)
 			mbps, err := bulk(tg, "bulk.example:"+rawPort, int64(bulkMiB)<<20)
 			if err != nil {
 				return fmt.Errorf("%s bulk: %w", tg.name, err)
 			}
 			if i > 0 {
 				tput[tg.name] = append(tput[tg.name], mbps)
-				addCPU(cpuBulk, tg.name, before, sampleCPU(up.Process.Pid, tg.pid))
+				addCPU(cpuBulk, tg.name, before, sampleCPU(up.Process.Pid))
 			}
 		}
 	}
+	addProxyCPU(cpuBulk, proxies0, proxyCPU(targets))
 	for _, c := range cpuConnect {
 		c.scale(float64(handshakes))
 	}
@@ -368,16 +380,31 @@ func (c *pathCPU) scale(n float64) {
 	c.Client, c.Upstream, c.Proxy = c.Client/n, c.Upstream/n, c.Proxy/n
 }
 
-type cpuSample struct{ client, upstream, proxy time.Duration }
+type cpuSample struct{ client, upstream time.Duration }
 
-func sampleCPU(upstream, proxy int) cpuSample {
+func sampleCPU(upstream int) cpuSample {
 	var ru syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	s := cpuSample{client: time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), upstream: procCPU(upstream)}
-	if proxy != 0 {
-		s.proxy = procCPU(proxy)
+	return cpuSample{client: time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), upstream: procCPU(upstream)}
+}
+
+// proxyCPU reads every proxy's CPU time.
+func proxyCPU(targets []target) map[string]time.Duration {
+	out := map[string]time.Duration{}
+	for _, tg := range targets {
+		if tg.pid != 0 {
+			out[tg.name] = procCPU(tg.pid)
+		}
 	}
-	return s
+	return out
+}
+
+func addProxyCPU(m map[string]*pathCPU, before, after map[string]time.Duration) {
+	for name, a := range after {
+		if c := m[name]; c != nil {
+			c.Proxy += float64((a - before[name]).Nanoseconds()) / 1e3
+		}
+	}
 }
 
 func addCPU(m map[string]*pathCPU, name string, a, b cpuSample) {
@@ -388,7 +415,6 @@ func addCPU(m map[string]*pathCPU, name string, a, b cpuSample) {
 	}
 	c.Client += float64((b.client - a.client).Nanoseconds()) / 1e3
 	c.Upstream += float64((b.upstream - a.upstream).Nanoseconds()) / 1e3
-	c.Proxy += float64((b.proxy - a.proxy).Nanoseconds()) / 1e3
 }
 
 // procCPU is a process's CPU time in ns precision: the sum of its threads'
