@@ -80,6 +80,10 @@ type Options struct {
 	// listeners (connections, header/body/idle deadlines); zero fields
 	// take listener's defaults.
 	ListenerLimits listener.Limits
+
+	// sharedPollListening replaces sharedPollWhileListening (tests set it
+	// to an hour to prove that changes arrive by notification).
+	sharedPollListening time.Duration
 }
 
 // Runtime is the daemon's backend. Safe for concurrent use.
@@ -110,6 +114,8 @@ type Runtime struct {
 	// without shared state.
 	holder   string
 	stopSync func()
+	// shared is the state of the shared-state follower (sharedapprovals.go).
+	shared sharedFollow
 
 	mu   sync.Mutex
 	runs map[string]*run // by sandbox name
