@@ -82,8 +82,10 @@ type Options struct {
 	ListenerLimits listener.Limits
 
 	// sharedPollListening replaces sharedPollWhileListening (tests set it
-	// to an hour to prove that changes arrive by notification).
+	// to an hour to prove that changes arrive by notification);
+	// sharedNoListen leaves only the poll (the benchmark's baseline).
 	sharedPollListening time.Duration
+	sharedNoListen      bool
 }
 
 // Runtime is the daemon's backend. Safe for concurrent use.

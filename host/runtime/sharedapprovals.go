@@ -127,32 +127,11 @@ func (r *Runtime) startSharedSync() {
 		default:
 		}
 	}
-	wg.Add(2)
-	go func() {
-		defer wg.Done()
-		down := false
-		_ = r.db.Listen(ctx, func(e state.ListenEvent) {
-			switch {
-			case e.Up:
-				if down {
-					r.log.Info("shared state: listening for changes again; re-reading the state")
-				}
-				down = false
-				r.shared.listening.Store(true)
-				r.shared.ups.Add(1)
-			case e.Err != nil:
-				if !down {
-					r.log.Warn("shared state: changes are not notified, polling every "+sharedSyncInterval.String(), "err", e.Err)
-				}
-				down = true
-				r.shared.listening.Store(false)
-			}
-			// A change, or a reconnection (changes meanwhile were not
-			// notified): sync now, and wake whoever waits on the state.
-			poke()
-			r.shared.signal()
-		})
-	}()
+	wg.Add(1)
+	if !r.opts.sharedNoListen {
+		wg.Add(1)
+		go r.followShared(ctx, &wg, poke)
+	}
 	go func() {
 		defer wg.Done()
 		t := time.NewTimer(r.pollInterval())
@@ -175,6 +154,35 @@ func (r *Runtime) startSharedSync() {
 			t.Reset(r.pollInterval())
 		}
 	}()
+}
+
+// followShared listens for the shared state's notifications: each change,
+// and each reconnection (changes meanwhile were not notified), syncs now
+// and wakes whoever waits on the state.
+func (r *Runtime) followShared(ctx context.Context, wg *sync.WaitGroup, poke func()) {
+	defer wg.Done()
+	down := false
+	_ = r.db.Listen(ctx, func(e state.ListenEvent) {
+		switch {
+		case e.Up:
+			if down {
+				r.log.Info("shared state: listening for changes again; re-reading the state")
+			}
+			down = false
+			r.shared.listening.Store(true)
+			r.shared.ups.Add(1)
+		case e.Err != nil:
+			if !down {
+				r.log.Warn("shared state: changes are not notified, polling every "+sharedSyncInterval.String(), "err", e.Err)
+			}
+			down = true
+			r.shared.listening.Store(false)
+		}
+		// A change, or a reconnection (changes meanwhile were not
+		// notified): sync now, and wake whoever waits on the state.
+		poke()
+		r.shared.signal()
+	})
 }
 
 // syncShared mirrors this replica's held requests, applies answers given
