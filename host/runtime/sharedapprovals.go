@@ -134,7 +134,8 @@ func (r *Runtime) startSharedSync() {
 	}
 	go func() {
 		defer wg.Done()
-		t := time.NewTimer(r.pollInterval())
+		every := r.pollInterval()
+		t := time.NewTicker(every)
 		defer t.Stop()
 		events := r.egress.Approvals().Watch(ctx)
 		for {
@@ -151,7 +152,10 @@ func (r *Runtime) startSharedSync() {
 			if err := r.syncShared(ctx); err != nil && ctx.Err() == nil {
 				r.log.Warn("shared approvals: syncing with the state", "err", err)
 			}
-			t.Reset(r.pollInterval())
+			if now := r.pollInterval(); now != every {
+				every = now
+				t.Reset(every)
+			}
 		}
 	}()
 }
