@@ -66,8 +66,12 @@ type ListenEvent struct {
 
 // listenPing is how long the listening connection waits for a
 // notification before it checks that the server still answers (a
-// connection dropped by the network sends no error).
-const listenPing = 30 * time.Second
+// connection dropped by the network sends no error). A variable for a
+// test only.
+var listenPing = 30 * time.Second
+
+// listenPingTimeout bounds that check.
+const listenPingTimeout = 15 * time.Second
 
 // Listen follows the state's change notifications until ctx ends, calling
 // on for each event (from one goroutine, in order). It holds one
@@ -128,7 +132,7 @@ func (d *DB) follow(ctx context.Context, conn *pgx.Conn, on func(ListenEvent)) e
 		case ctx.Err() != nil:
 			return ctx.Err()
 		case errors.Is(err, context.DeadlineExceeded) && !conn.IsClosed():
-			pctx, cancel := context.WithTimeout(ctx, listenPing)
+			pctx, cancel := context.WithTimeout(ctx, listenPingTimeout)
 			err = conn.Ping(pctx)
 			cancel()
 			if err != nil {

@@ -220,3 +220,46 @@ func TestStateNotify_OldSQLiteGainsFailureColumn(t *testing.T) {
 		t.Fatalf("rows: %+v %v", rows, err)
 	}
 }
+
+// A quiet listening connection is checked (a ping after each wait without
+// a notification) and stays up: many checks later, no loss is reported
+// and a change still arrives. Not parallel: it shortens listenPing.
+func TestStateNotify_QuietConnectionStaysUp(t *testing.T) {
+	base := os.Getenv("NEMOCLAVE_TEST_POSTGRES_URL")
+	if base == "" {
+		t.Skip("NEMOCLAVE_TEST_POSTGRES_URL is unset: notifications not tested (source scripts/test-postgres.sh)")
+	}
+	saved := listenPing
+	listenPing = 20 * time.Millisecond
+	defer func() { listenPing = saved }()
+	ctx, cancel := context.WithCancel(context.Background())
+	db, err := OpenURL(ctx, base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	events := make(chan ListenEvent, 1024)
+	done := make(chan struct{})
+	go func() { defer close(done); _ = db.Listen(ctx, func(e ListenEvent) { events <- e }) }()
+	defer func() { cancel(); <-done }()
+	if e := <-events; !e.Up {
+		t.Fatalf("first event %+v, want up", e)
+	}
+	time.Sleep(time.Second) // about 50 waits and pings
+	if _, err := db.db.Exec(`SELECT pg_notify('` + notifyChannel + `', 'quiet-test')`); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		select {
+		case e := <-events:
+			if e.Err != nil || e.Up {
+				t.Fatalf("the quiet connection was lost or reopened: %+v", e)
+			}
+			if e.Change == "quiet-test" {
+				return
+			}
+		case <-time.After(60 * time.Second):
+			t.Fatal("no notification after the quiet period")
+		}
+	}
+}
