@@ -224,7 +224,9 @@ func (r *Runtime) syncShared(ctx context.Context) error {
 			errs = append(errs, r.db.DeletePendingApproval(ctx, row.ID)) // answered here, or expired
 		}
 	}
-	for _, a := range local {
+	// What is held now: not the answers just applied (mirroring the
+	// earlier list would put them back as pending).
+	for _, a := range r.egress.Approvals().List() {
 		errs = append(errs, r.db.PutPendingApproval(ctx, state.PendingApproval{ID: a.ID, Holder: r.holder, Sandbox: a.Sandbox,
 			Host: a.Host, Port: a.Port, Method: a.Method, Path: a.Path, Revision: a.Revision, Waiting: a.Waiting,
 			Requested: a.Requested, Expires: a.Expires}))
