@@ -173,6 +173,7 @@ func TestHA_ApprovalsAnsweredOnAnyReplica(t *testing.T) {
 	if err == nil {
 		t.Fatalf("approve --scope persist on B succeeded although A could not store the revision:\n%s", out)
 	}
+	t.Logf("approve --scope persist on B: %v\n%s", err, out)
 	for _, want := range []string{id, "could not store the new policy revision", "--scope persist"} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("B's CLI output does not say %q:\n%s", want, out)

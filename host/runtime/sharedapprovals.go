@@ -337,7 +337,7 @@ func (r *Runtime) answerRemote(ctx context.Context, a state.PendingApproval, ans
 		}
 		if f := rows[i].Failure; f != "" {
 			_ = r.db.DeletePendingApproval(ctx, a.ID) // reported here
-			return fmt.Errorf("approval %s: the answer %q was not applied: %s", a.ID, ans, f)
+			return fmt.Errorf("approval %s (answer %q): %s", a.ID, ans, f)
 		}
 		left := time.Until(deadline)
 		if left <= 0 {
