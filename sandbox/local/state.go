@@ -98,9 +98,9 @@ func (d *Driver) readExit(name string) (*exitRecord, bool) {
 // Parsed here rather than with prometheus/procfs (as sdk/plugin does): this
 // package is also the sandbox init stage, and every package it links runs
 // its initialisers at every sandbox start. procfs's cost 892 allocations
-// (96 KiB) and 0.7 ms of CPU per start on the idle machine
-// (GODEBUG=inittrace=1), the largest of the init stage's 47 initialisers;
-// TestProcStartMatchesProcfs checks this parse against procfs.
+// (96 KiB) and 0.7-10 ms per start at load 24 (GODEBUG=inittrace=1), the
+// largest of the init stage's 47 initialisers; TestProcStartMatchesProcfs
+// checks this parse against procfs.
 func procStart(pid int) uint64 {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
