@@ -61,7 +61,7 @@ func TestCrashMidCall(t *testing.T) {
 	if s.Restarts() != 1 || s.Pid() == firstPid || s.Pid() == 0 {
 		t.Fatalf("restarts = %d, pid %d → %d", s.Restarts(), firstPid, s.Pid())
 	}
-	waitGone(t, firstPid, 5*time.Second)
+	waitGone(t, firstPid)
 }
 
 // TestCrashStackTraceIsLogged: a plugin that panics has its panic message
@@ -128,15 +128,15 @@ func TestHealthCheckRestartsHungPlugin(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	m, _ := testManager(t, Options{HealthInterval: 100 * time.Millisecond, HealthTimeout: 500 * time.Millisecond, RestartBackoff: 50 * time.Millisecond})
+	// The default HealthTimeout (5s): a shorter one can expire on a live
+	// plugin of a loaded machine and restart it before the test stops it.
+	m, _ := testManager(t, Options{HealthInterval: 100 * time.Millisecond, RestartBackoff: 50 * time.Millisecond})
 	s, err := m.Start(ctx, helperSpec("serve"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	hung := s.Pid()
-	if err := syscall.Kill(hung, syscall.SIGSTOP); err != nil {
-		t.Fatal(err)
-	}
+	stopProcess(t, hung)
 	for s.Restarts() == 0 {
 		if ctx.Err() != nil {
 			t.Fatal("the hung plugin was never restarted")
@@ -149,7 +149,7 @@ func TestHealthCheckRestartsHungPlugin(t *testing.T) {
 	if _, err := embedOne(ctx, s.Embeddings(), "", "after"); err != nil {
 		t.Fatal(err)
 	}
-	waitGone(t, hung, 5*time.Second)
+	waitGone(t, hung)
 }
 
 // TestCloseKillsPluginIgnoringShutdown: the helper returns from Serve on the
@@ -164,7 +164,7 @@ func TestCloseKillsPluginIgnoringShutdown(t *testing.T) {
 	}
 	pid := s.Pid()
 	s.Close()
-	waitGone(t, pid, 5*time.Second)
+	waitGone(t, pid)
 	if !strings.Contains(logs.String(), "plugin failed to exit gracefully") {
 		t.Errorf("the plugin was not force-killed; log:\n%s", logs.String())
 	}
@@ -190,7 +190,7 @@ func TestManagerCloseKillsAll(t *testing.T) {
 	}
 	m.Close()
 	for _, pid := range pids {
-		waitGone(t, pid, 5*time.Second)
+		waitGone(t, pid)
 	}
 	if _, err := m.Start(context.Background(), helperSpec("serve")); err == nil {
 		t.Fatal("Start after Close succeeded")
@@ -327,7 +327,9 @@ func TestStreamIdleDeadline(t *testing.T) {
 	m, _ := testManager(t, Options{HealthInterval: time.Hour})
 	spec := helperSpec("serve")
 	spec.Kind = plugin.KindLLM
-	spec.CallTimeout = 500 * time.Millisecond
+	// Every message of the streams that work must arrive within this
+	// bound, so it is generous for a loaded machine; the stall waits it out.
+	spec.CallTimeout = 10 * time.Second
 	s, err := m.Start(ctx, spec)
 	if err != nil {
 		t.Fatal(err)
@@ -339,7 +341,7 @@ func TestStreamIdleDeadline(t *testing.T) {
 		return got.String(), err
 	}
 	got, err := stream("stall-mid-stream")
-	if got != "s" || status.CodeOf(err) != status.DeadlineExceeded || !strings.Contains(err.Error(), "plugin llm.test sent nothing on /nemoclave.llm.v1.LLM/ChatStream for 500ms") {
+	if got != "s" || status.CodeOf(err) != status.DeadlineExceeded || !strings.Contains(err.Error(), "plugin llm.test sent nothing on /nemoclave.llm.v1.LLM/ChatStream for 10s") {
 		t.Fatalf("stalled stream: got %q, err %v (code %v)", got, err, status.CodeOf(err))
 	}
 	if got, err := stream("a longer answer than the deadline needs"); err != nil || got != "a longer answer than the deadline needs" {
@@ -364,17 +366,15 @@ func TestCallDeadline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := embedOne(ctx, s.Embeddings(), "", "before"); err != nil {
-		t.Fatal(err)
-	}
+	// No call before the stop: one that is answered must be answered
+	// within 500ms, which a loaded machine need not manage. Start has
+	// configured the plugin over the same connection.
 	pid := s.Pid()
 	if pid <= 0 {
 		t.Fatalf("pid %d", pid)
 	}
-	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
-		t.Fatal(err)
-	}
 	defer syscall.Kill(pid, syscall.SIGKILL) //nolint:errcheck // cleanup of a stopped helper
+	stopProcess(t, pid)
 	_, err = embedOne(ctx, s.Embeddings(), "", "hangs")
 	if status.CodeOf(err) != status.DeadlineExceeded {
 		t.Fatalf("call to a hung plugin: %v, want DeadlineExceeded", err)
