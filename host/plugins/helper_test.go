@@ -35,7 +35,10 @@ import (
 const (
 	helperEnv  = "NEMOCLAVE_TEST_HELPER"
 	pidFileEnv = "NEMOCLAVE_TEST_PIDFILE"
-	binDirEnv  = "NEMOCLAVE_TEST_BINDIR"
+	// releaseFileEnv names a file the test creates once it has received
+	// the chunk a "crash-mid-stream" helper sends before dying.
+	releaseFileEnv = "NEMOCLAVE_TEST_RELEASE"
+	binDirEnv      = "NEMOCLAVE_TEST_BINDIR"
 )
 
 // helperName is the builtin name the test binary is exposed under.
@@ -189,8 +192,11 @@ func (p *helperPlugin) Embed(ctx context.Context, req *embeddings.EmbedRequest) 
 }
 
 // ChatStream streams the last message's text one byte per chunk; for
-// "crash-mid-stream" it sends one chunk and dies, for "stall-mid-stream" it
-// sends one chunk and then nothing until cancelled.
+// "crash-mid-stream" it sends one chunk and dies once the test has it (the
+// file $NEMOCLAVE_TEST_RELEASE exists: gRPC writes a sent message later, on
+// its own goroutine, so exiting at once, or after a fixed pause on a loaded
+// machine, could lose it), for "stall-mid-stream" it sends one chunk and
+// then nothing until cancelled.
 func (*helperPlugin) ChatStream(ctx context.Context, req *llm.ChatRequest, send func(*llm.ChatChunk) error) error {
 	text := req.Messages[len(req.Messages)-1].Text()
 	for i := range len(text) {
@@ -202,7 +208,12 @@ func (*helperPlugin) ChatStream(ctx context.Context, req *llm.ChatRequest, send 
 			return ctx.Err()
 		}
 		if text == "crash-mid-stream" {
-			time.Sleep(50 * time.Millisecond) // let the chunk leave
+			release := os.Getenv(releaseFileEnv)
+			for deadline := time.Now().Add(time.Minute); release != "" && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+				if _, err := os.Stat(release); err == nil {
+					break
+				}
+			}
 			os.Exit(3)
 		}
 	}

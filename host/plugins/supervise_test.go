@@ -3,6 +3,8 @@ package plugins
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
@@ -289,7 +291,9 @@ func TestCrashMidStream(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	m, _ := testManager(t, Options{HealthInterval: time.Hour, RestartBackoff: 50 * time.Millisecond})
-	spec := helperSpec("serve")
+	// The helper dies only once this test has the chunk it sent.
+	release := filepath.Join(t.TempDir(), "release")
+	spec := helperSpec("serve", releaseFileEnv, release)
 	spec.Kind = plugin.KindLLM
 	s, err := m.Start(ctx, spec)
 	if err != nil {
@@ -299,7 +303,13 @@ func TestCrashMidStream(t *testing.T) {
 	stream := func(text string) (string, error) {
 		var got strings.Builder
 		err := p.ChatStream(ctx, &llm.ChatRequest{Messages: []llm.Message{{Role: llm.RoleUser, Content: []llm.ContentPart{llm.Text(text)}}}},
-			func(c *llm.ChatChunk) error { got.WriteString(c.DeltaText); return nil })
+			func(c *llm.ChatChunk) error {
+				got.WriteString(c.DeltaText)
+				if text == "crash-mid-stream" {
+					return os.WriteFile(release, nil, 0o600)
+				}
+				return nil
+			})
 		return got.String(), err
 	}
 	if got, err := stream("hello"); err != nil || got != "hello" {
