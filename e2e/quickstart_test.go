@@ -113,7 +113,7 @@ func TestOperatorCommandsAgainstARunningSandbox(t *testing.T) {
 	var ping struct{ Pid int }
 	_ = json.Unmarshal([]byte(e.must("daemon", "status", "-o", "json")), &ping)
 	e.must("sandbox", "delete", "e2e")
-	deadline = time.Now().Add(5 * time.Second)
+	deadline = time.Now().Add(time.Minute)
 	for {
 		left := processesMentioning(e.home, ping.Pid)
 		if len(left) == 0 {
@@ -129,7 +129,7 @@ func TestOperatorCommandsAgainstARunningSandbox(t *testing.T) {
 	}
 	e.must("daemon", "stop")
 	if ping.Pid > 0 {
-		deadline = time.Now().Add(10 * time.Second)
+		deadline = time.Now().Add(time.Minute)
 		for {
 			if _, err := os.Stat("/proc/" + strconv.Itoa(ping.Pid)); err != nil {
 				break
@@ -158,7 +158,7 @@ func TestDaemonRestartReportsLostSandboxes(t *testing.T) {
 	if err := syscall.Kill(ping.Pid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(time.Minute)
 	for {
 		left := processesMentioning(e.home, 0)
 		if len(left) == 0 {

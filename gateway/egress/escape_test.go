@@ -241,7 +241,7 @@ func TestEscape_N10_ClientHelloWithoutUsableSNI(t *testing.T) {
 		c.Write(hello)
 		c.Close()
 	}
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(time.Minute)
 	for up.accepted() < 3 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}

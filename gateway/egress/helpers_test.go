@@ -281,7 +281,7 @@ func (e *env) events(t testing.TB) []Event {
 // tunnels are written when they close, a moment after the client sees it).
 func (e *env) waitEvent(t testing.TB, what string, f func(Event) bool) Event {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(time.Minute)
 	for {
 		for _, ev := range e.events(t) {
 			if f(ev) {

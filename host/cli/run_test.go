@@ -31,7 +31,7 @@ func (l *lockedBuffer) String() string {
 // waitFor polls until buf shows want (a spinner redraws on its own clock).
 func waitFor(t *testing.T, buf *lockedBuffer, want string) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(time.Minute)
 	for !strings.Contains(buf.String(), want) {
 		if time.Now().After(deadline) {
 			t.Fatalf("never showed %q:\n%q", want, buf.String())

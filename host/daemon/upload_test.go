@@ -272,7 +272,9 @@ func TestOIDC_StreamEndsWhenTokenExpires(t *testing.T) {
 	f := startRemote(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	tok, err := f.issuer.Token("sub-short", testAudience, 5*time.Second, map[string]any{"email": "short@example.com", "groups": []string{"ops"}})
+	// The token must still be valid when the stream has opened: long
+	// enough for a loaded machine, and the test waits it out.
+	tok, err := f.issuer.Token("sub-short", testAudience, 20*time.Second, map[string]any{"email": "short@example.com", "groups": []string{"ops"}})
 	if err != nil {
 		t.Fatal(err)
 	}

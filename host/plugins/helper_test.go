@@ -35,7 +35,10 @@ import (
 const (
 	helperEnv  = "NEMOCLAVE_TEST_HELPER"
 	pidFileEnv = "NEMOCLAVE_TEST_PIDFILE"
-	binDirEnv  = "NEMOCLAVE_TEST_BINDIR"
+	// releaseFileEnv names a file the test creates once it has received
+	// the chunk a "crash-mid-stream" helper sends before dying.
+	releaseFileEnv = "NEMOCLAVE_TEST_RELEASE"
+	binDirEnv      = "NEMOCLAVE_TEST_BINDIR"
 )
 
 // helperName is the builtin name the test binary is exposed under.
@@ -189,8 +192,11 @@ func (p *helperPlugin) Embed(ctx context.Context, req *embeddings.EmbedRequest) 
 }
 
 // ChatStream streams the last message's text one byte per chunk; for
-// "crash-mid-stream" it sends one chunk and dies, for "stall-mid-stream" it
-// sends one chunk and then nothing until cancelled.
+// "crash-mid-stream" it sends one chunk and dies once the test has it (the
+// file $NEMOCLAVE_TEST_RELEASE exists: gRPC writes a sent message later, on
+// its own goroutine, so exiting at once, or after a fixed pause on a loaded
+// machine, could lose it), for "stall-mid-stream" it sends one chunk and
+// then nothing until cancelled.
 func (*helperPlugin) ChatStream(ctx context.Context, req *llm.ChatRequest, send func(*llm.ChatChunk) error) error {
 	text := req.Messages[len(req.Messages)-1].Text()
 	for i := range len(text) {
@@ -202,7 +208,12 @@ func (*helperPlugin) ChatStream(ctx context.Context, req *llm.ChatRequest, send 
 			return ctx.Err()
 		}
 		if text == "crash-mid-stream" {
-			time.Sleep(50 * time.Millisecond) // let the chunk leave
+			release := os.Getenv(releaseFileEnv)
+			for deadline := time.Now().Add(time.Minute); release != "" && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+				if _, err := os.Stat(release); err == nil {
+					break
+				}
+			}
 			os.Exit(3)
 		}
 	}
@@ -412,22 +423,66 @@ func processGone(pid int) bool {
 	return false
 }
 
-// waitGone polls until pid is gone or within fails.
-func waitGone(t testing.TB, pid int, within time.Duration) {
+// goneWithin bounds waitGone. It is a failure bound only, not a timing
+// claim: an exiting race-built helper's threads queue for a CPU on a loaded
+// 2-core machine (and a parent-watch exit polls every 200ms first).
+const goneWithin = time.Minute
+
+// waitGone polls until pid is gone or goneWithin has passed.
+func waitGone(t testing.TB, pid int) {
 	t.Helper()
-	deadline := time.Now().Add(within)
+	deadline := time.Now().Add(goneWithin)
 	for !processGone(pid) {
 		if time.Now().After(deadline) {
-			t.Fatalf("process %d still running %v later", pid, within)
+			t.Fatalf("process %d still running %v later", pid, goneWithin)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 }
 
+// stopProcess stops pid with SIGSTOP and returns once every thread of it is
+// stopped. kill(2) only queues the signal and wakes one thread, which starts
+// the group stop when it next runs: on a loaded machine the plugin's other
+// threads can go on serving calls until then, so a test that needs a hung
+// plugin must wait for the stop itself.
+func stopProcess(t testing.TB, pid int) {
+	t.Helper()
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(time.Minute)
+	for !allThreadsStopped(pid) {
+		if time.Now().After(deadline) {
+			t.Fatalf("process %d not stopped a minute after SIGSTOP", pid)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// allThreadsStopped reports whether every thread of pid is in the stopped
+// state ('T') of /proc/<pid>/task/<tid>/stat.
+func allThreadsStopped(pid int) bool {
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err != nil || len(tasks) == 0 {
+		return false
+	}
+	for _, task := range tasks {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/stat", pid, task.Name()))
+		if err != nil {
+			return false
+		}
+		i := strings.LastIndexByte(string(b), ')')
+		if i < 0 || i+2 >= len(b) || b[i+2] != 'T' {
+			return false
+		}
+	}
+	return true
+}
+
 // readPid reads a pid file written by a helper, waiting for it to appear.
 func readPid(t testing.TB, path string) int {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(time.Minute)
 	for {
 		b, err := os.ReadFile(path)
 		if err == nil && len(b) > 0 {

@@ -306,27 +306,33 @@ func TestEscape_PL2_ToolsHTTPUnderTheSandboxPolicy(t *testing.T) {
 		t.Errorf("a tools-http no agent uses fetched %s: %s", allowed, got)
 	}
 
-	b, err := os.ReadFile(filepath.Join(home, "audit", "egress.jsonl"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	// A refusal is audited before its answer is sent, an allowed request
+	// when it is done (after the plugin may have its answer): wait for the
+	// lines rather than read the log once.
 	var allow, deny, idleDeny bool
-	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
-		var ev egress.Event
-		if json.Unmarshal([]byte(line), &ev) != nil {
-			continue
+	var b []byte
+	for wait := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		b, _ = os.ReadFile(filepath.Join(home, "audit", "egress.jsonl"))
+		for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+			var ev egress.Event
+			if json.Unmarshal([]byte(line), &ev) != nil {
+				continue
+			}
+			switch {
+			case strings.HasPrefix(ev.Sandbox, "plugin.tools.web#") && ev.Host == "docs.test" && ev.Decision == "allow":
+				allow = true
+			case strings.HasPrefix(ev.Sandbox, "plugin.tools.web#") && ev.Host == "evil.test" && ev.Decision == "deny":
+				deny = true
+			case strings.HasPrefix(ev.Sandbox, "plugin.tools.idle#") && ev.Host == "docs.test" && ev.Decision == "deny":
+				idleDeny = true
+			}
 		}
-		switch {
-		case strings.HasPrefix(ev.Sandbox, "plugin.tools.web#") && ev.Host == "docs.test" && ev.Decision == "allow":
-			allow = true
-		case strings.HasPrefix(ev.Sandbox, "plugin.tools.web#") && ev.Host == "evil.test" && ev.Decision == "deny":
-			deny = true
-		case strings.HasPrefix(ev.Sandbox, "plugin.tools.idle#") && ev.Host == "docs.test" && ev.Decision == "deny":
-			idleDeny = true
+		if (allow && deny && idleDeny) || time.Now().After(wait) {
+			break
 		}
 	}
 	if !allow || !deny || !idleDeny {
-		t.Errorf("audit lines under the plugins' identities: allow %v, deny %v, idle deny %v:\n%s", allow, deny, idleDeny, b)
+		t.Errorf("audit lines under the plugins' identities (waited up to 30s): allow %v, deny %v, idle deny %v:\n%s", allow, deny, idleDeny, b)
 	}
 }
 

@@ -131,24 +131,29 @@ func TestSharedApprovals_AnsweredOnAnotherReplica(t *testing.T) {
 		go func() { c, body, err := throughEgress(addr, target); ch <- result{c, body, err} }()
 		return ch
 	}
+	// listedOn is the id of the one approval for host r lists, or "".
+	listedOn := func(r *Runtime, host string) string {
+		t.Helper()
+		list, err := r.ListApprovals(ctx, "sb")
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, id := 0, ""
+		for _, ap := range list {
+			if ap.Host == host {
+				n, id = n+1, ap.Id
+			}
+		}
+		if n > 1 {
+			t.Fatalf("approval for %s listed %d times: %v", host, n, list)
+		}
+		return id
+	}
 	pendingOn := func(r *Runtime, host string) string {
 		t.Helper()
 		deadline := time.Now().Add(30 * time.Second)
 		for {
-			list, err := r.ListApprovals(ctx, "sb")
-			if err != nil {
-				t.Fatal(err)
-			}
-			n, id := 0, ""
-			for _, ap := range list {
-				if ap.Host == host {
-					n, id = n+1, ap.Id
-				}
-			}
-			if n > 1 {
-				t.Fatalf("approval for %s listed %d times: %v", host, n, list)
-			}
-			if n == 1 {
+			if id := listedOn(r, host); id != "" {
 				return id
 			}
 			if time.Now().After(deadline) {
@@ -178,27 +183,34 @@ func TestSharedApprovals_AnsweredOnAnotherReplica(t *testing.T) {
 	if list, _ := b.ListApprovals(ctx, ""); len(list) != 0 {
 		t.Fatalf("answered approval still listed on B: %v", list)
 	}
-	// The lifetime grant holds on B as well, without asking.
+	// The lifetime grant holds on B as well, without asking. Until the
+	// grant reaches B's egress, B holds the request for approval: deny
+	// that one and try again. (Whether it is held is read from B's list,
+	// not guessed from how long the request takes on a loaded machine.)
 	deadline := time.Now().Add(30 * time.Second)
-	for {
+	for granted := false; !granted; {
 		done := make(chan result, 1)
 		go func() { c, body, err := throughEgress(egressB, target); done <- result{c, body, err} }()
-		select {
-		case r := <-done:
-			if r.code != http.StatusOK {
-				t.Fatalf("B after the sandbox grant: %d %q %v", r.code, r.body, r.err)
+		for waiting := true; waiting; {
+			select {
+			case r := <-done:
+				if r.code != http.StatusOK {
+					t.Fatalf("B after the sandbox grant: %d %q %v", r.code, r.body, r.err)
+				}
+				granted, waiting = true, false
+			case <-time.After(100 * time.Millisecond):
+				id := listedOn(b, "new.test")
+				if id == "" {
+					continue
+				}
+				if time.Now().After(deadline) {
+					t.Fatal("the sandbox grant made on B never applied to B's egress")
+				}
+				_, _ = b.AnswerApproval(ctx, id, false, "")
+				<-done
+				waiting = false
 			}
-		case <-time.After(2 * time.Second):
-			// B held it for approval: the grant has not reached B yet.
-			if time.Now().After(deadline) {
-				t.Fatal("the sandbox grant made on B never applied to B's egress")
-			}
-			id := pendingOn(b, "new.test")
-			_, _ = b.AnswerApproval(ctx, id, false, "")
-			<-done
-			continue
 		}
-		break
 	}
 
 	// A request held on B, denied by an operator on A.
