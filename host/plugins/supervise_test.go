@@ -1,8 +1,12 @@
 package plugins
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
@@ -375,6 +379,9 @@ func TestCallDeadline(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer syscall.Kill(pid, syscall.SIGKILL) //nolint:errcheck // cleanup of a stopped helper
+	// The stop takes effect asynchronously, thread by thread: on a loaded
+	// machine a thread could still answer the call.
+	waitStopped(t, pid)
 	_, err = embedOne(ctx, s.Embeddings(), "", "hangs")
 	if status.CodeOf(err) != status.DeadlineExceeded {
 		t.Fatalf("call to a hung plugin: %v, want DeadlineExceeded", err)
@@ -386,5 +393,31 @@ func TestCallDeadline(t *testing.T) {
 	}
 	if ctx.Err() != nil {
 		t.Fatal("the caller's own context ran out: the call was not bounded")
+	}
+}
+
+// waitStopped waits (up to a minute) until every thread of pid is stopped
+// (state T in /proc/<pid>/task/*/stat).
+func waitStopped(t *testing.T, pid int) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/stat", pid))
+		stopped := len(tasks) > 0
+		for _, f := range tasks {
+			b, err := os.ReadFile(f)
+			i := bytes.LastIndexByte(b, ')')
+			if err != nil || i < 0 || i+2 >= len(b) || (b[i+2] != 'T' && b[i+2] != 't') {
+				stopped = false
+				break
+			}
+		}
+		if stopped {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("process %d did not stop within a minute of SIGSTOP", pid)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

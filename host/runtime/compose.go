@@ -191,6 +191,9 @@ func (r *Runtime) startPlugin(ctx context.Context, bp *blueprints.Blueprint, p *
 // boundsWorkspace says whether a local sandbox of bp has a bounded
 // workspace (resources.workspace_size).
 func boundsWorkspace(bp *blueprints.Blueprint) bool {
+	if bp == nil {
+		return false
+	}
 	for _, name := range runSandboxes(bp) {
 		if sb := bp.Sandbox(name); sb != nil && sb.Resources.WorkspaceBytes > 0 && sb.Driver != blueprints.DriverKubernetes {
 			return true

@@ -329,7 +329,7 @@ func (p *pluginPool) close(sups []*plugins.Supervised, holders []string) {
 func (p *pluginPool) release(e *pooled, holders []string) {
 	p.mu.Lock()
 	e.refs--
-	last := e.refs == 0 && e.sup != nil
+	last, kept := e.refs == 0 && e.sup != nil, false
 	if last && e.keep && p.ttl > 0 && !p.closed && p.idle[e.key] == nil && e.sup.Reusable() == nil {
 		// Kept: the next run of the key within ttl takes it over.
 		delete(p.byKey, e.key)
@@ -337,7 +337,7 @@ func (p *pluginPool) release(e *pooled, holders []string) {
 		e.gen++
 		gen := e.gen
 		e.timer = time.AfterFunc(p.ttl, func() { p.expire(e, gen) })
-		last = false
+		last, kept = false, true
 	} else if last {
 		delete(p.byKey, e.key)
 		delete(p.bySup, e.sup)
@@ -346,6 +346,10 @@ func (p *pluginPool) release(e *pooled, holders []string) {
 	p.mu.Unlock()
 	if last {
 		e.sup.Close()
+	}
+	if kept {
+		// Where "plugin process exited" would be: the last holders' logs.
+		e.logs.logger().Named("plugin."+e.sup.Name()).Info("plugin process kept idle for the next run of the same plugin launch", "idle_ttl", p.ttl.String(), "pid", e.sup.Pid())
 	}
 	if e.logs != nil {
 		e.logs.drop(holders)
