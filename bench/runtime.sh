@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runtime benchmarks (PERFORMANCE.md rows "runtime" and "memory use"):
 #  - `nemoclave run` of the quickstart, one prompt, replay provider: cold
-#    (fresh $NEMOCLAVE_HOME, so the daemon starts too) and warm (daemon up);
+#    (fresh $NEMOCLAVE_HOME, so the daemon starts too) and warm (daemon up,
+#    the previous run's plugin processes kept idle for reuse), and warm with
+#    --plugin-idle-ttl 0 (every run launches its plugins);
 #  - RSS with 10 idle sandboxes (agents that sleep): the daemon's whole process
 #    tree (daemon, plugin processes, sandbox init stages, agents), broken down.
 # Prints min / median / p99 in milliseconds. Needs `make build` first.
@@ -11,7 +13,7 @@ BIN=$PWD/bin
 COLD=${COLD:-5}
 WARM=${WARM:-10}
 work=$(mktemp -d)
-trap 'NEMOCLAVE_HOME=$work/home-warm $BIN/nemoclave daemon stop >/dev/null 2>&1 || true; NEMOCLAVE_HOME=$work/home-idle $BIN/nemoclave daemon stop >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
+trap 'NEMOCLAVE_HOME=$work/home-warm $BIN/nemoclave daemon stop >/dev/null 2>&1 || true; NEMOCLAVE_HOME=$work/home-nottl $BIN/nemoclave daemon stop >/dev/null 2>&1 || true; NEMOCLAVE_HOME=$work/home-idle $BIN/nemoclave daemon stop >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
 cp -r examples/quickstart "$work/qs"
 
 ms() { echo $(( ($(date +%s%N) - $1) / 1000000 )); }
@@ -37,6 +39,20 @@ for i in $(seq 1 "$WARM"); do
 	ms "$t" >> "$work/warm"
 done
 printf 'warm daemon ms: '; stats < "$work/warm"
+"$BIN/nemoclave" daemon stop >/dev/null
+
+# The same with no idle plugin processes kept between runs (the daemon's
+# --plugin-idle-ttl 0): every run launches its plugins, as the first run
+# after a minute without one does.
+export NEMOCLAVE_HOME=$work/home-nottl
+NEMOCLAVE_PLUGIN_IDLE_TTL=0 "$BIN/nemoclave" run "$work/qs/blueprint.hcl" >/dev/null 2>&1
+: > "$work/nottl"
+for i in $(seq 1 "$WARM"); do
+	t=$(date +%s%N)
+	"$BIN/nemoclave" run "$work/qs/blueprint.hcl" >/dev/null 2>&1
+	ms "$t" >> "$work/nottl"
+done
+printf 'no idle plugins kept (--plugin-idle-ttl 0), warm daemon ms: '; stats < "$work/nottl"
 "$BIN/nemoclave" daemon stop >/dev/null
 
 echo "== daemon RSS with 10 idle sandboxes"

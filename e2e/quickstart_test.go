@@ -109,13 +109,20 @@ func TestOperatorCommandsAgainstARunningSandbox(t *testing.T) {
 		t.Errorf("inference status = %s", status)
 	}
 
-	// Delete: nothing of the sandbox or its plugins is left.
+	// Delete: nothing of the sandbox is left; its plugin processes are
+	// kept idle for the next run (the daemon's --plugin-idle-ttl, one
+	// minute by default) and stop with the daemon.
 	var ping struct{ Pid int }
 	_ = json.Unmarshal([]byte(e.must("daemon", "status", "-o", "json")), &ping)
 	e.must("sandbox", "delete", "e2e")
 	deadline = time.Now().Add(time.Minute)
 	for {
-		left := processesMentioning(e.home, ping.Pid)
+		var left []string
+		for _, p := range processesMentioning(e.home, ping.Pid) {
+			if !strings.Contains(p, "/nemoclave-plugin-") {
+				left = append(left, p)
+			}
+		}
 		if len(left) == 0 {
 			break
 		}
@@ -139,6 +146,11 @@ func TestOperatorCommandsAgainstARunningSandbox(t *testing.T) {
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
+	}
+	// `daemon stop` returns once the daemon has stopped its plugins, the
+	// idle ones too.
+	if left := processesMentioning(e.home, ping.Pid); len(left) > 0 {
+		t.Fatalf("processes left after daemon stop:\n%s", strings.Join(left, "\n"))
 	}
 }
 

@@ -27,6 +27,16 @@ Run it in the foreground yourself only to watch its log.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg.Home = g.Home
+			if v := os.Getenv("NEMOCLAVE_PLUGIN_IDLE_TTL"); v != "" && !cmd.Flags().Changed("plugin-idle-ttl") {
+				d, err := time.ParseDuration(v)
+				if err != nil {
+					return fmt.Errorf("$NEMOCLAVE_PLUGIN_IDLE_TTL=%q is not a duration (e.g. 60s, 5m, 0 for off): %w", v, err)
+				}
+				cfg.PluginIdleTTL = d
+			}
+			if cfg.PluginIdleTTL < 0 {
+				return fmt.Errorf("--plugin-idle-ttl %s is negative; give a duration such as 60s, or 0 to stop plugin processes with their last run", cfg.PluginIdleTTL)
+			}
 			cfg.Kubernetes.FlagsGiven = kubernetesFlagsGiven(cmd)
 			return serve.Run(cmd.Context(), cfg)
 		},
@@ -37,6 +47,7 @@ Run it in the foreground yourself only to watch its log.`,
 	cmd.Flags().StringVar(&cfg.NoProxy, "no-proxy", runtime.EnvNoProxy(), "hosts dialled directly despite --upstream-proxy, in NO_PROXY syntax: names, .domain suffixes, IPs, CIDRs ($NEMOCLAVE_NO_PROXY, else $NO_PROXY)")
 	cmd.Flags().StringVar(&cfg.UpstreamCAFile, "upstream-ca-file", os.Getenv("NEMOCLAVE_UPSTREAM_CA_FILE"), "PEM bundle of a corporate CA (a TLS-inspecting proxy) trusted for upstream TLS and added to every sandbox's trust bundle ($NEMOCLAVE_UPSTREAM_CA_FILE)")
 	cmd.Flags().BoolVar(&cfg.AllowUnconfinedPlugins, "allow-unconfined-plugins", envTrue("NEMOCLAVE_ALLOW_UNCONFINED_PLUGINS"), "let plugin blocks with confine = false run outside a plugin box, with the daemon's files and network (audited; $NEMOCLAVE_ALLOW_UNCONFINED_PLUGINS=1); refused otherwise")
+	cmd.Flags().DurationVar(&cfg.PluginIdleTTL, "plugin-idle-ttl", time.Minute, "keep a plugin process whose last run ended this long, so the next run with the same plugin block and configuration reuses it instead of launching one; 0 stops it with its last run ($NEMOCLAVE_PLUGIN_IDLE_TTL)")
 	cmd.Flags().StringVar(&cfg.Remote.Addr, "listen", os.Getenv("NEMOCLAVE_LISTEN"), "also serve the API remotely on this TCP address with TLS, e.g. 0.0.0.0:7443; callers sign in with OIDC (see --access-file) ($NEMOCLAVE_LISTEN; off when empty)")
 	cmd.Flags().StringVar(&cfg.Remote.CertFile, "tls-cert", os.Getenv("NEMOCLAVE_TLS_CERT"), "PEM certificate of --listen; without it and --tls-key a self-signed one is kept in $NEMOCLAVE_HOME/tls and its fingerprint printed")
 	cmd.Flags().StringVar(&cfg.Remote.KeyFile, "tls-key", os.Getenv("NEMOCLAVE_TLS_KEY"), "PEM private key of --tls-cert")

@@ -124,6 +124,7 @@ func connectOrStart(ctx context.Context, home string, autostart bool) (*Client, 
 		return nil, ErrNotRunning
 	}
 	started := false
+	wait := 2 * time.Millisecond
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		if !held && !started {
@@ -152,8 +153,11 @@ func connectOrStart(ctx context.Context, home string, autostart bool) (*Client, 
 		select {
 		case <-ctx.Done():
 			return nil, ctx.Err()
-		case <-time.After(25 * time.Millisecond):
+		case <-time.After(wait):
 		}
+		// A daemon just started answers within tens of milliseconds:
+		// look often at first, then every 25ms.
+		wait = min(2*wait, 25*time.Millisecond)
 	}
 }
 

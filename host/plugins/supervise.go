@@ -536,3 +536,33 @@ func (s *Supervised) rewireDependents() {
 		cancel()
 	}
 }
+
+// Reusable says why this process must not serve another run after the
+// ones it served ended (nil: it may): it is shut down, it crashed or was
+// restarted since its launch, it belongs to a debugger (reattached), or
+// its spec no longer resolves to the binary it runs — rebuilt,
+// reinstalled or re-pinned since (the resolution is an fstat and the
+// identity cache of verify.go, not a re-hash, unless the file changed).
+func (s *Supervised) Reusable() error {
+	s.mu.Lock()
+	closed, cur, restarts, spec := s.closed, s.cur, s.restarts, s.spec
+	s.mu.Unlock()
+	switch {
+	case closed:
+		return fmt.Errorf("plugin %s is shut down", s.Name())
+	case s.reattached:
+		return fmt.Errorf("plugin %s is a reattached debug plugin", s.Name())
+	case cur == nil || cur.Exited():
+		return fmt.Errorf("plugin %s is not running (crashed)", s.Name())
+	case restarts > 0:
+		return fmt.Errorf("plugin %s crashed and was restarted %d times", s.Name(), restarts)
+	}
+	b, err := s.m.resolveSpec(spec)
+	if err != nil {
+		return err
+	}
+	if b.Path != s.bin.Path || b.Hash != s.bin.Hash || b.Root != s.bin.Root {
+		return fmt.Errorf("plugin %s changed on disk since its launch (%s %s, now %s %s)", s.Name(), s.bin.Path, s.bin.Hash, b.Path, b.Hash)
+	}
+	return nil
+}

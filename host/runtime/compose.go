@@ -176,11 +176,30 @@ func (r *Runtime) startPlugin(ctx context.Context, bp *blueprints.Blueprint, p *
 		}
 		spec.Wires = append(spec.Wires, plugins.Wire{Attribute: strings.Join(w.Path, "."), Target: target})
 	}
-	s, err := r.pool.acquire(ctx, spec, eps, fetchFor, holders, func(spec plugins.Spec) (*plugins.Supervised, error) { return r.plugins.Start(ctx, spec) })
+	// Kept idle for the next run (pool.go) unless it fetches for this
+	// run's agents (it follows their sandboxes' live policy), a debugger
+	// holds it, or the run bounds a workspace (the process would keep the
+	// volume busy past the run, and hold the directory under it after).
+	keep := len(fetchFor) == 0 && len(reattach) == 0 && !boundsWorkspace(bp)
+	s, err := r.pool.acquire(ctx, spec, eps, fetchFor, holders, keep, func(spec plugins.Spec) (*plugins.Supervised, error) { return r.plugins.Start(ctx, spec) })
 	if err != nil {
 		return nil, r.redactErr(fmt.Errorf("plugin %s (%s): %w", p.Address, source, err))
 	}
 	return s, nil
+}
+
+// boundsWorkspace says whether a local sandbox of bp has a bounded
+// workspace (resources.workspace_size).
+func boundsWorkspace(bp *blueprints.Blueprint) bool {
+	if bp == nil {
+		return false
+	}
+	for _, name := range runSandboxes(bp) {
+		if sb := bp.Sandbox(name); sb != nil && sb.Resources.WorkspaceBytes > 0 && sb.Driver != blueprints.DriverKubernetes {
+			return true
+		}
+	}
+	return false
 }
 
 // launchWaves groups the blueprint's plugins (in its launch order, wired

@@ -5,7 +5,13 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
 	"sync"
+	"syscall"
+	"time"
 
 	"github.com/nemoclave/nemoclave/host/plugins"
 	"github.com/nemoclave/nemoclave/policy"
@@ -26,15 +32,32 @@ import (
 // Ten idle sandboxes of one blueprint cost one set of plugin processes
 // instead of ten.
 //
+// With an idle TTL (the daemon's --plugin-idle-ttl), a process whose last
+// run ended is kept for that long, and a run with the same launch key
+// within it takes the process over instead of launching one (a warm
+// `nemoclave run` then launches nothing). Reuse is as safe as sharing
+// between concurrent runs, and more is checked first (reuse): the process
+// never crashed, its spec still resolves to the binary it runs, the host
+// paths it was given are still the same files, and the processes wired to
+// it are still the ones it was given. Runs that bound a workspace, fetch
+// for agents or attach debug plugins keep nothing idle (keep).
+//
 // Every process, pooled or not, logs through a pluginLogFanout to the
 // plugin logs of the sandboxes holding it (pluginlogs.go).
 type pluginPool struct {
 	files *pluginLogFiles
+	// ttl keeps a process no run holds for reuse; 0 stops it at once.
+	ttl time.Duration
+	log *slog.Logger
 
 	mu    sync.Mutex
 	byKey map[string]*pooled
-	bySup map[*plugins.Supervised]*pooled
-	logs  map[*plugins.Supervised]*pluginLogFanout
+	// idle are the kept processes no run holds, by key (never also in
+	// byKey); bySup and logs still hold them.
+	idle   map[string]*pooled
+	closed bool
+	bySup  map[*plugins.Supervised]*pooled
+	logs   map[*plugins.Supervised]*pluginLogFanout
 }
 
 type pooled struct {
@@ -44,11 +67,79 @@ type pooled struct {
 	err  error
 	logs *pluginLogFanout
 	done chan struct{} // closed once the start finished (sup or err set)
+
+	// keep: the process may stay idle after its last release (every
+	// acquirer allowed it).
+	keep bool
+	// paths are the identities of the host paths the process was
+	// launched with, wires the processes wired to it: both must be
+	// unchanged for a reuse.
+	paths []pathID
+	wires []*plugins.Supervised
+	// timer ends an idle period; gen tells a stale timer from the
+	// current one.
+	timer *time.Timer
+	gen   int
 }
 
-func newPluginPool(files *pluginLogFiles) *pluginPool {
-	return &pluginPool{files: files, byKey: map[string]*pooled{}, bySup: map[*plugins.Supervised]*pooled{},
-		logs: map[*plugins.Supervised]*pluginLogFanout{}}
+// pathID is a host path given to a plugin and the file it named at
+// launch (device and inode; zero when missing). A plugin box binds the
+// file itself, and a plugin keeps its directories open: a workspace
+// removed and made again, or a volume mounted over it, is another file,
+// which an idle process must not serve. A regular file (a cassette, a CA
+// bundle: read at configure) also counts its size, mtime and ctime, so
+// one edited in place is read again by a new process; a directory's
+// contents are the plugin's live data and do not count.
+type pathID struct {
+	path               string
+	dev, ino           uint64
+	size, mtime, ctime int64
+}
+
+func pathIDs(spec plugins.Spec) []pathID {
+	if spec.Access == nil {
+		return nil
+	}
+	var out []pathID
+	for _, p := range append(append([]string(nil), spec.Access.ReadOnly...), spec.Access.ReadWrite...) {
+		id := pathID{path: p}
+		var st syscall.Stat_t
+		if syscall.Stat(p, &st) == nil {
+			id.dev, id.ino = st.Dev, st.Ino
+			if st.Mode&syscall.S_IFMT == syscall.S_IFREG {
+				id.size, id.mtime, id.ctime = st.Size, st.Mtim.Nano(), st.Ctim.Nano()
+			}
+		}
+		out = append(out, id)
+	}
+	return out
+}
+
+func wireTargets(spec plugins.Spec) []*plugins.Supervised {
+	out := make([]*plugins.Supervised, 0, len(spec.Wires))
+	for _, w := range spec.Wires {
+		out = append(out, w.Target)
+	}
+	return out
+}
+
+func newPluginPool(files *pluginLogFiles, ttl time.Duration, log *slog.Logger) *pluginPool {
+	return &pluginPool{files: files, ttl: ttl, log: log, byKey: map[string]*pooled{}, idle: map[string]*pooled{},
+		bySup: map[*plugins.Supervised]*pooled{}, logs: map[*plugins.Supervised]*pluginLogFanout{}}
+}
+
+// reuse says why the idle e must not serve spec (nil: it may).
+func (e *pooled) reuse(spec plugins.Spec) error {
+	if err := e.sup.Reusable(); err != nil {
+		return err
+	}
+	if !slices.Equal(e.wires, wireTargets(spec)) {
+		return errors.New("the plugins wired to it were launched again")
+	}
+	if now := pathIDs(spec); !slices.Equal(e.paths, now) {
+		return fmt.Errorf("a path it was given is another file now (%v, was %v)", now, e.paths)
+	}
+	return nil
 }
 
 // launchKey names what a spec would launch. Wired targets are pooled
@@ -101,8 +192,10 @@ func (p *pluginPool) launchKey(spec plugins.Spec, egress []policy.Endpoint, fetc
 // process's log fanout. holders are the sandboxes of the acquiring run:
 // the process's lines go to their plugin logs until close or dropLogs.
 // Concurrent runs asking for one key wait for a single start. A failed
-// start is not cached.
-func (p *pluginPool) acquire(ctx context.Context, spec plugins.Spec, egress []policy.Endpoint, fetchFor []string, holders []string, start func(plugins.Spec) (*plugins.Supervised, error)) (*plugins.Supervised, error) {
+// start is not cached. An idle process of the key is taken over when
+// reuse allows, else stopped and replaced; keep says whether the process
+// may stay idle after this run (see pluginPool).
+func (p *pluginPool) acquire(ctx context.Context, spec plugins.Spec, egress []policy.Endpoint, fetchFor []string, holders []string, keep bool, start func(plugins.Spec) (*plugins.Supervised, error)) (*plugins.Supervised, error) {
 	key, ok := p.launchKey(spec, egress, fetchFor)
 	if !ok {
 		logs := newPluginLogFanout(p.files)
@@ -119,26 +212,42 @@ func (p *pluginPool) acquire(ctx context.Context, spec plugins.Spec, egress []po
 	for {
 		p.mu.Lock()
 		e := p.byKey[key]
-		if e == nil {
-			e = &pooled{key: key, refs: 1, done: make(chan struct{}), logs: newPluginLogFanout(p.files)}
-			e.logs.hold(holders)
+		if e == nil && p.idle[key] != nil {
+			// Taken over: it is this key's entry again, and concurrent
+			// acquirers wait for the check as for a start.
+			e = p.idle[key]
+			delete(p.idle, key)
+			e.timer.Stop()
+			e.timer, e.gen = nil, e.gen+1
+			e.refs, e.keep, e.done = 1, keep, make(chan struct{})
 			p.byKey[key] = e
 			p.mu.Unlock()
-			spec.Logger = e.logs.logger()
-			sup, err := start(spec)
-			p.mu.Lock()
-			e.sup, e.err = sup, err
-			if err != nil {
-				delete(p.byKey, key)
-			} else {
-				p.bySup[sup] = e
-				p.logs[sup] = e.logs
+			if err := e.reuse(spec); err != nil {
+				p.log.Info("idle plugin process not reused; launching another", "plugin", e.sup.Name(), "reason", err)
+				p.mu.Lock()
+				old := e.sup
+				delete(p.bySup, old)
+				delete(p.logs, old)
+				p.mu.Unlock()
+				old.Close()
+				p.startEntry(e, spec, holders, start)
+				return e.sup, e.err
 			}
+			p.mu.Lock()
 			close(e.done)
 			p.mu.Unlock()
-			return sup, err
+			e.logs.hold(holders)
+			return e.sup, nil
+		}
+		if e == nil {
+			e = &pooled{key: key, refs: 1, keep: keep, logs: newPluginLogFanout(p.files), done: make(chan struct{})}
+			p.byKey[key] = e
+			p.mu.Unlock()
+			p.startEntry(e, spec, holders, start)
+			return e.sup, e.err
 		}
 		e.refs++
+		e.keep = e.keep && keep
 		p.mu.Unlock()
 		select {
 		case <-e.done:
@@ -155,6 +264,25 @@ func (p *pluginPool) acquire(ctx context.Context, spec plugins.Spec, egress []po
 		e.refs--
 		p.mu.Unlock()
 	}
+}
+
+// startEntry launches e's process, which p.byKey already names, and
+// ends e's start (e.done).
+func (p *pluginPool) startEntry(e *pooled, spec plugins.Spec, holders []string, start func(plugins.Spec) (*plugins.Supervised, error)) {
+	e.logs.hold(holders)
+	spec.Logger = e.logs.logger()
+	e.paths, e.wires = pathIDs(spec), wireTargets(spec)
+	sup, err := start(spec)
+	p.mu.Lock()
+	e.sup, e.err = sup, err
+	if err != nil {
+		delete(p.byKey, e.key)
+	} else {
+		p.bySup[sup] = e
+		p.logs[sup] = e.logs
+	}
+	close(e.done)
+	p.mu.Unlock()
 }
 
 // dropLogs stops sending the plugins' lines to the holders' logs.
@@ -201,8 +329,16 @@ func (p *pluginPool) close(sups []*plugins.Supervised, holders []string) {
 func (p *pluginPool) release(e *pooled, holders []string) {
 	p.mu.Lock()
 	e.refs--
-	last := e.refs == 0 && e.sup != nil
-	if last {
+	last, kept := e.refs == 0 && e.sup != nil, false
+	if last && e.keep && p.ttl > 0 && !p.closed && p.idle[e.key] == nil && e.sup.Reusable() == nil {
+		// Kept: the next run of the key within ttl takes it over.
+		delete(p.byKey, e.key)
+		p.idle[e.key] = e
+		e.gen++
+		gen := e.gen
+		e.timer = time.AfterFunc(p.ttl, func() { p.expire(e, gen) })
+		last, kept = false, true
+	} else if last {
 		delete(p.byKey, e.key)
 		delete(p.bySup, e.sup)
 		delete(p.logs, e.sup)
@@ -211,14 +347,63 @@ func (p *pluginPool) release(e *pooled, holders []string) {
 	if last {
 		e.sup.Close()
 	}
+	if kept {
+		// Where "plugin process exited" would be: the last holders' logs.
+		e.logs.logger().Named("plugin."+e.sup.Name()).Info("plugin process kept idle for the next run of the same plugin launch", "idle_ttl", p.ttl.String(), "pid", e.sup.Pid())
+	}
 	if e.logs != nil {
 		e.logs.drop(holders)
 	}
 }
 
-// running counts the processes the pool holds (for tests and status).
+// expire stops e when its idle period gen ended with no run taking it.
+func (p *pluginPool) expire(e *pooled, gen int) {
+	p.mu.Lock()
+	if e.gen != gen || p.idle[e.key] != e {
+		p.mu.Unlock()
+		return
+	}
+	delete(p.idle, e.key)
+	delete(p.bySup, e.sup)
+	delete(p.logs, e.sup)
+	e.timer = nil
+	p.mu.Unlock()
+	e.sup.Close()
+}
+
+// shutdown stops the idle processes, and keeps none from now on (the
+// daemon is stopping).
+func (p *pluginPool) shutdown() {
+	p.mu.Lock()
+	p.closed = true
+	var idle []*pooled
+	for k, e := range p.idle {
+		delete(p.idle, k)
+		delete(p.bySup, e.sup)
+		delete(p.logs, e.sup)
+		e.timer.Stop()
+		e.gen++
+		idle = append(idle, e)
+	}
+	p.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, e := range idle {
+		wg.Go(e.sup.Close)
+	}
+	wg.Wait()
+}
+
+// running counts the processes the pool holds, idle ones included (for
+// tests and status).
 func (p *pluginPool) running() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return len(p.bySup)
+}
+
+// idleCount counts the kept processes no run holds.
+func (p *pluginPool) idleCount() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.idle)
 }

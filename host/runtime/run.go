@@ -345,9 +345,14 @@ func (r *Runtime) evaluate(ctx context.Context, req daemon.RunRequest) (*bluepri
 		return nil, err
 	}
 	defer probes.Close()
+	schemas := plugins.NewSchemaSource(probes, nil).WithCache(r.schemas)
+	// A daemon's first run probes its plugins; the loader asks one block
+	// after the other, so the builtins' probes start together first.
+	wait := prefetchSchemas(ctx, schemas, req.Path)
+	defer wait()
 	l := blueprints.NewLoader(blueprints.Options{
 		Vars: req.Vars, VarFiles: req.VarFiles, LookupEnv: lookup,
-		Schemas: plugins.NewSchemaSource(probes, nil).WithCache(r.schemas), PresetDirs: presetDirs(r.opts.Home),
+		Schemas: schemas, PresetDirs: presetDirs(r.opts.Home),
 		Host:       blueprintHost{r},
 		DaemonHome: r.opts.Home,
 		Root:       req.Root,

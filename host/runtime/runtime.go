@@ -80,6 +80,10 @@ type Options struct {
 	// listeners (connections, header/body/idle deadlines); zero fields
 	// take listener's defaults.
 	ListenerLimits listener.Limits
+	// PluginIdleTTL keeps a plugin process whose last run ended for this
+	// long, for the next run with the same launch to take over (pool.go);
+	// 0 stops it when its last run ends. The daemon's --plugin-idle-ttl.
+	PluginIdleTTL time.Duration
 
 	// sharedPollListening replaces sharedPollWhileListening (tests set it
 	// to an hour to prove that changes arrive by notification);
@@ -203,7 +207,7 @@ func New(ctx context.Context, o Options) (*Runtime, error) {
 	r.drivers = o.Drivers
 	r.pluginLog = &pluginLogFiles{dir: filepath.Join(o.Home, "logs"), max: pluginLogMaxBytes}
 	logf := managerLog{files: r.pluginLog, path: filepath.Join(o.Home, "logs", "plugins.log")}
-	r.pool = newPluginPool(r.pluginLog)
+	r.pool = newPluginPool(r.pluginLog, o.PluginIdleTTL, r.log)
 	r.pluginOpts = plugins.Options{
 		Home: o.Home, BinDir: o.PluginBinDir,
 		Logger: hclog.New(&hclog.LoggerOptions{Name: "nemoclave", Output: logf, JSONFormat: true, Level: hclog.Info}),
@@ -312,6 +316,9 @@ func (r *Runtime) Close(ctx context.Context) error {
 	}
 	if r.egress != nil {
 		r.egress.Close()
+	}
+	if r.pool != nil {
+		r.pool.shutdown()
 	}
 	if r.plugins != nil {
 		r.plugins.Close()

@@ -33,6 +33,10 @@ type Config struct {
 	// AllowUnconfinedPlugins lets a blueprint's confine = false take
 	// effect instead of being refused.
 	AllowUnconfinedPlugins bool
+	// PluginIdleTTL keeps a plugin process whose last run ended for this
+	// long, for the next run with the same plugin launch; 0 stops it with
+	// its last run.
+	PluginIdleTTL time.Duration
 	// Remote is the remote API (TCP, TLS, OIDC bearer tokens); off when
 	// its Addr is empty.
 	Remote daemon.RemoteOptions
@@ -77,7 +81,7 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	defer stopTracing()
-	rt, err := runtime.New(ctx, runtime.Options{Home: home, StateURL: cfg.StateURL, TracerProvider: tp, Credential: lookup, Redact: redact, Logger: logger, Drivers: k8s.drivers, ConfinePlugins: true, AllowUnconfinedPlugins: cfg.AllowUnconfinedPlugins,
+	rt, err := runtime.New(ctx, runtime.Options{Home: home, StateURL: cfg.StateURL, TracerProvider: tp, Credential: lookup, Redact: redact, Logger: logger, Drivers: k8s.drivers, ConfinePlugins: true, AllowUnconfinedPlugins: cfg.AllowUnconfinedPlugins, PluginIdleTTL: cfg.PluginIdleTTL,
 		UpstreamProxy: cfg.UpstreamProxy, UpstreamNoProxy: cfg.NoProxy, UpstreamCAFile: cfg.UpstreamCAFile})
 	if err != nil {
 		return err
