@@ -206,6 +206,64 @@ func BenchmarkColdStart(b *testing.B) {
 	b.Run("helper", run("builtin/"+helperName, map[string]string{helperEnv: "serve"}, `{"scale":1}`, false))
 }
 
+// BenchmarkColdStartAlternating launches embeddings-hash with its hash
+// found by file identity (what the daemon does for an installed plugin)
+// and with the whole binary hashed first (every launch before issue 20,
+// and what BenchmarkColdStart measured of a freshly built binary), in turn
+// in one loop so that machine noise hits both alike.
+func BenchmarkColdStartAlternating(b *testing.B) {
+	ctx := context.Background()
+	binDir := helperBinDir(b)
+	if hashPluginBinary(b, binDir) == "" {
+		b.Skip("this checkout has no plugins/embeddings-hash")
+	}
+	m, _ := testManager(b, Options{BinDir: binDir})
+	bin, err := m.Resolve("builtin/embeddings-hash")
+	if err != nil {
+		b.Fatal(err)
+	}
+	settled(b, bin.Path)
+	spec := Spec{Source: "builtin/embeddings-hash"}
+	names := []string{"identity", "rehash"}
+	lat := [2]latencies{}
+	var hostCPU [2]time.Duration
+	var pluginCPU [2]int64
+	n := 0
+	b.ResetTimer()
+	for b.Loop() {
+		for i := range names {
+			if i == 1 {
+				hashes.Clear()
+			}
+			c0 := selfCPU()
+			t0 := time.Now()
+			l, err := m.Launch(ctx, bin, spec)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := l.Configure(ctx, plugin.ConfigureOptions{Config: []byte(`{"dimensions":256}`), StateDir: b.TempDir()}); err != nil {
+				b.Fatal(err)
+			}
+			lat[i] = append(lat[i], time.Since(t0))
+			hostCPU[i] += selfCPU() - c0
+			b.StopTimer()
+			pluginCPU[i] += cpuNanos(l.Pid())
+			l.Kill()
+			if i == 1 {
+				settled(b, bin.Path) // the identity row finds the hash again
+			}
+			b.StartTimer()
+		}
+		n++
+	}
+	b.StopTimer()
+	for i, name := range names {
+		lat[i].report(b, name+"-")
+		b.ReportMetric(float64(hostCPU[i].Nanoseconds())/float64(n), name+"-host-cpu-ns")
+		b.ReportMetric(float64(pluginCPU[i])/float64(n), name+"-plugin-cpu-ns")
+	}
+}
+
 // settled waits until path's last change is older than identityQuiet and
 // verifies it once, so that launches find its hash by identity as the
 // daemon's do for installed plugins.
