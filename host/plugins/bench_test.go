@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -44,8 +45,9 @@ func (l latencies) report(b *testing.B, prefix string) {
 }
 
 // hashPluginBinary builds plugins/embeddings-hash, the first-party plugin,
-// into dir, or returns "" when this checkout does not have it.
-func hashPluginBinary(b *testing.B, dir string) string {
+// into dir as `make plugins` does (-ldflags=-s -w), or returns "" when this
+// checkout does not have it.
+func hashPluginBinary(b testing.TB, dir string) string {
 	b.Helper()
 	_, file, _, _ := runtime.Caller(0)
 	root := filepath.Join(filepath.Dir(file), "..", "..")
@@ -53,7 +55,7 @@ func hashPluginBinary(b *testing.B, dir string) string {
 		return ""
 	}
 	out := filepath.Join(dir, BinaryPrefix+"embeddings-hash")
-	if msg, err := exec.Command("go", "build", "-C", root, "-o", out, "./plugins/embeddings-hash").CombinedOutput(); err != nil {
+	if msg, err := exec.Command("go", "build", "-C", root, "-ldflags=-s -w", "-o", out, "./plugins/embeddings-hash").CombinedOutput(); err != nil {
 		b.Fatalf("build embeddings-hash: %v\n%s", err, msg)
 	}
 	return out
@@ -142,6 +144,14 @@ func BenchmarkEmbedRoundTripAlternating(b *testing.B) {
 
 // BenchmarkColdStart measures launch (checksum verification included),
 // handshake and configure of a fresh process; killing it is not timed.
+// Besides the latencies it reports the CPU each launch costs: the host's
+// (this process, every goroutine) and the plugin's own up to the end of
+// Configure.
+//
+// The daemon launches binaries installed long before, whose hash it keeps
+// by file identity; a file changed within identityQuiet is hashed at every
+// launch, so the benchmark waits that long after building and verifies
+// once before measuring (the -rehash row clears the cache each time).
 func BenchmarkColdStart(b *testing.B) {
 	ctx := context.Background()
 	binDir := helperBinDir(b)
@@ -153,8 +163,13 @@ func BenchmarkColdStart(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
+			if !rehash {
+				settled(b, bin.Path)
+			}
 			spec := Spec{Source: source, Env: env}
 			lat := make(latencies, 0, b.N)
+			var hostCPU time.Duration
+			var pluginCPU int64
 			b.ResetTimer()
 			for b.Loop() {
 				if rehash {
@@ -162,6 +177,7 @@ func BenchmarkColdStart(b *testing.B) {
 					// the whole binary.
 					hashes.Clear()
 				}
+				c0 := selfCPU()
 				t0 := time.Now()
 				l, err := m.Launch(ctx, bin, spec)
 				if err != nil {
@@ -171,12 +187,16 @@ func BenchmarkColdStart(b *testing.B) {
 					b.Fatal(err)
 				}
 				lat = append(lat, time.Since(t0))
+				hostCPU += selfCPU() - c0
 				b.StopTimer()
+				pluginCPU += cpuNanos(l.Pid())
 				l.Kill()
 				b.StartTimer()
 			}
 			b.StopTimer()
 			lat.report(b, "")
+			b.ReportMetric(float64(hostCPU.Nanoseconds())/float64(len(lat)), "host-cpu-ns")
+			b.ReportMetric(float64(pluginCPU)/float64(len(lat)), "plugin-cpu-ns")
 		}
 	}
 	if hash != "" {
@@ -184,6 +204,82 @@ func BenchmarkColdStart(b *testing.B) {
 		b.Run("embeddings-hash-rehash", run("builtin/embeddings-hash", nil, `{"dimensions":256}`, true))
 	}
 	b.Run("helper", run("builtin/"+helperName, map[string]string{helperEnv: "serve"}, `{"scale":1}`, false))
+}
+
+// BenchmarkColdStartAlternating launches embeddings-hash with its hash
+// found by file identity (what the daemon does for an installed plugin)
+// and with the whole binary hashed first (every launch before issue 20,
+// and what BenchmarkColdStart measured of a freshly built binary), in turn
+// in one loop so that machine noise hits both alike.
+func BenchmarkColdStartAlternating(b *testing.B) {
+	ctx := context.Background()
+	binDir := helperBinDir(b)
+	if hashPluginBinary(b, binDir) == "" {
+		b.Skip("this checkout has no plugins/embeddings-hash")
+	}
+	m, _ := testManager(b, Options{BinDir: binDir})
+	bin, err := m.Resolve("builtin/embeddings-hash")
+	if err != nil {
+		b.Fatal(err)
+	}
+	settled(b, bin.Path)
+	spec := Spec{Source: "builtin/embeddings-hash"}
+	names := []string{"identity", "rehash"}
+	lat := [2]latencies{}
+	var hostCPU [2]time.Duration
+	var pluginCPU [2]int64
+	n := 0
+	b.ResetTimer()
+	for b.Loop() {
+		for i := range names {
+			if i == 1 {
+				hashes.Clear()
+			}
+			c0 := selfCPU()
+			t0 := time.Now()
+			l, err := m.Launch(ctx, bin, spec)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := l.Configure(ctx, plugin.ConfigureOptions{Config: []byte(`{"dimensions":256}`), StateDir: b.TempDir()}); err != nil {
+				b.Fatal(err)
+			}
+			lat[i] = append(lat[i], time.Since(t0))
+			hostCPU[i] += selfCPU() - c0
+			b.StopTimer()
+			pluginCPU[i] += cpuNanos(l.Pid())
+			l.Kill()
+			if i == 1 {
+				settled(b, bin.Path) // the identity row finds the hash again
+			}
+			b.StartTimer()
+		}
+		n++
+	}
+	b.StopTimer()
+	for i, name := range names {
+		lat[i].report(b, name+"-")
+		b.ReportMetric(float64(hostCPU[i].Nanoseconds())/float64(n), name+"-host-cpu-ns")
+		b.ReportMetric(float64(pluginCPU[i])/float64(n), name+"-plugin-cpu-ns")
+	}
+}
+
+// settled waits until path's last change is older than identityQuiet and
+// verifies it once, so that launches find its hash by identity as the
+// daemon's do for installed plugins.
+func settled(b *testing.B, path string) {
+	b.Helper()
+	var st syscall.Stat_t
+	if err := syscall.Stat(path, &st); err != nil {
+		b.Fatal(err)
+	}
+	time.Sleep(time.Until(time.Unix(0, st.Ctim.Nano()).Add(identityQuiet + 100*time.Millisecond)))
+	if _, err := hashFile(path); err != nil {
+		b.Fatal(err)
+	}
+	if _, ok := hashes.Load(identity(&st)); !ok {
+		b.Fatalf("%s: hash not kept by identity after the quiet period", path)
+	}
 }
 
 // BenchmarkVerify measures the pre-launch check alone on the race-built

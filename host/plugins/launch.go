@@ -119,7 +119,7 @@ func (m *Manager) Launch(ctx context.Context, b *Binary, spec Spec) (*plugin.Lau
 		Logger:       logger,
 		StartTimeout: m.opts.StartTimeout,
 		SocketDir:    sockets,
-		Runner:       m.boxRunner(b, spec, kind, name, stateDir),
+		Runner:       m.boxRunner(b, v, spec, kind, name, stateDir),
 	})
 	if err != nil {
 		return nil, err

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/nemoclave/nemoclave/sandbox/pluginbox"
 )
 
 // Verification without re-hashing at every launch.
@@ -173,6 +175,20 @@ func (m *Manager) verify(b *Binary) (*verified, error) {
 		return nil, m.mismatch(b, fileHash(sum))
 	}
 	return &verified{file: f, id: id}, nil
+}
+
+// settledID returns the identity of the verified binary when its hash is
+// kept by that identity (it was settled when hashed and matched the trusted
+// hash): the identity then stands for the content, and a plugin box can
+// check it with one fstat instead of hashing the file again.
+func (v *verified) settledID() (pluginbox.FileID, bool) {
+	if v == nil || v.file == nil {
+		return pluginbox.FileID{}, false
+	}
+	if _, ok := hashes.Load(v.id); !ok {
+		return pluginbox.FileID{}, false
+	}
+	return pluginbox.FileID{Dev: v.id.dev, Ino: v.id.ino, Size: v.id.size, Mtime: v.id.mtime, Ctime: v.id.ctime}, true
 }
 
 // recheck runs after the handshake: the executed file must still be the

@@ -6,8 +6,11 @@
 // similarity of vectors from the embeddings plugin wired to the
 // `embeddings` attribute, combined with configurable weights into one score
 // in [0, 1]. Without a wired embedder recall is BM25 alone. Vectors are
-// held in memory per (agent, user) and kept in sync with the database so a
-// recall never reads every row.
+// held in memory per (agent, user), with the scope of every memory, and kept
+// in sync with the database, so a recall reads neither every vector nor the
+// row of each full-text hit (the plugin process is its file's only writer:
+// the file lives in its own state dir). The scan uses internal/vecdot's
+// AVX2 kernel, shared with retrieval-sqlite.
 //
 // Durability: the database runs in WAL mode with synchronous=FULL, so every
 // acknowledged Remember and Forget is fsynced before it returns and

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"unicode"
 
+	"github.com/nemoclave/nemoclave/internal/vecdot"
 	"github.com/nemoclave/nemoclave/sdk/memory"
 	"github.com/nemoclave/nemoclave/sdk/status"
 )
@@ -33,22 +34,36 @@ type vecEntry struct {
 
 // vectorIndex holds the unit vectors of every embedded memory, grouped by
 // (agent, user), so a recall scans only the caller's memories and never
-// reads vectors from disk. It mirrors the database: entries are added after
-// their insert commits and removed after their delete commits.
+// reads vectors from disk, and the owner of every memory, embedded or not,
+// so full-text hits are filtered by scope without reading their rows. It
+// mirrors the database: entries are added after their insert commits and
+// removed after their delete commits.
 type vectorIndex struct {
 	mu      sync.RWMutex
 	byScope map[scopeKey][]vecEntry
-	pos     map[int64]int // rowid → index in its scope's slice
+	pos     map[int64]int   // rowid → index in its scope's slice
+	owners  map[int64]owner // every memory
+}
+
+// owner is the scope a memory was stored under.
+type owner struct {
+	key     scopeKey
+	session string
 }
 
 func newVectorIndex() *vectorIndex {
-	return &vectorIndex{byScope: map[scopeKey][]vecEntry{}, pos: map[int64]int{}}
+	return &vectorIndex{byScope: map[scopeKey][]vecEntry{}, pos: map[int64]int{}, owners: map[int64]owner{}}
 }
 
+// add records a stored memory; vec is nil for one without a vector.
 func (x *vectorIndex) add(scope memory.Scope, rowid int64, vec []float32) {
 	k := scopeKey{scope.Agent, scope.User}
 	x.mu.Lock()
 	defer x.mu.Unlock()
+	x.owners[rowid] = owner{k, scope.Session}
+	if vec == nil {
+		return
+	}
 	x.pos[rowid] = len(x.byScope[k])
 	x.byScope[k] = append(x.byScope[k], vecEntry{rowid: rowid, session: scope.Session, vec: vec})
 }
@@ -59,6 +74,7 @@ func (x *vectorIndex) remove(scope memory.Scope, rowids []int64) {
 	defer x.mu.Unlock()
 	es := x.byScope[k]
 	for _, r := range rowids {
+		delete(x.owners, r)
 		i, ok := x.pos[r]
 		if !ok {
 			continue
@@ -70,6 +86,21 @@ func (x *vectorIndex) remove(scope memory.Scope, rowids []int64) {
 		delete(x.pos, r)
 	}
 	x.byScope[k] = es
+}
+
+// visible keeps the candidates scope may see (Scope.Sees: same agent and
+// user, a shared memory or one of the same session), in order.
+func (x *vectorIndex) visible(scope memory.Scope, cs []scored) []scored {
+	k := scopeKey{scope.Agent, scope.User}
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	out := cs[:0]
+	for _, c := range cs {
+		if o, ok := x.owners[c.rowid]; ok && o.key == k && (o.session == "" || o.session == scope.Session) {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 // scored is a candidate rowid with a similarity.
@@ -93,7 +124,7 @@ func (h *minHeap) Pop() any {
 }
 
 // search returns the k memories visible in scope most similar to q.
-func (x *vectorIndex) search(scope memory.Scope, q []float32, k int) []scored {
+func (x *vectorIndex) search(scope memory.Scope, q []float32, k int, dot func(a, b []float32) float32) []scored {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
 	es := x.byScope[scopeKey{scope.Agent, scope.User}]
@@ -115,7 +146,7 @@ func (x *vectorIndex) search(scope memory.Scope, q []float32, k int) []scored {
 
 // similarity returns q's similarity to each of rowids that has a vector in
 // scope's group (keyword hits outside the vector top-k).
-func (x *vectorIndex) similarity(scope memory.Scope, q []float32, rowids []int64, into map[int64]float64) {
+func (x *vectorIndex) similarity(scope memory.Scope, q []float32, rowids []int64, into map[int64]float64, dot func(a, b []float32) float32) {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
 	es := x.byScope[scopeKey{scope.Agent, scope.User}]
@@ -129,22 +160,13 @@ func (x *vectorIndex) similarity(scope memory.Scope, q []float32, rowids []int64
 	}
 }
 
+// dot is internal/vecdot's kernel (AVX2/FMA on x86-64), shared with
+// retrieval-sqlite.
 func dot(a, b []float32) float32 {
 	if len(a) != len(b) {
 		return 0 // a vector from another model size never matches
 	}
-	var s0, s1, s2, s3 float32
-	i := 0
-	for ; i+4 <= len(a); i += 4 {
-		s0 += a[i] * b[i]
-		s1 += a[i+1] * b[i+1]
-		s2 += a[i+2] * b[i+2]
-		s3 += a[i+3] * b[i+3]
-	}
-	for ; i < len(a); i++ {
-		s0 += a[i] * b[i]
-	}
-	return s0 + s1 + s2 + s3
+	return vecdot.Dot(a, b)
 }
 
 func normalize(v []float32) {
@@ -195,16 +217,17 @@ func ftsQuery(text string) string {
 }
 
 // keywordSearch returns up to k visible memories matching q by BM25, as
-// positive scores (FTS5's bm25() is lower-is-better).
+// positive scores (FTS5's bm25() is lower-is-better), best first and older
+// first on ties (the order FTS5 yields matches in, which the joined query
+// used before kept). FTS5 scores every match either way; the scope is checked
+// against the in-memory owners instead of joining each match's row, which
+// read a page of the memories table per match (vectors live in the rows).
 func (s *store) keywordSearch(ctx context.Context, scope memory.Scope, q string, k int) ([]scored, error) {
 	fq := ftsQuery(q)
 	if fq == "" {
 		return nil, nil
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT m.rowid, bm25(memories_fts) FROM memories_fts
-		JOIN memories m ON m.rowid = memories_fts.rowid
-		WHERE memories_fts MATCH ? AND m.agent = ? AND m.user = ? AND (m.session = '' OR m.session = ?)
-		ORDER BY bm25(memories_fts) LIMIT ?`, fq, scope.Agent, scope.User, scope.Session, k)
+	rows, err := s.db.QueryContext(ctx, `SELECT rowid, bm25(memories_fts) FROM memories_fts WHERE memories_fts MATCH ?`, fq)
 	if err != nil {
 		return nil, fmt.Errorf("full-text recall: %w", err)
 	}
@@ -218,7 +241,17 @@ func (s *store) keywordSearch(ctx context.Context, scope memory.Scope, q string,
 		c.score = -c.score
 		out = append(out, c)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("full-text recall: %w", err)
+	}
+	out = s.vecs.visible(scope, out)
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].score != out[j].score {
+			return out[i].score > out[j].score
+		}
+		return out[i].rowid < out[j].rowid
+	})
+	return out[:min(len(out), k)], nil
 }
 
 // Recall ranks visible memories by a weighted sum of cosine similarity
@@ -228,6 +261,17 @@ func (s *store) keywordSearch(ctx context.Context, scope memory.Scope, q string,
 // union of the top vector and top keyword hits. Without an embedder the
 // score is the normalised BM25 alone.
 func (s *store) Recall(ctx context.Context, scope memory.Scope, query string, limit int, minScore float64) ([]memory.Scored, error) {
+	return s.recall(ctx, scope, query, limit, minScore, recallPaths{keyword: s.keywordSearch, dot: dot})
+}
+
+// recallPaths are the two searches Recall combines; the benchmark runs the
+// same ranking over the paths recall used before (BenchmarkStoresMemoryRecall).
+type recallPaths struct {
+	keyword func(ctx context.Context, scope memory.Scope, q string, k int) ([]scored, error)
+	dot     func(a, b []float32) float32
+}
+
+func (s *store) recall(ctx context.Context, scope memory.Scope, query string, limit int, minScore float64, paths recallPaths) ([]memory.Scored, error) {
 	if strings.TrimSpace(query) == "" {
 		return nil, status.Errorf(status.InvalidArgument, "recall query is empty; say what to recall")
 	}
@@ -237,7 +281,7 @@ func (s *store) Recall(ctx context.Context, scope memory.Scope, query string, li
 	limit = min(limit, maxRecallLimit)
 	pool := max(4*limit, 40)
 
-	kw, err := s.keywordSearch(ctx, scope, query, pool)
+	kw, err := paths.keyword(ctx, scope, query, pool)
 	if err != nil {
 		return nil, err
 	}
@@ -262,7 +306,7 @@ func (s *store) Recall(ctx context.Context, scope memory.Scope, query string, li
 		if err != nil {
 			return nil, err
 		}
-		top := s.vecs.search(scope, qv[0], pool)
+		top := s.vecs.search(scope, qv[0], pool, paths.dot)
 		sims := make(map[int64]float64, len(top)+len(kw))
 		for _, c := range top {
 			sims[c.rowid] = c.score
@@ -271,7 +315,7 @@ func (s *store) Recall(ctx context.Context, scope memory.Scope, query string, li
 		for i, c := range kw {
 			kwIDs[i] = c.rowid
 		}
-		s.vecs.similarity(scope, qv[0], kwIDs, sims)
+		s.vecs.similarity(scope, qv[0], kwIDs, sims, paths.dot)
 		wv, wk := s.cfg.VectorWeight, s.cfg.KeywordWeight
 		combine := func(r int64) float64 {
 			return (wv*min(max(sims[r], 0), 1) + wk*kwScore[r]) / (wv + wk)
@@ -368,20 +412,27 @@ func (s *store) backfill(ctx context.Context) error {
 	}
 }
 
-func (s *store) loadVectors(ctx context.Context) error {
-	rows, err := s.db.QueryContext(ctx, `SELECT rowid, agent, user, session, vector FROM memories WHERE model = ? AND vector IS NOT NULL`, s.model)
+// loadIndex fills the in-memory index from the database: the owner of
+// every memory and, with an embedder, the vectors of the wired model.
+func (s *store) loadIndex(ctx context.Context) error {
+	rows, err := s.db.QueryContext(ctx, `SELECT rowid, agent, user, session, model, vector FROM memories`)
 	if err != nil {
-		return fmt.Errorf("load memory vectors: %w", err)
+		return fmt.Errorf("load the memory index: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var rowid int64
 		var sc memory.Scope
+		var model string
 		var blob []byte
-		if err := rows.Scan(&rowid, &sc.Agent, &sc.User, &sc.Session, &blob); err != nil {
-			return fmt.Errorf("load memory vectors: %w", err)
+		if err := rows.Scan(&rowid, &sc.Agent, &sc.User, &sc.Session, &model, &blob); err != nil {
+			return fmt.Errorf("load the memory index: %w", err)
 		}
-		s.vecs.add(sc, rowid, decodeVector(blob))
+		var vec []float32
+		if s.emb != nil && blob != nil && model == s.model {
+			vec = decodeVector(blob)
+		}
+		s.vecs.add(sc, rowid, vec)
 	}
 	return rows.Err()
 }

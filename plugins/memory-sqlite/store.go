@@ -87,10 +87,10 @@ func openStore(ctx context.Context, path string, emb embeddings.Embedder, cfg co
 			db.Close()
 			return nil, err
 		}
-		if err := s.loadVectors(ctx); err != nil {
-			db.Close()
-			return nil, err
-		}
+	}
+	if err := s.loadIndex(ctx); err != nil {
+		db.Close()
+		return nil, err
 	}
 	return s, nil
 }
@@ -133,13 +133,11 @@ func (s *store) Remember(ctx context.Context, scope memory.Scope, text string, m
 	if err != nil {
 		return memory.Memory{}, fmt.Errorf("store memory: %w", err)
 	}
-	if vec != nil {
-		rowid, err := res.LastInsertId()
-		if err != nil {
-			return memory.Memory{}, fmt.Errorf("store memory: %w", err)
-		}
-		s.vecs.add(scope, rowid, vec)
+	rowid, err := res.LastInsertId()
+	if err != nil {
+		return memory.Memory{}, fmt.Errorf("store memory: %w", err)
 	}
+	s.vecs.add(scope, rowid, vec)
 	return m, nil
 }
 

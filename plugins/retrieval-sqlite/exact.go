@@ -165,30 +165,6 @@ func (v *vectors) scan(q []float32, k, lo, hi int, filters []retrieval.Filter) t
 	return h
 }
 
-// dotGo is the portable dot product (dot_amd64.s is the fast one): eight
-// independent accumulators let the CPU overlap the multiply-adds, and the
-// reslicing lets the compiler drop bounds checks.
-func dotGo(a, b []float32) float32 {
-	b = b[:len(a)]
-	var s0, s1, s2, s3, s4, s5, s6, s7 float32
-	i := 0
-	for ; i+8 <= len(a); i += 8 {
-		aa, bb := a[i:i+8:i+8], b[i:i+8:i+8]
-		s0 += aa[0] * bb[0]
-		s1 += aa[1] * bb[1]
-		s2 += aa[2] * bb[2]
-		s3 += aa[3] * bb[3]
-		s4 += aa[4] * bb[4]
-		s5 += aa[5] * bb[5]
-		s6 += aa[6] * bb[6]
-		s7 += aa[7] * bb[7]
-	}
-	for ; i < len(a); i++ {
-		s0 += a[i] * b[i]
-	}
-	return (s0 + s1) + (s2 + s3) + (s4 + s5) + (s6 + s7)
-}
-
 // unit returns v scaled to unit length (a copy), or nil for the zero vector.
 func unit(v []float32) []float32 {
 	var n float64

@@ -72,14 +72,6 @@ func queryQ16(q []float32) ([]int16, float32, float32) {
 	return out, float32(scale), float32(math.Sqrt(resid))
 }
 
-func dotI8Go(q []int16, v []int8) int32 {
-	var s int32
-	for i, x := range v {
-		s += int32(q[i]) * int32(x)
-	}
-	return s
-}
-
 // boundScan is one worker's first pass: the k largest lower bounds, and
 // the upper bound of every slot in [lo, hi) (-Inf for slots skipped).
 type boundScan struct {

@@ -72,6 +72,15 @@ type Profile struct {
 	// after the host hashed it never runs. Its directory is readable.
 	Binary string
 	SHA256 []byte
+	// Verified, when set, is the identity Binary had when the host found
+	// its hash (host/plugins/verify.go: by identity only once its ctime is
+	// old enough to stand for its content). The box hashes the descriptor
+	// it executes only when that descriptor's identity differs: the same
+	// inode with the same size, mtime and ctime is the file the host
+	// verified, unchanged (any write, truncate, chmod or rename moves
+	// ctime, which userspace cannot set back); any other file is hashed
+	// and refused unless it matches SHA256. Nil: always hashed.
+	Verified *FileID
 	// ReadOnly and ReadWrite are the only host paths the plugin sees beside
 	// the system directories (read-only, secrets masked).
 	ReadOnly, ReadWrite []string
@@ -116,6 +125,18 @@ type Box struct {
 	// CgroupParent is where box cgroups go (see confine.NewCgroup): empty
 	// means "nemoclave" below the launcher's own cgroup.
 	CgroupParent string
+}
+
+// FileID is one version of a file: device, inode, size, and modification
+// and change times in nanoseconds.
+type FileID struct {
+	Dev, Ino           uint64
+	Size, Mtime, Ctime int64
+}
+
+// IdentityOf is st's FileID.
+func IdentityOf(st *unix.Stat_t) FileID {
+	return FileID{Dev: st.Dev, Ino: st.Ino, Size: st.Size, Mtime: unix.TimespecToNsec(st.Mtim), Ctime: unix.TimespecToNsec(st.Ctim)}
 }
 
 // config travels from the host to the init stage over fd 3.

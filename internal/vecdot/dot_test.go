@@ -1,4 +1,4 @@
-package main
+package vecdot
 
 import (
 	"math"
@@ -24,7 +24,7 @@ func TestDotKernelsAgree(t *testing.T) {
 			a[i], b[i] = float32(r.NormFloat64()), float32(r.NormFloat64())
 			ref += float64(a[i]) * float64(b[i])
 		}
-		for name, got := range map[string]float32{"dot": dot(a, b), "dotGo": dotGo(a, b)} {
+		for name, got := range map[string]float32{"Dot": Dot(a, b), "DotGo": DotGo(a, b)} {
 			if math.Abs(float64(got)-ref) > 1e-4*math.Max(1, math.Abs(ref)) {
 				t.Fatalf("%s over %d: %v, reference %v", name, n, got, ref)
 			}
@@ -43,12 +43,12 @@ func BenchmarkDot384(b *testing.B) {
 	}
 	b.Run("avx2", func(b *testing.B) {
 		for b.Loop() {
-			dot(a, c)
+			Dot(a, c)
 		}
 	})
 	b.Run("go", func(b *testing.B) {
 		for b.Loop() {
-			dotGo(a, c)
+			DotGo(a, c)
 		}
 	})
 }
@@ -61,8 +61,8 @@ func TestDotI8KernelsAgree(t *testing.T) {
 		for i := range q {
 			q[i], v[i] = int16(r.IntN(32767)-16383), int8(r.IntN(255)-127)
 		}
-		if got, want := dotI8(q, v), dotI8Go(q, v); got != want {
-			t.Fatalf("dotI8 over %d = %d, Go loop %d", n, got, want)
+		if got, want := DotI8(q, v), DotI8Go(q, v); got != want {
+			t.Fatalf("DotI8 over %d = %d, Go loop %d", n, got, want)
 		}
 	}
 }
