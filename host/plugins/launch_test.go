@@ -34,7 +34,10 @@ func TestLaunchFailures(t *testing.T) {
 			// a loaded machine can take seconds to print.
 			timeout := 30 * time.Second
 			if tc.mode == "slow" {
-				timeout = 2 * time.Second
+				// Well below the helper's minute of sleep, and long
+				// enough for a loaded machine to start it and let it
+				// write its pid file (2 s was not, once).
+				timeout = 15 * time.Second
 			}
 			m, _ := testManager(t, Options{StartTimeout: timeout})
 			pidFile := filepath.Join(t.TempDir(), "pid")
