@@ -110,6 +110,8 @@ type Runtime struct {
 	// without shared state.
 	holder   string
 	stopSync func()
+	// hand serves the hand runs of other replicas (handruns.go).
+	hand handRuns
 
 	mu   sync.Mutex
 	runs map[string]*run // by sandbox name
@@ -233,6 +235,7 @@ func New(ctx context.Context, o Options) (*Runtime, error) {
 		return nil, err
 	}
 	r.startSharedSync()
+	r.startHandRunServing()
 	return r, nil
 }
 
@@ -290,6 +293,9 @@ func (r *Runtime) Registry() *prometheus.Registry { return r.registry }
 
 // Close stops every run, then the shared parts.
 func (r *Runtime) Close(ctx context.Context) error {
+	if r.hand.stop != nil {
+		r.hand.stop()
+	}
 	r.mu.Lock()
 	runs := make([]*run, 0, len(r.runs))
 	for _, rn := range r.runs {
