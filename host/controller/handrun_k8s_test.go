@@ -69,6 +69,7 @@ func TestHA_HandRunServedByEveryReplica(t *testing.T) {
 	b := cl.startReplica(t, ns, "", "--state-url", stateURL)
 
 	out := a.cli(t, "run", "-d", handBlueprint(t, "hand-run", ""))
+	t.Logf("run -d on A:\n%s", out)
 	if !strings.Contains(out, "every replica serves its sandboxes") {
 		t.Fatalf("run -d on A does not say the blueprint is kept for the other replicas:\n%s", out)
 	}
