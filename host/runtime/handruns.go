@@ -136,7 +136,8 @@ func (r *Runtime) packHandRun(ctx context.Context, bp *blueprints.Blueprint, req
 		if head, diags, ok := strings.Cut(msg, ":\n"); ok && strings.Contains(head, dir) {
 			msg = diags
 		}
-		return nil, fmt.Errorf("evaluated from a copy of its directory it has errors:\n%s", strings.ReplaceAll(msg, dir+string(filepath.Separator), ""))
+		msg = strings.TrimRight(strings.ReplaceAll(msg, dir+string(filepath.Separator), ""), "\n")
+		return nil, fmt.Errorf("evaluated from a copy of its directory it has errors:\n%s", msg)
 	}
 	if got, want := runSandboxes(other), runSandboxes(bp); !slices.Equal(got, want) {
 		return nil, fmt.Errorf("evaluated from a copy of its directory it declares the sandboxes %v, not %v", got, want)
