@@ -72,7 +72,7 @@ func TestShareHandRun(t *testing.T) {
 
 	for name, src := range map[string]string{
 		"a plugin config naming a file outside": withModel(oneAgent),
-		"file() outside": strings.Replace(inside, "  policy = policy.p\n", "  policy = policy.p\n  environment = { MOTD = file(\"/etc/passwd\") }\n", 1),
+		"file() outside":                        strings.Replace(inside, "  policy = policy.p\n", "  policy = policy.p\n  environment = { MOTD = file(\"/etc/passwd\") }\n", 1),
 	} {
 		path := writeBlueprint(t, src)
 		h, _, err := share(path, false)
