@@ -115,18 +115,20 @@ func (r *Runtime) packHandRun(ctx context.Context, bp *blueprints.Blueprint, req
 	}
 	sum := sha256.Sum256(spec)
 	h := &state.HandRun{Digest: hex.EncodeToString(sum[:]), Spec: spec}
-	// Evaluate it as every other replica will.
+	// Evaluate it as every other replica will, from where they write it
+	// (a stable path: the plugins' config verdicts are cached by config,
+	// and the config names it). The serving loop prunes it unless the run
+	// keeps it; the lock keeps the loop from pruning it meanwhile.
 	if err := os.MkdirAll(r.handRunsDir(), 0o700); err != nil {
 		return nil, err
 	}
-	dir, err := os.MkdirTemp(r.handRunsDir(), "check-")
-	if err != nil {
-		return nil, err
-	}
-	defer os.RemoveAll(dir)
-	dir = filepath.Join(dir, "bp")
-	if err := daemon.WriteUpload(dir, u); err != nil {
-		return nil, err
+	r.hand.mu.Lock()
+	defer r.hand.mu.Unlock()
+	dir := filepath.Join(r.handRunsDir(), h.Digest[:32])
+	if _, err := os.Stat(dir); err != nil {
+		if err := daemon.WriteUpload(dir, u); err != nil {
+			return nil, err
+		}
 	}
 	other, err := r.evaluate(ctx, handRunRequest(dir, u, handRunSpec{VarFiles: varFiles, Vars: req.Vars, VarEnv: req.VarEnv}))
 	if err != nil {
