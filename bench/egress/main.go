@@ -31,6 +31,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/nemoclave/nemoclave/gateway/egress"
@@ -216,6 +217,7 @@ func child(args ...string) (*exec.Cmd, io.WriteCloser, string, error) {
 type target struct {
 	name  string
 	proxy string // "" for direct
+	pid   int    // the proxy's process, for its CPU time (0: none)
 }
 
 // runRelay is the least a CONNECT proxy can do: read the request line and
@@ -280,7 +282,7 @@ func runBench(squidPath string, handshakes, rounds, bulkMiB int, relays bool) er
 	}
 	defer func() { gwIn.Close(); gw.Wait() }()
 
-	targets := []target{{"direct", ""}, {"nemoclave", "127.0.0.1:" + gwPort}}
+	targets := []target{{"direct", "", 0}, {"nemoclave", "127.0.0.1:" + gwPort, gw.Process.Pid}}
 	if relays {
 		for _, r := range []struct{ name, flag string }{{"bare relay, splice (diagnostic)", "-relay-copy=false"}, {"bare relay, 256 KiB copy (diagnostic)", "-relay-copy=true"}} {
 			cmd, in, port, err := child("-mode", "relay", r.flag)
@@ -288,17 +290,17 @@ func runBench(squidPath string, handshakes, rounds, bulkMiB int, relays bool) er
 				return fmt.Errorf("relay: %w", err)
 			}
 			defer func() { in.Close(); cmd.Wait() }()
-			targets = append(targets, target{r.name, "127.0.0.1:" + port})
+			targets = append(targets, target{r.name, "127.0.0.1:" + port, cmd.Process.Pid})
 		}
 	}
 	if squidPath != "" {
-		addr, stop, ver, err := startSquid(squidPath, tlsPort, rawPort)
+		addr, stop, ver, pid, err := startSquid(squidPath, tlsPort, rawPort)
 		if err != nil {
 			return fmt.Errorf("squid: %w", err)
 		}
 		defer stop()
 		fmt.Printf("squid: %s\n", ver)
-		targets = append(targets, target{"squid", addr})
+		targets = append(targets, target{"squid", addr, pid})
 	}
 	pemBytes, err := os.ReadFile(caPath)
 	if err != nil {
@@ -309,33 +311,131 @@ func runBench(squidPath string, handshakes, rounds, bulkMiB int, relays bool) er
 
 	// Setup latency: dial (proxy or upstream), CONNECT, TLS handshake, one
 	// byte each way.
+	// CPU time per CONNECT and per MiB of every process on each path. The
+	// client (this process) and the shared upstream are sampled around each
+	// call, so the alternation's other targets are not counted; each proxy
+	// serves only its own target, so its time over the whole measured loop
+	// counts, including what it finishes after a call returned (closing
+	// the tunnel, the audit record). It depends far less than latency on
+	// what else loads the machine.
 	lat := map[string][]time.Duration{}
+	cpuConnect := map[string]*pathCPU{}
+	var proxies0 map[string]time.Duration
 	for i := 0; i < handshakes+100; i++ {
+		if i == 100 {
+			proxies0 = proxyCPU(targets)
+		}
 		for _, tg := range targets {
+			before := sampleCPU(up.Process.Pid)
 			d, err := setup(tg, "bench.example:"+tlsPort, roots)
 			if err != nil {
 				return fmt.Errorf("%s setup: %w", tg.name, err)
 			}
 			if i >= 100 { // warm-up
 				lat[tg.name] = append(lat[tg.name], d)
+				addCPU(cpuConnect, tg.name, before, sampleCPU(up.Process.Pid))
 			}
 		}
 	}
+	addProxyCPU(cpuConnect, proxies0, proxyCPU(targets))
 	// Bulk: one byte up, bulkMiB down through the tunnel.
 	tput := map[string][]float64{}
+	cpuBulk := map[string]*pathCPU{}
 	for i := 0; i < rounds+1; i++ {
+		if i == 1 {
+			proxies0 = proxyCPU(targets)
+		}
 		for _, tg := range targets {
+			before := sampleCPU(up.Process.Pid)
 			mbps, err := bulk(tg, "bulk.example:"+rawPort, int64(bulkMiB)<<20)
 			if err != nil {
 				return fmt.Errorf("%s bulk: %w", tg.name, err)
 			}
 			if i > 0 {
 				tput[tg.name] = append(tput[tg.name], mbps)
+				addCPU(cpuBulk, tg.name, before, sampleCPU(up.Process.Pid))
 			}
 		}
 	}
-	report(targets, lat, tput, handshakes, rounds, bulkMiB)
+	addProxyCPU(cpuBulk, proxies0, proxyCPU(targets))
+	for _, c := range cpuConnect {
+		c.scale(float64(handshakes))
+	}
+	for _, c := range cpuBulk {
+		c.scale(float64(rounds * bulkMiB))
+	}
+	report(targets, lat, tput, handshakes, rounds, bulkMiB, cpuConnect, cpuBulk)
 	return nil
+}
+
+// pathCPU is the CPU time of the processes on one path, in µs: the
+// client (this process), the upstream and the proxy (none for direct).
+type pathCPU struct {
+	Client   float64 `json:"client"`
+	Upstream float64 `json:"upstream"`
+	Proxy    float64 `json:"proxy"`
+}
+
+func (c *pathCPU) scale(n float64) {
+	c.Client, c.Upstream, c.Proxy = c.Client/n, c.Upstream/n, c.Proxy/n
+}
+
+type cpuSample struct{ client, upstream time.Duration }
+
+func sampleCPU(upstream int) cpuSample {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return cpuSample{client: time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), upstream: procCPU(upstream)}
+}
+
+// proxyCPU reads every proxy's CPU time.
+func proxyCPU(targets []target) map[string]time.Duration {
+	out := map[string]time.Duration{}
+	for _, tg := range targets {
+		if tg.pid != 0 {
+			out[tg.name] = procCPU(tg.pid)
+		}
+	}
+	return out
+}
+
+func addProxyCPU(m map[string]*pathCPU, before, after map[string]time.Duration) {
+	for name, a := range after {
+		if c := m[name]; c != nil {
+			c.Proxy += float64((a - before[name]).Nanoseconds()) / 1e3
+		}
+	}
+}
+
+func addCPU(m map[string]*pathCPU, name string, a, b cpuSample) {
+	c := m[name]
+	if c == nil {
+		c = &pathCPU{}
+		m[name] = c
+	}
+	c.Client += float64((b.client - a.client).Nanoseconds()) / 1e3
+	c.Upstream += float64((b.upstream - a.upstream).Nanoseconds()) / 1e3
+}
+
+// procCPU is a process's CPU time in ns precision: the sum of its threads'
+// run time (/proc/<pid>/task/*/schedstat, first field). The bench's
+// proxies keep their threads (Go) or have one (squid), so no exited
+// thread's time is lost.
+func procCPU(pid int) time.Duration {
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/schedstat", pid))
+	var sum time.Duration
+	for _, t := range tasks {
+		b, err := os.ReadFile(t)
+		if err != nil {
+			continue
+		}
+		f := strings.Fields(string(b))
+		if len(f) > 0 {
+			ns, _ := strconv.ParseInt(f[0], 10, 64)
+			sum += time.Duration(ns)
+		}
+	}
+	return sum
 }
 
 func dialVia(tg target, authority string) (net.Conn, error) {
@@ -416,15 +516,15 @@ func bulk(tg target, authority string, n int64) (float64, error) {
 	return float64(n) / (1 << 20) / time.Since(start).Seconds(), nil
 }
 
-func startSquid(path, tlsPort, rawPort string) (addr string, stop func(), version string, err error) {
+func startSquid(path, tlsPort, rawPort string) (addr string, stop func(), version string, pid int, err error) {
 	dir, err := os.MkdirTemp("", "egress-squid")
 	if err != nil {
-		return "", nil, "", err
+		return "", nil, "", 0, err
 	}
 	os.Chmod(dir, 0o777)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return "", nil, "", err
+		return "", nil, "", 0, err
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
 	ln.Close()
@@ -448,14 +548,14 @@ shutdown_lifetime 0 seconds
 `, port, tlsPort, rawPort, dir)
 	confPath := filepath.Join(dir, "squid.conf")
 	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
-		return "", nil, "", err
+		return "", nil, "", 0, err
 	}
 	out, _ := exec.Command(path, "-v").Output()
 	version = strings.SplitN(string(out), "\n", 2)[0]
 	cmd := exec.Command(path, "-N", "-f", confPath)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Start(); err != nil {
-		return "", nil, "", err
+		return "", nil, "", 0, err
 	}
 	stop = func() {
 		cmd.Process.Kill()
@@ -466,13 +566,13 @@ shutdown_lifetime 0 seconds
 	for i := 0; i < 200; i++ {
 		if c, err := net.Dial("tcp", addr); err == nil {
 			c.Close()
-			return addr, stop, version, nil
+			return addr, stop, version, cmd.Process.Pid, nil
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 	stop()
 	log, _ := os.ReadFile(filepath.Join(dir, "cache.log"))
-	return "", nil, "", fmt.Errorf("squid did not listen on %s:\n%s", addr, log)
+	return "", nil, "", 0, fmt.Errorf("squid did not listen on %s:\n%s", addr, log)
 }
 
 func pct(d []time.Duration, p float64) time.Duration {
@@ -489,7 +589,7 @@ func pctf(d []float64, p float64) float64 {
 
 func us(d time.Duration) string { return fmt.Sprintf("%.0f µs", float64(d.Nanoseconds())/1000) }
 
-func report(targets []target, lat map[string][]time.Duration, tput map[string][]float64, n, rounds, mib int) {
+func report(targets []target, lat map[string][]time.Duration, tput map[string][]float64, n, rounds, mib int, cpuConnect, cpuMiB map[string]*pathCPU) {
 	fmt.Printf("\nCONNECT + TLS 1.3 handshake + 1-byte echo, %d samples each (alternating):\n", n)
 	fmt.Printf("| path | min | median | p99 | added median vs direct |\n|---|---|---|---|---|\n")
 	base := pct(lat["direct"], 0.5)
@@ -504,7 +604,18 @@ func report(targets []target, lat map[string][]time.Duration, tput map[string][]
 		t := tput[tg.name]
 		fmt.Printf("| %s | %.0f | %.0f | %.0f | %.0f %% |\n", tg.name, pctf(t, 0), pctf(t, 0.5), pctf(t, 1), 100*pctf(t, 0.5)/bt)
 	}
-	j, _ := json.Marshal(map[string]any{"latency_median_us": medians(lat), "throughput_median_mibs": mediansf(tput)})
+	fmt.Printf("\nCPU time on each path (threads' run time from schedstat; client = this process), per CONNECT setup and per MiB:\n")
+	fmt.Printf("| path | setup: client | upstream | proxy | total | bulk per MiB: client | upstream | proxy | total |\n|---|---|---|---|---|---|---|---|---|\n")
+	for _, tg := range targets {
+		c, b := cpuConnect[tg.name], cpuMiB[tg.name]
+		if c == nil || b == nil {
+			continue
+		}
+		fmt.Printf("| %s | %.0f µs | %.0f µs | %.0f µs | %.0f µs | %.0f µs | %.0f µs | %.0f µs | %.0f µs |\n", tg.name,
+			c.Client, c.Upstream, c.Proxy, c.Client+c.Upstream+c.Proxy, b.Client, b.Upstream, b.Proxy, b.Client+b.Upstream+b.Proxy)
+	}
+	j, _ := json.Marshal(map[string]any{"latency_median_us": medians(lat), "throughput_median_mibs": mediansf(tput),
+		"cpu_per_connect_us": cpuConnect, "cpu_per_mib_us": cpuMiB})
 	fmt.Printf("\njson: %s\n", j)
 }
 

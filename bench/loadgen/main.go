@@ -46,6 +46,9 @@ type Result struct {
 	OverheadP50ms float64 `json:"overhead_p50_ms,omitempty"`
 	OverheadP99ms float64 `json:"overhead_p99_ms,omitempty"`
 	FirstErr      string  `json:"first_error,omitempty"`
+	// CPUus is the CPU time (user+sys) each watched process spent per
+	// request during this run, in µs ("loadgen" is this process).
+	CPUus map[string]float64 `json:"cpu_us_per_request,omitempty"`
 }
 
 func main() {
@@ -55,7 +58,14 @@ func main() {
 	warm := flag.Duration("warmup", 2*time.Second, "unmeasured warm-up per target before round 1")
 	rounds := flag.Int("rounds", 3, "rounds")
 	model := flag.String("model", "gpt-test", "model field")
+	modesFlag := flag.String("modes", "unary,stream", "which modes to measure: unary, stream or both")
+	cpuFlag := flag.String("cpu", "", "name=pid,… of processes whose CPU time per request to report (user+sys from /proc/<pid>/stat, sampled around each measured run); loadgen's own is added")
 	flag.Parse()
+	procs, err := parseProcs(*cpuFlag)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "loadgen: -cpu:", err)
+		os.Exit(2)
+	}
 	b, err := os.ReadFile(*targetsFile)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "loadgen:", err)
@@ -72,15 +82,30 @@ func main() {
 		MaxIdleConnsPerHost: 2 * *conc,
 		IdleConnTimeout:     time.Minute,
 	}, Timeout: 30 * time.Second}
+	var modes []bool
+	for _, m := range strings.Split(*modesFlag, ",") {
+		switch strings.TrimSpace(m) {
+		case "unary":
+			modes = append(modes, false)
+		case "stream":
+			modes = append(modes, true)
+		default:
+			fmt.Fprintf(os.Stderr, "loadgen: -modes: %q is neither unary nor stream\n", m)
+			os.Exit(2)
+		}
+	}
 	for _, t := range targets {
-		measure(client, t, *model, false, *conc, *warm)
-		measure(client, t, *model, true, *conc, *warm)
+		for _, mode := range modes {
+			measure(client, t, *model, mode, *conc, *warm)
+		}
 	}
 	var all []Result
 	for r := 1; r <= *rounds; r++ {
-		for _, mode := range []bool{false, true} {
+		for _, mode := range modes {
 			for _, t := range targets {
+				before := cpuSample(procs)
 				res := measure(client, t, *model, mode, *conc, *dur)
+				res.CPUus = cpuPerRequest(procs, before, cpuSample(procs), res.Requests+res.Errors)
 				res.Round = r
 				out, _ := json.Marshal(res)
 				fmt.Println(string(out))
@@ -89,6 +114,9 @@ func main() {
 		}
 	}
 	summarise(all, targets)
+	if len(procs) > 0 {
+		summariseCPU(all, targets, procs, *conc)
+	}
 }
 
 func measure(client *http.Client, t Target, model string, stream bool, conc int, d time.Duration) Result {
@@ -227,6 +255,9 @@ func summarise(all []Result, targets []Target) {
 		b := key{base, mode}
 		for _, t := range targets {
 			k := key{t.Name, mode}
+			if len(by[k]) == 0 {
+				continue // a mode not measured (-modes)
+			}
 			p50, p99 := med(k, func(r Result) float64 { return r.P50ms }), med(k, func(r Result) float64 { return r.P99ms })
 			ttft := med(k, func(r Result) float64 { return r.TTFTP50ms })
 			errs := 0

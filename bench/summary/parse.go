@@ -128,10 +128,39 @@ func parseInference(text string) map[string]raw {
 	rows := map[int][]inferenceRow{}
 	conc := 0
 	reConc := regexp.MustCompile(`concurrency=(\d+)`)
+	// cpu[conc][target/mode] is loadgen -cpu's table: each process's CPU
+	// time per request, in µs, by column name.
+	cpu := map[int]map[string]map[string]float64{}
+	var cpuCols []string
 	for _, line := range strings.Split(text, "\n") {
 		if strings.HasPrefix(line, "#") {
 			if m := reConc.FindStringSubmatch(line); m != nil {
 				conc, _ = strconv.Atoi(m[1])
+			}
+			cpuCols = nil
+			continue
+		}
+		if strings.HasPrefix(line, "CPU per request") {
+			cpuCols = []string{}
+			continue
+		}
+		if cpuCols != nil {
+			c := cells(line)
+			switch {
+			case len(c) < 3 || strings.HasPrefix(c[0], "---"):
+			case c[0] == "target":
+				cpuCols = c
+			default:
+				row := map[string]float64{}
+				for i := 2; i < len(c) && i < len(cpuCols); i++ {
+					if v, err := strconv.ParseFloat(c[i], 64); err == nil {
+						row[cpuCols[i]] = v
+					}
+				}
+				if cpu[conc] == nil {
+					cpu[conc] = map[string]map[string]float64{}
+				}
+				cpu[conc][c[0]+"/"+c[1]] = row
 			}
 			continue
 		}
@@ -210,6 +239,16 @@ func parseInference(text string) map[string]raw {
 					r.Peers[peer] = p.rps
 				}
 			}
+			// CPU per request of every process on each path, and the
+			// throughput ceiling it allows on this machine's cores.
+			for _, t := range []struct{ key, name string }{{"nemoclave/unary", "cpu_us_per_request"}, {"direct/unary", "direct_cpu_us_per_request"}, {"portkey/unary", "portkey_cpu_us_per_request"}} {
+				if row, ok := cpu[64][t.key]; ok {
+					if r.Extra == nil {
+						r.Extra = map[string]any{}
+					}
+					r.Extra[t.name] = row
+				}
+			}
 			out["gateway_throughput_rps_c64"] = r
 		}
 	}
@@ -241,6 +280,10 @@ func parseEgress(text string) map[string]raw {
 	var j struct {
 		Latency    map[string]float64 `json:"latency_median_us"`
 		Throughput map[string]float64 `json:"throughput_median_mibs"`
+		// CPU time of each path's processes (client, upstream, proxy)
+		// per CONNECT setup and per MiB relayed, in µs.
+		CPUConnect map[string]map[string]float64 `json:"cpu_per_connect_us"`
+		CPUMiB     map[string]map[string]float64 `json:"cpu_per_mib_us"`
 	}
 	for _, line := range strings.Split(text, "\n") {
 		if rest, ok := strings.CutPrefix(line, "json: "); ok {
@@ -255,6 +298,12 @@ func parseEgress(text string) map[string]raw {
 			if s, ok := j.Latency["squid"]; ok {
 				r.Peers["squid"] = s - d
 			}
+			if s, ok := j.Latency["bare relay, splice (diagnostic)"]; ok {
+				r.Peers["bare_relay"] = s - d
+			}
+			if len(j.CPUConnect) > 0 {
+				r.Extra = map[string]any{"cpu_us_per_connect": j.CPUConnect}
+			}
 			out["egress_connect_added_p50_us"] = r
 		}
 	}
@@ -268,6 +317,9 @@ func parseEgress(text string) map[string]raw {
 			// extra loopback hop alone leaves of direct.
 			if s, ok := j.Throughput["bare relay, splice (diagnostic)"]; ok {
 				r.Peers["bare_relay"] = 100 * s / d
+			}
+			if len(j.CPUMiB) > 0 {
+				r.Extra["cpu_us_per_mib"] = j.CPUMiB
 			}
 			out["egress_bulk_pct_of_direct"] = r
 		}
@@ -337,13 +389,17 @@ func parsePlugins(text string) map[string]raw {
 func parseStores(text string) map[string]raw {
 	b := benchLines(text)
 	out := map[string]raw{}
-	vectors := 0.0
-	if m := regexp.MustCompile(`vectors: (\d+)`).FindStringSubmatch(text); m != nil {
-		vectors, _ = strconv.ParseFloat(m[1], 64)
+	// size is the store's size as the run printed it; absent when it did
+	// not, so the entry says so rather than "0 vectors".
+	size := func(extra map[string]any) map[string]any {
+		if m := regexp.MustCompile(`vectors: (\d+)`).FindStringSubmatch(text); m != nil {
+			extra["vectors"], _ = strconv.ParseFloat(m[1], 64)
+		}
+		return extra
 	}
 	if ex := b["StoresRetrievalExact"]; ex != nil {
 		if p, ok := median(ex["p50-ms"]); ok {
-			r := raw{Value: num(p), Peers: map[string]float64{}, Extra: map[string]any{"vectors": vectors}}
+			r := raw{Value: num(p), Peers: map[string]float64{}, Extra: size(map[string]any{})}
 			if bl, ok := median(ex["baseline-p50-ms"]); ok {
 				r.Peers["plain_loop"] = bl
 			}
@@ -355,7 +411,7 @@ func parseStores(text string) map[string]raw {
 	}
 	if h := b["StoresRetrievalHNSW"]; h != nil {
 		if p, ok := median(h["ef160-p50-ms"]); ok {
-			r := raw{Value: num(p), Extra: map[string]any{"vectors": vectors, "ef_search": 160}}
+			r := raw{Value: num(p), Extra: size(map[string]any{"ef_search": 160})}
 			if rec, ok := median(h["ef160-recall@10"]); ok {
 				r.Extra["recall"] = rec
 			}

@@ -55,12 +55,41 @@ func markdown(s summary) string {
 		metText := "no"
 		if m.Met {
 			metText = "**yes**"
+		} else if m.OffScale != "" {
+			metText = "n/a: smaller scale"
 		}
 		load := "—"
 		if m.Load != nil {
 			load = format(*m.Load)
 		}
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s %s %s | %s | %s |\n", m.Name, val, strings.Join(peers, ", "), ratio, cmp, format(m.Target), m.Unit, metText, load)
+	}
+	b.WriteString(missedSection(s))
+	return b.String()
+}
+
+// missedSection renders, for every measure not met, what was tried, what
+// was measured and what would be needed (the not_met field).
+func missedSection(s summary) string {
+	var b strings.Builder
+	for _, m := range s.Measures {
+		if m.Met || m.NotMet == nil {
+			continue
+		}
+		if b.Len() == 0 {
+			b.WriteString("\n### Missed targets: what was tried and what is needed\n\n")
+		}
+		fmt.Fprintf(&b, "- **%s**", m.Name)
+		if m.OffScale != "" {
+			fmt.Fprintf(&b, " (not compared: %s)", m.OffScale)
+		}
+		b.WriteString("\n")
+		e := m.NotMet
+		for _, f := range []struct{ k, v string }{{"tried", e.Tried}, {"measured", e.Measured}, {"needed", e.Needed}, {"pending", e.Pending}} {
+			if f.v != "" {
+				fmt.Fprintf(&b, "  - %s: %s\n", f.k, f.v)
+			}
+		}
 	}
 	return b.String()
 }

@@ -176,3 +176,168 @@ func TestSummaryLoadgenFailedRow(t *testing.T) {
 		t.Errorf("stream: %+v, want failed because the direct baseline failed", r)
 	}
 }
+
+// TestMissedEntries: every target has an entry in missed.json saying what
+// was tried, what was measured and what would be needed, so a run that
+// misses any target explains it; and no entry names a target that does not
+// exist (a renamed measure would otherwise lose its entry unnoticed).
+func TestMissedEntries(t *testing.T) {
+	names := map[string]bool{}
+	for _, tg := range targets {
+		names[tg.Name] = true
+		e, ok := missed[tg.Name]
+		if !ok {
+			t.Errorf("%s: no entry in missed.json", tg.Name)
+			continue
+		}
+		if strings.TrimSpace(e.Tried) == "" || strings.TrimSpace(e.Measured) == "" || strings.TrimSpace(e.Needed) == "" {
+			t.Errorf("%s: entry lacks tried, measured or needed: %+v", tg.Name, e)
+		}
+	}
+	for name := range missed {
+		if !names[name] {
+			t.Errorf("missed.json names %q, which is no target in targets.go", name)
+		}
+	}
+}
+
+// TestSummaryNotMet: every measure not met carries its missed.json entry
+// into summary.json and the generated section; a met one carries none.
+func TestSummaryNotMet(t *testing.T) {
+	s, err := build("testdata/out", filepath.Join(t.TempDir(), "absent"), "full")
+	if err != nil {
+		t.Fatal(err)
+	}
+	table := markdown(s)
+	if !strings.Contains(table, "### Missed targets: what was tried and what is needed") {
+		t.Fatalf("no missed-targets section:\n%s", table)
+	}
+	for _, m := range s.Measures {
+		switch {
+		case m.Met && m.NotMet != nil:
+			t.Errorf("%s is met but has a not_met entry", m.Name)
+		case !m.Met && (m.NotMet == nil || m.NotMet.Needed == ""):
+			t.Errorf("%s is not met and says nothing of what is needed: %+v", m.Name, m.NotMet)
+		case !m.Met && !strings.Contains(table, "- **"+m.Name+"**"):
+			t.Errorf("%s is not met and missing from the section", m.Name)
+		}
+	}
+	if e := missedFor("no_such_measure"); e == nil || !strings.Contains(e.Needed, "missed.json") {
+		t.Errorf("an unknown measure's entry must say it is missing: %+v", e)
+	}
+}
+
+// TestSummaryQuickScale: a quick run's stores are smaller than the targets'
+// (20k vectors, not 100k; 5k memories, not 10k). Fast as they are, such
+// figures are not compared with the target: met is false and the entry
+// says at which scale it was measured.
+func TestSummaryQuickScale(t *testing.T) {
+	dir := t.TempDir()
+	text := "load-start: 1.00 1.00 1.00 1/100 1\nvectors: 20000\n" +
+		"BenchmarkStoresRetrievalExact-2   \t       1\t 9000000000 ns/op\t        11.44 baseline-p50-ms\t        30.1 baseline-p99-ms\t         0.8760 p50-ms\t         3.1 p99-ms\t         1.000 recall@10\n" +
+		"BenchmarkStoresRetrievalHNSW-2   \t       1\t 9000000000 ns/op\t         4.0 build-s\t         0.988 ef160-p50-ms\t        3.60 ef160-p99-ms\t         0.9960 ef160-recall@10\n" +
+		"BenchmarkStoresMemoryRecall-2   \t       1\t 9000000000 ns/op\t      5000 memories\t         1.200 p50-ms\t        8.80 p99-ms\n" +
+		"load-end: 1.00 1.00 1.00 1/100 1\n"
+	if err := os.WriteFile(filepath.Join(dir, "stores.txt"), []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s, err := build(dir, filepath.Join(dir, "absent"), "quick")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]measure{}
+	for _, m := range s.Measures {
+		got[m.Name] = m
+	}
+	for name, want := range map[string]string{
+		"retrieval_exact_p50_ms":   "measured at 20000 vectors; the target is for 100000",
+		"retrieval_approx_p50_ms":  "measured at 20000 vectors; the target is for 1000000",
+		"memory_recall_10k_p50_ms": "measured at 5000 memories; the target is for 10000",
+	} {
+		m := got[name]
+		if m.Value == nil || *m.Value >= m.Target {
+			t.Fatalf("%s: value %v, want one under the target (the test is about scale)", name, m.Value)
+		}
+		if m.Met || !strings.Contains(m.OffScale, want) || m.NotMet == nil {
+			t.Errorf("%s: met %v off_scale %q not_met %v; want not met, %q", name, m.Met, m.OffScale, m.NotMet, want)
+		}
+	}
+	if table := markdown(s); !strings.Contains(table, "| retrieval_exact_p50_ms | 0.88 ms | plain_loop 11.4 | 0.08× plain_loop | ≤ 5.00 ms | n/a: smaller scale |") {
+		t.Errorf("table does not say the scale differs:\n%s", table)
+	}
+	// At the target's scale the same figures are compared (and met).
+	full := strings.Replace(strings.Replace(text, "vectors: 20000", "vectors: 100000", 1), "5000 memories", "10000 memories", 1)
+	os.WriteFile(filepath.Join(dir, "stores.txt"), []byte(full), 0o644)
+	s, _ = build(dir, filepath.Join(dir, "absent"), "full")
+	for _, m := range s.Measures {
+		if (m.Name == "retrieval_exact_p50_ms" || m.Name == "memory_recall_10k_p50_ms") && (!m.Met || m.OffScale != "") {
+			t.Errorf("%s at full scale: met %v off_scale %q, want met", m.Name, m.Met, m.OffScale)
+		}
+	}
+}
+
+// TestSummaryInferenceCPU: loadgen -cpu's table (the real output of a run)
+// goes into the throughput entry's extra, and its rows, which have as many
+// cells as loadgen's main table, are never read as gateway figures.
+func TestSummaryInferenceCPU(t *testing.T) {
+	text := "# rounds=3 duration=5s concurrency=64 response≈1 KB\n" +
+		"| target | mode | p50 ms | p99 ms | added p50 ms | added p99 ms | TTFT p50 ms | added TTFT p50 ms | req/s | errors | gateway's own overhead p50/p99 ms |\n" +
+		"|---|---|---|---|---|---|---|---|---|---|---|\n" +
+		"| direct | unary | 6.01 | 103.89 | — | — | — | — | 4398 | 0 | — |\n" +
+		"| nemoclave | unary | 36.24 | 183.22 | +30.22 | +79.32 | — | — | 1403 | 0 | 0.019 / 4.942 |\n" +
+		"| portkey | unary | 78.58 | 559.60 | +72.57 | +455.71 | — | — | 588 | 0 | — |\n" +
+		"\nCPU per request, µs (user+sys from /proc/<pid>/stat at 100 Hz, median over rounds; ceiling = 2 cores / total; latency floor = 64 clients / ceiling):\n\n" +
+		"| target | mode | req/s | loadgen | upstream | router | plugin | router-inprocess | portkey | total | ceiling req/s | latency floor ms |\n" +
+		"|---|---|---|---|---|---|---|---|---|---|---|---|\n" +
+		"| direct | unary | 4398 | 52 | 59 | 0 | 0 | 0 | 1 | 112 | 17828 | 3.59 |\n" +
+		"| nemoclave | unary | 1403 | 81 | 82 | 235 | 202 | 1 | 1 | 603 | 3315 | 19.31 |\n" +
+		"| portkey | unary | 588 | 177 | 98 | 0 | 3 | 3 | 927 | 1208 | 1656 | 38.65 |\n"
+	out := parseInference(text)
+	r := out["gateway_throughput_rps_c64"]
+	if r.Value == nil || *r.Value != 1403 || r.Peers["portkey"] != 588 {
+		t.Fatalf("throughput %v peers %v, want 1403 and portkey 588 (from the main table)", r.Value, r.Peers)
+	}
+	if p := out["gateway_added_p50_ms_c64"]; p.Value == nil || *p.Value != 30.22 || p.Failed != "" {
+		t.Fatalf("added p50 %v failed %q, want 30.22", p.Value, p.Failed)
+	}
+	ours, _ := r.Extra["cpu_us_per_request"].(map[string]float64)
+	pk, _ := r.Extra["portkey_cpu_us_per_request"].(map[string]float64)
+	if ours["router"] != 235 || ours["plugin"] != 202 || ours["total"] != 603 || ours["ceiling req/s"] != 3315 || pk["portkey"] != 927 {
+		t.Errorf("cpu extra: ours %v, portkey %v", ours, pk)
+	}
+}
+
+// TestSummaryEgressCPU: bench/egress's CPU per CONNECT and per MiB of each
+// path reach the entries' extra; the bare relay is the CONNECT row's peer.
+func TestSummaryEgressCPU(t *testing.T) {
+	text := `json: {"cpu_per_connect_us":{"direct":{"client":1207.3,"upstream":699.3,"proxy":0},"nemoclave":{"client":1997.5,"upstream":779.1,"proxy":1060.0},"squid":{"client":1523.8,"upstream":792.3,"proxy":856.5}},"cpu_per_mib_us":{"direct":{"client":229.7,"upstream":184.4,"proxy":0},"nemoclave":{"client":392.8,"upstream":276.2,"proxy":274.5}},"latency_median_us":{"bare relay, splice (diagnostic)":2043.6,"direct":1177.7,"nemoclave":2079.4,"squid":2148.9},"throughput_median_mibs":{"direct":2755.1,"nemoclave":1296.0}}`
+	out := parseEgress(text)
+	c := out["egress_connect_added_p50_us"]
+	if c.Value == nil || math.Abs(*c.Value-901.7) > 1e-6 || math.Abs(c.Peers["bare_relay"]-865.9) > 1e-6 {
+		t.Fatalf("connect: %v peers %v", c.Value, c.Peers)
+	}
+	if cpu, _ := c.Extra["cpu_us_per_connect"].(map[string]map[string]float64); cpu["nemoclave"]["proxy"] != 1060.0 || cpu["squid"]["proxy"] != 856.5 {
+		t.Errorf("connect cpu extra: %v", c.Extra)
+	}
+	b := out["egress_bulk_pct_of_direct"]
+	if cpu, _ := b.Extra["cpu_us_per_mib"].(map[string]map[string]float64); cpu["nemoclave"]["proxy"] != 274.5 || cpu["direct"]["client"] != 229.7 {
+		t.Errorf("bulk cpu extra: %v", b.Extra)
+	}
+}
+
+// TestSummaryScaleUnknown: a stores output that does not say its size is
+// not compared either, and says why.
+func TestSummaryScaleUnknown(t *testing.T) {
+	out := parseStores("BenchmarkStoresRetrievalExact-2   \t       1\t 9000000000 ns/op\t         0.8760 p50-ms\t         1.000 recall@10\n")
+	r := out["retrieval_exact_p50_ms"]
+	m := measure{Value: r.Value, Extra: r.Extra}
+	var tg target
+	for _, x := range targets {
+		if x.Name == "retrieval_exact_p50_ms" {
+			tg = x
+		}
+	}
+	if why := offScale(tg, m); !strings.Contains(why, "does not say how many vectors") {
+		t.Errorf("offScale = %q, want it to say the size is unknown", why)
+	}
+}

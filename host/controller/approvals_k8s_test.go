@@ -5,6 +5,7 @@ package controller
 import (
 	"bufio"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -149,5 +150,41 @@ func TestHA_ApprovalsAnsweredOnAnyReplica(t *testing.T) {
 	a.cli(t, "approvals", "deny", id)
 	if r := <-res; r.code != http.StatusForbidden || !strings.Contains(r.body, "answered deny") {
 		t.Fatalf("the request held on B after A denied it: %d %q %v", r.code, r.body, r.err)
+	}
+
+	// An answer the holder cannot apply fully is reported by the CLI that
+	// gave it: the state refuses A's "persist" revision (a constraint
+	// added here), so `approvals approve --scope persist` on B fails with
+	// A's reason and what to do, while A lets the request through.
+	admin, err := sql.Open("pgx", stateURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	if _, err := admin.Exec(`ALTER TABLE policy_revisions ADD CONSTRAINT no_approvals CHECK (source <> 'approval')`); err != nil {
+		t.Fatal(err)
+	}
+	res = hold(a, "http://"+unknownTarget+":8443/persist")
+	id = b.pendingID(t, unknownTarget)
+	bin, _ := binary(t)
+	cmd := exec.Command(bin, "--home", b.home, "approvals", "approve", "--scope", "persist", id)
+	cmd.Env = append(os.Environ(), "NEMOCLAVE_HOME="+b.home)
+	out, err := cmd.CombinedOutput()
+	if err == nil {
+		t.Fatalf("approve --scope persist on B succeeded although A could not store the revision:\n%s", out)
+	}
+	t.Logf("approve --scope persist on B: %v\n%s", err, out)
+	for _, want := range []string{id, "could not store the new policy revision", "--scope persist"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("B's CLI output does not say %q:\n%s", want, out)
+		}
+	}
+	select {
+	case r := <-res:
+		if r.err != nil || r.code == http.StatusForbidden || r.code == http.StatusOK {
+			t.Fatalf("the request held on A after the persist answer: %d %q %v, want the gateway's dial failure (502/504)", r.code, r.body, r.err)
+		}
+	case <-time.After(2 * time.Minute):
+		t.Fatal("A did not let the request through after the persist answer")
 	}
 }

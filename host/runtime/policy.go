@@ -192,18 +192,26 @@ func (r *Runtime) ListApprovals(ctx context.Context, sandbox string) ([]*pb.Appr
 }
 
 // WatchApprovals sends the pending list now and after every change (with
-// shared state, changes on other replicas are seen within a poll).
+// shared state, changes on other replicas are notified, or polled).
 func (r *Runtime) WatchApprovals(ctx context.Context, sandbox string, send func([]*pb.Approval) error) error {
 	ch := r.egress.Approvals().Watch(ctx)
-	var poll <-chan time.Time
-	if r.holder != "" {
-		t := time.NewTicker(sharedSyncInterval)
-		defer t.Stop()
-		poll = t.C
-	}
 	var last []*pb.Approval
 	first := true
+	// With shared state, other replicas' changes are notified (or,
+	// without notifications, polled).
+	var poll *time.Timer
+	if r.holder != "" {
+		poll = time.NewTimer(r.pollInterval())
+		defer poll.Stop()
+	}
 	for {
+		var changed <-chan struct{}
+		var tick <-chan time.Time
+		if poll != nil {
+			changed = r.shared.changes()
+			poll.Reset(r.pollInterval())
+			tick = poll.C
+		}
 		list, _ := r.ListApprovals(ctx, sandbox)
 		if first || !sameApprovals(list, last) {
 			if err := send(list); err != nil {
@@ -214,7 +222,8 @@ func (r *Runtime) WatchApprovals(ctx context.Context, sandbox string, send func(
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-poll:
+		case <-tick:
+		case <-changed:
 		case _, ok := <-ch:
 			if !ok {
 				return nil

@@ -80,6 +80,12 @@ type Options struct {
 	// listeners (connections, header/body/idle deadlines); zero fields
 	// take listener's defaults.
 	ListenerLimits listener.Limits
+
+	// sharedPollListening replaces sharedPollWhileListening (tests set it
+	// to an hour to prove that changes arrive by notification);
+	// sharedNoListen leaves only the poll (the benchmark's baseline).
+	sharedPollListening time.Duration
+	sharedNoListen      bool
 }
 
 // Runtime is the daemon's backend. Safe for concurrent use.
@@ -110,6 +116,8 @@ type Runtime struct {
 	// without shared state.
 	holder   string
 	stopSync func()
+	// shared is the state of the shared-state follower (sharedapprovals.go).
+	shared sharedFollow
 	// hand serves the hand runs of other replicas (handruns.go).
 	hand handRuns
 

@@ -22,7 +22,7 @@ import (
 
 // postgresState creates a fresh database on NEMOCLAVE_TEST_POSTGRES_URL's
 // server and returns its URL; it skips without the variable.
-func postgresState(t *testing.T, prefix string) string {
+func postgresState(t testing.TB, prefix string) string {
 	t.Helper()
 	base := os.Getenv("NEMOCLAVE_TEST_POSTGRES_URL")
 	if base == "" {

@@ -21,6 +21,7 @@ import (
 type DB struct {
 	db       *sql.DB
 	postgres bool
+	url      string // PostgreSQL: for the listening connection (notify.go)
 }
 
 // ErrNotFound is returned for a sandbox the state does not know.
@@ -77,7 +78,8 @@ CREATE TABLE IF NOT EXISTS pending_approvals (
 	requested BIGINT NOT NULL,
 	expires   BIGINT NOT NULL,
 	answer    TEXT NOT NULL DEFAULT '',
-	operator  TEXT NOT NULL DEFAULT ''
+	operator  TEXT NOT NULL DEFAULT '',
+	failure   TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS egress_grants (
 	sandbox TEXT NOT NULL,
@@ -106,10 +108,15 @@ func OpenURL(ctx context.Context, url string) (*DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("state database %s: %w (check the URL, that the server runs, and the user's rights)", redactURL(url), err)
 	}
-	d := &DB{db: db, postgres: true}
+	d := &DB{db: db, postgres: true, url: url}
 	if _, err := db.ExecContext(ctx, fmt.Sprintf(schema, "BIGSERIAL PRIMARY KEY")); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("state database %s: create tables: %w", redactURL(url), err)
+	}
+	// A state created before answers could report their failure.
+	if _, err := db.ExecContext(ctx, `ALTER TABLE pending_approvals ADD COLUMN IF NOT EXISTS failure TEXT NOT NULL DEFAULT ''`); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("state database %s: add pending_approvals.failure: %w", redactURL(url), err)
 	}
 	return d, nil
 }
@@ -155,6 +162,15 @@ func Open(path string) (*DB, error) {
 	if _, err := db.Exec(fmt.Sprintf(schema, "INTEGER PRIMARY KEY AUTOINCREMENT")); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("state %s: %w (if the file is corrupt, move it aside; the daemon recreates it)", path, err)
+	}
+	// A state created before answers could report their failure (SQLite
+	// has no ADD COLUMN IF NOT EXISTS).
+	var hasFailure int
+	if err := db.QueryRow(`SELECT count(*) FROM pragma_table_info('pending_approvals') WHERE name='failure'`).Scan(&hasFailure); err == nil && hasFailure == 0 {
+		if _, err := db.Exec(`ALTER TABLE pending_approvals ADD COLUMN failure TEXT NOT NULL DEFAULT ''`); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("state %s: add pending_approvals.failure: %w", path, err)
+		}
 	}
 	return &DB{db: db}, nil
 }
@@ -264,6 +280,11 @@ func (d *DB) DeleteSandbox(ctx context.Context, name string) error {
 			return err
 		}
 	}
+	if d.postgres {
+		if _, err := tx.ExecContext(ctx, `SELECT pg_notify('`+notifyChannel+`', $1)`, ChangePending); err != nil {
+			return err
+		}
+	}
 	return tx.Commit()
 }
 
@@ -283,8 +304,8 @@ func (d *DB) AddRevision(ctx context.Context, sandbox, source string, p *policy.
 	if err != nil {
 		return err
 	}
-	_, err = d.db.ExecContext(ctx, d.q(`INSERT INTO policy_revisions (sandbox, revision, source, policy_json, created_at) VALUES (?, ?, ?, ?, ?)
-		ON CONFLICT (sandbox, revision) DO UPDATE SET source=excluded.source, policy_json=excluded.policy_json, created_at=excluded.created_at`),
+	_, err = d.execNotify(ctx, ChangeRevision, `INSERT INTO policy_revisions (sandbox, revision, source, policy_json, created_at) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (sandbox, revision) DO UPDATE SET source=excluded.source, policy_json=excluded.policy_json, created_at=excluded.created_at`,
 		sandbox, p.Revision, source, string(b), time.Now().UTC().UnixMilli())
 	return err
 }
@@ -441,32 +462,49 @@ type PendingApproval struct {
 	Expires   time.Time `json:"expires"`
 	Answer    string    `json:"answer,omitempty"` // "" while unanswered
 	Operator  string    `json:"operator,omitempty"`
+	// Failure is why the holder could not apply Answer ("" when it has
+	// not tried, or applied it and deleted the row).
+	Failure string `json:"failure,omitempty"`
 }
 
 // PutPendingApproval records a held request, or updates its waiting count;
-// an answer already written is kept.
+// an answer already written is kept. Writing what the row already holds
+// changes nothing (and notifies nobody): the holder mirrors its requests
+// on every sync.
 func (d *DB) PutPendingApproval(ctx context.Context, a PendingApproval) error {
-	_, err := d.db.ExecContext(ctx, d.q(`INSERT INTO pending_approvals (id, holder, sandbox, host, port, method, path, revision, waiting, requested, expires)
+	_, err := d.execNotify(ctx, ChangePending, `INSERT INTO pending_approvals (id, holder, sandbox, host, port, method, path, revision, waiting, requested, expires)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (id) DO UPDATE SET waiting=excluded.waiting`),
+		ON CONFLICT (id) DO UPDATE SET waiting=excluded.waiting WHERE pending_approvals.waiting <> excluded.waiting`,
 		a.ID, a.Holder, a.Sandbox, a.Host, a.Port, a.Method, a.Path, a.Revision, a.Waiting, a.Requested.UnixMilli(), a.Expires.UnixMilli())
 	return err
 }
 
 // DeletePendingApproval removes a held request (answered or expired).
 func (d *DB) DeletePendingApproval(ctx context.Context, id string) error {
-	_, err := d.db.ExecContext(ctx, d.q(`DELETE FROM pending_approvals WHERE id=?`), id)
+	_, err := d.execNotify(ctx, ChangePending, `DELETE FROM pending_approvals WHERE id=?`, id)
 	return err
 }
 
 // DeletePendingApprovalsOf removes every request held by holder, and any
 // that expired before cutoff (left by a daemon that died holding them).
 func (d *DB) DeletePendingApprovalsOf(ctx context.Context, holder string, cutoff time.Time) error {
-	_, err := d.db.ExecContext(ctx, d.q(`DELETE FROM pending_approvals WHERE holder=? OR expires<?`), holder, cutoff.UnixMilli())
+	_, err := d.execNotify(ctx, ChangePending, `DELETE FROM pending_approvals WHERE holder=? OR expires<?`, holder, cutoff.UnixMilli())
 	return err
 }
 
-const pendingCols = `id, holder, sandbox, host, port, method, path, revision, waiting, requested, expires, answer, operator`
+// FailPendingApproval records that the holder could not apply the answer
+// written to a held request (the reason, for the replica that wrote the
+// answer to report), and keeps the row until keep for that replica to read
+// and delete it.
+func (d *DB) FailPendingApproval(ctx context.Context, id, reason string, keep time.Time) error {
+	if reason == "" {
+		return errors.New("state: a failure without a reason")
+	}
+	_, err := d.execNotify(ctx, ChangePending, `UPDATE pending_approvals SET failure=?, expires=? WHERE id=? AND answer<>''`, reason, keep.UnixMilli(), id)
+	return err
+}
+
+const pendingCols = `id, holder, sandbox, host, port, method, path, revision, waiting, requested, expires, answer, operator, failure`
 
 // PendingApprovals returns the held requests, oldest first: all
 // (holder "") or those of one holder.
@@ -485,7 +523,7 @@ func (d *DB) PendingApprovals(ctx context.Context, holder string) ([]PendingAppr
 	for rows.Next() {
 		var a PendingApproval
 		var req, exp int64
-		if err := rows.Scan(&a.ID, &a.Holder, &a.Sandbox, &a.Host, &a.Port, &a.Method, &a.Path, &a.Revision, &a.Waiting, &req, &exp, &a.Answer, &a.Operator); err != nil {
+		if err := rows.Scan(&a.ID, &a.Holder, &a.Sandbox, &a.Host, &a.Port, &a.Method, &a.Path, &a.Revision, &a.Waiting, &req, &exp, &a.Answer, &a.Operator, &a.Failure); err != nil {
 			return nil, err
 		}
 		a.Requested, a.Expires = time.UnixMilli(req).UTC(), time.UnixMilli(exp).UTC()
@@ -501,11 +539,11 @@ func (d *DB) AnswerPendingApproval(ctx context.Context, id, answer, operator str
 	if answer == "" {
 		return errors.New("state: an empty answer")
 	}
-	res, err := d.db.ExecContext(ctx, d.q(`UPDATE pending_approvals SET answer=?, operator=? WHERE id=? AND answer=''`), answer, operator, id)
+	n, err := d.execNotify(ctx, ChangePending, `UPDATE pending_approvals SET answer=?, operator=? WHERE id=? AND answer=''`, answer, operator, id)
 	if err != nil {
 		return err
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
+	if n == 0 {
 		return fmt.Errorf("pending approval %q: %w", id, ErrNotFound)
 	}
 	return nil
@@ -514,7 +552,7 @@ func (d *DB) AnswerPendingApproval(ctx context.Context, id, answer, operator str
 // AddGrant records a lifetime egress grant ("host:port") of a sandbox, so
 // that every replica serving it allows the target.
 func (d *DB) AddGrant(ctx context.Context, sandbox, target string) error {
-	_, err := d.db.ExecContext(ctx, d.q(`INSERT INTO egress_grants (sandbox, target) VALUES (?, ?) ON CONFLICT (sandbox, target) DO NOTHING`), sandbox, target)
+	_, err := d.execNotify(ctx, ChangeGrant, `INSERT INTO egress_grants (sandbox, target) VALUES (?, ?) ON CONFLICT (sandbox, target) DO NOTHING`, sandbox, target)
 	return err
 }
 

@@ -291,6 +291,7 @@ func (d *Driver) Delete(ctx context.Context, name string) error {
 	if run != nil {
 		run.kill("deleted")
 		<-run.done
+		<-run.cleaned
 	} else if err := d.killOrphan(name, "deleted"); err != nil && !errors.Is(err, sandbox.ErrNotFound) {
 		return err
 	}
@@ -517,7 +518,7 @@ func (d *Driver) launch(ctx context.Context, r *record) (_ *running, _ map[strin
 			}
 			run := &running{
 				cmd: cmd, ctl: ctl, rec: r, env: sandboxEnv(spec.Name, spec.Env, ports),
-				done: make(chan struct{}), waiters: map[int]chan envelope{},
+				done: make(chan struct{}), cleaned: make(chan struct{}), waiters: map[int]chan envelope{},
 				input: input, inputTTY: spec.Stdin == sandbox.StdinTTY,
 			}
 			if spec.Timeout > 0 {

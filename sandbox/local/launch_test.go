@@ -350,8 +350,14 @@ func TestLaunch_SupervisorKilled(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 	waitFile(t, filepath.Join(ws, "ready"))
-	if len(hostProcsWith("sleep\x00"+arg)) == 0 {
-		t.Fatal("agent not running")
+	// The shell forks `sleep` in the background before it touches ready,
+	// but the fork may not have executed sleep yet (seen under load):
+	// wait for it.
+	for len(hostProcsWith("sleep\x00"+arg)) == 0 {
+		if t.Context().Err() != nil {
+			t.Fatal("agent not running")
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 	// Kill the supervisor only once its record says running: before that
 	// the record truthfully says created.

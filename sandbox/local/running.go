@@ -22,6 +22,10 @@ type running struct {
 	env   []string
 	timer *time.Timer
 	done  chan struct{}
+	// cleaned closes after done, once the sandbox's cgroups are removed:
+	// the removal happens after the exit is reported (off the path of
+	// Wait), and Delete waits for it.
+	cleaned chan struct{}
 
 	mu      sync.Mutex
 	rec     *record
@@ -143,10 +147,16 @@ func (r *running) supervise(d *Driver) {
 	}
 	r.inputMu.Unlock()
 	unix.Close(r.ctl)
+	// Every process of the sandbox is gone (init was reaped, which ends
+	// its pid namespace, and the sweep above found the cgroups empty):
+	// the exit is reported now, and the empty cgroup directories are
+	// removed after it. Delete waits for cleaned, so a deleted sandbox
+	// never leaves a cgroup behind (TestCgroupRemovedAfterExit).
+	close(r.done)
 	if rec.Cgroup != nil {
 		_ = rec.Cgroup.Remove()
 	}
-	close(r.done)
+	close(r.cleaned)
 }
 
 // errSandboxGone is returned by Wait on a process whose sandbox died first.
