@@ -19,7 +19,7 @@ import (
 
 func newRunCmd(g *Globals) *cobra.Command {
 	var f blueprintFlags
-	var detach, replace bool
+	var detach, replace, thisReplicaOnly bool
 	var attachAgent string
 	cmd := &cobra.Command{
 		Use:   "run <blueprint file or directory>",
@@ -48,7 +48,13 @@ input (run with -d to type into each with 'nemoclave <sandbox> connect').
 Signed in to a remote daemon (nemoclave login --server URL), the
 blueprint's directory and var files are uploaded to it (at most 1 MiB per
 file, 8 MiB in all) and evaluated there, confined to the upload: see
-docs/operators.md, "Remote runs".`,
+docs/operators.md, "Remote runs".
+
+On a daemon whose replicas share their state (Kubernetes with PostgreSQL),
+a run of a driver = "kubernetes" blueprint keeps the blueprint the same way
+in the state, so that every replica serves its sandboxes; a blueprint that
+reads files outside its directory or names a plugin by path is refused
+there unless --this-replica-only (see docs/deploy/kubernetes.md).`,
 		Example: `  nemoclave run examples/quickstart/blueprint.hcl
   nemoclave run examples/quickstart/blueprint.hcl --var prompt=   # a chat
   printf 'What files are in my workspace?\n' | nemoclave run examples/quickstart/blueprint.hcl --var prompt=
@@ -85,6 +91,7 @@ docs/operators.md, "Remote runs".`,
 				}
 			}
 			req := daemon.RunRequest{Path: path, Vars: map[string]string{}, Detach: detach, Replace: replace, VarEnv: map[string]string{},
+				ThisReplicaOnly: thisReplicaOnly,
 				// The daemon was started with another environment: a
 				// debug plugin exported in this shell reaches it per run.
 				ReattachPlugins: os.Getenv(plugin.ReattachEnv)}
@@ -193,6 +200,7 @@ docs/operators.md, "Remote runs".`,
 	f.register(cmd)
 	cmd.Flags().BoolVarP(&detach, "detach", "d", false, "start and return; the run continues in the daemon")
 	cmd.Flags().BoolVar(&replace, "replace", false, "delete this blueprint's sandboxes first even when they are running")
+	cmd.Flags().BoolVar(&thisReplicaOnly, "this-replica-only", false, "on a daemon whose replicas share their state (Kubernetes, PostgreSQL): start a sandbox whose blueprint the other replicas cannot evaluate, served by this replica alone (its agent fails the calls the gateway Service sends elsewhere)")
 	cmd.Flags().StringVar(&attachAgent, "attach-agent", "", "the agent (or its sandbox) that reads an attached run's input when the blueprint has several (default: the first)")
 	// Terraform's spelling (-var name=value) works as for validate and plan.
 	allowSingleDash(cmd, "var", "var-file", "preset-dir", "replace")

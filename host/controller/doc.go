@@ -37,6 +37,9 @@
 // its own gateway serve the sandboxes' current pods (runtime.ServeRunning),
 // so a pod's connections are answered by whichever replica the gateway
 // Service picks, through rolling upgrades, leader changes and restarts.
+// Sandboxes started by hand (`nemoclave run`) are served on every replica
+// by the runtime itself, from the blueprint the run kept in the shared
+// state (host/runtime, handruns.go); they need no resource.
 //
 // A replica that loses the Lease exits at once (os.Exit) rather than
 // shutting the runtime down, because the runtime's shutdown deletes the

@@ -34,6 +34,15 @@ type RunRequest struct {
 	// Root is set by the daemon for an upload: the directory it was stored
 	// in, to which the evaluation is confined (blueprints.Options.Root).
 	Root string
+	// HandRun is set by the daemon's API for a run a user asked for
+	// (`nemoclave run`), as opposed to one the AgentEnvironment
+	// controller makes: with shared state and the kubernetes driver its
+	// blueprint is stored for the other replicas to serve its sandboxes.
+	HandRun bool
+	// ThisReplicaOnly (`run --this-replica-only`) starts a hand run whose
+	// blueprint the other replicas cannot evaluate, served by this
+	// replica only, instead of refusing it.
+	ThisReplicaOnly bool
 }
 
 // Step is a progress report of a run.

@@ -324,7 +324,8 @@ func (c *Client) WatchApprovals(ctx context.Context, sandbox string, fn func([]*
 // daemon stop and clean up an attached run.
 func (c *Client) Run(ctx context.Context, req RunRequest, ev RunEvents) error {
 	st, err := c.rpc.Run(ctx, &pb.RunRequest{Path: req.Path, Vars: req.Vars, VarFiles: req.VarFiles, VarEnv: req.VarEnv, Detach: req.Detach, Replace: req.Replace,
-		Stdin: req.Stdin, Rows: uint32(req.Rows), Cols: uint32(req.Cols), ReattachPlugins: req.ReattachPlugins, AttachAgent: req.AttachAgent, Upload: req.Upload})
+		Stdin: req.Stdin, Rows: uint32(req.Rows), Cols: uint32(req.Cols), ReattachPlugins: req.ReattachPlugins, AttachAgent: req.AttachAgent, Upload: req.Upload,
+		ThisReplicaOnly: req.ThisReplicaOnly})
 	if err != nil {
 		return Err(err)
 	}

@@ -244,7 +244,8 @@ func (e *runEvents) Console(sb string, tty bool) {
 
 func (s *Server) Run(r *pb.RunRequest, stream pb.Daemon_RunServer) error {
 	req := RunRequest{Path: r.Path, Vars: r.Vars, VarFiles: r.VarFiles, VarEnv: r.VarEnv, Detach: r.Detach, Replace: r.Replace,
-		Stdin: r.Stdin, Rows: uint16(r.Rows), Cols: uint16(r.Cols), ReattachPlugins: r.ReattachPlugins, AttachAgent: r.AttachAgent}
+		Stdin: r.Stdin, Rows: uint16(r.Rows), Cols: uint16(r.Cols), ReattachPlugins: r.ReattachPlugins, AttachAgent: r.AttachAgent,
+		HandRun: true, ThisReplicaOnly: r.ThisReplicaOnly}
 	if req.ReattachPlugins != "" {
 		// A debug plugin receives the run's plugin configuration,
 		// credentials included: only the daemon's own user may point a run
@@ -264,6 +265,7 @@ func (s *Server) Run(r *pb.RunRequest, stream pb.Daemon_RunServer) error {
 		if err := resolveUpload(s.home, subject, r, &req); err != nil {
 			return status.Error(codes.InvalidArgument, err.Error())
 		}
+		req.Upload = r.Upload
 	} else if c := CallerFrom(stream.Context()); c != nil && !c.Local && r.Path == "" {
 		return status.Error(codes.InvalidArgument, "a remote run needs the blueprint: the CLI uploads it (update the CLI)")
 	}

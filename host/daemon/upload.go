@@ -148,35 +148,8 @@ func storeUpload(home, subject string, u *pb.Upload) (string, error) {
 			os.RemoveAll(tmp)
 		}
 	}()
-	// The upload is the workspace when the blueprint says workspace = ".":
-	// readable by a sandbox that runs as another uid, like a workspace.
-	if err := os.Chmod(tmp, 0o755); err != nil {
-		return "", fmt.Errorf("upload: %w", err)
-	}
-	root, err := os.OpenRoot(tmp)
-	if err != nil {
-		return "", fmt.Errorf("upload: %w", err)
-	}
-	defer root.Close()
-	for _, f := range u.Files {
-		if f.Mode&UploadDirMode != 0 {
-			if err := root.MkdirAll(f.Path, 0o755); err != nil {
-				return "", fmt.Errorf("upload %s: %w", f.Path, err)
-			}
-			continue
-		}
-		if d := path.Dir(f.Path); d != "." {
-			if err := root.MkdirAll(d, 0o755); err != nil {
-				return "", fmt.Errorf("upload %s: %w", f.Path, err)
-			}
-		}
-		perm := os.FileMode(0o644)
-		if f.Mode&0o100 != 0 {
-			perm = 0o755
-		}
-		if err := root.WriteFile(f.Path, f.Data, perm); err != nil {
-			return "", fmt.Errorf("upload %s: %w", f.Path, err)
-		}
+	if err := writeUploadFiles(tmp, u); err != nil {
+		return "", err
 	}
 	dir := filepath.Join(base, u.Name)
 	if err := os.RemoveAll(dir); err != nil {
@@ -187,6 +160,72 @@ func storeUpload(home, subject string, u *pb.Upload) (string, error) {
 	}
 	ok = true
 	return dir, nil
+}
+
+// writeUploadFiles writes u's files into the empty directory tmp, through
+// os.Root, so no entry can lead out of it.
+func writeUploadFiles(tmp string, u *pb.Upload) error {
+	// The upload is the workspace when the blueprint says workspace = ".":
+	// readable by a sandbox that runs as another uid, like a workspace.
+	if err := os.Chmod(tmp, 0o755); err != nil {
+		return fmt.Errorf("upload: %w", err)
+	}
+	root, err := os.OpenRoot(tmp)
+	if err != nil {
+		return fmt.Errorf("upload: %w", err)
+	}
+	defer root.Close()
+	for _, f := range u.Files {
+		if f.Mode&UploadDirMode != 0 {
+			if err := root.MkdirAll(f.Path, 0o755); err != nil {
+				return fmt.Errorf("upload %s: %w", f.Path, err)
+			}
+			continue
+		}
+		if d := path.Dir(f.Path); d != "." {
+			if err := root.MkdirAll(d, 0o755); err != nil {
+				return fmt.Errorf("upload %s: %w", f.Path, err)
+			}
+		}
+		perm := os.FileMode(0o644)
+		if f.Mode&0o100 != 0 {
+			perm = 0o755
+		}
+		if err := root.WriteFile(f.Path, f.Data, perm); err != nil {
+			return fmt.Errorf("upload %s: %w", f.Path, err)
+		}
+	}
+	return nil
+}
+
+// WriteUpload writes u into dir, replacing what dir held, as storeUpload
+// does for a caller: checked, written through os.Root into a fresh
+// directory beside dir, then renamed into place. A replica writes the
+// stored blueprint of a hand run there to serve its sandboxes.
+func WriteUpload(dir string, u *pb.Upload) error {
+	if err := checkUpload(u); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(dir), 0o700); err != nil {
+		return fmt.Errorf("upload: %w", err)
+	}
+	tmp, err := os.MkdirTemp(filepath.Dir(dir), ".incoming-")
+	if err != nil {
+		return fmt.Errorf("upload: %w", err)
+	}
+	if err := writeUploadFiles(tmp, u); err != nil {
+		os.RemoveAll(tmp)
+		return err
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		os.RemoveAll(tmp)
+		return fmt.Errorf("upload: cannot replace %s: %w", dir, err)
+	}
+	if err := os.Rename(tmp, dir); err != nil {
+		os.RemoveAll(tmp)
+		return fmt.Errorf("upload: %w", err)
+	}
+	return nil
 }
 
 // resolveUpload stores a run's upload and turns the request's paths into

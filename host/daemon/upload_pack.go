@@ -25,7 +25,8 @@ var unsafeNameChars = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
 // name), without .git directories, and the var files. It returns the
 // upload and the var files' paths inside it. Symbolic links are followed
 // only to files inside the directory; one that leads out, or to a
-// directory, is refused. The bounds are MaxUploadFiles, MaxUploadFileBytes
+// directory, is refused; entries whose names start with ".." (a ConfigMap
+// volume's internals) are left out. The bounds are MaxUploadFiles, MaxUploadFileBytes
 // and MaxUploadBytes.
 func PackUpload(path string, varFiles []string) (*pb.Upload, []string, error) {
 	abs, err := filepath.Abs(path)
@@ -64,6 +65,14 @@ func PackUpload(path string, varFiles []string) (*pb.Upload, []string, error) {
 		switch {
 		case d.IsDir() && d.Name() == ".git":
 			return filepath.SkipDir
+		case strings.HasPrefix(d.Name(), ".."):
+			// A ConfigMap or Secret volume's own entries (the ..data link
+			// to the ..<timestamp> directory): its keys are links through
+			// them, sent as the files they name.
+			if d.IsDir() {
+				return filepath.SkipDir
+			}
+			return nil
 		case d.IsDir():
 			return p.add(&pb.UploadFile{Path: rel, Mode: UploadDirMode | 0o755})
 		case d.Type()&fs.ModeSymlink != 0:

@@ -251,6 +251,28 @@ func TestPackUploadLinksAndBounds(t *testing.T) {
 	}
 }
 
+// A directory laid out as the kubelet mounts a ConfigMap (each key a link
+// through ..data to a timestamped directory) packs as its keys' files.
+func TestPackUploadConfigMapVolume(t *testing.T) {
+	t.Parallel()
+	src := t.TempDir()
+	writeTree(t, src, map[string]string{"..2026_12_05_03_10_00.1/blueprint.hcl": "bp", "..2026_12_05_03_10_00.1/cassette.json": "{}"})
+	links := map[string]string{"..data": "..2026_12_05_03_10_00.1", "blueprint.hcl": "..data/blueprint.hcl", "cassette.json": "..data/cassette.json"}
+	for name, target := range links {
+		if err := os.Symlink(target, filepath.Join(src, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	up, _, err := PackUpload(filepath.Join(src, "blueprint.hcl"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := uploadPaths(up)
+	if len(got) != 2 || got["blueprint.hcl"] != "bp" || got["cassette.json"] != "{}" {
+		t.Fatalf("a ConfigMap volume packs as %v, want its two keys", got)
+	}
+}
+
 // rpcRun sends req and returns the stream's status error, unconverted.
 func (c *Client) rpcRun(ctx context.Context, req RunRequest) error {
 	st, err := c.rpc.Run(ctx, &pb.RunRequest{Path: req.Path, VarFiles: req.VarFiles, Upload: req.Upload, Replace: req.Replace})

@@ -74,6 +74,9 @@ type run struct {
 	// detached is set when the operator detached from an attached run:
 	// the run's end no longer stops the agent.
 	detached atomic.Bool
+	// hand is the blueprint kept in the shared state for the other
+	// replicas to serve this hand-run sandbox (nil: none).
+	hand *state.HandRun
 	// served is set for a run that serves the gateway for a sandbox this
 	// runtime did not start (ServeRunning): its stop detaches this
 	// replica and leaves the sandbox, its record and its lifecycle alone.
@@ -133,6 +136,16 @@ func (r *Runtime) Run(ctx context.Context, req daemon.RunRequest, ev daemon.RunE
 	attached, err := attachedAgent(bp, req)
 	if err != nil {
 		return err
+	}
+	// A hand run on a daemon whose replicas share the state: every
+	// replica serves its sandboxes from the blueprint kept there.
+	var hand *state.HandRun
+	if req.HandRun && r.sharesHandRuns(bp) {
+		if err := step("share the blueprint with the other replicas", func(ctx context.Context) (string, error) {
+			return r.shareHandRun(ctx, bp, req, &hand)
+		}); err != nil {
+			return err
+		}
 	}
 	if err := step("prepare sandboxes", func(ctx context.Context) (string, error) { return r.checkNew(ctx, bp, req) }); err != nil {
 		return err
@@ -208,7 +221,7 @@ func (r *Runtime) Run(ctx context.Context, req daemon.RunRequest, ev daemon.RunE
 			strings.Join(others, ", "))})
 	}
 	for i, a := range bp.Agents {
-		rn := &run{r: r, name: a.Sandbox, agent: a, bp: bp, plugins: pl, pluginRefs: refs, health: health, done: make(chan struct{})}
+		rn := &run{r: r, name: a.Sandbox, agent: a, bp: bp, plugins: pl, pluginRefs: refs, health: health, done: make(chan struct{}), hand: hand}
 		// One agent of an attached run (--attach-agent, else the first)
 		// reads what the CLI forwards; detached agents get a terminal, so
 		// `connect` can type into them later (an agent that reads nothing
@@ -667,6 +680,15 @@ func (rn *run) createSandbox(ctx context.Context, blueprintPath string) (string,
 		return "", err
 	}
 	if err := r.db.AddRevision(ctx, rn.name, "blueprint", rn.base); err != nil {
+		return "", err
+	}
+	// The blueprint every replica serves this sandbox from; a sandbox of
+	// this name run otherwise has none.
+	if rn.hand != nil {
+		if err := r.db.PutHandRun(ctx, state.HandRun{Sandbox: rn.name, Digest: rn.hand.Digest, Spec: rn.hand.Spec}); err != nil {
+			return "", err
+		}
+	} else if err := r.db.DeleteHandRun(ctx, rn.name); err != nil {
 		return "", err
 	}
 	return fmt.Sprintf("driver %s, workspace %s", driverName, workspace), nil

@@ -122,6 +122,8 @@ type Runtime struct {
 	stopSync func()
 	// shared is the state of the shared-state follower (sharedapprovals.go).
 	shared sharedFollow
+	// hand serves the hand runs of other replicas (handruns.go).
+	hand handRuns
 
 	mu   sync.Mutex
 	runs map[string]*run // by sandbox name
@@ -245,6 +247,7 @@ func New(ctx context.Context, o Options) (*Runtime, error) {
 		return nil, err
 	}
 	r.startSharedSync()
+	r.startHandRunServing()
 	return r, nil
 }
 
@@ -302,6 +305,9 @@ func (r *Runtime) Registry() *prometheus.Registry { return r.registry }
 
 // Close stops every run, then the shared parts.
 func (r *Runtime) Close(ctx context.Context) error {
+	if r.hand.stop != nil {
+		r.hand.stop()
+	}
 	r.mu.Lock()
 	runs := make([]*run, 0, len(r.runs))
 	for _, rn := range r.runs {

@@ -134,3 +134,57 @@ func TestSharedEgressState(t *testing.T) {
 		})
 	}
 }
+
+// A hand run's blueprint written by one replica is read by another; a
+// re-run replaces it, DeleteHandRun and DeleteSandbox remove it.
+func TestSharedHandRuns(t *testing.T) {
+	t.Parallel()
+	for name, mk := range backends(t) {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			open := mk(t)
+			ctx := context.Background()
+			var dbs [2]*DB
+			for i := range dbs {
+				db, err := open()
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer db.Close()
+				dbs[i] = db
+			}
+			spec := []byte(`{"upload":"AAEC","vars":{"x":"1"}}`)
+			for _, sb := range []string{"one", "two"} {
+				if err := dbs[0].PutHandRun(ctx, HandRun{Sandbox: sb, Digest: "d1", Spec: spec}); err != nil {
+					t.Fatal(err)
+				}
+				if err := dbs[0].PutSandbox(ctx, Sandbox{Name: sb, Blueprint: "/bp", Driver: "kubernetes", State: "running"}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := dbs[0].PutHandRun(ctx, HandRun{Sandbox: "two", Digest: "d2", Spec: []byte(`{}`)}); err != nil {
+				t.Fatal(err)
+			}
+			got, err := dbs[1].HandRunDigests(ctx)
+			if err != nil || len(got) != 2 || got["one"] != "d1" || got["two"] != "d2" {
+				t.Fatalf("HandRunDigests on the other handle = %v, %v; want one=d1 two=d2", got, err)
+			}
+			h, err := dbs[1].HandRunSpec(ctx, "one")
+			if err != nil || h.Digest != "d1" || string(h.Spec) != string(spec) {
+				t.Fatalf("HandRunSpec(one) = %+v, %v", h, err)
+			}
+			if err := dbs[1].DeleteSandbox(ctx, "one"); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := dbs[0].HandRunSpec(ctx, "one"); !errors.Is(err, ErrNotFound) {
+				t.Fatalf("after DeleteSandbox the hand run is still there: %v", err)
+			}
+			if err := dbs[0].DeleteHandRun(ctx, "two"); err != nil {
+				t.Fatal(err)
+			}
+			if got, err := dbs[1].HandRunDigests(ctx); err != nil || len(got) != 0 {
+				t.Fatalf("after deleting both: %v, %v", got, err)
+			}
+		})
+	}
+}

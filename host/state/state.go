@@ -86,6 +86,12 @@ CREATE TABLE IF NOT EXISTS egress_grants (
 	target  TEXT NOT NULL,
 	PRIMARY KEY (sandbox, target)
 );
+CREATE TABLE IF NOT EXISTS hand_runs (
+	sandbox    TEXT PRIMARY KEY,
+	digest     TEXT NOT NULL,
+	spec       TEXT NOT NULL,
+	created_at BIGINT NOT NULL
+);
 `
 
 // OpenURL opens the state named by a URL: postgres://… (or
@@ -257,8 +263,9 @@ func (d *DB) Sandboxes(ctx context.Context) ([]Sandbox, error) {
 }
 
 // DeleteSandbox removes a sandbox, its policy revisions, its egress CA,
-// its lifetime egress grants and its pending approvals. Approval answers
-// are kept: they are the audit trail of operator decisions.
+// its lifetime egress grants, its pending approvals and its stored hand-run
+// blueprint. Approval answers are kept: they are the audit trail of
+// operator decisions.
 func (d *DB) DeleteSandbox(ctx context.Context, name string) error {
 	tx, err := d.db.BeginTx(ctx, nil)
 	if err != nil {
@@ -268,7 +275,7 @@ func (d *DB) DeleteSandbox(ctx context.Context, name string) error {
 	if _, err := tx.ExecContext(ctx, d.q(`DELETE FROM sandboxes WHERE name=?`), name); err != nil {
 		return err
 	}
-	for _, table := range []string{"policy_revisions", "egress_cas", "egress_grants", "pending_approvals"} {
+	for _, table := range []string{"policy_revisions", "egress_cas", "egress_grants", "pending_approvals", "hand_runs"} {
 		if _, err := tx.ExecContext(ctx, d.q(`DELETE FROM `+table+` WHERE sandbox=?`), name); err != nil {
 			return err
 		}
@@ -565,4 +572,61 @@ func (d *DB) Grants(ctx context.Context) (map[string][]string, error) {
 		out[sb] = append(out[sb], t)
 	}
 	return out, rows.Err()
+}
+
+// HandRun is the blueprint of a sandbox started by hand (`nemoclave run`)
+// with a driver whose sandboxes outlive their daemon, kept in a shared
+// state so that every replica can serve the sandbox: Spec is the packed
+// blueprint (its directory, var files and variable values, as an upload),
+// Digest its hash; the sandboxes of one run share both.
+type HandRun struct {
+	Sandbox string
+	Digest  string
+	Spec    []byte
+}
+
+// PutHandRun records (or replaces) the blueprint a sandbox was run from.
+func (d *DB) PutHandRun(ctx context.Context, h HandRun) error {
+	_, err := d.db.ExecContext(ctx, d.q(`INSERT INTO hand_runs (sandbox, digest, spec, created_at) VALUES (?, ?, ?, ?)
+		ON CONFLICT(sandbox) DO UPDATE SET digest=excluded.digest, spec=excluded.spec, created_at=excluded.created_at`),
+		h.Sandbox, h.Digest, string(h.Spec), time.Now().UTC().UnixMilli())
+	return err
+}
+
+// DeleteHandRun forgets a sandbox's stored blueprint (the sandbox of that
+// name is now run otherwise).
+func (d *DB) DeleteHandRun(ctx context.Context, sandbox string) error {
+	_, err := d.db.ExecContext(ctx, d.q(`DELETE FROM hand_runs WHERE sandbox=?`), sandbox)
+	return err
+}
+
+// HandRunDigests returns the digest of every stored hand run, by sandbox:
+// cheap enough to poll; HandRunSpec reads one blueprint.
+func (d *DB) HandRunDigests(ctx context.Context) (map[string]string, error) {
+	rows, err := d.db.QueryContext(ctx, `SELECT sandbox, digest FROM hand_runs`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]string{}
+	for rows.Next() {
+		var sb, digest string
+		if err := rows.Scan(&sb, &digest); err != nil {
+			return nil, err
+		}
+		out[sb] = digest
+	}
+	return out, rows.Err()
+}
+
+// HandRunSpec returns the stored blueprint of a sandbox.
+func (d *DB) HandRunSpec(ctx context.Context, sandbox string) (HandRun, error) {
+	h := HandRun{Sandbox: sandbox}
+	var spec string
+	err := d.db.QueryRowContext(ctx, d.q(`SELECT digest, spec FROM hand_runs WHERE sandbox=?`), sandbox).Scan(&h.Digest, &spec)
+	if errors.Is(err, sql.ErrNoRows) {
+		return h, fmt.Errorf("hand run of sandbox %q: %w", sandbox, ErrNotFound)
+	}
+	h.Spec = []byte(spec)
+	return h, err
 }

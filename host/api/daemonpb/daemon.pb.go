@@ -201,9 +201,15 @@ type RunRequest struct {
 	// AttachAgent names the agent of an attached run that reads the CLI's
 	// input (`run --attach-agent NAME`); empty: the first agent. The other
 	// agents of an attached run get a terminal, for `connect`.
-	AttachAgent   string `protobuf:"bytes,12,opt,name=attach_agent,json=attachAgent,proto3" json:"attach_agent,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	AttachAgent string `protobuf:"bytes,12,opt,name=attach_agent,json=attachAgent,proto3" json:"attach_agent,omitempty"`
+	// ThisReplicaOnly (`run --this-replica-only`) lets a daemon whose
+	// replicas share their state (PostgreSQL) start a kubernetes sandbox
+	// whose blueprint the other replicas cannot evaluate (it reads files
+	// outside its directory, names a plugin by path, is too large): only
+	// the replica that ran it serves it. Without it such a run is refused.
+	ThisReplicaOnly bool `protobuf:"varint,13,opt,name=this_replica_only,json=thisReplicaOnly,proto3" json:"this_replica_only,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *RunRequest) Reset() {
@@ -318,6 +324,13 @@ func (x *RunRequest) GetAttachAgent() string {
 		return x.AttachAgent
 	}
 	return ""
+}
+
+func (x *RunRequest) GetThisReplicaOnly() bool {
+	if x != nil {
+		return x.ThisReplicaOnly
+	}
+	return false
 }
 
 // Upload is a blueprint's directory tree, sent by the CLI.
@@ -3642,7 +3655,7 @@ const file_host_api_daemon_proto_rawDesc = "" +
 	"\bbuild_id\x18\x04 \x01(\tR\abuildId\x12)\n" +
 	"\x10active_sandboxes\x18\x05 \x01(\x05R\x0factiveSandboxes\x12\x16\n" +
 	"\x06caller\x18\x06 \x01(\tR\x06caller\x12\x12\n" +
-	"\x04role\x18\a \x01(\tR\x04role\"\xa9\x04\n" +
+	"\x04role\x18\a \x01(\tR\x04role\"\xd5\x04\n" +
 	"\n" +
 	"RunRequest\x12\x12\n" +
 	"\x04path\x18\x01 \x01(\tR\x04path\x12=\n" +
@@ -3657,7 +3670,8 @@ const file_host_api_daemon_proto_rawDesc = "" +
 	"\x10reattach_plugins\x18\n" +
 	" \x01(\tR\x0freattachPlugins\x123\n" +
 	"\x06upload\x18\v \x01(\v2\x1b.nemoclave.daemon.v1.UploadR\x06upload\x12!\n" +
-	"\fattach_agent\x18\f \x01(\tR\vattachAgent\x1a7\n" +
+	"\fattach_agent\x18\f \x01(\tR\vattachAgent\x12*\n" +
+	"\x11this_replica_only\x18\r \x01(\bR\x0fthisReplicaOnly\x1a7\n" +
 	"\tVarsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a9\n" +
