@@ -160,8 +160,8 @@ func (r *Router) bound(c *chatCall, s step) (reservation, string) {
 // whole number when present; model and stream, which decide the route
 // and how the answer is relayed, must have their types.
 func rawLimits(rc *rawCall) (mt *int64, n int64, err error) {
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(rc.body, &m); err != nil {
+	m, err := rc.object()
+	if err != nil {
 		return nil, 0, fmt.Errorf("request body must be a JSON object: %v", err)
 	}
 	if v, ok := m["model"]; ok {

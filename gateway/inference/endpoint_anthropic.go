@@ -18,7 +18,8 @@ func (r *Router) serveAnthropicMessages(w http.ResponseWriter, req *http.Request
 		r.metrics.request(r.sandbox, d.endpoint(), http.StatusRequestEntityTooLarge)
 		return
 	}
-	if err := jsonObjectError(body); err != nil {
+	top, err := decodeObject(body)
+	if err != nil {
 		d.writeError(w, http.StatusBadRequest, "request body is not a valid messages request: "+err.Error(), "")
 		r.metrics.request(r.sandbox, d.endpoint(), http.StatusBadRequest)
 		return
@@ -27,6 +28,7 @@ func (r *Router) serveAnthropicMessages(w http.ResponseWriter, req *http.Request
 	// thinking, beta fields, the agent's anthropic-version/-beta headers
 	// and ?beta=true); other providers get the translation.
 	c := &chatCall{w: w, d: d, start: start, raw: newRawCall(llm.DialectAnthropic, "/messages", req, body)}
+	c.raw.top = top
 	c.requested, c.stream, _ = peekFields(body)
 	c.req, _, c.decodeErr = anthropic.DecodeRequest(body)
 	r.serveChat(req.Context(), c)

@@ -1,7 +1,9 @@
 package inference
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"strconv"
@@ -15,7 +17,15 @@ import (
 // readBody reads a bounded request body; a too-large body is an error the
 // dialect reports.
 func (r *Router) readBody(w http.ResponseWriter, req *http.Request) ([]byte, error) {
-	return io.ReadAll(http.MaxBytesReader(w, req.Body, r.maxBody))
+	body := http.MaxBytesReader(w, req.Body, r.maxBody)
+	if n := req.ContentLength; n > 0 && n <= r.maxBody {
+		// One allocation of the announced size (+1 so that reading to EOF
+		// does not grow it); the limit still holds whatever is sent.
+		buf := bytes.NewBuffer(make([]byte, 0, n+1))
+		_, err := buf.ReadFrom(body)
+		return buf.Bytes(), err
+	}
+	return io.ReadAll(body)
 }
 
 func (r *Router) serveOpenAIChat(w http.ResponseWriter, req *http.Request) {
@@ -27,7 +37,8 @@ func (r *Router) serveOpenAIChat(w http.ResponseWriter, req *http.Request) {
 		r.metrics.request(r.sandbox, d.endpoint(), http.StatusRequestEntityTooLarge)
 		return
 	}
-	if err := jsonObjectError(body); err != nil {
+	top, err := decodeObject(body)
+	if err != nil {
 		d.writeError(w, http.StatusBadRequest, "request body is not a valid chat completion request: "+err.Error(), "invalid_request")
 		r.metrics.request(r.sandbox, d.endpoint(), http.StatusBadRequest)
 		return
@@ -36,8 +47,14 @@ func (r *Router) serveOpenAIChat(w http.ResponseWriter, req *http.Request) {
 	// gets it as it is; a body the gateway cannot translate (a content
 	// part type it does not model) fails only on a translating route.
 	c := &chatCall{w: w, d: d, start: start, raw: newRawCall(llm.DialectOpenAI, "/chat/completions", req, body)}
-	c.requested, c.stream, c.includeUsage = peekFields(body)
-	c.req, _, _, c.decodeErr = openai.DecodeChatRequest(body)
+	c.raw.top = top
+	c.req, c.stream, c.includeUsage, c.decodeErr = openai.DecodeChatRequestObject(body, top)
+	if c.req != nil {
+		// The same struct decode peekFields does, already done.
+		c.requested = c.req.Model
+	} else {
+		c.requested, c.stream, c.includeUsage = peekFields(body)
+	}
 	r.serveChat(req.Context(), c)
 }
 
@@ -112,8 +129,17 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	_, _ = w.Write(b)
 }
 
-// jsonObjectError reports why body is not a JSON object.
-func jsonObjectError(body []byte) error {
+// decodeObject decodes a request body's top level, which every stage
+// that reads the body as it is (pass-through, its limits) shares.
+func decodeObject(body []byte) (map[string]json.RawMessage, error) {
 	var m map[string]json.RawMessage
-	return json.Unmarshal(body, &m)
+	if err := json.Unmarshal(body, &m); err != nil {
+		return nil, err
+	}
+	if m == nil {
+		// json.Unmarshal takes null for an empty map; a pass-through
+		// route would then have no object to set the model in.
+		return nil, errors.New("the body is null, not a JSON object")
+	}
+	return m, nil
 }

@@ -37,11 +37,13 @@ func (r *Router) serveResponses(w http.ResponseWriter, req *http.Request) {
 		fail(http.StatusRequestEntityTooLarge, "request body too large or unreadable: "+err.Error(), "")
 		return
 	}
-	if err := jsonObjectError(body); err != nil {
+	top, err := decodeObject(body)
+	if err != nil {
 		fail(http.StatusBadRequest, "request body is not a valid Responses request: "+err.Error(), "invalid_request")
 		return
 	}
 	c := &chatCall{w: w, d: d, start: start, includeUsage: true, raw: newRawCall(llm.DialectOpenAI, "/responses", req, body)}
+	c.raw.top = top
 	c.requested, c.stream, _ = peekFields(body)
 	d.resp = responses.NewResponse(newID("resp_"), c.requested, start.Unix(), nil)
 	wreq, creq, err := responses.DecodeRequest(body)

@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
+	"maps"
 	"net/http"
 	"strconv"
 	"strings"
@@ -27,6 +29,24 @@ type rawCall struct {
 	query   string
 	headers map[string]string
 	body    []byte
+	// top is body's top level when the endpoint decoded it already (nil:
+	// decode it when needed). It is shared: readers copy before changing.
+	top map[string]json.RawMessage
+}
+
+// object is the body's top level.
+func (rc *rawCall) object() (map[string]json.RawMessage, error) {
+	if rc.top != nil {
+		return rc.top, nil
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(rc.body, &m); err != nil {
+		return nil, err
+	}
+	if m == nil {
+		return nil, errors.New("the body is null, not a JSON object")
+	}
+	return m, nil
 }
 
 // forwardedRequestHeaders are the agent's protocol headers a provider of
@@ -102,10 +122,12 @@ func (r *Router) forwarder(c *chatCall, prov llm.Provider) llm.Forwarder {
 // parameters where the agent set none, and (OpenAI streams) a usage
 // report the gateway meters and hides again if the agent did not ask.
 func forwardBody(c *chatCall, rt Route) ([]byte, error) {
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(c.raw.body, &m); err != nil {
+	top, err := c.raw.object()
+	if err != nil {
 		return nil, status.Errorf(status.InvalidArgument, "request body must be a JSON object: %v", err)
 	}
+	m := make(map[string]json.RawMessage, len(top)+4)
+	maps.Copy(m, top)
 	m["model"], _ = json.Marshal(rt.Model)
 	setDefault := func(key string, v any) {
 		if _, ok := m[key]; !ok && v != nil {
@@ -267,6 +289,7 @@ type forwardWriter struct {
 	// model is the name the agent asked for, which answers report (as
 	// translated answers do) instead of the provider's model.
 	model     string
+	modelJSON []byte
 	status    int
 	buf       bytes.Buffer
 	n         int
@@ -280,6 +303,7 @@ func (o *forwardWriter) begin(ch *llm.ForwardChunk) error {
 	if o.status == 0 {
 		o.status = http.StatusOK
 	}
+	o.modelJSON = modelName(o.model)
 	h := o.w.Header()
 	for k, v := range ch.Headers {
 		h.Set(k, v)
@@ -293,73 +317,80 @@ func (o *forwardWriter) begin(ch *llm.ForwardChunk) error {
 	return o.data(ch.Data)
 }
 
+// data takes one chunk from the plugin. A stream's complete events are
+// written and flushed together: the plugin sends in one chunk the events
+// that were already waiting, so they reach the agent as soon as they
+// arrived, with one write to the connection instead of one per event.
 func (o *forwardWriter) data(b []byte) error {
 	o.n += len(b)
 	o.buf.Write(b)
 	if !o.stream {
 		return nil
 	}
+	wrote := false
 	for {
-		ev, rest, ok := cutEvent(o.buf.Bytes())
+		all := o.buf.Bytes()
+		ev, rest, ok := cutEvent(all)
 		if !ok {
-			return nil
+			break
 		}
-		// Copy both halves out before the buffer is reused.
-		ev = append([]byte(nil), ev...)
-		next := append([]byte(nil), rest...)
-		o.buf.Reset()
-		o.buf.Write(next)
-		if o.observe(ev) {
-			continue
-		}
-		ev = o.rewriteEvent(ev)
-		if _, err := o.w.Write(append([]byte(o.redact(string(ev))), '\n', '\n')); err != nil {
+		// ev points into the buffer, which does not change until Next.
+		w, err := o.event(ev)
+		o.buf.Next(len(all) - len(rest))
+		wrote = wrote || w
+		if err != nil {
 			o.err = err
 			return err
 		}
+	}
+	if wrote {
 		if f, ok := o.w.(http.Flusher); ok {
 			f.Flush()
 		}
 	}
+	return nil
+}
+
+var eventEnd = []byte("\n\n")
+
+// event writes one stream event unless it is the usage-only chunk the
+// agent did not ask for, reading its usage and reporting the agent's
+// model name where the event names the provider's.
+func (o *forwardWriter) event(ev []byte) (bool, error) {
+	data := sseData(ev)
+	if len(data) > 0 && (data[0] == '{' || bytes.Contains(data, []byte(`"model"`))) {
+		a := scanAnswer(data)
+		if data[0] == '{' {
+			o.usage, o.usageSeen = a.foldUsage(o.usage, o.usageSeen)
+			if o.hideUsage && a.usageOnly() {
+				return false, nil
+			}
+		}
+		if bytes.Contains(data, []byte(`"model"`)) {
+			ev = withEventData(ev, data, a.withModel(data, o.modelJSON))
+		}
+	}
+	if _, err := io.WriteString(o.w, o.redact(string(ev))); err != nil {
+		return true, err
+	}
+	_, err := o.w.Write(eventEnd)
+	return true, err
 }
 
 // flushUnary writes a buffered unary answer.
 func (o *forwardWriter) flushUnary() {
 	body := []byte(o.redact(o.buf.String()))
-	o.usage, o.usageSeen = usageOf(body, o.usage, false)
-	body = withModel(body, o.model)
+	a := scanAnswer(body)
+	o.usage, o.usageSeen = a.foldUsage(o.usage, false)
+	body = a.withModel(body, modelName(o.model))
 	o.w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	o.w.WriteHeader(o.status)
 	_, o.err = o.w.Write(body)
 }
 
-// observe reads usage from one event and reports whether to drop it.
-func (o *forwardWriter) observe(ev []byte) bool {
-	data := sseData(ev)
-	if len(data) == 0 || data[0] != '{' {
-		return false
-	}
-	o.usage, o.usageSeen = usageOf(data, o.usage, o.usageSeen)
-	if o.hideUsage {
-		var c struct {
-			Choices []json.RawMessage `json:"choices"`
-			Usage   json.RawMessage   `json:"usage"`
-		}
-		if json.Unmarshal(data, &c) == nil && len(c.Choices) == 0 && len(c.Usage) > 0 && string(c.Usage) != "null" {
-			return true
-		}
-	}
-	return false
-}
-
-// rewriteEvent reports the agent's model name in an event that names
-// the provider's; other events pass as they are.
-func (o *forwardWriter) rewriteEvent(ev []byte) []byte {
-	data := sseData(ev)
-	if !bytes.Contains(data, []byte(`"model"`)) {
-		return ev
-	}
-	nd := withModel(data, o.model)
+// withEventData is ev with its data lines replaced by nd, or ev itself
+// when nd is its data unchanged.
+func withEventData(ev, data, nd []byte) []byte {
 	if bytes.Equal(nd, data) {
 		return ev
 	}
@@ -370,38 +401,6 @@ func (o *forwardWriter) rewriteEvent(ev []byte) []byte {
 		}
 	}
 	return append(append(out, "data: "...), nd...)
-}
-
-// withModel sets the model of an answer object (top level, or in
-// Anthropic's message_start "message" / Responses' "response").
-func withModel(data []byte, model string) []byte {
-	var m map[string]json.RawMessage
-	if model == "" || json.Unmarshal(data, &m) != nil {
-		return data
-	}
-	name, _ := json.Marshal(model)
-	changed := false
-	if _, ok := m["model"]; ok {
-		m["model"], changed = name, true
-	}
-	for _, k := range []string{"message", "response"} {
-		var inner map[string]json.RawMessage
-		if raw, ok := m[k]; ok && json.Unmarshal(raw, &inner) == nil {
-			if _, ok := inner["model"]; ok {
-				inner["model"] = name
-				m[k], _ = json.Marshal(inner)
-				changed = true
-			}
-		}
-	}
-	if !changed {
-		return data
-	}
-	out, err := json.Marshal(m)
-	if err != nil {
-		return data
-	}
-	return out
 }
 
 // cutEvent splits the first complete SSE event (ended by a blank line)
@@ -421,17 +420,39 @@ func cutEvent(b []byte) (ev, rest []byte, ok bool) {
 	return nil, b, false
 }
 
-// sseData joins an event's data lines.
+// sseData joins an event's data lines. An event of one data line (all
+// that providers send) is returned in place, without a copy.
 func sseData(ev []byte) []byte {
-	var out []byte
-	for _, line := range bytes.Split(ev, []byte("\n")) {
-		line = bytes.TrimRight(line, "\r")
-		if d, ok := bytes.CutPrefix(line, []byte("data:")); ok {
-			if len(out) > 0 {
-				out = append(out, '\n')
-			}
-			out = append(out, bytes.TrimPrefix(d, []byte(" "))...)
+	var (
+		out   []byte
+		one   []byte
+		lines int
+	)
+	for len(ev) > 0 {
+		line := ev
+		if i := bytes.IndexByte(ev, '\n'); i >= 0 {
+			line, ev = ev[:i], ev[i+1:]
+		} else {
+			ev = nil
 		}
+		line = bytes.TrimRight(line, "\r")
+		d, ok := bytes.CutPrefix(line, []byte("data:"))
+		if !ok {
+			continue
+		}
+		d = bytes.TrimPrefix(d, []byte(" "))
+		lines++
+		switch lines {
+		case 1:
+			one = d
+			continue
+		case 2:
+			out = append(out, one...)
+		}
+		out = append(append(out, '\n'), d...)
+	}
+	if lines == 1 {
+		return one
 	}
 	return out
 }
@@ -451,61 +472,6 @@ type wireUsage struct {
 	} `json:"input_tokens_details"`
 	CacheRead     int64 `json:"cache_read_input_tokens"`
 	CacheCreation int64 `json:"cache_creation_input_tokens"`
-}
-
-// usageOf folds the usage an answer or event reports into u. Anthropic
-// streams report input in message_start and output in message_delta, so
-// fields only overwrite what they carry. Anthropic's input_tokens exclude
-// cached tokens; the neutral count includes them.
-func usageOf(data []byte, u llm.Usage, seen bool) (llm.Usage, bool) {
-	var env struct {
-		Usage    *wireUsage                  `json:"usage"`
-		Message  *struct{ Usage *wireUsage } `json:"message"`
-		Response *struct{ Usage *wireUsage } `json:"response"`
-	}
-	if json.Unmarshal(data, &env) != nil {
-		return u, seen
-	}
-	w := env.Usage
-	if w == nil && env.Message != nil {
-		w = env.Message.Usage
-	}
-	if w == nil && env.Response != nil {
-		w = env.Response.Usage
-	}
-	if w == nil {
-		return u, seen
-	}
-	switch {
-	case w.PromptTokens != nil || w.CompletionTokens != nil:
-		if w.PromptTokens != nil {
-			u.InputTokens = *w.PromptTokens
-		}
-		if w.CompletionTokens != nil {
-			u.OutputTokens = *w.CompletionTokens
-		}
-		if w.PromptTokensDetails != nil {
-			u.CachedInputTokens = w.PromptTokensDetails.CachedTokens
-		}
-	case w.InputTokensDetails != nil:
-		// OpenAI Responses: input includes cached.
-		if w.InputTokens != nil {
-			u.InputTokens = *w.InputTokens
-		}
-		if w.OutputTokens != nil {
-			u.OutputTokens = *w.OutputTokens
-		}
-		u.CachedInputTokens = w.InputTokensDetails.CachedTokens
-	default:
-		if w.InputTokens != nil {
-			u.InputTokens = *w.InputTokens + w.CacheRead + w.CacheCreation
-			u.CachedInputTokens = w.CacheRead
-		}
-		if w.OutputTokens != nil {
-			u.OutputTokens = *w.OutputTokens
-		}
-	}
-	return u, true
 }
 
 // agentMessage is an error's text without repeated class prefixes: an

@@ -134,3 +134,25 @@ func TestPassThroughGetsBudgetFit(t *testing.T) {
 		}
 	}
 }
+
+// TestNullBodyIsRefused: json.Unmarshal takes null for an empty map, so a
+// null body passed the object check and then had no object to forward (it
+// panicked in the handler). It is a 400 on every endpoint now, and never
+// reaches the provider.
+func TestNullBodyIsRefused(t *testing.T) {
+	t.Parallel()
+	p := startProviders(t)
+	e := newEnv(t, p, nativeResponses(t, p))
+	for _, path := range []string{"/v1/chat/completions", "/v1/messages", "/v1/responses"} {
+		for _, body := range []string{"null", " null ", "[]", `"x"`} {
+			before := lastRequest(t, e.upstream)
+			code, _, answer := e.post(t, path, body, map[string]string{"anthropic-version": "2023-06-01"})
+			if code != http.StatusBadRequest || !strings.Contains(answer, "not a valid") {
+				t.Errorf("%s %q: status %d, answer %s; want 400", path, body, code, answer)
+			}
+			if after := lastRequest(t, e.upstream); after.Path != before.Path || string(after.Body) != string(before.Body) {
+				t.Errorf("%s %q reached the provider", path, body)
+			}
+		}
+	}
+}

@@ -53,6 +53,11 @@ func OpenSQLiteUsage(path string) (*SQLUsage, error) {
 	return &SQLUsage{db: db}, nil
 }
 
+// usageRowsPerInsert is how many records one INSERT statement carries:
+// a statement per row was most of the writer's cost (11 parameters a row
+// stays far below SQLite's and PostgreSQL's parameter limits).
+const usageRowsPerInsert = 64
+
 // Add inserts records in one transaction.
 func (s *SQLUsage) Add(ctx context.Context, records []UsageRecord) error {
 	if len(records) == 0 {
@@ -63,22 +68,37 @@ func (s *SQLUsage) Add(ctx context.Context, records []UsageRecord) error {
 		return fmt.Errorf("record usage: %w", err)
 	}
 	defer tx.Rollback() //nolint:errcheck // no-op after Commit
-	stmt, err := tx.PrepareContext(ctx, s.q(`INSERT INTO inference_usage VALUES (?,?,?,?,?,?,?,?,?,?,?)`))
-	if err != nil {
-		return fmt.Errorf("record usage: %w", err)
-	}
-	defer stmt.Close()
-	for _, r := range records {
-		est := 0
-		if r.Estimated {
-			est = 1
+	args := make([]any, 0, 11*min(len(records), usageRowsPerInsert))
+	for len(records) > 0 {
+		n := min(len(records), usageRowsPerInsert)
+		args = args[:0]
+		for _, r := range records[:n] {
+			est := 0
+			if r.Estimated {
+				est = 1
+			}
+			args = append(args, r.Time.UnixMilli(), r.Sandbox, r.Alias, r.Provider, r.Model, r.Operation,
+				r.InputTokens, r.OutputTokens, r.CachedInputTokens, r.CostUSD, est)
 		}
-		if _, err := stmt.ExecContext(ctx, r.Time.UnixMilli(), r.Sandbox, r.Alias, r.Provider, r.Model, r.Operation,
-			r.InputTokens, r.OutputTokens, r.CachedInputTokens, r.CostUSD, est); err != nil {
+		if _, err := tx.ExecContext(ctx, s.q(insertUsage(n)), args...); err != nil {
 			return fmt.Errorf("record usage: %w", err)
 		}
+		records = records[n:]
 	}
 	return tx.Commit()
+}
+
+// insertUsage is the INSERT of n rows.
+func insertUsage(n int) string {
+	var b strings.Builder
+	b.WriteString(`INSERT INTO inference_usage VALUES `)
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(`(?,?,?,?,?,?,?,?,?,?,?)`)
+	}
+	return b.String()
 }
 
 // Totals sums usage per sandbox, alias, provider and model since q.Since.

@@ -15,6 +15,13 @@ import (
 // usage chunk. System and developer messages become req.System; unknown
 // top-level fields are kept in req.Extra so the provider still sees them.
 func DecodeChatRequest(body []byte) (req *llm.ChatRequest, stream, includeUsage bool, err error) {
+	return DecodeChatRequestObject(body, nil)
+}
+
+// DecodeChatRequestObject is DecodeChatRequest for a caller that has
+// already decoded body's top level (top, nil if not): the unknown fields
+// are taken from it instead of decoding body once more.
+func DecodeChatRequestObject(body []byte, top map[string]json.RawMessage) (req *llm.ChatRequest, stream, includeUsage bool, err error) {
 	var w ChatRequest
 	if err := json.Unmarshal(body, &w); err != nil {
 		return nil, false, false, fmt.Errorf("request body is not a valid chat completion request: %w", err)
@@ -62,7 +69,12 @@ func DecodeChatRequest(body []byte) (req *llm.ChatRequest, stream, includeUsage 
 		req.Messages = append(req.Messages, msg)
 	}
 	req.System = strings.Join(system, "\n\n")
-	if req.Extra, err = extraFields(body); err != nil {
+	if top != nil {
+		req.Extra, err = extraOf(top)
+	} else {
+		req.Extra, err = extraFields(body)
+	}
+	if err != nil {
 		return nil, false, false, err
 	}
 	return req, w.Stream, w.StreamOptions != nil && w.StreamOptions.IncludeUsage, nil
@@ -170,15 +182,24 @@ func extraFields(body []byte) (json.RawMessage, error) {
 	if err := json.Unmarshal(body, &all); err != nil {
 		return nil, fmt.Errorf("request body must be a JSON object: %w", err)
 	}
-	for k := range all {
-		if knownRequestFields[k] {
-			delete(all, k)
+	return extraOf(all)
+}
+
+// extraOf is the unknown keys of a decoded top level; top is not changed.
+func extraOf(top map[string]json.RawMessage) (json.RawMessage, error) {
+	var extra map[string]json.RawMessage
+	for k, v := range top {
+		if !knownRequestFields[k] {
+			if extra == nil {
+				extra = map[string]json.RawMessage{}
+			}
+			extra[k] = v
 		}
 	}
-	if len(all) == 0 {
+	if len(extra) == 0 {
 		return nil, nil
 	}
-	return json.Marshal(all)
+	return json.Marshal(extra)
 }
 
 // EncodeChatRequest builds the provider request body for req. The
