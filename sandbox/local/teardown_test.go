@@ -41,7 +41,11 @@ func TestCgroupRemovedAfterExit(t *testing.T) {
 	}
 	runOne := func(name string) []string {
 		t.Helper()
-		if _, err := d.Create(ctx, sandbox.Spec{Name: name, Command: []string{"/bin/true"}, Workspace: ws, Policy: testPolicy()}); err != nil {
+		// The agent runs until the test has looked at its cgroups (a
+		// /bin/true could exit first, and its cgroups go with it).
+		release := "go-" + name
+		wait := "while [ ! -e /workspace/" + release + " ]; do sleep 0.01; done"
+		if _, err := d.Create(ctx, sandbox.Spec{Name: name, Command: []string{"/bin/sh", "-c", wait}, Workspace: ws, Policy: testPolicy()}); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := d.Start(ctx, name); err != nil {
@@ -58,6 +62,9 @@ func TestCgroupRemovedAfterExit(t *testing.T) {
 			if _, err := os.Stat(c); err != nil {
 				t.Fatalf("the running sandbox's cgroup %s: %v", c, err)
 			}
+		}
+		if err := os.WriteFile(filepath.Join(ws, release), nil, 0o644); err != nil {
+			t.Fatal(err)
 		}
 		info, err := d.Wait(ctx, name)
 		if err != nil || info.State != sandbox.StateExited || info.ExitCode != 0 {
