@@ -21,15 +21,7 @@ func TestSharedEgressState(t *testing.T) {
 			t.Parallel()
 			open := mk(t)
 			ctx := context.Background()
-			var dbs [2]*DB
-			for i := range dbs {
-				db, err := open()
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer db.Close()
-				dbs[i] = db
-			}
+			dbs := twoHandles(t, open)
 			if got, want := dbs[0].Shared(), name == "postgres"; got != want {
 				t.Fatalf("Shared() = %v on %s", got, name)
 			}
@@ -144,15 +136,7 @@ func TestSharedHandRuns(t *testing.T) {
 			t.Parallel()
 			open := mk(t)
 			ctx := context.Background()
-			var dbs [2]*DB
-			for i := range dbs {
-				db, err := open()
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer db.Close()
-				dbs[i] = db
-			}
+			dbs := twoHandles(t, open)
 			spec := []byte(`{"upload":"AAEC","vars":{"x":"1"}}`)
 			for _, sb := range []string{"one", "two"} {
 				if err := dbs[0].PutHandRun(ctx, HandRun{Sandbox: sb, Digest: "d1", Spec: spec}); err != nil {
@@ -187,4 +171,20 @@ func TestSharedHandRuns(t *testing.T) {
 			}
 		})
 	}
+}
+
+// twoHandles opens two handles on one state, as two replicas hold it;
+// they are closed when the test ends.
+func twoHandles(t *testing.T, open func() (*DB, error)) [2]*DB {
+	t.Helper()
+	var dbs [2]*DB
+	for i := range dbs {
+		db, err := open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		dbs[i] = db
+	}
+	return dbs
 }
