@@ -43,9 +43,10 @@ func vocabulary() []string {
 // its own process; the measured call includes embedding the query over
 // gRPC, FTS5 BM25, the vector scan and loading the results. Run once
 // (-benchtime=1x); it reports p50/p99 itself. Each query also runs through
-// the paths recall used before (before-* metrics), alternating which goes
-// first; same-results is the share of queries where both returned the
-// same memories in the same order.
+// the path recall used before (before-* metrics: the full float32 scan
+// without the int8 first pass), alternating which goes first; same-results
+// is the share of queries where both returned the same memories in the
+// same order.
 func BenchmarkStoresMemoryRecall(b *testing.B) {
 	const n, queries = 10_000, 300
 	ctx := context.Background()
@@ -95,7 +96,7 @@ func BenchmarkStoresMemoryRecall(b *testing.B) {
 	if err := s.loadIndex(ctx); err != nil {
 		b.Fatal(err)
 	}
-	before := recallPaths{keyword: s.keywordSearchJoin, dot: dotScalar}
+	before := recallPaths{keyword: s.keywordSearch, dot: dot}
 	for b.Loop() {
 		var now, was []time.Duration
 		var cpuNow, cpuWas time.Duration
@@ -166,51 +167,4 @@ func sameIDs(a, b []memory.Scored) bool {
 		}
 	}
 	return true
-}
-
-// The recall paths before issue 20's change, for the side-by-side rows:
-// the keyword query joined each match's row for the scope, and the scan
-// used a scalar Go loop.
-
-func (s *store) keywordSearchJoin(ctx context.Context, scope memory.Scope, q string, k int) ([]scored, error) {
-	fq := ftsQuery(q)
-	if fq == "" {
-		return nil, nil
-	}
-	rows, err := s.db.QueryContext(ctx, `SELECT m.rowid, bm25(memories_fts) FROM memories_fts
-		JOIN memories m ON m.rowid = memories_fts.rowid
-		WHERE memories_fts MATCH ? AND m.agent = ? AND m.user = ? AND (m.session = '' OR m.session = ?)
-		ORDER BY bm25(memories_fts) LIMIT ?`, fq, scope.Agent, scope.User, scope.Session, k)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []scored
-	for rows.Next() {
-		var c scored
-		if err := rows.Scan(&c.rowid, &c.score); err != nil {
-			return nil, err
-		}
-		c.score = -c.score
-		out = append(out, c)
-	}
-	return out, rows.Err()
-}
-
-func dotScalar(a, b []float32) float32 {
-	if len(a) != len(b) {
-		return 0
-	}
-	var s0, s1, s2, s3 float32
-	i := 0
-	for ; i+4 <= len(a); i += 4 {
-		s0 += a[i] * b[i]
-		s1 += a[i+1] * b[i+1]
-		s2 += a[i+2] * b[i+2]
-		s3 += a[i+3] * b[i+3]
-	}
-	for ; i < len(a); i++ {
-		s0 += a[i] * b[i]
-	}
-	return s0 + s1 + s2 + s3
 }

@@ -9,8 +9,10 @@
 // held in memory per (agent, user), with the scope of every memory, and kept
 // in sync with the database, so a recall reads neither every vector nor the
 // row of each full-text hit (the plugin process is its file's only writer:
-// the file lives in its own state dir). The scan uses internal/vecdot's
-// AVX2 kernel, shared with retrieval-sqlite.
+// the file lives in its own state dir). The scan first reads an int8 copy
+// of each vector for similarity bounds, then scores exactly in float32 only
+// the vectors that can reach the top k (internal/vecdot, shared with
+// retrieval-sqlite; the results equal a full float32 scan's).
 //
 // Durability: the database runs in WAL mode with synchronous=FULL, so every
 // acknowledged Remember and Forget is fsynced before it returns and

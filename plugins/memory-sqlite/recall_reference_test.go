@@ -141,8 +141,14 @@ func TestRecallMatchesReference(t *testing.T) {
 			}
 
 			wantV := refVector(t, s, sc, qv[0], k)
-			gotV := s.vecs.search(sc, qv[0], k, dot)
+			gotV := s.vecs.search(sc, qv[0], k, dot, true)
 			sort.Slice(gotV, func(i, j int) bool { return gotV[i].score > gotV[j].score })
+			// The int8 first pass finds exactly the float32 scan's top k.
+			fullV := s.vecs.search(sc, qv[0], k, dot, false)
+			sort.Slice(fullV, func(i, j int) bool { return fullV[i].score > fullV[j].score })
+			if fmt.Sprint(gotV) != fmt.Sprint(fullV) {
+				t.Fatalf("query %q scope %+v: vector hits with the int8 first pass\n%v\ndiffer from the full float32 scan\n%v", q, sc, gotV, fullV)
+			}
 			if len(gotV) != len(wantV) {
 				t.Fatalf("query %q scope %+v: %d vector hits, brute force %d", q, sc, len(gotV), len(wantV))
 			}

@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"sync"
 
+	"github.com/nemoclave/nemoclave/internal/vecdot"
 	"github.com/nemoclave/nemoclave/sdk/retrieval"
 )
 
@@ -23,54 +24,16 @@ import (
 //
 // The result is the float32 exact top-k; tests compare it with brute force.
 
-// boundSlack covers float32 rounding in the approximate similarity.
-const boundSlack = 1e-4
-
 // quantize appends v (unit length) as int8 with its scale, residual norm
-// ‖v − v̂‖ and norm ‖v̂‖.
+// ‖v − v̂‖ and norm ‖v̂‖ (internal/vecdot's Quantize8).
 func (v *vectors) quantize(vec []float32) {
-	var m float64
-	for _, x := range vec {
-		m = max(m, math.Abs(float64(x)))
-	}
-	scale := m / 127
-	var resid, norm float64
-	for _, x := range vec {
-		var q int8
-		if scale > 0 {
-			q = int8(max(-127, min(127, math.Round(float64(x)/scale))))
-		}
-		v.q8 = append(v.q8, q)
-		r := float64(q) * scale
-		resid += (float64(x) - r) * (float64(x) - r)
-		norm += r * r
-	}
-	v.q8scale = append(v.q8scale, float32(scale))
-	v.q8bound = append(v.q8bound, qbound{resid: float32(math.Sqrt(resid)), norm: float32(math.Sqrt(norm))})
+	var q vecdot.Q8
+	v.q8, q = vecdot.Quantize8(v.q8, vec)
+	v.q8scale = append(v.q8scale, q.Scale)
+	v.q8bound = append(v.q8bound, qbound{resid: q.Resid, norm: q.Norm})
 }
 
 type qbound struct{ resid, norm float32 }
-
-// queryQ16 quantises the query to int16 (|q̂| ≤ 16383 keeps the int32
-// sums of dotI8 far from overflow) and returns its scale and ‖q − q̂‖.
-func queryQ16(q []float32) ([]int16, float32, float32) {
-	var m float64
-	for _, x := range q {
-		m = max(m, math.Abs(float64(x)))
-	}
-	out := make([]int16, len(q))
-	if m == 0 {
-		return out, 0, 0
-	}
-	scale := m / 16383
-	var resid float64
-	for i, x := range q {
-		out[i] = int16(math.Round(float64(x) / scale))
-		d := float64(x) - float64(out[i])*scale
-		resid += d * d
-	}
-	return out, float32(scale), float32(math.Sqrt(resid))
-}
 
 // boundScan is one worker's first pass: the k largest lower bounds, and
 // the upper bound of every slot in [lo, hi) (-Inf for slots skipped).
@@ -97,7 +60,7 @@ func (v *vectors) firstPass(q16 []int16, qscale, qresid float32, k, lo, hi int, 
 		}
 		a := float32(dotI8(q16, v.q8[s*d:s*d+d:s*d+d])) * qscale * v.q8scale[s]
 		qb := v.q8bound[s]
-		b := qb.resid + qresid*qb.norm + boundSlack
+		b := qb.resid + qresid*qb.norm + vecdot.BoundSlack
 		out.upper = append(out.upper, a+b)
 		if lb.Len() < k {
 			heap.Push(lb, a-b)
@@ -126,7 +89,7 @@ var boundScans = sync.Pool{New: func() any { return new(boundScan) }}
 // exactTwoPass is exact via the int8 pre-filter (see the top of the file).
 func (v *vectors) exactTwoPass(q []float32, k int, filters []retrieval.Filter) []hit {
 	n := len(v.ids)
-	q16, qscale, qresid := queryQ16(q)
+	q16, qscale, qresid := vecdot.QueryQ16(q)
 	workers := min(runtime.GOMAXPROCS(0), max(1, n/minParallelSlots))
 	scans := make([]*boundScan, workers)
 	var wg sync.WaitGroup
