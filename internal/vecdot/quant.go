@@ -1,6 +1,9 @@
 package vecdot
 
-import "math"
+import (
+	"container/heap"
+	"math"
+)
 
 // The int8 first pass of an exact top-k scan (retrieval-sqlite's exact
 // search, memory-sqlite's recall): each unit vector v is also kept as int8
@@ -67,4 +70,51 @@ func QueryQ16(q []float32) ([]int16, float32, float32) {
 func Bounds(q16 []int16, qscale, qresid float32, v []int8, vq Q8) (a, b float32) {
 	a = float32(DotI8(q16, v)) * qscale * vq.Scale
 	return a, vq.Resid + qresid*vq.Norm + BoundSlack
+}
+
+// TopLower keeps the k largest lower bounds a − b offered by a first
+// pass (a min-heap). Once k are in, Threshold is the k-th largest: no
+// vector whose upper bound a + b is below it can be in the top k.
+type TopLower struct {
+	k int
+	h lowerHeap
+}
+
+// Reset empties t for a scan keeping k, reusing its storage.
+func (t *TopLower) Reset(k int) { t.k, t.h = k, t.h[:0] }
+
+// Offer takes one lower bound.
+func (t *TopLower) Offer(x float32) {
+	switch {
+	case len(t.h) < t.k:
+		heap.Push(&t.h, x)
+	case t.k > 0 && x > t.h[0]:
+		t.h[0] = x
+		heap.Fix(&t.h, 0)
+	}
+}
+
+// Threshold is the k-th largest lower bound offered, or −Inf while fewer
+// than k were (then every vector is a candidate).
+func (t *TopLower) Threshold() float32 {
+	if t.k > 0 && len(t.h) == t.k {
+		return t.h[0]
+	}
+	return float32(math.Inf(-1))
+}
+
+// Bounds lists the lower bounds kept (for merging workers' scans).
+func (t *TopLower) Bounds() []float32 { return t.h }
+
+type lowerHeap []float32
+
+func (h lowerHeap) Len() int           { return len(h) }
+func (h lowerHeap) Less(i, j int) bool { return h[i] < h[j] }
+func (h lowerHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *lowerHeap) Push(x any)        { *h = append(*h, x.(float32)) }
+func (h *lowerHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
 }

@@ -170,7 +170,8 @@ func (x *vectorIndex) search(scope memory.Scope, q []float32, k int, dot func(a,
 	sc := upperScratch.Get().(*[]float32)
 	defer upperScratch.Put(sc)
 	upper := (*sc)[:0]
-	lower := make(floatHeap, 0, k+1)
+	var lower vecdot.TopLower
+	lower.Reset(k)
 	for _, e := range es {
 		if e.session != "" && e.session != scope.Session {
 			upper = append(upper, float32(math.Inf(-1)))
@@ -181,18 +182,10 @@ func (x *vectorIndex) search(scope memory.Scope, q []float32, k int, dot func(a,
 			a, b = vecdot.Bounds(q16, qscale, qresid, e.q8, e.qb)
 		}
 		upper = append(upper, a+b)
-		if len(lower) < k {
-			heap.Push(&lower, a-b)
-		} else if a-b > lower[0] {
-			lower[0] = a - b
-			heap.Fix(&lower, 0)
-		}
+		lower.Offer(a - b)
 	}
 	*sc = upper
-	threshold := float32(math.Inf(-1))
-	if len(lower) == k {
-		threshold = lower[0]
-	}
+	threshold := lower.Threshold()
 	for i, ub := range upper {
 		if ub >= threshold && !math.IsInf(float64(ub), -1) {
 			h.offer(k, scored{es[i].rowid, float64(dot(q, es[i].vec))})
@@ -202,20 +195,6 @@ func (x *vectorIndex) search(scope memory.Scope, q []float32, k int, dot func(a,
 }
 
 var upperScratch = sync.Pool{New: func() any { return new([]float32) }}
-
-// floatHeap is a min-heap of lower bounds.
-type floatHeap []float32
-
-func (h floatHeap) Len() int           { return len(h) }
-func (h floatHeap) Less(i, j int) bool { return h[i] < h[j] }
-func (h floatHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *floatHeap) Push(x any)        { *h = append(*h, x.(float32)) }
-func (h *floatHeap) Pop() any {
-	old := *h
-	x := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return x
-}
 
 // similarity returns q's similarity to each of rowids that has a vector in
 // scope's group (keyword hits outside the vector top-k).

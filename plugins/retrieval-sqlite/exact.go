@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"sync"
 
+	"github.com/nemoclave/nemoclave/internal/vecdot"
 	"github.com/nemoclave/nemoclave/sdk/retrieval"
 )
 
@@ -27,9 +28,8 @@ type vectors struct {
 	slot   map[string]int // live document ID → slot
 	dead   int
 	// The int8 copy for the exact search's first pass (quant.go).
-	q8      []int8
-	q8scale []float32
-	q8bound []qbound
+	q8  []int8
+	q8q []vecdot.Q8
 }
 
 func newVectors(dims int) *vectors {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"container/heap"
 	"math"
 	"runtime"
 	"sync"
@@ -29,24 +28,20 @@ import (
 func (v *vectors) quantize(vec []float32) {
 	var q vecdot.Q8
 	v.q8, q = vecdot.Quantize8(v.q8, vec)
-	v.q8scale = append(v.q8scale, q.Scale)
-	v.q8bound = append(v.q8bound, qbound{resid: q.Resid, norm: q.Norm})
+	v.q8q = append(v.q8q, q)
 }
-
-type qbound struct{ resid, norm float32 }
 
 // boundScan is one worker's first pass: the k largest lower bounds, and
 // the upper bound of every slot in [lo, hi) (-Inf for slots skipped).
 type boundScan struct {
-	lower []float32 // a min-heap of the k largest lower bounds
+	lower vecdot.TopLower
 	upper []float32
 }
 
 func (v *vectors) firstPass(q16 []int16, qscale, qresid float32, k, lo, hi int, filters []retrieval.Filter, out *boundScan) {
 	d := v.dims
-	out.lower = out.lower[:0]
+	out.lower.Reset(k)
 	out.upper = out.upper[:0]
-	lb := (*floatHeap)(&out.lower)
 	for s := lo; s < hi; s++ {
 		if v.ids[s] == "" {
 			out.upper = append(out.upper, float32(math.Inf(-1)))
@@ -58,30 +53,10 @@ func (v *vectors) firstPass(q16 []int16, qscale, qresid float32, k, lo, hi int, 
 				continue
 			}
 		}
-		a := float32(dotI8(q16, v.q8[s*d:s*d+d:s*d+d])) * qscale * v.q8scale[s]
-		qb := v.q8bound[s]
-		b := qb.resid + qresid*qb.norm + vecdot.BoundSlack
+		a, b := vecdot.Bounds(q16, qscale, qresid, v.q8[s*d:s*d+d:s*d+d], v.q8q[s])
 		out.upper = append(out.upper, a+b)
-		if lb.Len() < k {
-			heap.Push(lb, a-b)
-		} else if a-b > out.lower[0] {
-			out.lower[0] = a - b
-			heap.Fix(lb, 0)
-		}
+		out.lower.Offer(a - b)
 	}
-}
-
-type floatHeap []float32
-
-func (h floatHeap) Len() int           { return len(h) }
-func (h floatHeap) Less(i, j int) bool { return h[i] < h[j] }
-func (h floatHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *floatHeap) Push(x any)        { *h = append(*h, x.(float32)) }
-func (h *floatHeap) Pop() any {
-	old := *h
-	x := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return x
 }
 
 var boundScans = sync.Pool{New: func() any { return new(boundScan) }}
@@ -109,21 +84,14 @@ func (v *vectors) exactTwoPass(q []float32, k int, filters []retrieval.Filter) [
 		}
 	}()
 	// The k-th largest lower bound over all workers.
-	var lower floatHeap
+	var lower vecdot.TopLower
+	lower.Reset(k)
 	for _, s := range scans {
-		for _, x := range s.lower {
-			if lower.Len() < k {
-				heap.Push(&lower, x)
-			} else if x > lower[0] {
-				lower[0] = x
-				heap.Fix(&lower, 0)
-			}
+		for _, x := range s.lower.Bounds() {
+			lower.Offer(x)
 		}
 	}
-	threshold := float32(math.Inf(-1))
-	if lower.Len() == k {
-		threshold = lower[0]
-	}
+	threshold := lower.Threshold()
 	var best topK
 	d := v.dims
 	for w, s := range scans {
