@@ -106,17 +106,7 @@ func TestSharedApprovals_AnsweredOnAnotherReplica(t *testing.T) {
 		pol := &policy.Policy{Name: "shared", Revision: 1, UnknownHosts: policy.UnknownAsk,
 			Filesystem: policy.Filesystem{ReadOnly: []string{"/usr"}},
 			Network:    []policy.NetworkRule{{Name: "known", Source: "blueprint", Endpoints: []policy.Endpoint{{Host: "known.test", Ports: []int{443}}}}}}
-		if err := r.egress.SetPolicy("sb", pol); err != nil {
-			t.Fatal(err)
-		}
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		sctx, cancel := context.WithCancel(ctx)
-		go r.egress.Serve(sctx, ln, "sb")
-		t.Cleanup(cancel)
-		return r, ln.Addr().String()
+		return r, serveEgress(t, r, pol)
 	}
 	a, egressA := replica()
 	b, egressB := replica()
@@ -226,4 +216,21 @@ func TestSharedApprovals_AnsweredOnAnotherReplica(t *testing.T) {
 	if _, err := a.AnswerApproval(ctx, id, true, "once"); err == nil || !strings.Contains(err.Error(), "no pending approval") {
 		t.Fatalf("answering a resolved approval: %v", err)
 	}
+}
+
+// serveEgress gives sandbox "sb" the policy pol on r's egress proxy and
+// serves it on a loopback port until the test ends; it returns the address.
+func serveEgress(t *testing.T, r *Runtime, pol *policy.Policy) string {
+	t.Helper()
+	if err := r.egress.SetPolicy("sb", pol); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	go r.egress.Serve(ctx, ln, "sb")
+	t.Cleanup(cancel)
+	return ln.Addr().String()
 }

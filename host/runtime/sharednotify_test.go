@@ -47,17 +47,7 @@ func notifyReplicas(t *testing.T, prefix string) (a, b *Runtime, egressA, egress
 		t.Cleanup(func() { r.Close(context.Background()) })
 		pol := &policy.Policy{Name: "shared", Revision: 1, UnknownHosts: policy.UnknownAsk,
 			Filesystem: policy.Filesystem{ReadOnly: []string{"/usr"}}}
-		if err := r.egress.SetPolicy("sb", pol); err != nil {
-			t.Fatal(err)
-		}
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		sctx, cancel := context.WithCancel(ctx)
-		go r.egress.Serve(sctx, ln, "sb")
-		t.Cleanup(cancel)
-		return r, ln.Addr().String()
+		return r, serveEgress(t, r, pol)
 	}
 	a, egressA = replica()
 	b, egressB = replica()
