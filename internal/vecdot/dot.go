@@ -1,9 +1,3 @@
-// Package vecdot holds the dot-product kernels of the vector stores
-// (retrieval-sqlite's exact scan and HNSW graph, memory-sqlite's recall):
-// float32 with AVX2/FMA and int8×int16 with AVX2 on x86-64, and portable
-// Go loops everywhere else. The two float32 kernels sum in different
-// orders, so their results differ in the last bits; nothing compares
-// scores across machines.
 package vecdot
 
 // DotGo is the portable dot product (dot_amd64.s is the fast one): eight
