@@ -37,8 +37,10 @@ func Logger(ctx context.Context) hclog.Logger {
 	if p := servedLogger.Load(); p != nil {
 		l = *p
 	} else {
-		l = stderrLogger("")
-		servedLogger.CompareAndSwap(nil, &l)
+		// Published once and never written again: another call may
+		// read it as soon as the swap succeeds.
+		fresh := stderrLogger("")
+		servedLogger.CompareAndSwap(nil, &fresh)
 		l = *servedLogger.Load()
 	}
 	if sb := callctx.Sandbox(ctx); sb != "" {
